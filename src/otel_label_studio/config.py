@@ -1,0 +1,202 @@
+"""Settings: an argument wins over the environment, the environment over the default.
+
+Every environment variable the bridge reads is declared here, once, with what it means.
+An empty variable counts as unset. A malformed scalar (a number that is not a number)
+logs a warning and falls back to the default, as OpenTelemetry's own exporters do;
+a malformed label config is an error, because silently using another config would create
+a project that is not what the user asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
+
+_logger = logging.getLogger(__name__)
+
+LABEL_STUDIO_URL = "LABEL_STUDIO_URL"
+"""Base URL of Label Studio. Default ``http://localhost:8080`` (Label Studio's own default port)."""
+
+LABEL_STUDIO_API_KEY = "LABEL_STUDIO_API_KEY"
+"""Access token from "Account & Settings": a Personal Access Token (JWT) or a legacy token."""
+
+LABEL_STUDIO_PROJECT_ID = "LABEL_STUDIO_PROJECT_ID"
+"""Numeric id of an existing project. When set, tasks go there and no project is looked up by title."""
+
+OTEL_LABEL_STUDIO_PROJECT_NAME = "OTEL_LABEL_STUDIO_PROJECT_NAME"
+"""Project title, strftime'd at delivery time (a daily title rolls over).
+Default ``LangChain-%Y-%m-%d``."""
+
+OTEL_LABEL_STUDIO_PROJECT_CONFIG = "OTEL_LABEL_STUDIO_PROJECT_CONFIG"
+"""Path to a label config XML file used instead of the layout's default config."""
+
+OTEL_LABEL_STUDIO_MODE = "OTEL_LABEL_STUDIO_MODE"
+"""Layout of new projects: ``prompt`` (default) or ``chat``."""
+
+OTEL_LABEL_STUDIO_BATCH_SIZE = "OTEL_LABEL_STUDIO_BATCH_SIZE"
+"""Most tasks in one import request. Default 500 (Label Studio imports fastest in large requests)."""
+
+OTEL_LABEL_STUDIO_TIMEOUT = "OTEL_LABEL_STUDIO_TIMEOUT"
+"""Seconds one export may spend talking to Label Studio, all requests together. Default 10."""
+
+OTEL_LABEL_STUDIO_INCLUDE_ERRORS = "OTEL_LABEL_STUDIO_INCLUDE_ERRORS"
+"""``true`` turns failed LLM calls (no output) into tasks showing the error. Default ``false``."""
+
+OTEL_LABEL_STUDIO_METADATA_PREFIX = "OTEL_LABEL_STUDIO_METADATA_PREFIX"
+"""Attribute prefix of run metadata on chat spans. Default ``traceloop.association.properties``
+(the instrumentation's ``metadata_key_prefix``)."""
+
+DEFAULT_URL = "http://localhost:8080"
+DEFAULT_PROJECT_NAME = "LangChain-%Y-%m-%d"
+DEFAULT_MODE = "prompt"
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_METADATA_PREFIX = "traceloop.association.properties"
+MODES = ("prompt", "chat")
+
+T = TypeVar("T")
+
+
+def env_str(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable's value, or None when it is unset or empty."""
+    value = (os.environ if environ is None else environ).get(name, "").strip()
+    return value or None
+
+
+def _env_parsed(name: str, parse: Callable[[str], T], default: T, environ: Mapping[str, str] | None) -> T:
+    raw = env_str(name, environ)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        _logger.warning("Ignoring %s=%r: not a valid value; using %r", name, raw, default)
+        return default
+
+
+def parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(raw)
+    return value
+
+
+def _project_id(raw: str) -> int:
+    return _positive_int(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the exporter and the receiver need to know, resolved once at construction."""
+
+    url: str = DEFAULT_URL
+    api_key: str | None = None
+    project_id: int | None = None
+    project_name: str = DEFAULT_PROJECT_NAME
+    project_config: str | None = None
+    mode: str = DEFAULT_MODE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    include_errors: bool = False
+    metadata_prefix: str = DEFAULT_METADATA_PREFIX
+
+    def __repr__(self) -> str:  # never print the key
+        shown = "set" if self.api_key else "unset"
+        return (
+            f"Settings(url={self.url!r}, api_key=<{shown}>, project_id={self.project_id!r}, "
+            f"project_name={self.project_name!r}, mode={self.mode!r}, batch_size={self.batch_size})"
+        )
+
+
+def read_config_file(path: str) -> str:
+    """Read a label config file, with an error that says which file and why."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read label config file {path!r}: {exc.strerror or exc}") from exc
+
+
+def resolve_settings(
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    project_id: int | str | None = None,
+    project_name: str | None = None,
+    project_config: str | None = None,
+    mode: str | None = None,
+    batch_size: int | None = None,
+    timeout: float | None = None,
+    include_errors: bool | None = None,
+    metadata_prefix: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge arguments, environment and defaults. Explicit bad arguments raise ValueError."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if mode is None:
+        mode = _env_parsed(OTEL_LABEL_STUDIO_MODE, _mode, DEFAULT_MODE, environ)
+
+    if project_id is not None:
+        try:
+            project_id = _project_id(str(project_id))
+        except ValueError:
+            raise ValueError(f"project_id must be a positive integer, not {project_id!r}") from None
+    else:
+        project_id = _env_parsed(LABEL_STUDIO_PROJECT_ID, _project_id, None, environ)
+
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+    if project_config is None:
+        config_path = env_str(OTEL_LABEL_STUDIO_PROJECT_CONFIG, environ)
+        if config_path is not None:
+            try:
+                project_config = read_config_file(config_path)
+            except ValueError as exc:
+                raise ValueError(f"{OTEL_LABEL_STUDIO_PROJECT_CONFIG}: {exc}") from None
+
+    return Settings(
+        url=(url or env_str(LABEL_STUDIO_URL, environ) or DEFAULT_URL).rstrip("/"),
+        api_key=api_key or env_str(LABEL_STUDIO_API_KEY, environ),
+        project_id=project_id,
+        project_name=project_name or env_str(OTEL_LABEL_STUDIO_PROJECT_NAME, environ) or DEFAULT_PROJECT_NAME,
+        project_config=project_config,
+        mode=mode,
+        batch_size=batch_size
+        or _env_parsed(OTEL_LABEL_STUDIO_BATCH_SIZE, _positive_int, DEFAULT_BATCH_SIZE, environ),
+        timeout=timeout
+        or _env_parsed(OTEL_LABEL_STUDIO_TIMEOUT, _positive_float, DEFAULT_TIMEOUT_SECONDS, environ),
+        include_errors=include_errors
+        if include_errors is not None
+        else _env_parsed(OTEL_LABEL_STUDIO_INCLUDE_ERRORS, parse_bool, False, environ),
+        metadata_prefix=metadata_prefix
+        or env_str(OTEL_LABEL_STUDIO_METADATA_PREFIX, environ)
+        or DEFAULT_METADATA_PREFIX,
+    )
+
+
+def _mode(raw: str) -> str:
+    if raw not in MODES:
+        raise ValueError(raw)
+    return raw

@@ -1,0 +1,79 @@
+"""Helpers the dialect adapters share: reading typed attributes and filling a record's common fields."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..record import LLMRecord
+from ..spanview import STATUS_ERROR, SpanView
+
+SERVICE_NAME = "service.name"
+PROJECT_ATTRIBUTE = "label_studio.project"
+
+
+def text_attr(attributes: Mapping[str, Any], key: str) -> str | None:
+    value = attributes.get(key)
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def int_attr(attributes: Mapping[str, Any], key: str) -> int | None:
+    value = attributes.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (float, str)):
+        try:
+            return int(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def metadata_from(attributes: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """Run metadata (``<prefix>.<key>``), e.g. LangChain's ``ls_provider`` or a user's ``user_id``."""
+    dotted = prefix.rstrip(".") + "."
+    return {
+        key[len(dotted) :]: value if isinstance(value, str) else str(value)
+        for key, value in attributes.items()
+        if key.startswith(dotted)
+    }
+
+
+def new_record(view: SpanView, *, operation: str, dialect: str, metadata_prefix: str) -> LLMRecord:
+    """A record with everything that does not depend on the dialect filled in."""
+    record = LLMRecord(
+        trace_id=view.trace_id,
+        span_id=view.span_id,
+        operation=operation,
+        dialect=dialect,
+        metadata=metadata_from(view.attributes, metadata_prefix),
+        service_name=text_attr(view.resource, SERVICE_NAME),
+        start_time_unix_nano=view.start_time_unix_nano,
+        end_time_unix_nano=view.end_time_unix_nano,
+        truncated=view.dropped_attributes_count > 0,
+        project=text_attr(view.resource, PROJECT_ATTRIBUTE),
+    )
+    if view.status_code == STATUS_ERROR:
+        record.error = view.status_message or text_attr(view.attributes, "error.type") or "error"
+    return record
+
+
+def indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """Group ``<prefix>.<i>.<rest>`` attributes into a list of ``{rest: value}`` in index order.
+
+    Indexed dialects flatten a list of messages into keys; an SDK attribute limit may have
+    dropped some of them, so gaps are tolerated and the order of the indices is kept.
+    """
+    dotted = prefix + "."
+    groups: dict[int, dict[str, Any]] = {}
+    for key, value in attributes.items():
+        if not key.startswith(dotted):
+            continue
+        index, _, rest = key[len(dotted) :].partition(".")
+        if not index.isdigit() or not rest:
+            continue
+        groups.setdefault(int(index), {})[rest] = value
+    return [groups[i] for i in sorted(groups)]

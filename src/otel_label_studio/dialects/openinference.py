@@ -1,0 +1,132 @@
+"""OpenInference (``openinference-instrumentation-*``): ``openinference.span.kind`` = ``LLM``.
+
+Messages are flattened into ``llm.input_messages.<i>.message.*`` and
+``llm.output_messages.<i>.message.*``; completion prompts are ``llm.prompts``; when no
+message attributes are present, ``input.value`` / ``output.value`` hold the raw text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..record import (
+    LLMRecord,
+    Message,
+    join_parts,
+    normalize_role,
+    render_media,
+    render_tool_call,
+    render_tool_result,
+    to_text,
+)
+from ..spanview import SpanView
+from ._common import indexed, int_attr, new_record, text_attr
+
+NAME = "openinference"
+
+SPAN_KIND = "openinference.span.kind"
+
+_USAGE_KEYS = {
+    "llm.token_count.prompt": "input_tokens",
+    "llm.token_count.completion": "output_tokens",
+    "llm.token_count.total": "total_tokens",
+    "llm.token_count.prompt_details.cache_read": "cache_read_input_tokens",
+}
+
+
+def claims(view: SpanView) -> bool:
+    return view.attributes.get(SPAN_KIND) == "LLM"
+
+
+def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
+    attributes = view.attributes
+    inputs = indexed(attributes, "llm.input_messages")
+    outputs = indexed(attributes, "llm.output_messages")
+    prompts = attributes.get("llm.prompts")
+    operation = "chat" if inputs else "completion"
+    record = new_record(view, operation=operation, dialect=NAME, metadata_prefix=metadata_prefix)
+
+    if inputs:
+        messages = [Message(_role(m, "user"), _render(m)) for m in inputs]
+        record.messages.extend(m for m in messages if m.role == "system")
+        record.messages.extend(m for m in messages if m.role != "system")
+    elif isinstance(prompts, (list, tuple)) and prompts:
+        record.messages.extend(Message("user", to_text(p)) for p in prompts)
+    elif text_attr(attributes, "input.value"):
+        record.messages.append(Message("user", _value_text(attributes["input.value"])))
+
+    if outputs:
+        record.outputs.extend(_render(m) for m in outputs)
+    elif text_attr(attributes, "output.value"):
+        record.outputs.append(_value_text(attributes["output.value"]))
+
+    record.request_model = text_attr(attributes, "llm.model_name")
+    record.provider = text_attr(attributes, "llm.provider") or text_attr(attributes, "llm.system")
+    for key, name in _USAGE_KEYS.items():
+        value = int_attr(attributes, key)
+        if value is not None:
+            record.usage[name] = value
+    params = attributes.get("llm.invocation_parameters")
+    if isinstance(params, str):
+        try:
+            decoded = json.loads(params)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, dict):
+            record.request_params.update(
+                {k: v for k, v in decoded.items() if isinstance(v, (int, float, str, bool))}
+            )
+    record.metadata.update(_metadata(attributes))
+    return record
+
+
+def _role(message: dict[str, Any], default: str) -> str:
+    return normalize_role(message.get("message.role"), default=default)
+
+
+def _render(message: dict[str, Any]) -> str:
+    if message.get("message.tool_call_id"):
+        return render_tool_result(message.get("message.content"), message["message.tool_call_id"])
+    parts = [to_text(message.get("message.content"))]
+    contents: dict[int, dict[str, Any]] = {}
+    calls: dict[int, dict[str, Any]] = {}
+    for key, value in message.items():
+        for prefix, target in (("message.contents.", contents), ("message.tool_calls.", calls)):
+            if key.startswith(prefix):
+                position, _, rest = key[len(prefix) :].partition(".")
+                if position.isdigit():
+                    target.setdefault(int(position), {})[rest] = value
+    for index in sorted(contents):
+        content = contents[index]
+        if content.get("message_content.type") == "image":
+            parts.append(render_media("image", uri=content.get("message_content.image.image.url")))
+        else:
+            parts.append(to_text(content.get("message_content.text")))
+    for index in sorted(calls):
+        call = calls[index]
+        parts.append(
+            render_tool_call(
+                call.get("tool_call.function.name"),
+                call.get("tool_call.function.arguments"),
+                call.get("tool_call.id"),
+            )
+        )
+    return join_parts(parts)
+
+
+def _value_text(value: Any) -> str:
+    return to_text(value)
+
+
+def _metadata(attributes: Any) -> dict[str, str]:
+    raw = attributes.get("metadata")
+    if not isinstance(raw, str):
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(decoded, dict):
+        return {}
+    return {str(k): to_text(v) for k, v in decoded.items()}

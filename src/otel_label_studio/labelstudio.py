@@ -1,0 +1,171 @@
+"""The one place that talks to Label Studio, through the official label-studio-sdk.
+
+The SDK's own retries are off (``max_retries=0``): a retried import can create duplicate tasks,
+so the caller owns the retry policy. Every failure is raised as ``LabelStudioError`` with a kind
+the caller can act on; its text never contains the API key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, NamedTuple, Sequence, cast
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.core.request_options import RequestOptions
+
+_logger = logging.getLogger(__name__)
+
+AUTH = "auth"  # 401/403: wrong or expired key; retrying will not help until it is fixed
+UNREACHABLE = "unreachable"  # connection refused, DNS, timeout
+TRANSIENT = "transient"  # 408/409/429/5xx: try again later
+REJECTED = "rejected"  # other 4xx: this request will never be accepted as it is
+
+_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class LabelStudioError(Exception):
+    def __init__(self, kind: str, detail: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Project(NamedTuple):
+    id: int
+    title: str
+    label_config: str
+
+
+def token_kind(api_key: str) -> str:
+    """``personal access token`` for a JWT refresh token, else ``legacy token``."""
+    parts = api_key.split(".")
+    if len(parts) == 3 and parts[0].startswith("eyJ"):
+        return "personal access token"
+    return "legacy token"
+
+
+class LabelStudioClient:
+    """Project lookup, creation and bulk import. Builds its SDK client on first use, not before."""
+
+    def __init__(self, url: str, api_key: str | None, timeout: float):
+        self.url = url
+        self._api_key = api_key
+        self._timeout = timeout
+        self._sdk: LabelStudio | None = None
+
+    def _client(self) -> LabelStudio:
+        if self._sdk is None:
+            if not self._api_key:
+                raise LabelStudioError(
+                    AUTH,
+                    "no API key: set LABEL_STUDIO_API_KEY (Label Studio > Account & Settings > "
+                    "Access Token) or pass api_key=",
+                )
+            try:
+                self._sdk = LabelStudio(
+                    base_url=self.url, api_key=self._api_key, timeout=self._timeout, max_retries=0
+                )
+            except ApiError as exc:  # an expired Personal Access Token is refused up front
+                raise _translate(exc) from None
+        return self._sdk
+
+    def _options(self, timeout: float | None) -> RequestOptions:
+        return {"timeout": min(timeout or self._timeout, self._timeout), "max_retries": 0}
+
+    def get_project(self, project_id: int, timeout: float | None = None) -> Project:
+        options = self._options(timeout)
+        project = _call(lambda: self._client().projects.get(project_id, request_options=options))
+        return Project(int(project.id), str(project.title or ""), str(project.label_config or ""))
+
+    def find_project(self, title: str, timeout: float | None = None) -> Project | None:
+        """The project whose title equals ``title`` exactly (the API filter only 'contains')."""
+
+        def lookup() -> Project | None:
+            pager: Any = self._client().projects.list(
+                title=title, page_size=100, request_options=self._options(timeout)
+            )
+            matches = [p for p in pager if p.title == title]
+            if not matches:
+                return None
+            first = min(matches, key=lambda p: int(p.id or 0))
+            return Project(int(first.id or 0), title, str(first.label_config or ""))
+
+        return _call(lookup)
+
+    def create_project(self, title: str, label_config: str, timeout: float | None = None) -> Project:
+        project = _call(
+            lambda: self._client().projects.create(
+                title=title, label_config=label_config, request_options=self._options(timeout)
+            )
+        )
+        return Project(int(project.id or 0), title, str(project.label_config or label_config))
+
+    def import_tasks(
+        self, project_id: int, tasks: Sequence[dict[str, Any]], timeout: float | None = None
+    ) -> list[int]:
+        """Import tasks in one request; the ids of the created tasks (empty on Enterprise's async import)."""
+        response = _call(
+            lambda: self._client().projects.import_tasks(
+                id=project_id,
+                request=cast(Any, list(tasks)),
+                return_task_ids=True,
+                request_options=self._options(timeout),
+            )
+        )
+        ids = getattr(response, "task_ids", None)
+        if ids is None and response.model_extra:
+            ids = response.model_extra.get("task_ids")
+        return [int(i) for i in ids or []]
+
+    def close(self) -> None:
+        if self._sdk is not None:
+            with contextlib.suppress(Exception):  # closing is best effort
+                self._sdk._client_wrapper.httpx_client.httpx_client.close()
+            self._sdk = None
+
+
+def _call(fn: Any) -> Any:
+    try:
+        return fn()
+    except LabelStudioError:
+        raise
+    except ApiError as exc:
+        raise _translate(exc) from None
+    except httpx.TimeoutException as exc:
+        raise LabelStudioError(UNREACHABLE, f"timed out ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise LabelStudioError(UNREACHABLE, str(exc) or type(exc).__name__) from None
+
+
+def _translate(exc: ApiError) -> LabelStudioError:
+    status = exc.status_code
+    detail = _detail(exc.body)
+    retry_after = None
+    headers = exc.headers or {}
+    raw_retry = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if raw_retry is not None:
+        try:
+            retry_after = max(0.0, float(raw_retry))
+        except ValueError:
+            retry_after = None
+    if status in (401, 403):
+        kind = AUTH
+    elif status is None or status in _TRANSIENT_STATUS:
+        kind = TRANSIENT
+    else:
+        kind = REJECTED
+    return LabelStudioError(kind, f"HTTP {status}: {detail}", status=status, retry_after=retry_after)
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ("detail", "validation_errors", "message", "error"):
+            if body.get(key):
+                return str(body[key])[:500]
+        return str(body)[:500]
+    return str(body)[:500] if body else "no detail"

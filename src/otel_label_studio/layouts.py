@@ -1,0 +1,240 @@
+"""Layouts: which label config a project uses and how a record fills it.
+
+A ``Layout`` is a label config bound to the parts our tasks fill: the TextArea that holds the
+model's response, the object that shows the prompt (a ``Text``/``HyperText`` gets text, a
+``Paragraphs`` gets a dialogue list) and every other ``$variable`` the config reads, so that an
+import never fails on a missing variable. Binding checks the config locally, without a server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from xml.etree import ElementTree
+
+from label_studio_sdk.label_interface import LabelInterface
+
+from .record import LLMRecord, Message
+
+# The two default configs of LangChain's LabelStudioCallbackHandler, verbatim.
+PROMPT_CONFIG = """
+<View>
+<Style>
+    .prompt-box {
+        background-color: white;
+        border-radius: 10px;
+        box-shadow: 0px 4px 6px rgba(0, 0, 0, 0.1);
+        padding: 20px;
+    }
+</Style>
+<View className="root">
+    <View className="prompt-box">
+        <Text name="prompt" value="$prompt"/>
+    </View>
+    <TextArea name="response" toName="prompt"
+              maxSubmissions="1" editable="true"
+              required="true"/>
+</View>
+<Header value="Rate the response:"/>
+<Rating name="rating" toName="prompt"/>
+</View>"""
+
+CHAT_CONFIG = """
+<View>
+<View className="root">
+     <Paragraphs name="dialogue"
+               value="$prompt"
+               layout="dialogue"
+               textKey="content"
+               nameKey="role"
+               granularity="sentence"/>
+  <Header value="Final response:"/>
+    <TextArea name="response" toName="dialogue"
+              maxSubmissions="1" editable="true"
+              required="true"/>
+</View>
+<Header value="Rate the response:"/>
+<Rating name="rating" toName="dialogue"/>
+</View>"""
+
+DEFAULT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG}
+
+TEXT_OBJECTS = {"text", "hypertext"}
+DIALOGUE_OBJECTS = {"paragraphs"}
+
+#: Record fields a custom config may read by ``$name``; any other variable gets run metadata
+#: of that name (e.g. ``$user_id``) or an empty string.
+RECORD_FIELDS = (
+    "prompt",
+    "dialogue",
+    "response",
+    "system",
+    "model",
+    "provider",
+    "service_name",
+    "operation",
+    "trace_id",
+    "span_id",
+    "error",
+)
+
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class Layout:
+    label_config: str
+    response_name: str  # the TextArea that holds the response
+    target_name: str  # the object it labels
+    prompt_key: str  # that object's $variable
+    dialogue: bool  # True: the prompt is a list of {role, content}; False: text
+    variables: tuple[str, ...]  # every $variable the config reads
+
+    @classmethod
+    def from_config(cls, label_config: str) -> Layout:
+        """Bind a label config, or raise ValueError saying what is wrong with it."""
+        try:
+            interface = LabelInterface(label_config)
+        except Exception as exc:  # lxml and the SDK raise several kinds
+            raise ValueError(f"label config is not well-formed XML: {exc}") from None
+        try:
+            interface.validate()
+        except Exception as exc:
+            raise ValueError(f"label config is invalid: {exc}") from None
+
+        textareas = [c for c in interface.controls if c.tag.lower() == "textarea"]
+        if not textareas:
+            raise ValueError(
+                "label config has no <TextArea> to hold the model's response; "
+                'add e.g. <TextArea name="response" toName="prompt" editable="true"/>'
+            )
+        textarea = next((c for c in textareas if c.name == "response"), textareas[0])
+        to_names = list(textarea.to_name or [])
+        if not to_names:
+            raise ValueError(f'<TextArea name="{textarea.name}"> has no toName')
+        target_name = to_names[0]
+        try:
+            target = interface.get_object(target_name)
+        except Exception:
+            target = None
+        if target is None:
+            raise ValueError(
+                f'<TextArea name="{textarea.name}"> has toName="{target_name}", '
+                "which names no object tag in the config"
+            )
+        tag = target.tag.lower()
+        if tag not in TEXT_OBJECTS | DIALOGUE_OBJECTS:
+            raise ValueError(
+                f'the response TextArea labels <{target.tag} name="{target_name}">; '
+                "the prompt can only be shown by a Text, HyperText or Paragraphs tag"
+            )
+        match = _VARIABLE.fullmatch(str(target.value or ""))
+        if match is None:
+            raise ValueError(
+                f'<{target.tag} name="{target_name}"> must read its value from a task field, '
+                f'e.g. value="$prompt" (it has value="{target.value}")'
+            )
+        return cls(
+            label_config=label_config,
+            response_name=textarea.name,
+            target_name=target_name,
+            prompt_key=match.group(1),
+            dialogue=tag in DIALOGUE_OBJECTS,
+            variables=_variables(label_config),
+        )
+
+    def task(self, record: LLMRecord) -> dict[str, Any]:
+        """The Label Studio task for a record: data, meta and the pre-filled response."""
+        fields = _record_fields(record)
+        data: dict[str, Any] = {}
+        for name in self.variables:
+            data[name] = fields.get(name, record.metadata.get(name, ""))
+        data[self.prompt_key] = fields["dialogue"] if self.dialogue else fields["prompt"]
+        for name in ("trace_id", "span_id", "model", "provider", "service_name"):
+            data.setdefault(name, fields[name])
+        if record.error:
+            data.setdefault("error", record.error)
+
+        responses = list(record.outputs) or ([f"[error] {record.error}"] if record.error else [""])
+        prediction: dict[str, Any] = {
+            "result": [
+                {
+                    "from_name": self.response_name,
+                    "to_name": self.target_name,
+                    "type": "textarea",
+                    "value": {"text": responses},
+                }
+            ]
+        }
+        if record.model:
+            prediction["model_version"] = record.model
+        return {"data": data, "meta": task_meta(record), "predictions": [prediction]}
+
+
+def layout_for(mode: str, project_config: str | None) -> Layout:
+    return Layout.from_config(project_config if project_config else DEFAULT_CONFIGS[mode])
+
+
+def task_meta(record: LLMRecord) -> dict[str, Any]:
+    """What a reviewer does not need on screen but a dataset does: provenance and cost."""
+    meta: dict[str, Any] = {
+        "operation": record.operation,
+        "dialect": record.dialect,
+        "request_model": record.request_model,
+        "response_model": record.response_model,
+        "usage": record.usage,
+        "latency_ms": record.latency_ms,
+        "finish_reasons": record.finish_reasons,
+        "truncated": record.truncated,
+        "start_time_unix_nano": record.start_time_unix_nano,
+    }
+    if record.request_params:
+        meta["request"] = record.request_params
+    if record.metadata:
+        meta["metadata"] = record.metadata
+    if record.error:
+        meta["error"] = record.error
+    return meta
+
+
+def prompt_text(record: LLMRecord) -> str:
+    """A completion's prompt as is; a conversation as readable text, one turn per paragraph."""
+    messages = record.messages
+    if record.operation == "completion" and len(messages) == 1:
+        return messages[0].content
+    return "\n\n".join(f"{m.role}: {m.content}" for m in messages)
+
+
+def dialogue(record: LLMRecord) -> list[dict[str, str]]:
+    """The conversation as Paragraphs shows it: system instructions first, string content."""
+    return [{"role": m.role, "content": m.content} for m in record.messages]
+
+
+def _record_fields(record: LLMRecord) -> dict[str, Any]:
+    return {
+        "prompt": prompt_text(record),
+        "dialogue": dialogue(record),
+        "response": record.outputs[0] if record.outputs else "",
+        "system": record.system,
+        "model": record.model or "",
+        "provider": record.provider or "",
+        "service_name": record.service_name or "",
+        "operation": record.operation,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "error": record.error or "",
+    }
+
+
+def _variables(label_config: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for element in ElementTree.fromstring(label_config.strip()).iter():
+        for value in element.attrib.values():
+            for name in _VARIABLE.findall(value):
+                if name not in found:
+                    found.append(name)
+    return tuple(found)
+
+
+__all__ = ["CHAT_CONFIG", "PROMPT_CONFIG", "RECORD_FIELDS", "Layout", "Message", "layout_for"]

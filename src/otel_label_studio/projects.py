@@ -1,0 +1,118 @@
+"""Which project a record goes to, and the layout bound to that project's label config.
+
+``project_id`` wins; otherwise the project whose title *equals* the strftime'd name, created
+with our config when missing. The title is formatted at delivery time, so a daily project
+rolls over at midnight in a long-running process. An existing project keeps its own config:
+tasks are shaped for it, and when it cannot take them at all that is said once, not per import.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from .labelstudio import LabelStudioClient, LabelStudioError, Project
+from .layouts import Layout
+
+_logger = logging.getLogger(__name__)
+
+MISFIT = "misfit"  # LabelStudioError kind: the project's config cannot take our tasks
+RECHECK_SECONDS = 60.0  # how long a misfit verdict stands before the project is looked at again
+
+
+@dataclass(frozen=True)
+class Target:
+    project: Project
+    layout: Layout
+
+
+class Projects:
+    def __init__(
+        self,
+        client: LabelStudioClient,
+        layout: Layout,
+        *,
+        project_id: int | None,
+        project_name: str,
+        config_given: bool,
+        now: Callable[[], datetime] = datetime.now,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._client = client
+        self._layout = layout
+        self._project_id = project_id
+        self._project_name = project_name
+        self._config_given = config_given
+        self._now = now
+        self._clock = clock
+        self._targets: dict[str, Target] = {}
+        self._misfits: dict[str, tuple[float, LabelStudioError]] = {}
+
+    def key(self, override: str | None = None) -> str:
+        """The cache key of a record's project: ``#<id>`` or its formatted title."""
+        if override:
+            return self._now().strftime(override)
+        if self._project_id is not None:
+            return f"#{self._project_id}"
+        return self._now().strftime(self._project_name)
+
+    def resolve(self, key: str, timeout: float | None = None) -> Target:
+        """The target for a key from ``key()``; raises LabelStudioError (kind MISFIT for a bad config)."""
+        target = self._targets.get(key)
+        if target is not None:
+            return target
+        misfit = self._misfits.get(key)
+        if misfit is not None and self._clock() - misfit[0] < RECHECK_SECONDS:
+            raise misfit[1]
+
+        if key.startswith("#"):
+            project = self._client.get_project(int(key[1:]), timeout)
+            target = Target(project, self._bind(project, key))
+        else:
+            found = self._client.find_project(key, timeout)
+            if found is None:
+                created = self._client.create_project(key, self._layout.label_config, timeout)
+                _logger.info("Created Label Studio project %r (id %d)", key, created.id)
+                target = Target(created, self._layout)
+            else:
+                target = Target(found, self._bind(found, key))
+        self._targets[key] = target
+        self._misfits.pop(key, None)
+        return target
+
+    def forget(self, key: str) -> None:
+        """Drop a cached project (it was deleted, or its config changed)."""
+        self._targets.pop(key, None)
+
+    def _bind(self, project: Project, key: str) -> Layout:
+        if _same_config(project.label_config, self._layout.label_config):
+            return self._layout
+        try:
+            layout = Layout.from_config(project.label_config)
+        except ValueError as exc:
+            error = LabelStudioError(
+                MISFIT,
+                f"project {project.title!r} (id {project.id}) cannot take LLM tasks: {exc}. "
+                "Fix its label config in Label Studio or choose another project.",
+            )
+            self._misfits[key] = (self._clock(), error)
+            _logger.error("%s", error.detail)
+            raise error from None
+        if self._config_given:
+            _logger.warning(
+                "Project %r (id %d) already exists with a different label config: tasks follow "
+                "the project's config (response -> %s, prompt -> $%s); the project_config given "
+                "here is not applied to it.",
+                project.title,
+                project.id,
+                layout.response_name,
+                layout.prompt_key,
+            )
+        return layout
+
+
+def _same_config(left: str, right: str) -> bool:
+    return " ".join(left.split()) == " ".join(right.split())

@@ -1,0 +1,140 @@
+"""The LLM record: what one LLM or chat-model call said, whichever dialect described it.
+
+Dialect adapters build records; layouts turn records into tasks. Message content is already
+readable text here (Label Studio's Paragraphs and Text tags show strings), so tool calls,
+tool results and media are rendered once, by the helpers below, the same way for every dialect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("system", "user", "assistant", "tool")
+
+_ROLE_ALIASES = {
+    "human": "user",
+    "ai": "assistant",
+    "model": "assistant",
+    "bot": "assistant",
+    "function": "tool",
+    "developer": "system",
+}
+
+UNKNOWN_MODEL = "unknown"
+
+
+def normalize_role(role: Any, *, default: str) -> str:
+    """Map whatever a dialect calls a role to system/user/assistant/tool."""
+    if not isinstance(role, str):
+        return default
+    lowered = role.strip().lower()
+    if lowered in ROLES:
+        return lowered
+    return _ROLE_ALIASES.get(lowered, default)
+
+
+@dataclass(slots=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(slots=True)
+class LLMRecord:
+    """One LLM call, ready to become a task."""
+
+    trace_id: str
+    span_id: str
+    operation: str  # "chat" or "completion"
+    dialect: str
+    messages: list[Message] = field(default_factory=list)  # input, system instructions first
+    outputs: list[str] = field(default_factory=list)  # one per generation
+    request_model: str | None = None
+    response_model: str | None = None
+    provider: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    finish_reasons: list[str] = field(default_factory=list)
+    request_params: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    service_name: str | None = None
+    start_time_unix_nano: int = 0
+    end_time_unix_nano: int = 0
+    truncated: bool = False
+    error: str | None = None
+    project: str | None = None  # a per-span project override (resource attribute)
+
+    @property
+    def model(self) -> str | None:
+        """The response model, else the request model, else the provider's model name."""
+        for candidate in (
+            self.response_model,
+            self.request_model,
+            self.metadata.get("ls_model_name"),
+        ):
+            if candidate and candidate != UNKNOWN_MODEL:
+                return candidate
+        return None
+
+    @property
+    def latency_ms(self) -> float | None:
+        if self.start_time_unix_nano and self.end_time_unix_nano >= self.start_time_unix_nano:
+            return round((self.end_time_unix_nano - self.start_time_unix_nano) / 1e6, 3)
+        return None
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.messages or self.outputs)
+
+    @property
+    def system(self) -> str:
+        return "\n\n".join(m.content for m in self.messages if m.role == "system")
+
+
+def to_text(value: Any) -> str:
+    """Text for a value that may be a string, a number, or JSON-able structure."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def render_tool_call(name: Any, arguments: Any, call_id: Any = None) -> str:
+    """``[tool call get_weather #call_1] {"city": "Paris"}``"""
+    if isinstance(arguments, str):
+        with contextlib.suppress(ValueError):
+            arguments = json.loads(arguments)
+    ident = f" #{call_id}" if call_id else ""
+    args = to_text(arguments)
+    return f"[tool call {to_text(name) or '?'}{ident}] {args}".rstrip()
+
+
+def render_tool_result(result: Any, call_id: Any = None) -> str:
+    """``[tool result #call_1] 22C``"""
+    ident = f" #{call_id}" if call_id else ""
+    return f"[tool result{ident}] {to_text(result)}".rstrip()
+
+
+def render_media(modality: Any, *, uri: Any = None, mime_type: Any = None, size: int | None = None) -> str:
+    """A readable stand-in for an image or other media part: never the raw bytes."""
+    kind = to_text(modality) or "media"
+    if uri:
+        uri_text = to_text(uri)
+        if uri_text.startswith("data:"):
+            head = uri_text.split(",", 1)[0]
+            return f"[{kind}: {head}, {len(uri_text)} characters inline]"
+        return f"[{kind}: {uri_text}]"
+    details = ", ".join(
+        part for part in (to_text(mime_type), f"{size} characters inline" if size else "") if part
+    )
+    return f"[{kind}: {details}]" if details else f"[{kind}]"
+
+
+def join_parts(parts: list[str]) -> str:
+    return "\n".join(part for part in parts if part)
