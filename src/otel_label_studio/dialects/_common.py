@@ -57,8 +57,28 @@ def new_record(view: SpanView, *, operation: str, dialect: str, metadata_prefix:
         project=text_attr(view.resource, PROJECT_ATTRIBUTE),
     )
     if view.status_code == STATUS_ERROR:
-        record.error = view.status_message or text_attr(view.attributes, "error.type") or "error"
+        record.error = error_text(view)
     return record
+
+
+def provider_name(provider: str | None, metadata: Mapping[str, str]) -> str | None:
+    """The provider; where the instrumentation only knows "langchain", LangChain's ``ls_provider``."""
+    if (provider is None or provider.lower() == "langchain") and metadata.get("ls_provider"):
+        return metadata["ls_provider"]
+    return provider.lower() if provider else None
+
+
+def error_text(view: SpanView) -> str:
+    """``Type: message`` from the exception event, else the status description's first line."""
+    for event in view.events:
+        if event.name == "exception":
+            kind = text_attr(event.attributes, "exception.type")
+            message = text_attr(event.attributes, "exception.message")
+            if kind or message:
+                return ": ".join(part for part in (kind, message) if part)
+    if view.status_message:
+        return view.status_message.strip().splitlines()[0]
+    return text_attr(view.attributes, "error.type") or "error"
 
 
 def indexed(attributes: Mapping[str, Any], prefix: str) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import int_attr, new_record, text_attr
+from ._common import int_attr, new_record, provider_name, text_attr
 
 NAME = "genai"
 
@@ -71,6 +71,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     record.request_model = text_attr(attributes, "gen_ai.request.model")
     record.response_model = text_attr(attributes, "gen_ai.response.model")
     record.provider = text_attr(attributes, "gen_ai.provider.name") or text_attr(attributes, "gen_ai.system")
+    record.provider = provider_name(record.provider, record.metadata)
     for key, name in _USAGE_KEYS.items():
         value = int_attr(attributes, key)
         if value is not None:

@@ -19,7 +19,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import indexed, int_attr, new_record, text_attr
+from ._common import indexed, int_attr, new_record, provider_name, text_attr
 
 NAME = "legacy"
 
@@ -56,8 +56,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
 
     record.request_model = text_attr(attributes, "gen_ai.request.model")
     record.response_model = text_attr(attributes, "gen_ai.response.model")
-    provider = text_attr(attributes, "gen_ai.system")
-    record.provider = provider.lower() if provider else None
+    record.provider = provider_name(text_attr(attributes, "gen_ai.system"), record.metadata)
     for key, name in _USAGE_KEYS.items():
         value = int_attr(attributes, key)
         if value is not None:

@@ -59,7 +59,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     if outputs:
         record.outputs.extend(_render(m) for m in outputs)
     elif text_attr(attributes, "output.value"):
-        record.outputs.append(_value_text(attributes["output.value"]))
+        record.outputs.extend(_generations(attributes["output.value"]))
 
     record.request_model = text_attr(attributes, "llm.model_name")
     record.provider = text_attr(attributes, "llm.provider") or text_attr(attributes, "llm.system")
@@ -117,6 +117,24 @@ def _render(message: dict[str, Any]) -> str:
 
 def _value_text(value: Any) -> str:
     return to_text(value)
+
+
+def _generations(value: Any) -> list[str]:
+    """Texts of a LangChain ``LLMResult`` dumped into ``output.value``; other text as is."""
+    text = to_text(value)
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return [text]
+    if not isinstance(decoded, dict) or not isinstance(decoded.get("generations"), list):
+        return [text]
+    return [
+        to_text(generation.get("text"))
+        for per_prompt in decoded["generations"]
+        if isinstance(per_prompt, list)
+        for generation in per_prompt
+        if isinstance(generation, dict)
+    ]
 
 
 def _metadata(attributes: Any) -> dict[str, str]:

@@ -1,0 +1,36 @@
+# Two commands do everything on a machine with only Python:
+#   make test   set up both virtual environments, then lint, type-check and run every test
+#   make demo   (coming with issue 6) a local Label Studio, the bridge and a demo app
+PYTHON ?= python3
+VENV := .venv
+LS_VENV := .venv-labelstudio
+LABEL_STUDIO_VERSION := 1.23.2
+
+.PHONY: test lint setup clean
+
+setup: $(VENV)/.installed $(LS_VENV)/.installed
+
+# The project's own environment: the package in editable mode plus its test tools.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+# Label Studio is a separate server with heavy pins of its own: it gets its own environment.
+$(LS_VENV)/.installed:
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/python -m pip install --quiet "label-studio==$(LABEL_STUDIO_VERSION)"
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+test: lint $(LS_VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(LS_VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info

@@ -1,0 +1,126 @@
+"""LangChain runs the tests put through the real instrumentation: fake models, no network.
+
+Each scenario returns what the app got back, so a test can also check the app was unharmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseLLM
+from langchain_core.language_models.fake import FakeListLLM
+from langchain_core.language_models.fake_chat_models import (
+    FakeListChatModel,
+    FakeMessagesListChatModel,
+    GenericFakeChatModel,
+)
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import Generation, LLMResult
+from langchain_core.prompts import ChatPromptTemplate
+
+
+class TwoGenerationsLLM(BaseLLM):
+    """A fake completion model that returns two generations per prompt (n=2)."""
+
+    answers: list[str] = ["First answer", "Second answer"]
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        return LLMResult(generations=[[Generation(text=a) for a in self.answers] for _ in prompts])
+
+    @property
+    def _llm_type(self) -> str:
+        return "two-generations-fake"
+
+
+def completion() -> Any:
+    return FakeListLLM(responses=["Why did the chicken cross the road?"]).invoke("Tell me a joke")
+
+
+def chat_system_human() -> Any:
+    chat = FakeListChatModel(responses=["Hi there 😀 café"])
+    return chat.invoke([SystemMessage(content="Always use emojis"), HumanMessage(content="Tell me a joke")])
+
+
+def multi_turn() -> Any:
+    chat = FakeListChatModel(responses=["Paris has 2.1 million people."])
+    return chat.invoke(
+        [
+            SystemMessage(content="You are a geography tutor."),
+            HumanMessage(content="What is the capital of France?"),
+            AIMessage(content="Paris."),
+            HumanMessage(content="How many people live there?"),
+        ]
+    )
+
+
+def chain() -> Any:
+    chat = FakeListChatModel(responses=["Hello to you too"])
+    prompt = ChatPromptTemplate.from_messages([("system", "be nice"), ("human", "{q}")])
+    return (prompt | chat | StrOutputParser()).invoke({"q": "hello"})
+
+
+def tool_call() -> Any:
+    chat = FakeMessagesListChatModel(
+        responses=[
+            AIMessage(
+                content="",
+                tool_calls=[{"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1"}],
+            )
+        ]
+    )
+    return chat.invoke(
+        [
+            HumanMessage(content="What is the time and the weather in Paris?"),
+            AIMessage(
+                content="", tool_calls=[{"name": "get_time", "args": {"city": "Paris"}, "id": "call_0"}]
+            ),
+            ToolMessage(content="10:00", tool_call_id="call_0"),
+        ]
+    )
+
+
+def n2() -> Any:
+    return TwoGenerationsLLM().generate(["Say something twice"])
+
+
+def stream() -> Any:
+    chat = GenericFakeChatModel(messages=iter([AIMessage(content="streamed answer here")]))
+    return "".join(str(chunk.content) for chunk in chat.stream([HumanMessage(content="Stream to me")]))
+
+
+def async_call() -> Any:
+    chat = FakeListChatModel(responses=["async answer"])
+    return asyncio.run(chat.ainvoke([HumanMessage(content="Answer asynchronously")]))
+
+
+def failing() -> Any:
+    class Boom(FakeListLLM):
+        def _call(self, *args: Any, **kwargs: Any) -> str:
+            raise ValueError("boom")
+
+    try:
+        Boom(responses=["never"]).invoke("This call fails")
+    except ValueError:
+        return "raised"
+    return "did not raise"
+
+
+SCENARIOS: dict[str, Callable[[], Any]] = {
+    "completion": completion,
+    "chat_system_human": chat_system_human,
+    "multi_turn": multi_turn,
+    "chain": chain,
+    "tool_call": tool_call,
+    "n2": n2,
+    "stream": stream,
+    "async_call": async_call,
+}
