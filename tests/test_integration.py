@@ -131,6 +131,7 @@ def test_wrong_key_leaves_the_app_alone_and_logs_once(routing, label_studio, ls,
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, errors
     assert "HTTP 401" in errors[0] and "LABEL_STUDIO_API_KEY" in errors[0]
+    assert "the legacy token was refused" in errors[0]
     assert "not-a-real-key-000" not in caplog.text
     assert project_by_title(ls, project_name) is None
 

@@ -98,15 +98,16 @@ class Delivery:
             error.detail,
             lost,
             key,
-            auth_hint(error) if error.kind == AUTH else "",
+            auth_hint(error, self._client.token_kind) if error.kind == AUTH else "",
         )
 
 
-def auth_hint(error: LabelStudioError) -> str:
+def auth_hint(error: LabelStudioError, kind: str | None) -> str:
     """What to do about a refused key, in one clause."""
     if "legacy token" in error.detail.lower():
         return (
             " (this organization has legacy tokens disabled: use a Personal Access Token from "
             "Account & Settings, or enable legacy tokens in Organization > API Tokens Settings)"
         )
-    return " (check LABEL_STUDIO_API_KEY: copy the token from Label Studio > Account & Settings)"
+    refused = f"the {kind} was refused; " if kind else ""
+    return f" ({refused}check LABEL_STUDIO_API_KEY: copy the token from Label Studio > Account & Settings)"

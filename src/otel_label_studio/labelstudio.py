@@ -58,6 +58,10 @@ class LabelStudioClient:
         self._timeout = timeout
         self._sdk: LabelStudio | None = None
 
+    @property
+    def token_kind(self) -> str | None:
+        return token_kind(self._api_key) if self._api_key else None
+
     def _client(self) -> LabelStudio:
         if self._sdk is None:
             if not self._api_key:
