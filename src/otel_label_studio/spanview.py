@@ -1,14 +1,16 @@
 """One neutral view of a span, whichever way it reached us.
 
-The in-process exporter gets SDK ``ReadableSpan`` objects; the receiver gets OTLP protobuf.
+The in-process exporter gets SDK ``ReadableSpan`` objects; a receiver gets OTLP protobuf.
 Both become a ``SpanView`` so the dialect adapters are written once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.sdk.trace import ReadableSpan
 
 STATUS_UNSET = "UNSET"
@@ -60,3 +62,44 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
         resource=resource.attributes if resource is not None else {},
         dropped_attributes_count=span.dropped_attributes,
     )
+
+
+def _any_value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return tuple(_any_value(v) for v in value.array_value.values)
+    if kind == "kvlist_value":
+        return {kv.key: _any_value(kv.value) for kv in value.kvlist_value.values}
+    return getattr(value, kind)
+
+
+def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
+    return {kv.key: _any_value(kv.value) for kv in pairs}
+
+
+_STATUS_NAMES = {0: STATUS_UNSET, 1: STATUS_OK, 2: STATUS_ERROR}
+
+
+def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
+    """View every span of an OTLP export request, with its resource's attributes."""
+    for resource_spans in request.resource_spans:
+        resource = _attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                yield SpanView(
+                    trace_id=span.trace_id.hex(),
+                    span_id=span.span_id.hex(),
+                    name=span.name,
+                    attributes=_attributes(span.attributes),
+                    start_time_unix_nano=span.start_time_unix_nano,
+                    end_time_unix_nano=span.end_time_unix_nano,
+                    status_code=_STATUS_NAMES.get(span.status.code, STATUS_UNSET),
+                    status_message=span.status.message,
+                    events=tuple(
+                        EventView(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in span.events
+                    ),
+                    resource=resource,
+                    dropped_attributes_count=span.dropped_attributes_count,
+                )
