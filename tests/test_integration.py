@@ -342,3 +342,18 @@ def test_otel_traces_exporter_entry_point_under_opentelemetry_instrument(
     (task,) = tasks_of(ls, project_name)
     assert task.data["prompt"] == "Who am I?" and task.data["service_name"] == "entry-point-app"
     assert json.dumps(task.predictions[0].result[0]["value"]) == json.dumps({"text": ["entry point works"]})
+
+
+def test_failed_calls_become_tasks_only_when_asked(routing, label_studio, ls, project_name):
+    quiet = LabelStudioSpanExporter(url=label_studio.url, api_key=label_studio.pat, project_name=project_name)
+    with pipeline(routing, quiet):
+        assert scenarios.failing() == "raised"
+    assert quiet.counts["errors_skipped"] == 1 and project_by_title(ls, project_name) is None
+    loud = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name, include_errors=True
+    )
+    with pipeline(routing, loud):
+        scenarios.failing()
+    (task,) = tasks_of(ls, project_name)
+    assert task.data["prompt"] == "This call fails" and task.data["error"] == "ValueError: boom"
+    assert task.predictions[0].result[0]["value"] == {"text": ["[error] ValueError: boom"]}
