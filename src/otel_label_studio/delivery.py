@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from .labelstudio import AUTH, REJECTED, LabelStudioClient, LabelStudioError
+from .labelstudio import AUTH, REJECTED, UNREACHABLE, LabelStudioClient, LabelStudioError
 from .projects import MISFIT, Projects
 from .record import LLMRecord
 
@@ -79,7 +79,7 @@ class Delivery:
     def _remaining(self, deadline: float) -> float:
         remaining = deadline - self._clock()
         if remaining <= 0:
-            raise LabelStudioError("unreachable", f"export deadline of {self._timeout:g}s passed")
+            raise LabelStudioError(UNREACHABLE, f"export deadline of {self._timeout:g}s passed")
         return remaining
 
     def _failed(self, error: LabelStudioError, key: str, lost: int) -> None:

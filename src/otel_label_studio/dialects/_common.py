@@ -32,6 +32,16 @@ def int_attr(attributes: Mapping[str, Any], key: str) -> int | None:
     return None
 
 
+def usage_from(attributes: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, int]:
+    """Token counts under our names; where two keys name the same count, the first present wins."""
+    usage: dict[str, int] = {}
+    for key, name in keys.items():
+        value = int_attr(attributes, key)
+        if value is not None:
+            usage.setdefault(name, value)
+    return usage
+
+
 def metadata_from(attributes: Mapping[str, Any], prefix: str) -> dict[str, str]:
     """Run metadata (``<prefix>.<key>``), e.g. LangChain's ``ls_provider`` or a user's ``user_id``."""
     dotted = prefix.rstrip(".") + "."

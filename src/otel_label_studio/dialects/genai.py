@@ -22,7 +22,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import int_attr, new_record, provider_name, text_attr
+from ._common import new_record, provider_name, text_attr, usage_from
 
 NAME = "genai"
 
@@ -72,10 +72,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     record.response_model = text_attr(attributes, "gen_ai.response.model")
     record.provider = text_attr(attributes, "gen_ai.provider.name") or text_attr(attributes, "gen_ai.system")
     record.provider = provider_name(record.provider, record.metadata)
-    for key, name in _USAGE_KEYS.items():
-        value = int_attr(attributes, key)
-        if value is not None:
-            record.usage[name] = value
+    record.usage = usage_from(attributes, _USAGE_KEYS)
     for name in _REQUEST_KEYS:
         value = attributes.get(f"gen_ai.request.{name}")
         if value is not None:

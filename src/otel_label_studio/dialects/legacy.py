@@ -19,7 +19,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import indexed, int_attr, new_record, provider_name, text_attr
+from ._common import indexed, new_record, provider_name, text_attr, usage_from
 
 NAME = "legacy"
 
@@ -57,10 +57,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     record.request_model = text_attr(attributes, "gen_ai.request.model")
     record.response_model = text_attr(attributes, "gen_ai.response.model")
     record.provider = provider_name(text_attr(attributes, "gen_ai.system"), record.metadata)
-    for key, name in _USAGE_KEYS.items():
-        value = int_attr(attributes, key)
-        if value is not None:
-            record.usage.setdefault(name, value)
+    record.usage = usage_from(attributes, _USAGE_KEYS)
     for name in ("temperature", "max_tokens", "top_p"):
         value = attributes.get(f"gen_ai.request.{name}")
         if value is not None:

@@ -21,7 +21,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import indexed, int_attr, new_record, text_attr
+from ._common import indexed, new_record, text_attr, usage_from
 
 NAME = "openinference"
 
@@ -63,10 +63,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
 
     record.request_model = text_attr(attributes, "llm.model_name")
     record.provider = text_attr(attributes, "llm.provider") or text_attr(attributes, "llm.system")
-    for key, name in _USAGE_KEYS.items():
-        value = int_attr(attributes, key)
-        if value is not None:
-            record.usage[name] = value
+    record.usage = usage_from(attributes, _USAGE_KEYS)
     params = attributes.get("llm.invocation_parameters")
     if isinstance(params, str):
         try:
