@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.labelstudio import LabelStudioClient
 from support import fixtures, scenarios
+from support.configs import SEED_CUSTOM_CONFIG
 from test_dialects import LIVE
 
 pytestmark = pytest.mark.integration
@@ -167,19 +168,6 @@ def test_project_name_is_strftimed_and_project_id_wins(label_studio, ls, project
     by_id.export(fixtures.load("legacy", "stream"))
     assert len(tasks_of(ls, dated)) == 2 and project_by_title(ls, f"ignored-{datetime.now():%Y}") is None
 
-
-SEED_CUSTOM_CONFIG = """
-<View>
-<Text name="prompt" value="$prompt"/>
-<TextArea name="response" toName="prompt"/>
-<TextArea name="user_feedback" toName="prompt"/>
-<Rating name="rating" toName="prompt"/>
-<Choices name="sentiment" toName="prompt">
- <Choice value="Positive"/>
- <Choice value="Negative"/>
-</Choices>
-</View>
-"""
 
 CONTEXT_CONFIG = """
 <View>

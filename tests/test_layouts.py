@@ -4,28 +4,7 @@ import pytest
 
 from otel_label_studio.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout, layout_for
 from otel_label_studio.record import LLMRecord, Message
-
-SEED_CUSTOM_CONFIG = """
-<View>
-<Text name="prompt" value="$prompt"/>
-<TextArea name="response" toName="prompt"/>
-<TextArea name="user_feedback" toName="prompt"/>
-<Rating name="rating" toName="prompt"/>
-<Choices name="sentiment" toName="prompt">
- <Choice value="Positive"/>
- <Choice value="Negative"/>
-</Choices>
-</View>
-"""
-
-CONTEXT_CONFIG = """
-<View>
-  <Header value="$context"/>
-  <Text name="question" value="$question"/>
-  <TextArea name="answer" toName="question" editable="true"/>
-  <Text name="who" value="$user_id"/>
-</View>
-"""
+from support.configs import EXTRA_VARIABLES_CONFIG, SEED_CUSTOM_CONFIG
 
 
 def chat_record(**kwargs):
@@ -131,7 +110,7 @@ def test_seed_custom_config_fills_the_textarea_named_response():
 
 
 def test_every_variable_of_a_custom_config_is_filled():
-    layout = Layout.from_config(CONTEXT_CONFIG)
+    layout = Layout.from_config(EXTRA_VARIABLES_CONFIG)
     assert (layout.response_name, layout.prompt_key, layout.variables) == (
         "answer",
         "question",
