@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 from label_studio_sdk import LabelStudio
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -345,3 +346,29 @@ def test_failed_calls_become_tasks_only_when_asked(routing, label_studio, ls, pr
     (task,) = tasks_of(ls, project_name)
     assert task.data["prompt"] == "This call fails" and task.data["error"] == "ValueError: boom"
     assert task.predictions[0].result[0]["value"] == {"text": ["[error] ValueError: boom"]}
+
+
+def test_resource_attribute_routes_spans_to_their_own_project(label_studio, ls, project_name):
+    memory = InMemorySpanExporter()
+    routed = TracerProvider(resource=Resource.create({"label_studio.project": project_name + "-%Y"}))
+    routed.add_span_processor(SimpleSpanProcessor(memory))
+    with routed.get_tracer("test").start_as_current_span("Model.chat") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute(
+            "gen_ai.input.messages",
+            json.dumps([{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]),
+        )
+        span.set_attribute(
+            "gen_ai.output.messages",
+            json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]),
+        )
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name + "-default"
+    )
+    exporter.export([*memory.get_finished_spans(), *fixtures.load("legacy", "completion")])
+    from datetime import datetime
+
+    (routed_task,) = tasks_of(ls, f"{project_name}-{datetime.now():%Y}")
+    assert routed_task.data["prompt"] == "user: hi"
+    (default_task,) = tasks_of(ls, project_name + "-default")
+    assert default_task.data["prompt"] == "Tell me a joke"
