@@ -70,8 +70,10 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
 
     record.request_model = text_attr(attributes, "gen_ai.request.model")
     record.response_model = text_attr(attributes, "gen_ai.response.model")
-    record.provider = text_attr(attributes, "gen_ai.provider.name") or text_attr(attributes, "gen_ai.system")
-    record.provider = provider_name(record.provider, record.metadata)
+    record.provider = provider_name(
+        text_attr(attributes, "gen_ai.provider.name") or text_attr(attributes, "gen_ai.system"),
+        record.metadata,
+    )
     record.usage = usage_from(attributes, _USAGE_KEYS)
     for name in _REQUEST_KEYS:
         value = attributes.get(f"gen_ai.request.{name}")

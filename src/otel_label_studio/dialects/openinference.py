@@ -54,7 +54,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     elif isinstance(prompts, (list, tuple)) and prompts:
         record.messages.extend(Message("user", to_text(p)) for p in prompts)
     elif text_attr(attributes, "input.value"):
-        record.messages.append(Message("user", _value_text(attributes["input.value"])))
+        record.messages.append(Message("user", to_text(attributes["input.value"])))
 
     if outputs:
         record.outputs.extend(_render(m) for m in outputs)
@@ -110,10 +110,6 @@ def _render(message: dict[str, Any]) -> str:
             )
         )
     return join_parts(parts)
-
-
-def _value_text(value: Any) -> str:
-    return to_text(value)
 
 
 def _generations(value: Any) -> list[str]:
