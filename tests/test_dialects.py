@@ -150,36 +150,33 @@ def test_recorded_usage_and_errors(dialect):
     assert failed.error == "ValueError: boom"
 
 
+def _messages(role, text):
+    """``gen_ai.*.messages`` JSON holding one text turn."""
+    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}])
+
+
+def _chat_attributes(question, answer):
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.input.messages": _messages("user", question),
+        "gen_ai.output.messages": _messages("assistant", answer),
+    }
+
+
 def _view(attributes, **kwargs):
     return SpanView(trace_id="ab" * 16, span_id="cd" * 8, name="x.chat", attributes=attributes, **kwargs)
 
 
 def test_truncated_json_keeps_the_text_and_flags_the_record():
-    cut = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "a long question"}]}])[:40]
-    view = _view(
-        {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.input.messages": cut,
-            "gen_ai.output.messages": json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": "ok"}]}]
-            ),
-        }
-    )
+    cut = _messages("user", "a long question")[:40]
+    view = _view({**_chat_attributes("unused", "ok"), "gen_ai.input.messages": cut})
     (record,) = records_from_views([view])
     assert record.truncated and record.messages[0].content == cut and record.outputs == ["ok"]
 
 
 def test_dropped_attributes_flag_the_record():
     view = _view(
-        {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.input.messages": json.dumps(
-                [{"role": "user", "parts": [{"type": "text", "content": "q"}]}]
-            ),
-            "gen_ai.output.messages": json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": "a"}]}]
-            ),
-        },
+        _chat_attributes("q", "a"),
         dropped_attributes_count=3,
     )
     (record,) = records_from_views([view])
@@ -227,12 +224,8 @@ def test_messages_on_the_details_event_are_read():
         "gen_ai.client.inference.operation.details",
         1,
         {
-            "gen_ai.input.messages": json.dumps(
-                [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
-            ),
-            "gen_ai.output.messages": json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": "yo"}]}]
-            ),
+            "gen_ai.input.messages": _messages("user", "hi"),
+            "gen_ai.output.messages": _messages("assistant", "yo"),
         },
     )
     (record,) = records_from_views([_view({"gen_ai.operation.name": "chat"}, events=(event,))])
@@ -242,17 +235,7 @@ def test_messages_on_the_details_event_are_read():
 def test_an_unreadable_span_costs_only_that_span(monkeypatch):
     from otel_label_studio.dialects import genai
 
-    good = _view(
-        {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.input.messages": json.dumps(
-                [{"role": "user", "parts": [{"type": "text", "content": "q"}]}]
-            ),
-            "gen_ai.output.messages": json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": "a"}]}]
-            ),
-        }
-    )
+    good = _view(_chat_attributes("q", "a"))
     bad = _view({"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": object()})
     original = genai._content_source
 
