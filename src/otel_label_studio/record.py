@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -91,6 +91,17 @@ class LLMRecord:
     @property
     def system(self) -> str:
         return "\n\n".join(m.content for m in self.messages if m.role == "system")
+
+    def to_json(self) -> str:
+        """The record as JSON, for the spool: what survives a restart is the record, not the task,
+        because the task's shape depends on the project's config at delivery time."""
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> LLMRecord:
+        fields = json.loads(text)
+        fields["messages"] = [Message(**message) for message in fields.get("messages", ())]
+        return cls(**fields)
 
 
 def to_text(value: Any) -> str:

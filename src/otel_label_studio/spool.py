@@ -1,0 +1,318 @@
+"""The durable spool: records the bridge acknowledged but has not yet delivered.
+
+One SQLite file (WAL, ``synchronous=FULL``): a receiver answers 200 only after ``add`` has
+committed, so a crash or a Label Studio outage loses nothing. Each span is spooled once per
+(trace_id, span_id): a retried request, or one that arrives again after its task was made,
+adds nothing. Tasks Label Studio refuses for good move to a dead-letter table with the reason,
+where ``otel-label-studio spool dead-letters`` shows them and ``spool retry`` re-queues them.
+
+An item is marked *in flight* just before its import request and cleared by the commit that
+records it delivered. An item still in flight when the spool is opened again was being imported
+when the process died: delivery asks Label Studio whether its task exists before importing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from .record import LLMRecord
+
+SPOOL_FILE = "spool.sqlite3"
+DEFAULT_MAX_ROWS = 100_000
+DEFAULT_MAX_BYTES = 1 << 30
+DEFAULT_KEEP_DELIVERED_SECONDS = 7 * 24 * 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    enqueued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0,
+    last_error TEXT,
+    UNIQUE (trace_id, span_id)
+);
+CREATE TABLE IF NOT EXISTS delivered (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    project_id INTEGER,
+    task_id INTEGER,
+    delivered_at REAL NOT NULL,
+    PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS delivered_at ON delivered (delivered_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    enqueued_at REAL NOT NULL,
+    failed_at REAL NOT NULL,
+    PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+"""
+
+
+class SpoolFull(Exception):
+    """The spool is at its row or size limit: the sender should keep its data and retry later."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolItem:
+    seq: int
+    record: LLMRecord
+    enqueued_at: float
+    attempts: int
+    in_flight: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    added: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStats:
+    depth: int
+    oldest_age_seconds: float | None
+    in_flight: int
+    dead_letters: int
+    delivered_remembered: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    trace_id: str
+    span_id: str
+    reason: str
+    failed_at: float
+    record: LLMRecord
+
+
+class Spool:
+    """Thread-safe; one connection per process, serialized by a lock (SQLite writes one at a time anyway)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        keep_delivered_seconds: float = DEFAULT_KEEP_DELIVERED_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.path = path
+        self._max_rows = max_rows
+        self._max_bytes = max_bytes
+        self._keep_delivered = keep_delivered_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._depth = self._count("pending")
+
+    @classmethod
+    def in_directory(cls, data_dir: str, **kwargs: object) -> Spool:
+        """The spool file of a data directory, created with the directory when missing."""
+        try:
+            os.makedirs(data_dir, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"cannot create data directory {data_dir!r}: {exc.strerror or exc}") from None
+        if not os.access(data_dir, os.W_OK):
+            raise ValueError(f"data directory {data_dir!r} is not writable by this user")
+        return cls(os.path.join(data_dir, SPOOL_FILE), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def depth(self) -> int:
+        """Records waiting for delivery, as this process counted them."""
+        return self._depth
+
+    def add(self, records: Sequence[LLMRecord]) -> AddResult:
+        """Commit records durably; raise SpoolFull (nothing added) when over a limit."""
+        if not records:
+            return AddResult(0, 0)
+        now = self._clock()
+        with self._lock:
+            if self._depth + len(records) > self._max_rows:
+                raise SpoolFull(
+                    f"spool holds {self._depth} records (limit {self._max_rows})", retry_after=5.0
+                )
+            if self._size() > self._max_bytes:
+                raise SpoolFull(f"spool file is over {self._max_bytes} bytes", retry_after=5.0)
+            added = 0
+            with self._transaction():
+                for record in records:
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at) "
+                        "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS "
+                        "(SELECT 1 FROM delivered WHERE trace_id = ?1 AND span_id = ?2) "
+                        "AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE trace_id = ?1 AND span_id = ?2)",
+                        (record.trace_id, record.span_id, record.to_json(), now),
+                    )
+                    added += cursor.rowcount
+            self._depth += added
+        return AddResult(added, len(records) - added)
+
+    def take(self, limit: int) -> list[SpoolItem]:
+        """The oldest records that are due, in arrival order (not removed: see ``delivered``)."""
+        now = self._clock()
+        with self._lock:
+            self._depth = self._count("pending")
+            rows = self._db.execute(
+                "SELECT seq, record, enqueued_at, attempts, in_flight FROM pending "
+                "WHERE not_before <= ? ORDER BY seq LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [
+            SpoolItem(seq, LLMRecord.from_json(text), at, n, bool(flag)) for seq, text, at, n, flag in rows
+        ]
+
+    def next_due(self) -> float | None:
+        """When the earliest waiting record is due, or None when the spool is empty."""
+        with self._lock:
+            row = self._db.execute("SELECT min(not_before) FROM pending").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def mark_in_flight(self, items: Iterable[SpoolItem]) -> None:
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "UPDATE pending SET in_flight = 1, attempts = attempts + 1 WHERE seq = ?",
+                [(item.seq,) for item in items],
+            )
+
+    def delivered(self, items: Sequence[SpoolItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
+        """Remove delivered records, remembering their span ids so a late duplicate adds nothing."""
+        now = self._clock()
+        ids: list[int | None] = list(task_ids) if len(task_ids) == len(items) else [None] * len(items)
+        with self._lock:
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO delivered (trace_id, span_id, project_id, task_id, delivered_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (item.record.trace_id, item.record.span_id, project_id, task_id, now)
+                        for item, task_id in zip(items, ids, strict=True)
+                    ],
+                )
+                self._db.executemany("DELETE FROM pending WHERE seq = ?", [(item.seq,) for item in items])
+            self._depth = max(0, self._depth - len(items))
+
+    def defer(self, items: Iterable[SpoolItem], until: float, reason: str, *, landed: bool = True) -> None:
+        """Keep records for a later attempt. ``landed=False`` says their last import surely did not
+        land (Label Studio refused it whole), so no lookup is needed before the next one."""
+        flag = "in_flight" if landed else "0"
+        with self._lock, self._transaction():
+            self._db.executemany(
+                f"UPDATE pending SET not_before = ?, last_error = ?, in_flight = {flag} WHERE seq = ?",
+                [(until, reason[:2000], item.seq) for item in items],
+            )
+
+    def dead(self, item: SpoolItem, reason: str) -> None:
+        """Move a record Label Studio will never accept to the dead letters, with the reason."""
+        now = self._clock()
+        record = item.record
+        with self._lock:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT OR REPLACE INTO dead_letters "
+                    "(trace_id, span_id, record, reason, enqueued_at, failed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.trace_id, record.span_id, record.to_json(), reason[:2000], item.enqueued_at, now),
+                )
+                self._db.execute("DELETE FROM pending WHERE seq = ?", (item.seq,))
+            self._depth = max(0, self._depth - 1)
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT trace_id, span_id, reason, failed_at, record FROM dead_letters "
+                "ORDER BY failed_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [DeadLetter(t, s, reason, at, LLMRecord.from_json(text)) for t, s, reason, at, text in rows]
+
+    def retry_dead_letters(self) -> int:
+        """Put every dead letter back in the queue; how many were moved."""
+        now = self._clock()
+        with self._lock:
+            with self._transaction():
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at, not_before) "
+                    "SELECT trace_id, span_id, record, ?, 0 FROM dead_letters",
+                    (now,),
+                )
+                moved = cursor.rowcount
+                self._db.execute("DELETE FROM dead_letters")
+            self._depth += moved
+        return moved
+
+    def forget_delivered(self) -> int:
+        """Drop remembered span ids older than the retention; how many."""
+        cutoff = self._clock() - self._keep_delivered
+        with self._lock, self._transaction():
+            return self._db.execute("DELETE FROM delivered WHERE delivered_at < ?", (cutoff,)).rowcount
+
+    def stats(self) -> SpoolStats:
+        now = self._clock()
+        with self._lock:
+            depth, oldest, in_flight = self._db.execute(
+                "SELECT count(*), min(enqueued_at), coalesce(sum(in_flight), 0) FROM pending"
+            ).fetchone()
+            self._depth = depth
+            dead = self._count("dead_letters")
+            remembered = self._count("delivered")
+            size = self._size()
+        return SpoolStats(
+            depth=depth,
+            oldest_age_seconds=None if oldest is None else max(0.0, now - oldest),
+            in_flight=in_flight,
+            dead_letters=dead,
+            delivered_remembered=remembered,
+            size_bytes=size,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _count(self, table: str) -> int:
+        return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def _size(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(self.path + suffix)
+        return total
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the connection is in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,155 @@
+"""The durable spool on a real SQLite file: once per span, survives reopening, limits, dead letters."""
+
+from __future__ import annotations
+
+import pytest
+
+from otel_label_studio.record import LLMRecord, Message
+from otel_label_studio.spool import Spool, SpoolFull
+
+
+def record(n: int, trace: str = "a" * 32) -> LLMRecord:
+    return LLMRecord(
+        trace_id=trace,
+        span_id=f"{n:016x}",
+        operation="chat",
+        dialect="genai",
+        messages=[Message("system", "Be brief"), Message("user", f"question {n} café 😀")],
+        outputs=[f"answer {n}"],
+        request_model="gpt-x",
+        usage={"input_tokens": 3},
+        request_params={"temperature": 0.5},
+        metadata={"user": "u1"},
+        project="Other-%Y",
+        truncated=True,
+    )
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def spool(tmp_path):
+    opened = Spool.in_directory(str(tmp_path / "data"))
+    yield opened
+    opened.close()
+
+
+def test_records_survive_the_round_trip_exactly(spool):
+    original = record(1)
+    spool.add([original])
+    (item,) = spool.take(10)
+    assert item.record == original
+    assert not item.in_flight
+
+
+def test_a_span_is_spooled_once_however_often_it_arrives(spool):
+    assert spool.add([record(1), record(2)]).added == 2
+    again = spool.add([record(1), record(2), record(3)])
+    assert (again.added, again.duplicates) == (1, 2)
+    items = spool.take(10)
+    assert [i.record.span_id for i in items] == [f"{n:016x}" for n in (1, 2, 3)]
+    spool.delivered(items, project_id=7, task_ids=[70, 71, 72])
+    late = spool.add([record(1)])  # a sender retry after the task was made
+    assert (late.added, late.duplicates) == (0, 1)
+    assert spool.stats().depth == 0
+    assert spool.add([record(1, trace="b" * 32)]).added == 1  # same span id, other trace: another span
+
+
+def test_in_flight_marks_survive_a_restart(tmp_path):
+    path = str(tmp_path / "data")
+    first = Spool.in_directory(path)
+    first.add([record(1), record(2)])
+    items = first.take(10)
+    first.mark_in_flight(items[:1])
+    first.close()  # the process died between the import and its commit
+    second = Spool.in_directory(path)
+    flags = {i.record.span_id: i.in_flight for i in second.take(10)}
+    assert flags == {f"{1:016x}": True, f"{2:016x}": False}
+    assert second.stats().in_flight == 1
+    second.close()
+
+
+def test_defer_hides_records_until_due_and_can_clear_in_flight(tmp_path):
+    clock = Clock()
+    spool = Spool(str(tmp_path / "s.db"), clock=clock)
+    spool.add([record(1)])
+    items = spool.take(10)
+    spool.mark_in_flight(items)
+    spool.defer(items, clock.now + 30, "HTTP 503", landed=True)
+    assert spool.take(10) == []
+    assert spool.next_due() == clock.now + 30
+    clock.now += 31
+    (again,) = spool.take(10)
+    assert again.in_flight and again.attempts == 1
+    spool.defer([again], 0, "HTTP 400", landed=False)
+    assert not spool.take(10)[0].in_flight
+    spool.close()
+
+
+def test_full_spool_refuses_without_adding(tmp_path):
+    spool = Spool(str(tmp_path / "s.db"), max_rows=3)
+    spool.add([record(1), record(2)])
+    with pytest.raises(SpoolFull) as full:
+        spool.add([record(3), record(4)])
+    assert full.value.retry_after > 0
+    assert spool.stats().depth == 2
+    spool.delivered(spool.take(10), project_id=1)
+    assert spool.add([record(3), record(4)]).added == 2  # room again after delivery
+    spool.close()
+
+
+def test_size_limit(tmp_path):
+    spool = Spool(str(tmp_path / "s.db"), max_bytes=1)
+    with pytest.raises(SpoolFull):
+        spool.add([record(1)])
+    spool.close()
+
+
+def test_dead_letters_keep_the_reason_and_can_be_retried(spool):
+    spool.add([record(1), record(2)])
+    first, second = spool.take(10)
+    spool.dead(first, "HTTP 400: task data lacks $prompt")
+    spool.delivered([second], project_id=3)
+    (letter,) = spool.dead_letters()
+    assert letter.reason == "HTTP 400: task data lacks $prompt"
+    assert letter.record == first.record
+    assert spool.add([record(1)]).duplicates == 1  # a dead letter is not spooled again by a retry
+    stats = spool.stats()
+    assert (stats.depth, stats.dead_letters, stats.delivered_remembered) == (0, 1, 1)
+    assert spool.retry_dead_letters() == 1
+    assert [i.record.span_id for i in spool.take(10)] == [first.record.span_id]
+    assert spool.stats().dead_letters == 0
+
+
+def test_remembered_deliveries_are_forgotten_after_the_retention(tmp_path):
+    clock = Clock()
+    spool = Spool(str(tmp_path / "s.db"), keep_delivered_seconds=60, clock=clock)
+    spool.add([record(1)])
+    spool.delivered(spool.take(1), project_id=1)
+    assert spool.forget_delivered() == 0
+    clock.now += 61
+    assert spool.forget_delivered() == 1
+    spool.close()
+
+
+def test_oldest_age(tmp_path):
+    clock = Clock()
+    spool = Spool(str(tmp_path / "s.db"), clock=clock)
+    assert spool.stats().oldest_age_seconds is None
+    spool.add([record(1)])
+    clock.now += 12.5
+    assert spool.stats().oldest_age_seconds == pytest.approx(12.5)
+    spool.close()
+
+
+def test_an_unwritable_data_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="cannot create data directory"):
+        Spool.in_directory(str(blocker / "sub"))
