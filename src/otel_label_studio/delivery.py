@@ -42,8 +42,7 @@ class Delivery:
         self._batch_size = batch_size
         self._timeout = timeout
         self._clock = clock
-        self._outage: str | None = None
-        self._lost_in_outage = 0
+        self._outages = OutageLog(client)
 
     def deliver(self, records: Iterable[LLMRecord]) -> DeliveryResult:
         result = DeliveryResult()
@@ -65,15 +64,11 @@ class Delivery:
                 if error.kind == REJECTED and error.status == 404:
                     self._projects.forget(key)
                 result.error = error
-                self._failed(error, key, len(group) - done)
+                self._outages.failed(error, key, len(group) - done, "not delivered")
                 result.tasks_failed += len(group) - done
             result.tasks_created += done
-        if result.tasks_failed == 0 and result.tasks_created and self._outage is not None:
-            _logger.warning(
-                "Label Studio delivery recovered; %d tasks were not delivered during the outage",
-                self._lost_in_outage,
-            )
-            self._outage, self._lost_in_outage = None, 0
+        if result.tasks_failed == 0 and result.tasks_created:
+            self._outages.recovered("tasks were not delivered")
         return result
 
     def _remaining(self, deadline: float) -> float:
@@ -82,24 +77,45 @@ class Delivery:
             raise LabelStudioError(UNREACHABLE, f"export deadline of {self._timeout:g}s passed")
         return remaining
 
-    def _failed(self, error: LabelStudioError, key: str, lost: int) -> None:
-        self._lost_in_outage += lost
+
+class OutageLog:
+    """Says a failure once per outage (not once per span), and says when delivery recovered."""
+
+    def __init__(self, client: LabelStudioClient):
+        self._client = client
+        self._outage: str | None = None
+        self._affected = 0
+
+    @property
+    def in_outage(self) -> bool:
+        return self._outage is not None
+
+    def failed(self, error: LabelStudioError, key: str, count: int, fate: str) -> None:
+        """``count`` tasks for project ``key`` failed with ``error``; ``fate`` says what became of them."""
+        self._affected += count
         signature = f"{error.kind}:{error.status}"
         if self._outage == signature:
-            _logger.debug("Still failing (%s): %d tasks for %s not delivered", error.detail, lost, key)
+            _logger.debug("Still failing (%s): %d tasks for %s %s", error.detail, count, key, fate)
             return
         self._outage = signature
         if error.kind == MISFIT:
             return  # Projects already said exactly what is wrong, once
         _logger.error(
-            "Label Studio at %s: %s; %d tasks for project %s not delivered%s. "
+            "Label Studio at %s: %s; %d tasks for project %s %s%s. "
             "Further failures of this kind are logged at DEBUG until delivery recovers.",
             self._client.url,
             error.detail,
-            lost,
+            count,
             key,
+            fate,
             auth_hint(error, self._client.token_kind) if error.kind == AUTH else "",
         )
+
+    def recovered(self, what: str) -> None:
+        if self._outage is None:
+            return
+        _logger.warning("Label Studio delivery recovered; during the outage %d %s", self._affected, what)
+        self._outage, self._affected = None, 0
 
 
 def auth_hint(error: LabelStudioError, kind: str | None) -> str:

@@ -8,6 +8,7 @@ the caller can act on; its text never contains the API key.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from typing import Any, NamedTuple, Sequence, cast
 
@@ -22,6 +23,8 @@ AUTH = "auth"  # 401/403: wrong or expired key; retrying will not help until it 
 UNREACHABLE = "unreachable"  # connection refused, DNS, timeout
 TRANSIENT = "transient"  # 408/409/429/5xx: try again later
 REJECTED = "rejected"  # other 4xx: this request will never be accepted as it is
+
+_LOOKUP_CHUNK = 50  # span ids per task lookup request
 
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -125,6 +128,50 @@ class LabelStudioClient:
         if ids is None and response.model_extra:
             ids = response.model_extra.get("task_ids")
         return [int(i) for i in ids or []]
+
+    def existing_spans(
+        self, project_id: int, span_ids: Sequence[str], timeout: float | None = None
+    ) -> set[tuple[str, str]]:
+        """(trace_id, span_id) of the tasks in a project made from any of ``span_ids``.
+
+        Label Studio has no uniqueness on import, so before re-importing records whose import
+        may have landed (a crash, a timeout) delivery asks which already have tasks.
+        """
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(span_ids), _LOOKUP_CHUNK):
+            chunk = span_ids[start : start + _LOOKUP_CHUNK]
+            query = json.dumps(
+                {
+                    "filters": {
+                        "conjunction": "or",
+                        "items": [
+                            {
+                                "filter": "filter:tasks:data.span_id",
+                                "operator": "equal",
+                                "type": "String",
+                                "value": span_id,
+                            }
+                            for span_id in chunk
+                        ],
+                    }
+                }
+            )
+
+            def lookup(query: str = query) -> list[Any]:
+                pager: Any = self._client().tasks.list(
+                    project=project_id,
+                    query=query,
+                    fields="all",
+                    page_size=100,
+                    request_options=self._options(timeout),
+                )
+                return list(pager)
+
+            for task in _call(lookup):
+                data = task.data or {}
+                if data.get("span_id") and data.get("trace_id"):
+                    found.add((str(data["trace_id"]), str(data["span_id"])))
+        return found
 
     def close(self) -> None:
         if self._sdk is not None:

@@ -9,6 +9,7 @@ tasks are shaped for it, and when it cannot take them at all that is said once, 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,7 @@ class Projects:
         self._clock = clock
         self._targets: dict[str, Target] = {}
         self._misfits: dict[str, tuple[float, LabelStudioError]] = {}
+        self._lock = threading.Lock()  # two threads resolving one new title must not create it twice
 
     def key(self, override: str | None = None) -> str:
         """The cache key of a record's project: ``#<id>`` or its formatted title."""
@@ -61,6 +63,13 @@ class Projects:
 
     def resolve(self, key: str, timeout: float | None = None) -> Target:
         """The target for a key from ``key()``; raises LabelStudioError (kind MISFIT for a bad config)."""
+        target = self._targets.get(key)
+        if target is not None:
+            return target
+        with self._lock:
+            return self._resolve(key, timeout)
+
+    def _resolve(self, key: str, timeout: float | None) -> Target:
         target = self._targets.get(key)
         if target is not None:
             return target
