@@ -48,6 +48,42 @@ OTEL_LABEL_STUDIO_METADATA_PREFIX = "OTEL_LABEL_STUDIO_METADATA_PREFIX"
 """Attribute prefix of run metadata on chat spans. Default ``traceloop.association.properties``
 (the instrumentation's ``metadata_key_prefix``)."""
 
+# --- the `otel-label-studio serve` process (each also a command-line option) ---------------------
+
+OTEL_LABEL_STUDIO_HOST = "OTEL_LABEL_STUDIO_HOST"
+"""Address the receiver listens on. Default ``127.0.0.1``; ``0.0.0.0`` in a container."""
+
+OTEL_LABEL_STUDIO_HTTP_PORT = "OTEL_LABEL_STUDIO_HTTP_PORT"
+"""OTLP/HTTP port (also ``/healthz``, ``/readyz``, ``/metrics``). Default 4318."""
+
+OTEL_LABEL_STUDIO_GRPC_PORT = "OTEL_LABEL_STUDIO_GRPC_PORT"
+"""OTLP/gRPC port. Default 4317."""
+
+OTEL_LABEL_STUDIO_DATA_DIR = "OTEL_LABEL_STUDIO_DATA_DIR"
+"""Directory of the durable spool. Default ``$XDG_DATA_HOME/otel-label-studio``
+(``~/.local/share/otel-label-studio``)."""
+
+OTEL_LABEL_STUDIO_AUTH_TOKEN = "OTEL_LABEL_STUDIO_AUTH_TOKEN"
+"""When set, senders must send ``Authorization: Bearer <token>`` (HTTP header or gRPC metadata)."""
+
+OTEL_LABEL_STUDIO_MAX_BODY_BYTES = "OTEL_LABEL_STUDIO_MAX_BODY_BYTES"
+"""Largest request accepted, measured after decompression (``64MiB``, ``1000000``...). Default 64 MiB."""
+
+OTEL_LABEL_STUDIO_DRAIN_SECONDS = "OTEL_LABEL_STUDIO_DRAIN_SECONDS"
+"""On SIGTERM, how long delivery may keep draining the spool before the process exits. Default 10."""
+
+OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS = "OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS"
+"""Most records the spool holds before the receiver answers 503 (retry later). Default 100000."""
+
+OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES = "OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES"
+"""Largest spool file before the receiver answers 503 (retry later). Default 1GiB."""
+
+OTEL_LABEL_STUDIO_LOG_FORMAT = "OTEL_LABEL_STUDIO_LOG_FORMAT"
+"""``json`` (default: one JSON object per line) or ``text``."""
+
+OTEL_LABEL_STUDIO_LOG_LEVEL = "OTEL_LABEL_STUDIO_LOG_LEVEL"
+"""``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``."""
+
 DEFAULT_URL = "http://localhost:8080"
 DEFAULT_PROJECT_NAME = "LangChain-%Y-%m-%d"
 DEFAULT_MODE = "prompt"

@@ -1,0 +1,462 @@
+"""``otel-label-studio``: the command line.
+
+``serve`` runs the sidecar receiver; ``spool`` looks into (and re-queues from) its spool.
+Every ``serve`` option can also come from the environment; an option given on the command
+line wins. A bad value, wherever it came from, stops the command at once with what to fix
+(exit status 2), before anything listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from . import config, logs
+from .config import env_str
+from .receiver.otlp import DEFAULT_MAX_BODY_BYTES
+from .spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, SPOOL_FILE, Spool
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+def parse_size(raw: str) -> int:
+    """``65536``, ``64MiB``, ``10MB``, ``1GiB`` -> bytes."""
+    match = _SIZE.match(raw)
+    if not match:
+        raise ValueError(f"{raw!r} is not a size (e.g. 1048576, 64MiB, 10MB)")
+    unit = (match.group(2) or "").lower().rstrip("b")
+    value = int(match.group(1)) * _SIZE_UNITS[unit]
+    if value < 1:
+        raise ValueError(f"{raw!r} must be at least one byte")
+    return value
+
+
+def parse_port(raw: str) -> int:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{raw!r} is not a port number (0-65535)")
+    return port
+
+
+def parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"{raw!r} must be a positive whole number")
+    return value
+
+
+def parse_seconds(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError(f"{raw!r} must be a number of seconds, 0 or more")
+    return value
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "otel-label-studio")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option that the environment can also set."""
+
+    flags: tuple[str, ...]
+    dest: str
+    env: str | None
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    metavar: str | None = None
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        where = f"env {self.env}; " if self.env else ""
+        shown = self.default() if callable(self.default) else self.default
+        parser.add_argument(
+            *self.flags,
+            dest=self.dest,
+            default=None,
+            metavar=self.metavar,
+            help=f"{self.help} ({where}default: {shown if shown is not None else 'none'})".replace("%", "%%"),
+        )
+
+    def value(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+        raw = getattr(args, self.dest)
+        source = self.flags[0]
+        if raw is None and self.env:
+            raw, source = env_str(self.env), self.env
+        if raw is None:
+            return self.default() if callable(self.default) else self.default
+        try:
+            return self.parse(raw)
+        except ValueError as exc:
+            parser.error(f"{source}: {exc}")
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+SERVE_OPTIONS = (
+    Option(
+        ("--host",),
+        "host",
+        config.OTEL_LABEL_STUDIO_HOST,
+        _str,
+        "127.0.0.1",
+        "address to listen on; 0.0.0.0 to accept other machines (then set --auth-token)",
+        "ADDR",
+    ),
+    Option(
+        ("--http-port",),
+        "http_port",
+        config.OTEL_LABEL_STUDIO_HTTP_PORT,
+        parse_port,
+        4318,
+        "OTLP/HTTP port: POST /v1/traces, GET /healthz, /readyz, /metrics",
+        "PORT",
+    ),
+    Option(
+        ("--grpc-port",),
+        "grpc_port",
+        config.OTEL_LABEL_STUDIO_GRPC_PORT,
+        parse_port,
+        4317,
+        "OTLP/gRPC port (TraceService/Export)",
+        "PORT",
+    ),
+    Option(
+        ("--url",), "url", config.LABEL_STUDIO_URL, _str, config.DEFAULT_URL, "Label Studio base URL", "URL"
+    ),
+    Option(
+        ("--project-id",),
+        "project_id",
+        config.LABEL_STUDIO_PROJECT_ID,
+        parse_positive_int,
+        None,
+        "existing project to fill; wins over --project-name",
+        "ID",
+    ),
+    Option(
+        ("--project-name",),
+        "project_name",
+        config.OTEL_LABEL_STUDIO_PROJECT_NAME,
+        _str,
+        config.DEFAULT_PROJECT_NAME,
+        "project title, strftime'd; found by exact title or created",
+        "TITLE",
+    ),
+    Option(
+        ("--mode",),
+        "mode",
+        config.OTEL_LABEL_STUDIO_MODE,
+        parse_choice(*config.MODES),
+        config.DEFAULT_MODE,
+        "layout of new projects: prompt or chat",
+        "MODE",
+    ),
+    Option(
+        ("--project-config",),
+        "project_config",
+        config.OTEL_LABEL_STUDIO_PROJECT_CONFIG,
+        _str,
+        None,
+        "label config XML file for new projects, instead of the layout's",
+        "FILE",
+    ),
+    Option(
+        ("--batch-size",),
+        "batch_size",
+        config.OTEL_LABEL_STUDIO_BATCH_SIZE,
+        parse_positive_int,
+        config.DEFAULT_BATCH_SIZE,
+        "most tasks per import request",
+        "N",
+    ),
+    Option(
+        ("--timeout",),
+        "timeout",
+        config.OTEL_LABEL_STUDIO_TIMEOUT,
+        parse_seconds,
+        config.DEFAULT_TIMEOUT_SECONDS,
+        "seconds one request to Label Studio may take",
+        "SECONDS",
+    ),
+    Option(
+        ("--include-errors",),
+        "include_errors",
+        config.OTEL_LABEL_STUDIO_INCLUDE_ERRORS,
+        config.parse_bool,
+        False,
+        "true: failed LLM calls become tasks showing the error",
+        "BOOL",
+    ),
+    Option(
+        ("--data-dir",),
+        "data_dir",
+        config.OTEL_LABEL_STUDIO_DATA_DIR,
+        _str,
+        default_data_dir,
+        "directory of the durable spool (created if missing)",
+        "DIR",
+    ),
+    Option(
+        ("--auth-token",),
+        "auth_token",
+        config.OTEL_LABEL_STUDIO_AUTH_TOKEN,
+        _str,
+        None,
+        "require 'Authorization: Bearer TOKEN' from senders; prefer the env variable, "
+        "command lines are visible to other users",
+        "TOKEN",
+    ),
+    Option(
+        ("--max-body-bytes",),
+        "max_body_bytes",
+        config.OTEL_LABEL_STUDIO_MAX_BODY_BYTES,
+        parse_size,
+        DEFAULT_MAX_BODY_BYTES,
+        "largest request, after decompression (e.g. 64MiB); bigger ones get 413",
+        "SIZE",
+    ),
+    Option(
+        ("--drain-seconds",),
+        "drain_seconds",
+        config.OTEL_LABEL_STUDIO_DRAIN_SECONDS,
+        parse_seconds,
+        10.0,
+        "on SIGTERM, how long delivery may keep draining before exit",
+        "SECONDS",
+    ),
+    Option(
+        ("--spool-max-rows",),
+        "spool_max_rows",
+        config.OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS,
+        parse_positive_int,
+        DEFAULT_MAX_ROWS,
+        "records the spool holds before answering 503 (retry later)",
+        "N",
+    ),
+    Option(
+        ("--spool-max-bytes",),
+        "spool_max_bytes",
+        config.OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES,
+        parse_size,
+        DEFAULT_MAX_BYTES,
+        "spool file size before answering 503 (retry later)",
+        "SIZE",
+    ),
+    Option(
+        ("--log-format",),
+        "log_format",
+        config.OTEL_LABEL_STUDIO_LOG_FORMAT,
+        parse_choice("json", "text"),
+        "json",
+        "json (one object per line) or text",
+        "FORMAT",
+    ),
+    Option(
+        ("--log-level",),
+        "log_level",
+        config.OTEL_LABEL_STUDIO_LOG_LEVEL,
+        parse_choice("DEBUG", "INFO", "WARNING", "ERROR"),
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR",
+        "LEVEL",
+    ),
+)
+
+DATA_DIR_OPTION = SERVE_OPTIONS[[o.dest for o in SERVE_OPTIONS].index("data_dir")]
+
+SERVE_EPILOG = f"""\
+The Label Studio key is read from {config.LABEL_STUDIO_API_KEY} only (never from the command line):
+a Personal Access Token or a legacy token from Label Studio > Account & Settings.
+
+A request may route its spans to another project: the resource attribute label_studio.project,
+or the header (gRPC metadata) x-label-studio-project. Spans whose resource names no project go
+to --project-id / --project-name.
+
+Answers 200 only after the spans are in the spool; delivery to Label Studio follows, retried
+until it lands. SIGTERM stops listening, drains for --drain-seconds, and exits.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-label-studio",
+        description="Turn OpenTelemetry LLM and chat spans into Label Studio tasks.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    serve = commands.add_parser(
+        "serve",
+        help="receive OTLP (HTTP 4318, gRPC 4317) and deliver LLM spans to Label Studio",
+        description="Receive OTLP traces (HTTP and gRPC); turn LLM and chat spans into Label Studio tasks.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for option in SERVE_OPTIONS:
+        option.add_to(serve)
+    serve.set_defaults(run=_serve, parser=serve)
+
+    spool = commands.add_parser(
+        "spool",
+        help="inspect the spool of a serve process: stats, dead letters, retry",
+        description="Inspect the durable spool (works while serve is running).",
+    )
+    spool_commands = spool.add_subparsers(dest="spool_command", metavar="ACTION")
+    spool_commands.required = True
+    for name, run, text in (
+        ("stats", _spool_stats, "records waiting, age of the oldest, dead letters"),
+        ("dead-letters", _spool_dead_letters, "tasks Label Studio refused for good, with the reason"),
+        ("retry", _spool_retry, "put every dead letter back in the queue"),
+    ):
+        action = spool_commands.add_parser(name, help=text, description=text)
+        DATA_DIR_OPTION.add_to(action)
+        action.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if name == "dead-letters":
+            action.add_argument("--limit", type=int, default=100, help="most letters to show (default: 100)")
+        action.set_defaults(run=run, parser=action)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.run(args, args.parser))
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .receiver.serve import ServeOptions, run  # grpc is imported only when serving
+
+    values = {option.dest: option.value(args, parser) for option in SERVE_OPTIONS}
+    api_key = env_str(config.LABEL_STUDIO_API_KEY)
+    if not api_key:
+        parser.error(
+            f"{config.LABEL_STUDIO_API_KEY} is not set: copy a token from Label Studio > Account & Settings "
+            f"and export {config.LABEL_STUDIO_API_KEY}=..."
+        )
+    project_config = None
+    if values["project_config"] is not None:
+        try:
+            project_config = config.read_config_file(values["project_config"])
+        except ValueError as exc:
+            parser.error(f"--project-config: {exc}")
+    try:
+        settings = config.resolve_settings(
+            url=values["url"],
+            api_key=api_key,
+            project_id=values["project_id"],
+            project_name=values["project_name"],
+            project_config=project_config,
+            mode=values["mode"],
+            batch_size=values["batch_size"],
+            timeout=values["timeout"] or None,
+            include_errors=values["include_errors"],
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not settings.url.startswith(("http://", "https://")):
+        parser.error(
+            f"--url / {config.LABEL_STUDIO_URL}: {settings.url!r} must start with http:// or https://"
+        )
+    logs.configure(values["log_level"], values["log_format"], secrets=(api_key, values["auth_token"]))
+    options = ServeOptions(
+        settings=settings,
+        data_dir=values["data_dir"],
+        host=values["host"],
+        http_port=values["http_port"],
+        grpc_port=values["grpc_port"],
+        auth_token=values["auth_token"],
+        max_body_bytes=values["max_body_bytes"],
+        drain_seconds=values["drain_seconds"],
+        spool_max_rows=values["spool_max_rows"],
+        spool_max_bytes=values["spool_max_bytes"],
+    )
+    try:
+        return run(options)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return 2  # not reached: parser.error exits
+
+
+def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:
+    data_dir = DATA_DIR_OPTION.value(args, parser)
+    path = os.path.join(data_dir, SPOOL_FILE)
+    if not os.path.exists(path):
+        parser.error(f"no spool at {path}: pass the --data-dir that serve uses")
+    return Spool(path)
+
+
+def _spool_stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    spool = _open_spool(args, parser)
+    stats = spool.stats()
+    spool.close()
+    if args.json:
+        print(json.dumps({"path": spool.path, **dataclasses.asdict(stats)}))
+        return 0
+    age = "-" if stats.oldest_age_seconds is None else f"{stats.oldest_age_seconds:.1f}s"
+    print(f"spool:            {spool.path}")
+    print(f"waiting:          {stats.depth} records (oldest {age}; {stats.in_flight} in flight)")
+    print(f"dead letters:     {stats.dead_letters}")
+    print(f"delivered (kept): {stats.delivered_remembered} span ids remembered against duplicates")
+    print(f"size:             {stats.size_bytes} bytes")
+    return 0
+
+
+def _spool_dead_letters(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    spool = _open_spool(args, parser)
+    letters = spool.dead_letters(args.limit)
+    spool.close()
+    if args.json:
+        for letter in letters:
+            print(
+                json.dumps(
+                    {
+                        "trace_id": letter.trace_id,
+                        "span_id": letter.span_id,
+                        "failed_at": letter.failed_at,
+                        "reason": letter.reason,
+                        "project": letter.record.project,
+                        "model": letter.record.model,
+                    }
+                )
+            )
+        return 0
+    if not letters:
+        print("no dead letters")
+        return 0
+    for letter in letters:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.failed_at))
+        print(f"{when}  trace {letter.trace_id} span {letter.span_id}\n    {letter.reason}")
+    return 0
+
+
+def _spool_retry(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    spool = _open_spool(args, parser)
+    moved = spool.retry_dead_letters()
+    spool.close()
+    print(json.dumps({"requeued": moved}) if args.json else f"{moved} dead letters put back in the queue")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The ``serve`` process: OTLP/HTTP and OTLP/gRPC in, the spool, and the delivery worker.
+
+Everything that can be wrong with the options (an unusable label config, a data directory that
+cannot be written, a port in use) is found in ``Sidecar.__init__``, before anything listens,
+and raised as ValueError with what to fix. SIGTERM stops taking requests, lets delivery drain
+for a bounded time, and exits; what is left stays in the spool for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..config import Settings
+from ..delivery import auth_hint
+from ..labelstudio import AUTH, LabelStudioClient, LabelStudioError
+from ..layouts import layout_for
+from ..mapping import Mapper
+from ..projects import Projects
+from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Spool
+from ..worker import DeliveryWorker
+from . import metrics
+from .grpc import make_grpc_server
+from .http import OtlpHttpServer
+from .intake import Intake
+from .otlp import DEFAULT_MAX_BODY_BYTES
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 4318
+DEFAULT_GRPC_PORT = 4317
+DEFAULT_DRAIN_SECONDS = 10.0
+READINESS_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    settings: Settings
+    data_dir: str
+    host: str = DEFAULT_HOST
+    http_port: int = DEFAULT_HTTP_PORT
+    grpc_port: int = DEFAULT_GRPC_PORT
+    auth_token: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    spool_max_rows: int = DEFAULT_MAX_ROWS
+    spool_max_bytes: int = DEFAULT_MAX_BYTES
+
+    def __repr__(self) -> str:  # the token stays out of logs
+        return (
+            f"ServeOptions(settings={self.settings!r}, data_dir={self.data_dir!r}, host={self.host!r}, "
+            f"http_port={self.http_port}, grpc_port={self.grpc_port}, "
+            f"auth_token=<{'set' if self.auth_token else 'unset'}>, max_body_bytes={self.max_body_bytes})"
+        )
+
+
+class Sidecar:
+    def __init__(self, options: ServeOptions, *, after_import: Callable[[], None] | None = None):
+        self.options = options
+        settings = options.settings
+        try:
+            layout = layout_for(settings.mode, settings.project_config)
+        except ValueError as exc:
+            raise ValueError(f"project config: {exc}") from None
+        self.spool = Spool.in_directory(
+            options.data_dir, max_rows=options.spool_max_rows, max_bytes=options.spool_max_bytes
+        )
+        self.client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
+        self.projects = Projects(
+            self.client,
+            layout,
+            project_id=settings.project_id,
+            project_name=settings.project_name,
+            config_given=settings.project_config is not None,
+        )
+        self.worker = DeliveryWorker(
+            self.spool,
+            self.client,
+            self.projects,
+            batch_size=settings.batch_size,
+            timeout=settings.timeout,
+            after_import=after_import,
+        )
+        mapper = Mapper(metadata_prefix=settings.metadata_prefix, include_errors=settings.include_errors)
+        self.intake = Intake(mapper, self.spool, on_spooled=self.worker.wake)
+        self._readiness: tuple[float, bool, str] | None = None
+        try:
+            self.http = OtlpHttpServer(
+                (options.host, options.http_port),
+                self.intake,
+                auth_token=options.auth_token,
+                max_body_bytes=options.max_body_bytes,
+                readiness=self.readiness,
+                metrics=self.metrics,
+            )
+        except OSError as exc:
+            self.spool.close()
+            raise ValueError(
+                f"cannot listen for OTLP/HTTP on {options.host}:{options.http_port}: {exc.strerror or exc} "
+                "(choose another --http-port)"
+            ) from None
+        try:
+            self.grpc, self._grpc_service, self.grpc_port = make_grpc_server(
+                self.intake,
+                host=options.host,
+                port=options.grpc_port,
+                auth_token=options.auth_token,
+                max_body_bytes=options.max_body_bytes,
+            )
+        except ValueError as exc:
+            self.http.server_close()
+            self.spool.close()
+            raise ValueError(f"{exc} (choose another --grpc-port)") from None
+        self.http_port = self.http.server_address[1]
+        self._http_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        stats = self.spool.stats()
+        self.worker.start()
+        self.grpc.start()
+        self._http_thread = threading.Thread(
+            target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-http", daemon=True
+        )
+        self._http_thread.start()
+        settings = self.options.settings
+        _logger.info(
+            "Listening for OTLP on %s (HTTP port %d, gRPC port %d); delivering to Label Studio at %s, "
+            "project %s; spool %s holds %d records; auth token %s",
+            self.options.host,
+            self.http_port,
+            self.grpc_port,
+            settings.url,
+            f"id {settings.project_id}" if settings.project_id else repr(settings.project_name),
+            self.spool.path,
+            stats.depth,
+            "required" if self.options.auth_token else "not required",
+        )
+
+    def stop(self) -> None:
+        """Stop taking requests, drain delivery for up to ``drain_seconds``, close the spool."""
+        started = time.monotonic()
+        self.http.shutdown()
+        self.http.server_close()
+        self.grpc.stop(grace=2.0).wait(5.0)
+        emptied = self.worker.stop(self.options.drain_seconds)
+        left = self.spool.stats().depth
+        self.spool.close()
+        self.client.close()
+        _logger.info(
+            "Stopped after %.1fs; %s",
+            time.monotonic() - started,
+            "every record was delivered"
+            if emptied
+            else f"{left} records stay in the spool and are delivered after the next start",
+        )
+
+    def readiness(self) -> tuple[bool, str]:
+        """Label Studio answers with this key and the default project takes tasks (cached briefly)."""
+        now = time.monotonic()
+        if self._readiness is not None and now - self._readiness[0] < READINESS_CACHE_SECONDS:
+            return self._readiness[1], self._readiness[2]
+        settings = self.options.settings
+        try:
+            if self.worker.key_refused:
+                raise LabelStudioError(AUTH, "delivery is paused: Label Studio refused the API key")
+            target = self.projects.resolve(self.projects.key(), timeout=min(5.0, settings.timeout))
+            self.client.get_project(target.project.id, timeout=min(5.0, settings.timeout))  # live check
+            ready = True
+            project = target.project
+            message = f"ready: Label Studio at {settings.url}, project {project.title!r} (id {project.id})"
+        except LabelStudioError as error:
+            ready = False
+            hint = auth_hint(error, self.client.token_kind) if error.kind == AUTH else ""
+            message = f"not ready: Label Studio at {settings.url}: {error.detail}{hint}"
+        self._readiness = (now, ready, message)
+        return ready, message
+
+    def metrics(self) -> str:
+        return metrics.render(
+            self.intake.stats,
+            self.worker.stats,
+            queue_depth=self.spool.depth,
+            dead_letters=self.spool.stats().dead_letters,
+            delivery_paused=self.worker.paused_reason is not None,
+            http_responses=dict(self.http.responses),
+            grpc_responses=dict(self._grpc_service.responses),
+        )
+
+
+def run(options: ServeOptions, *, after_import: Callable[[], None] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT; the exit status."""
+    sidecar = Sidecar(options, after_import=after_import)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        _logger.info("Received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sidecar.start()
+    while not stop.wait(1.0):
+        pass
+    sidecar.stop()
+    return 0
