@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src/ ./src/
-RUN pip install --no-cache-dir . \
+# The demo extra lets the same image run the compose file's demo-app (python -m otel_label_studio.demo).
+RUN pip install --no-cache-dir ".[demo]" \
     && rm -rf /app/src /app/build
 
 # Run as an unprivileged user that owns the data directory (the durable spool lives there).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 import zlib
@@ -567,3 +569,29 @@ def wait_for_port(process: subprocess.Popen, port: int, log: Path, timeout: floa
         assert process.poll() is None, log.read_text()
         assert time.monotonic() < deadline, f"nothing listens on {port}:\n{log.read_text()}"
         time.sleep(0.1)
+
+
+# --- the demo app of the compose file ---------------------------------------------------------------------
+
+
+def test_the_demo_app_sends_through_serve(ls, side, project_name):
+    """What the compose file's demo-app runs: OTLP configured only by the standard variables."""
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": side.http_url,
+        "OTEL_EXPORTER_OTLP_HEADERS": (
+            f"authorization=Bearer%20{side.token},x-label-studio-project={project_name}"
+        ),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_label_studio.demo", "--calls", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Made 3 LLM calls" in result.stdout
+    tasks = wait_for_tasks(ls, project_name, 3)
+    assert {task.data["service_name"] for task in tasks} == {"otel-label-studio-demo"}
+    assert len({task.data["span_id"] for task in tasks}) == 3
