@@ -14,6 +14,7 @@ from typing import Iterable
 
 from . import dialects
 from .record import LLMRecord
+from .redact import Redactor
 from .spanview import SpanView
 
 _logger = logging.getLogger(__name__)
@@ -33,9 +34,10 @@ class MappingResult:
 class Mapper:
     """Holds the options and the warn-once state; ``map`` itself is pure data in, data out."""
 
-    def __init__(self, *, metadata_prefix: str, include_errors: bool):
+    def __init__(self, *, metadata_prefix: str, include_errors: bool, redactor: Redactor | None = None):
         self._metadata_prefix = metadata_prefix
         self._include_errors = include_errors
+        self._redactor = redactor or Redactor()
         self._warned_inputs_missing = False
 
     def map(self, views: Iterable[SpanView]) -> MappingResult:
@@ -57,7 +59,7 @@ class Mapper:
                 )
                 continue
             if self._keep(record, result):
-                result.records.append(record)
+                result.records.append(self._redactor.record(record))
         return result
 
     def _keep(self, record: LLMRecord, result: MappingResult) -> bool:
