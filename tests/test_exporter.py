@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.spool import Spool
 from support import fixtures
 
 
@@ -70,23 +71,65 @@ def test_invalid_config_raises_at_construction():
         LabelStudioSpanExporter(api_key="k", project_config='<View><Text name="p" value="$p"/></View>')
 
 
-def test_label_studio_down_fails_fast_and_logs_once(caplog):
+def closed_port() -> int:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return sock.getsockname()[1]
+
+
+def test_label_studio_down_never_blocks_the_app_and_logs_once(caplog):
     exporter = LabelStudioSpanExporter(
-        url=f"http://127.0.0.1:{port}", api_key="secret-key-123", project_name="p"
+        url=f"http://127.0.0.1:{closed_port()}", api_key="secret-key-123", project_name="p", timeout=2
     )
-    spans = fixtures.load("legacy", "completion")
     caplog.set_level(logging.DEBUG, logger="otel_label_studio")
+    names = ("completion", "n2", "stream", "chat_system_human", "multi_turn")
     started = time.monotonic()
-    results = [exporter.export(spans) for _ in range(5)]
-    assert time.monotonic() - started < 5
-    assert results == [SpanExportResult.FAILURE] * 5
+    results = [exporter.export(fixtures.load("legacy", name)) for name in names]
+    assert time.monotonic() - started < 1  # queued, not delivered, while the app waits
+    assert results == [SpanExportResult.SUCCESS] * 5
+    assert not exporter.force_flush(2_000)
+    assert exporter.counts["waiting"] == 5
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "not delivered" in errors[0].getMessage()
+    assert len(errors) == 1 and "tasks for project p wait to be delivered" in errors[0].getMessage()
+    exporter.shutdown()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and "5 records were not delivered to Label Studio before shutdown" in errors[1]
     assert "secret-key-123" not in caplog.text
-    assert exporter.counts["tasks_failed"] == 5
+
+
+def test_the_same_span_exported_twice_is_queued_once():
+    exporter = LabelStudioSpanExporter(url=f"http://127.0.0.1:{closed_port()}", api_key="k", timeout=1)
+    for _ in range(3):
+        exporter.export(fixtures.load("legacy", "completion"))
+    assert (exporter.counts["waiting"], exporter.counts["duplicates"]) == (1, 2)
+    exporter.shutdown()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(caplog):
+    exporter = LabelStudioSpanExporter(
+        url=f"http://127.0.0.1:{closed_port()}", api_key="k", timeout=1, max_queue_size=2
+    )
+    assert exporter.export(fixtures.load("legacy", "completion")) == SpanExportResult.SUCCESS
+    assert exporter.export(fixtures.load("legacy", "n2")) == SpanExportResult.SUCCESS
+    assert exporter.export(fixtures.load("legacy", "stream")) == SpanExportResult.FAILURE
+    assert (exporter.counts["waiting"], exporter.counts["dropped"]) == (2, 1)
+    assert "queue is full" in caplog.text and "spool_path" in caplog.text
+    exporter.shutdown()
+    assert "1 records were dropped while the queue was full" in caplog.text
+
+
+def test_with_a_spool_path_undelivered_records_survive_the_process(tmp_path, caplog):
+    path = str(tmp_path / "spool.sqlite3")
+    first = LabelStudioSpanExporter(
+        url=f"http://127.0.0.1:{closed_port()}", api_key="k", timeout=1, spool_path=path
+    )
+    first.export(fixtures.load("legacy", "completion"))
+    first.shutdown()
+    assert f"1 records not yet delivered to Label Studio stay in the spool {path}" in caplog.text
+    reopened = Spool(path)
+    (item,) = reopened.take(10)
+    assert item.record.outputs == ["Why did the chicken cross the road?"]
+    reopened.close()
 
 
 def test_a_server_that_never_answers_is_bounded_by_the_timeout(silent_server):
@@ -94,8 +137,11 @@ def test_a_server_that_never_answers_is_bounded_by_the_timeout(silent_server):
         url=f"http://127.0.0.1:{silent_server.port}", api_key="k", project_name="p", timeout=1.0
     )
     started = time.monotonic()
-    assert exporter.export(fixtures.load("legacy", "completion")) == SpanExportResult.FAILURE
-    assert time.monotonic() - started < 3
+    assert exporter.export(fixtures.load("legacy", "completion")) == SpanExportResult.SUCCESS
+    assert time.monotonic() - started < 0.5
+    time.sleep(0.2)  # delivery is now waiting on the silent server
+    exporter.shutdown()
+    assert time.monotonic() - started < 4
 
 
 def test_non_llm_spans_need_no_label_studio():
@@ -121,5 +167,5 @@ def test_export_never_raises(monkeypatch):
     def broken(_records):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(exporter._delivery, "deliver", broken)
+    monkeypatch.setattr(exporter._queue, "add", broken)
     assert exporter.export(fixtures.load("legacy", "completion")) == SpanExportResult.FAILURE

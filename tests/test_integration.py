@@ -13,7 +13,7 @@ import pytest
 from label_studio_sdk import LabelStudio
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_label_studio import LabelStudioSpanExporter
@@ -36,6 +36,12 @@ def pipeline(routing, exporter):
     finally:
         routing.detach(processor)
         processor.shutdown()
+
+
+def deliver(exporter: LabelStudioSpanExporter, spans) -> None:
+    """Export the way a span processor does, then wait until the delivery thread has imported it."""
+    exporter.export(spans)
+    assert exporter.force_flush(30_000), exporter.counts
 
 
 def project_by_title(ls: LabelStudio, title: str):
@@ -98,7 +104,7 @@ def test_recorded_dialects_land_like_live_spans(label_studio, ls, project_name, 
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name, mode="chat"
     )
-    exporter.export(fixtures.load(dialect, "tool_call"))
+    deliver(exporter, fixtures.load(dialect, "tool_call"))
     (task,) = tasks_of(ls, project_name)
     assert task.data["prompt"] == [
         {"role": "system", "content": "You can look up the weather."},
@@ -128,12 +134,13 @@ def test_wrong_key_leaves_the_app_alone_and_logs_once(routing, label_studio, ls,
     )
     with pipeline(routing, exporter):
         answers = [scenarios.completion() for _ in range(3)]
-    exporter.export(fixtures.load("legacy", "completion"))
+    assert exporter.export(fixtures.load("legacy", "completion")) == SpanExportResult.FAILURE  # shut down
     assert answers == ["Why did the chicken cross the road?"] * 3
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1, errors
+    assert len(errors) == 2, errors  # the refusal once, then at shutdown what was not delivered
     assert "HTTP 401" in errors[0] and "LABEL_STUDIO_API_KEY" in errors[0]
     assert "the legacy token was refused" in errors[0]
+    assert "3 records were not delivered to Label Studio before shutdown" in errors[1]
     assert "not-a-real-key-000" not in caplog.text
     assert project_by_title(ls, project_name) is None
 
@@ -145,10 +152,10 @@ def test_title_must_match_exactly_not_contain(label_studio, ls, project_name):
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name
     )
-    exporter.export(fixtures.load("legacy", "completion"))
+    deliver(exporter, fixtures.load("legacy", "completion"))
     assert len(tasks_of(ls, project_name)) == 1
     assert list(ls.tasks.list(project=decoy.id)) == []
-    exporter.export(fixtures.load("legacy", "n2"))  # the project is reused, not created again
+    deliver(exporter, fixtures.load("legacy", "n2"))  # the project is reused, not created again
     assert len([p for p in ls.projects.list(title=project_name) if p.title == project_name]) == 1
     assert len(tasks_of(ls, project_name)) == 2
 
@@ -159,14 +166,14 @@ def test_project_name_is_strftimed_and_project_id_wins(label_studio, ls, project
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name + "-%Y"
     )
-    exporter.export(fixtures.load("legacy", "completion"))
+    deliver(exporter, fixtures.load("legacy", "completion"))
     dated = f"{project_name}-{datetime.now():%Y}"
     target = project_by_title(ls, dated)
     assert target is not None
     by_id = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_id=target.id, project_name="ignored-%Y"
     )
-    by_id.export(fixtures.load("legacy", "stream"))
+    deliver(by_id, fixtures.load("legacy", "stream"))
     assert len(tasks_of(ls, dated)) == 2 and project_by_title(ls, f"ignored-{datetime.now():%Y}") is None
 
 
@@ -227,8 +234,9 @@ def test_existing_project_that_cannot_take_tasks_is_reported_once(label_studio, 
     spy = []
     original = exporter._client.import_tasks
     exporter._client.import_tasks = lambda *a, **k: spy.append(1) or original(*a, **k)
-    for _ in range(3):
-        exporter.export(fixtures.load("legacy", "completion"))
+    for name in ("completion", "n2", "stream"):
+        exporter.export(fixtures.load("legacy", name))
+    assert not exporter.force_flush(3_000)  # they wait: the project cannot take them
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and project_name in errors[0] and "no <TextArea>" in errors[0]
     assert spy == []
@@ -244,7 +252,7 @@ def test_existing_project_with_another_fitting_config_gets_tasks_shaped_for_it(
         project_name=project_name,
         project_config=SEED_CUSTOM_CONFIG,
     )
-    exporter.export(fixtures.load("legacy", "chat_system_human"))
+    deliver(exporter, fixtures.load("legacy", "chat_system_human"))
     (task,) = tasks_of(ls, project_name)
     assert task.data["dialogue"][0] == {"role": "system", "content": "Always use emojis"}
     assert "already exists with a different label config" in caplog.text
@@ -265,12 +273,12 @@ def test_one_import_request_per_export_batch(routing, captured, label_studio, ls
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name
     )
-    exporter.export(spans)
+    deliver(exporter, spans)
     assert calls == [25]
     small = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name, batch_size=10
     )
-    small.export(spans)
+    deliver(small, spans)
     assert calls == [25, 10, 10, 5]
     assert len(tasks_of(ls, project_name)) == 50
 
@@ -365,7 +373,7 @@ def test_resource_attribute_routes_spans_to_their_own_project(label_studio, ls, 
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name + "-default"
     )
-    exporter.export([*memory.get_finished_spans(), *fixtures.load("legacy", "completion")])
+    deliver(exporter, [*memory.get_finished_spans(), *fixtures.load("legacy", "completion")])
     from datetime import datetime
 
     (routed_task,) = tasks_of(ls, f"{project_name}-{datetime.now():%Y}")

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 from . import config, logs
 from .config import env_str
 from .receiver.otlp import DEFAULT_MAX_BODY_BYTES
+from .redact import Redactor
 from .spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, SPOOL_FILE, Spool
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
@@ -209,6 +210,15 @@ SERVE_OPTIONS = (
         "BOOL",
     ),
     Option(
+        ("--redact-builtin",),
+        "redact_builtin",
+        config.OTEL_LABEL_STUDIO_REDACT_BUILTIN,
+        config.parse_bool,
+        False,
+        "true: mask e-mail addresses and common API-key shapes in prompts and responses",
+        "BOOL",
+    ),
+    Option(
         ("--data-dir",),
         "data_dir",
         config.OTEL_LABEL_STUDIO_DATA_DIR,
@@ -315,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for option in SERVE_OPTIONS:
         option.add_to(serve)
+    serve.add_argument(
+        "--redact",
+        action="append",
+        metavar="PATTERN",
+        help="regular expression masked as [REDACTED] in prompts and responses before a task is made; "
+        f"repeatable (env {config.OTEL_LABEL_STUDIO_REDACT}: one pattern or a JSON list; default: none)",
+    )
     serve.set_defaults(run=_serve, parser=serve)
 
     spool = commands.add_parser(
@@ -360,6 +377,16 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             project_config = config.read_config_file(values["project_config"])
         except ValueError as exc:
             parser.error(f"--project-config: {exc}")
+    redact = args.redact
+    if redact is None and env_str(config.OTEL_LABEL_STUDIO_REDACT):
+        try:
+            redact = config.parse_patterns(env_str(config.OTEL_LABEL_STUDIO_REDACT) or "")
+        except ValueError as exc:
+            parser.error(f"{config.OTEL_LABEL_STUDIO_REDACT}: {exc}")
+    try:
+        Redactor(redact or ())
+    except ValueError as exc:
+        parser.error(f"--redact: {exc}")
     try:
         settings = config.resolve_settings(
             url=values["url"],
@@ -371,6 +398,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             batch_size=values["batch_size"],
             timeout=values["timeout"] or None,
             include_errors=values["include_errors"],
+            redact=tuple(redact or ()),
+            redact_builtin=values["redact_builtin"],
         )
     except ValueError as exc:
         parser.error(str(exc))

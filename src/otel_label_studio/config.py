@@ -9,10 +9,11 @@ a project that is not what the user asked for.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Mapping, TypeVar
+from typing import Callable, Mapping, Sequence, TypeVar
 
 _logger = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ OTEL_LABEL_STUDIO_BATCH_SIZE = "OTEL_LABEL_STUDIO_BATCH_SIZE"
 """Most tasks in one import request. Default 500 (Label Studio imports fastest in large requests)."""
 
 OTEL_LABEL_STUDIO_TIMEOUT = "OTEL_LABEL_STUDIO_TIMEOUT"
-"""Seconds one export may spend talking to Label Studio, all requests together. Default 10."""
+"""Seconds one request to Label Studio may take; also how long the exporter's shutdown lets
+delivery drain. Default 10."""
 
 OTEL_LABEL_STUDIO_INCLUDE_ERRORS = "OTEL_LABEL_STUDIO_INCLUDE_ERRORS"
 """``true`` turns failed LLM calls (no output) into tasks showing the error. Default ``false``."""
@@ -47,6 +49,22 @@ OTEL_LABEL_STUDIO_INCLUDE_ERRORS = "OTEL_LABEL_STUDIO_INCLUDE_ERRORS"
 OTEL_LABEL_STUDIO_METADATA_PREFIX = "OTEL_LABEL_STUDIO_METADATA_PREFIX"
 """Attribute prefix of run metadata on chat spans. Default ``traceloop.association.properties``
 (the instrumentation's ``metadata_key_prefix``)."""
+
+OTEL_LABEL_STUDIO_REDACT = "OTEL_LABEL_STUDIO_REDACT"
+"""A regular expression masked in prompts and responses before a task is made; several as a JSON
+list (``["secret-\\w+", "\\d{16}"]``). Matches become ``[REDACTED]``. Default: none."""
+
+OTEL_LABEL_STUDIO_REDACT_BUILTIN = "OTEL_LABEL_STUDIO_REDACT_BUILTIN"
+"""``true`` also masks e-mail addresses and common API-key shapes (see ``redact.BUILTIN_PATTERNS``).
+Default ``false``."""
+
+OTEL_LABEL_STUDIO_SPOOL_PATH = "OTEL_LABEL_STUDIO_SPOOL_PATH"
+"""In-process exporter: keep undelivered records in this SQLite file (or directory) instead of
+memory, so they are delivered after a restart. Default: unset (a bounded in-memory queue)."""
+
+OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE = "OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE"
+"""In-process exporter: most records waiting in memory; beyond it new ones are dropped and counted.
+Default 10000."""
 
 # --- the `otel-label-studio serve` process (each also a command-line option) ---------------------
 
@@ -88,6 +106,7 @@ DEFAULT_URL = "http://localhost:8080"
 DEFAULT_PROJECT_NAME = "LangChain-%Y-%m-%d"
 DEFAULT_MODE = "prompt"
 DEFAULT_BATCH_SIZE = 500
+DEFAULT_MAX_QUEUE_SIZE = 10_000
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_METADATA_PREFIX = "traceloop.association.properties"
 MODES = ("prompt", "chat")
@@ -153,6 +172,10 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     include_errors: bool = False
     metadata_prefix: str = DEFAULT_METADATA_PREFIX
+    redact: tuple[str, ...] = ()
+    redact_builtin: bool = False
+    spool_path: str | None = None
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
 
     def __repr__(self) -> str:  # never print the key
         shown = "set" if self.api_key else "unset"
@@ -183,6 +206,10 @@ def resolve_settings(
     timeout: float | None = None,
     include_errors: bool | None = None,
     metadata_prefix: str | None = None,
+    redact: Sequence[str] | None = None,
+    redact_builtin: bool | None = None,
+    spool_path: str | None = None,
+    max_queue_size: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge arguments, environment and defaults. Explicit bad arguments raise ValueError."""
@@ -199,6 +226,8 @@ def resolve_settings(
     else:
         project_id = _env_parsed(LABEL_STUDIO_PROJECT_ID, _project_id, None, environ)
 
+    if max_queue_size is not None and max_queue_size < 1:
+        raise ValueError(f"max_queue_size must be at least 1, not {max_queue_size!r}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
     if timeout is not None and not timeout > 0:
@@ -211,6 +240,15 @@ def resolve_settings(
                 project_config = read_config_file(config_path)
             except ValueError as exc:
                 raise ValueError(f"{OTEL_LABEL_STUDIO_PROJECT_CONFIG}: {exc}") from None
+
+    if redact is None:
+        raw_redact = env_str(OTEL_LABEL_STUDIO_REDACT, environ)
+        try:
+            redact = parse_patterns(raw_redact) if raw_redact else ()
+        except ValueError as exc:
+            raise ValueError(f"{OTEL_LABEL_STUDIO_REDACT}: {exc}") from None
+    elif isinstance(redact, str):
+        redact = (redact,)
 
     return Settings(
         url=(url or env_str(LABEL_STUDIO_URL, environ) or DEFAULT_URL).rstrip("/"),
@@ -229,7 +267,27 @@ def resolve_settings(
         metadata_prefix=metadata_prefix
         or env_str(OTEL_LABEL_STUDIO_METADATA_PREFIX, environ)
         or DEFAULT_METADATA_PREFIX,
+        redact=tuple(redact),
+        redact_builtin=redact_builtin
+        if redact_builtin is not None
+        else _env_parsed(OTEL_LABEL_STUDIO_REDACT_BUILTIN, parse_bool, False, environ),
+        spool_path=spool_path or env_str(OTEL_LABEL_STUDIO_SPOOL_PATH, environ),
+        max_queue_size=max_queue_size
+        or _env_parsed(OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE, _positive_int, DEFAULT_MAX_QUEUE_SIZE, environ),
     )
+
+
+def parse_patterns(raw: str) -> tuple[str, ...]:
+    """One pattern, or a JSON list of them."""
+    if raw.lstrip().startswith("["):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"not a JSON list of patterns: {exc}") from None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("must be a JSON list of strings")
+        return tuple(value)
+    return (raw,)
 
 
 def _mode(raw: str) -> str:

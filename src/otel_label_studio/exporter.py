@@ -1,14 +1,20 @@
 """``LabelStudioSpanExporter``: LLM and chat spans in, Label Studio tasks out.
 
 Thin glue between the pure mapping and the delivery edge. It sits in an app's whole trace
-pipeline: spans that are not LLM calls pass through untouched. ``export()`` never raises into
-the app and never waits past its deadline; the constructor does no network I/O.
+pipeline: spans that are not LLM calls pass through untouched. ``export()`` maps and queues,
+nothing more: a delivery thread (started on the first record) imports into Label Studio, so
+the app never waits on it. ``export()`` never raises into the app; the constructor does no
+network I/O. The queue is bounded and in memory by default; with ``spool_path`` it is the
+durable spool the sidecar uses, and what was not delivered survives a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
+import time
 from typing import Sequence
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -16,12 +22,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .config import Settings, resolve_settings
-from .delivery import Delivery, DeliveryResult
 from .labelstudio import LabelStudioClient
 from .layouts import Layout, layout_for
 from .mapping import Mapper
+from .memory_queue import MemoryQueue
 from .projects import Projects
+from .redact import Redactor
 from .spanview import from_readable_span
+from .spool import Spool, SpoolFull
+from .worker import DeliveryWorker, RecordQueue
 
 _logger = logging.getLogger(__name__)
 
@@ -40,10 +49,17 @@ class LabelStudioSpanExporter(SpanExporter):
         project_config: label config XML for a new project (replaces the layout's default).
         mode: ``"prompt"`` (default) or ``"chat"``: the default layout.
         batch_size: most tasks per import request (default 500).
-        timeout: seconds one export may spend on Label Studio (default 10).
+        timeout: seconds one request to Label Studio may take, and how long ``shutdown()``
+            lets delivery drain (default 10).
         include_errors: make tasks of failed LLM calls, showing the error (default False).
         metadata_prefix: attribute prefix of run metadata (default
             ``traceloop.association.properties``).
+        redact: regular expressions masked in prompts and responses (``OTEL_LABEL_STUDIO_REDACT``).
+        redact_builtin: also mask e-mail addresses and common API-key shapes (default False).
+        spool_path: keep undelivered records in this SQLite file (or directory) instead of
+            memory (``OTEL_LABEL_STUDIO_SPOOL_PATH``); they are delivered after a restart.
+        max_queue_size: most records waiting in memory; more are dropped and counted
+            (``OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE``, default 10000).
 
     Raises:
         ValueError: a bad argument or an unusable ``project_config``, before anything is created.
@@ -62,6 +78,10 @@ class LabelStudioSpanExporter(SpanExporter):
         timeout: float | None = None,
         include_errors: bool | None = None,
         metadata_prefix: str | None = None,
+        redact: Sequence[str] | None = None,
+        redact_builtin: bool | None = None,
+        spool_path: str | None = None,
+        max_queue_size: int | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -74,6 +94,10 @@ class LabelStudioSpanExporter(SpanExporter):
             timeout=timeout,
             include_errors=include_errors,
             metadata_prefix=metadata_prefix,
+            redact=redact,
+            redact_builtin=redact_builtin,
+            spool_path=spool_path,
+            max_queue_size=max_queue_size,
         )
         settings = self._settings
         try:
@@ -94,21 +118,40 @@ class LabelStudioSpanExporter(SpanExporter):
             config_given=settings.project_config is not None,
         )
         self._mapper = Mapper(
-            metadata_prefix=settings.metadata_prefix, include_errors=settings.include_errors
+            metadata_prefix=settings.metadata_prefix,
+            include_errors=settings.include_errors,
+            redactor=Redactor(settings.redact, builtin=settings.redact_builtin),
         )
-        self._delivery = Delivery(
-            self._client, self._projects, batch_size=settings.batch_size, timeout=settings.timeout
+        self._queue: RecordQueue = _open_queue(settings.spool_path, settings.max_queue_size)
+        self._worker = DeliveryWorker(
+            self._queue,
+            self._client,
+            self._projects,
+            batch_size=settings.batch_size,
+            timeout=settings.timeout,
         )
         self._lock = threading.Lock()
+        self._started = False
         self._shutdown = False
-        self.counts = {
+        self._counts = {
             "spans": 0,
             "llm_spans": 0,
-            "tasks_created": 0,
-            "tasks_failed": 0,
             "no_content": 0,
             "errors_skipped": 0,
             "unreadable": 0,
+            "duplicates": 0,
+            "dropped": 0,
+        }
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """What happened so far: spans seen, records queued, tasks created, records waiting or dropped."""
+        stats = self._worker.stats
+        return {
+            **self._counts,
+            "tasks_created": stats.tasks_created,
+            "dead_lettered": stats.dead_lettered,
+            "waiting": self._queue.depth,
         }
 
     @property
@@ -120,7 +163,7 @@ class LabelStudioSpanExporter(SpanExporter):
             _logger.warning("Exporter already shutdown, ignoring batch")
             return SpanExportResult.FAILURE
         try:
-            with self._lock, suppress_instrumentation():
+            with suppress_instrumentation():
                 return self._export(spans)
         except Exception:  # never into the app
             _logger.exception("Unexpected error while exporting spans to Label Studio")
@@ -128,26 +171,88 @@ class LabelStudioSpanExporter(SpanExporter):
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         mapped = self._mapper.map(from_readable_span(span) for span in spans)
-        counts = self.counts
-        counts["spans"] += mapped.spans
-        counts["llm_spans"] += mapped.llm_spans
-        counts["no_content"] += mapped.no_content
-        counts["errors_skipped"] += mapped.errors_skipped
-        counts["unreadable"] += mapped.unreadable
-        if not mapped.records:
-            return SpanExportResult.SUCCESS
-        delivered: DeliveryResult = self._delivery.deliver(mapped.records)
-        counts["tasks_created"] += delivered.tasks_created
-        counts["tasks_failed"] += delivered.tasks_failed
-        return SpanExportResult.FAILURE if delivered.tasks_failed else SpanExportResult.SUCCESS
+        with self._lock:
+            counts = self._counts
+            counts["spans"] += mapped.spans
+            counts["llm_spans"] += mapped.llm_spans
+            counts["no_content"] += mapped.no_content
+            counts["errors_skipped"] += mapped.errors_skipped
+            counts["unreadable"] += mapped.unreadable
+            if not mapped.records:
+                return SpanExportResult.SUCCESS
+            if not self._started:
+                self._started = True
+                self._worker.start()
+        try:
+            added = self._queue.add(mapped.records)
+            dropped = added.dropped
+        except SpoolFull as full:
+            dropped, added = len(mapped.records), None
+            _logger.warning("Label Studio spool is full (%s): %d records dropped", full, dropped)
+        with self._lock:
+            self._counts["dropped"] += dropped
+            if added is not None:
+                self._counts["duplicates"] += added.duplicates
+        if added is not None and added.dropped:
+            _logger.warning(
+                "The Label Studio queue is full (%d records waiting): %d records dropped. Label Studio "
+                "is slow or unreachable; give spool_path= to keep records on disk instead.",
+                self._queue.depth,
+                added.dropped,
+            )
+        self._worker.wake()
+        return SpanExportResult.FAILURE if dropped else SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is held between exports: every export delivers before it returns."""
+        """Wait until every queued record is delivered; False when the time ran out first."""
+        if not self._started:
+            return True
+        deadline = time.monotonic() + timeout_millis / 1000
+        self._worker.wake()
+        while self._queue.depth:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
         return True
 
     def shutdown(self) -> None:
-        if self._shutdown:
-            return
-        self._shutdown = True
+        """Let delivery drain for up to ``timeout`` seconds, then say what was left undelivered."""
         with self._lock:
-            self._client.close()
+            if self._shutdown:
+                return
+            self._shutdown = True
+        if self._started:
+            self._worker.stop(self._settings.timeout)
+        left = self._queue.depth
+        if left:
+            if isinstance(self._queue, Spool):
+                _logger.warning(
+                    "%d records not yet delivered to Label Studio stay in the spool %s and are delivered "
+                    "after the next start",
+                    left,
+                    self._queue.path,
+                )
+            else:
+                _logger.error(
+                    "%d records were not delivered to Label Studio before shutdown and are lost; "
+                    "give spool_path= to keep them across restarts",
+                    left,
+                )
+        dropped = self._counts["dropped"]
+        if dropped:
+            _logger.error("%d records were dropped while the queue was full", dropped)
+        self._queue.close()
+        self._client.close()
+
+
+def _open_queue(spool_path: str | None, max_queue_size: int) -> RecordQueue:
+    if spool_path is None:
+        return MemoryQueue(max_queue_size)
+    if os.path.isdir(spool_path):
+        return Spool.in_directory(spool_path)
+    parent = os.path.dirname(os.path.abspath(spool_path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+        return Spool(spool_path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ValueError(f"spool_path {spool_path!r} cannot be opened: {exc}") from None

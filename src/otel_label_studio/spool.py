@@ -83,6 +83,7 @@ class SpoolItem:
 class AddResult:
     added: int
     duplicates: int
+    dropped: int = 0  # refused for lack of room (the in-memory queue; the spool raises SpoolFull)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from .delivery import OutageLog
 from .labelstudio import AUTH, REJECTED, LabelStudioClient, LabelStudioError
 from .projects import MISFIT, RECHECK_SECONDS, Projects, Target
-from .spool import Spool, SpoolItem
+from .record import LLMRecord
+from .spool import AddResult, DeadLetter, SpoolItem, SpoolStats
 
 _logger = logging.getLogger(__name__)
 
@@ -31,6 +34,29 @@ BACKOFF_MAX_SECONDS = 60.0
 IDLE_POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0  # how often remembered deliveries past their retention are dropped
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class RecordQueue(Protocol):
+    """What delivery needs of a queue: the durable ``Spool`` or the in-process ``MemoryQueue``."""
+
+    def add(self, records: Sequence[LLMRecord]) -> AddResult: ...
+    def take(self, limit: int) -> list[SpoolItem]: ...
+    def next_due(self) -> float | None: ...
+    def mark_in_flight(self, items: Iterable[SpoolItem]) -> None: ...
+    def delivered(
+        self, items: Sequence[SpoolItem], project_id: int, task_ids: Sequence[int] = ()
+    ) -> None: ...
+    def defer(
+        self, items: Iterable[SpoolItem], until: float, reason: str, *, landed: bool = True
+    ) -> None: ...
+    def dead(self, item: SpoolItem, reason: str) -> None: ...
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+    def forget_delivered(self) -> int: ...
+    def stats(self) -> SpoolStats: ...
+    def close(self) -> None: ...
+
+    @property
+    def depth(self) -> int: ...
 
 
 @dataclass
@@ -57,7 +83,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        spool: Spool,
+        spool: RecordQueue,
         client: LabelStudioClient,
         projects: Projects,
         *,
@@ -103,6 +129,10 @@ class DeliveryWorker:
         return self._spool.stats().depth == 0
 
     def _run(self) -> None:
+        with suppress_instrumentation():  # the bridge's own HTTP calls must not become spans
+            self._loop()
+
+    def _loop(self) -> None:
         pruned_at = -PRUNE_EVERY_SECONDS
         while True:
             if self._clock() - pruned_at >= PRUNE_EVERY_SECONDS:
@@ -241,11 +271,11 @@ class DeliveryWorker:
         if error.kind == MISFIT:
             # Only this project's records wait; others keep flowing.
             self._spool.defer(group, self._clock() + RECHECK_SECONDS, error.detail)
-            self._outages.failed(error, key, len(group), "wait in the spool")
+            self._outages.failed(error, key, len(group), "wait to be delivered")
             return
         self._spool.defer(group, 0.0, error.detail)  # in flight stays set where an import was sent
         self.key_refused = error.kind == AUTH
-        self._outages.failed(error, key, len(group), "wait in the spool; nothing is dropped")
+        self._outages.failed(error, key, len(group), "wait to be delivered; nothing is dropped")
         self._pause(error, "Label Studio refused the API key" if error.kind == AUTH else error.detail)
 
     def _pause(self, error: LabelStudioError | None, reason: str) -> None:

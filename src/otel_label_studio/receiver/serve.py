@@ -21,6 +21,7 @@ from ..labelstudio import AUTH, LabelStudioClient, LabelStudioError
 from ..layouts import layout_for
 from ..mapping import Mapper
 from ..projects import Projects
+from ..redact import Redactor
 from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Spool
 from ..worker import DeliveryWorker
 from . import metrics
@@ -86,7 +87,11 @@ class Sidecar:
             timeout=settings.timeout,
             after_import=after_import,
         )
-        mapper = Mapper(metadata_prefix=settings.metadata_prefix, include_errors=settings.include_errors)
+        mapper = Mapper(
+            metadata_prefix=settings.metadata_prefix,
+            include_errors=settings.include_errors,
+            redactor=Redactor(settings.redact, builtin=settings.redact_builtin),
+        )
         self.intake = Intake(mapper, self.spool, on_spooled=self.worker.wake)
         self._readiness: tuple[float, bool, str] | None = None
         try:

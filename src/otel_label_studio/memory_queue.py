@@ -1,0 +1,143 @@
+"""The in-process exporter's default queue: bounded, in memory, the spool's interface.
+
+``export()`` only appends here, so the app never waits on Label Studio. When the queue is full,
+new records are dropped and counted (never blocking the app); what is left at shutdown is
+counted and logged by the exporter. Give the exporter a ``spool_path`` to keep records on disk
+instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from .record import LLMRecord
+from .spool import AddResult, DeadLetter, SpoolItem, SpoolStats
+
+DEFAULT_MAX_RECORDS = 10_000
+_REMEMBERED = 10_000  # delivered span ids kept against duplicates
+_DEAD_KEPT = 1_000
+
+
+@dataclass
+class _Entry:
+    seq: int
+    record: LLMRecord
+    enqueued_at: float
+    attempts: int = 0
+    in_flight: bool = False
+    not_before: float = 0.0
+
+
+class MemoryQueue:
+    def __init__(self, max_records: int = DEFAULT_MAX_RECORDS, *, clock: Callable[[], float] = time.time):
+        self._max = max_records
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._delivered: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._dead: OrderedDict[tuple[str, str], DeadLetter] = OrderedDict()
+        self._seq = 0
+        self.dropped = 0  # records refused because the queue was full
+
+    @property
+    def depth(self) -> int:
+        return len(self._entries)
+
+    def add(self, records: Sequence[LLMRecord]) -> AddResult:
+        """Queue what fits; what does not is dropped and counted, never waited for."""
+        added = duplicates = dropped = 0
+        now = self._clock()
+        with self._lock:
+            for record in records:
+                key = (record.trace_id, record.span_id)
+                if key in self._entries or key in self._delivered or key in self._dead:
+                    duplicates += 1
+                elif len(self._entries) >= self._max:
+                    dropped += 1
+                else:
+                    self._seq += 1
+                    self._entries[key] = _Entry(self._seq, record, now)
+                    added += 1
+            self.dropped += dropped
+        return AddResult(added, duplicates, dropped)
+
+    def take(self, limit: int) -> list[SpoolItem]:
+        now = self._clock()
+        with self._lock:
+            due = [entry for entry in self._entries.values() if entry.not_before <= now][:limit]
+            return [SpoolItem(e.seq, e.record, e.enqueued_at, e.attempts, e.in_flight) for e in due]
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            return min((entry.not_before for entry in self._entries.values()), default=None)
+
+    def mark_in_flight(self, items: Iterable[SpoolItem]) -> None:
+        with self._lock:
+            for entry in self._find(items):
+                entry.in_flight = True
+                entry.attempts += 1
+
+    def delivered(self, items: Sequence[SpoolItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
+        with self._lock:
+            for item in items:
+                key = (item.record.trace_id, item.record.span_id)
+                self._entries.pop(key, None)
+                self._delivered[key] = None
+            while len(self._delivered) > _REMEMBERED:
+                self._delivered.popitem(last=False)
+
+    def defer(self, items: Iterable[SpoolItem], until: float, reason: str, *, landed: bool = True) -> None:
+        with self._lock:
+            for entry in self._find(items):
+                entry.not_before = until
+                if not landed:
+                    entry.in_flight = False
+
+    def dead(self, item: SpoolItem, reason: str) -> None:
+        key = (item.record.trace_id, item.record.span_id)
+        with self._lock:
+            self._entries.pop(key, None)
+            self._dead[key] = DeadLetter(key[0], key[1], reason, self._clock(), item.record)
+            while len(self._dead) > _DEAD_KEPT:
+                self._dead.popitem(last=False)
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            return list(self._dead.values())[:limit]
+
+    def retry_dead_letters(self) -> int:
+        with self._lock:
+            letters = list(self._dead.values())
+            self._dead.clear()
+        return self.add([letter.record for letter in letters]).added
+
+    def forget_delivered(self) -> int:
+        return 0  # bounded by count already
+
+    def stats(self) -> SpoolStats:
+        now = self._clock()
+        with self._lock:
+            entries = list(self._entries.values())
+            return SpoolStats(
+                depth=len(entries),
+                oldest_age_seconds=max(0.0, now - entries[0].enqueued_at) if entries else None,
+                in_flight=sum(entry.in_flight for entry in entries),
+                dead_letters=len(self._dead),
+                delivered_remembered=len(self._delivered),
+                size_bytes=0,
+            )
+
+    def close(self) -> None:
+        pass
+
+    def _find(self, items: Iterable[SpoolItem]) -> list[_Entry]:
+        found = []
+        for item in items:
+            entry = self._entries.get((item.record.trace_id, item.record.span_id))
+            if entry is not None:
+                found.append(entry)
+        return found
