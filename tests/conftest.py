@@ -7,6 +7,7 @@ Without one, integration tests are skipped locally and fail under ``CI=true``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -21,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from support import labelstudio_server
+from support import labelstudio_server, secrets_watch
 from support.labelstudio_server import LabelStudioServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,23 @@ class RoutingProcessor(SpanProcessor):
         return all(t.force_flush(timeout_millis) for t in list(self._targets))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole session: no token or key in the test process's logs or any serve process's log."""
+    collector = secrets_watch.LogCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    yield
+    root.removeHandler(collector)
+    texts = list(collector.texts)
+    base = tmp_path_factory.getbasetemp()
+    serve_logs = sorted(base.rglob("*-serve-*.log"))
+    texts.extend(path.read_text(errors="replace") for path in serve_logs)
+    assert collector.texts, "no log record was collected: the check would prove nothing"
+    leaked = secrets_watch.leaks(texts)
+    assert not leaked, f"secrets found in logs: {leaked}"
+
+
 @pytest.fixture(scope="session")
 def routing() -> Iterator[RoutingProcessor]:
     router = RoutingProcessor()
@@ -87,7 +105,7 @@ def captured(routing: RoutingProcessor) -> Iterator[InMemorySpanExporter]:
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
     url = os.environ.get("OTEL_LS_TEST_URL")
     if url:
-        yield LabelStudioServer(
+        external = LabelStudioServer(
             url=url.rstrip("/"),
             legacy_token=os.environ["OTEL_LS_TEST_LEGACY_TOKEN"],
             pat=os.environ.get("OTEL_LS_TEST_PAT")
@@ -95,6 +113,8 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
                 url, labelstudio_server.ADMIN_EMAIL, labelstudio_server.ADMIN_PASSWORD
             ),
         )
+        secrets_watch.register(external.legacy_token, external.pat)
+        yield external
         return
     binary = labelstudio_server.find_binary(REPO_ROOT)
     if binary is None:
@@ -106,6 +126,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
             pytest.fail(message)
         pytest.skip(message)
     server = labelstudio_server.start(binary, tmp_path_factory.mktemp("label-studio"))
+    secrets_watch.register(server.legacy_token, server.pat)
     yield server
     server.stop()
 

@@ -60,6 +60,12 @@ def test_help_explains_every_option_and_its_variable():
         (["--url", "localhost:8080"], {}, "must start with http:// or https://"),
         ([], {"LABEL_STUDIO_API_KEY": ""}, "LABEL_STUDIO_API_KEY is not set"),
         (["--include-errors", "maybe"], {}, "--include-errors"),
+        (
+            ["--redact", "(unclosed"],
+            {},
+            "--redact: redact pattern '(unclosed' is not a valid regular expression",
+        ),
+        ([], {"OTEL_LABEL_STUDIO_REDACT": "[1]"}, "OTEL_LABEL_STUDIO_REDACT: must be a JSON list of strings"),
     ],
 )
 def test_bad_options_stop_at_start_with_what_to_fix(tmp_path, args, env, message):

@@ -595,3 +595,30 @@ def test_the_demo_app_sends_through_serve(ls, side, project_name):
     tasks = wait_for_tasks(ls, project_name, 3)
     assert {task.data["service_name"] for task in tasks} == {"otel-label-studio-demo"}
     assert len({task.data["span_id"] for task in tasks}) == 3
+
+
+def test_redaction_masks_prompts_and_responses_before_they_leave(label_studio, ls, tmp_path, project_name):
+    process = sidecar.start(
+        label_studio,
+        tmp_path / "data",
+        project_name,
+        args=["--redact", r"ACME-\d+", "--redact", "Falcon", "--redact-builtin", "true"],
+    )
+    try:
+        request = llm_request(
+            question="Mail jane@example.com about ACME-42 and Falcon",
+            answer="Use key sk-abcdefghijklmnopqrstuvwxyz012",
+        )
+        body = request.SerializeToString()
+        assert (
+            httpx.post(process.traces_url, content=body, headers={**PROTOBUF, **process.auth()}).status_code
+            == 200
+        )
+        (task,) = wait_for_tasks(ls, project_name, 1)
+        assert task.data["prompt"] == "user: Mail [REDACTED] about [REDACTED] and [REDACTED]"
+        assert task.predictions[0].result[0]["value"] == {"text": ["Use key [REDACTED]"]}
+        on_disk = b"".join(path.read_bytes() for path in process.data_dir.glob("spool.sqlite3*"))
+        assert on_disk  # the spool's files exist: the records passed through them, masked
+        assert b"jane@example.com" not in on_disk and b"ACME-42" not in on_disk
+    finally:
+        process.terminate()

@@ -30,7 +30,7 @@ from .spool import AddResult, DeadLetter, SpoolItem, SpoolStats
 _logger = logging.getLogger(__name__)
 
 BACKOFF_START_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 60.0
+BACKOFF_MAX_SECONDS = 30.0
 IDLE_POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0  # how often remembered deliveries past their retention are dropped
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)

@@ -32,6 +32,15 @@ class LabelStudioServer:
     password: str = ADMIN_PASSWORD
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    command: list[str] | None = None
+    env: dict[str, str] | None = None
+    data_dir: Path | None = None
+
+    def restart(self) -> None:
+        """Start this server again after ``stop()``: same port, same data, same tokens."""
+        assert self.command is not None and self.process is not None and self.process.poll() is not None
+        self.process = _spawn(self.command, self.env or {}, self.data_dir or Path("."), self.log_path)
+        wait_ready(self.url, self.process, self.log_path)
 
     def stop(self) -> None:
         """Stop the server this session started (its process group, by PID)."""
@@ -74,16 +83,11 @@ def start(binary: Path, data_dir: Path) -> LabelStudioServer:
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
     }
     env.pop("LABEL_STUDIO_API_KEY", None)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=data_dir,
-            start_new_session=True,
-        )
-    server = LabelStudioServer(url, legacy_token, "", process=process, log_path=log_path)
+    command = [str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port)]
+    process = _spawn(command, env, data_dir, log_path)
+    server = LabelStudioServer(
+        url, legacy_token, "", process=process, log_path=log_path, command=command, env=env, data_dir=data_dir
+    )
     try:
         wait_ready(url, process, log_path)
         server.pat = mint_pat(url, ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -91,6 +95,15 @@ def start(binary: Path, data_dir: Path) -> LabelStudioServer:
         server.stop()
         raise
     return server
+
+
+def _spawn(
+    command: list[str], env: dict[str, str], data_dir: Path, log_path: Path | None
+) -> subprocess.Popen[bytes]:
+    with open(log_path or os.devnull, "ab") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=data_dir, start_new_session=True
+        )
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes] | None, log_path: Path | None) -> None:

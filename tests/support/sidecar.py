@@ -13,6 +13,7 @@ from typing import Sequence
 
 import httpx
 
+from support import secrets_watch
 from support.labelstudio_server import LabelStudioServer, free_port
 
 SCRIPT = Path(sys.executable).parent / "otel-label-studio"
@@ -27,7 +28,8 @@ class Sidecar:
     data_dir: Path
     log_path: Path
     token: str | None
-    args: list[str] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def http_url(self) -> str:
@@ -54,9 +56,22 @@ class Sidecar:
         return self.process.wait(timeout=timeout)
 
     def kill(self) -> None:
+        """SIGKILL: no drain, no cleanup, as when a node dies."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+    def respawn(self, command: Sequence[str] | None = None, wait: bool = True) -> None:
+        """Start again after it stopped: same ports, same data directory (the same spool)."""
+        assert self.process.poll() is not None
+        full = [
+            *(command or self.command[: self.command.index("serve")]),
+            *self.command[self.command.index("serve") :],
+        ]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(full, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            wait_until_healthy(self)
 
 
 def start(
@@ -69,22 +84,27 @@ def start(
     args: Sequence[str] = (),
     http_port: int | None = None,
     grpc_port: int | None = None,
+    url: str | None = None,
+    command: Sequence[str] | None = None,
     wait: bool = True,
 ) -> Sidecar:
+    """Start serve; ``url`` points it elsewhere than the Label Studio (a proxy), ``command`` replaces
+    the console script (a wrapper that injects a crash)."""
+    secrets_watch.register(token, api_key or label_studio.pat)
     http_port = http_port or free_port()
     grpc_port = grpc_port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-serve-{http_port}.log"
     env = {
         **os.environ,
-        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_URL": url or label_studio.url,
         "LABEL_STUDIO_API_KEY": api_key or label_studio.pat,
         "OTEL_LABEL_STUDIO_LOG_LEVEL": "DEBUG",
     }
     if token:
         env["OTEL_LABEL_STUDIO_AUTH_TOKEN"] = token
     command = [
-        str(SCRIPT),
+        *(command or [str(SCRIPT)]),
         "serve",
         "--http-port",
         str(http_port),
@@ -98,7 +118,7 @@ def start(
     ]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    sidecar = Sidecar(process, http_port, grpc_port, data_dir, log_path, token, list(args))
+    sidecar = Sidecar(process, http_port, grpc_port, data_dir, log_path, token, command, env)
     if wait:
         wait_until_healthy(sidecar)
     return sidecar

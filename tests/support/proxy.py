@@ -1,0 +1,86 @@
+"""A reverse proxy in front of the real Label Studio that a test can switch off and on, or have
+refuse one marked task the way Label Studio refuses invalid task data (HTTP 400).
+
+Label Studio accepts every task our layouts make, so a poisoned task has to be arranged; and
+stopping the shared server costs a minute, so "Label Studio is down" is a refused connection
+here. Everything else goes to the real server and lands there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+from support.labelstudio_server import free_port
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "host"}
+
+
+class LabelStudioProxy:
+    def __init__(self, target: str, *, poison: str | None = None):
+        self.target = target.rstrip("/")
+        self.poison = poison
+        self.port = free_port()
+        self.refused_imports = 0
+        self._client = httpx.Client(base_url=self.target, timeout=60)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def up(self) -> None:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                if proxy.poison and self.command == "POST" and self.path.split("?")[0].endswith("/import"):
+                    tasks = json.loads(body or b"[]")
+                    if any(proxy.poison in json.dumps(task.get("data", {})) for task in tasks):
+                        proxy.refused_imports += 1
+                        self._answer(
+                            400, json.dumps({"validation_errors": {"data": ["poisoned task"]}}).encode()
+                        )
+                        return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                response = proxy._client.request(self.command, self.path, content=body, headers=headers)
+                self._answer(response.status_code, response.content, response.headers)
+
+            def _answer(self, status: int, body: bytes, headers: httpx.Headers | None = None) -> None:
+                self.send_response(status)
+                for key, value in (headers or {"Content-Type": "application/json"}).items():
+                    if key.lower() not in _HOP_BY_HOP:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def down(self) -> None:
+        """Refuse connections, as a stopped Label Studio does."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def close(self) -> None:
+        self.down()
+        self._client.close()
