@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -380,3 +381,28 @@ def test_resource_attribute_routes_spans_to_their_own_project(label_studio, ls, 
     assert routed_task.data["prompt"] == "user: hi"
     (default_task,) = tasks_of(ls, project_name + "-default")
     assert default_task.data["prompt"] == "Tell me a joke"
+
+
+def test_records_left_in_a_spool_path_are_delivered_after_a_restart(label_studio, ls, tmp_path, project_name):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    spool_path = str(tmp_path / "app-spool.sqlite3")
+    before = LabelStudioSpanExporter(
+        url=f"http://127.0.0.1:{closed}",
+        api_key="k",
+        project_name=project_name,
+        timeout=1,
+        spool_path=spool_path,
+    )
+    before.export(fixtures.load("legacy", "completion"))
+    before.shutdown()  # the app stops while Label Studio is unreachable
+    after = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name, spool_path=spool_path
+    )
+    workflow_only = [s for s in fixtures.load("legacy", "chain") if "llm.request.type" not in s.attributes]
+    after.export(workflow_only)  # any export starts delivery, LLM spans or not
+    assert after.force_flush(30_000)
+    (task,) = tasks_of(ls, project_name)
+    assert task.predictions[0].result[0]["value"] == {"text": ["Why did the chicken cross the road?"]}
+    after.shutdown()

@@ -178,11 +178,10 @@ class LabelStudioSpanExporter(SpanExporter):
             counts["no_content"] += mapped.no_content
             counts["errors_skipped"] += mapped.errors_skipped
             counts["unreadable"] += mapped.unreadable
+            if not self._started and (mapped.records or self._queue.depth):
+                self._start()  # on the first export, so leftovers in a spool get delivered too
             if not mapped.records:
                 return SpanExportResult.SUCCESS
-            if not self._started:
-                self._started = True
-                self._worker.start()
         try:
             added = self._queue.add(mapped.records)
             dropped = added.dropped
@@ -205,8 +204,11 @@ class LabelStudioSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait until every queued record is delivered; False when the time ran out first."""
-        if not self._started:
-            return True
+        with self._lock:
+            if not self._started:
+                if not self._queue.depth:
+                    return True
+                self._start()
         deadline = time.monotonic() + timeout_millis / 1000
         self._worker.wake()
         while self._queue.depth:
@@ -214,6 +216,10 @@ class LabelStudioSpanExporter(SpanExporter):
                 return False
             time.sleep(0.05)
         return True
+
+    def _start(self) -> None:
+        self._started = True
+        self._worker.start()
 
     def shutdown(self) -> None:
         """Let delivery drain for up to ``timeout`` seconds, then say what was left undelivered."""
