@@ -13,7 +13,7 @@ from otel_label_studio.layouts import layout_for
 from otel_label_studio.projects import Projects
 from otel_label_studio.spool import Spool
 from otel_label_studio.worker import DeliveryWorker
-from test_spool import record
+from test_spool import Clock, record
 
 
 class FakeLabelStudio:
@@ -47,14 +47,6 @@ class FakeLabelStudio:
         self.lookups.append(list(span_ids))
         present = {(t["data"]["trace_id"], t["data"]["span_id"]) for t in self.tasks}
         return {pair for pair in present if pair[1] in span_ids}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -21,16 +21,13 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from .bridge import build_bridge
 from .config import Settings, resolve_settings
-from .labelstudio import LabelStudioClient
 from .layouts import Layout, layout_for
-from .mapping import Mapper
 from .memory_queue import MemoryQueue
-from .projects import Projects
-from .redact import Redactor
 from .spanview import from_readable_span
 from .spool import Spool, SpoolFull
-from .worker import DeliveryWorker, RecordQueue
+from .worker import RecordQueue
 
 _logger = logging.getLogger(__name__)
 
@@ -109,27 +106,9 @@ class LabelStudioSpanExporter(SpanExporter):
                 "No Label Studio API key: set LABEL_STUDIO_API_KEY or pass api_key=; "
                 "exports will fail until one is given"
             )
-        self._client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
-        self._projects = Projects(
-            self._client,
-            self.layout,
-            project_id=settings.project_id,
-            project_name=settings.project_name,
-            config_given=settings.project_config is not None,
-        )
-        self._mapper = Mapper(
-            metadata_prefix=settings.metadata_prefix,
-            include_errors=settings.include_errors,
-            redactor=Redactor(settings.redact, builtin=settings.redact_builtin),
-        )
         self._queue: RecordQueue = _open_queue(settings.spool_path, settings.max_queue_size)
-        self._worker = DeliveryWorker(
-            self._queue,
-            self._client,
-            self._projects,
-            batch_size=settings.batch_size,
-            timeout=settings.timeout,
-        )
+        bridge = build_bridge(settings, self.layout, self._queue)
+        self._client, self._mapper, self._worker = bridge.client, bridge.mapper, bridge.worker
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False

@@ -15,15 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..bridge import build_bridge
 from ..config import Settings
 from ..delivery import auth_hint
-from ..labelstudio import AUTH, LabelStudioClient, LabelStudioError
+from ..labelstudio import AUTH, LabelStudioError
 from ..layouts import layout_for
-from ..mapping import Mapper
-from ..projects import Projects
-from ..redact import Redactor
 from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Spool
-from ..worker import DeliveryWorker
 from . import metrics
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
@@ -71,28 +68,9 @@ class Sidecar:
         self.spool = Spool.in_directory(
             options.data_dir, max_rows=options.spool_max_rows, max_bytes=options.spool_max_bytes
         )
-        self.client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
-        self.projects = Projects(
-            self.client,
-            layout,
-            project_id=settings.project_id,
-            project_name=settings.project_name,
-            config_given=settings.project_config is not None,
-        )
-        self.worker = DeliveryWorker(
-            self.spool,
-            self.client,
-            self.projects,
-            batch_size=settings.batch_size,
-            timeout=settings.timeout,
-            after_import=after_import,
-        )
-        mapper = Mapper(
-            metadata_prefix=settings.metadata_prefix,
-            include_errors=settings.include_errors,
-            redactor=Redactor(settings.redact, builtin=settings.redact_builtin),
-        )
-        self.intake = Intake(mapper, self.spool, on_spooled=self.worker.wake)
+        bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
+        self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
+        self.intake = Intake(bridge.mapper, self.spool, on_spooled=self.worker.wake)
         self._readiness: tuple[float, bool, str] | None = None
         try:
             self.http = OtlpHttpServer(

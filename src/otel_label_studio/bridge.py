@@ -1,0 +1,57 @@
+"""The parts the exporter and the sidecar share, built one way from the settings.
+
+Same mapping, same projects, same delivery worker: what differs is only how spans arrive
+(SDK spans in-process, OTLP in the sidecar) and which queue sits in the middle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .config import Settings
+from .labelstudio import LabelStudioClient
+from .layouts import Layout
+from .mapping import Mapper
+from .projects import Projects
+from .redact import Redactor
+from .worker import DeliveryWorker, RecordQueue
+
+
+@dataclass(frozen=True)
+class Bridge:
+    client: LabelStudioClient
+    projects: Projects
+    mapper: Mapper
+    worker: DeliveryWorker
+
+
+def build_bridge(
+    settings: Settings,
+    layout: Layout,
+    queue: RecordQueue,
+    *,
+    after_import: Callable[[], None] | None = None,
+) -> Bridge:
+    client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
+    projects = Projects(
+        client,
+        layout,
+        project_id=settings.project_id,
+        project_name=settings.project_name,
+        config_given=settings.project_config is not None,
+    )
+    mapper = Mapper(
+        metadata_prefix=settings.metadata_prefix,
+        include_errors=settings.include_errors,
+        redactor=Redactor(settings.redact, builtin=settings.redact_builtin),
+    )
+    worker = DeliveryWorker(
+        queue,
+        client,
+        projects,
+        batch_size=settings.batch_size,
+        timeout=settings.timeout,
+        after_import=after_import,
+    )
+    return Bridge(client, projects, mapper, worker)
