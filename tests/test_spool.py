@@ -153,3 +153,14 @@ def test_an_unwritable_data_dir_is_a_clear_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(ValueError, match="cannot create data directory"):
         Spool.in_directory(str(blocker / "sub"))
+
+
+def test_a_spool_file_cannot_make_the_bridge_run_code():
+    import pickle
+
+    class Sneaky:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with pytest.raises(pickle.UnpicklingError, match="only plain values"):
+        LLMRecord.from_bytes(pickle.dumps(Sneaky()))

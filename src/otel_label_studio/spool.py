@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS pending (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     trace_id TEXT NOT NULL,
     span_id TEXT NOT NULL,
-    record TEXT NOT NULL,
+    record BLOB NOT NULL,
     enqueued_at REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     in_flight INTEGER NOT NULL DEFAULT 0,
@@ -53,7 +53,7 @@ CREATE INDEX IF NOT EXISTS delivered_at ON delivered (delivered_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
     trace_id TEXT NOT NULL,
     span_id TEXT NOT NULL,
-    record TEXT NOT NULL,
+    record BLOB NOT NULL,
     reason TEXT NOT NULL,
     enqueued_at REAL NOT NULL,
     failed_at REAL NOT NULL,
@@ -157,17 +157,15 @@ class Spool:
                 )
             if self._size() > self._max_bytes:
                 raise SpoolFull(f"spool file is over {self._max_bytes} bytes", retry_after=5.0)
-            added = 0
             with self._transaction():
-                for record in records:
-                    cursor = self._db.execute(
-                        "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at) "
-                        "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS "
-                        "(SELECT 1 FROM delivered WHERE trace_id = ?1 AND span_id = ?2) "
-                        "AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE trace_id = ?1 AND span_id = ?2)",
-                        (record.trace_id, record.span_id, record.to_json(), now),
-                    )
-                    added += cursor.rowcount
+                cursor = self._db.executemany(
+                    "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at) "
+                    "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS "
+                    "(SELECT 1 FROM delivered WHERE trace_id = ?1 AND span_id = ?2) "
+                    "AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE trace_id = ?1 AND span_id = ?2)",
+                    [(record.trace_id, record.span_id, record.to_bytes(), now) for record in records],
+                )
+                added = max(0, cursor.rowcount)
             self._depth += added
         return AddResult(added, len(records) - added)
 
@@ -182,7 +180,7 @@ class Spool:
                 (now, limit),
             ).fetchall()
         return [
-            SpoolItem(seq, LLMRecord.from_json(text), at, n, bool(flag)) for seq, text, at, n, flag in rows
+            SpoolItem(seq, LLMRecord.from_bytes(text), at, n, bool(flag)) for seq, text, at, n, flag in rows
         ]
 
     def next_due(self) -> float | None:
@@ -234,7 +232,14 @@ class Spool:
                 self._db.execute(
                     "INSERT OR REPLACE INTO dead_letters "
                     "(trace_id, span_id, record, reason, enqueued_at, failed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (record.trace_id, record.span_id, record.to_json(), reason[:2000], item.enqueued_at, now),
+                    (
+                        record.trace_id,
+                        record.span_id,
+                        record.to_bytes(),
+                        reason[:2000],
+                        item.enqueued_at,
+                        now,
+                    ),
                 )
                 self._db.execute("DELETE FROM pending WHERE seq = ?", (item.seq,))
             self._depth = max(0, self._depth - 1)
@@ -246,7 +251,7 @@ class Spool:
                 "ORDER BY failed_at LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [DeadLetter(t, s, reason, at, LLMRecord.from_json(text)) for t, s, reason, at, text in rows]
+        return [DeadLetter(t, s, reason, at, LLMRecord.from_bytes(text)) for t, s, reason, at, text in rows]
 
     def retry_dead_letters(self) -> int:
         """Put every dead letter back in the queue; how many were moved."""
