@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
@@ -63,21 +63,6 @@ DEFAULT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG}
 TEXT_OBJECTS = {"text", "hypertext"}
 DIALOGUE_OBJECTS = {"paragraphs"}
 
-#: Record fields a custom config may read by ``$name``; any other variable gets run metadata
-#: of that name (e.g. ``$user_id``) or an empty string.
-RECORD_FIELDS = (
-    "prompt",
-    "dialogue",
-    "response",
-    "system",
-    "model",
-    "provider",
-    "service_name",
-    "operation",
-    "trace_id",
-    "span_id",
-    "error",
-)
 
 _VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -146,13 +131,14 @@ class Layout:
 
     def task(self, record: LLMRecord) -> dict[str, Any]:
         """The Label Studio task for a record: data, meta and the pre-filled response."""
-        fields = _record_fields(record)
         data: dict[str, Any] = {}
         for name in self.variables:
-            data[name] = fields.get(name, record.metadata.get(name, ""))
-        data[self.prompt_key] = fields["dialogue"] if self.dialogue else fields["prompt"]
+            field = _FIELDS.get(name)
+            data[name] = field(record) if field is not None else record.metadata.get(name, "")
+        data[self.prompt_key] = dialogue(record) if self.dialogue else prompt_text(record)
         for name in ("trace_id", "span_id", "model", "provider", "service_name"):
-            data.setdefault(name, fields[name])
+            if name not in data:
+                data[name] = _FIELDS[name](record)
         if record.error:
             data.setdefault("error", record.error)
 
@@ -211,20 +197,24 @@ def dialogue(record: LLMRecord) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in record.messages]
 
 
-def _record_fields(record: LLMRecord) -> dict[str, Any]:
-    return {
-        "prompt": prompt_text(record),
-        "dialogue": dialogue(record),
-        "response": record.outputs[0] if record.outputs else "",
-        "system": record.system,
-        "model": record.model or "",
-        "provider": record.provider or "",
-        "service_name": record.service_name or "",
-        "operation": record.operation,
-        "trace_id": record.trace_id,
-        "span_id": record.span_id,
-        "error": record.error or "",
-    }
+_FIELDS: dict[str, Callable[[LLMRecord], Any]] = {
+    "prompt": prompt_text,
+    "dialogue": dialogue,
+    "response": lambda record: record.outputs[0] if record.outputs else "",
+    "system": lambda record: record.system,
+    "model": lambda record: record.model or "",
+    "provider": lambda record: record.provider or "",
+    "service_name": lambda record: record.service_name or "",
+    "operation": lambda record: record.operation,
+    "trace_id": lambda record: record.trace_id,
+    "span_id": lambda record: record.span_id,
+    "error": lambda record: record.error or "",
+}
+"""What a config's ``$variable`` can show, computed only when the config asks for it."""
+
+#: Record fields a custom config may read by ``$name``; any other variable gets run metadata
+#: of that name (e.g. ``$user_id``) or an empty string.
+RECORD_FIELDS = tuple(_FIELDS)
 
 
 def _variables(label_config: str) -> tuple[str, ...]:

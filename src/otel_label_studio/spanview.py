@@ -25,9 +25,9 @@ class EventView:
     attributes: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
 class SpanView:
-    """A span as plain data: ids in lowercase hex, attributes as a mapping."""
+    """A span as plain data: ids in lowercase hex, attributes as a mapping. Read, never changed."""
 
     trace_id: str
     span_id: str
@@ -76,7 +76,24 @@ def _any_value(value: AnyValue) -> Any:
 
 
 def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
-    return {kv.key: _any_value(kv.value) for kv in pairs}
+    # The receiver's hot path: strings (nearly every LLM attribute) are read inline.
+    attributes: dict[str, Any] = {}
+    for kv in pairs:
+        value = kv.value
+        text = value.string_value
+        if text:  # a non-empty string is set, whatever else could be
+            attributes[kv.key] = text
+            continue
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            attributes[kv.key] = text
+        elif kind is None:
+            attributes[kv.key] = None
+        elif kind == "array_value" or kind == "kvlist_value":
+            attributes[kv.key] = _any_value(value)
+        else:
+            attributes[kv.key] = getattr(value, kind)
+    return attributes
 
 
 _STATUS_NAMES = {0: STATUS_UNSET, 1: STATUS_OK, 2: STATUS_ERROR}
@@ -99,7 +116,9 @@ def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                     status_message=span.status.message,
                     events=tuple(
                         EventView(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in span.events
-                    ),
+                    )
+                    if span.events
+                    else (),
                     resource=resource,
                     dropped_attributes_count=span.dropped_attributes_count,
                 )
