@@ -6,7 +6,7 @@ VENV := .venv
 LS_VENV := .venv-labelstudio
 LABEL_STUDIO_VERSION := 1.23.2
 
-.PHONY: test lint setup clean
+.PHONY: test lint setup clean bench bench-quick
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -25,12 +25,22 @@ $(LS_VENV)/.installed:
 	touch $@
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
 test: lint $(LS_VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
+# Benchmarks, side by side in one run (not tests): prints a table, writes bench/out/results.json;
+# the full run also rewrites bench/RESULTS.md.
+bench: setup
+	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
+	$(VENV)/bin/python bench/run.py
+
+bench-quick: setup
+	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
+	$(VENV)/bin/python bench/run.py --quick
+
 clean:
-	rm -rf $(VENV) $(LS_VENV) .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) $(LS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/out src/*.egg-info

@@ -1,0 +1,252 @@
+"""What the benchmarks share: payloads, a real Label Studio, serve processes, and measuring.
+
+The Label Studio launcher is the test suite's (tests/support), so the benchmarks start the
+server exactly as the tests do: its own virtual environment, loopback, a throwaway database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the test suite's launchers: one way to start each server
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto  # noqa: E402
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span  # noqa: E402
+
+from support import labelstudio_server  # noqa: E402
+from support.labelstudio_server import LabelStudioServer, free_port  # noqa: E402
+
+WORDS = [
+    "the",
+    "model",
+    "answered",
+    "with",
+    "a",
+    "short",
+    "list",
+    "of",
+    "steps",
+    "to",
+    "reset",
+    "a",
+    "password",
+    "and",
+    "then",
+    "asked",
+    "whether",
+    "the",
+    "user",
+    "had",
+    "access",
+    "to",
+    "the",
+    "recovery",
+    "e-mail",
+    "address",
+    "on",
+    "file",
+    "for",
+    "the",
+    "account",
+    "in",
+    "question",
+]
+
+
+def prompt_text(size: int, seed: int = 0) -> str:
+    """Readable pseudo-text of about ``size`` bytes (LLM prompts are words, not random bytes)."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(WORDS)
+        parts.append(word)
+        length += len(word) + 1
+    return " ".join(parts)[:size]
+
+
+def _attr(key: str, value: str | int) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def genai_attributes(question: str, answer: str) -> dict[str, str | int]:
+    """What opentelemetry-instrumentation-langchain 0.55+ puts on a chat span."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.system_instructions": json.dumps(
+            [{"type": "text", "content": "You are a helpful assistant."}]
+        ),
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": question}]}]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": answer}], "finish_reason": "stop"}]
+        ),
+        "gen_ai.usage.input_tokens": 420,
+        "gen_ai.usage.output_tokens": 96,
+        "gen_ai.response.finish_reasons": "stop",
+        "traceloop.association.properties.user_id": "user-17",
+    }
+
+
+def otlp_request(
+    spans: int, prompt_bytes: int, *, seed: int = 0, project: str | None = None
+) -> ExportTraceServiceRequest:
+    """One export request of ``spans`` LLM spans, each with fresh ids and a prompt of ``prompt_bytes``."""
+    question = prompt_text(prompt_bytes, seed)
+    answer = prompt_text(max(64, prompt_bytes // 4), seed + 1)
+    attributes = [_attr(k, v) for k, v in genai_attributes(question, answer).items()]
+    resource = [_attr("service.name", "bench-app")]
+    if project:
+        resource.append(_attr("label_studio.project", project))
+    start = 1_700_000_000_000_000_000
+    batch = [
+        Span(
+            trace_id=uuid.uuid4().bytes,
+            span_id=uuid.uuid4().bytes[:8],
+            name="ChatOpenAI.chat",
+            kind=Span.SPAN_KIND_CLIENT,
+            start_time_unix_nano=start,
+            end_time_unix_nano=start + 850_000_000,
+            attributes=attributes,
+        )
+        for _ in range(spans)
+    ]
+    return ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(resource=ResourceProto(attributes=resource), scope_spans=[ScopeSpans(spans=batch)])
+        ]
+    )
+
+
+def request_bodies(count: int, spans: int, prompt_bytes: int) -> list[bytes]:
+    """``count`` serialized requests with distinct span ids (a repeat would be deduplicated, not ingested)."""
+    template = otlp_request(spans, prompt_bytes)
+    bodies = []
+    for _ in range(count):
+        for span in template.resource_spans[0].scope_spans[0].spans:
+            span.trace_id = uuid.uuid4().bytes
+            span.span_id = uuid.uuid4().bytes[:8]
+        bodies.append(template.SerializeToString())
+    return bodies
+
+
+def start_label_studio(workdir: Path) -> LabelStudioServer:
+    binary = labelstudio_server.find_binary(REPO)
+    if binary is None:
+        raise SystemExit("no Label Studio: run `make setup` first (it installs one into .venv-labelstudio)")
+    return labelstudio_server.start(binary, workdir)
+
+
+def serve_command() -> list[str]:
+    return [str(Path(sys.executable).parent / "otel-label-studio"), "serve"]
+
+
+class Serve:
+    """A serve process for ingest measurements, optionally pinned to one CPU."""
+
+    def __init__(
+        self, workdir: Path, *, url: str, api_key: str, cpu: int | None = None, args: Sequence[str] = ()
+    ):
+        self.http_port, self.grpc_port = free_port(), free_port()
+        self.data_dir = workdir / f"serve-{self.http_port}"
+        self.log_path = workdir / f"serve-{self.http_port}.log"
+        env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": api_key}
+        command = [
+            *serve_command(),
+            "--http-port",
+            str(self.http_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--data-dir",
+            str(self.data_dir),
+            "--log-level",
+            "WARNING",
+            *args,
+        ]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if cpu is not None:
+            os.sched_setaffinity(self.process.pid, {cpu})
+        self._wait_healthy()
+
+    @property
+    def traces_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/v1/traces"
+
+    def _wait_healthy(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("serve did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def closed_port_url() -> str:
+    """A Label Studio URL nobody answers on: ingest is measured without delivery."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def median_ms(samples_ns: Sequence[int]) -> float:
+    return statistics.median(samples_ns) / 1e6
+
+
+def machine() -> dict[str, str | int]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_kib = rss_total = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    del rss_total
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count() or 0,
+        "memory_gib": round(mem_kib / 1024 / 1024),
+        "python": sys.version.split()[0],
+        "label_studio": "1.23.2 (dev server, SQLite)",
+    }

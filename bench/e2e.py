@@ -1,0 +1,115 @@
+"""End to end: LLM spans through the in-process exporter until the last task is readable in Label
+Studio, beside Label Studio's own ceiling (the same task dicts imported directly, 500 per request)
+and the seed handler's pattern (one import request per span)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from common import genai_attributes, prompt_text
+from label_studio_sdk import LabelStudio
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_label_studio import PROMPT_CONFIG, LabelStudioSpanExporter
+from otel_label_studio.labelstudio import LabelStudioClient
+from otel_label_studio.layouts import layout_for
+from otel_label_studio.mapping import Mapper
+from otel_label_studio.spanview import from_readable_span
+
+TARGET_OF_CEILING = 0.9
+TARGET_OVER_PER_SPAN = 30.0
+
+
+def make_spans(count: int, prompt_bytes: int = 2048) -> list:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench-e2e"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench")
+    for n in range(count):
+        attributes = genai_attributes(f"#{n} " + prompt_text(prompt_bytes, n % 50), prompt_text(512, 1))
+        with tracer.start_as_current_span("ChatOpenAI.chat", attributes=attributes):
+            pass
+    return list(memory.get_finished_spans())
+
+
+def task_count(ls: LabelStudio, title: str) -> int:
+    for project in ls.projects.list(title=title):
+        if project.title == title:
+            return int(project.task_number or 0)
+    return 0
+
+
+def through_exporter(url: str, api_key: str, spans: list, batch_size: int) -> float:
+    """Seconds from the first export until the last task is readable."""
+    title = f"bench-ours-{batch_size}-{uuid.uuid4().hex[:6]}"
+    ls = LabelStudio(base_url=url, api_key=api_key)
+    exporter = LabelStudioSpanExporter(url=url, api_key=api_key, project_name=title, batch_size=batch_size)
+    started = time.perf_counter()
+    for start in range(0, len(spans), 512):  # as a BatchSpanProcessor hands them over
+        exporter.export(spans[start : start + 512])
+    while task_count(ls, title) < len(spans):
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    exporter.shutdown()
+    return elapsed
+
+
+def direct_import(url: str, api_key: str, tasks: list[dict], per_request: int) -> float:
+    """Seconds to import ``tasks`` straight through the API, ``per_request`` at a time."""
+    client = LabelStudioClient(url, api_key, timeout=300)
+    project = client.create_project(f"bench-direct-{per_request}-{uuid.uuid4().hex[:6]}", PROMPT_CONFIG)
+    started = time.perf_counter()
+    for start in range(0, len(tasks), per_request):
+        client.import_tasks(project.id, tasks[start : start + per_request])
+    elapsed = time.perf_counter() - started
+    client.close()
+    return elapsed
+
+
+def run(url: str, api_key: str, quick: bool) -> dict:
+    count = 1_000 if quick else 5_000
+    per_span_count = 50 if quick else 300
+    spans = make_spans(count)
+    layout = layout_for("prompt", None)
+    records = Mapper(metadata_prefix="traceloop.association.properties", include_errors=False).map(
+        from_readable_span(span) for span in spans
+    )
+    tasks = [layout.task(record) for record in records.records]
+    ceiling = count / direct_import(url, api_key, tasks, 500)
+    ours = count / through_exporter(url, api_key, spans, 500)
+    per_span = per_span_count / direct_import(url, api_key, tasks[:per_span_count], 1)
+    rows = [
+        {
+            "path": "Label Studio ceiling: direct import, 500 per request",
+            "tasks": count,
+            "tasks_per_s": round(ceiling, 1),
+        },
+        {"path": "in-process exporter (batch_size 500)", "tasks": count, "tasks_per_s": round(ours, 1)},
+        {
+            "path": "seed pattern: one import request per span",
+            "tasks": per_span_count,
+            "tasks_per_s": round(per_span, 1),
+        },
+    ]
+    sweep_count = 500 if quick else 2_000
+    sweep_spans = make_spans(sweep_count)
+    for batch_size in (50, 200, 1000):
+        rate = sweep_count / through_exporter(url, api_key, sweep_spans, batch_size)
+        rows.append(
+            {
+                "path": f"in-process exporter (batch_size {batch_size})",
+                "tasks": sweep_count,
+                "tasks_per_s": round(rate, 1),
+            }
+        )
+    return {
+        "rows": rows,
+        "of_ceiling": round(ours / ceiling, 3),
+        "over_per_span": round(ours / per_span, 1),
+        "targets": {"of_ceiling": TARGET_OF_CEILING, "over_per_span": TARGET_OVER_PER_SPAN},
+        "met": ours / ceiling >= TARGET_OF_CEILING and ours / per_span >= TARGET_OVER_PER_SPAN,
+    }

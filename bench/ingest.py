@@ -1,0 +1,189 @@
+"""Receiver ingest: requests of 100 LLM spans acknowledged (durably spooled) per second.
+
+serve runs pinned to one CPU with Label Studio unreachable, so only ingest is measured; the
+senders run on the other CPU. rotel, a native OTLP forwarder, takes the same bodies on the
+same CPU in the same run (its blackhole exporter): the reference the ratio is taken against.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+from common import REPO, Serve, closed_port_url, request_bodies
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from support.labelstudio_server import free_port
+
+SPANS_PER_REQUEST = 100
+TARGET_SPANS_PER_SECOND = 10_000
+SERVE_CPU, SENDER_CPU = 0, 1
+UNLIMITED = ["--spool-max-rows", "100000000", "--spool-max-bytes", "200GiB", "--max-body-bytes", "64MiB"]
+
+
+def _http_sender(url: str, bodies: list[bytes], stop: threading.Event, counts: list[int], index: int) -> None:
+    """Sends its share of the bodies in turn; counts the acknowledged ones."""
+    headers = {"Content-Type": "application/x-protobuf"}
+    with httpx.Client(timeout=60) as client:
+        position = index
+        while not stop.is_set() and position < len(bodies):
+            if client.post(url, content=bodies[position], headers=headers).status_code == 200:
+                counts[index] += 1
+            position += len(counts)
+
+
+def _grpc_sender(
+    target: str, bodies: list[bytes], stop: threading.Event, counts: list[int], index: int
+) -> None:
+    channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 << 20)])
+    call = channel.unary_unary(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        request_serializer=None,
+        response_deserializer=ExportTraceServiceResponse.FromString,
+    )
+    position = index
+    while not stop.is_set() and position < len(bodies):
+        call(bodies[position], timeout=60)
+        counts[index] += 1
+        position += len(counts)
+    channel.close()
+
+
+def measure(
+    send, where: str, bodies: list[bytes], senders: int, seconds: float, per_request: int = SPANS_PER_REQUEST
+) -> float:
+    """Acknowledged spans per second with ``senders`` concurrent senders for ``seconds``."""
+
+    stop = threading.Event()
+    counts = [0] * senders
+    threads = [threading.Thread(target=send, args=(where, bodies, stop, counts, i)) for i in range(senders)]
+    os.sched_setaffinity(0, {SENDER_CPU})
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    return sum(counts) * per_request / elapsed
+
+
+def _rotel_binary() -> Path | None:
+    try:
+        import rotel
+    except ImportError:
+        return None
+    path = Path(rotel.__file__).parent / "rotel-agent"
+    return path if path.exists() else None
+
+
+def _rotel_rate(workdir: Path, bodies: list[bytes], senders: int, seconds: float) -> float | None:
+    binary = _rotel_binary()
+    if binary is None:
+        return None
+    http_port, grpc_port = free_port(), free_port()
+    with open(workdir / "rotel.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                str(binary),
+                "start",
+                "--otlp-http-endpoint",
+                f"127.0.0.1:{http_port}",
+                "--otlp-grpc-endpoint",
+                f"127.0.0.1:{grpc_port}",
+                "--exporter",
+                "blackhole",
+                "--pid-file",
+                str(workdir / "rotel.pid"),
+                "--log-file",
+                str(workdir / "rotel-agent.log"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        os.sched_setaffinity(process.pid, {SERVE_CPU})
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.post(
+                    f"http://127.0.0.1:{http_port}/v1/traces",
+                    content=b"",
+                    headers={"Content-Type": "application/x-protobuf"},
+                    timeout=1,
+                )
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.1)
+        return measure(_http_sender, f"http://127.0.0.1:{http_port}/v1/traces", bodies, senders, seconds)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def run(workdir: Path, quick: bool, prompt_sizes: tuple[int, ...] = (200, 2048, 32768, 262144)) -> dict:
+    seconds = 3.0 if quick else 10.0
+    rows = []
+    headline: dict[str, float] = {}
+    for size in prompt_sizes:
+        per_request = SPANS_PER_REQUEST if size <= 32768 else 10  # 100 x 256 KB would be a 26 MB request
+        budget = seconds * 300 * 1024 * 1024  # bytes of prompts to have ready: more than serve can take
+        requests = int(min(seconds * 200, budget / (per_request * size))) + 10
+        bodies = request_bodies(requests, per_request, size)
+        configs = [("http", 1), ("http", 4), ("grpc", 1), ("grpc", 4)] if size == 2048 else [("http", 4)]
+        for transport, senders in configs:
+            serve = Serve(workdir, url=closed_port_url(), api_key="bench", cpu=SERVE_CPU, args=UNLIMITED)
+            try:
+                if transport == "http":
+                    rate = measure(_http_sender, serve.traces_url, bodies, senders, seconds, per_request)
+                else:
+                    target = f"127.0.0.1:{serve.grpc_port}"
+                    rate = measure(_grpc_sender, target, bodies, senders, seconds, per_request)
+            finally:
+                serve.stop()
+                shutil.rmtree(serve.data_dir, ignore_errors=True)
+            rows.append(
+                {
+                    "prompt_bytes": size,
+                    "spans_per_request": per_request,
+                    "transport": transport,
+                    "senders": senders,
+                    "spans_per_s": round(rate),
+                }
+            )
+            if size == 2048:
+                headline[f"{transport}x{senders}"] = rate
+        if size == 2048:
+            rotel = _rotel_rate(workdir, bodies, 4, seconds)
+            if rotel:
+                rows.append(
+                    {
+                        "prompt_bytes": size,
+                        "spans_per_request": per_request,
+                        "transport": "rotel http (native reference)",
+                        "senders": 4,
+                        "spans_per_s": round(rotel),
+                    }
+                )
+                headline["rotel_http_x4"] = rotel
+    best_http = max(headline.get("httpx1", 0), headline.get("httpx4", 0))
+    return {
+        "rows": rows,
+        "target_spans_per_s": TARGET_SPANS_PER_SECOND,
+        "headline_spans_per_s": round(best_http),
+        "ratio_to_rotel": round(best_http / headline["rotel_http_x4"], 3)
+        if "rotel_http_x4" in headline
+        else None,
+        "met": best_http >= TARGET_SPANS_PER_SECOND,
+        "repo": str(REPO),
+    }

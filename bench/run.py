@@ -1,0 +1,181 @@
+"""Run every benchmark side by side in one run; print a table, write JSON, record RESULTS.md.
+
+    .venv/bin/python bench/run.py            # the full run (about 15 minutes); rewrites bench/RESULTS.md
+    .venv/bin/python bench/run.py --quick    # smaller numbers, a few minutes; RESULTS.md untouched
+    make bench                               # the full run, after setting up both environments
+
+It starts what it needs: a real Label Studio (from .venv-labelstudio, on loopback, throwaway
+data) and `otel-label-studio serve` processes. Figures and ratios, never pass/fail timings:
+a missed target is reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import common  # noqa: E402
+
+SCENARIOS = ("mapping", "overhead", "e2e", "ingest", "memory", "hotpath")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes; does not rewrite RESULTS.md")
+    parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only these (repeatable)")
+    parser.add_argument(
+        "--json", type=Path, default=HERE / "out" / "results.json", help="where to write JSON"
+    )
+    args = parser.parse_args(argv)
+    chosen = args.only or list(SCENARIOS)
+    results: dict = {"machine": common.machine(), "quick": args.quick, "started": _now()}
+    with tempfile.TemporaryDirectory(prefix="otel-ls-bench-") as temp:
+        workdir = Path(temp)
+        server = None
+        if {"overhead", "e2e"} & set(chosen):
+            print("starting Label Studio ...", flush=True)
+            server = common.start_label_studio(workdir / "label-studio")
+        try:
+            for name in chosen:
+                print(f"running {name} ...", flush=True)
+                started = time.perf_counter()
+                results[name] = _run(name, workdir, server, args.quick)
+                results[name]["seconds"] = round(time.perf_counter() - started, 1)
+                print(_section(name, results[name]), flush=True)
+        finally:
+            if server is not None:
+                server.stop()
+    results["finished"] = _now()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"JSON written to {args.json}")
+    if not args.quick and set(chosen) == set(SCENARIOS):
+        (HERE / "RESULTS.md").write_text(_results_md(results))
+        print(f"recorded in {HERE / 'RESULTS.md'}")
+    return 0
+
+
+def _run(name: str, workdir: Path, server, quick: bool) -> dict:
+    if name == "mapping":
+        import mapping
+
+        return mapping.run(quick)
+    if name == "overhead":
+        import overhead
+
+        return overhead.run(server.url, server.legacy_token, f"bench-overhead-{uuid.uuid4().hex[:6]}", quick)
+    if name == "e2e":
+        import e2e
+
+        return e2e.run(server.url, server.legacy_token, quick)
+    if name == "ingest":
+        import ingest
+
+        return ingest.run(workdir, quick)
+    if name == "memory":
+        import memory
+
+        return memory.run(workdir, quick)
+    import hotpath
+
+    return hotpath.run(workdir, quick)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r.get(k, ""))) for r in rows)) for k in keys}
+    lines = ["| " + " | ".join(k.ljust(widths[k]) for k in keys) + " |"]
+    lines.append("|" + "|".join("-" * (widths[k] + 2) for k in keys) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(k, "")).ljust(widths[k]) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def _verdict(result: dict) -> str:
+    return "target met" if result.get("met") else "TARGET MISSED"
+
+
+def _section(name: str, result: dict) -> str:
+    lines = [f"\n## {name} ({result.get('seconds', '?')} s)"]
+    if "rows" in result:
+        lines.append(_table(result["rows"]))
+    if name == "mapping":
+        lines.append(
+            f"OTLP 2 KB prompts: {result['headline_spans_per_s']} spans/s; target >= "
+            f"{result['target_spans_per_s']}: {_verdict(result)}"
+        )
+    elif name == "overhead":
+        lines.append(
+            f"added per call: {result['added_ms']} ms (target <= {result['target_added_ms']} ms): "
+            f"{_verdict(result)}; tasks created: {result['tasks_created']}"
+        )
+    elif name == "e2e":
+        lines.append(
+            f"exporter / ceiling = {result['of_ceiling']} (target >= {result['targets']['of_ceiling']}); "
+            f"exporter / per-span = {result['over_per_span']}x (target >= "
+            f"{result['targets']['over_per_span']}x): {_verdict(result)}"
+        )
+    elif name == "ingest":
+        ratio = result["ratio_to_rotel"]
+        lines.append(
+            f"best OTLP/HTTP, 2 KB prompts: {result['headline_spans_per_s']} spans/s on one core "
+            f"(target >= {result['target_spans_per_s']}): {_verdict(result)}; "
+            f"ratio to rotel: {ratio if ratio is not None else 'rotel not available'}"
+        )
+    elif name == "memory":
+        lines.append(
+            f"peak RSS {result['peak_rss_mb']} MB over {result['seconds']} s ({result['spans_sent']} spans, "
+            f"spool {result['spool_mb']} MB); RSS early {result['rss_early_mb']} MB, late "
+            f"{result['rss_late_mb']} MB (target <= {result['target_peak_mb']} MB and flat): "
+            f"{_verdict(result)}"
+        )
+    elif name == "hotpath":
+        lines.append(
+            f"in one process: {result['in_process_spans_per_s']} spans/s; microseconds per span: "
+            f"{result['us_per_span']}"
+        )
+    return "\n".join(lines)
+
+
+def _results_md(results: dict) -> str:
+    machine = results["machine"]
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Last full run: {results['started']} to {results['finished']}, with `python bench/run.py`.",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; Python "
+        f"{machine['python']}; Label Studio {machine['label_studio']}.",
+        "All scenarios ran side by side in this one run; every ratio compares figures from the same run.",
+    ]
+    for name in SCENARIOS:
+        if name in results:
+            parts.append(_section(name, results[name]))
+    if "hotpath" in results:
+        parts += [
+            "",
+            "### Profile of the ingest hot path (pyinstrument)",
+            "",
+            "```",
+            results["hotpath"]["profile"],
+            "```",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
