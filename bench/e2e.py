@@ -51,10 +51,13 @@ def through_exporter(url: str, api_key: str, spans: list, batch_size: int) -> fl
     started = time.perf_counter()
     for start in range(0, len(spans), 512):  # as a BatchSpanProcessor hands them over
         exporter.export(spans[start : start + 512])
-    while task_count(ls, title) < len(spans):
-        time.sleep(0.05)
+    # force_flush returns when the last import request has returned: its tasks are committed and
+    # readable. Polling Label Studio meanwhile would load the very server being measured.
+    assert exporter.force_flush(600_000)
     elapsed = time.perf_counter() - started
     exporter.shutdown()
+    count = task_count(ls, title)
+    assert count == len(spans), f"{count} tasks readable in {title!r}, expected {len(spans)}"
     return elapsed
 
 

@@ -57,7 +57,7 @@ def run(workdir: Path, quick: bool) -> dict:
     late = sum(values[-fifth:]) / fifth / 1024
     peak_mb = peak_kib / 1024
     return {
-        "seconds": seconds,
+        "ingest_seconds": seconds,
         "spans_sent": sum(sent) * 100,
         "peak_rss_mb": round(peak_mb, 1),
         "rss_early_mb": round(early, 1),

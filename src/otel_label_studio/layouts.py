@@ -131,11 +131,11 @@ class Layout:
 
     def task(self, record: LLMRecord) -> dict[str, Any]:
         """The Label Studio task for a record: data, meta and the pre-filled response."""
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = {self.prompt_key: dialogue(record) if self.dialogue else prompt_text(record)}
         for name in self.variables:
-            field = _FIELDS.get(name)
-            data[name] = field(record) if field is not None else record.metadata.get(name, "")
-        data[self.prompt_key] = dialogue(record) if self.dialogue else prompt_text(record)
+            if name not in data:
+                field = _FIELDS.get(name)
+                data[name] = field(record) if field is not None else record.metadata.get(name, "")
         for name in ("trace_id", "span_id", "model", "provider", "service_name"):
             if name not in data:
                 data[name] = _FIELDS[name](record)

@@ -39,7 +39,10 @@ _USAGE_KEYS = {
     "gen_ai.usage.total_tokens": "total_tokens",
     "gen_ai.usage.cache_read.input_tokens": "cache_read_input_tokens",
 }
-_REQUEST_KEYS = ("temperature", "max_tokens", "top_p", "top_k", "frequency_penalty", "presence_penalty")
+_REQUEST_KEYS = tuple(
+    (name, f"gen_ai.request.{name}")
+    for name in ("temperature", "max_tokens", "top_p", "top_k", "frequency_penalty", "presence_penalty")
+)
 
 
 def claims(view: SpanView) -> bool:
@@ -75,8 +78,8 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
         record.metadata,
     )
     record.usage = usage_from(attributes, _USAGE_KEYS)
-    for name in _REQUEST_KEYS:
-        value = attributes.get(f"gen_ai.request.{name}")
+    for name, key in _REQUEST_KEYS:
+        value = attributes.get(key)
         if value is not None:
             record.request_params[name] = value
     response_id = text_attr(attributes, "gen_ai.response.id")
