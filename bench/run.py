@@ -35,7 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--json", type=Path, default=HERE / "out" / "results.json", help="where to write JSON"
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="JSON",
+        help="only rewrite RESULTS.md from the JSON of an earlier full run",
+    )
     args = parser.parse_args(argv)
+    if args.record:
+        (HERE / "RESULTS.md").write_text(_results_md(json.loads(args.record.read_text())))
+        return 0
     chosen = args.only or list(SCENARIOS)
     results: dict = {"machine": common.machine(), "quick": args.quick, "started": _now()}
     with tempfile.TemporaryDirectory(prefix="otel-ls-bench-") as temp:
@@ -165,6 +174,7 @@ def _results_md(results: dict) -> str:
     for name in SCENARIOS:
         if name in results:
             parts.append(_section(name, results[name]))
+    parts += ["", "## Where the time goes", "", *_analysis(results)]
     if "hotpath" in results:
         parts += [
             "",
@@ -175,6 +185,45 @@ def _results_md(results: dict) -> str:
             "```",
         ]
     return "\n".join(parts) + "\n"
+
+
+def _analysis(results: dict) -> list[str]:
+    """What the figures of this run say about the bottlenecks (derived, not written by hand)."""
+    lines = []
+    hot = results.get("hotpath")
+    if hot:
+        ranked = sorted(hot["share"].items(), key=lambda item: -item[1])
+        shares = ", ".join(
+            f"{step} {share:.0%} ({hot['us_per_span'][step]} us/span)" for step, share in ranked
+        )
+        lines.append(
+            f"- Ingest, per span, in one process: {shares}. The next bottleneck is **{ranked[0][0]}**."
+        )
+    ingest = results.get("ingest")
+    if ingest and ingest.get("ratio_to_rotel"):
+        lines.append(
+            f"- serve acknowledges {ingest['headline_spans_per_s']} spans/s on one core, "
+            f"{ingest['ratio_to_rotel']:.0%} of what rotel (native, no spool) takes on the same payload."
+        )
+    e2e = results.get("e2e")
+    if e2e:
+        lines.append(
+            f"- End to end the exporter reaches {e2e['of_ceiling']:.0%} of Label Studio's bulk-import rate: "
+            "the time is Label Studio's import; our mapping and queue add the rest."
+        )
+    mapping = results.get("mapping")
+    if mapping:
+        rows = {
+            row["prompt_bytes"]: row["spans_per_s"]
+            for row in mapping["rows"]
+            if row["source"] == "OTLP protobuf"
+        }
+        lines.append(
+            "- Mapping scales with prompt size: "
+            + ", ".join(f"{size} B {rate} spans/s" for size, rate in sorted(rows.items()))
+            + " (JSON decoding of the messages and copying the text dominate at large sizes)."
+        )
+    return lines
 
 
 if __name__ == "__main__":
