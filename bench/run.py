@@ -148,7 +148,8 @@ def _section(name: str, result: dict) -> str:
         )
     elif name == "memory":
         lines.append(
-            f"peak RSS {result['peak_rss_mb']} MB over {result['seconds']} s ({result['spans_sent']} spans, "
+            f"peak RSS {result['peak_rss_mb']} MB over {result['ingest_seconds']} s "
+            f"({result['spans_sent']} spans, "
             f"spool {result['spool_mb']} MB); RSS early {result['rss_early_mb']} MB, late "
             f"{result['rss_late_mb']} MB (target <= {result['target_peak_mb']} MB and flat): "
             f"{_verdict(result)}"
