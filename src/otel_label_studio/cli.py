@@ -18,8 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from . import config, logs
 from .config import env_str
+from .layouts import Layout, layout_for
 from .receiver.otlp import DEFAULT_MAX_BODY_BYTES
 from .redact import Redactor
 from .spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, SPOOL_FILE, Spool
@@ -334,6 +337,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve, parser=serve)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the URL, the key, the project, its config and the receiver's ports",
+        description="Check this setup the way serve and the exporter would use it; one line per finding, "
+        "each with a fix. Creates and changes nothing. Exit status 1 when something must be fixed.",
+    )
+    for option in SERVE_OPTIONS:
+        if option.dest in DOCTOR_OPTIONS:
+            option.add_to(doctor)
+    doctor.add_argument("--no-ports", action="store_true", help="skip the receiver port checks")
+    doctor.set_defaults(run=_doctor, parser=doctor)
+
+    replay = commands.add_parser(
+        "replay",
+        help="backfill: import spans saved as OTLP/JSON lines or OTLP protobuf files",
+        description="Import spans saved to files (what the Collector's file exporter writes: OTLP/JSON "
+        "lines, or length-prefixed OTLP protobuf) as Label Studio tasks, with a progress bar.",
+        epilog="Replaying the same files twice makes their tasks twice, unless --data-dir names a spool "
+        "kept between replays (not one a running serve uses): spans are deduplicated there.",
+    )
+    replay.add_argument(
+        "files", nargs="+", metavar="FILE", help="OTLP/JSON (.json, .jsonl) or OTLP protobuf files"
+    )
+    for option in SERVE_OPTIONS:
+        if option.dest in REPLAY_OPTIONS:
+            option.add_to(replay)
+    replay.add_argument(
+        "--data-dir",
+        dest="replay_data_dir",
+        metavar="DIR",
+        help="keep a spool here to skip spans already replayed (default: none, in memory)",
+    )
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.set_defaults(run=_replay, parser=replay)
+
     spool = commands.add_parser(
         "spool",
         help="inspect the spool of a serve process: stats, dead letters, retry",
@@ -425,6 +463,148 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     return 2  # not reached: parser.error exits
+
+
+DOCTOR_OPTIONS = (
+    "host",
+    "http_port",
+    "grpc_port",
+    "url",
+    "project_id",
+    "project_name",
+    "mode",
+    "project_config",
+    "timeout",
+)
+
+
+def _doctor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .doctor import FAIL, diagnose
+
+    values = {
+        option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in DOCTOR_OPTIONS
+    }
+    project_config = None
+    if values["project_config"] is not None:
+        try:
+            project_config = config.read_config_file(values["project_config"])
+        except ValueError as exc:
+            parser.error(f"--project-config: {exc}")
+    settings = config.Settings(
+        url=values["url"].rstrip("/"),
+        api_key=env_str(config.LABEL_STUDIO_API_KEY),
+        project_id=values["project_id"],
+        project_name=values["project_name"],
+        project_config=project_config,
+        mode=values["mode"],
+        timeout=values["timeout"] or config.DEFAULT_TIMEOUT_SECONDS,
+    )
+    ports = () if args.no_ports else (values["http_port"], values["grpc_port"])
+    findings = diagnose(settings, host=values["host"], ports=ports, timeout=settings.timeout)
+    for finding in findings:
+        print(finding.line())
+    failed = sum(finding.status == FAIL for finding in findings)
+    print(f"{failed} problem{'s' if failed != 1 else ''} to fix" if failed else "all good")
+    return 1 if failed else 0
+
+
+REPLAY_OPTIONS = (
+    "url",
+    "project_id",
+    "project_name",
+    "mode",
+    "project_config",
+    "batch_size",
+    "timeout",
+    "include_errors",
+    "redact_builtin",
+)
+
+
+def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .replay import read_requests
+
+    values = {
+        option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in REPLAY_OPTIONS
+    }
+    requests: list[ExportTraceServiceRequest] = []
+    for name in args.files:
+        try:
+            with open(name, "rb") as handle:
+                requests.extend(read_requests(name, handle.read()))
+        except OSError as exc:
+            parser.error(f"cannot read {name}: {exc.strerror or exc}")
+        except ValueError as exc:
+            parser.error(str(exc))
+    api_key = env_str(config.LABEL_STUDIO_API_KEY)
+    if not api_key:
+        parser.error(f"{config.LABEL_STUDIO_API_KEY} is not set")
+    project_config = None
+    if values["project_config"] is not None:
+        try:
+            project_config = config.read_config_file(values["project_config"])
+        except ValueError as exc:
+            parser.error(f"--project-config: {exc}")
+    try:
+        settings = config.resolve_settings(
+            url=values["url"],
+            api_key=api_key,
+            project_id=values["project_id"],
+            project_name=values["project_name"],
+            project_config=project_config,
+            mode=values["mode"],
+            batch_size=values["batch_size"],
+            timeout=values["timeout"] or None,
+            include_errors=values["include_errors"],
+            redact_builtin=values["redact_builtin"],
+        )
+        layout = layout_for(settings.mode, settings.project_config)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logs.configure("WARNING", "text", secrets=(api_key,))
+    return backfill(settings, layout, requests, data_dir=args.replay_data_dir, progress=not args.no_progress)
+
+
+def backfill(
+    settings: config.Settings, layout: Layout, requests: list, *, data_dir: str | None, progress: bool
+) -> int:
+    """Map the requests and deliver them, showing progress; 0 when every record became a task."""
+    from tqdm import tqdm
+
+    from .bridge import build_bridge
+    from .memory_queue import MemoryQueue
+    from .spanview import from_otlp
+
+    queue = Spool.in_directory(data_dir) if data_dir else MemoryQueue(max_records=10**9)
+    bridge = build_bridge(settings, layout, queue)
+    spans = records = 0
+    for request in requests:
+        mapped = bridge.mapper.map(from_otlp(request))
+        spans += mapped.spans
+        records += queue.add(mapped.records).added
+    stats = bridge.worker.stats
+    bar = tqdm(total=records, unit="task", disable=not progress, desc="replay")
+    bridge.worker.start()
+    done = 0
+    while True:
+        finished = stats.tasks_created + stats.dead_lettered + stats.already_present
+        bar.update(finished - done)
+        done = finished
+        if queue.depth == 0 or bridge.worker.key_refused:
+            break
+        time.sleep(0.2)
+    bar.close()
+    bridge.worker.stop(0)
+    left = queue.depth
+    queue.close()
+    bridge.client.close()
+    print(
+        f"{spans} spans read, {records} new LLM records: {stats.tasks_created} tasks created, "
+        f"{stats.dead_lettered} dead letters" + (f", {left} not delivered" if left else "")
+    )
+    if bridge.worker.key_refused:
+        print("Label Studio refused the API key: run `otel-label-studio doctor` to see why")
+    return 0 if not left and not stats.dead_lettered else 1
 
 
 def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:

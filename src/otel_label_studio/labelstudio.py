@@ -84,6 +84,11 @@ class LabelStudioClient:
     def _options(self, timeout: float | None) -> RequestOptions:
         return {"timeout": min(timeout or self._timeout, self._timeout), "max_retries": 0}
 
+    def whoami(self, timeout: float | None = None) -> str:
+        """The e-mail (or username) of the user the key belongs to: proves the key works."""
+        user = _call(lambda: self._client().users.whoami(request_options=self._options(timeout)))
+        return str(getattr(user, "email", None) or getattr(user, "username", None) or "?")
+
     def get_project(self, project_id: int, timeout: float | None = None) -> Project:
         options = self._options(timeout)
         project = _call(lambda: self._client().projects.get(project_id, request_options=options))

@@ -1,0 +1,199 @@
+"""``otel-label-studio doctor``: what is wrong with this setup, one line per finding, each with a fix.
+
+Checks in the order a user would fix them: Label Studio reachable at the URL, the key accepted
+(and which kind it is), the project there or creatable, its label config able to take tasks,
+and the receiver's ports free (or held by a healthy serve). Nothing is created or changed.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+import httpx
+
+from .config import Settings
+from .delivery import auth_hint
+from .labelstudio import AUTH, LabelStudioClient, LabelStudioError, token_kind
+from .layouts import Layout, layout_for
+from .projects import Projects
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: str
+    check: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" -> {self.fix}" if self.fix else ""
+        return f"{self.status:<4} {self.check}: {self.detail}{fix}"
+
+
+def diagnose(
+    settings: Settings, *, host: str | None = None, ports: tuple[int, ...] = (), timeout: float = 10.0
+) -> list[Finding]:
+    findings = [_url(settings.url, timeout)]
+    if findings[0].status == FAIL:
+        return findings + _ports(host, ports)
+    client = LabelStudioClient(settings.url, settings.api_key, timeout)
+    try:
+        key = _key(client, settings)
+        findings.append(key)
+        if key.status != FAIL:
+            findings.extend(_project(client, settings, timeout))
+    finally:
+        client.close()
+    return findings + _ports(host, ports)
+
+
+def _url(url: str, timeout: float) -> Finding:
+    try:
+        response = httpx.get(f"{url}/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return Finding(
+            FAIL,
+            "url",
+            f"cannot reach Label Studio at {url} ({type(exc).__name__}: {exc})",
+            "start Label Studio, or set LABEL_STUDIO_URL / --url to where it runs",
+        )
+    if response.status_code != 200:
+        return Finding(
+            FAIL,
+            "url",
+            f"{url}/health answered HTTP {response.status_code}",
+            "is this Label Studio's base URL? It must not include a path such as /projects",
+        )
+    return Finding(OK, "url", f"Label Studio answers at {url}")
+
+
+def _key(client: LabelStudioClient, settings: Settings) -> Finding:
+    if not settings.api_key:
+        return Finding(
+            FAIL,
+            "key",
+            "no API key",
+            "copy a token from Label Studio > Account & Settings and export LABEL_STUDIO_API_KEY=...",
+        )
+    kind = token_kind(settings.api_key)
+    try:
+        user = client.whoami()
+    except LabelStudioError as error:
+        hint = auth_hint(error, kind) if error.kind == AUTH else ""
+        return Finding(FAIL, "key", f"the {kind} was refused: {error.detail}", hint.strip(" ()"))
+    return Finding(OK, "key", f"a {kind}, accepted for {user}")
+
+
+def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> list[Finding]:
+    try:
+        layout = layout_for(settings.mode, settings.project_config)
+    except ValueError as exc:
+        return [
+            Finding(
+                FAIL, "config", f"the label config cannot take tasks: {exc}", "fix the project config file"
+            )
+        ]
+    projects = Projects(
+        client,
+        layout,
+        project_id=settings.project_id,
+        project_name=settings.project_name,
+        config_given=settings.project_config is not None,
+    )
+    key = projects.key()
+    try:
+        if settings.project_id is not None:
+            project = client.get_project(settings.project_id, timeout)
+        else:
+            found = client.find_project(key, timeout)
+            if found is None:
+                return [
+                    Finding(
+                        OK, "project", f"no project titled {key!r} yet: it is created at the first delivery"
+                    ),
+                    Finding(OK, "config", f"the {settings.mode} layout's config takes tasks"),
+                ]
+            project = found
+    except LabelStudioError as error:
+        if error.status == 404:
+            return [
+                Finding(
+                    FAIL,
+                    "project",
+                    f"no project with id {settings.project_id} that this key can see",
+                    "check LABEL_STUDIO_PROJECT_ID, or drop it to use --project-name",
+                )
+            ]
+        return [
+            Finding(
+                FAIL, "project", f"cannot read the project: {error.detail}", "check the key's permissions"
+            )
+        ]
+    findings = [Finding(OK, "project", f"{project.title!r} (id {project.id}) is readable")]
+    try:
+        bound = Layout.from_config(project.label_config)
+    except ValueError as exc:
+        findings.append(
+            Finding(
+                FAIL,
+                "config",
+                f"project {project.title!r} cannot take LLM tasks: {exc}",
+                "add a <TextArea> for the response to its label config, or use another project",
+            )
+        )
+        return findings
+    findings.append(
+        Finding(
+            OK,
+            "config",
+            f"tasks fit: {'dialogue' if bound.dialogue else 'prompt'} -> ${bound.prompt_key}, "
+            f"response -> {bound.response_name}",
+        )
+    )
+    return findings
+
+
+def _ports(host: str | None, ports: tuple[int, ...]) -> list[Finding]:
+    """``ports`` is (http, grpc) as serve would use them; a port held by a healthy serve is fine."""
+    address = host or "127.0.0.1"
+    findings = []
+    serve_running = bool(ports) and _healthy_serve(address, ports[0])
+    for index, port in enumerate(ports):
+        name = "OTLP/HTTP" if index == 0 else "OTLP/gRPC"
+        if _free(address, port):
+            findings.append(Finding(OK, "port", f"{name} {address}:{port} is free for serve"))
+        elif serve_running:
+            findings.append(
+                Finding(OK, "port", f"{name} {address}:{port} is held by a running, healthy serve")
+            )
+        else:
+            flag = "--http-port" if index == 0 else "--grpc-port"
+            findings.append(
+                Finding(
+                    FAIL,
+                    "port",
+                    f"{name} {address}:{port} is in use by another program",
+                    f"stop it, or give serve another {flag}",
+                )
+            )
+    return findings
+
+
+def _free(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def _healthy_serve(host: str, port: int) -> bool:
+    try:
+        return httpx.get(f"http://{host}:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
