@@ -1,12 +1,13 @@
 # Two commands do everything on a machine with only Python:
 #   make test   set up both virtual environments, then lint, type-check and run every test
-#   make demo   (coming with issue 6) a local Label Studio, the bridge and a demo app
+#   make demo   a local Label Studio, the sidecar and a demo LangChain app (servers keep running)
+#   make stop   stops what make demo started
 PYTHON ?= python3
 VENV := .venv
 LS_VENV := .venv-labelstudio
 LABEL_STUDIO_VERSION := 1.23.2
 
-.PHONY: test lint setup clean bench bench-quick
+.PHONY: test lint setup clean bench bench-quick demo stop
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -31,6 +32,15 @@ lint: $(VENV)/.installed
 
 test: lint $(LS_VENV)/.installed
 	$(VENV)/bin/python -m pytest
+
+# The main job: Label Studio and `otel-label-studio serve` in the background (state in .local/demo),
+# demo traffic in-process and through the sidecar, then the project URLs and the login.
+demo: setup
+	$(VENV)/bin/python -m otel_label_studio.demo_stack up --label-studio-bin $(LS_VENV)/bin/label-studio
+
+stop:
+	@if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python -m otel_label_studio.demo_stack down; \
+	else echo "nothing to stop (no .venv)"; fi
 
 # Benchmarks, side by side in one run (not tests): prints a table, writes bench/out/results.json;
 # the full run also rewrites bench/RESULTS.md.

@@ -584,7 +584,7 @@ def test_the_demo_app_sends_through_serve(ls, side, project_name):
         ),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "otel_label_studio.demo", "--calls", "3"],
+        [sys.executable, "-m", "otel_label_studio.demo", "--calls", "3", "--provider", "fake"],
         env=env,
         capture_output=True,
         text=True,

@@ -10,6 +10,7 @@ Needs the ``demo`` extra: ``pip install 'otel-label-studio[demo]'``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Sequence
 
@@ -53,12 +54,27 @@ COMPLETIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def run_calls(calls: int) -> int:
+def real_chat_model() -> Any | None:
+    """OpenAI's chat model when OPENAI_API_KEY is set and langchain-openai is installed, else None."""
+    if not os.environ.get("OPENAI_API_KEY"):
+        return None
+    try:
+        from langchain_openai import ChatOpenAI  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        print("OPENAI_API_KEY is set but langchain-openai is not installed: using fake models")
+        return None
+    return ChatOpenAI(model=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"), max_tokens=200)
+
+
+def run_calls(calls: int, provider: str = "fake") -> int:
     """Make ``calls`` LLM calls, chat and completion in turn; how many were made."""
     from langchain_core.language_models.fake import FakeListLLM
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from langchain_core.messages import HumanMessage, SystemMessage
 
+    real = real_chat_model() if provider != "fake" else None
+    if provider == "openai" and real is None:
+        raise SystemExit("--provider openai needs OPENAI_API_KEY and `pip install langchain-openai`")
     made = 0
     for index in range(calls):
         if index % 3 == 2:
@@ -66,9 +82,8 @@ def run_calls(calls: int) -> int:
             FakeListLLM(responses=[answer]).invoke(prompt)
         else:
             system, question, answer = CONVERSATIONS[index % len(CONVERSATIONS)]
-            FakeListChatModel(responses=[answer]).invoke(
-                [SystemMessage(content=system), HumanMessage(content=question)]
-            )
+            chat = real or FakeListChatModel(responses=[answer])
+            chat.invoke([SystemMessage(content=system), HumanMessage(content=question)])
         made += 1
     return made
 
@@ -88,6 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m otel_label_studio.demo", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--calls", type=int, default=5, help="how many LLM calls to make (default: 5)")
+    parser.add_argument(
+        "--provider",
+        choices=["auto", "fake", "openai"],
+        default="auto",
+        help="auto (default): OpenAI's chat model when OPENAI_API_KEY is set and langchain-openai is "
+        "installed, else LangChain's fake models (no network, no key)",
+    )
     parser.add_argument(
         "--in-process",
         action="store_true",
@@ -112,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     instrumentor = LangchainInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     try:
-        made = run_calls(args.calls)
+        made = run_calls(args.calls, args.provider)
         flushed = processor.force_flush(30_000)
     finally:
         instrumentor.uninstrument()
