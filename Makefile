@@ -7,7 +7,7 @@ VENV := .venv
 LS_VENV := .venv-labelstudio
 LABEL_STUDIO_VERSION := 1.23.2
 
-.PHONY: test lint setup clean bench bench-quick demo stop
+.PHONY: test lint setup clean bench bench-quick demo stop browser
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -30,8 +30,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-test: lint $(LS_VENV)/.installed
+test: lint $(LS_VENV)/.installed browser
 	$(VENV)/bin/python -m pytest
+
+# Headless Chromium for the browser test: Debian's chromium package, no browser download.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 # The main job: Label Studio and `otel-label-studio serve` in the background (state in .local/demo),
 # demo traffic in-process and through the sidecar, then the project URLs and the login.
