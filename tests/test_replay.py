@@ -72,3 +72,28 @@ def test_replay_says_which_file_is_not_otlp(tmp_path):
     )
     assert result.returncode == 2
     assert "notes.json, line 2: not OTLP/JSON" in result.stderr
+
+
+@pytest.mark.integration
+def test_spool_drain_delivers_in_the_foreground(label_studio, ls, tmp_path, project_name):
+    from otel_label_studio.spool import Spool
+    from test_spool import record
+
+    spool = Spool.in_directory(str(tmp_path / "data"))
+    waiting = [record(n) for n in range(7)]
+    for item in waiting:
+        item.project = None
+    spool.add(waiting)
+    spool.close()
+    env = {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.pat}
+    result = subprocess.run(
+        [SCRIPT, "spool", "drain", "--data-dir", str(tmp_path / "data"), "--project-name", project_name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "7 records waited: 7 tasks created" in result.stdout
+    assert "drain: 100%" in result.stderr
+    assert {task.data["span_id"] for task in tasks_of(ls, project_name)} == {r.span_id for r in waiting}

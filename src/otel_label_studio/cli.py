@@ -21,11 +21,13 @@ from typing import Any, Callable, Sequence
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from . import config, logs
+from .bridge import Bridge
 from .config import env_str
 from .layouts import Layout, layout_for
 from .receiver.otlp import DEFAULT_MAX_BODY_BYTES
 from .redact import Redactor
 from .spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, SPOOL_FILE, Spool
+from .worker import RecordQueue
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
@@ -383,12 +385,19 @@ def build_parser() -> argparse.ArgumentParser:
         ("stats", _spool_stats, "records waiting, age of the oldest, dead letters"),
         ("dead-letters", _spool_dead_letters, "tasks Label Studio refused for good, with the reason"),
         ("retry", _spool_retry, "put every dead letter back in the queue"),
+        ("drain", _spool_drain, "deliver what waits, in the foreground with progress (serve must not run)"),
     ):
         action = spool_commands.add_parser(name, help=text, description=text)
         DATA_DIR_OPTION.add_to(action)
-        action.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if name != "drain":
+            action.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "dead-letters":
             action.add_argument("--limit", type=int, default=100, help="most letters to show (default: 100)")
+        if name == "drain":
+            for option in SERVE_OPTIONS:
+                if option.dest in REPLAY_OPTIONS:
+                    option.add_to(action)
+            action.add_argument("--no-progress", action="store_true", help="no progress bar")
         action.set_defaults(run=run, parser=action)
     return parser
 
@@ -521,21 +530,13 @@ REPLAY_OPTIONS = (
 )
 
 
-def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .replay import read_requests
-
+def _project_settings(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[config.Settings, Layout]:
+    """Where records go and how tasks look, from the project options; exits 2 on a bad one."""
     values = {
         option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in REPLAY_OPTIONS
     }
-    requests: list[ExportTraceServiceRequest] = []
-    for name in args.files:
-        try:
-            with open(name, "rb") as handle:
-                requests.extend(read_requests(name, handle.read()))
-        except OSError as exc:
-            parser.error(f"cannot read {name}: {exc.strerror or exc}")
-        except ValueError as exc:
-            parser.error(str(exc))
     api_key = env_str(config.LABEL_STUDIO_API_KEY)
     if not api_key:
         parser.error(f"{config.LABEL_STUDIO_API_KEY} is not set")
@@ -562,49 +563,99 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     logs.configure("WARNING", "text", secrets=(api_key,))
+    return settings, layout
+
+
+def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .replay import read_requests
+
+    requests: list[ExportTraceServiceRequest] = []
+    for name in args.files:
+        try:
+            with open(name, "rb") as handle:
+                requests.extend(read_requests(name, handle.read()))
+        except OSError as exc:
+            parser.error(f"cannot read {name}: {exc.strerror or exc}")
+        except ValueError as exc:
+            parser.error(str(exc))
+    settings, layout = _project_settings(args, parser)
     return backfill(settings, layout, requests, data_dir=args.replay_data_dir, progress=not args.no_progress)
 
 
 def backfill(
-    settings: config.Settings, layout: Layout, requests: list, *, data_dir: str | None, progress: bool
+    settings: config.Settings,
+    layout: Layout,
+    requests: list[ExportTraceServiceRequest],
+    *,
+    data_dir: str | None,
+    progress: bool,
 ) -> int:
     """Map the requests and deliver them, showing progress; 0 when every record became a task."""
-    from tqdm import tqdm
-
     from .bridge import build_bridge
     from .memory_queue import MemoryQueue
     from .spanview import from_otlp
 
-    queue = Spool.in_directory(data_dir) if data_dir else MemoryQueue(max_records=10**9)
+    queue: RecordQueue = Spool.in_directory(data_dir) if data_dir else MemoryQueue(max_records=10**9)
     bridge = build_bridge(settings, layout, queue)
     spans = records = 0
     for request in requests:
         mapped = bridge.mapper.map(from_otlp(request))
         spans += mapped.spans
         records += queue.add(mapped.records).added
+    left = deliver_in_foreground(bridge, queue, records, "replay", progress)
     stats = bridge.worker.stats
-    bar = tqdm(total=records, unit="task", disable=not progress, desc="replay")
+    print(
+        f"{spans} spans read, {records} new LLM records: {stats.tasks_created} tasks created, "
+        f"{stats.dead_lettered} dead letters" + (f", {left} not delivered" if left else "")
+    )
+    return 0 if not left and not stats.dead_lettered else 1
+
+
+STALL_SECONDS = 60.0  # foreground delivery gives up after this long without progress
+
+
+def deliver_in_foreground(bridge: Bridge, queue: RecordQueue, total: int, desc: str, progress: bool) -> int:
+    """Run the delivery worker with a progress bar until the queue is empty, the key is refused, or
+    nothing moved for STALL_SECONDS; how many records were left."""
+    from tqdm import tqdm
+
+    stats = bridge.worker.stats
+    bar = tqdm(total=total, unit="task", disable=not progress, desc=desc)
     bridge.worker.start()
-    done = 0
-    while True:
-        finished = stats.tasks_created + stats.dead_lettered + stats.already_present
-        bar.update(finished - done)
-        done = finished
-        if queue.depth == 0 or bridge.worker.key_refused:
-            break
+    done, moved_at = 0, time.monotonic()
+    while queue.depth and not bridge.worker.key_refused and time.monotonic() - moved_at < STALL_SECONDS:
         time.sleep(0.2)
+        finished = stats.tasks_created + stats.dead_lettered + stats.already_present
+        if finished != done:
+            bar.update(finished - done)
+            done, moved_at = finished, time.monotonic()
+    bar.update(stats.tasks_created + stats.dead_lettered + stats.already_present - done)
     bar.close()
     bridge.worker.stop(0)
     left = queue.depth
     queue.close()
     bridge.client.close()
-    print(
-        f"{spans} spans read, {records} new LLM records: {stats.tasks_created} tasks created, "
-        f"{stats.dead_lettered} dead letters" + (f", {left} not delivered" if left else "")
-    )
     if bridge.worker.key_refused:
         print("Label Studio refused the API key: run `otel-label-studio doctor` to see why")
-    return 0 if not left and not stats.dead_lettered else 1
+    elif left:
+        print(f"Delivery made no progress for {STALL_SECONDS:.0f}s ({bridge.worker.paused_reason}): stopped")
+    return left
+
+
+def _spool_drain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .bridge import build_bridge
+
+    spool = _open_spool(args, parser)
+    settings, layout = _project_settings(args, parser)
+    bridge = build_bridge(settings, layout, spool)
+    total = spool.stats().depth
+    left = deliver_in_foreground(bridge, spool, total, "drain", not args.no_progress)
+    stats = bridge.worker.stats
+    print(
+        f"{total} records waited: {stats.tasks_created} tasks created, {stats.already_present} already in "
+        f"Label Studio, {stats.dead_lettered} dead letters" + (f", {left} still waiting" if left else "")
+    )
+    return 0 if not left else 1
 
 
 def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:

@@ -251,12 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopped = stack.down()
         print("stopped " + ", ".join(stopped) if stopped else "nothing of the demo was running")
         return 0
-    if not args.label_studio_bin.exists():
+    binary = args.label_studio_bin.resolve()  # Label Studio runs from its data directory
+    if not binary.exists():
         parser.error(f"no Label Studio at {args.label_studio_bin}: run `make demo` (it installs one)")
     started = time.monotonic()
-    print(
-        "Label Studio ...", "reused" if stack.label_studio(args.label_studio_bin, args.ls_port) else "started"
-    )
+    print("Label Studio ...", "reused" if stack.label_studio(binary, args.ls_port) else "started")
     print(
         "otel-label-studio serve ...", "reused" if stack.serve(args.http_port, args.grpc_port) else "started"
     )
