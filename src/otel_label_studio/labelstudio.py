@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import Any, NamedTuple, Sequence, cast
+from typing import Any, Iterator, NamedTuple, Sequence, cast
 
 import httpx
 from label_studio_sdk import LabelStudio
@@ -133,6 +133,24 @@ class LabelStudioClient:
         if ids is None and response.model_extra:
             ids = response.model_extra.get("task_ids")
         return [int(i) for i in ids or []]
+
+    def task_count(self, project_id: int) -> int:
+        project = _call(lambda: self._client().projects.get(project_id, request_options=self._options(None)))
+        return int(getattr(project, "task_number", 0) or 0)
+
+    def iter_tasks(self, project_id: int, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every task of a project with its annotations and predictions, a page at a time."""
+        pager: Any = _call(
+            lambda: self._client().tasks.list(
+                project=project_id, fields="all", page_size=page_size, request_options=self._options(None)
+            )
+        )
+        iterator = iter(pager)
+        while True:
+            task = _call(lambda: next(iterator, None))
+            if task is None:
+                return
+            yield task.model_dump(mode="json")
 
     def existing_spans(
         self, project_id: int, span_ids: Sequence[str], timeout: float | None = None

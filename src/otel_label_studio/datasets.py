@@ -1,0 +1,200 @@
+"""Labeled tasks -> training data: SFT conversations, preference pairs, reward scores (pure).
+
+A task counts through its newest submitted, non-skipped annotation. The reviewer's response is
+that annotation's text for the layout's response TextArea (the pre-filled model response when
+they submitted it unchanged); the model's response is the task's prediction; the score is the
+annotation's Rating. Every line keeps the span's ``trace_id``/``span_id`` under ``metadata`` so
+the data can be traced back to the LLM call it came from.
+
+    for line in dataset_lines(tasks, binding, "preference"):
+        print(json.dumps(line))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Mapping
+from xml.etree import ElementTree
+
+from .layouts import Layout
+
+FORMATS = ("sft", "preference", "reward")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where a project's config keeps what a dataset needs."""
+
+    prompt_key: str
+    dialogue: bool
+    response_name: str
+    rating_name: str | None
+
+    @classmethod
+    def from_config(cls, label_config: str) -> Binding:
+        layout = Layout.from_config(label_config)
+        rating = next(
+            (
+                element.attrib.get("name")
+                for element in ElementTree.fromstring(label_config.strip()).iter()
+                if element.tag.lower() == "rating"
+            ),
+            None,
+        )
+        return cls(layout.prompt_key, layout.dialogue, layout.response_name, rating)
+
+
+@dataclass(frozen=True)
+class Filters:
+    min_rating: float | None = None
+    since: datetime | None = None
+    only_edited: bool = False
+
+
+@dataclass(frozen=True)
+class Labeled:
+    """One task as a dataset sees it."""
+
+    task_id: int
+    prompt: list[dict[str, str]]
+    model_response: str
+    reviewer_response: str
+    rating: float | None
+    annotated_at: datetime | None
+    metadata: dict[str, Any]
+
+    @property
+    def edited(self) -> bool:
+        return self.reviewer_response.strip() != self.model_response.strip()
+
+
+def labeled(task: Mapping[str, Any], binding: Binding) -> Labeled | None:
+    """The task's newest submitted annotation, read through the binding; None when there is none."""
+    annotation = newest_annotation(task.get("annotations") or ())
+    if annotation is None:
+        return None
+    model = _prediction_text(task.get("predictions") or (), binding.response_name)
+    reviewer = _result_text(annotation.get("result") or (), binding.response_name)
+    data = task.get("data") or {}
+    return Labeled(
+        task_id=int(task.get("id") or 0),
+        prompt=_prompt(data.get(binding.prompt_key), binding.dialogue),
+        model_response=model,
+        reviewer_response=model if reviewer is None else reviewer,
+        rating=_rating(annotation.get("result") or (), binding.rating_name),
+        annotated_at=_time(annotation.get("updated_at") or annotation.get("created_at")),
+        metadata={
+            key: data[key]
+            for key in ("trace_id", "span_id", "model", "provider", "service_name")
+            if data.get(key) not in (None, "")
+        }
+        | {"task_id": int(task.get("id") or 0), "annotation_id": annotation.get("id")},
+    )
+
+
+def newest_annotation(annotations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Submitted and not skipped (``was_cancelled``), newest first by update time, then id."""
+    kept = [a for a in annotations if not a.get("was_cancelled") and a.get("result") is not None]
+    if not kept:
+        return None
+    return max(kept, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+
+
+def dataset_lines(
+    tasks: Iterable[Mapping[str, Any]], binding: Binding, fmt: str, filters: Filters = Filters()
+) -> Iterator[dict[str, Any]]:
+    """The JSONL lines of ``fmt`` for these tasks, lazily (a project of any size in constant memory)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    for task in tasks:
+        item = labeled(task, binding)
+        if item is None or not _passes(item, filters):
+            continue
+        line = _line(item, fmt)
+        if line is not None:
+            yield line
+
+
+def _passes(item: Labeled, filters: Filters) -> bool:
+    if filters.min_rating is not None and (item.rating is None or item.rating < filters.min_rating):
+        return False
+    if filters.since is not None and (item.annotated_at is None or item.annotated_at < filters.since):
+        return False
+    return not (filters.only_edited and not item.edited)
+
+
+def _line(item: Labeled, fmt: str) -> dict[str, Any] | None:
+    if fmt == "sft":
+        if not item.reviewer_response.strip():
+            return None
+        messages = [*item.prompt, {"role": "assistant", "content": item.reviewer_response}]
+        return {"messages": messages, "metadata": item.metadata}
+    if fmt == "preference":
+        if not item.edited or not item.reviewer_response.strip():
+            return None
+        return {
+            "prompt": item.prompt,
+            "chosen": [{"role": "assistant", "content": item.reviewer_response}],
+            "rejected": [{"role": "assistant", "content": item.model_response}],
+            "metadata": item.metadata,
+        }
+    if item.rating is None:
+        return None
+    return {
+        "prompt": item.prompt,
+        "response": item.model_response,
+        "score": item.rating,
+        "metadata": item.metadata,
+    }
+
+
+def _prompt(value: Any, dialogue: bool) -> list[dict[str, str]]:
+    if dialogue and isinstance(value, list):
+        return [
+            {"role": str(turn.get("role") or "user"), "content": str(turn.get("content") or "")}
+            for turn in value
+            if isinstance(turn, Mapping)
+        ]
+    return [{"role": "user", "content": "" if value is None else str(value)}]
+
+
+def _text_value(item: Mapping[str, Any]) -> str | None:
+    value = item.get("value") or {}
+    text = value.get("text")
+    if isinstance(text, list):
+        return "\n".join(str(part) for part in text)
+    return None if text is None else str(text)
+
+
+def _result_text(result: Iterable[Mapping[str, Any]], name: str) -> str | None:
+    for item in result:
+        if item.get("from_name") == name and item.get("type") == "textarea":
+            return _text_value(item)
+    return None
+
+
+def _prediction_text(predictions: Iterable[Mapping[str, Any]], name: str) -> str:
+    for prediction in predictions:
+        text = _result_text(prediction.get("result") or (), name)
+        if text is not None:
+            return text
+    return ""
+
+
+def _rating(result: Iterable[Mapping[str, Any]], name: str | None) -> float | None:
+    for item in result:
+        if item.get("type") == "rating" and (name is None or item.get("from_name") == name):
+            rating = (item.get("value") or {}).get("rating")
+            if isinstance(rating, (int, float)) and not isinstance(rating, bool):
+                return rating
+    return None
+
+
+def _time(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return None
