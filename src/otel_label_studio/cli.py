@@ -122,6 +122,12 @@ def _str(raw: str) -> str:
     return raw
 
 
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError(f"{raw!r} must start with http:// or https://")
+    return raw
+
+
 SERVE_OPTIONS = (
     Option(
         ("--host",),
@@ -281,6 +287,16 @@ SERVE_OPTIONS = (
         "SIZE",
     ),
     Option(
+        ("--feedback-endpoint",),
+        "feedback_endpoint",
+        config.OTEL_LABEL_STUDIO_FEEDBACK_ENDPOINT,
+        _url,
+        None,
+        "OTLP/HTTP endpoint for human scores: POST /webhooks/label-studio turns each annotation into a "
+        "gen_ai.evaluation.result event on the original span",
+        "URL",
+    ),
+    Option(
         ("--log-format",),
         "log_format",
         config.OTEL_LABEL_STUDIO_LOG_FORMAT,
@@ -397,6 +413,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
     export.set_defaults(run=_export, parser=export)
 
+    webhook = commands.add_parser(
+        "webhook",
+        help="register serve's webhook on a project, so human scores flow back into the traces",
+        description="Register a Label Studio webhook (annotation created/updated, with payload) that "
+        "points at serve's POST /webhooks/label-studio. serve needs --feedback-endpoint.",
+    )
+    webhook.add_argument("--project-id", type=int, required=True, metavar="ID", help="the project")
+    webhook.add_argument(
+        "--target",
+        required=True,
+        metavar="URL",
+        help="serve's base URL as Label Studio reaches it, e.g. http://bridge:4318",
+    )
+    webhook.add_argument(
+        "--url", metavar="URL", help=f"Label Studio base URL (env {config.LABEL_STUDIO_URL})"
+    )
+    webhook.set_defaults(run=_webhook, parser=webhook)
+
     spool = commands.add_parser(
         "spool",
         help="inspect the spool of a serve process: stats, dead letters, retry",
@@ -489,6 +523,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         drain_seconds=values["drain_seconds"],
         spool_max_rows=values["spool_max_rows"],
         spool_max_bytes=values["spool_max_bytes"],
+        feedback_endpoint=values["feedback_endpoint"],
     )
     try:
         return run(options)
@@ -736,6 +771,31 @@ def _counted(tasks: Iterable[dict[str, Any]], bar: Any) -> Iterator[dict[str, An
     for task in tasks:
         bar.update(1)
         yield task
+
+
+def _webhook(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .labelstudio import LabelStudioClient, LabelStudioError
+
+    api_key = env_str(config.LABEL_STUDIO_API_KEY)
+    if not api_key:
+        parser.error(f"{config.LABEL_STUDIO_API_KEY} is not set")
+    try:
+        target = _url(args.target).rstrip("/") + "/webhooks/label-studio"
+    except ValueError as exc:
+        parser.error(f"--target: {exc}")
+    url = (args.url or env_str(config.LABEL_STUDIO_URL) or config.DEFAULT_URL).rstrip("/")
+    token = env_str(config.OTEL_LABEL_STUDIO_AUTH_TOKEN)
+    client = LabelStudioClient(url, api_key, config.DEFAULT_TIMEOUT_SECONDS)
+    try:
+        webhook_id = client.register_webhook(args.project_id, target, token)
+    except LabelStudioError as error:
+        print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    sent = " with the bearer token from " + config.OTEL_LABEL_STUDIO_AUTH_TOKEN if token else ""
+    print(f"webhook {webhook_id}: annotations of project {args.project_id} go to {target}{sent}")
+    return 0
 
 
 def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:

@@ -96,6 +96,10 @@ OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS = "OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS"
 OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES = "OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES"
 """Largest spool file before the receiver answers 503 (retry later). Default 1GiB."""
 
+OTEL_LABEL_STUDIO_FEEDBACK_ENDPOINT = "OTEL_LABEL_STUDIO_FEEDBACK_ENDPOINT"
+"""OTLP/HTTP endpoint (``http://collector:4318``) that receives a ``gen_ai.evaluation.result``
+event for each annotation Label Studio reports through the webhook. Unset: webhooks are refused."""
+
 OTEL_LABEL_STUDIO_LOG_FORMAT = "OTEL_LABEL_STUDIO_LOG_FORMAT"
 """``json`` (default: one JSON object per line) or ``text``."""
 

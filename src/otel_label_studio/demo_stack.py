@@ -98,6 +98,7 @@ class Stack:
             "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
             "LABEL_STUDIO_USER_TOKEN": self.state["token"],
             "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+            "USE_DEFAULT_BANNED_SUBNETS": "false",  # let webhooks reach serve on loopback
         }
         env.pop("LABEL_STUDIO_API_KEY", None)
         command = [

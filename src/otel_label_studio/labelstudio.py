@@ -134,6 +134,31 @@ class LabelStudioClient:
             ids = response.model_extra.get("task_ids")
         return [int(i) for i in ids or []]
 
+    def register_webhook(self, project_id: int, target: str, token: str | None = None) -> int:
+        """Annotation created/updated webhooks, with payload, to ``target``; the webhook's id."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        webhook = _call(
+            lambda: self._client().webhooks.create(
+                url=target,
+                project=project_id,
+                actions=["ANNOTATION_CREATED", "ANNOTATION_UPDATED"],
+                send_payload=True,
+                send_for_all_actions=False,
+                headers=headers,
+                is_active=True,
+                request_options=self._options(None),
+            )
+        )
+        return int(webhook.id or 0)
+
+    def task_predictions(self, task_id: int, timeout: float | None = None) -> list[dict[str, Any]]:
+        """A task's predictions (what the model answered), which webhook payloads leave out."""
+        task: Any = _call(
+            lambda: self._client().tasks.get(str(task_id), request_options=self._options(timeout))
+        )
+        predictions = getattr(task, "predictions", None) or []
+        return [p.model_dump(mode="json") if hasattr(p, "model_dump") else dict(p) for p in predictions]
+
     def task_count(self, project_id: int) -> int:
         project = _call(lambda: self._client().projects.get(project_id, request_options=self._options(None)))
         return int(getattr(project, "task_number", 0) or 0)

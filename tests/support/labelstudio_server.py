@@ -81,6 +81,8 @@ def start(binary: Path, data_dir: Path) -> LabelStudioServer:
         "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_USER_TOKEN": legacy_token,
         "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+        # Webhooks to serve on loopback: Label Studio refuses private and loopback webhook targets by default.
+        "USE_DEFAULT_BANNED_SUBNETS": "false",
     }
     env.pop("LABEL_STUDIO_API_KEY", None)
     command = [str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port)]

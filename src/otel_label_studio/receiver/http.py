@@ -10,11 +10,12 @@ read closes the connection, so a half-read body is never taken for the next requ
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any, Callable
 
 from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
@@ -34,6 +35,7 @@ from .otlp import (
 _logger = logging.getLogger(__name__)
 
 TRACES_PATH = "/v1/traces"
+WEBHOOK_PATH = "/webhooks/label-studio"
 READ_TIMEOUT_SECONDS = 30.0
 DISCARD_LIMIT_BYTES = 16 * 1024 * 1024
 
@@ -51,6 +53,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
         max_body_bytes: int,
         readiness: Callable[[], tuple[bool, str]],
         metrics: Callable[[], str],
+        webhook: Callable[[dict[str, Any]], int] | None = None,
     ):
         super().__init__(address, OtlpHttpHandler)
         self.intake = intake
@@ -58,6 +61,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
         self.max_body_bytes = max_body_bytes
         self.readiness = readiness
         self.metrics = metrics
+        self.webhook = webhook
         self.responses: dict[int, int] = {}
         self._responses_lock = threading.Lock()
 
@@ -79,6 +83,9 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
     # --- OTLP ---------------------------------------------------------------------------------
 
     def do_POST(self) -> None:
+        if self._path() == WEBHOOK_PATH:
+            self._webhook()
+            return
         if self._path() != TRACES_PATH:
             self._refuse(
                 OtlpError(404, f"no such endpoint: POST {self._path()}; send traces to {TRACES_PATH}")
@@ -114,6 +121,31 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
                 response.partial_success.error_message,
             )
         self._send(200, encode(response, kind), kind)
+
+    def _webhook(self) -> None:
+        """Label Studio's annotation webhooks: human scores go back to the traces as evaluation events."""
+        try:
+            self._check_token()
+            if self.server.webhook is None:
+                raise OtlpError(404, "no --feedback-endpoint is set, so webhooks are not taken")
+            if media_type(self.headers.get("Content-Type")) != JSON:
+                raise OtlpError(415, "webhooks are JSON (application/json)")
+            body = self._read_body()
+            try:
+                payload = json.loads(body)
+            except ValueError as exc:
+                raise OtlpError(400, f"malformed JSON: {exc}") from None
+            if not isinstance(payload, dict):
+                raise OtlpError(400, "a webhook payload is a JSON object")
+            sent = self.server.webhook(payload)
+        except OtlpError as error:
+            self._refuse(error, JSON)
+            return
+        except Exception as exc:  # the feedback endpoint failed: say so, Label Studio logs it
+            _logger.warning("Could not forward a Label Studio webhook as evaluation events: %s", exc)
+            self._refuse(OtlpError(503, f"the feedback endpoint failed: {exc}"), JSON)
+            return
+        self._send(200, json.dumps({"evaluation_events": sent}).encode(), JSON)
 
     def _check_token(self) -> None:
         token = self.server.auth_token

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from ..bridge import build_bridge
 from ..config import Settings
 from ..delivery import auth_hint
+from ..feedback import FeedbackSender, evaluations
 from ..labelstudio import AUTH, LabelStudioError
 from ..layouts import layout_for
 from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Spool
@@ -50,6 +51,7 @@ class ServeOptions:
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
     spool_max_rows: int = DEFAULT_MAX_ROWS
     spool_max_bytes: int = DEFAULT_MAX_BYTES
+    feedback_endpoint: str | None = None
 
     def __repr__(self) -> str:  # the token stays out of logs
         return (
@@ -73,6 +75,8 @@ class Sidecar:
         bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.intake = Intake(bridge.mapper, self.spool, on_spooled=self.worker.wake)
+        self.feedback = FeedbackSender(options.feedback_endpoint) if options.feedback_endpoint else None
+        self.evaluation_events = 0
         self._readiness: tuple[float, bool, str] | None = None
         try:
             self.http = OtlpHttpServer(
@@ -82,6 +86,7 @@ class Sidecar:
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
                 metrics=self.metrics,
+                webhook=self.forward_feedback if options.feedback_endpoint else None,
             )
         except OSError as exc:
             self.spool.close()
@@ -136,6 +141,8 @@ class Sidecar:
         left = self.spool.stats().depth
         self.spool.close()
         self.client.close()
+        if self.feedback is not None:
+            self.feedback.close()
         _logger.info(
             "Stopped after %.1fs; %s",
             time.monotonic() - started,
@@ -143,6 +150,26 @@ class Sidecar:
             if emptied
             else f"{left} records stay in the spool and are delivered after the next start",
         )
+
+    def forward_feedback(self, payload: dict[str, Any]) -> int:
+        """A Label Studio webhook in, evaluation events out to the feedback endpoint; how many."""
+        assert self.feedback is not None
+        task = payload.get("task")
+        if isinstance(task, dict) and task.get("id") and "predictions" not in task:
+            # Label Studio's webhook payload has no predictions: "edited" needs the model's answer.
+            try:
+                payload = {
+                    **payload,
+                    "task": {**task, "predictions": self.client.task_predictions(int(task["id"]))},
+                }
+            except (LabelStudioError, ValueError) as exc:
+                _logger.warning("Could not read the predictions of task %s: %s", task.get("id"), exc)
+        items = evaluations(payload)
+        self.feedback.send(items)
+        self.evaluation_events += len(items)
+        if items:
+            _logger.info("Sent %d evaluation events to %s", len(items), self.feedback.url)
+        return len(items)
 
     def readiness(self) -> tuple[bool, str]:
         """Label Studio answers with this key and the default project takes tasks (cached briefly)."""

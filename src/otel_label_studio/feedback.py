@@ -1,0 +1,194 @@
+"""Human scores back into the traces: Label Studio annotation webhooks -> ``gen_ai.evaluation.result``.
+
+Each annotation a reviewer submits (or updates) on a task the bridge made becomes one OpenTelemetry
+GenAI evaluation event, carrying the trace and span ids of the LLM call the task came from, and
+is sent as OTLP/HTTP logs to the feedback endpoint (a Collector, or the tracing backend itself),
+so the backend shows the human score on the original call.
+
+The mapping (``evaluations``, ``logs_request``) is pure; ``FeedbackSender`` is the only I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+EVENT_NAME = "gen_ai.evaluation.result"
+EVALUATION_NAME = "label_studio.human_review"
+ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
+EXPLANATION_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    trace_id: str
+    span_id: str
+    label: str  # "edited", "accepted" or "skipped"
+    score: float | None
+    explanation: str
+    annotation_id: int | None
+    task_id: int | None
+    time_unix_nano: int
+
+
+def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> list[Evaluation]:
+    """The evaluation events a webhook payload asks for (none for other actions or foreign tasks)."""
+    if payload.get("action") not in ANNOTATION_ACTIONS:
+        return []
+    task = payload.get("task") or {}
+    data = task.get("data") or {}
+    trace_id, span_id = str(data.get("trace_id") or ""), str(data.get("span_id") or "")
+    if not (_hex(trace_id, 32) and _hex(span_id, 16)):
+        return []  # not a task the bridge made: nothing to link to
+    annotations = payload.get("annotations") or [payload.get("annotation") or {}]
+    found = []
+    for annotation in annotations:
+        if not isinstance(annotation, Mapping):
+            continue
+        result = annotation.get("result") or []
+        response = _textarea(result)
+        model = _textarea_of_predictions(task.get("predictions") or [])
+        if annotation.get("was_cancelled"):
+            label = "skipped"
+        elif response is not None and model is not None and response.strip() != model.strip():
+            label = "edited"
+        else:
+            label = "accepted"
+        found.append(
+            Evaluation(
+                trace_id=trace_id,
+                span_id=span_id,
+                label=label,
+                score=_rating(result),
+                explanation=(response or "")[:EXPLANATION_LIMIT] if label == "edited" else "",
+                annotation_id=annotation.get("id"),
+                task_id=task.get("id"),
+                time_unix_nano=now_ns if now_ns is not None else time.time_ns(),
+            )
+        )
+    return found
+
+
+def logs_request(
+    items: list[Evaluation], service_name: str = "otel-label-studio"
+) -> ExportLogsServiceRequest:
+    """One OTLP logs request holding an event per evaluation, each linked to its span."""
+    records = []
+    for item in items:
+        attributes = [
+            _kv("gen_ai.evaluation.name", EVALUATION_NAME),
+            _kv("gen_ai.evaluation.score.label", item.label),
+        ]
+        if item.score is not None:
+            attributes.append(
+                KeyValue(key="gen_ai.evaluation.score.value", value=AnyValue(double_value=item.score))
+            )
+        if item.explanation:
+            attributes.append(_kv("gen_ai.evaluation.explanation", item.explanation))
+        if item.annotation_id is not None:
+            attributes.append(
+                KeyValue(key="label_studio.annotation.id", value=AnyValue(int_value=item.annotation_id))
+            )
+        if item.task_id is not None:
+            attributes.append(
+                KeyValue(key="label_studio.task.id", value=AnyValue(int_value=int(item.task_id)))
+            )
+        records.append(
+            LogRecord(
+                time_unix_nano=item.time_unix_nano,
+                observed_time_unix_nano=item.time_unix_nano,
+                event_name=EVENT_NAME,
+                trace_id=bytes.fromhex(item.trace_id),
+                span_id=bytes.fromhex(item.span_id),
+                attributes=attributes,
+            )
+        )
+    return ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[_kv("service.name", service_name)]),
+                scope_logs=[
+                    ScopeLogs(scope=InstrumentationScope(name="otel-label-studio"), log_records=records)
+                ],
+            )
+        ]
+    )
+
+
+class FeedbackError(Exception):
+    pass
+
+
+class FeedbackSender:
+    """Posts evaluation events as OTLP/HTTP protobuf logs to ``<endpoint>/v1/logs``."""
+
+    def __init__(self, endpoint: str, timeout: float = 10.0, headers: Mapping[str, str] | None = None):
+        base = endpoint.rstrip("/")
+        self.url = base if base.endswith("/v1/logs") else f"{base}/v1/logs"
+        self._client = httpx.Client(timeout=timeout, headers=dict(headers or {}))
+
+    def send(self, items: list[Evaluation]) -> None:
+        if not items:
+            return
+        body = logs_request(items).SerializeToString()
+        try:
+            response = self._client.post(
+                self.url, content=body, headers={"Content-Type": "application/x-protobuf"}
+            )
+        except httpx.HTTPError as exc:
+            raise FeedbackError(f"cannot send to {self.url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code // 100 != 2:
+            raise FeedbackError(f"{self.url} answered HTTP {response.status_code}")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _kv(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def _hex(value: str, length: int) -> bool:
+    if len(value) != length:
+        return False
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _textarea(result: Any) -> str | None:
+    for item in result if isinstance(result, list) else []:
+        if isinstance(item, Mapping) and item.get("type") == "textarea":
+            text = (item.get("value") or {}).get("text")
+            if isinstance(text, list):
+                return "\n".join(str(part) for part in text)
+            if text is not None:
+                return str(text)
+    return None
+
+
+def _textarea_of_predictions(predictions: Any) -> str | None:
+    for prediction in predictions if isinstance(predictions, list) else []:
+        if isinstance(prediction, Mapping):
+            text = _textarea(prediction.get("result"))
+            if text is not None:
+                return text
+    return None
+
+
+def _rating(result: Any) -> float | None:
+    for item in result if isinstance(result, list) else []:
+        if isinstance(item, Mapping) and item.get("type") == "rating":
+            rating = (item.get("value") or {}).get("rating")
+            if isinstance(rating, (int, float)) and not isinstance(rating, bool):
+                return float(rating)
+    return None
