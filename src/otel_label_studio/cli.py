@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+", metavar="FILE", help="OTLP/JSON (.json, .jsonl) or OTLP protobuf files"
     )
     for option in SERVE_OPTIONS:
-        if option.dest in REPLAY_OPTIONS:
+        if option.dest in PROJECT_OPTIONS:
             option.add_to(replay)
     replay.add_argument(
         "--data-dir",
@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--limit", type=int, default=100, help="most letters to show (default: 100)")
         if name == "drain":
             for option in SERVE_OPTIONS:
-                if option.dest in REPLAY_OPTIONS:
+                if option.dest in PROJECT_OPTIONS:
                     option.add_to(action)
             action.add_argument("--no-progress", action="store_true", help="no progress bar")
         action.set_defaults(run=run, parser=action)
@@ -469,18 +469,6 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .receiver.serve import ServeOptions, run  # grpc is imported only when serving
 
     values = {option.dest: option.value(args, parser) for option in SERVE_OPTIONS}
-    api_key = env_str(config.LABEL_STUDIO_API_KEY)
-    if not api_key:
-        parser.error(
-            f"{config.LABEL_STUDIO_API_KEY} is not set: copy a token from Label Studio > Account & Settings "
-            f"and export {config.LABEL_STUDIO_API_KEY}=..."
-        )
-    project_config = None
-    if values["project_config"] is not None:
-        try:
-            project_config = config.read_config_file(values["project_config"])
-        except ValueError as exc:
-            parser.error(f"--project-config: {exc}")
     redact = args.redact
     if redact is None and env_str(config.OTEL_LABEL_STUDIO_REDACT):
         try:
@@ -491,26 +479,8 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         Redactor(redact or ())
     except ValueError as exc:
         parser.error(f"--redact: {exc}")
-    try:
-        settings = config.resolve_settings(
-            url=values["url"],
-            api_key=api_key,
-            project_id=values["project_id"],
-            project_name=values["project_name"],
-            project_config=project_config,
-            mode=values["mode"],
-            batch_size=values["batch_size"],
-            timeout=values["timeout"] or None,
-            include_errors=values["include_errors"],
-            redact=tuple(redact or ()),
-            redact_builtin=values["redact_builtin"],
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    if not settings.url.startswith(("http://", "https://")):
-        parser.error(
-            f"--url / {config.LABEL_STUDIO_URL}: {settings.url!r} must start with http:// or https://"
-        )
+    settings, _ = _project_settings(args, parser, redact=tuple(redact or ()))
+    api_key = settings.api_key
     logs.configure(values["log_level"], values["log_format"], secrets=(api_key, values["auth_token"]))
     options = ServeOptions(
         settings=settings,
@@ -575,7 +545,7 @@ def _doctor(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 1 if failed else 0
 
 
-REPLAY_OPTIONS = (
+PROJECT_OPTIONS = (
     "url",
     "project_id",
     "project_name",
@@ -589,15 +559,18 @@ REPLAY_OPTIONS = (
 
 
 def _project_settings(
-    args: argparse.Namespace, parser: argparse.ArgumentParser
+    args: argparse.Namespace, parser: argparse.ArgumentParser, *, redact: tuple[str, ...] = ()
 ) -> tuple[config.Settings, Layout]:
-    """Where records go and how tasks look, from the project options; exits 2 on a bad one."""
+    """Label Studio, the project and the task layout from the options; exits 2 with what to fix."""
     values = {
-        option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in REPLAY_OPTIONS
+        option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in PROJECT_OPTIONS
     }
     api_key = env_str(config.LABEL_STUDIO_API_KEY)
     if not api_key:
-        parser.error(f"{config.LABEL_STUDIO_API_KEY} is not set")
+        parser.error(
+            f"{config.LABEL_STUDIO_API_KEY} is not set: copy a token from Label Studio > Account & Settings "
+            f"and export {config.LABEL_STUDIO_API_KEY}=..."
+        )
     project_config = None
     if values["project_config"] is not None:
         try:
@@ -615,12 +588,19 @@ def _project_settings(
             batch_size=values["batch_size"],
             timeout=values["timeout"] or None,
             include_errors=values["include_errors"],
+            redact=redact,
             redact_builtin=values["redact_builtin"],
         )
-        layout = layout_for(settings.mode, settings.project_config)
     except ValueError as exc:
         parser.error(str(exc))
-    logs.configure("WARNING", "text", secrets=(api_key,))
+    try:
+        layout = layout_for(settings.mode, settings.project_config)
+    except ValueError as exc:
+        parser.error(f"project config: {exc}")
+    if not settings.url.startswith(("http://", "https://")):
+        parser.error(
+            f"--url / {config.LABEL_STUDIO_URL}: {settings.url!r} must start with http:// or https://"
+        )
     return settings, layout
 
 
@@ -637,6 +617,7 @@ def _replay(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ValueError as exc:
             parser.error(str(exc))
     settings, layout = _project_settings(args, parser)
+    logs.configure("WARNING", "text", secrets=(settings.api_key,))
     return backfill(settings, layout, requests, data_dir=args.replay_data_dir, progress=not args.no_progress)
 
 
@@ -705,6 +686,7 @@ def _spool_drain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
     spool = _open_spool(args, parser)
     settings, layout = _project_settings(args, parser)
+    logs.configure("WARNING", "text", secrets=(settings.api_key,))
     bridge = build_bridge(settings, layout, spool)
     total = spool.stats().depth
     left = deliver_in_foreground(bridge, spool, total, "drain", not args.no_progress)
