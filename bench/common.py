@@ -12,7 +12,6 @@ import random
 import statistics
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +24,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa:
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span  # noqa: E402
 
-from support import labelstudio_server  # noqa: E402
+from support import labelstudio_server, sidecar  # noqa: E402
 from support.labelstudio_server import LabelStudioServer, free_port  # noqa: E402
 
 WORDS = [
@@ -155,65 +154,32 @@ def start_label_studio(workdir: Path) -> LabelStudioServer:
     return labelstudio_server.start(binary, workdir)
 
 
-def serve_command() -> list[str]:
-    return [str(Path(sys.executable).parent / "otel-label-studio"), "serve"]
-
-
 class Serve:
-    """A serve process for ingest measurements, optionally pinned to one CPU."""
+    """A serve process for ingest measurements (the test suite's launcher), optionally pinned to one CPU."""
 
     def __init__(
         self, workdir: Path, *, url: str, api_key: str, cpu: int | None = None, args: Sequence[str] = ()
     ):
-        self.http_port, self.grpc_port = free_port(), free_port()
-        self.data_dir = workdir / f"serve-{self.http_port}"
-        self.log_path = workdir / f"serve-{self.http_port}.log"
-        env = {**os.environ, "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": api_key}
-        command = [
-            *serve_command(),
-            "--http-port",
-            str(self.http_port),
-            "--grpc-port",
-            str(self.grpc_port),
-            "--data-dir",
-            str(self.data_dir),
-            "--log-level",
-            "WARNING",
-            *args,
-        ]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self._sidecar = sidecar.start(
+            LabelStudioServer(url, "", ""),
+            workdir / f"serve-{uuid.uuid4().hex[:8]}",
+            "bench",
+            token=None,
+            api_key=api_key,
+            args=["--log-level", "WARNING", *args],
+        )
+        self.process = self._sidecar.process
+        self.data_dir = self._sidecar.data_dir
+        self.grpc_port = self._sidecar.grpc_port
+        self.traces_url = self._sidecar.traces_url
         if cpu is not None:
             os.sched_setaffinity(self.process.pid, {cpu})
-        self._wait_healthy()
-
-    @property
-    def traces_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/v1/traces"
-
-    def _wait_healthy(self) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("serve did not start")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        try:
+            self._sidecar.terminate()
+        except subprocess.TimeoutExpired:
+            self._sidecar.kill()
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:
