@@ -26,6 +26,17 @@ class Bridge:
     worker: DeliveryWorker
 
 
+def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout) -> Projects:
+    """The projects the settings name: by id, or by the strftime'd title."""
+    return Projects(
+        client,
+        layout,
+        project_id=settings.project_id,
+        project_name=settings.project_name,
+        config_given=settings.project_config is not None,
+    )
+
+
 def build_bridge(
     settings: Settings,
     layout: Layout,
@@ -34,13 +45,7 @@ def build_bridge(
     after_import: Callable[[], None] | None = None,
 ) -> Bridge:
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
-    projects = Projects(
-        client,
-        layout,
-        project_id=settings.project_id,
-        project_name=settings.project_name,
-        config_given=settings.project_config is not None,
-    )
+    projects = projects_for(settings, client, layout)
     mapper = Mapper(
         metadata_prefix=settings.metadata_prefix,
         include_errors=settings.include_errors,

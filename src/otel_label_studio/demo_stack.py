@@ -85,9 +85,7 @@ class Stack:
             return True
         self.state.setdefault("password", secrets.token_urlsafe(12))
         self.state.setdefault("token", secrets.token_hex(20))
-        self.state["ls_port"] = self.state.get("ls_port") or _free_port(port)
-        if not _free_port_exact(self.state["ls_port"]):
-            self.state["ls_port"] = _free_port(port)
+        self.state["ls_port"] = _free_port(self.state.get("ls_port") or port)  # the same port when it is free
         data = self.dir / "label-studio-data"
         data.mkdir(parents=True, exist_ok=True)
         env = {
@@ -169,15 +167,6 @@ class Stack:
         if self.state:
             self.save()
         return stopped
-
-
-def _free_port_exact(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float) -> None:

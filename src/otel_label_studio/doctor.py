@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import httpx
 
+from .bridge import projects_for
 from .config import Settings
 from .delivery import auth_hint
 from .labelstudio import AUTH, LabelStudioClient, LabelStudioError, token_kind
 from .layouts import Layout, layout_for
-from .projects import Projects
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -96,14 +96,7 @@ def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> l
                 FAIL, "config", f"the label config cannot take tasks: {exc}", "fix the project config file"
             )
         ]
-    projects = Projects(
-        client,
-        layout,
-        project_id=settings.project_id,
-        project_name=settings.project_name,
-        config_given=settings.project_config is not None,
-    )
-    key = projects.key()
+    key = projects_for(settings, client, layout).key()
     try:
         if settings.project_id is not None:
             project = client.get_project(settings.project_id, timeout)

@@ -76,7 +76,6 @@ class Sidecar:
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.intake = Intake(bridge.mapper, self.spool, on_spooled=self.worker.wake)
         self.feedback = FeedbackSender(options.feedback_endpoint) if options.feedback_endpoint else None
-        self.evaluation_events = 0
         self._readiness: tuple[float, bool, str] | None = None
         try:
             self.http = OtlpHttpServer(
@@ -166,7 +165,6 @@ class Sidecar:
                 _logger.warning("Could not read the predictions of task %s: %s", task.get("id"), exc)
         items = evaluations(payload)
         self.feedback.send(items)
-        self.evaluation_events += len(items)
         if items:
             _logger.info("Sent %d evaluation events to %s", len(items), self.feedback.url)
         return len(items)
