@@ -136,9 +136,13 @@ class Layout:
             if name not in data:
                 field = _FIELDS.get(name)
                 data[name] = field(record) if field is not None else record.metadata.get(name, "")
-        for name in ("trace_id", "span_id", "model", "provider", "service_name"):
-            if name not in data:
-                data[name] = _FIELDS[name](record)
+        model = record.model
+        # Every task carries these, whatever the config shows: the exporter finds tasks by span_id.
+        data.setdefault("trace_id", record.trace_id)
+        data.setdefault("span_id", record.span_id)
+        data.setdefault("model", model or "")
+        data.setdefault("provider", record.provider or "")
+        data.setdefault("service_name", record.service_name or "")
         if record.error:
             data.setdefault("error", record.error)
 
@@ -153,8 +157,8 @@ class Layout:
                 }
             ]
         }
-        if record.model:
-            prediction["model_version"] = record.model
+        if model:
+            prediction["model_version"] = model
         return {"data": data, "meta": task_meta(record), "predictions": [prediction]}
 
 
@@ -189,7 +193,7 @@ def prompt_text(record: LLMRecord) -> str:
     messages = record.messages
     if record.operation == "completion" and len(messages) == 1:
         return messages[0].content
-    return "\n\n".join(f"{m.role}: {m.content}" for m in messages)
+    return "\n\n".join([f"{m.role}: {m.content}" for m in messages])
 
 
 def dialogue(record: LLMRecord) -> list[dict[str, str]]:

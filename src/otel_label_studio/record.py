@@ -82,8 +82,9 @@ class LLMRecord:
 
     @property
     def latency_ms(self) -> float | None:
-        if self.start_time_unix_nano and self.end_time_unix_nano >= self.start_time_unix_nano:
-            return round((self.end_time_unix_nano - self.start_time_unix_nano) / 1e6, 3)
+        start, end = self.start_time_unix_nano, self.end_time_unix_nano
+        if start and end >= start:
+            return (end - start + 500) // 1000 / 1000  # to the microsecond, in integers: round() is slow
         return None
 
     @property

@@ -43,7 +43,9 @@ class SpanView:
 
 
 def from_readable_span(span: ReadableSpan) -> SpanView:
-    """View an SDK span without copying its attributes."""
+    """View an SDK span. Its attributes are copied into a plain dict once: the SDK's
+    ``BoundedAttributes`` answers every read through Python-level ``Mapping`` methods, and a
+    dialect reader makes a few dozen reads per span, so the copy pays for itself twice over."""
     context = span.context
     status = span.status
     resource = span.resource
@@ -51,7 +53,7 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
         trace_id=format(context.trace_id, "032x") if context else "0" * 32,
         span_id=format(context.span_id, "016x") if context else "0" * 16,
         name=span.name,
-        attributes=span.attributes or {},
+        attributes=dict(span.attributes) if span.attributes else {},
         start_time_unix_nano=span.start_time or 0,
         end_time_unix_nano=span.end_time or 0,
         status_code=status.status_code.name if status is not None else STATUS_UNSET,
@@ -105,20 +107,21 @@ def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
         resource = _attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
+                status = span.status
+                events = span.events
+                # Positional: the receiver's hot path, and keywords cost a third of the call.
                 yield SpanView(
-                    trace_id=span.trace_id.hex(),
-                    span_id=span.span_id.hex(),
-                    name=span.name,
-                    attributes=_attributes(span.attributes),
-                    start_time_unix_nano=span.start_time_unix_nano,
-                    end_time_unix_nano=span.end_time_unix_nano,
-                    status_code=_STATUS_NAMES.get(span.status.code, STATUS_UNSET),
-                    status_message=span.status.message,
-                    events=tuple(
-                        EventView(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in span.events
-                    )
-                    if span.events
+                    span.trace_id.hex(),
+                    span.span_id.hex(),
+                    span.name,
+                    _attributes(span.attributes),
+                    span.start_time_unix_nano,
+                    span.end_time_unix_nano,
+                    _STATUS_NAMES.get(status.code, STATUS_UNSET),
+                    status.message,
+                    tuple(EventView(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in events)
+                    if events
                     else (),
-                    resource=resource,
-                    dropped_attributes_count=span.dropped_attributes_count,
+                    resource,
+                    span.dropped_attributes_count,
                 )

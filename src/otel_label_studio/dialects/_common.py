@@ -36,9 +36,14 @@ def usage_from(attributes: Mapping[str, Any], keys: Mapping[str, str]) -> dict[s
     """Token counts under our names; where two keys name the same count, the first present wins."""
     usage: dict[str, int] = {}
     for key, name in keys.items():
-        value = int_attr(attributes, key)
-        if value is not None:
-            usage.setdefault(name, value)
+        value = attributes.get(key)
+        if value is None:
+            continue
+        if type(value) is not int:  # noqa: E721 - exact: a bool is not a count
+            value = int_attr(attributes, key)
+            if value is None:
+                continue
+        usage.setdefault(name, value)
     return usage
 
 

@@ -8,10 +8,11 @@ length limit no longer parses: its raw text is kept and the record is flagged tr
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
+from ..jsontext import loads
 from ..record import (
+    ROLES,
     LLMRecord,
     Message,
     join_parts,
@@ -55,18 +56,15 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     record = new_record(view, operation=operation, dialect=NAME, metadata_prefix=metadata_prefix)
     content = _content_source(view)
 
-    system, ok_system = _decode(content.get(SYSTEM), plain_string_ok=True)
+    system, ok_system = _decode(content.get(SYSTEM), True)
     inputs, ok_input = _decode(content.get(INPUT))
     outputs, ok_output = _decode(content.get(OUTPUT))
     if not (ok_system and ok_input and ok_output):
         record.truncated = True
 
-    record.messages.extend(_system_messages(system))
-    record.messages.extend(_messages(inputs, default_role="user"))
-    record.outputs.extend(_outputs(outputs))
-    for message in outputs if isinstance(outputs, list) else ():
-        if isinstance(message, dict) and message.get("finish_reason"):
-            record.finish_reasons.append(str(message["finish_reason"]))
+    _read_system(system, record.messages)
+    _read_messages(inputs, record.messages)
+    _read_outputs(outputs, record.outputs, record.finish_reasons)
     reasons = attributes.get("gen_ai.response.finish_reasons")
     if not record.finish_reasons and isinstance(reasons, (list, tuple)):
         record.finish_reasons.extend(str(reason) for reason in reasons if reason)
@@ -98,71 +96,73 @@ def _content_source(view: SpanView) -> Mapping[str, Any]:
     return view.attributes
 
 
-def _decode(raw: Any, *, plain_string_ok: bool = False) -> tuple[Any, bool]:
+def _decode(raw: Any, plain_string_ok: bool = False) -> tuple[Any, bool]:
     """Parsed JSON and whether it parsed. Unparseable text comes back as itself."""
-    if raw is None:
-        return None, True
-    if not isinstance(raw, str):
+    if not isinstance(raw, str):  # absent, or already structured (an SDK span's attribute)
         return raw, True
     try:
-        return parse_json(raw), True
+        return loads(raw), True
     except ValueError:
         return raw, plain_string_ok
 
 
-_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner json.loads uses
-
-
-def parse_json(text: str) -> Any:
-    """``json.loads``, minus two Python layers and a regex per call on the common case (compact
-    JSON, as the instrumentation writes it); anything unusual takes the full path."""
-    try:
-        value, end = _SCAN(text, 0)
-    except (StopIteration, ValueError):
-        return json.loads(text)
-    if end != len(text):
-        return json.loads(text)
-    return value
-
-
-def _system_messages(system: Any) -> list[Message]:
+def _read_system(system: Any, messages: list[Message]) -> None:
     if system is None:
-        return []
-    if isinstance(system, list):
-        text = join_parts([_render_part(part) for part in system])
-    else:
-        text = to_text(system)
-    return [Message("system", text)] if text else []
+        return
+    text = _parts_text(system) if isinstance(system, list) else to_text(system)
+    if text:
+        messages.append(Message("system", text))
 
 
-def _messages(raw: Any, *, default_role: str) -> list[Message]:
+def _read_messages(raw: Any, messages: list[Message]) -> None:
     if raw is None:
-        return []
+        return
     if not isinstance(raw, list):  # truncated or unexpected: keep the text
-        return [Message(default_role, to_text(raw))]
-    messages = []
+        messages.append(Message("user", to_text(raw)))
+        return
     for item in raw:
         if not isinstance(item, dict):
-            messages.append(Message(default_role, to_text(item)))
+            messages.append(Message("user", to_text(item)))
             continue
-        role = normalize_role(item.get("role"), default=default_role)
-        messages.append(Message(role, _render_parts(item)))
-    return messages
+        role = item.get("role")
+        if role not in ROLES:  # "user", "assistant"... as written; anything else is normalized
+            role = normalize_role(role, default="user")
+        messages.append(Message(role, _message_text(item)))
 
 
-def _outputs(raw: Any) -> list[str]:
+def _read_outputs(raw: Any, outputs: list[str], finish_reasons: list[str]) -> None:
     if raw is None:
-        return []
+        return
     if not isinstance(raw, list):
-        return [to_text(raw)]
-    return [_render_parts(item) if isinstance(item, dict) else to_text(item) for item in raw]
+        outputs.append(to_text(raw))
+        return
+    for item in raw:
+        if not isinstance(item, dict):
+            outputs.append(to_text(item))
+            continue
+        outputs.append(_message_text(item))
+        reason = item.get("finish_reason")
+        if reason:
+            finish_reasons.append(str(reason))
 
 
-def _render_parts(message: dict[str, Any]) -> str:
+def _message_text(message: dict[str, Any]) -> str:
     parts = message.get("parts")
     if isinstance(parts, list):
-        return join_parts([_render_part(part) for part in parts])
+        return _parts_text(parts)
     return to_text(message.get("content"))
+
+
+def _parts_text(parts: list[Any]) -> str:
+    """The parts rendered and joined; one text part, the usual message, is its own text."""
+    if len(parts) == 1:
+        part = parts[0]
+        if isinstance(part, dict) and part.get("type") == "text":
+            content = part.get("content")
+            if isinstance(content, str):
+                return content
+        return _render_part(part)
+    return join_parts([_render_part(part) for part in parts])
 
 
 def _render_part(part: Any) -> str:
