@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from otel_label_studio.record import LLMRecord, Message
@@ -102,6 +105,64 @@ def test_full_spool_refuses_without_adding(tmp_path):
     spool.delivered(spool.take(10), project_id=1)
     assert spool.add([record(3), record(4)]).added == 2  # room again after delivery
     spool.close()
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_concurrent_adds_share_one_commit_and_keep_their_own_outcomes(tmp_path):
+    spool = Spool.in_directory(str(tmp_path / "data"), max_rows=4)
+    commits = []
+    transaction = spool._transaction
+    spool._transaction = lambda: (commits.append(1), transaction())[1]  # type: ignore[method-assign]
+    outcomes: dict[str, object] = {}
+
+    def add(name, records):
+        try:
+            outcomes[name] = spool.add(records)
+        except SpoolFull as full:
+            outcomes[name] = full
+
+    # The first caller commits alone while the connection is busy; the three that arrive
+    # meanwhile are committed together by the next one.
+    spool._lock.acquire()
+    first = threading.Thread(target=add, args=("first", [record(1)]))
+    first.start()
+    _wait_for(lambda: spool._committing)
+    others = [
+        threading.Thread(target=add, args=("repeat", [record(1), record(2)])),
+        threading.Thread(target=add, args=("fits", [record(3)])),
+        threading.Thread(target=add, args=("too_many", [record(4), record(5)])),
+    ]
+    for queued, thread in enumerate(others, start=1):  # one at a time: the order decides who fits
+        thread.start()
+        _wait_for(lambda queued=queued: len(spool._waiting) == queued)
+    spool._lock.release()
+    for thread in [first, *others]:
+        thread.join(10)
+
+    assert len(commits) == 2
+    assert (outcomes["first"].added, outcomes["first"].duplicates) == (1, 0)
+    assert (outcomes["repeat"].added, outcomes["repeat"].duplicates) == (1, 1)
+    assert (outcomes["fits"].added, outcomes["fits"].duplicates) == (1, 0)
+    assert isinstance(outcomes["too_many"], SpoolFull)  # 3 spooled, limit 4: two more do not fit
+    assert sorted(i.record.span_id for i in spool.take(10)) == [f"{n:016x}" for n in (1, 2, 3)]
+    spool.close()
+
+
+def test_a_failed_group_commit_reaches_every_caller_and_adds_nothing(spool):
+    def failing():
+        raise OSError("disk full")
+
+    spool._transaction = failing  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk full"):
+        spool.add([record(1)])
+    assert spool.depth == 0
+    assert not spool._committing  # the next caller can commit
 
 
 def test_size_limit(tmp_path):

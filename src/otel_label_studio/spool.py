@@ -62,6 +62,14 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 """
 
 
+_ADD = (
+    "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at) "
+    "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS "
+    "(SELECT 1 FROM delivered WHERE trace_id = ?1 AND span_id = ?2) "
+    "AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE trace_id = ?1 AND span_id = ?2)"
+)
+
+
 class SpoolFull(Exception):
     """The spool is at its row or size limit: the sender should keep its data and retry later."""
 
@@ -123,9 +131,15 @@ class Spool:
         self._keep_delivered = keep_delivered_seconds
         self._clock = clock
         self._lock = threading.Lock()
+        self._group = threading.Condition()  # the callers of add() waiting for a group commit
+        self._waiting: list[_Ticket] = []
+        self._committing = False
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # Checkpoint every ~40 MB of WAL rather than SQLite's 4 MB: a checkpoint stalls the commit
+        # that runs it, and a longer WAL writes each index page once for more commits.
+        self._db.execute("PRAGMA wal_autocheckpoint=10000")
         self._db.executescript(_SCHEMA)
         self._depth = self._count("pending")
 
@@ -146,28 +160,63 @@ class Spool:
         return self._depth
 
     def add(self, records: Sequence[LLMRecord]) -> AddResult:
-        """Commit records durably; raise SpoolFull (nothing added) when over a limit."""
+        """Commit records durably; raise SpoolFull (nothing added) when over a limit.
+
+        Concurrent calls share one commit (group commit): the first caller commits the records of
+        every caller waiting by then, so concurrent senders pay one fsync between them instead
+        of one each. Each caller still returns only after the commit that holds its records.
+        """
         if not records:
             return AddResult(0, 0)
         now = self._clock()
+        ticket = _Ticket([(record.trace_id, record.span_id, record.to_bytes(), now) for record in records])
+        with self._group:
+            self._waiting.append(ticket)
+            while self._committing and not ticket.done:
+                self._group.wait()
+            if ticket.done:  # an earlier caller committed it
+                return ticket.outcome()
+            self._committing = True
+            tickets, self._waiting = self._waiting, []
+        try:
+            self._commit(tickets)
+        finally:
+            with self._group:
+                for each in tickets:
+                    each.done = True
+                self._committing = False
+                self._group.notify_all()
+        return ticket.outcome()
+
+    def _commit(self, tickets: list[_Ticket]) -> None:
+        """One transaction for the tickets that fit; the others get SpoolFull. Sets each outcome."""
         with self._lock:
-            if self._depth + len(records) > self._max_rows:
-                raise SpoolFull(
-                    f"spool holds {self._depth} records (limit {self._max_rows})", retry_after=5.0
-                )
-            if self._size() > self._max_bytes:
-                raise SpoolFull(f"spool file is over {self._max_bytes} bytes", retry_after=5.0)
-            with self._transaction():
-                cursor = self._db.executemany(
-                    "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at) "
-                    "SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS "
-                    "(SELECT 1 FROM delivered WHERE trace_id = ?1 AND span_id = ?2) "
-                    "AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE trace_id = ?1 AND span_id = ?2)",
-                    [(record.trace_id, record.span_id, record.to_bytes(), now) for record in records],
-                )
-                added = max(0, cursor.rowcount)
-            self._depth += added
-        return AddResult(added, len(records) - added)
+            accepted: list[_Ticket] = []
+            room = self._max_rows - self._depth
+            over_size = self._size() > self._max_bytes
+            for ticket in tickets:
+                if over_size:
+                    ticket.error = SpoolFull(f"spool file is over {self._max_bytes} bytes", retry_after=5.0)
+                elif len(ticket.rows) > room:
+                    ticket.error = SpoolFull(
+                        f"spool holds {self._max_rows - room} records (limit {self._max_rows})",
+                        retry_after=5.0,
+                    )
+                else:
+                    room -= len(ticket.rows)
+                    accepted.append(ticket)
+            if not accepted:
+                return
+            try:
+                with self._transaction():
+                    for ticket in accepted:
+                        cursor = self._db.executemany(_ADD, ticket.rows)
+                        ticket.added = max(0, cursor.rowcount)
+            except Exception as error:  # nothing of the group was committed: each caller hears why
+                for ticket in accepted:
+                    ticket.error = error
+                return
+            self._depth += sum(ticket.added for ticket in accepted)
 
     def take(self, limit: int) -> list[SpoolItem]:
         """The oldest records that are due, in arrival order (not removed: see ``delivered``)."""
@@ -322,3 +371,20 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+class _Ticket:
+    """One ``add`` call's rows and, once its group committed, what became of them."""
+
+    __slots__ = ("rows", "done", "added", "error")
+
+    def __init__(self, rows: list[tuple[str, str, bytes, float]]):
+        self.rows = rows
+        self.done = False
+        self.added = 0
+        self.error: BaseException | None = None
+
+    def outcome(self) -> AddResult:
+        if self.error is not None:
+            raise self.error
+        return AddResult(self.added, len(self.rows) - self.added)
