@@ -12,6 +12,7 @@ import random
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Sequence
@@ -180,6 +181,13 @@ class Serve:
             self._sidecar.terminate()
         except subprocess.TimeoutExpired:
             self._sidecar.kill()
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Let earlier measurements' writes and deleted spools reach the disk, so that a
+    measurement is not charged for the writeback (and discards) of the one before it."""
+    os.sync()
+    time.sleep(seconds)
 
 
 def rss_kib(pid: int, field: str = "VmRSS") -> int:

@@ -1,6 +1,6 @@
 """Where the receiver's time goes: the ingest hot path in one process, under a sampling profiler.
 
-The same steps a request takes in serve (parse, span views, mapping, spool commit), repeated,
+The same steps a request takes in serve (parse, span views, mapping, spool), repeated,
 profiled with pyinstrument; the report keeps the functions with the most time.
 """
 
@@ -20,7 +20,7 @@ from otel_label_studio.spool import Spool
 def _steps(workdir: Path, bodies: list[bytes]) -> dict[str, float]:
     spool = Spool(str(workdir / "profile.sqlite3"), max_rows=10**9, max_bytes=1 << 40)
     mapper = Mapper(metadata_prefix="traceloop.association.properties", include_errors=False)
-    spent = {"parse": 0.0, "views + mapping": 0.0, "spool commit": 0.0}
+    spent = {"parse": 0.0, "views + mapping": 0.0, "spool (pickle + commit)": 0.0}
     for body in bodies:
         t0 = time.perf_counter()
         request = parse_request(body, PROTOBUF)
@@ -31,7 +31,7 @@ def _steps(workdir: Path, bodies: list[bytes]) -> dict[str, float]:
         t3 = time.perf_counter()
         spent["parse"] += t1 - t0
         spent["views + mapping"] += t2 - t1
-        spent["spool commit"] += t3 - t2
+        spent["spool (pickle + commit)"] += t3 - t2
     spool.close()
     return spent
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import grpc
 import httpx
-from common import REPO, Serve, closed_port_url, request_bodies
+from common import REPO, Serve, closed_port_url, request_bodies, settle
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from support.labelstudio_server import free_port
@@ -142,6 +142,7 @@ def run(workdir: Path, quick: bool, prompt_sizes: tuple[int, ...] = (200, 2048, 
         bodies = request_bodies(requests, per_request, size)
         configs = [("http", 1), ("http", 4), ("grpc", 1), ("grpc", 4)] if size == 2048 else [("http", 4)]
         for transport, senders in configs:
+            settle()
             serve = Serve(workdir, url=closed_port_url(), api_key="bench", cpu=SERVE_CPU, args=UNLIMITED)
             try:
                 if transport == "http":
@@ -164,6 +165,7 @@ def run(workdir: Path, quick: bool, prompt_sizes: tuple[int, ...] = (200, 2048, 
             if size == 2048:
                 headline[f"{transport}x{senders}"] = rate
         if size == 2048:
+            settle()
             rotel = _rotel_rate(workdir, bodies, 4, seconds)
             if rotel:
                 rows.append(
@@ -176,14 +178,17 @@ def run(workdir: Path, quick: bool, prompt_sizes: tuple[int, ...] = (200, 2048, 
                     }
                 )
                 headline["rotel_http_x4"] = rotel
-    best_http = max(headline.get("httpx1", 0), headline.get("httpx4", 0))
+    # The target holds for every transport and sender count measured at 2 KB: the slowest counts.
+    measured = {key: rate for key, rate in headline.items() if key != "rotel_http_x4"}
+    slowest = min(measured, key=measured.__getitem__)
     return {
         "rows": rows,
         "target_spans_per_s": TARGET_SPANS_PER_SECOND,
-        "headline_spans_per_s": round(best_http),
-        "ratio_to_rotel": round(best_http / headline["rotel_http_x4"], 3)
+        "headline_spans_per_s": round(measured[slowest]),
+        "headline_config": slowest,
+        "ratio_to_rotel": round(headline["httpx4"] / headline["rotel_http_x4"], 3)
         if "rotel_http_x4" in headline
         else None,
-        "met": best_http >= TARGET_SPANS_PER_SECOND,
+        "met": measured[slowest] >= TARGET_SPANS_PER_SECOND,
         "repo": str(REPO),
     }

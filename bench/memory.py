@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import Serve, closed_port_url, request_bodies, rss_kib
+from common import Serve, closed_port_url, request_bodies, rss_kib, settle
 from ingest import UNLIMITED
 
 TARGET_PEAK_MB = 200.0
@@ -20,6 +20,7 @@ TARGET_PEAK_MB = 200.0
 
 def run(workdir: Path, quick: bool) -> dict:
     seconds = 15.0 if quick else 60.0
+    settle()
     serve = Serve(workdir, url=closed_port_url(), api_key="bench", args=UNLIMITED)
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
