@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from otel_label_studio.cli import SERVE_OPTIONS, parse_size
+from otel_label_studio.outbox import FeedbackOutbox
 from otel_label_studio.spool import Spool
 from test_spool import record
 
@@ -120,12 +121,21 @@ def test_spool_commands(tmp_path):
     spool.dead(first, "HTTP 400: task data lacks $prompt")
     spool.delivered([second], project_id=1)
     spool.close()
+    assert (
+        json.loads(run("spool", "stats", "--data-dir", str(data), "--json").stdout)["feedback_events_waiting"]
+        == 0
+    )  # serve took no webhooks: no outbox
+    outbox = FeedbackOutbox.in_directory(str(data))
+    outbox.put(b"logs request", 2)
+    outbox.close()
 
     stats = run("spool", "stats", "--data-dir", str(data), "--json")
     assert stats.returncode == 0, stats.stderr
     values = json.loads(stats.stdout)
     assert (values["depth"], values["dead_letters"], values["delivered_remembered"]) == (1, 1, 1)
-    assert "waiting:          1 records" in run("spool", "stats", "--data-dir", str(data)).stdout
+    assert values["feedback_events_waiting"] == 2
+    text = run("spool", "stats", "--data-dir", str(data)).stdout
+    assert "waiting:          1 records" in text and "feedback:         2 evaluation events" in text
 
     letters = run("spool", "dead-letters", "--data-dir", str(data))
     assert letters.returncode == 0

@@ -62,7 +62,7 @@ def test_evaluations_from_webhook_payloads():
 class LogsReceiver:
     """An OTLP/HTTP logs endpoint that keeps every request it gets."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.requests: list[ExportLogsServiceRequest] = []
         receiver = self
 
@@ -79,7 +79,7 @@ class LogsReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -160,3 +160,51 @@ def test_a_real_webhook_becomes_an_evaluation_event_on_the_original_span(
     finally:
         side.terminate()
         receiver.close()
+
+
+def _metric(side, name: str) -> float:
+    text = httpx.get(f"{side.http_url}/metrics").text
+    (line,) = [line for line in text.splitlines() if line.startswith(f"otel_label_studio_{name} ")]
+    return float(line.split()[1])
+
+
+@pytest.mark.integration
+def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
+    label_studio, tmp_path, project_name
+):
+    """Label Studio sends a webhook once: an endpoint that is down must not lose the score."""
+    port = free_port()  # nothing listens here yet
+    side = sidecar.start(
+        label_studio,
+        tmp_path / "data",
+        project_name,
+        args=["--feedback-endpoint", f"http://127.0.0.1:{port}"],
+    )
+    receiver = None
+    try:
+        answer = httpx.post(
+            f"{side.http_url}/webhooks/label-studio",
+            json=payload(result=[{"type": "rating", "value": {"rating": 5}}]),
+            headers=side.auth(),
+        )
+        assert answer.status_code == 200 and answer.json() == {"evaluation_events": 1}
+        assert _metric(side, "feedback_events_waiting") == 1
+        assert side.terminate() == 0
+        assert "1 evaluation events stay in the feedback outbox" in side.logs()
+
+        receiver = LogsReceiver(port)
+        side.respawn()
+        deadline = time.monotonic() + 30
+        while not receiver.records() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (record,) = receiver.records()
+        assert record.trace_id.hex() == "ab" * 16 and record.span_id.hex() == "cd" * 8
+        attributes = {kv.key: kv.value for kv in record.attributes}
+        assert attributes["gen_ai.evaluation.score.value"].double_value == 5.0
+        assert attributes["gen_ai.evaluation.score.label"].string_value == "accepted"
+        assert _metric(side, "feedback_events_waiting") == 0
+        assert _metric(side, "feedback_events_sent_total") == 1
+    finally:
+        side.terminate()
+        if receiver is not None:
+            receiver.close()

@@ -26,6 +26,7 @@ from .bridge import Bridge
 from .config import env_str
 from .datasets import FORMATS
 from .layouts import Layout, layout_for
+from .outbox import OUTBOX_FILE, FeedbackOutbox
 from .receiver.otlp import DEFAULT_MAX_BODY_BYTES
 from .redact import Redactor
 from .spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, SPOOL_FILE, Spool
@@ -439,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     spool_commands = spool.add_subparsers(dest="spool_command", metavar="ACTION")
     spool_commands.required = True
     for name, run, text in (
-        ("stats", _spool_stats, "records waiting, age of the oldest, dead letters"),
+        ("stats", _spool_stats, "records waiting, age of the oldest, dead letters, feedback events waiting"),
         ("dead-letters", _spool_dead_letters, "tasks Label Studio refused for good, with the reason"),
         ("retry", _spool_retry, "put every dead letter back in the queue"),
         ("drain", _spool_drain, "deliver what waits, in the foreground with progress (serve must not run)"),
@@ -788,12 +789,27 @@ def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Sp
     return Spool(path)
 
 
+def _feedback_waiting(data_dir: str) -> int:
+    """Evaluation events serve keeps for its feedback endpoint (0 when it takes no webhooks)."""
+    path = os.path.join(data_dir, OUTBOX_FILE)
+    if not os.path.exists(path):
+        return 0
+    outbox = FeedbackOutbox(path)
+    try:
+        return outbox.waiting()
+    finally:
+        outbox.close()
+
+
 def _spool_stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spool = _open_spool(args, parser)
     stats = spool.stats()
     spool.close()
+    feedback = _feedback_waiting(os.path.dirname(spool.path))
     if args.json:
-        print(json.dumps({"path": spool.path, **dataclasses.asdict(stats)}))
+        print(
+            json.dumps({"path": spool.path, **dataclasses.asdict(stats), "feedback_events_waiting": feedback})
+        )
         return 0
     age = "-" if stats.oldest_age_seconds is None else f"{stats.oldest_age_seconds:.1f}s"
     print(f"spool:            {spool.path}")
@@ -801,6 +817,7 @@ def _spool_stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     print(f"dead letters:     {stats.dead_letters}")
     print(f"delivered (kept): {stats.delivered_remembered} span ids remembered against duplicates")
     print(f"size:             {stats.size_bytes} bytes")
+    print(f"feedback:         {feedback} evaluation events waiting for the feedback endpoint")
     return 0
 
 

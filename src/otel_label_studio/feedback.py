@@ -6,6 +6,7 @@ is sent as OTLP/HTTP logs to the feedback endpoint (a Collector, or the tracing 
 so the backend shows the human score on the original call.
 
 The mapping (``evaluations``, ``logs_request``) is pure; ``FeedbackSender`` is the only I/O.
+serve keeps the events in the outbox (``outbox.py``) until the endpoint takes them.
 """
 
 from __future__ import annotations
@@ -135,9 +136,11 @@ class FeedbackSender:
         self._client = httpx.Client(timeout=timeout, headers=dict(headers or {}))
 
     def send(self, items: list[Evaluation]) -> None:
-        if not items:
-            return
-        body = logs_request(items).SerializeToString()
+        if items:
+            self.send_body(logs_request(items).SerializeToString())
+
+    def send_body(self, body: bytes) -> None:
+        """Post one serialized logs request; FeedbackError when the endpoint does not take it."""
         try:
             response = self._client.post(
                 self.url, content=body, headers={"Content-Type": "application/x-protobuf"}

@@ -141,9 +141,9 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
         except OtlpError as error:
             self._refuse(error, JSON)
             return
-        except Exception as exc:  # the feedback endpoint failed: say so, Label Studio logs it
-            _logger.warning("Could not forward a Label Studio webhook as evaluation events: %s", exc)
-            self._refuse(OtlpError(503, f"the feedback endpoint failed: {exc}"), JSON)
+        except Exception as exc:  # the events could not be kept: say so, Label Studio logs it
+            _logger.warning("Could not keep a Label Studio webhook's evaluation events: %s", exc)
+            self._refuse(OtlpError(503, f"could not keep the evaluation events: {exc}"), JSON)
             return
         self._send(200, json.dumps({"evaluation_events": sent}).encode(), JSON)
 

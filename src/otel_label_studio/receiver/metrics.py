@@ -19,7 +19,9 @@ def render(
     delivery_paused: bool,
     http_responses: dict[int, int],
     grpc_responses: dict[str, int],
+    feedback: tuple[int, int] | None = None,
 ) -> str:
+    """``feedback`` is (events sent, events waiting in the outbox) when serve takes webhooks."""
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> None:
@@ -55,6 +57,9 @@ def render(
     gauge("queue_depth", "Records in the spool waiting for delivery.", queue_depth)
     gauge("dead_letters", "Records in the dead-letter table.", dead_letters)
     gauge("delivery_paused", "1 while delivery waits on Label Studio or a bad key.", int(delivery_paused))
+    if feedback is not None:
+        counter("feedback_events_sent_total", "Evaluation events the feedback endpoint took.", feedback[0])
+        gauge("feedback_events_waiting", "Evaluation events kept until the endpoint takes them.", feedback[1])
 
     name = "delivery_latency_seconds"
     lines.append(f"# HELP {PREFIX}{name} Seconds from spooling a record to its task existing.")

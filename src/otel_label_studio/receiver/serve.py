@@ -19,9 +19,10 @@ from typing import Any, Callable
 from ..bridge import build_bridge
 from ..config import Settings
 from ..delivery import auth_hint
-from ..feedback import FeedbackSender, evaluations
+from ..feedback import FeedbackSender, evaluations, logs_request
 from ..labelstudio import AUTH, LabelStudioError
 from ..layouts import layout_for
+from ..outbox import FeedbackOutbox, OutboxForwarder
 from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Spool
 from . import metrics
 from .grpc import make_grpc_server
@@ -75,7 +76,13 @@ class Sidecar:
         bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.intake = Intake(bridge.mapper, self.spool, on_spooled=self.worker.wake)
-        self.feedback = FeedbackSender(options.feedback_endpoint) if options.feedback_endpoint else None
+        self.feedback: FeedbackSender | None = None
+        self.outbox: FeedbackOutbox | None = None
+        self.forwarder: OutboxForwarder | None = None
+        if options.feedback_endpoint:
+            self.feedback = FeedbackSender(options.feedback_endpoint)
+            self.outbox = FeedbackOutbox.in_directory(options.data_dir)
+            self.forwarder = OutboxForwarder(self.outbox, self.feedback.send_body, endpoint=self.feedback.url)
         self._readiness: tuple[float, bool, str] | None = None
         try:
             self.http = OtlpHttpServer(
@@ -88,7 +95,7 @@ class Sidecar:
                 webhook=self.forward_feedback if options.feedback_endpoint else None,
             )
         except OSError as exc:
-            self.spool.close()
+            self._close_stores()
             raise ValueError(
                 f"cannot listen for OTLP/HTTP on {options.host}:{options.http_port}: {exc.strerror or exc} "
                 "(choose another --http-port)"
@@ -103,7 +110,7 @@ class Sidecar:
             )
         except ValueError as exc:
             self.http.server_close()
-            self.spool.close()
+            self._close_stores()
             raise ValueError(f"{exc} (choose another --grpc-port)") from None
         self.http_port = self.http.server_address[1]
         self._http_thread: threading.Thread | None = None
@@ -111,6 +118,8 @@ class Sidecar:
     def start(self) -> None:
         stats = self.spool.stats()
         self.worker.start()
+        if self.forwarder is not None:
+            self.forwarder.start()  # sends what a previous run kept, then waits for webhooks
         self.grpc.start()
         self._http_thread = threading.Thread(
             target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-http", daemon=True
@@ -138,7 +147,9 @@ class Sidecar:
         self.grpc.stop(grace=2.0).wait(5.0)
         emptied = self.worker.stop(self.options.drain_seconds)
         left = self.spool.stats().depth
-        self.spool.close()
+        if self.forwarder is not None:
+            self.forwarder.stop()
+        self._close_stores()
         self.client.close()
         if self.feedback is not None:
             self.feedback.close()
@@ -164,10 +175,17 @@ class Sidecar:
             except (LabelStudioError, ValueError) as exc:
                 _logger.warning("Could not read the predictions of task %s: %s", task.get("id"), exc)
         items = evaluations(payload)
-        self.feedback.send(items)
         if items:
-            _logger.info("Sent %d evaluation events to %s", len(items), self.feedback.url)
+            assert self.outbox is not None and self.forwarder is not None
+            self.outbox.put(logs_request(items).SerializeToString(), len(items))  # kept before the answer
+            self.forwarder.wake()
+            _logger.info("Took %d evaluation events for %s", len(items), self.feedback.url)
         return len(items)
+
+    def _close_stores(self) -> None:
+        self.spool.close()
+        if self.outbox is not None:
+            self.outbox.close()
 
     def readiness(self) -> tuple[bool, str]:
         """Label Studio answers with this key and the default project takes tasks (cached briefly)."""
@@ -199,6 +217,9 @@ class Sidecar:
             delivery_paused=self.worker.paused_reason is not None,
             http_responses=dict(self.http.responses),
             grpc_responses=dict(self._grpc_service.responses),
+            feedback=(self.forwarder.events_sent, self.outbox.waiting())
+            if self.forwarder is not None and self.outbox is not None
+            else None,
         )
 
 

@@ -1,0 +1,182 @@
+"""The feedback outbox: evaluation events kept until the feedback endpoint takes them.
+
+Label Studio sends each webhook once and never again, so an event the endpoint cannot take
+right now (a Collector restarting, a network blip) would be a reviewer's score lost for good.
+serve writes each webhook's events here first (SQLite in the data directory, committed before
+the webhook is answered), and ``OutboxForwarder`` sends them in order, retrying with backoff
+until they land. What is still waiting at shutdown is sent after the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+_logger = logging.getLogger(__name__)
+
+OUTBOX_FILE = "feedback-outbox.sqlite3"
+RETRY_CAP_SECONDS = 60.0
+BATCH = 50
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    body BLOB NOT NULL,
+    events INTEGER NOT NULL,
+    queued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    seq: int
+    body: bytes  # an OTLP ExportLogsServiceRequest, serialized
+    events: int
+
+
+class FeedbackOutbox:
+    """Thread-safe; one connection, serialized by a lock."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def in_directory(cls, data_dir: str) -> FeedbackOutbox:
+        os.makedirs(data_dir, exist_ok=True)
+        return cls(os.path.join(data_dir, OUTBOX_FILE))
+
+    def put(self, body: bytes, events: int) -> None:
+        """Keep one request's events; durable when this returns."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO outbox (body, events, queued_at) VALUES (?, ?, ?)", (body, events, time.time())
+            )
+
+    def oldest(self, limit: int = BATCH) -> list[OutboxItem]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, body, events FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [OutboxItem(seq, body, events) for seq, body, events in rows]
+
+    def sent(self, item: OutboxItem) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM outbox WHERE seq = ?", (item.seq,))
+
+    def failed(self, item: OutboxItem, error: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+                (error[:2000], item.seq),
+            )
+
+    def waiting(self) -> int:
+        """Evaluation events not yet sent."""
+        with self._lock:
+            return int(self._db.execute("SELECT coalesce(sum(events), 0) FROM outbox").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class OutboxForwarder:
+    """Sends the outbox's requests in order through ``send`` (which raises when the endpoint
+    does not take one), on a thread of its own; backs off up to a minute while it fails."""
+
+    def __init__(
+        self,
+        outbox: FeedbackOutbox,
+        send: Callable[[bytes], None],
+        *,
+        endpoint: str,
+        retry_cap: float = RETRY_CAP_SECONDS,
+    ):
+        self._outbox = outbox
+        self._send = send
+        self._endpoint = endpoint
+        self._retry_cap = retry_cap
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing_since: float | None = None
+        self.events_sent = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="feedback-outbox", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        waiting = self._outbox.waiting()
+        if waiting:
+            _logger.warning(
+                "%d evaluation events stay in the feedback outbox and are sent after the next start",
+                waiting,
+            )
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.is_set():
+            try:
+                emptied = self.send_waiting()
+            except Exception:  # the outbox itself failed: say so, keep the thread alive
+                _logger.exception("Unexpected error in the feedback outbox")
+                emptied = False
+            if emptied:
+                delay = 0.0
+                self._wake.wait()
+            else:
+                delay = min(self._retry_cap, max(1.0, delay * 2))
+                self._wake.wait(delay)
+            self._wake.clear()
+
+    def send_waiting(self) -> bool:
+        """Send what waits, oldest first; False when the endpoint refused one (it stays)."""
+        while not self._stop.is_set():
+            items = self._outbox.oldest()
+            if not items:
+                return True
+            for item in items:
+                try:
+                    self._send(item.body)
+                except Exception as exc:  # any failure keeps the events for a retry
+                    self._outbox.failed(item, str(exc))
+                    if self._failing_since is None:
+                        self._failing_since = time.monotonic()
+                        _logger.warning(
+                            "The feedback endpoint %s did not take evaluation events (%s); they are "
+                            "kept and re-sent until it does",
+                            self._endpoint,
+                            exc,
+                        )
+                    return False
+                self._outbox.sent(item)
+                self.events_sent += item.events
+                if self._failing_since is not None:
+                    _logger.info(
+                        "The feedback endpoint %s takes events again (after %.0f s)",
+                        self._endpoint,
+                        time.monotonic() - self._failing_since,
+                    )
+                    self._failing_since = None
+        return False
