@@ -94,6 +94,7 @@ def test_prompt_and_chat_tasks_in_the_labeling_view(browser, label_studio, proje
         "labeling-prompt-layout",
     )
     assert "Tell me a joke" in text and "Why did the chicken cross the road?" in text
+    assert "undefined" not in text  # the prediction's tab is named by its model_version
 
     (chat_task,) = tasks_of(ls, chat_project)
     turns = [turn["content"] for turn in chat_task.data["prompt"]]
@@ -109,6 +110,7 @@ def test_prompt_and_chat_tasks_in_the_labeling_view(browser, label_studio, proje
     for turn in turns:
         assert turn in text, f"dialogue turn {turn!r} not on the page"
     assert response in text
+    assert "undefined" not in text
     assert (ARTIFACTS / "labeling-prompt-layout.png").stat().st_size > 10_000
     assert (ARTIFACTS / "labeling-chat-layout.png").stat().st_size > 10_000
     page.close()

@@ -95,13 +95,15 @@ def test_chat_layout_task():
     )
 
 
-def test_model_version_falls_back_to_the_request_model_and_is_left_out_when_unknown():
+def test_model_version_falls_back_to_the_request_model_then_the_provider():
     layout = layout_for("prompt", None)
     assert (
         layout.task(chat_record(response_model="unknown"))["predictions"][0]["model_version"] == "gpt-4o-mini"
     )
     unknown = layout.task(chat_record(response_model="unknown", request_model="unknown"))
-    assert "model_version" not in unknown["predictions"][0]
+    assert unknown["predictions"][0]["model_version"] == "openai"
+    nothing = layout.task(chat_record(response_model=None, request_model=None, provider=None))
+    assert nothing["predictions"][0]["model_version"] == "unknown model"
 
 
 def test_seed_custom_config_fills_the_textarea_named_response():

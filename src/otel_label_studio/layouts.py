@@ -157,8 +157,9 @@ class Layout:
                 }
             ]
         }
-        if model:
-            prediction["model_version"] = model
+        # Label Studio names a prediction by its model_version ("undefined" when there is none),
+        # in a tab that shows about 16 characters.
+        prediction["model_version"] = model or record.provider or "unknown model"
         return {"data": data, "meta": task_meta(record), "predictions": [prediction]}
 
 
