@@ -90,6 +90,20 @@ def test_a_poisoned_task_is_dead_lettered_and_its_batch_mates_land(setup):
     assert client.import_sizes[0] == 8  # one request first; splitting only after the refusal
 
 
+def test_a_batch_refused_whole_logs_a_few_dead_letters_and_one_line_for_the_rest(setup, caplog):
+    spool, client, worker, _ = setup
+    records = [plain(n) for n in range(10)]
+    for item in records:
+        item.messages[-1].content = "POISON"
+    spool.add(records)
+    assert worker.run_once()
+    assert len(spool.dead_letters()) == 10 and worker.stats.dead_lettered == 10
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 4
+    assert all("refused the task for span" in line for line in errors[:3])
+    assert "7 more tasks of the same batch for project 1" in errors[3]
+
+
 def test_transient_failures_back_off_exponentially_and_honour_retry_after(setup):
     spool, client, worker, clock = setup
     spool.add([plain(1)])

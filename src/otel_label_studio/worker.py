@@ -34,6 +34,7 @@ BACKOFF_MAX_SECONDS = 30.0
 IDLE_POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0  # how often remembered deliveries past their retention are dropped
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+DEAD_LETTERS_LOGGED_PER_BATCH = 3  # each with its span and reason; the rest of a batch in one line
 
 
 class RecordQueue(Protocol):
@@ -101,6 +102,7 @@ class DeliveryWorker:
         self._clock = clock
         self._rng = rng or random.Random()
         self._after_import = after_import  # a test hook: runs between an import and its commit
+        self._dead_in_batch = 0
         self._outages = OutageLog(client)
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -212,7 +214,16 @@ class DeliveryWorker:
                 )
                 group = [item for item in group if item not in landed]
         if group:
+            self._dead_in_batch = 0
             self._import(key, target, group)
+            unlogged = self._dead_in_batch - DEAD_LETTERS_LOGGED_PER_BATCH
+            if unlogged > 0:
+                _logger.error(
+                    "... and %d more tasks of the same batch for project %d went to the dead letters; "
+                    "see `otel-label-studio spool dead-letters` for each one and its reason",
+                    unlogged,
+                    project_id,
+                )
         return True
 
     def _import(self, key: str, target: Target, items: Sequence[SpoolItem]) -> None:
@@ -256,6 +267,9 @@ class DeliveryWorker:
     def _dead(self, item: SpoolItem, reason: str) -> None:
         self._spool.dead(item, reason)
         self.stats.dead_lettered += 1
+        self._dead_in_batch += 1
+        if self._dead_in_batch > DEAD_LETTERS_LOGGED_PER_BATCH:
+            return  # a batch refused whole (a config changed by hand) would log a line per task
         _logger.error(
             "Label Studio refused the task for span %s (trace %s) for good; moved to the dead letters: %s. "
             "See `otel-label-studio spool dead-letters`, fix the cause, then `spool retry`.",
