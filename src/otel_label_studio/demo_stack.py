@@ -26,7 +26,9 @@ from typing import Any, Sequence
 
 import httpx
 
-ADMIN_EMAIL = "admin@example.com"
+from . import local_label_studio
+from .local_label_studio import ADMIN_EMAIL
+
 PROMPT_PROJECT = "Demo in-process (prompt)"
 CHAT_PROJECT = "Demo via sidecar (chat)"
 READY_SECONDS = 300
@@ -88,30 +90,11 @@ class Stack:
         self.state["ls_port"] = _free_port(self.state.get("ls_port") or port)  # the same port when it is free
         data = self.dir / "label-studio-data"
         data.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_USERNAME": ADMIN_EMAIL,
-            "LABEL_STUDIO_PASSWORD": self.state["password"],
-            "LABEL_STUDIO_BASE_DATA_DIR": str(data),
-            "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-            "LABEL_STUDIO_USER_TOKEN": self.state["token"],
-            "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
-            "USE_DEFAULT_BANNED_SUBNETS": "false",  # let webhooks reach serve on loopback
-        }
-        env.pop("LABEL_STUDIO_API_KEY", None)
-        command = [
-            str(binary),
-            "start",
-            "--no-browser",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.state["ls_port"]),
-        ]
-        with open(self.dir / "label-studio.log", "ab") as log:
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=data, start_new_session=True
-            )
+        env = local_label_studio.environment(
+            data, password=self.state["password"], legacy_token=self.state["token"]
+        )
+        argv = local_label_studio.command(binary, self.state["ls_port"])
+        process = local_label_studio.spawn(argv, env, data, self.dir / "label-studio.log")
         self.state["ls_pid"] = process.pid
         self.save()
         _wait(f"{self.ls_url}/health", process, self.dir / "label-studio.log", READY_SECONDS)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import httpx
 
-ADMIN_EMAIL = "admin@example.com"
+from otel_label_studio import local_label_studio
+from otel_label_studio.local_label_studio import ADMIN_EMAIL
+
 ADMIN_PASSWORD = "otel-label-studio-test"
 READY_TIMEOUT_SECONDS = 300
 
@@ -39,7 +41,9 @@ class LabelStudioServer:
     def restart(self) -> None:
         """Start this server again after ``stop()``: same port, same data, same tokens."""
         assert self.command is not None and self.process is not None and self.process.poll() is not None
-        self.process = _spawn(self.command, self.env or {}, self.data_dir or Path("."), self.log_path)
+        self.process = local_label_studio.spawn(
+            self.command, self.env or {}, self.data_dir or Path("."), self.log_path
+        )
         wait_ready(self.url, self.process, self.log_path)
 
     def stop(self) -> None:
@@ -73,20 +77,9 @@ def start(binary: Path, data_dir: Path) -> LabelStudioServer:
     legacy_token = secrets.token_hex(20)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "label-studio.log"
-    env = {
-        **os.environ,
-        "LABEL_STUDIO_USERNAME": ADMIN_EMAIL,
-        "LABEL_STUDIO_PASSWORD": ADMIN_PASSWORD,
-        "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
-        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
-        "LABEL_STUDIO_USER_TOKEN": legacy_token,
-        "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
-        # Webhooks to serve on loopback: Label Studio refuses private and loopback webhook targets by default.
-        "USE_DEFAULT_BANNED_SUBNETS": "false",
-    }
-    env.pop("LABEL_STUDIO_API_KEY", None)
-    command = [str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port)]
-    process = _spawn(command, env, data_dir, log_path)
+    env = local_label_studio.environment(data_dir, password=ADMIN_PASSWORD, legacy_token=legacy_token)
+    command = local_label_studio.command(binary, port)
+    process = local_label_studio.spawn(command, env, data_dir, log_path)
     server = LabelStudioServer(
         url, legacy_token, "", process=process, log_path=log_path, command=command, env=env, data_dir=data_dir
     )
@@ -97,15 +90,6 @@ def start(binary: Path, data_dir: Path) -> LabelStudioServer:
         server.stop()
         raise
     return server
-
-
-def _spawn(
-    command: list[str], env: dict[str, str], data_dir: Path, log_path: Path | None
-) -> subprocess.Popen[bytes]:
-    with open(log_path or os.devnull, "ab") as log:
-        return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=data_dir, start_new_session=True
-        )
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes] | None, log_path: Path | None) -> None:
