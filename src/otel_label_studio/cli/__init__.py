@@ -1,0 +1,33 @@
+"""``otel-label-studio``: the command line, one module per command.
+
+``serve`` runs the sidecar receiver; ``doctor`` checks a setup; ``replay`` backfills saved spans;
+``export`` writes training data; ``webhook`` registers the feedback webhook; ``spool`` looks into
+(and re-queues from, and drains) serve's spool. Every ``serve`` option can also come from the
+environment; an option given on the command line wins. A bad value, wherever it came from, stops
+the command at once with what to fix (exit status 2), before anything listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from . import doctor, export, replay, serve, spool, webhook
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-label-studio",
+        description="Turn OpenTelemetry LLM and chat spans into Label Studio tasks.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    for command in (serve, doctor, replay, export, webhook, spool):
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.run(args, args.parser))

@@ -1,0 +1,94 @@
+"""``otel-label-studio export``: labeled tasks -> JSONL training data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+from .. import config, logs
+from ..config import env_str
+from ..datasets import FORMATS
+from .options import Commands
+
+
+def add_parser(commands: Commands) -> None:
+    export = commands.add_parser(
+        "export",
+        help="labeled tasks -> JSONL training data: sft, preference pairs or reward scores",
+        description="Write a project's labeled tasks as JSONL: sft (OpenAI chat fine-tuning), preference "
+        "(TRL conversational pairs from what reviewers changed) or reward (model response and rating). "
+        "Only submitted, non-skipped annotations count; the newest annotation of a task wins.",
+    )
+    export.add_argument("--project-id", type=int, required=True, metavar="ID", help="the project to export")
+    export.add_argument("--format", required=True, choices=FORMATS, help="sft, preference or reward")
+    export.add_argument(
+        "--output", required=True, metavar="FILE", help="JSONL file to write, or - for stdout"
+    )
+    export.add_argument("--min-rating", type=float, metavar="N", help="only tasks rated at least N")
+    export.add_argument("--since", metavar="DATE", help="only annotations made or changed since (ISO 8601)")
+    export.add_argument(
+        "--only-edited", action="store_true", help="only tasks whose response the reviewer changed"
+    )
+    export.add_argument("--url", metavar="URL", help=f"Label Studio base URL (env {config.LABEL_STUDIO_URL})")
+    export.add_argument("--no-progress", action="store_true", help="no progress bar")
+    export.set_defaults(run=run, parser=export)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from tqdm import tqdm
+
+    from ..datasets import Binding, Filters, dataset_lines
+    from ..labelstudio import LabelStudioClient, LabelStudioError
+
+    api_key = env_str(config.LABEL_STUDIO_API_KEY)
+    if not api_key:
+        parser.error(f"{config.LABEL_STUDIO_API_KEY} is not set")
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            parser.error(
+                f"--since: {args.since!r} is not an ISO 8601 date (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)"
+            )
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+    url = (args.url or env_str(config.LABEL_STUDIO_URL) or config.DEFAULT_URL).rstrip("/")
+    logs.configure("WARNING", "text", secrets=(api_key,))
+    client = LabelStudioClient(url, api_key, config.DEFAULT_TIMEOUT_SECONDS * 3)
+    try:
+        project = client.get_project(args.project_id)
+        binding = Binding.from_config(project.label_config)
+        total = client.task_count(args.project_id)
+        out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+        written = 0
+        try:
+            bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="export", file=sys.stderr)
+            tasks = _counted(client.iter_tasks(args.project_id), bar)
+            filters = Filters(min_rating=args.min_rating, since=since, only_edited=args.only_edited)
+            for line in dataset_lines(tasks, binding, args.format, filters):
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                written += 1
+            bar.close()
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    except LabelStudioError as error:
+        print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"project {args.project_id} cannot be exported: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print(f"{written} {args.format} lines from {total} tasks of {project.title!r}", file=sys.stderr)
+    return 0
+
+
+def _counted(tasks: Iterable[dict[str, Any]], bar: Any) -> Iterator[dict[str, Any]]:
+    for task in tasks:
+        bar.update(1)
+        yield task

@@ -1,0 +1,135 @@
+"""``otel-label-studio spool``: look into a serve process's spool, re-queue dead letters, drain it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+from .. import logs
+from ..outbox import OUTBOX_FILE, FeedbackOutbox
+from ..spool import SPOOL_FILE, Spool
+from .foreground import deliver_in_foreground
+from .options import DATA_DIR_OPTION, PROJECT_OPTIONS, SERVE_OPTIONS, Commands, project_settings
+
+
+def add_parser(commands: Commands) -> None:
+    spool = commands.add_parser(
+        "spool",
+        help="inspect the spool of a serve process: stats, dead letters, retry, drain",
+        description="Inspect the durable spool (works while serve is running).",
+    )
+    spool_commands = spool.add_subparsers(dest="spool_command", metavar="ACTION")
+    spool_commands.required = True
+    for name, run, text in (
+        ("stats", stats, "records waiting, age of the oldest, dead letters, feedback events waiting"),
+        ("dead-letters", dead_letters, "tasks Label Studio refused for good, with the reason"),
+        ("retry", retry, "put every dead letter back in the queue"),
+        ("drain", drain, "deliver what waits, in the foreground with progress (serve must not run)"),
+    ):
+        action = spool_commands.add_parser(name, help=text, description=text)
+        DATA_DIR_OPTION.add_to(action)
+        if name != "drain":
+            action.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if name == "dead-letters":
+            action.add_argument("--limit", type=int, default=100, help="most letters to show (default: 100)")
+        if name == "drain":
+            for option in SERVE_OPTIONS:
+                if option.dest in PROJECT_OPTIONS:
+                    option.add_to(action)
+            action.add_argument("--no-progress", action="store_true", help="no progress bar")
+        action.set_defaults(run=run, parser=action)
+
+
+def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    spool = _open_spool(args, parser)
+    figures = spool.stats()
+    spool.close()
+    feedback = _feedback_waiting(os.path.dirname(spool.path))
+    if args.json:
+        values = {"path": spool.path, **dataclasses.asdict(figures), "feedback_events_waiting": feedback}
+        print(json.dumps(values))
+        return 0
+    age = "-" if figures.oldest_age_seconds is None else f"{figures.oldest_age_seconds:.1f}s"
+    print(f"spool:            {spool.path}")
+    print(f"waiting:          {figures.depth} records (oldest {age}; {figures.in_flight} in flight)")
+    print(f"dead letters:     {figures.dead_letters}")
+    print(f"delivered (kept): {figures.delivered_remembered} span ids remembered against duplicates")
+    print(f"size:             {figures.size_bytes} bytes")
+    print(f"feedback:         {feedback} evaluation events waiting for the feedback endpoint")
+    return 0
+
+
+def dead_letters(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    spool = _open_spool(args, parser)
+    letters = spool.dead_letters(args.limit)
+    spool.close()
+    if args.json:
+        for letter in letters:
+            print(
+                json.dumps(
+                    {
+                        "trace_id": letter.trace_id,
+                        "span_id": letter.span_id,
+                        "failed_at": letter.failed_at,
+                        "reason": letter.reason,
+                        "project": letter.record.project,
+                        "model": letter.record.model,
+                    }
+                )
+            )
+        return 0
+    if not letters:
+        print("no dead letters")
+        return 0
+    for letter in letters:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(letter.failed_at))
+        print(f"{when}  trace {letter.trace_id} span {letter.span_id}\n    {letter.reason}")
+    return 0
+
+
+def retry(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    spool = _open_spool(args, parser)
+    moved = spool.retry_dead_letters()
+    spool.close()
+    print(json.dumps({"requeued": moved}) if args.json else f"{moved} dead letters put back in the queue")
+    return 0
+
+
+def drain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..bridge import build_bridge
+
+    spool = _open_spool(args, parser)
+    settings, layout = project_settings(args, parser)
+    logs.configure("WARNING", "text", secrets=(settings.api_key,))
+    bridge = build_bridge(settings, layout, spool)
+    total = spool.stats().depth
+    left = deliver_in_foreground(bridge, spool, total, "drain", not args.no_progress)
+    counts = bridge.worker.stats
+    print(
+        f"{total} records waited: {counts.tasks_created} tasks created, {counts.already_present} already in "
+        f"Label Studio, {counts.dead_lettered} dead letters" + (f", {left} still waiting" if left else "")
+    )
+    return 0 if not left else 1
+
+
+def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:
+    data_dir = DATA_DIR_OPTION.value(args, parser)
+    path = os.path.join(data_dir, SPOOL_FILE)
+    if not os.path.exists(path):
+        parser.error(f"no spool at {path}: pass the --data-dir that serve uses")
+    return Spool(path)
+
+
+def _feedback_waiting(data_dir: str) -> int:
+    """Evaluation events serve keeps for its feedback endpoint (0 when it takes no webhooks)."""
+    path = os.path.join(data_dir, OUTBOX_FILE)
+    if not os.path.exists(path):
+        return 0
+    outbox = FeedbackOutbox(path)
+    try:
+        return outbox.waiting()
+    finally:
+        outbox.close()
