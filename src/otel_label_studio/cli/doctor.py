@@ -6,7 +6,7 @@ import argparse
 
 from .. import config
 from ..config import env_str
-from .options import DOCTOR_OPTIONS, SERVE_OPTIONS, Commands
+from .options import DOCTOR_OPTIONS, Commands, add_options, option_values, read_project_config
 
 
 def add_parser(commands: Commands) -> None:
@@ -16,9 +16,7 @@ def add_parser(commands: Commands) -> None:
         description="Check this setup the way serve and the exporter would use it; one line per finding, "
         "each with a fix. Creates and changes nothing. Exit status 1 when something must be fixed.",
     )
-    for option in SERVE_OPTIONS:
-        if option.dest in DOCTOR_OPTIONS:
-            option.add_to(doctor)
+    add_options(doctor, DOCTOR_OPTIONS)
     doctor.add_argument("--no-ports", action="store_true", help="skip the receiver port checks")
     doctor.set_defaults(run=run, parser=doctor)
 
@@ -26,15 +24,8 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..doctor import FAIL, diagnose
 
-    values = {
-        option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in DOCTOR_OPTIONS
-    }
-    project_config = None
-    if values["project_config"] is not None:
-        try:
-            project_config = config.read_config_file(values["project_config"])
-        except ValueError as exc:
-            parser.error(f"--project-config: {exc}")
+    values = option_values(args, parser, DOCTOR_OPTIONS)
+    project_config = read_project_config(values["project_config"], parser)
     settings = config.Settings(
         url=values["url"].rstrip("/"),
         api_key=env_str(config.LABEL_STUDIO_API_KEY),

@@ -7,7 +7,7 @@ import argparse
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, TypeAlias
+from typing import Any, Callable, Collection, TypeAlias
 
 from .. import config
 from ..config import env_str
@@ -332,25 +332,42 @@ PROJECT_OPTIONS = (
 )
 
 
+def add_options(parser: argparse.ArgumentParser, names: Collection[str]) -> None:
+    """Add the SERVE_OPTIONS named in ``names`` to a command's parser."""
+    for option in SERVE_OPTIONS:
+        if option.dest in names:
+            option.add_to(parser)
+
+
+def option_values(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, names: Collection[str]
+) -> dict[str, Any]:
+    return {option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in names}
+
+
+def read_project_config(path: str | None, parser: argparse.ArgumentParser) -> str | None:
+    """The label config file's text, or None when no file was named; exits 2 when unreadable."""
+    if path is None:
+        return None
+    try:
+        return config.read_config_file(path)
+    except ValueError as exc:
+        parser.error(f"--project-config: {exc}")
+    return None  # not reached: parser.error exits
+
+
 def project_settings(
     args: argparse.Namespace, parser: argparse.ArgumentParser, *, redact: tuple[str, ...] = ()
 ) -> tuple[config.Settings, Layout]:
     """Label Studio, the project and the task layout from the options; exits 2 with what to fix."""
-    values = {
-        option.dest: option.value(args, parser) for option in SERVE_OPTIONS if option.dest in PROJECT_OPTIONS
-    }
+    values = option_values(args, parser, PROJECT_OPTIONS)
     api_key = env_str(config.LABEL_STUDIO_API_KEY)
     if not api_key:
         parser.error(
             f"{config.LABEL_STUDIO_API_KEY} is not set: copy a token from Label Studio > Account & Settings "
             f"and export {config.LABEL_STUDIO_API_KEY}=..."
         )
-    project_config = None
-    if values["project_config"] is not None:
-        try:
-            project_config = config.read_config_file(values["project_config"])
-        except ValueError as exc:
-            parser.error(f"--project-config: {exc}")
+    project_config = read_project_config(values["project_config"], parser)
     try:
         settings = config.resolve_settings(
             url=values["url"],

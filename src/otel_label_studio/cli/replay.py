@@ -11,7 +11,7 @@ from ..layouts import Layout
 from ..spool import Spool
 from ..worker import RecordQueue
 from .foreground import deliver_in_foreground
-from .options import PROJECT_OPTIONS, SERVE_OPTIONS, Commands, project_settings
+from .options import PROJECT_OPTIONS, Commands, add_options, project_settings
 
 
 def add_parser(commands: Commands) -> None:
@@ -26,9 +26,7 @@ def add_parser(commands: Commands) -> None:
     replay.add_argument(
         "files", nargs="+", metavar="FILE", help="OTLP/JSON (.json, .jsonl) or OTLP protobuf files"
     )
-    for option in SERVE_OPTIONS:
-        if option.dest in PROJECT_OPTIONS:
-            option.add_to(replay)
+    add_options(replay, PROJECT_OPTIONS)
     replay.add_argument(
         "--data-dir",
         dest="replay_data_dir",

@@ -12,7 +12,7 @@ from .. import logs
 from ..outbox import OUTBOX_FILE, FeedbackOutbox
 from ..spool import SPOOL_FILE, Spool
 from .foreground import deliver_in_foreground
-from .options import DATA_DIR_OPTION, PROJECT_OPTIONS, SERVE_OPTIONS, Commands, project_settings
+from .options import DATA_DIR_OPTION, PROJECT_OPTIONS, Commands, add_options, project_settings
 
 
 def add_parser(commands: Commands) -> None:
@@ -36,9 +36,7 @@ def add_parser(commands: Commands) -> None:
         if name == "dead-letters":
             action.add_argument("--limit", type=int, default=100, help="most letters to show (default: 100)")
         if name == "drain":
-            for option in SERVE_OPTIONS:
-                if option.dest in PROJECT_OPTIONS:
-                    option.add_to(action)
+            add_options(action, PROJECT_OPTIONS)
             action.add_argument("--no-progress", action="store_true", help="no progress bar")
         action.set_defaults(run=run, parser=action)
 
