@@ -154,6 +154,36 @@ def test_concurrent_adds_share_one_commit_and_keep_their_own_outcomes(tmp_path):
     spool.close()
 
 
+def test_an_error_before_the_transaction_fails_every_caller_of_the_group(spool):
+    spool._lock.acquire()
+    outcomes: dict[str, object] = {}
+
+    def add(name, n):
+        try:
+            outcomes[name] = spool.add([record(n)])
+        except Exception as error:
+            outcomes[name] = error
+
+    threads = {name: threading.Thread(target=add, args=(name, n)) for n, name in enumerate(("a", "b", "c"))}
+    threads["a"].start()  # commits alone; b and c queue behind it and are committed as one group
+    _wait_for(lambda: spool._committing)
+    threads["b"].start()
+    _wait_for(lambda: len(spool._waiting) == 1)
+    threads["c"].start()
+    _wait_for(lambda: len(spool._waiting) == 2)
+
+    def broken_size():
+        raise RuntimeError("stat failed")
+
+    spool._size = broken_size  # type: ignore[method-assign]
+    spool._lock.release()
+    for thread in threads.values():
+        thread.join(10)
+    # c's records were never kept: it must not be answered as if they were (e.g. as duplicates).
+    assert all(isinstance(outcomes[name], RuntimeError) for name in "abc"), outcomes
+    assert spool.depth == 0
+
+
 def test_a_failed_group_commit_reaches_every_caller_and_adds_nothing(spool):
     def failing():
         raise OSError("disk full")

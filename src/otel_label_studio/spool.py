@@ -180,6 +180,11 @@ class Spool:
             tickets, self._waiting = self._waiting, []
         try:
             self._commit(tickets)
+        except BaseException as error:  # nothing was committed: no caller may take it for success
+            for each in tickets:
+                if each.error is None:
+                    each.error = error
+            raise
         finally:
             with self._group:
                 for each in tickets:
