@@ -140,6 +140,8 @@ class OutboxForwarder:
             try:
                 emptied = self.send_waiting()
             except Exception:  # the outbox itself failed: say so, keep the thread alive
+                if self._stop.is_set():
+                    return  # a send outlived stop() and the outbox closed: it is re-sent after the next start
                 _logger.exception("Unexpected error in the feedback outbox")
                 emptied = False
             if emptied:
