@@ -135,12 +135,9 @@ class FeedbackSender:
         self.url = base if base.endswith("/v1/logs") else f"{base}/v1/logs"
         self._client = httpx.Client(timeout=timeout, headers=dict(headers or {}))
 
-    def send(self, items: list[Evaluation]) -> None:
-        if items:
-            self.send_body(logs_request(items).SerializeToString())
-
-    def send_body(self, body: bytes) -> None:
-        """Post one serialized logs request; FeedbackError when the endpoint does not take it."""
+    def send(self, body: bytes) -> None:
+        """Post one serialized logs request (``logs_request``); FeedbackError when the endpoint
+        does not take it."""
         try:
             response = self._client.post(
                 self.url, content=body, headers={"Content-Type": "application/x-protobuf"}

@@ -82,7 +82,7 @@ class Sidecar:
         if options.feedback_endpoint:
             self.feedback = FeedbackSender(options.feedback_endpoint)
             self.outbox = FeedbackOutbox.in_directory(options.data_dir)
-            self.forwarder = OutboxForwarder(self.outbox, self.feedback.send_body, endpoint=self.feedback.url)
+            self.forwarder = OutboxForwarder(self.outbox, self.feedback.send, endpoint=self.feedback.url)
         self._readiness: tuple[float, bool, str] | None = None
         try:
             self.http = OtlpHttpServer(
