@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import httpx
 from common import REPO, Serve, closed_port_url, request_bodies, settle
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from support.labelstudio_server import free_port
+from support import rotel_agent
 
 SPANS_PER_REQUEST = 100
 TARGET_SPANS_PER_SECOND = 10_000
@@ -80,55 +79,16 @@ def measure(
     return sum(counts) * per_request / elapsed
 
 
-def _rotel_binary() -> Path | None:
-    try:
-        import rotel
-    except ImportError:
-        return None
-    path = Path(rotel.__file__).parent / "rotel-agent"
-    return path if path.exists() else None
-
-
 def _rotel_rate(workdir: Path, bodies: list[bytes], senders: int, seconds: float) -> float | None:
-    binary = _rotel_binary()
-    if binary is None:
+    agent = rotel_agent.binary()
+    if agent is None:
         return None
-    http_port, grpc_port = free_port(), free_port()
-    with open(workdir / "rotel.log", "wb") as log:
-        process = subprocess.Popen(
-            [
-                str(binary),
-                "start",
-                "--otlp-http-endpoint",
-                f"127.0.0.1:{http_port}",
-                "--otlp-grpc-endpoint",
-                f"127.0.0.1:{grpc_port}",
-                "--exporter",
-                "blackhole",
-                "--pid-file",
-                str(workdir / "rotel.pid"),
-                "--log-file",
-                str(workdir / "rotel-agent.log"),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    try:
+        process, http_port = rotel_agent.start(agent, workdir, ["--exporter", "blackhole"])
+    except RuntimeError:
+        return None
     try:
         os.sched_setaffinity(process.pid, {SERVE_CPU})
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.post(
-                    f"http://127.0.0.1:{http_port}/v1/traces",
-                    content=b"",
-                    headers={"Content-Type": "application/x-protobuf"},
-                    timeout=1,
-                )
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    return None
-                time.sleep(0.1)
         return measure(_http_sender, f"http://127.0.0.1:{http_port}/v1/traces", bodies, senders, seconds)
     finally:
         process.terminate()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-import rotel
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -27,8 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from otel_label_studio import LabelStudioSpanExporter
-from support import scenarios, sidecar
-from support.labelstudio_server import free_port
+from support import rotel_agent, scenarios, sidecar
 from test_integration import pipeline, project_by_title, tasks_of
 from test_otlp import spec_example
 
@@ -516,16 +513,10 @@ def test_logs_are_json_lines(side):
 
 def test_app_to_rotel_to_serve(routing, ls, side, project_name, tmp_path):
     """app -> rotel (OTLP/HTTP in, gzip OTLP/HTTP out) -> serve -> tasks."""
-    agent = Path(rotel.__file__).parent / "rotel-agent"
-    http_port, grpc_port = free_port(), free_port()
+    agent = rotel_agent.binary()
+    assert agent is not None, "rotel is in the test extra: pip install -e .[test]"
     headers = f"authorization=Bearer {side.token},x-label-studio-project={project_name}"
-    command = [
-        str(agent),
-        "start",
-        "--otlp-http-endpoint",
-        f"127.0.0.1:{http_port}",
-        "--otlp-grpc-endpoint",
-        f"127.0.0.1:{grpc_port}",
+    forward = [
         "--exporter",
         "otlp",
         "--otlp-exporter-endpoint",
@@ -536,15 +527,9 @@ def test_app_to_rotel_to_serve(routing, ls, side, project_name, tmp_path):
         "gzip",
         "--otlp-exporter-custom-headers",
         headers,
-        "--pid-file",
-        str(tmp_path / "rotel.pid"),
-        "--log-file",
-        str(tmp_path / "rotel-agent.log"),
     ]
-    with open(tmp_path / "rotel.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    process, http_port = rotel_agent.start(agent, tmp_path, forward)
     try:
-        wait_for_port(process, http_port, tmp_path / "rotel.log")
         exporter = HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/traces")
         with pipeline(routing, exporter):
             for name in ("completion", "chat_system_human"):
@@ -558,17 +543,6 @@ def test_app_to_rotel_to_serve(routing, ls, side, project_name, tmp_path):
         process.wait(timeout=10)
     gzipped = [line for line in side.logs().splitlines() if "gzip" in line.lower()]
     assert not [line for line in gzipped if '"level": "ERROR"' in line]
-
-
-def wait_for_port(process: subprocess.Popen, port: int, log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, f"nothing listens on {port}:\n{log.read_text()}"
-        time.sleep(0.1)
 
 
 # --- the demo app of the compose file ---------------------------------------------------------------------
