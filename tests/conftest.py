@@ -12,7 +12,7 @@ import os
 import threading
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 import pytest
 from label_studio_sdk import LabelStudio
@@ -27,6 +27,13 @@ from support.labelstudio_server import LabelStudioServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing(message: str) -> NoReturn:
+    """A prerequisite is missing: a failure in CI, where nothing is skipped; a skip elsewhere."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 class RoutingProcessor(SpanProcessor):
@@ -121,9 +128,7 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
             "no Label Studio: run `make test` (it installs one into .venv-labelstudio) "
             "or set OTEL_LS_TEST_URL"
         )
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(message)
     server = labelstudio_server.start(binary, tmp_path_factory.mktemp("label-studio"))
     secrets_watch.register(server.legacy_token, server.pat)
     yield server

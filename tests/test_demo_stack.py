@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from label_studio_sdk import LabelStudio
 
-from conftest import IN_CI, REPO_ROOT
+from conftest import REPO_ROOT, missing
 from support import labelstudio_server
 from support.labelstudio_server import free_port
 
@@ -42,9 +42,7 @@ def test_demo_up_twice_then_down(tmp_path):
     binary = labelstudio_server.find_binary(REPO_ROOT)
     if binary is None:
         message = "no Label Studio: run `make test` (it installs one into .venv-labelstudio)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(message)
     ports = ["--ls-port", str(free_port()), "--http-port", str(free_port()), "--grpc-port", str(free_port())]
     state = tmp_path / "demo"
     first = stack("up", "--label-studio-bin", str(binary), *ports, state_dir=state)
