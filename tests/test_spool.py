@@ -213,9 +213,10 @@ def test_dead_letters_keep_the_reason_and_can_be_retried(spool):
     assert spool.add([record(1)]).duplicates == 1  # a dead letter is not spooled again by a retry
     stats = spool.stats()
     assert (stats.depth, stats.dead_letters, stats.delivered_remembered) == (0, 1, 1)
+    assert spool.dead_letter_count() == 1
     assert spool.retry_dead_letters() == 1
     assert [i.record.span_id for i in spool.take(10)] == [first.record.span_id]
-    assert spool.stats().dead_letters == 0
+    assert spool.stats().dead_letters == 0 and spool.dead_letter_count() == 0
 
 
 def test_remembered_deliveries_are_forgotten_after_the_retention(tmp_path):

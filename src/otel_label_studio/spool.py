@@ -328,6 +328,12 @@ class Spool:
         with self._lock, self._transaction():
             return self._db.execute("DELETE FROM delivered WHERE delivered_at < ?", (cutoff,)).rowcount
 
+    def dead_letter_count(self) -> int:
+        """Records in the dead letters, without ``stats``' full scans of the pending and delivered
+        tables: /metrics asks on every scrape, and the scan would hold up ingest meanwhile."""
+        with self._lock:
+            return self._count("dead_letters")
+
     def stats(self) -> SpoolStats:
         now = self._clock()
         with self._lock:

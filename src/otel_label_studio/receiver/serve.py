@@ -213,7 +213,7 @@ class Sidecar:
             self.intake.stats,
             self.worker.stats,
             queue_depth=self.spool.depth,
-            dead_letters=self.spool.stats().dead_letters,
+            dead_letters=self.spool.dead_letter_count(),
             delivery_paused=self.worker.paused_reason is not None,
             http_responses=dict(self.http.responses),
             grpc_responses=dict(self._grpc_service.responses),
