@@ -70,6 +70,15 @@ _ADD = (
 )
 
 
+def open_durable(path: str) -> sqlite3.Connection:
+    """A connection whose every commit is on disk when it returns (WAL, ``synchronous=FULL``),
+    in autocommit mode (transactions are explicit), shared by the threads of one process."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
 class SpoolFull(Exception):
     """The spool is at its row or size limit: the sender should keep its data and retry later."""
 
@@ -134,9 +143,7 @@ class Spool:
         self._group = threading.Condition()  # the callers of add() waiting for a group commit
         self._waiting: list[_Ticket] = []
         self._committing = False
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path)
         # Checkpoint every ~40 MB of WAL rather than SQLite's 4 MB: a checkpoint stalls the commit
         # that runs it, and a longer WAL writes each index page once for more commits.
         self._db.execute("PRAGMA wal_autocheckpoint=10000")
