@@ -12,6 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import islice
 from typing import Callable, Iterable, Sequence
 
 from .record import LLMRecord
@@ -68,7 +69,7 @@ class MemoryQueue:
     def take(self, limit: int) -> list[SpoolItem]:
         now = self._clock()
         with self._lock:
-            due = [entry for entry in self._entries.values() if entry.not_before <= now][:limit]
+            due = islice((entry for entry in self._entries.values() if entry.not_before <= now), limit)
             return [SpoolItem(e.seq, e.record, e.enqueued_at, e.attempts, e.in_flight) for e in due]
 
     def next_due(self) -> float | None:
