@@ -19,6 +19,9 @@ DEFAULT_MAX_CONCURRENT_DECODES = 2
 DEFAULT_DECODE_WAIT_SECONDS = 2.0
 """How long a request waits for a free decode slot before it is answered busy."""
 
+DEFAULT_MAX_SPANS_PER_REQUEST = 100_000
+"""Most spans one export request may hold; a request with more is refused whole (413 / RESOURCE_EXHAUSTED)."""
+
 BUSY_RETRY_AFTER_SECONDS = 1.0
 
 

@@ -21,6 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from .limits import DEFAULT_MAX_SPANS_PER_REQUEST
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 CONTENT_TYPES = (PROTOBUF, JSON)
@@ -110,8 +112,11 @@ def _too_large(max_bytes: int) -> OtlpError:
     return OtlpError(413, f"request body is larger than {max_bytes} bytes after decompression")
 
 
-def parse_request(body: bytes, kind: str) -> ExportTraceServiceRequest:
-    """An ``ExportTraceServiceRequest`` from protobuf or OTLP/JSON bytes; malformed input is a 400."""
+def parse_request(
+    body: bytes, kind: str, *, max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST
+) -> ExportTraceServiceRequest:
+    """An ``ExportTraceServiceRequest`` from protobuf or OTLP/JSON bytes; malformed input is a 400,
+    more than ``max_spans`` spans a 413 (not enforced yet)."""
     request = ExportTraceServiceRequest()
     if kind == PROTOBUF:
         try:
