@@ -1,67 +1,88 @@
 """OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
 
-The request is parsed here rather than by gRPC so malformed bytes get INVALID_ARGUMENT (not an
-INTERNAL deserialization failure). The receive limit is raised to the body cap (64 MiB by
-default; gRPC's own 4 MiB is too small for LLM payloads) and gRPC answers RESOURCE_EXHAUSTED
-above it. Backpressure is UNAVAILABLE with ``google.rpc.retryinfo-bin``, the one key the
-OpenTelemetry exporters read to wait before retrying.
+The request is parsed here (``otlp.parse_request``) rather than by gRPC, so malformed bytes get
+INVALID_ARGUMENT (not an INTERNAL deserialization failure) and an amplifying request is refused
+with RESOURCE_EXHAUSTED before it is decoded. The receive limit is raised to the body cap (64 MiB
+by default; gRPC's own 4 MiB is too small for LLM payloads) and gRPC answers RESOURCE_EXHAUSTED
+above it.
+
+Memory: Export is registered as a stream-unary method (the wire is the same for a unary
+client), so the handler runs *before* the request message is received. It takes a slot of the
+shared ``DecodeGate`` first and only then reads the message: at most as many request bodies as
+there are decode slots are ever held, however many senders call at once. A call that finds no
+free slot is answered UNAVAILABLE with ``google.rpc.retryinfo-bin`` (the one key the
+OpenTelemetry exporters read to wait before retrying), as a full spool is, without reading it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import math
+import os
+import re
+import sys
+import tempfile
 from concurrent import futures
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.message import DecodeError
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
+from .limits import DEFAULT_MAX_SPANS_PER_REQUEST, Busy, DecodeGate
+from .otlp import PROTOBUF, OtlpError, parse_request
 
 _logger = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
+DEFAULT_WORKERS = 16
+"""Threads taking calls: a call waits here for a decode slot holding no body, so this can be
+larger than the gate's slots; calls past it queue in gRPC, their bodies unread."""
+
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class _Refusal(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
 
 
 class TraceService:
-    def __init__(self, intake: Intake, auth_token: str | None):
+    def __init__(
+        self,
+        intake: Intake,
+        auth_token: str | None,
+        gate: DecodeGate,
+        max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
+    ):
         self._intake = intake
         self._auth_token = auth_token
+        self._gate = gate
+        self._max_spans = max_spans
         self.responses: dict[str, int] = {}
 
-    def export(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
-        if self._auth_token is not None:
-            scheme, _, value = (metadata.get("authorization") or "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), self._auth_token.encode()
-            ):
-                self._abort(context, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        request = ExportTraceServiceRequest()
+    def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         try:
-            request.ParseFromString(body)
-            project = project_from_header(metadata.get(PROJECT_HEADER))
-        except (DecodeError, RecursionError, ValueError) as exc:
-            self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}")
-        try:
-            response = self._intake.accept(request, project)
-        except SpoolFull as full:
-            _logger.warning("Spool full, asking the sender to retry later: %s", full)
-            delay = Duration(seconds=max(1, math.ceil(full.retry_after)))
-            context.set_trailing_metadata(
-                ((RETRY_INFO_KEY, RetryInfo(retry_delay=delay).SerializeToString()),)
-            )
-            self._abort(context, grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {full}; retry later")
+            response = self._export(messages, context)
+        except _Refusal as refusal:
+            if refusal.retry_after is not None:
+                delay = Duration(seconds=max(1, math.ceil(refusal.retry_after)))
+                context.set_trailing_metadata(
+                    ((RETRY_INFO_KEY, RetryInfo(retry_delay=delay).SerializeToString()),)
+                )
+            self._abort(context, refusal.code, refusal.message)
+        except grpc.RpcError:  # the sender went away before its request was read
+            self._count("CANCELLED")
+            return ExportTraceServiceResponse()
         except Exception:
             _logger.exception("Unexpected error while receiving spans")
             self._abort(context, grpc.StatusCode.INTERNAL, "internal error while receiving spans")
@@ -74,6 +95,40 @@ class TraceService:
         self._count("OK")
         return response
 
+    def _export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+        if self._auth_token is not None:
+            scheme, _, value = (metadata.get("authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.strip().encode(), self._auth_token.encode()
+            ):
+                raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        try:
+            project = project_from_header(metadata.get(PROJECT_HEADER))
+        except ValueError as exc:
+            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from None
+        try:
+            with self._gate.slot():
+                body = next(messages, None)  # received only now, inside the slot
+                if body is None:
+                    raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "Export needs one request message")
+                try:
+                    request = parse_request(body, PROTOBUF, max_spans=self._max_spans)
+                except OtlpError as error:
+                    raise _Refusal(_STATUS_CODES[error.code], error.message) from None
+                del body
+                return self._intake.accept(request, project)
+        except Busy as busy:
+            _logger.warning("Every decode slot is busy, asking the sender to retry later: %s", busy)
+            raise _Refusal(
+                grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {busy}; retry later", busy.retry_after
+            ) from None
+        except SpoolFull as full:
+            _logger.warning("Spool full, asking the sender to retry later: %s", full)
+            raise _Refusal(
+                grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {full}; retry later", full.retry_after
+            ) from None
+
     def _abort(self, context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> Any:
         self._count(code.name)
         if code is not grpc.StatusCode.INTERNAL:
@@ -85,10 +140,20 @@ class TraceService:
 
 
 def make_grpc_server(
-    intake: Intake, *, host: str, port: int, auth_token: str | None, max_body_bytes: int, workers: int = 8
+    intake: Intake,
+    *,
+    host: str,
+    port: int,
+    auth_token: str | None,
+    max_body_bytes: int,
+    gate: DecodeGate | None = None,
+    max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
+    workers: int = DEFAULT_WORKERS,
 ) -> tuple[grpc.Server, TraceService, int]:
-    """A started-ready server bound to host:port; raises ValueError when the port cannot be bound."""
-    service = TraceService(intake, auth_token)
+    """A started-ready server bound to host:port; raises ValueError when the port cannot be bound.
+
+    ``gate`` is the decode gate shared with OTLP/HTTP (a gate of its own when not given)."""
+    service = TraceService(intake, auth_token, gate or DecodeGate(), max_spans)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[
@@ -96,17 +161,46 @@ def make_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    handler = grpc.unary_unary_rpc_method_handler(
+    handler = grpc.stream_unary_rpc_method_handler(
         service.export,
-        request_deserializer=None,  # raw bytes: parsed in export()
+        request_deserializer=None,  # raw bytes: parsed in export(), inside a decode slot
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise ValueError(f"cannot listen for OTLP/gRPC on {address}: {exc}") from None
+    with _stderr_kept() as said:
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError:
+            bound = 0
+        core_said = said() if bound == 0 else ""
     if bound == 0:
-        raise ValueError(f"cannot listen for OTLP/gRPC on {address}: the port is in use or not allowed")
+        _logger.debug("gRPC could not bind %s: %s", address, core_said.strip())
+        raise ValueError(f"cannot listen for OTLP/gRPC on {address}: {_bind_reason(core_said)}")
     return server, service, bound
+
+
+@contextlib.contextmanager
+def _stderr_kept() -> Iterator[Callable[[], str]]:
+    """gRPC's core writes bind failures straight to file descriptor 2 (``add_port.cc`` lines);
+    keep them aside so the user sees one clear message of ours instead."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+
+            def said() -> str:
+                sink.seek(0)
+                return sink.read().decode("utf-8", errors="replace")
+
+            yield said
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _bind_reason(core_said: str) -> str:
+    """ "Address already in use" from gRPC's ``Error in bind for address '...': <reason>``."""
+    found = re.search(r"Error in bind for address '[^']*': ([^()]+?)\)", core_said)
+    return found.group(1).strip().lower() if found else "the port is in use or not allowed"
