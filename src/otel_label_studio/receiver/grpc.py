@@ -7,11 +7,15 @@ by default; gRPC's own 4 MiB is too small for LLM payloads) and gRPC answers RES
 above it.
 
 Memory: Export is registered as a stream-unary method (the wire is the same for a unary
-client), so the handler runs *before* the request message is received. It takes a slot of the
-shared ``DecodeGate`` first and only then reads the message: at most as many request bodies as
-there are decode slots are ever held, however many senders call at once. A call that finds no
-free slot is answered UNAVAILABLE with ``google.rpc.retryinfo-bin`` (the one key the
-OpenTelemetry exporters read to wait before retrying), as a full spool is, without reading it.
+client), so the handler runs *before* the request message is received. It takes a receive slot
+(as many as the shared ``DecodeGate`` has decode slots) and only then reads the message, so at
+most that many gRPC bodies are held however many senders call at once; it then takes a decode
+slot, shared with OTLP/HTTP, to parse, map and spool. A slow sender holds a receive slot, never
+a decode slot. A call that finds no free slot within the gate's wait is answered UNAVAILABLE
+with ``google.rpc.retryinfo-bin`` (the one key the OpenTelemetry exporters read to wait before
+retrying), as a full spool is, its body unread. gRPC itself queues calls past ``workers``
+(unread, their bytes held back by HTTP/2 flow control); nothing is refused with a code
+senders do not retry.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ _logger = logging.getLogger(__name__)
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
 DEFAULT_WORKERS = 16
-"""Threads taking calls: a call waits here for a decode slot holding no body, so this can be
+"""Threads taking calls: a call waits here for a receive slot holding no body, so this can be
 larger than the gate's slots; calls past it queue in gRPC, their bodies unread."""
 
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -63,10 +67,12 @@ class TraceService:
         auth_token: str | None,
         gate: DecodeGate,
         max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
+        receiving: DecodeGate | None = None,
     ):
         self._intake = intake
         self._auth_token = auth_token
         self._gate = gate
+        self._receiving = receiving or DecodeGate(gate.slots)
         self._max_spans = max_spans
         self.responses: dict[str, int] = {}
 
@@ -108,16 +114,17 @@ class TraceService:
         except ValueError as exc:
             raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from None
         try:
-            with self._gate.slot():
-                body = next(messages, None)  # received only now, inside the slot
+            with self._receiving.slot():
+                body = next(messages, None)  # received only now, inside a receive slot
                 if body is None:
                     raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "Export needs one request message")
-                try:
-                    request = parse_request(body, PROTOBUF, max_spans=self._max_spans)
-                except OtlpError as error:
-                    raise _Refusal(_STATUS_CODES[error.code], error.message) from None
-                del body
-                return self._intake.accept(request, project)
+                with self._gate.slot():
+                    try:
+                        request = parse_request(body, PROTOBUF, max_spans=self._max_spans)
+                    except OtlpError as error:
+                        raise _Refusal(_STATUS_CODES[error.code], error.message) from None
+                    del body
+                    return self._intake.accept(request, project)
         except Busy as busy:
             _logger.warning("Every decode slot is busy, asking the sender to retry later: %s", busy)
             raise _Refusal(
