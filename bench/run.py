@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402
 
-SCENARIOS = ("mapping", "overhead", "e2e", "ingest", "memory", "hotpath")
+SCENARIOS = ("mapping", "overhead", "e2e", "ingest", "memory", "attack_memory", "hotpath")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +94,10 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         import memory
 
         return memory.run(workdir, quick)
+    if name == "attack_memory":
+        import attack_memory
+
+        return attack_memory.run(workdir, quick)
     import hotpath
 
     return hotpath.run(workdir, quick)
@@ -153,6 +157,12 @@ def _section(name: str, result: dict) -> str:
             f"({result['spans_sent']} spans, "
             f"spool {result['spool_mb']} MB); RSS early {result['rss_early_mb']} MB, late "
             f"{result['rss_late_mb']} MB (target <= {result['target_peak_mb']} MB and flat): "
+            f"{_verdict(result)}"
+        )
+    elif name == "attack_memory":
+        lines.append(
+            f"worst peak RSS {result['worst_peak_mb']} MB over every amplifying request, alone and "
+            f"8 at a time (target < {result['target_peak_mb']} MB, refused rather than decoded): "
             f"{_verdict(result)}"
         )
     elif name == "hotpath":
