@@ -33,8 +33,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_label_studio.mapping import Mapper
 from otel_label_studio.receiver import otlp
+from otel_label_studio.receiver.grpc import make_grpc_server
+from otel_label_studio.receiver.intake import Intake
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError, parse_request
+from otel_label_studio.spool import Spool
 from support import sidecar
 from support.labelstudio_server import LabelStudioServer, free_port
 from test_receiver import llm_json
@@ -287,6 +291,33 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
         sender.join(30)
         exporter.shutdown()
     assert outcome == [SpanExportResult.SUCCESS]
+
+
+def test_a_grpc_sender_that_stalls_mid_request_is_cancelled_and_gives_its_slot_back(tmp_path):
+    spool = Spool.in_directory(str(tmp_path))
+    intake = Intake(Mapper(metadata_prefix="x", include_errors=False), spool)
+    server, _, port = make_grpc_server(
+        intake, host="127.0.0.1", port=0, auth_token=None, max_body_bytes=1 << 20, receive_seconds=1.0
+    )
+    server.start()
+    release = threading.Event()
+
+    def stalled() -> Iterator[bytes]:
+        release.wait(30)
+        yield one_span().SerializeToString()
+
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            held = [channel.stream_unary(EXPORT).future(stalled(), timeout=20) for _ in range(2)]
+            for call in held:
+                with pytest.raises(grpc.RpcError) as ended:
+                    call.result(timeout=15)
+                assert ended.value.code() == grpc.StatusCode.CANCELLED
+            channel.unary_unary(EXPORT)(one_span().SerializeToString(), timeout=10)  # the slots are free
+    finally:
+        release.set()
+        server.stop(None)
+        spool.close()
 
 
 def test_a_grpc_port_in_use_prints_only_our_message(tmp_path):

@@ -11,11 +11,11 @@ client), so the handler runs *before* the request message is received. It takes 
 (as many as the shared ``DecodeGate`` has decode slots) and only then reads the message, so at
 most that many gRPC bodies are held however many senders call at once; it then takes a decode
 slot, shared with OTLP/HTTP, to parse, map and spool. A slow sender holds a receive slot, never
-a decode slot. A call that finds no free slot within the gate's wait is answered UNAVAILABLE
-with ``google.rpc.retryinfo-bin`` (the one key the OpenTelemetry exporters read to wait before
-retrying), as a full spool is, its body unread. gRPC itself queues calls past ``workers``
-(unread, their bytes held back by HTTP/2 flow control); nothing is refused with a code
-senders do not retry.
+a decode slot, and for at most ``RECEIVE_SECONDS``. A call that finds no free slot within the
+gate's wait is answered UNAVAILABLE with ``google.rpc.retryinfo-bin`` (the one key the
+OpenTelemetry exporters read to wait before retrying), as a full spool is, its body unread.
+gRPC itself queues calls past ``workers`` (unread, their bytes held back by HTTP/2 flow
+control); nothing is refused with a code senders do not retry.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from concurrent import futures
 from typing import Any, Callable, Iterator
 
@@ -49,6 +50,10 @@ DEFAULT_WORKERS = 16
 """Threads taking calls: a call waits here for a receive slot holding no body, so this can be
 larger than the gate's slots; calls past it queue in gRPC, their bodies unread."""
 
+RECEIVE_SECONDS = 60.0
+"""Longest a request message may take to arrive once its receive slot is taken (64 MiB at
+about 10 Mbit/s); past it the call is cancelled (CANCELLED, which senders retry)."""
+
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
@@ -68,12 +73,14 @@ class TraceService:
         gate: DecodeGate,
         max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
         receiving: DecodeGate | None = None,
+        receive_seconds: float = RECEIVE_SECONDS,
     ):
         self._intake = intake
         self._auth_token = auth_token
         self._gate = gate
         self._receiving = receiving or DecodeGate(gate.slots)
         self._max_spans = max_spans
+        self._receive_seconds = receive_seconds
         self.responses: dict[str, int] = {}
 
     def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
@@ -115,7 +122,7 @@ class TraceService:
             raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from None
         try:
             with self._receiving.slot():
-                body = next(messages, None)  # received only now, inside a receive slot
+                body = self._receive(messages, context)  # only now, inside a receive slot
                 if body is None:
                     raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "Export needs one request message")
                 with self._gate.slot():
@@ -135,6 +142,17 @@ class TraceService:
             raise _Refusal(
                 grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {full}; retry later", full.retry_after
             ) from None
+
+    def _receive(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes | None:
+        """The request message, or the call cancelled (RpcError) when it takes longer than
+        ``receive_seconds``: a sender that stalls mid-request gives its receive slot back."""
+        timer = threading.Timer(self._receive_seconds, context.cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            return next(messages, None)
+        finally:
+            timer.cancel()
 
     def _abort(self, context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> Any:
         self._count(code.name)
@@ -156,11 +174,14 @@ def make_grpc_server(
     gate: DecodeGate | None = None,
     max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
     workers: int = DEFAULT_WORKERS,
+    receive_seconds: float = RECEIVE_SECONDS,
 ) -> tuple[grpc.Server, TraceService, int]:
     """A started-ready server bound to host:port; raises ValueError when the port cannot be bound.
 
     ``gate`` is the decode gate shared with OTLP/HTTP (a gate of its own when not given)."""
-    service = TraceService(intake, auth_token, gate or DecodeGate(), max_spans)
+    service = TraceService(
+        intake, auth_token, gate or DecodeGate(), max_spans, receive_seconds=receive_seconds
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[
