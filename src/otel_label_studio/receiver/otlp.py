@@ -252,8 +252,8 @@ PROTOBUF_SCAN_ABOVE_BYTES = DECODE_BUDGET_BYTES // _WORST_COST_PER_WIRE_BYTE
 """Protobuf bodies up to this size (1.6 MiB) are parsed without the pre-scan: even if every 2 bytes
 were an empty message of the costliest kind they could not pass ``DECODE_BUDGET_BYTES``. Their
 span count is checked after the parse. Larger bodies are walked first (``prescan``), which
-costs about 13 us per 2 KB LLM span on one core, against about 100 us per span for the whole
-ingest path; a request of 100 such spans (330 KB) is not walked."""
+costs about 13 us per 2 KB LLM span on one core, against about 73 us per span for serve's whole
+ingest (13,700 spans/s in bench/RESULTS.md); a request of 100 such spans (330 KB) is not walked."""
 
 JSON_CONTAINER_COST_BYTES = 320
 """Estimated memory of one ``{`` or ``[`` in an OTLP/JSON body: the dict or list ``json.loads``
