@@ -14,8 +14,12 @@ slot, shared with OTLP/HTTP, to parse, map and spool. A slow sender holds a rece
 a decode slot, and for at most ``RECEIVE_SECONDS``. A call that finds no free slot within the
 gate's wait is answered UNAVAILABLE with ``google.rpc.retryinfo-bin`` (the one key the
 OpenTelemetry exporters read to wait before retrying), as a full spool is, its body unread.
-gRPC itself queues calls past ``workers`` (unread, their bytes held back by HTTP/2 flow
-control); nothing is refused with a code senders do not retry.
+gRPC itself queues calls past ``workers``; nothing is refused with a code senders do not retry.
+
+What a waiting call holds is its HTTP/2 flow-control window. gRPC's bandwidth-delay probing
+grows that window to tens of MiB per stream on a fast link, so it is turned off and each
+waiting stream holds its initial 64 KiB (measured with 32 concurrent 30 MiB requests: 1.2 GiB
+peak with probing, 0.46 GiB without; ingest unchanged within the noise of the machine).
 """
 
 from __future__ import annotations
@@ -187,6 +191,7 @@ def make_grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_body_bytes),
             ("grpc.so_reuseport", 0),
+            ("grpc.http2.bdp_probe", 0),  # waiting streams keep a 64 KiB window (module doc)
         ],
     )
     handler = grpc.stream_unary_rpc_method_handler(
