@@ -1,4 +1,6 @@
-"""OTLP/HTTP: ``POST /v1/traces``, plus ``/healthz``, ``/readyz`` and ``/metrics`` on the same port.
+"""TEMPORARY, for the bench's A-B-B-A comparison only (OTEL_LABEL_STUDIO_HTTP_SERVER=stdlib).
+
+OTLP/HTTP: ``POST /v1/traces``, plus ``/healthz``, ``/readyz`` and ``/metrics`` on the same port.
 
 Checks go cheapest first and never read a body that will be refused: method (405), token
 (401), content type (415), encoding (400), declared length (411/413). Every answer carries a
@@ -54,6 +56,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
         readiness: Callable[[], tuple[bool, str]],
         metrics: Callable[[], str],
         webhook: Callable[[dict[str, Any]], int] | None = None,
+        **_ignored: Any,
     ):
         super().__init__(address, OtlpHttpHandler)
         self.intake = intake
@@ -64,6 +67,15 @@ class OtlpHttpServer(ThreadingHTTPServer):
         self.webhook = webhook
         self.responses: dict[int, int] = {}
         self._responses_lock = threading.Lock()
+
+    def start(self) -> None:
+        threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-http", daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
 
     def count_response(self, status: int) -> None:
         with self._responses_lock:
