@@ -95,37 +95,6 @@ def _rotel_rate(workdir: Path, bodies: list[bytes], senders: int, seconds: float
         process.wait(timeout=10)
 
 
-OLD_HTTP_SWITCH = "OTEL_LABEL_STUDIO_HTTP_SERVER"  # "stdlib": the http.server transport, for A-B-B-A only
-
-
-def _old_http_available() -> bool:
-    try:
-        import otel_label_studio.receiver.http_stdlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def http_abba(workdir: Path, bodies: list[bytes], seconds: float, senders: int = 4) -> dict[str, list[float]]:
-    """The old stdlib HTTP transport (A) against the new one (B), in the order A B B A, each a
-    fresh serve pinned as above: drift over the run (other load, disk) hits both alike."""
-    rates: dict[str, list[float]] = {"stdlib": [], "uvicorn": []}
-    for name in ("stdlib", "uvicorn", "uvicorn", "stdlib"):
-        settle()
-        if name == "stdlib":
-            os.environ[OLD_HTTP_SWITCH] = "stdlib"
-        try:
-            serve = Serve(workdir, url=closed_port_url(), api_key="bench", cpu=SERVE_CPU, args=UNLIMITED)
-        finally:
-            os.environ.pop(OLD_HTTP_SWITCH, None)
-        try:
-            rates[name].append(measure(_http_sender, serve.traces_url, bodies, senders, seconds))
-        finally:
-            serve.stop()
-            shutil.rmtree(serve.data_dir, ignore_errors=True)
-    return rates
-
-
 def run(workdir: Path, quick: bool, prompt_sizes: tuple[int, ...] = (200, 2048, 32768, 262144)) -> dict:
     seconds = 3.0 if quick else 10.0
     rows = []
@@ -173,20 +142,6 @@ def run(workdir: Path, quick: bool, prompt_sizes: tuple[int, ...] = (200, 2048, 
                     }
                 )
                 headline["rotel_http_x4"] = rotel
-            if _old_http_available():
-                abba = {senders: http_abba(workdir, bodies, seconds, senders) for senders in (1, 4)}
-                for senders, rates in abba.items():
-                    for name, pair in rates.items():
-                        each = " / ".join(str(round(rate)) for rate in pair)
-                        rows.append(
-                            {
-                                "prompt_bytes": size,
-                                "spans_per_request": per_request,
-                                "transport": f"http {name} (A-B-B-A: {each})",
-                                "senders": senders,
-                                "spans_per_s": round(sum(pair) / len(pair)),
-                            }
-                        )
     # The target holds for every transport and sender count measured at 2 KB: the slowest counts.
     measured = {key: rate for key, rate in headline.items() if key != "rotel_http_x4"}
     slowest = min(measured, key=measured.__getitem__)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import signal
 import threading
 import time
@@ -98,11 +97,8 @@ class Sidecar:
         self._readiness: tuple[float, bool, str] | None = None
         # One bound on the requests decoded at once, whichever transport brought them.
         self.gate = DecodeGate(options.max_concurrent_decodes)
-        server = OtlpHttpServer
-        if os.environ.get("OTEL_LABEL_STUDIO_HTTP_SERVER") == "stdlib":  # the bench's A-B-B-A only
-            from .http_stdlib import OtlpHttpServer as server  # type: ignore[assignment]
         try:
-            self.http = server(
+            self.http = OtlpHttpServer(
                 (options.host, options.http_port),
                 self.intake,
                 auth_token=options.auth_token,
