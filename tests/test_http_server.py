@@ -347,3 +347,23 @@ def test_the_gate_refuses_after_its_wait_and_counts_it():
     assert (gate.in_use, gate.refused) == (0, 2)
     with gate.slot():
         assert gate.in_use == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-concurrent-decodes", "0"], "--max-concurrent-decodes: '0' must be a positive whole number"),
+        (["--max-spans-per-request", "many"], "--max-spans-per-request: invalid literal"),
+        (["--http-read-timeout", "0"], "--http-read-timeout: '0' must be a number of seconds above 0"),
+    ],
+)
+def test_a_bad_limit_stops_serve_at_start(tmp_path, args, message):
+    result = subprocess.run(
+        [str(sidecar.SCRIPT), "serve", "--data-dir", str(tmp_path), *args],
+        env={"PATH": "/usr/bin:/bin", "LABEL_STUDIO_API_KEY": KEY, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
