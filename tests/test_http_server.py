@@ -184,6 +184,34 @@ def test_a_thousand_idle_connections_do_not_stop_a_real_export(serve):
             sock.close()
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Ty"],
+    ids=["silent", "head-never-ends"],
+)
+def test_a_connection_whose_request_head_stalls_is_closed(serve, sent):
+    with socket.create_connection(("127.0.0.1", serve.http_port), timeout=READ_TIMEOUT + 8) as sock:
+        sock.sendall(sent)
+        started = time.monotonic()
+        try:
+            closed = sock.recv(4096) == b""
+        except ConnectionResetError:
+            closed = True
+        except TimeoutError:
+            closed = False
+        took = time.monotonic() - started
+    assert closed, f"the connection was still open after {took:.1f}s"
+    assert READ_TIMEOUT - 0.5 < took < READ_TIMEOUT + 3
+
+
+def test_an_oversized_request_head_is_400(serve):
+    headers = [f"X-Filler-{index}: {'v' * 1000}" for index in range(200)]  # 200 KB of headers
+    answer, took = raw_exchange(serve.http_port, head(serve.http_port, *headers), wait=10)
+    assert status_line(answer) == 400
+    assert took < 3
+    assert httpx.get(f"{serve.http_url}/healthz", timeout=5).status_code == 200
+
+
 # --- stalled bodies --------------------------------------------------------------------------------
 
 

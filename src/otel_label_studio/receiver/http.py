@@ -35,6 +35,7 @@ from typing import Any, Awaitable, Callable
 
 import uvicorn
 from google.rpc import code_pb2
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..mapping import MappingResult
 from ..spool import SpoolFull
@@ -65,6 +66,7 @@ KEEP_ALIVE_SECONDS = 30.0  # an idle keep-alive connection is closed after this 
 SHUTDOWN_GRACE_SECONDS = 5.0
 START_TIMEOUT_SECONDS = 10.0
 OPERATION_THREADS = 4
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers
 TEXT = "text/plain; charset=utf-8"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -399,6 +401,61 @@ class _Request:
         return None if value is None else value.decode("latin-1")
 
 
+class _HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with the two bounds it lacks on a request's head (request
+    line and headers): its size (over ``MAX_HEAD_BYTES`` is a 400, before httptools has buffered
+    it all) and its time (a connection whose head is not complete within ``head_timeout`` of
+    connecting, or of its previous answer, is closed). uvicorn itself times out only idle
+    keep-alive connections, so a silent or dribbling sender would keep its connection forever."""
+
+    head_timeout = DEFAULT_READ_TIMEOUT_SECONDS
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._open_head()
+
+    def _open_head(self) -> None:
+        self._head_bytes = 0
+        self._head_open = True
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        busy = self.cycle is not None and not self.cycle.response_complete
+        if self._head_open and not busy and not self.transport.is_closing():
+            _logger.info("Closed a connection whose request head took over %gs", self.head_timeout)
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._head_open and not self.transport.is_closing():  # counted after parsing: the
+            self._head_bytes += len(data)  # piece that completes the head is never refused
+            if self._head_bytes > MAX_HEAD_BYTES:
+                _logger.info("Refused a request head over %d bytes", MAX_HEAD_BYTES)
+                self.send_400_response(f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._open_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+
 class OtlpHttpServer:
     """The app on uvicorn (httptools), in a thread of its own beside gRPC.
 
@@ -411,9 +468,10 @@ class OtlpHttpServer:
         self.app = OtlpApp(intake, **app_options)
         self._socket = _listen(address)
         self.server_address: tuple[str, int] = self._socket.getsockname()[:2]
+        protocol = type("OtlpHttpProtocol", (_HttpProtocol,), {"head_timeout": self.app.read_timeout})
         config = uvicorn.Config(
             self.app,
-            http="httptools",
+            http=protocol,
             loop="asyncio",
             lifespan="off",
             log_config=None,  # uvicorn's loggers propagate to ours (JSON lines)
