@@ -88,16 +88,29 @@ def log_problems(process: sidecar.Sidecar) -> list[str]:
     ]
 
 
+def metric(process: sidecar.Sidecar, name: str, default: float | None = None) -> float:
+    for line in httpx.get(f"{process.http_url}/metrics").text.splitlines():
+        if line.startswith(f"otel_label_studio_{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    if default is not None:
+        return default
+    raise AssertionError(f"no {name} in /metrics")
+
+
 # --- framing ---------------------------------------------------------------------------------------
 
 
 def test_a_negative_chunk_size_is_refused_promptly(serve):
     """The old handler read a chunk of size -1 as 'read until the sender closes'."""
     request = head(serve.http_port, "Content-Type: application/x-protobuf", "Transfer-Encoding: chunked")
+    before = metric(serve, 'http_responses_total{code="400"}', default=0)
     answer, took = raw_exchange(serve.http_port, request + b"-1\r\n" + b"x" * 65536, wait=10)
     assert answer, "no answer within 10 s: the body is being read without a bound"
     assert status_line(answer) == 400
     assert took < 3
+    assert b"content-type: application/x-protobuf" in answer.lower()
+    assert status_pb2.Status.FromString(answer.split(b"\r\n\r\n", 1)[1]).code == code_pb2.INVALID_ARGUMENT
+    assert metric(serve, 'http_responses_total{code="400"}') == before + 1
 
 
 EMPTY_SPANS = b"\x0a\x00" * 3  # three empty ResourceSpans: a valid request of 6 bytes
@@ -253,13 +266,6 @@ def test_a_length_over_the_cap_is_413_without_reading_the_body(tmp_path):
 
 
 # --- the decode gate -------------------------------------------------------------------------------
-
-
-def metric(process: sidecar.Sidecar, name: str) -> float:
-    for line in httpx.get(f"{process.http_url}/metrics").text.splitlines():
-        if line.startswith(f"otel_label_studio_{name} "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no {name} in /metrics")
 
 
 def test_busy_when_every_decode_slot_is_taken(tmp_path):

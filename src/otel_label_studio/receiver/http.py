@@ -409,6 +409,24 @@ class _HttpProtocol(HttpToolsProtocol):
     keep-alive connections, so a silent or dribbling sender would keep its connection forever."""
 
     head_timeout = DEFAULT_READ_TIMEOUT_SECONDS
+    owner: OtlpApp  # set per server: counts the answers given here
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to malformed HTTP (bad framing, a head too large), as every other
+        error: a google.rpc.Status in the request's content type (JSON when unknown), counted."""
+        kind = JSON
+        for name, value in self.headers or ():
+            if name == b"content-type":
+                kind = media_type(value.decode("latin-1"))
+                break
+        kind = kind if kind in CONTENT_TYPES else JSON
+        body = status_body(OtlpError(400, f"malformed HTTP request: {msg}"), kind)
+        self.owner.count_response(400)
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+            b"server: otel-label-studio\r\nconnection: close\r\n\r\n%s" % (kind.encode(), len(body), body)
+        )
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -438,7 +456,7 @@ class _HttpProtocol(HttpToolsProtocol):
         if self._head_open and not self.transport.is_closing():  # counted after parsing: the
             self._head_bytes += len(data)  # piece that completes the head is never refused
             if self._head_bytes > MAX_HEAD_BYTES:
-                _logger.info("Refused a request head over %d bytes", MAX_HEAD_BYTES)
+                _logger.warning("Refused a request head over %d bytes", MAX_HEAD_BYTES)
                 self.send_400_response(f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
 
     def on_headers_complete(self) -> None:
@@ -468,7 +486,9 @@ class OtlpHttpServer:
         self.app = OtlpApp(intake, **app_options)
         self._socket = _listen(address)
         self.server_address: tuple[str, int] = self._socket.getsockname()[:2]
-        protocol = type("OtlpHttpProtocol", (_HttpProtocol,), {"head_timeout": self.app.read_timeout})
+        protocol = type(
+            "OtlpHttpProtocol", (_HttpProtocol,), {"head_timeout": self.app.read_timeout, "owner": self.app}
+        )
         config = uvicorn.Config(
             self.app,
             http=protocol,
@@ -478,6 +498,7 @@ class OtlpHttpServer:
             access_log=False,
             server_header=False,
             date_header=False,
+            proxy_headers=False,  # no client address is used: nothing to take from X-Forwarded-For
             backlog=BACKLOG,
             timeout_keep_alive=int(KEEP_ALIVE_SECONDS),
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
