@@ -492,6 +492,7 @@ class OtlpHttpServer:
         config = uvicorn.Config(
             self.app,
             http=protocol,
+            ws="none",
             loop="asyncio",
             lifespan="off",
             log_config=None,  # uvicorn's loggers propagate to ours (JSON lines)
