@@ -87,6 +87,16 @@ OTEL_LABEL_STUDIO_AUTH_TOKEN = "OTEL_LABEL_STUDIO_AUTH_TOKEN"
 OTEL_LABEL_STUDIO_MAX_BODY_BYTES = "OTEL_LABEL_STUDIO_MAX_BODY_BYTES"
 """Largest request accepted, measured after decompression (``64MiB``, ``1000000``...). Default 64 MiB."""
 
+OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES = "OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES"
+"""Requests (HTTP and gRPC together) read, decoded, mapped and spooled at once; a request that
+finds no free slot within 2 s is answered 503 / UNAVAILABLE with a retry delay. Default 2."""
+
+OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST = "OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST"
+"""Most spans one export request may hold; more is 413 / RESOURCE_EXHAUSTED. Default 100000."""
+
+OTEL_LABEL_STUDIO_HTTP_READ_TIMEOUT = "OTEL_LABEL_STUDIO_HTTP_READ_TIMEOUT"
+"""Seconds an OTLP/HTTP request body may take to arrive once it is read; slower is 408. Default 30."""
+
 OTEL_LABEL_STUDIO_DRAIN_SECONDS = "OTEL_LABEL_STUDIO_DRAIN_SECONDS"
 """On SIGTERM, how long delivery may keep draining the spool before the process exits. Default 10."""
 

@@ -12,6 +12,11 @@ from typing import Any, Callable, Collection, TypeAlias
 from .. import config
 from ..config import env_str
 from ..layouts import Layout, layout_for
+from ..receiver.limits import (
+    DEFAULT_MAX_CONCURRENT_DECODES,
+    DEFAULT_MAX_SPANS_PER_REQUEST,
+    DEFAULT_READ_TIMEOUT_SECONDS,
+)
 from ..receiver.otlp import DEFAULT_MAX_BODY_BYTES
 from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
 
@@ -52,6 +57,13 @@ def parse_seconds(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
         raise ValueError(f"{raw!r} must be a number of seconds, 0 or more")
+    return value
+
+
+def parse_positive_seconds(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"{raw!r} must be a number of seconds above 0")
     return value
 
 
@@ -245,6 +257,34 @@ SERVE_OPTIONS = (
         DEFAULT_MAX_BODY_BYTES,
         "largest request, after decompression (e.g. 64MiB); bigger ones get 413",
         "SIZE",
+    ),
+    Option(
+        ("--max-concurrent-decodes",),
+        "max_concurrent_decodes",
+        config.OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES,
+        parse_positive_int,
+        DEFAULT_MAX_CONCURRENT_DECODES,
+        "requests (HTTP and gRPC together) read, decoded and spooled at once; others wait up to 2 s, "
+        "then get 503 / UNAVAILABLE (retry later). Memory grows with N x --max-body-bytes",
+        "N",
+    ),
+    Option(
+        ("--max-spans-per-request",),
+        "max_spans_per_request",
+        config.OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST,
+        parse_positive_int,
+        DEFAULT_MAX_SPANS_PER_REQUEST,
+        "most spans one export request may hold; more get 413 / RESOURCE_EXHAUSTED",
+        "N",
+    ),
+    Option(
+        ("--http-read-timeout",),
+        "http_read_timeout",
+        config.OTEL_LABEL_STUDIO_HTTP_READ_TIMEOUT,
+        parse_positive_seconds,
+        DEFAULT_READ_TIMEOUT_SECONDS,
+        "seconds an OTLP/HTTP request body may take to arrive; a slower one gets 408",
+        "SECONDS",
     ),
     Option(
         ("--drain-seconds",),

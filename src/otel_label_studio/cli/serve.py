@@ -71,6 +71,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         spool_max_rows=values["spool_max_rows"],
         spool_max_bytes=values["spool_max_bytes"],
         feedback_endpoint=values["feedback_endpoint"],
+        max_concurrent_decodes=values["max_concurrent_decodes"],
+        max_spans_per_request=values["max_spans_per_request"],
+        http_read_timeout=values["http_read_timeout"],
     )
     try:
         return run(options)

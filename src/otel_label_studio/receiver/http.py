@@ -1,27 +1,49 @@
 """OTLP/HTTP: ``POST /v1/traces``, plus ``/healthz``, ``/readyz`` and ``/metrics`` on the same port.
 
+HTTP/1.1 itself (framing, chunking, keep-alive, the listen backlog) is uvicorn's with the
+httptools parser, which refuses malformed framing before our code runs: a bad or negative chunk
+size, two different Content-Length headers, Content-Length together with Transfer-Encoding
+(400). What is ours is OTLP's rules, in a small ASGI app:
+
 Checks go cheapest first and never read a body that will be refused: method (405), token
-(401), content type (415), encoding (400), declared length (411/413). Every answer carries a
-Content-Length, success bodies are an ``ExportTraceServiceResponse`` and error bodies a
-``google.rpc.Status``, both in the request's content type. An answer sent before the body was
-read closes the connection, so a half-read body is never taken for the next request.
+(401), content type (415), encoding (400), declared length (411/413). Then the request takes
+a slot of the shared ``DecodeGate`` *before* its body is read (503 + Retry-After when none
+frees in time), and keeps it while the body is read, inflated, parsed, mapped and spooled; the
+body, the inflated bytes and the parsed request are dropped once the records are mapped. A
+body must arrive within the read timeout (408). Every answer carries a Content-Length;
+success bodies are an ``ExportTraceServiceResponse`` and error bodies a ``google.rpc.Status``,
+both in the request's content type. An answer given before the body was read closes the
+connection, after reading (and dropping) a bounded part of what the sender is still sending,
+so the sender reads the answer rather than a reset.
+
+Decoding and spooling run on a small thread pool, operations (readiness, metrics, webhooks) on
+another: the event loop only moves bytes, so idle or slow connections never stop the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import math
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable
 
+import uvicorn
+from google.rpc import code_pb2
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..mapping import MappingResult
 from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
+from .limits import DEFAULT_MAX_SPANS_PER_REQUEST, DEFAULT_READ_TIMEOUT_SECONDS, Busy, DecodeGate
 from .otlp import (
+    CONTENT_TYPES,
     JSON,
-    PROTOBUF,
     OtlpError,
     check_content_type,
     check_encoding,
@@ -36,17 +58,43 @@ _logger = logging.getLogger(__name__)
 
 TRACES_PATH = "/v1/traces"
 WEBHOOK_PATH = "/webhooks/label-studio"
-READ_TIMEOUT_SECONDS = 30.0
 DISCARD_LIMIT_BYTES = 16 * 1024 * 1024
+DISCARD_SECONDS = 5.0
+DISCARD_IDLE_SECONDS = 0.5
+BACKLOG = 2048
+KEEP_ALIVE_SECONDS = 30.0  # an idle keep-alive connection is closed after this long
+SHUTDOWN_GRACE_SECONDS = 5.0
+START_TIMEOUT_SECONDS = 10.0
+OPERATION_THREADS = 4
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers
+TEXT = "text/plain; charset=utf-8"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-class OtlpHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class ReadTimeout(OtlpError):
+    """The body did not arrive in time: 408, DEADLINE_EXCEEDED."""
+
+    def __init__(self, seconds: float):
+        super().__init__(408, f"the request body did not arrive within {seconds:g}s")
+
+    @property
+    def code(self) -> int:
+        return code_pb2.DEADLINE_EXCEEDED
+
+
+class _Gone(Exception):
+    """The sender closed the connection: nobody is left to answer."""
+
+
+class OtlpApp:
+    """The ASGI application: OTLP's rules over whatever HTTP server runs it."""
 
     def __init__(
         self,
-        address: tuple[str, int],
         intake: Intake,
         *,
         auth_token: str | None,
@@ -54,65 +102,103 @@ class OtlpHttpServer(ThreadingHTTPServer):
         readiness: Callable[[], tuple[bool, str]],
         metrics: Callable[[], str],
         webhook: Callable[[dict[str, Any]], int] | None = None,
+        gate: DecodeGate | None = None,
+        max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
     ):
-        super().__init__(address, OtlpHttpHandler)
         self.intake = intake
         self.auth_token = auth_token
         self.max_body_bytes = max_body_bytes
         self.readiness = readiness
         self.metrics = metrics
         self.webhook = webhook
+        self.gate = gate or DecodeGate()
+        self.max_spans = max_spans
+        self.read_timeout = read_timeout
         self.responses: dict[int, int] = {}
         self._responses_lock = threading.Lock()
+        # A decode holds a gate slot, so the gate's size is all the ingest threads ever needed.
+        self._ingest = ThreadPoolExecutor(self.gate.slots, thread_name_prefix="otlp-http-ingest")
+        self._operations = ThreadPoolExecutor(OPERATION_THREADS, thread_name_prefix="otlp-http-ops")
+
+    def close(self) -> None:
+        self._ingest.shutdown(wait=True)
+        self._operations.shutdown(wait=True)
 
     def count_response(self, status: int) -> None:
         with self._responses_lock:
             self.responses[status] = self.responses.get(status, 0) + 1
 
-
-class OtlpHttpHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "otel-label-studio"
-    sys_version = ""
-    timeout = READ_TIMEOUT_SECONDS
-    server: OtlpHttpServer
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        _logger.debug("%s %s", self.address_string(), format % args)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # no lifespan, no websockets
+            return
+        request = _Request(scope, receive, send)
+        path, method = request.path, request.method
+        if method == "POST" and path == TRACES_PATH:
+            await self._traces(request)
+        elif method == "POST" and path == WEBHOOK_PATH:
+            await self._webhook(request)
+        elif method == "POST":
+            error = OtlpError(404, f"no such endpoint: POST {path}; send traces to {TRACES_PATH}")
+            await self._refuse(request, error, JSON, unread=True)
+        elif method == "GET" and path == "/healthz":
+            await self._send(request, 200, b"ok\n", TEXT)
+        elif method == "GET" and path == "/readyz":
+            ready, message = await self._run(self._operations, self.readiness)
+            await self._send(request, 200 if ready else 503, (message + "\n").encode(), TEXT)
+        elif method == "GET" and path == "/metrics":
+            text = await self._run(self._operations, self.metrics)
+            await self._send(request, 200, text.encode(), METRICS_TYPE)
+        elif path == TRACES_PATH:
+            error = OtlpError(405, f"{method} is not allowed on {TRACES_PATH}: use POST")
+            await self._refuse(request, error, JSON, unread=True)
+        else:
+            error = OtlpError(404, f"no such endpoint: {method} {path}")
+            await self._refuse(request, error, JSON, unread=True)
 
     # --- OTLP ---------------------------------------------------------------------------------
 
-    def do_POST(self) -> None:
-        if self._path() == WEBHOOK_PATH:
-            self._webhook()
-            return
-        if self._path() != TRACES_PATH:
-            self._refuse(
-                OtlpError(404, f"no such endpoint: POST {self._path()}; send traces to {TRACES_PATH}")
-            )
-            return
-        kind = media_type(self.headers.get("Content-Type"))
-        reply_kind = kind if kind in (PROTOBUF, JSON) else JSON
+    async def _traces(self, request: _Request) -> None:
+        raw_type = request.header("content-type")
+        kind = media_type(raw_type)
+        reply_kind = kind if kind in CONTENT_TYPES else JSON
         try:
-            self._check_token()
-            kind = check_content_type(self.headers.get("Content-Type"))
-            encoding = check_encoding(self.headers.get("Content-Encoding"))
-            project = self._project()
-            body = self._read_body()
-            request = parse_request(inflate(body, encoding, self.server.max_body_bytes), kind)
-            response = self.server.intake.accept(request, project)
+            self._check_token(request)
+            kind = check_content_type(raw_type)
+            encoding = check_encoding(request.header("content-encoding"))
+            project = self._project(request)
+            self._check_length(request)
         except OtlpError as error:
-            self._refuse(error, reply_kind)
+            await self._refuse(request, error, reply_kind, unread=True)
+            return
+        read = False
+        try:
+            async with self.gate.async_slot():
+                chunks = await self._read_body(request)
+                read = True
+                result = await self._run(self._ingest, self._decode, chunks, encoding, kind, project)
+                del chunks  # emptied by _decode: the body is gone already
+                response = await self._run(self._ingest, self.intake.spool, result)
+                del result
+        except Busy as busy:
+            refusal = OtlpError(503, f"the bridge is busy: {busy}; retry later")
+            await self._refuse(request, refusal, reply_kind, unread=True, retry_after=busy.retry_after)
+            return
+        except OtlpError as error:
+            await self._refuse(request, error, reply_kind)
             return
         except SpoolFull as full:
             _logger.warning("Spool full, asking the sender to retry later: %s", full)
-            self._refuse(
-                OtlpError(503, f"the bridge is busy: {full}; retry later"), reply_kind, full.retry_after
-            )
+            refusal = OtlpError(503, f"the bridge is busy: {full}; retry later")
+            await self._refuse(request, refusal, reply_kind, retry_after=full.retry_after)
+            return
+        except _Gone:
+            _logger.debug("POST %s: the sender closed the connection before its body was read", TRACES_PATH)
             return
         except Exception:
             _logger.exception("Unexpected error while receiving spans")
-            self._refuse(OtlpError(500, "internal error while receiving spans"), reply_kind)
+            refusal = OtlpError(500, "internal error while receiving spans")
+            await self._refuse(request, refusal, reply_kind, unread=not read)
             return
         if response.HasField("partial_success"):
             _logger.warning(
@@ -120,149 +206,342 @@ class OtlpHttpHandler(BaseHTTPRequestHandler):
                 response.partial_success.rejected_spans,
                 response.partial_success.error_message,
             )
-        self._send(200, encode(response, kind), kind)
+        await self._send(request, 200, encode(response, kind), kind)
 
-    def _webhook(self) -> None:
+    def _decode(
+        self, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
+    ) -> MappingResult:
+        """Body pieces -> mapped records, in a worker thread. Empties ``chunks``; the body, the
+        inflated bytes and the parsed request are released when this returns."""
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        body = inflate(body, encoding, self.max_body_bytes)
+        request = parse_request(body, kind, max_spans=self.max_spans)
+        del body
+        return self.intake.map(request, project)
+
+    async def _webhook(self, request: _Request) -> None:
         """Label Studio's annotation webhooks: human scores go back to the traces as evaluation events."""
         try:
-            self._check_token()
-            if self.server.webhook is None:
+            self._check_token(request)
+            if self.webhook is None:
                 raise OtlpError(404, "no --feedback-endpoint is set, so webhooks are not taken")
-            if media_type(self.headers.get("Content-Type")) != JSON:
+            if media_type(request.header("content-type")) != JSON:
                 raise OtlpError(415, "webhooks are JSON (application/json)")
-            body = self._read_body()
-            try:
-                payload = json.loads(body)
-            except ValueError as exc:
-                raise OtlpError(400, f"malformed JSON: {exc}") from None
-            if not isinstance(payload, dict):
-                raise OtlpError(400, "a webhook payload is a JSON object")
-            sent = self.server.webhook(payload)
+            self._check_length(request)
         except OtlpError as error:
-            self._refuse(error, JSON)
+            await self._refuse(request, error, JSON, unread=True)
+            return
+        try:
+            body = b"".join(await self._read_body(request))
+            sent = await self._run(self._operations, self._forward, body)
+        except OtlpError as error:
+            await self._refuse(request, error, JSON)
+            return
+        except _Gone:
             return
         except Exception as exc:  # the events could not be kept: say so, Label Studio logs it
             _logger.warning("Could not keep a Label Studio webhook's evaluation events: %s", exc)
-            self._refuse(OtlpError(503, f"could not keep the evaluation events: {exc}"), JSON)
+            await self._refuse(request, OtlpError(503, f"could not keep the evaluation events: {exc}"), JSON)
             return
-        self._send(200, json.dumps({"evaluation_events": sent}).encode(), JSON)
+        await self._send(request, 200, json.dumps({"evaluation_events": sent}).encode(), JSON)
 
-    def _check_token(self) -> None:
-        token = self.server.auth_token
+    def _forward(self, body: bytes) -> int:
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise OtlpError(400, f"malformed JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise OtlpError(400, "a webhook payload is a JSON object")
+        assert self.webhook is not None
+        return self.webhook(payload)
+
+    def _check_token(self, request: _Request) -> None:
+        token = self.auth_token
         if token is None:
             return
-        given = self.headers.get("Authorization") or ""
-        scheme, _, value = given.partition(" ")
+        scheme, _, value = (request.header("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
             raise OtlpError(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
 
-    def _project(self) -> str | None:
+    def _project(self, request: _Request) -> str | None:
         try:
-            return project_from_header(self.headers.get(PROJECT_HEADER))
+            return project_from_header(request.header(PROJECT_HEADER))
         except ValueError as exc:
             raise OtlpError(400, str(exc)) from None
 
-    def _read_body(self) -> bytes:
-        limit = self.server.max_body_bytes
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked(limit)
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
+    def _check_length(self, request: _Request) -> None:
+        """411 without a length, 413 when the declared length is over the cap (nothing read yet).
+        The parser has already refused a malformed, negative or doubled Content-Length."""
+        if "chunked" in (request.header("transfer-encoding") or "").lower():
+            return
+        raw = request.header("content-length")
+        if raw is None:
             raise OtlpError(411, "Content-Length is required (or Transfer-Encoding: chunked)")
         try:
-            length = int(raw_length)
-            if length < 0:
-                raise ValueError
+            length = int(raw)
         except ValueError:
-            raise OtlpError(400, f"bad Content-Length {raw_length!r}") from None
-        if length > limit:
-            self._discard(length)
-            raise OtlpError(413, f"request body of {length} bytes is larger than the {limit}-byte limit")
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise OtlpError(400, "request body ended before Content-Length bytes")
-        return body
+            raise OtlpError(400, f"bad Content-Length {raw[:40]!r}") from None
+        if length > self.max_body_bytes:
+            raise OtlpError(
+                413, f"request body of {length} bytes is larger than the {self.max_body_bytes}-byte limit"
+            )
 
-    def _discard(self, length: int) -> None:
-        """Read (and drop) some of a refused body, so the sender is still reading when the 413 comes."""
-        left = min(length, DISCARD_LIMIT_BYTES)
-        while left > 0:
-            chunk = self.rfile.read(min(left, 1 << 16))
-            if not chunk:
-                return
-            left -= len(chunk)
-
-    def _read_chunked(self, limit: int) -> bytes:
-        body = bytearray()
+    async def _read_body(self, request: _Request) -> list[bytes]:
+        """The body's pieces, up to the cap (413), within the read timeout (408)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.read_timeout
+        chunks: list[bytes] = []
+        size = 0
         while True:
-            line = self.rfile.readline(66)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise OtlpError(400, "malformed chunked body") from None
-            if size == 0:
-                while self.rfile.readline(1026).strip():  # trailers
-                    pass
-                return bytes(body)
-            if len(body) + size > limit:
-                raise OtlpError(413, f"request body is larger than the {limit}-byte limit")
-            chunk = self.rfile.read(size)
-            if len(chunk) != size:
-                raise OtlpError(400, "chunked body ended early")
-            body += chunk
-            self.rfile.readline(3)
+            message = await self._receive(request, deadline - loop.time())
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise OtlpError(413, f"request body is larger than the {self.max_body_bytes}-byte limit")
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks
 
-    # --- operations -----------------------------------------------------------------------------
+    async def _receive(self, request: _Request, seconds: float) -> dict[str, Any]:
+        if seconds <= 0:
+            raise ReadTimeout(self.read_timeout)
+        try:
+            message = await asyncio.wait_for(request.receive(), seconds)
+        except asyncio.TimeoutError:
+            raise ReadTimeout(self.read_timeout) from None
+        if message["type"] == "http.disconnect":
+            raise _Gone
+        return message
 
-    def do_GET(self) -> None:
-        path = self._path()
-        if path == "/healthz":
-            self._send(200, b"ok\n", "text/plain; charset=utf-8")
-        elif path == "/readyz":
-            ready, message = self.server.readiness()
-            self._send(200 if ready else 503, (message + "\n").encode(), "text/plain; charset=utf-8")
-        elif path == "/metrics":
-            self._send(200, self.server.metrics().encode(), "text/plain; version=0.0.4; charset=utf-8")
-        else:
-            self._not_allowed()
+    async def _discard(self, request: _Request) -> None:
+        """Read (and drop) some of a refused body, so the sender is still reading when the answer
+        comes. Not when it waits for ``100 Continue``: then it sends nothing more."""
+        if (request.header("expect") or "").lower() == "100-continue":
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(self.read_timeout, DISCARD_SECONDS)
+        left = DISCARD_LIMIT_BYTES
+        try:
+            while left > 0:  # a sender that pauses is not sending its body: answer it now
+                wait = min(DISCARD_IDLE_SECONDS, deadline - loop.time())
+                message = await self._receive(request, wait)
+                left -= len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
+        except (ReadTimeout, _Gone):
+            return
 
-    def _not_allowed(self) -> None:
-        if self._path() == TRACES_PATH:
-            self._refuse(OtlpError(405, f"{self.command} is not allowed on {TRACES_PATH}: use POST"))
-        else:
-            self._refuse(OtlpError(404, f"no such endpoint: {self.command} {self._path()}"))
-
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _not_allowed
+    @staticmethod
+    async def _run(executor: ThreadPoolExecutor, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
 
     # --- answers ----------------------------------------------------------------------------------
 
-    def _path(self) -> str:
-        return self.path.split("?", 1)[0]
-
-    def _refuse(self, error: OtlpError, kind: str = JSON, retry_after: float | None = None) -> None:
-        if error.status != 500:  # a 500 was logged with its traceback
-            _logger.info("%s %s -> %d: %s", self.command, self._path(), error.status, error.message)
-        headers = {}
-        if error.status == 405:
-            headers["Allow"] = "POST"
-        if error.status == 401:
-            headers["WWW-Authenticate"] = 'Bearer realm="otel-label-studio"'
-        if retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-        # An error may come before the body was read: do not read the rest as a new request.
-        self.close_connection = True
-        headers["Connection"] = "close"
-        self._send(error.status, status_body(error, kind), kind, headers)
-
-    def _send(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    async def _refuse(
+        self,
+        request: _Request,
+        error: OtlpError,
+        kind: str,
+        *,
+        unread: bool = False,
+        retry_after: float | None = None,
     ) -> None:
-        self.server.count_response(status)
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        """An error answer with a google.rpc.Status body; it closes the connection, as the rest of
+        the body may still be on its way. ``unread``: the body was not read at all."""
+        if error.status != 500:  # a 500 was logged with its traceback
+            _logger.info("%s %s -> %d: %s", request.method, request.path, error.status, error.message)
+        headers = [(b"connection", b"close")]
+        if error.status == 405:
+            headers.append((b"allow", b"POST"))
+        if error.status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="otel-label-studio"'))
+        if retry_after is not None:
+            headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
+        if unread:
+            await self._discard(request)
+        await self._send(request, error.status, status_body(error, kind), kind, headers)
+
+    async def _send(
+        self,
+        request: _Request,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self.count_response(status)
+        raw = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"server", b"otel-label-studio"),
+            *(headers or ()),
+        ]
+        await request.send({"type": "http.response.start", "status": status, "headers": raw})
+        await request.send({"type": "http.response.body", "body": body})
+
+
+class _Request:
+    """What the app reads of one ASGI request: method, path, first value of each header."""
+
+    __slots__ = ("method", "path", "_headers", "receive", "send")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send):
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self._headers: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            self._headers.setdefault(name, value)  # names are lower case in ASGI
+        self.receive = receive
+        self.send = send
+
+    def header(self, name: str) -> str | None:
+        value = self._headers.get(name.encode())
+        return None if value is None else value.decode("latin-1")
+
+
+class _HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with the two bounds it lacks on a request's head (request
+    line and headers): its size (over ``MAX_HEAD_BYTES`` is a 400, before httptools has buffered
+    it all) and its time (a connection whose head is not complete within ``head_timeout`` of
+    connecting, or of its previous answer, is closed). uvicorn itself times out only idle
+    keep-alive connections, so a silent or dribbling sender would keep its connection forever."""
+
+    head_timeout = DEFAULT_READ_TIMEOUT_SECONDS
+    owner: OtlpApp  # set per server: counts the answers given here
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to malformed HTTP (bad framing, a head too large), as every other
+        error: a google.rpc.Status in the request's content type (JSON when unknown), counted."""
+        kind = JSON
+        for name, value in self.headers or ():
+            if name == b"content-type":
+                kind = media_type(value.decode("latin-1"))
+                break
+        kind = kind if kind in CONTENT_TYPES else JSON
+        body = status_body(OtlpError(400, f"malformed HTTP request: {msg}"), kind)
+        self.owner.count_response(400)
+        self.transport.write(
+            b"HTTP/1.1 400 Bad Request\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+            b"server: otel-label-studio\r\nconnection: close\r\n\r\n%s" % (kind.encode(), len(body), body)
+        )
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._open_head()
+
+    def _open_head(self) -> None:
+        self._head_bytes = 0
+        self._head_open = True
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        busy = self.cycle is not None and not self.cycle.response_complete
+        if self._head_open and not busy and not self.transport.is_closing():
+            _logger.info("Closed a connection whose request head took over %gs", self.head_timeout)
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._head_open and not self.transport.is_closing():  # counted after parsing: the
+            self._head_bytes += len(data)  # piece that completes the head is never refused
+            if self._head_bytes > MAX_HEAD_BYTES:
+                _logger.warning("Refused a request head over %d bytes", MAX_HEAD_BYTES)
+                self.send_400_response(f"the request line and headers are over {MAX_HEAD_BYTES} bytes")
+
+    def on_headers_complete(self) -> None:
+        self._head_open = False
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._open_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+
+class OtlpHttpServer:
+    """The app on uvicorn (httptools), in a thread of its own beside gRPC.
+
+    The socket is bound here, so a port in use is found before anything starts; uvicorn gets the
+    bound socket. uvicorn installs no signal handlers outside the main thread: ``serve`` handles
+    SIGTERM and calls ``stop()``.
+    """
+
+    def __init__(self, address: tuple[str, int], intake: Intake, **app_options: Any):
+        self.app = OtlpApp(intake, **app_options)
+        self._socket = _listen(address)
+        self.server_address: tuple[str, int] = self._socket.getsockname()[:2]
+        protocol = type(
+            "OtlpHttpProtocol", (_HttpProtocol,), {"head_timeout": self.app.read_timeout, "owner": self.app}
+        )
+        config = uvicorn.Config(
+            self.app,
+            http=protocol,
+            ws="none",
+            loop="asyncio",
+            lifespan="off",
+            log_config=None,  # uvicorn's loggers propagate to ours (JSON lines)
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            proxy_headers=False,  # no client address is used: nothing to take from X-Forwarded-For
+            backlog=BACKLOG,
+            timeout_keep_alive=int(KEEP_ALIVE_SECONDS),
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def responses(self) -> dict[int, int]:
+        with self.app._responses_lock:
+            return dict(self.app.responses)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="otlp-http", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the OTLP/HTTP server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop listening, let requests in progress finish (bounded), close idle connections."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(SHUTDOWN_GRACE_SECONDS + 5.0)
+        self._socket.close()
+        self.app.close()
+
+
+def _listen(address: tuple[str, int]) -> socket.socket:
+    """A listening TCP socket on host:port (OSError when the port is taken)."""
+    host, port = address
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -53,11 +53,19 @@ class Intake:
     ) -> ExportTraceServiceResponse:
         """Spool the request's LLM records; ``project`` names the project of records whose
         resource did not name one. Raises SpoolFull when the spool cannot take them."""
+        return self.spool(self.map(request, project))
+
+    def map(self, request: ExportTraceServiceRequest, project: str | None = None) -> MappingResult:
+        """The request's records, ready to spool: the caller may drop the request afterwards."""
         result = self._mapper.map(from_otlp(request))
         if project:
             for record in result.records:
                 if not record.project:
                     record.project = project
+        return result
+
+    def spool(self, result: MappingResult) -> ExportTraceServiceResponse:
+        """Commit mapped records and count them; raises SpoolFull (nothing counted then)."""
         added = self._spool.add(result.records)  # may raise SpoolFull: nothing counted then
         with self._lock:
             stats = self.stats

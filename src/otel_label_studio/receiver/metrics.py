@@ -19,6 +19,7 @@ def render(
     delivery_paused: bool,
     http_responses: dict[int, int],
     grpc_responses: dict[str, int],
+    busy_refusals: int = 0,
     feedback: tuple[int, int] | None = None,
 ) -> str:
     """``feedback`` is (events sent, events waiting in the outbox) when serve takes webhooks."""
@@ -53,6 +54,11 @@ def render(
     counter("tasks_created_total", "Tasks imported into Label Studio.", worker.tasks_created)
     counter("dead_lettered_total", "Tasks Label Studio refused for good.", worker.dead_lettered)
     counter("import_requests_total", "Import requests sent to Label Studio.", worker.import_requests)
+    counter(
+        "requests_busy_total",
+        "Export requests refused busy (HTTP 503, gRPC UNAVAILABLE): every decode slot was taken.",
+        busy_refusals,
+    )
     counter("delivery_failures_total", "Delivery attempts that failed and were retried.", worker.failures)
     gauge("queue_depth", "Records in the spool waiting for delivery.", queue_depth)
     gauge("dead_letters", "Records in the dead-letter table.", dead_letters)

@@ -28,6 +28,12 @@ from . import metrics
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
+from .limits import (
+    DEFAULT_MAX_CONCURRENT_DECODES,
+    DEFAULT_MAX_SPANS_PER_REQUEST,
+    DEFAULT_READ_TIMEOUT_SECONDS,
+    DecodeGate,
+)
 from .otlp import DEFAULT_MAX_BODY_BYTES
 
 _logger = logging.getLogger(__name__)
@@ -53,12 +59,17 @@ class ServeOptions:
     spool_max_rows: int = DEFAULT_MAX_ROWS
     spool_max_bytes: int = DEFAULT_MAX_BYTES
     feedback_endpoint: str | None = None
+    max_concurrent_decodes: int = DEFAULT_MAX_CONCURRENT_DECODES
+    max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST
+    http_read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS
 
     def __repr__(self) -> str:  # the token stays out of logs
         return (
             f"ServeOptions(settings={self.settings!r}, data_dir={self.data_dir!r}, host={self.host!r}, "
             f"http_port={self.http_port}, grpc_port={self.grpc_port}, "
-            f"auth_token=<{'set' if self.auth_token else 'unset'}>, max_body_bytes={self.max_body_bytes})"
+            f"auth_token=<{'set' if self.auth_token else 'unset'}>, max_body_bytes={self.max_body_bytes}, "
+            f"max_concurrent_decodes={self.max_concurrent_decodes}, "
+            f"max_spans_per_request={self.max_spans_per_request}, http_read_timeout={self.http_read_timeout})"
         )
 
 
@@ -84,6 +95,8 @@ class Sidecar:
             self.outbox = FeedbackOutbox.in_directory(options.data_dir)
             self.forwarder = OutboxForwarder(self.outbox, self.feedback.send, endpoint=self.feedback.url)
         self._readiness: tuple[float, bool, str] | None = None
+        # One bound on the requests decoded at once, whichever transport brought them.
+        self.gate = DecodeGate(options.max_concurrent_decodes)
         try:
             self.http = OtlpHttpServer(
                 (options.host, options.http_port),
@@ -93,6 +106,9 @@ class Sidecar:
                 readiness=self.readiness,
                 metrics=self.metrics,
                 webhook=self.forward_feedback if options.feedback_endpoint else None,
+                gate=self.gate,
+                max_spans=options.max_spans_per_request,
+                read_timeout=options.http_read_timeout,
             )
         except OSError as exc:
             self._close_stores()
@@ -107,13 +123,14 @@ class Sidecar:
                 port=options.grpc_port,
                 auth_token=options.auth_token,
                 max_body_bytes=options.max_body_bytes,
+                gate=self.gate,
+                max_spans=options.max_spans_per_request,
             )
         except ValueError as exc:
-            self.http.server_close()
+            self.http.stop()
             self._close_stores()
             raise ValueError(f"{exc} (choose another --grpc-port)") from None
         self.http_port = self.http.server_address[1]
-        self._http_thread: threading.Thread | None = None
 
     def start(self) -> None:
         stats = self.spool.stats()
@@ -121,10 +138,7 @@ class Sidecar:
         if self.forwarder is not None:
             self.forwarder.start()  # sends what a previous run kept, then waits for webhooks
         self.grpc.start()
-        self._http_thread = threading.Thread(
-            target=self.http.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-http", daemon=True
-        )
-        self._http_thread.start()
+        self.http.start()
         settings = self.options.settings
         _logger.info(
             "Listening for OTLP on %s (HTTP port %d, gRPC port %d); delivering to Label Studio at %s, "
@@ -142,8 +156,7 @@ class Sidecar:
     def stop(self) -> None:
         """Stop taking requests, drain delivery for up to ``drain_seconds``, close the spool."""
         started = time.monotonic()
-        self.http.shutdown()
-        self.http.server_close()
+        self.http.stop()
         self.grpc.stop(grace=2.0).wait(5.0)
         emptied = self.worker.stop(self.options.drain_seconds)
         left = self.spool.stats().depth
@@ -216,6 +229,7 @@ class Sidecar:
             dead_letters=self.spool.dead_letter_count(),
             delivery_paused=self.worker.paused_reason is not None,
             http_responses=dict(self.http.responses),
+            busy_refusals=self.gate.refused,
             grpc_responses=dict(self._grpc_service.responses),
             feedback=(self.forwarder.events_sent, self.outbox.waiting())
             if self.forwarder is not None and self.outbox is not None
