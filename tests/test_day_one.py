@@ -1,0 +1,146 @@
+"""What a new user meets on day one, done the way they do it: a clean install, the README's commands.
+
+The zero-code tests install the package into a fresh virtual environment (nothing but the package
+and langchain-core) and run an app under ``opentelemetry-instrument`` with only the variables the
+README names, against the real Label Studio of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support import sidecar as sidecars
+from support.labelstudio_server import LabelStudioServer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+APP = """\
+from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+
+LangchainInstrumentor().instrument()  # langchain-core alone: the README says to call it once
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+model = FakeListChatModel(responses=["Paris.", "Rome."])
+for question in ("Capital of France?", "Capital of Italy?"):
+    print(model.invoke([SystemMessage("Answer briefly."), HumanMessage(question)]).content)
+"""
+
+
+def _user_environment(**variables: str) -> dict[str, str]:
+    """The caller's environment without any OpenTelemetry, Label Studio or virtualenv settings."""
+    prefixes = ("OTEL_", "LABEL_STUDIO_", "TRACELOOP_", "VIRTUAL_ENV", "PYTHON")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return {**env, **variables}
+
+
+@pytest.fixture(scope="module")
+def clean_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``pip install .`` (a copy of the checkout) and langchain-core into a new virtual environment."""
+    root = tmp_path_factory.mktemp("clean-install")
+    source = root / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, source / name)
+    shutil.copytree(
+        REPO_ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(source), "langchain-core"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_user_environment(),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return venv
+
+
+def _run_app(venv: Path, workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    app = workdir / "app.py"
+    app.write_text(APP)
+    return subprocess.run(
+        [str(venv / "bin" / "opentelemetry-instrument"), str(venv / "bin" / "python"), str(app)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _task_prompts(ls, title: str) -> list[str]:  # type: ignore[no-untyped-def]
+    projects = [p for p in ls.projects.list(title=title) if p.title == title]
+    assert projects, f"no project {title!r}"
+    return sorted(str(t.data["prompt"]) for t in ls.tasks.list(project=projects[0].id, fields="all"))
+
+
+@pytest.mark.integration
+def test_zero_code_on_a_clean_install_makes_tasks(
+    clean_install: Path, label_studio: LabelStudioServer, ls, project_name: str, tmp_path: Path
+) -> None:
+    # The README's command, word for word: OTEL_TRACES_EXPORTER=label_studio opentelemetry-instrument ...
+    env = _user_environment(
+        OTEL_TRACES_EXPORTER="label_studio",
+        OTEL_LABEL_STUDIO_PROJECT_NAME=project_name,
+        LABEL_STUDIO_URL=label_studio.url,
+        LABEL_STUDIO_API_KEY=label_studio.pat,
+    )
+    done = _run_app(clean_install, tmp_path, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["Paris.", "Rome."]
+    assert "Traceback" not in done.stderr and "not found in entry point" not in done.stderr, done.stderr
+    prompts = _task_prompts(ls, project_name)
+    assert len(prompts) == 2 and "Capital of France?" in prompts[0] and "Capital of Italy?" in prompts[1]
+
+
+@pytest.mark.integration
+def test_zero_code_otlp_beside_label_studio_on_a_clean_install(
+    clean_install: Path, label_studio: LabelStudioServer, ls, project_name: str, tmp_path: Path
+) -> None:
+    # The README's `otlp,label_studio` example, with a real OTLP receiver (serve) as the Collector.
+    relay = sidecars.start(label_studio, tmp_path / "serve", project_name + "-via-otlp", token=None)
+    try:
+        env = _user_environment(
+            OTEL_TRACES_EXPORTER="otlp,label_studio",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{relay.grpc_target}",
+            OTEL_LABEL_STUDIO_PROJECT_NAME=project_name,
+            LABEL_STUDIO_URL=label_studio.url,
+            LABEL_STUDIO_API_KEY=label_studio.pat,
+        )
+        done = _run_app(clean_install, tmp_path, env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "Traceback" not in done.stderr, done.stderr
+        assert len(_task_prompts(ls, project_name)) == 2
+        assert relay.terminate() == 0  # drains what it received into Label Studio
+        assert len(_task_prompts(ls, project_name + "-via-otlp")) == 2
+    finally:
+        relay.kill()
+
+
+def test_opentelemetry_instrument_defaults_need_no_otlp_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.instrumentation.distro import BaseDistro
+
+    from otel_label_studio.distro import LabelStudioDistro
+
+    for name in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER", "OTEL_LOGS_EXPORTER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "")  # empty counts as unset
+    distro = LabelStudioDistro()
+    assert isinstance(distro, BaseDistro)
+    distro.configure()
+    assert os.environ["OTEL_TRACES_EXPORTER"] == "label_studio"
+    assert os.environ["OTEL_METRICS_EXPORTER"] == "none" and os.environ["OTEL_LOGS_EXPORTER"] == "none"
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp")
+    distro.configure()
+    assert os.environ["OTEL_METRICS_EXPORTER"] == "otlp"  # what the user set wins
