@@ -7,6 +7,7 @@ README names, against the real Label Studio of the session.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing
 from support import sidecar as sidecars
 from support.labelstudio_server import LabelStudioServer
 
@@ -144,3 +146,55 @@ def test_opentelemetry_instrument_defaults_need_no_otlp_exporter(monkeypatch: py
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp")
     distro.configure()
     assert os.environ["OTEL_METRICS_EXPORTER"] == "otlp"  # what the user set wins
+
+
+def _listening_sockets(port: int) -> dict[int, str]:
+    """Socket inode -> local address of every socket listening on ``port``, from /proc/net/tcp{,6}."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        lines = Path(table).read_text().splitlines()[1:]
+        for line in lines:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found[int(fields[9])] = _address(address)
+    return found
+
+
+def _address(hex_address: str) -> str:
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return ".".join(str(b) for b in reversed(raw))
+    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]  # four little-endian 32-bit words
+    return ipaddress.IPv6Address(b"".join(words)).compressed
+
+
+def _socket_inodes_of_session(session_id: int) -> set[int]:
+    inodes = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(proc.name)) != session_id:
+                continue
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+        except (OSError, ProcessLookupError):
+            continue  # gone meanwhile, or not ours to read
+    return inodes
+
+
+@pytest.mark.integration
+def test_label_studio_of_the_tests_and_the_demo_listens_on_loopback_only(
+    label_studio: LabelStudioServer,
+) -> None:
+    if label_studio.process is None:
+        missing("the Label Studio of this session was not started by it (OTEL_LS_TEST_URL)")
+    port = int(label_studio.url.rsplit(":", 1)[1])
+    listening = _listening_sockets(port)
+    ours = _socket_inodes_of_session(label_studio.process.pid)  # it runs in a session of its own
+    addresses = {address for inode, address in listening.items() if inode in ours}
+    assert addresses, f"no socket of Label Studio's processes listens on port {port}: {listening}"
+    assert addresses <= {"127.0.0.1", "::1"}, f"Label Studio listens on {addresses}"
