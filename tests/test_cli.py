@@ -58,7 +58,18 @@ def test_help_explains_every_option_and_its_variable():
         (["--max-body-bytes", "lots"], {}, "--max-body-bytes: 'lots' is not a size"),
         (["--project-id", "0"], {}, "--project-id: '0' must be a positive whole number"),
         (["--project-config", "/nonexistent/config.xml"], {}, "cannot read label config file"),
-        (["--url", "localhost:8080"], {}, "must start with http:// or https://"),
+        (["--url", "localhost:8080"], {}, "has no scheme: add http:// (http://localhost:8080)"),
+        (
+            ["--url", "http://127.0.0.1:8080/projects/1"],
+            {},
+            "--url / LABEL_STUDIO_URL: 'http://127.0.0.1:8080/projects/1' is a page of Label Studio, "
+            "not its base URL: use http://127.0.0.1:8080",
+        ),
+        (
+            [],
+            {"LABEL_STUDIO_URL": "http://127.0.0.1:8080/projects/1"},
+            "not its base URL: use http://127.0.0.1:8080",
+        ),
         ([], {"LABEL_STUDIO_API_KEY": ""}, "LABEL_STUDIO_API_KEY is not set"),
         (["--include-errors", "maybe"], {}, "--include-errors"),
         (

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from conftest import missing
+from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.labelstudio import UNREACHABLE, LabelStudioClient, LabelStudioError
+from support import fixtures
 from support import sidecar as sidecars
 from support.labelstudio_server import LabelStudioServer
 
@@ -198,3 +201,55 @@ def test_label_studio_of_the_tests_and_the_demo_listens_on_loopback_only(
     addresses = {address for inode, address in listening.items() if inode in ours}
     assert addresses, f"no socket of Label Studio's processes listens on port {port}: {listening}"
     assert addresses <= {"127.0.0.1", "::1"}, f"Label Studio listens on {addresses}"
+
+
+# --- 3. a URL copied from the browser ----------------------------------------------------------------
+
+
+def test_a_label_studio_url_must_be_the_base_url_and_says_which() -> None:
+    from otel_label_studio.config import base_url_problem
+
+    assert base_url_problem("http://127.0.0.1:8080") is None
+    assert base_url_problem("https://example.com/label-studio/") is None  # served under a prefix
+    page = base_url_problem("http://127.0.0.1:8080/projects/1/data?tab=2")
+    assert page is not None and page.suggestion == "http://127.0.0.1:8080"
+    assert "not its base URL: use http://127.0.0.1:8080" in page.message
+    prefixed = base_url_problem("https://example.com/label-studio/projects/3")
+    assert prefixed is not None and prefixed.suggestion == "https://example.com/label-studio"
+    bare = base_url_problem("localhost:8080")
+    assert bare is not None and "add http://" in bare.message and bare.suggestion == "http://localhost:8080"
+    with pytest.raises(ValueError, match="not its base URL: use http://127.0.0.1:8080"):
+        LabelStudioSpanExporter(url="http://127.0.0.1:8080/projects/1", api_key="k")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("token", ["legacy_token", "pat"])
+def test_a_page_url_is_said_to_be_one_without_printing_the_page(
+    label_studio: LabelStudioServer, token: str
+) -> None:
+    client = LabelStudioClient(f"{label_studio.url}/projects/1", getattr(label_studio, token), 10)
+    try:
+        with pytest.raises(LabelStudioError) as raised:
+            client.whoami()
+    finally:
+        client.close()
+    error = raised.value
+    assert error.kind == UNREACHABLE  # not blamed on the key, not refused for good: records wait
+    assert "not Label Studio's API" in error.detail and "base URL" in error.detail
+    assert "<" not in str(error)
+
+
+@pytest.mark.integration
+def test_the_exporter_given_a_page_url_in_the_environment_delivers_to_the_base_url(
+    label_studio: LabelStudioServer, ls, project_name: str, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    monkeypatch.setenv("LABEL_STUDIO_URL", f"{label_studio.url}/projects/1")
+    exporter = LabelStudioSpanExporter(api_key=label_studio.pat, project_name=project_name)
+    try:
+        assert exporter.settings.url == label_studio.url
+        exporter.export(fixtures.load("legacy", "completion"))
+        assert exporter.force_flush(30_000), exporter.counts
+    finally:
+        exporter.shutdown()
+    assert f"not its base URL: use {label_studio.url}" in caplog.text
+    assert len(_task_prompts(ls, project_name)) == 1

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import httpx
 
 from .bridge import projects_for
-from .config import Settings
+from .config import Settings, base_url_problem
 from .delivery import auth_hint
-from .labelstudio import AUTH, LabelStudioClient, LabelStudioError, token_kind
+from .labelstudio import AUTH, NOT_THE_API, LabelStudioClient, LabelStudioError, token_kind
 from .layouts import Layout, layout_for
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -51,6 +51,10 @@ def diagnose(
 
 
 def _url(url: str, timeout: float) -> Finding:
+    problem = base_url_problem(url)
+    if problem is not None:
+        fix = f"set LABEL_STUDIO_URL / --url to {problem.suggestion}" if problem.suggestion else ""
+        return Finding(FAIL, "url", problem.message, fix or _BASE_URL_FIX)
     try:
         response = httpx.get(f"{url}/health", timeout=timeout)
     except httpx.HTTPError as exc:
@@ -61,13 +65,24 @@ def _url(url: str, timeout: float) -> Finding:
             "start Label Studio, or set LABEL_STUDIO_URL / --url to where it runs",
         )
     if response.status_code != 200:
-        return Finding(
-            FAIL,
-            "url",
-            f"{url}/health answered HTTP {response.status_code}",
-            "is this Label Studio's base URL? It must not include a path such as /projects",
-        )
+        return Finding(FAIL, "url", f"{url}/health answered HTTP {response.status_code}", _BASE_URL_FIX)
+    if not _is_health(response):  # a web page, or another server's /health
+        return Finding(FAIL, "url", f"{url}/health is not Label Studio's health check", _BASE_URL_FIX)
     return Finding(OK, "url", f"Label Studio answers at {url}")
+
+
+_BASE_URL_FIX = (
+    "set LABEL_STUDIO_URL / --url to Label Studio's base URL, scheme://host:port (http://localhost:8080)"
+)
+
+
+def _is_health(response: httpx.Response) -> bool:
+    """Label Studio's /health answers ``{"status": "UP"}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "UP"
 
 
 def _key(client: LabelStudioClient, settings: Settings) -> Finding:
@@ -82,7 +97,14 @@ def _key(client: LabelStudioClient, settings: Settings) -> Finding:
     try:
         user = client.whoami()
     except LabelStudioError as error:
-        hint = auth_hint(error, kind) if error.kind == AUTH else ""
+        if error.kind != AUTH:
+            fix = (
+                _BASE_URL_FIX
+                if error.detail == NOT_THE_API
+                else "check that Label Studio answers at this URL"
+            )
+            return Finding(FAIL, "key", f"cannot check the {kind}: {error.detail}", fix)
+        hint = auth_hint(error, None)  # without its own "was refused": this line says it already
         return Finding(FAIL, "key", f"the {kind} was refused: {error.detail}", hint.strip(" ()"))
     return Finding(OK, "key", f"a {kind}, accepted for {user}")
 

@@ -367,6 +367,9 @@ def project_settings(
             f"{config.LABEL_STUDIO_API_KEY} is not set: copy a token from Label Studio > Account & Settings "
             f"and export {config.LABEL_STUDIO_API_KEY}=..."
         )
+    problem = config.base_url_problem(values["url"])
+    if problem is not None:
+        parser.error(f"--url / {config.LABEL_STUDIO_URL}: {problem.message}")
     project_config = read_project_config(values["project_config"], parser)
     try:
         settings = config.resolve_settings(
@@ -388,8 +391,4 @@ def project_settings(
         layout = layout_for(settings.mode, settings.project_config)
     except ValueError as exc:
         parser.error(f"project config: {exc}")
-    if not settings.url.startswith(("http://", "https://")):
-        parser.error(
-            f"--url / {config.LABEL_STUDIO_URL}: {settings.url!r} must start with http:// or https://"
-        )
     return settings, layout
