@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,8 @@ from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.labelstudio import UNREACHABLE, LabelStudioClient, LabelStudioError
 from support import fixtures
 from support import sidecar as sidecars
-from support.labelstudio_server import LabelStudioServer
+from support.labelstudio_server import LabelStudioServer, free_port
+from support.proxy import LabelStudioProxy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -253,3 +256,52 @@ def test_the_exporter_given_a_page_url_in_the_environment_delivers_to_the_base_u
         exporter.shutdown()
     assert f"not its base URL: use {label_studio.url}" in caplog.text
     assert len(_task_prompts(ls, project_name)) == 1
+
+
+# --- 4. the in-process exporter's shutdown drains, and says one thing ---------------------------------
+
+
+@pytest.mark.integration
+def test_shutdown_keeps_delivering_for_its_timeout(
+    label_studio: LabelStudioServer, ls, project_name: str, caplog
+) -> None:
+    proxy = LabelStudioProxy(label_studio.url)  # down: Label Studio unreachable
+    exporter = LabelStudioSpanExporter(
+        url=proxy.url, api_key=label_studio.pat, project_name=project_name, timeout=8
+    )
+    try:
+        exporter.export(fixtures.load("legacy", "completion"))
+        _wait_for(lambda: "wait in memory" in caplog.text, 10)  # the outage was said
+        assert "nothing is dropped" not in caplog.text
+        assert "lost" in caplog.text and "spool_path" in caplog.text  # what the memory queue means
+        reopen = threading.Timer(2.0, proxy.up)  # Label Studio back while shutdown drains
+        reopen.start()
+        started = time.monotonic()
+        exporter.shutdown()
+        took = time.monotonic() - started
+        reopen.join()
+    finally:
+        proxy.close()
+    assert len(_task_prompts(ls, project_name)) == 1, f"shutdown returned after {took:.2f}s"
+    assert exporter.counts["waiting"] == 0
+    assert not [r for r in caplog.records if "not delivered" in r.getMessage()]  # nothing was lost
+
+
+def test_shutdown_says_plainly_what_is_lost_without_a_spool(caplog) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    exporter = LabelStudioSpanExporter(url=nowhere, api_key="k", project_name="never-made", timeout=1.5)
+    exporter.export(fixtures.load("legacy", "completion"))
+    _wait_for(lambda: "wait in memory" in caplog.text, 10)
+    started = time.monotonic()
+    exporter.shutdown()
+    assert time.monotonic() - started >= 1.0  # it kept trying, not returned at once
+    (lost,) = [r for r in caplog.records if "not delivered" in r.getMessage()]
+    assert lost.levelname == "ERROR"
+    assert "are lost" in lost.getMessage() and "spool_path=" in lost.getMessage()
+
+
+def _wait_for(condition, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
