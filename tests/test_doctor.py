@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from support import sidecar
+from support.labelstudio_server import free_port
+
 pytestmark = pytest.mark.integration
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
@@ -103,3 +106,42 @@ def test_a_url_without_a_scheme_says_add_http(label_studio):
     result = doctor(bare, label_studio.pat, "--no-ports")
     assert result.returncode == 1
     assert f"FAIL url: {bare!r} has no scheme: add http:// (http://{bare})" in result.stdout
+
+
+def test_each_receiver_port_is_checked_on_its_own_protocol(label_studio, tmp_path, project_name):
+    side = sidecar.start(label_studio, tmp_path / "data", project_name)
+    try:
+        with socket.socket() as other:  # another program, on neither protocol
+            other.bind(("127.0.0.1", 0))
+            other.listen()
+            taken = other.getsockname()[1]
+            free = free_port()
+            # serve's own gRPC port, with an HTTP port that is free: both fine (no false FAIL)
+            ours = doctor(
+                label_studio.url,
+                label_studio.pat,
+                "--http-port",
+                str(free),
+                "--grpc-port",
+                str(side.grpc_port),
+            )
+            # serve's HTTP port, with a gRPC port another program holds: that one fails (no false ok)
+            theirs = doctor(
+                label_studio.url,
+                label_studio.pat,
+                "--http-port",
+                str(side.http_port),
+                "--grpc-port",
+                str(taken),
+            )
+    finally:
+        assert side.terminate() == 0
+    assert f"ok   port: OTLP/HTTP 127.0.0.1:{free} is free for serve" in ours.stdout
+    assert (
+        f"ok   port: OTLP/gRPC 127.0.0.1:{side.grpc_port} is held by a running, healthy serve" in ours.stdout
+    )
+    assert (
+        f"ok   port: OTLP/HTTP 127.0.0.1:{side.http_port} is held by a running, healthy serve"
+        in theirs.stdout
+    )
+    assert f"FAIL port: OTLP/gRPC 127.0.0.1:{taken} is in use by another program" in theirs.stdout

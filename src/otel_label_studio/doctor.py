@@ -172,20 +172,24 @@ def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> l
 
 
 def _ports(host: str | None, ports: tuple[int, ...]) -> list[Finding]:
-    """``ports`` is (http, grpc) as serve would use them; a port held by a healthy serve is fine."""
+    """``ports`` is (http, grpc) as serve would use them; a port held by a running serve is fine.
+
+    Each port is asked on its own protocol: the HTTP port for serve's /healthz, the gRPC port for
+    an OTLP/gRPC answer (an empty export, which changes nothing).
+    """
     address = host or "127.0.0.1"
     findings = []
-    serve_running = bool(ports) and _healthy_serve(address, ports[0])
     for index, port in enumerate(ports):
-        name = "OTLP/HTTP" if index == 0 else "OTLP/gRPC"
+        http = index == 0
+        name = "OTLP/HTTP" if http else "OTLP/gRPC"
         if _free(address, port):
             findings.append(Finding(OK, "port", f"{name} {address}:{port} is free for serve"))
-        elif serve_running:
+        elif _healthy_serve(address, port) if http else _answers_otlp_grpc(address, port):
             findings.append(
                 Finding(OK, "port", f"{name} {address}:{port} is held by a running, healthy serve")
             )
         else:
-            flag = "--http-port" if index == 0 else "--grpc-port"
+            flag = "--http-port" if http else "--grpc-port"
             findings.append(
                 Finding(
                     FAIL,
@@ -212,3 +216,18 @@ def _healthy_serve(host: str, port: int) -> bool:
         return httpx.get(f"http://{host}:{port}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _answers_otlp_grpc(host: str, port: int) -> bool:
+    """An OTLP/gRPC trace receiver answers an empty export (or refuses it for want of a token)."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target) as channel:
+        try:
+            TraceServiceStub(channel).Export(ExportTraceServiceRequest(), timeout=2)
+        except grpc.RpcError as error:
+            return error.code() == grpc.StatusCode.UNAUTHENTICATED  # serve with --auth-token
+    return True
