@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import missing
@@ -305,3 +306,22 @@ def _wait_for(condition, seconds: float) -> None:  # type: ignore[no-untyped-def
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+# --- 9. /readyz looks and never writes --------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_readyz_creates_no_project(
+    label_studio: LabelStudioServer, ls, project_name: str, tmp_path: Path
+) -> None:
+    side = sidecars.start(label_studio, tmp_path / "data", project_name)
+    try:
+        ready = httpx.get(f"{side.http_url}/readyz", timeout=30)
+        assert ready.status_code == 200, ready.text
+        assert (
+            f"project {project_name!r} does not exist yet and will be created on first delivery" in ready.text
+        )
+        assert not [p for p in ls.projects.list(title=project_name) if p.title == project_name]
+    finally:
+        assert side.terminate() == 0
