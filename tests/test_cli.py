@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -115,7 +117,29 @@ def test_an_unwritable_data_dir_stops_at_start(tmp_path):
     assert "cannot create data directory" in result.stderr
 
 
+def test_version_and_help_say_what_is_true():
+    version = run("--version")
+    assert (
+        version.returncode == 0
+        and version.stdout.strip() == f"otel-label-studio {metadata.version('otel-label-studio')}"
+    )
+    serve = " ".join(run("serve", "--help").stdout.split())
+    assert "default: 64MiB" in serve and "default: 1GiB" in serve and "67108864" not in serve
+    stats = " ".join(run("spool", "stats", "--help").stdout.split())
+    assert "created if missing" not in stats and "it must exist" in stats
+
+
+def test_pyproject_license_is_an_spdx_expression():
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert re.search(r'^license = "Apache-2.0"$', text, re.MULTILINE)  # the table form is deprecated
+    assert 'requires = ["setuptools>=77"]' in text  # the first setuptools to read the string form
+
+
 def test_sizes():
+    from otel_label_studio.cli.options import format_size
+
+    assert format_size(64 * 1024 * 1024) == "64MiB" and format_size(1 << 30) == "1GiB"
+    assert format_size(1000) == "1000" and parse_size(format_size(3 * 1024)) == 3 * 1024
     assert parse_size("1048576") == 1048576
     assert parse_size("64MiB") == 64 * 1024 * 1024
     assert parse_size("10MB") == 10_000_000

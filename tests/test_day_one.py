@@ -26,6 +26,7 @@ from support import fixtures
 from support import sidecar as sidecars
 from support.labelstudio_server import LabelStudioServer, free_port
 from support.proxy import LabelStudioProxy
+from test_faults import llm_spans
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -325,3 +326,23 @@ def test_readyz_creates_no_project(
         assert not [p for p in ls.projects.list(title=project_name) if p.title == project_name]
     finally:
         assert side.terminate() == 0
+
+
+# --- 12. small things -----------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_serve_says_where_to_point_the_url_when_nothing_answers_there(
+    label_studio: LabelStudioServer, project_name: str, tmp_path: Path
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    side = sidecars.start(label_studio, tmp_path / "data", project_name, url=nowhere)
+    try:
+        body = llm_spans(["is anyone there?"]).SerializeToString()
+        headers = {"Content-Type": "application/x-protobuf", **side.auth()}
+        assert httpx.post(side.traces_url, content=body, headers=headers).status_code == 200
+        _wait_for(lambda: "Connection refused" in side.logs(), 30)
+    finally:
+        assert side.terminate() == 0
+    (line,) = [line for line in side.logs().splitlines() if "Connection refused" in line and "wait" in line]
+    assert "--url" in line and "LABEL_STUDIO_URL" in line, line

@@ -4,6 +4,7 @@ environment, then the default. A bad value stops the command with what to fix (e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -32,6 +33,14 @@ def parse_size(raw: str) -> int:
     if value < 1:
         raise ValueError(f"{raw!r} must be at least one byte")
     return value
+
+
+def format_size(value: int) -> str:
+    """Bytes as ``parse_size`` reads them back, in the largest binary unit that divides them."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if value % factor == 0:
+            return f"{value // factor}{unit}"
+    return str(value)
 
 
 def parse_port(raw: str) -> int:
@@ -84,6 +93,8 @@ class Option:
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         where = f"env {self.env}; " if self.env else ""
         shown = self.default() if callable(self.default) else self.default
+        if self.parse is parse_size and isinstance(shown, int):
+            shown = format_size(shown)  # as the README and a user write it: 64MiB, not 67108864
         parser.add_argument(
             *self.flags,
             dest=self.dest,
@@ -304,7 +315,11 @@ SERVE_OPTIONS = (
 )
 
 
-DATA_DIR_OPTION = SERVE_OPTIONS[[o.dest for o in SERVE_OPTIONS].index("data_dir")]
+#: The spool commands read an existing spool: their --data-dir is not created when missing.
+DATA_DIR_OPTION = dataclasses.replace(
+    SERVE_OPTIONS[[o.dest for o in SERVE_OPTIONS].index("data_dir")],
+    help="directory of serve's durable spool (it must exist: serve creates it)",
+)
 
 DOCTOR_OPTIONS = (
     "host",
