@@ -2,12 +2,13 @@
 #   make test   set up both virtual environments, then lint, type-check and run every test
 #   make demo   a local Label Studio, the sidecar and a demo LangChain app (servers keep running)
 #   make stop   stops what make demo started
+#   make demo-reset  the demo again from an empty Label Studio
 PYTHON ?= python3
 VENV := .venv
 LS_VENV := .venv-labelstudio
 LABEL_STUDIO_VERSION := 1.23.2
 
-.PHONY: test lint setup clean bench bench-quick demo stop browser
+.PHONY: test lint setup clean bench bench-quick demo demo-reset stop browser
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -44,6 +45,11 @@ browser:
 # demo traffic in-process and through the sidecar, then the project URLs and the login.
 demo: setup
 	$(VENV)/bin/python -m otel_label_studio.demo_stack up --label-studio-bin $(LS_VENV)/bin/label-studio
+
+# A fresh start: stop the demo, delete its Label Studio data, spool and logs, then run it again.
+demo-reset: setup
+	$(VENV)/bin/python -m otel_label_studio.demo_stack down --wipe
+	$(MAKE) demo
 
 stop:
 	@if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python -m otel_label_studio.demo_stack down; \

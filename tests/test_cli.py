@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -58,7 +60,18 @@ def test_help_explains_every_option_and_its_variable():
         (["--max-body-bytes", "lots"], {}, "--max-body-bytes: 'lots' is not a size"),
         (["--project-id", "0"], {}, "--project-id: '0' must be a positive whole number"),
         (["--project-config", "/nonexistent/config.xml"], {}, "cannot read label config file"),
-        (["--url", "localhost:8080"], {}, "must start with http:// or https://"),
+        (["--url", "localhost:8080"], {}, "has no scheme: add http:// (http://localhost:8080)"),
+        (
+            ["--url", "http://127.0.0.1:8080/projects/1"],
+            {},
+            "--url / LABEL_STUDIO_URL: 'http://127.0.0.1:8080/projects/1' is a page of Label Studio, "
+            "not its base URL: use http://127.0.0.1:8080",
+        ),
+        (
+            [],
+            {"LABEL_STUDIO_URL": "http://127.0.0.1:8080/projects/1"},
+            "not its base URL: use http://127.0.0.1:8080",
+        ),
         ([], {"LABEL_STUDIO_API_KEY": ""}, "LABEL_STUDIO_API_KEY is not set"),
         (["--include-errors", "maybe"], {}, "--include-errors"),
         (
@@ -104,7 +117,29 @@ def test_an_unwritable_data_dir_stops_at_start(tmp_path):
     assert "cannot create data directory" in result.stderr
 
 
+def test_version_and_help_say_what_is_true():
+    version = run("--version")
+    assert (
+        version.returncode == 0
+        and version.stdout.strip() == f"otel-label-studio {metadata.version('otel-label-studio')}"
+    )
+    serve = " ".join(run("serve", "--help").stdout.split())
+    assert "default: 64MiB" in serve and "default: 1GiB" in serve and "67108864" not in serve
+    stats = " ".join(run("spool", "stats", "--help").stdout.split())
+    assert "created if missing" not in stats and "it must exist" in stats
+
+
+def test_pyproject_license_is_an_spdx_expression():
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    assert re.search(r'^license = "Apache-2.0"$', text, re.MULTILINE)  # the table form is deprecated
+    assert 'requires = ["setuptools>=77"]' in text  # the first setuptools to read the string form
+
+
 def test_sizes():
+    from otel_label_studio.cli.options import format_size
+
+    assert format_size(64 * 1024 * 1024) == "64MiB" and format_size(1 << 30) == "1GiB"
+    assert format_size(1000) == "1000" and parse_size(format_size(3 * 1024)) == 3 * 1024
     assert parse_size("1048576") == 1048576
     assert parse_size("64MiB") == 64 * 1024 * 1024
     assert parse_size("10MB") == 10_000_000

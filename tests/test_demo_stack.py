@@ -49,6 +49,9 @@ def test_demo_up_twice_then_down(tmp_path):
     try:
         assert first.returncode == 0, first.stdout + first.stderr
         assert "Label Studio ... started" in first.stdout
+        assert "Demo run with the in-process exporter: made 6 LLM calls" in first.stdout
+        assert "Demo run with the OTLP exporter (through the sidecar): made 6 LLM calls" in first.stdout
+        assert "already hold" not in first.stdout
         urls = re.findall(r"(http://127\.0\.0\.1:\d+/projects/(\d+))  \((\d+) tasks\)", first.stdout)
         assert len(urls) == 2 and all(int(count) == 6 for _, _, count in urls), first.stdout
         saved = json.loads((state / "stack.json").read_text())
@@ -61,9 +64,13 @@ def test_demo_up_twice_then_down(tmp_path):
         assert second.returncode == 0, second.stdout + second.stderr
         assert "Label Studio ... reused" in second.stdout and "serve ... reused" in second.stdout
         assert second.stdout.count("(12 tasks)") == 2
+        assert "already hold 12 tasks from earlier runs: this run adds 6 more to each" in second.stdout
+        assert "`make demo-reset`" in second.stdout
     finally:
         down = stack("down", state_dir=state)
     assert down.returncode == 0 and "stopped otel-label-studio serve" in down.stdout
     pids = (saved["ls_pid"], saved["serve_pid"])
     assert not any(alive(pid) for pid in pids), "make stop left a process running"
-    assert "nothing of the demo was running" in stack("down", state_dir=state).stdout
+    wiped = stack("down", "--wipe", state_dir=state)
+    assert "nothing of the demo was running" in wiped.stdout and "wiped label-studio-data" in wiped.stdout
+    assert not (state / "label-studio-data").exists() and not (state / "stack.json").exists()

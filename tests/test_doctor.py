@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from support import sidecar
+from support.labelstudio_server import free_port
+
 pytestmark = pytest.mark.integration
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
@@ -64,6 +67,7 @@ def test_a_wrong_key(label_studio):
     assert result.returncode == 1
     line = next(line for line in result.stdout.splitlines() if line.startswith("FAIL key:"))
     assert "the legacy token was refused: HTTP 401" in line and "->" in line
+    assert line.count("was refused") == 1, line
     assert "0123456789abcdef0123456789abcdef01234567" not in result.stdout
 
 
@@ -80,3 +84,64 @@ def test_a_wrong_url_and_a_busy_port():
     assert f"FAIL url: cannot reach Label Studio at http://127.0.0.1:{dead}" in result.stdout
     assert f"FAIL port: OTLP/HTTP 127.0.0.1:{taken} is in use by another program -> stop it" in result.stdout
     assert "2 problems to fix" in result.stdout
+
+
+@pytest.mark.parametrize("token", ["legacy_token", "pat"])
+def test_a_page_url_names_the_base_url_and_prints_no_page(label_studio, token):
+    page = f"{label_studio.url}/projects/1"
+    result = doctor(page, getattr(label_studio, token), "--no-ports")
+    assert result.returncode == 1, result.stdout
+    assert (
+        f"FAIL url: {page!r} is a page of Label Studio, not its base URL: use {label_studio.url}"
+        in result.stdout
+    )
+    assert f"-> set LABEL_STUDIO_URL / --url to {label_studio.url}" in result.stdout
+    assert "FAIL key" not in result.stdout  # the key is not blamed
+    output = result.stdout + result.stderr
+    assert "<" not in output and "Traceback" not in output, output
+
+
+def test_a_url_without_a_scheme_says_add_http(label_studio):
+    bare = label_studio.url.removeprefix("http://")
+    result = doctor(bare, label_studio.pat, "--no-ports")
+    assert result.returncode == 1
+    assert f"FAIL url: {bare!r} has no scheme: add http:// (http://{bare})" in result.stdout
+
+
+def test_each_receiver_port_is_checked_on_its_own_protocol(label_studio, tmp_path, project_name):
+    side = sidecar.start(label_studio, tmp_path / "data", project_name)
+    try:
+        with socket.socket() as other:  # another program, on neither protocol
+            other.bind(("127.0.0.1", 0))
+            other.listen()
+            taken = other.getsockname()[1]
+            free = free_port()
+            # serve's own gRPC port, with an HTTP port that is free: both fine (no false FAIL)
+            ours = doctor(
+                label_studio.url,
+                label_studio.pat,
+                "--http-port",
+                str(free),
+                "--grpc-port",
+                str(side.grpc_port),
+            )
+            # serve's HTTP port, with a gRPC port another program holds: that one fails (no false ok)
+            theirs = doctor(
+                label_studio.url,
+                label_studio.pat,
+                "--http-port",
+                str(side.http_port),
+                "--grpc-port",
+                str(taken),
+            )
+    finally:
+        assert side.terminate() == 0
+    assert f"ok   port: OTLP/HTTP 127.0.0.1:{free} is free for serve" in ours.stdout
+    assert (
+        f"ok   port: OTLP/gRPC 127.0.0.1:{side.grpc_port} is held by a running, healthy serve" in ours.stdout
+    )
+    assert (
+        f"ok   port: OTLP/HTTP 127.0.0.1:{side.http_port} is held by a running, healthy serve"
+        in theirs.stdout
+    )
+    assert f"FAIL port: OTLP/gRPC 127.0.0.1:{taken} is in use by another program" in theirs.stdout

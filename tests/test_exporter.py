@@ -90,7 +90,7 @@ def test_label_studio_down_never_blocks_the_app_and_logs_once(caplog):
     assert not exporter.force_flush(2_000)
     assert exporter.counts["waiting"] == 5
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1 and "tasks for project p wait to be delivered" in errors[0].getMessage()
+    assert len(errors) == 1 and "tasks for project p wait in memory" in errors[0].getMessage()
     exporter.shutdown()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 2 and "5 records were not delivered to Label Studio before shutdown" in errors[1]

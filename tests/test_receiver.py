@@ -565,7 +565,7 @@ def test_the_demo_app_sends_through_serve(ls, side, project_name):
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Made 3 LLM calls" in result.stdout
+    assert "OTLP exporter (through the sidecar): made 3 LLM calls" in result.stdout
     tasks = wait_for_tasks(ls, project_name, 3)
     assert {task.data["service_name"] for task in tasks} == {"otel-label-studio-demo"}
     assert len({task.data["span_id"] for task in tasks}) == 3

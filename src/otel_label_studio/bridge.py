@@ -15,7 +15,7 @@ from .layouts import Layout
 from .mapping import Mapper
 from .projects import Projects
 from .redact import Redactor
-from .worker import DeliveryWorker, RecordQueue
+from .worker import WAITING_IN_SPOOL, DeliveryWorker, RecordQueue
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ def build_bridge(
     queue: RecordQueue,
     *,
     after_import: Callable[[], None] | None = None,
+    waiting: str = WAITING_IN_SPOOL,
 ) -> Bridge:
+    """``waiting`` says what becomes of records while Label Studio fails (the queue decides)."""
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
     projects = projects_for(settings, client, layout)
     mapper = Mapper(
@@ -58,5 +60,6 @@ def build_bridge(
         batch_size=settings.batch_size,
         timeout=settings.timeout,
         after_import=after_import,
+        waiting=waiting,
     )
     return Bridge(client, projects, mapper, worker)

@@ -13,7 +13,8 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence, TypeVar
+from typing import Callable, Mapping, NamedTuple, Sequence, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 _logger = logging.getLogger(__name__)
 
@@ -126,6 +127,37 @@ DEFAULT_METADATA_PREFIX = "traceloop.association.properties"
 MODES = ("prompt", "chat")
 
 T = TypeVar("T")
+
+
+# First path segments of Label Studio's own pages and API: a URL copied from the browser.
+_PAGE_SEGMENTS = frozenset(
+    {"projects", "tasks", "data", "user", "organization", "api", "admin", "models", "webhooks", "health"}
+)
+
+
+class UrlProblem(NamedTuple):
+    message: str  # what is wrong, and what to use instead
+    suggestion: str | None  # the base URL to use, when one can be told
+
+
+def base_url_problem(url: str) -> UrlProblem | None:
+    """What is wrong with ``url`` as Label Studio's base URL, and the URL to use; None if it is fine.
+
+    A Label Studio served under a path prefix (``https://example.com/label-studio``) is fine; a
+    URL that goes on into one of its pages (``.../projects/1``, copied from the browser) is not.
+    """
+    if "://" not in url:
+        fixed = f"http://{url.lstrip('/')}"
+        return UrlProblem(f"{url!r} has no scheme: add http:// ({fixed})", fixed)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return UrlProblem(f"{url!r} must start with http:// or https:// and name a host", None)
+    segments = [segment for segment in parts.path.split("/") if segment]
+    page = next((i for i, segment in enumerate(segments) if segment in _PAGE_SEGMENTS), len(segments))
+    if page == len(segments) and not parts.query and not parts.fragment:
+        return None
+    base = urlunsplit((parts.scheme, parts.netloc, "".join(f"/{s}" for s in segments[:page]), "", ""))
+    return UrlProblem(f"{url!r} is a page of Label Studio, not its base URL: use {base}", base)
 
 
 def env_str(name: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -264,8 +296,15 @@ def resolve_settings(
     elif isinstance(redact, str):
         redact = (redact,)
 
+    if url:
+        problem = base_url_problem(url)
+        if problem is not None:
+            raise ValueError(f"url: {problem.message}")
+    else:
+        url = _env_url(environ)
+
     return Settings(
-        url=(url or env_str(LABEL_STUDIO_URL, environ) or DEFAULT_URL).rstrip("/"),
+        url=url.rstrip("/"),
         api_key=api_key or env_str(LABEL_STUDIO_API_KEY, environ),
         project_id=project_id,
         project_name=project_name or env_str(OTEL_LABEL_STUDIO_PROJECT_NAME, environ) or DEFAULT_PROJECT_NAME,
@@ -289,6 +328,19 @@ def resolve_settings(
         max_queue_size=max_queue_size
         or _env_parsed(OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE, _positive_int, DEFAULT_MAX_QUEUE_SIZE, environ),
     )
+
+
+def _env_url(environ: Mapping[str, str] | None) -> str:
+    """``LABEL_STUDIO_URL``; a page URL copied from the browser is cut to the base URL, with a warning."""
+    raw = env_str(LABEL_STUDIO_URL, environ)
+    if raw is None:
+        return DEFAULT_URL
+    problem = base_url_problem(raw)
+    if problem is None:
+        return raw
+    used = problem.suggestion or DEFAULT_URL
+    _logger.warning("%s=%s; using %s meanwhile", LABEL_STUDIO_URL, problem.message, used)
+    return used
 
 
 def parse_patterns(raw: str) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from .labelstudio import AUTH, LabelStudioClient, LabelStudioError
+from .labelstudio import AUTH, NOT_THE_API, UNREACHABLE, LabelStudioClient, LabelStudioError
 from .projects import MISFIT
 
 _logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class OutageLog:
             count,
             key,
             fate,
-            auth_hint(error, self._client.token_kind) if error.kind == AUTH else "",
+            _hint(error, self._client.token_kind),
         )
 
     def recovered(self, what: str) -> None:
@@ -52,6 +52,14 @@ class OutageLog:
             return
         _logger.warning("Label Studio delivery recovered; during the outage %d %s", self._affected, what)
         self._outage, self._affected = None, 0
+
+
+def _hint(error: LabelStudioError, kind: str | None) -> str:
+    if error.kind == AUTH:
+        return auth_hint(error, kind)
+    if error.kind == UNREACHABLE and error.detail != NOT_THE_API:  # that one says what to do itself
+        return " (start Label Studio, or set LABEL_STUDIO_URL or serve's --url to where it runs)"
+    return ""
 
 
 def auth_hint(error: LabelStudioError, kind: str | None) -> str:

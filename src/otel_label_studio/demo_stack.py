@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,7 @@ from .local_label_studio import ADMIN_EMAIL
 PROMPT_PROJECT = "Demo in-process (prompt)"
 CHAT_PROJECT = "Demo via sidecar (chat)"
 READY_SECONDS = 300
+WIPED = ("label-studio-data", "spool", "label-studio.log", "serve.log", "stack.json")  # what `up` makes
 
 
 def _alive(pid: int | None) -> bool:
@@ -140,6 +142,21 @@ class Stack:
         while time.monotonic() < deadline and _queue_depth(self.serve_url) > 0:
             time.sleep(0.2)
 
+    def wipe(self) -> list[str]:
+        """Delete what ``up`` keeps (after ``down``): Label Studio's data, the spool, logs, the state file."""
+        removed = []
+        for name in WIPED:
+            path = self.dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+            else:
+                continue
+            removed.append(name)
+        self.state = {}
+        return removed
+
     def down(self) -> list[str]:
         stopped = []
         for name, key in (("otel-label-studio serve", "serve_pid"), ("Label Studio", "ls_pid")):
@@ -189,16 +206,26 @@ def _stop_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _report(stack: Stack) -> list[str]:
+def _projects(stack: Stack) -> dict[str, Any]:
+    """The demo's two projects that exist, by title."""
     from label_studio_sdk import LabelStudio
 
     ls = LabelStudio(base_url=stack.ls_url, api_key=stack.state["token"])
-    lines = []
+    projects = {}
     for title in (PROMPT_PROJECT, CHAT_PROJECT):
         pager: Any = ls.projects.list(title=title)
         found = [project for project in pager if project.title == title]
         if found:
-            project = found[0]
+            projects[title] = found[0]
+    return projects
+
+
+def _report(stack: Stack) -> list[str]:
+    projects = _projects(stack)
+    lines = []
+    for title in (PROMPT_PROJECT, CHAT_PROJECT):
+        project = projects.get(title)
+        if project is not None:
             lines.append(f"  {title}: {stack.ls_url}/projects/{project.id}  ({project.task_number} tasks)")
         else:
             lines.append(f"  {title}: no project yet (see {stack.dir}/serve.log)")
@@ -210,6 +237,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m otel_label_studio.demo_stack", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("action", choices=["up", "down"])
+    parser.add_argument(
+        "--wipe",
+        action="store_true",
+        help="with down: also delete the demo's Label Studio data, spool and logs (a fresh start)",
+    )
     parser.add_argument("--state-dir", type=Path, default=Path(".local/demo"), help="default: .local/demo")
     parser.add_argument("--label-studio-bin", type=Path, default=Path(".venv-labelstudio/bin/label-studio"))
     parser.add_argument(
@@ -223,7 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.action == "down":
         stopped = stack.down()
         print("stopped " + ", ".join(stopped) if stopped else "nothing of the demo was running")
+        if args.wipe:
+            removed = stack.wipe()
+            print(f"wiped {', '.join(removed)} in {stack.dir}" if removed else "nothing to wipe")
         return 0
+    if args.wipe:
+        parser.error("--wipe goes with down")
     binary = args.label_studio_bin.resolve()  # Label Studio runs from its data directory
     if not binary.exists():
         parser.error(f"no Label Studio at {args.label_studio_bin}: run `make demo` (it installs one)")
@@ -232,6 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "otel-label-studio serve ...", "reused" if stack.serve(args.http_port, args.grpc_port) else "started"
     )
+    earlier = sum(int(project.task_number or 0) for project in _projects(stack).values())
+    if earlier:
+        print(
+            f"The demo projects already hold {earlier} tasks from earlier runs: this run adds {args.calls} "
+            "more to each. For a fresh start: `make demo-reset`."
+        )
     stack.traffic(args.calls)
     print(f"\nDemo traffic sent in {time.monotonic() - started:.0f}s. Projects:")
     for line in _report(stack):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import httpx
 
 from .bridge import projects_for
-from .config import Settings
+from .config import Settings, base_url_problem
 from .delivery import auth_hint
-from .labelstudio import AUTH, LabelStudioClient, LabelStudioError, token_kind
+from .labelstudio import AUTH, NOT_THE_API, LabelStudioClient, LabelStudioError, token_kind
 from .layouts import Layout, layout_for
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -51,6 +51,10 @@ def diagnose(
 
 
 def _url(url: str, timeout: float) -> Finding:
+    problem = base_url_problem(url)
+    if problem is not None:
+        fix = f"set LABEL_STUDIO_URL / --url to {problem.suggestion}" if problem.suggestion else ""
+        return Finding(FAIL, "url", problem.message, fix or _BASE_URL_FIX)
     try:
         response = httpx.get(f"{url}/health", timeout=timeout)
     except httpx.HTTPError as exc:
@@ -61,13 +65,24 @@ def _url(url: str, timeout: float) -> Finding:
             "start Label Studio, or set LABEL_STUDIO_URL / --url to where it runs",
         )
     if response.status_code != 200:
-        return Finding(
-            FAIL,
-            "url",
-            f"{url}/health answered HTTP {response.status_code}",
-            "is this Label Studio's base URL? It must not include a path such as /projects",
-        )
+        return Finding(FAIL, "url", f"{url}/health answered HTTP {response.status_code}", _BASE_URL_FIX)
+    if not _is_health(response):  # a web page, or another server's /health
+        return Finding(FAIL, "url", f"{url}/health is not Label Studio's health check", _BASE_URL_FIX)
     return Finding(OK, "url", f"Label Studio answers at {url}")
+
+
+_BASE_URL_FIX = (
+    "set LABEL_STUDIO_URL / --url to Label Studio's base URL, scheme://host:port (http://localhost:8080)"
+)
+
+
+def _is_health(response: httpx.Response) -> bool:
+    """Label Studio's /health answers ``{"status": "UP"}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "UP"
 
 
 def _key(client: LabelStudioClient, settings: Settings) -> Finding:
@@ -82,7 +97,14 @@ def _key(client: LabelStudioClient, settings: Settings) -> Finding:
     try:
         user = client.whoami()
     except LabelStudioError as error:
-        hint = auth_hint(error, kind) if error.kind == AUTH else ""
+        if error.kind != AUTH:
+            fix = (
+                _BASE_URL_FIX
+                if error.detail == NOT_THE_API
+                else "check that Label Studio answers at this URL"
+            )
+            return Finding(FAIL, "key", f"cannot check the {kind}: {error.detail}", fix)
+        hint = auth_hint(error, None)  # without its own "was refused": this line says it already
         return Finding(FAIL, "key", f"the {kind} was refused: {error.detail}", hint.strip(" ()"))
     return Finding(OK, "key", f"a {kind}, accepted for {user}")
 
@@ -150,20 +172,24 @@ def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> l
 
 
 def _ports(host: str | None, ports: tuple[int, ...]) -> list[Finding]:
-    """``ports`` is (http, grpc) as serve would use them; a port held by a healthy serve is fine."""
+    """``ports`` is (http, grpc) as serve would use them; a port held by a running serve is fine.
+
+    Each port is asked on its own protocol: the HTTP port for serve's /healthz, the gRPC port for
+    an OTLP/gRPC answer (an empty export, which changes nothing).
+    """
     address = host or "127.0.0.1"
     findings = []
-    serve_running = bool(ports) and _healthy_serve(address, ports[0])
     for index, port in enumerate(ports):
-        name = "OTLP/HTTP" if index == 0 else "OTLP/gRPC"
+        http = index == 0
+        name = "OTLP/HTTP" if http else "OTLP/gRPC"
         if _free(address, port):
             findings.append(Finding(OK, "port", f"{name} {address}:{port} is free for serve"))
-        elif serve_running:
+        elif _healthy_serve(address, port) if http else _answers_otlp_grpc(address, port):
             findings.append(
                 Finding(OK, "port", f"{name} {address}:{port} is held by a running, healthy serve")
             )
         else:
-            flag = "--http-port" if index == 0 else "--grpc-port"
+            flag = "--http-port" if http else "--grpc-port"
             findings.append(
                 Finding(
                     FAIL,
@@ -190,3 +216,18 @@ def _healthy_serve(host: str, port: int) -> bool:
         return httpx.get(f"http://{host}:{port}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _answers_otlp_grpc(host: str, port: int) -> bool:
+    """An OTLP/gRPC trace receiver answers an empty export (or refuses it for want of a token)."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target) as channel:
+        try:
+            TraceServiceStub(channel).Export(ExportTraceServiceRequest(), timeout=2)
+        except grpc.RpcError as error:
+            return error.code() == grpc.StatusCode.UNAUTHENTICATED  # serve with --auth-token
+    return True

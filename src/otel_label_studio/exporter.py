@@ -27,9 +27,16 @@ from .layouts import Layout, layout_for
 from .memory_queue import MemoryQueue
 from .spanview import from_readable_span
 from .spool import Spool, SpoolFull
-from .worker import RecordQueue
+from .worker import WAITING_IN_SPOOL, RecordQueue
 
 _logger = logging.getLogger(__name__)
+
+DRAIN_RETRY_SECONDS = 1.0  # while shutdown() drains, delivery retries at least this often
+DRAIN_POLL_SECONDS = 0.05
+MEMORY_WAITING = (
+    "wait in memory and are retried; those still waiting when the app exits are lost "
+    "(give spool_path= to keep them on disk)"
+)
 
 
 class LabelStudioSpanExporter(SpanExporter):
@@ -107,7 +114,8 @@ class LabelStudioSpanExporter(SpanExporter):
                 "exports will fail until one is given"
             )
         self._queue: RecordQueue = _open_queue(settings.spool_path, settings.max_queue_size)
-        bridge = build_bridge(settings, self.layout, self._queue)
+        waiting = WAITING_IN_SPOOL if isinstance(self._queue, Spool) else MEMORY_WAITING
+        bridge = build_bridge(settings, self.layout, self._queue, waiting=waiting)
         self._client, self._mapper, self._worker = bridge.client, bridge.mapper, bridge.worker
         self._lock = threading.Lock()
         self._started = False
@@ -196,18 +204,27 @@ class LabelStudioSpanExporter(SpanExporter):
             time.sleep(0.05)
         return True
 
+    def _drain(self, seconds: float) -> None:
+        """Until the queue is empty or ``seconds`` passed, delivery keeps trying, at least once a second;
+        not with a refused key, which no retry fixes."""
+        deadline = time.monotonic() + seconds
+        while self._queue.depth and time.monotonic() < deadline and not self._worker.key_refused:
+            self._worker.retry_within(DRAIN_RETRY_SECONDS)  # a backoff pause must not outlast the drain
+            time.sleep(DRAIN_POLL_SECONDS)
+        self._worker.stop(max(0.0, deadline - time.monotonic()))
+
     def _start(self) -> None:
         self._started = True
         self._worker.start()
 
     def shutdown(self) -> None:
-        """Let delivery drain for up to ``timeout`` seconds, then say what was left undelivered."""
+        """Keep delivering for up to ``timeout`` seconds, then say what was left undelivered."""
         with self._lock:
             if self._shutdown:
                 return
             self._shutdown = True
         if self._started:
-            self._worker.stop(self._settings.timeout)
+            self._drain(self._settings.timeout)
         left = self._queue.depth
         if left:
             if isinstance(self._queue, Spool):
@@ -219,9 +236,11 @@ class LabelStudioSpanExporter(SpanExporter):
                 )
             else:
                 _logger.error(
-                    "%d records were not delivered to Label Studio before shutdown and are lost; "
-                    "give spool_path= to keep them across restarts",
+                    "%d records were not delivered to Label Studio before shutdown (it kept trying for up "
+                    "to %gs, the timeout) and are lost: without spool_path they wait in memory only. "
+                    "Give spool_path= to keep them on disk across restarts.",
                     left,
+                    self._settings.timeout,
                 )
         dropped = self._counts["dropped"]
         if dropped:

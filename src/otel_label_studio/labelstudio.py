@@ -38,6 +38,12 @@ class LabelStudioError(Exception):
         self.retry_after = retry_after
 
 
+NOT_THE_API = (
+    "the answer is a web page, not Label Studio's API: the URL must be Label Studio's base URL "
+    "(scheme://host:port, as in http://localhost:8080), without a page path such as /projects/1"
+)
+
+
 class Project(NamedTuple):
     id: int
     title: str
@@ -79,6 +85,8 @@ class LabelStudioClient:
                 )
             except ApiError as exc:  # an expired Personal Access Token is refused up front
                 raise _translate(exc) from None
+            except json.JSONDecodeError:  # the token exchange got a web page: not the API's URL
+                raise LabelStudioError(UNREACHABLE, NOT_THE_API) from None
         return self._sdk
 
     def _options(self, timeout: float | None) -> RequestOptions:
@@ -235,6 +243,8 @@ def _call(fn: Any) -> Any:
         raise
     except ApiError as exc:
         raise _translate(exc) from None
+    except json.JSONDecodeError:  # a Personal Access Token exchanged at a URL that serves pages
+        raise LabelStudioError(UNREACHABLE, NOT_THE_API) from None
     except httpx.TimeoutException as exc:
         raise LabelStudioError(UNREACHABLE, f"timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
@@ -243,6 +253,8 @@ def _call(fn: Any) -> Any:
 
 def _translate(exc: ApiError) -> LabelStudioError:
     status = exc.status_code
+    if _is_web_page(exc.body):  # whatever its status: the URL is wrong, not the key or the request
+        return LabelStudioError(UNREACHABLE, NOT_THE_API, status=status)
     detail = _detail(exc.body)
     retry_after = None
     headers = exc.headers or {}
@@ -261,7 +273,18 @@ def _translate(exc: ApiError) -> LabelStudioError:
     return LabelStudioError(kind, f"HTTP {status}: {detail}", status=status, retry_after=retry_after)
 
 
+def _is_web_page(body: Any) -> bool:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return False
+    head = body.lstrip()[:200].lower()
+    return head.startswith(("<!doctype", "<html", "<head", "<body", "<?xml")) or "<html" in head
+
+
 def _detail(body: Any) -> str:
+    if _is_web_page(body):
+        return NOT_THE_API  # never a page's markup in a log line
     if isinstance(body, dict):
         for key in ("detail", "validation_errors", "message", "error"):
             if body.get(key):

@@ -1,4 +1,4 @@
-"""A local Label Studio on loopback, started the same way by ``make demo`` and by the test suite.
+"""A local Label Studio bound to loopback only, started the same way by ``make demo`` and by the test suite.
 
 Its own SQLite data directory, a preset admin, legacy tokens enabled at organization creation,
 sign-up closed, and webhooks allowed to reach serve on loopback (Label Studio refuses private
@@ -31,7 +31,9 @@ def environment(data_dir: Path, *, password: str, legacy_token: str) -> dict[str
 
 
 def command(binary: Path, port: int) -> list[str]:
-    return [str(binary), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port)]
+    # The bind address is --internal-host (Label Studio's default is 0.0.0.0, every interface);
+    # --host only names the URL it generates, and it ignores one without http://.
+    return [str(binary), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)]
 
 
 def spawn(

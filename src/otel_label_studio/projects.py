@@ -67,9 +67,23 @@ class Projects:
         if target is not None:
             return target
         with self._lock:
-            return self._resolve(key, timeout)
+            target = self._lookup(key, timeout)
+            if target is None:
+                created = self._client.create_project(key, self._layout.label_config, timeout)
+                _logger.info("Created Label Studio project %r (id %d)", key, created.id)
+                target = self._targets[key] = Target(created, self._layout)
+                self._misfits.pop(key, None)
+            return target
 
-    def _resolve(self, key: str, timeout: float | None) -> Target:
+    def find(self, key: str, timeout: float | None = None) -> Target | None:
+        """Like ``resolve``, but a missing project is not created: None (readiness checks write nothing)."""
+        target = self._targets.get(key)
+        if target is not None:
+            return target
+        with self._lock:
+            return self._lookup(key, timeout)
+
+    def _lookup(self, key: str, timeout: float | None) -> Target | None:
         target = self._targets.get(key)
         if target is not None:
             return target
@@ -79,16 +93,12 @@ class Projects:
 
         if key.startswith("#"):
             project = self._client.get_project(int(key[1:]), timeout)
-            target = Target(project, self._bind(project, key))
         else:
             found = self._client.find_project(key, timeout)
             if found is None:
-                created = self._client.create_project(key, self._layout.label_config, timeout)
-                _logger.info("Created Label Studio project %r (id %d)", key, created.id)
-                target = Target(created, self._layout)
-            else:
-                target = Target(found, self._bind(found, key))
-        self._targets[key] = target
+                return None
+            project = found
+        target = self._targets[key] = Target(project, self._bind(project, key))
         self._misfits.pop(key, None)
         return target
 

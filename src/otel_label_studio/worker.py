@@ -34,6 +34,7 @@ BACKOFF_MAX_SECONDS = 30.0
 IDLE_POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0  # how often remembered deliveries past their retention are dropped
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+WAITING_IN_SPOOL = "wait to be delivered; nothing is dropped"  # what an outage means for spooled records
 DEAD_LETTERS_LOGGED_PER_BATCH = 3  # each with its span and reason; the rest of a batch in one line
 
 
@@ -93,8 +94,10 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         after_import: Callable[[], None] | None = None,
+        waiting: str = WAITING_IN_SPOOL,
     ):
         self._spool = spool
+        self._waiting = waiting  # what becomes of records during an outage, as the queue keeps them
         self._client = client
         self._projects = projects
         self._batch_size = batch_size
@@ -119,6 +122,11 @@ class DeliveryWorker:
         self._thread.start()
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def retry_within(self, seconds: float) -> None:
+        """Cut a backoff pause short to at most ``seconds`` from now (the exporter's shutdown drain)."""
+        self._paused_until = min(self._paused_until, self._clock() + seconds)
         self._wake.set()
 
     def stop(self, drain_seconds: float) -> bool:
@@ -289,7 +297,7 @@ class DeliveryWorker:
             return
         self._spool.defer(group, 0.0, error.detail)  # in flight stays set where an import was sent
         self.key_refused = error.kind == AUTH
-        self._outages.failed(error, key, len(group), "wait to be delivered; nothing is dropped")
+        self._outages.failed(error, key, len(group), self._waiting)
         self._pause(error, "Label Studio refused the API key" if error.kind == AUTH else error.detail)
 
     def _pause(self, error: LabelStudioError | None, reason: str) -> None:

@@ -10,6 +10,7 @@ the command at once with what to fix (exit status 2), before anything listens.
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 from typing import Sequence
 
 from . import doctor, export, replay, serve, spool, webhook
@@ -20,11 +21,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="otel-label-studio",
         description="Turn OpenTelemetry LLM and chat spans into Label Studio tasks.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     for command in (serve, doctor, replay, export, webhook, spool):
         command.add_parser(commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("otel-label-studio")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

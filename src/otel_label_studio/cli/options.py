@@ -4,6 +4,7 @@ environment, then the default. A bad value stops the command with what to fix (e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -37,6 +38,14 @@ def parse_size(raw: str) -> int:
     if value < 1:
         raise ValueError(f"{raw!r} must be at least one byte")
     return value
+
+
+def format_size(value: int) -> str:
+    """Bytes as ``parse_size`` reads them back, in the largest binary unit that divides them."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if value % factor == 0:
+            return f"{value // factor}{unit}"
+    return str(value)
 
 
 def parse_port(raw: str) -> int:
@@ -96,6 +105,8 @@ class Option:
     def add_to(self, parser: argparse.ArgumentParser) -> None:
         where = f"env {self.env}; " if self.env else ""
         shown = self.default() if callable(self.default) else self.default
+        if self.parse is parse_size and isinstance(shown, int):
+            shown = format_size(shown)  # as the README and a user write it: 64MiB, not 67108864
         parser.add_argument(
             *self.flags,
             dest=self.dest,
@@ -344,7 +355,11 @@ SERVE_OPTIONS = (
 )
 
 
-DATA_DIR_OPTION = SERVE_OPTIONS[[o.dest for o in SERVE_OPTIONS].index("data_dir")]
+#: The spool commands read an existing spool: their --data-dir is not created when missing.
+DATA_DIR_OPTION = dataclasses.replace(
+    SERVE_OPTIONS[[o.dest for o in SERVE_OPTIONS].index("data_dir")],
+    help="directory of serve's durable spool (it must exist: serve creates it)",
+)
 
 DOCTOR_OPTIONS = (
     "host",
@@ -407,6 +422,9 @@ def project_settings(
             f"{config.LABEL_STUDIO_API_KEY} is not set: copy a token from Label Studio > Account & Settings "
             f"and export {config.LABEL_STUDIO_API_KEY}=..."
         )
+    problem = config.base_url_problem(values["url"])
+    if problem is not None:
+        parser.error(f"--url / {config.LABEL_STUDIO_URL}: {problem.message}")
     project_config = read_project_config(values["project_config"], parser)
     try:
         settings = config.resolve_settings(
@@ -428,8 +446,4 @@ def project_settings(
         layout = layout_for(settings.mode, settings.project_config)
     except ValueError as exc:
         parser.error(f"project config: {exc}")
-    if not settings.url.startswith(("http://", "https://")):
-        parser.error(
-            f"--url / {config.LABEL_STUDIO_URL}: {settings.url!r} must start with http:// or https://"
-        )
     return settings, layout

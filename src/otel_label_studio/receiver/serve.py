@@ -201,19 +201,32 @@ class Sidecar:
             self.outbox.close()
 
     def readiness(self) -> tuple[bool, str]:
-        """Label Studio answers with this key and the default project takes tasks (cached briefly)."""
+        """Label Studio answers with this key and the default project takes tasks (cached briefly).
+
+        It looks, it never writes: a missing project is created by the first delivery, not here
+        (a dated default title would otherwise make a project a day with no traffic).
+        """
         now = time.monotonic()
         if self._readiness is not None and now - self._readiness[0] < READINESS_CACHE_SECONDS:
             return self._readiness[1], self._readiness[2]
         settings = self.options.settings
+        timeout = min(5.0, settings.timeout)
         try:
             if self.worker.key_refused:
                 raise LabelStudioError(AUTH, "delivery is paused: Label Studio refused the API key")
-            target = self.projects.resolve(self.projects.key(), timeout=min(5.0, settings.timeout))
-            self.client.get_project(target.project.id, timeout=min(5.0, settings.timeout))  # live check
+            key = self.projects.key()
+            target = self.projects.find(key, timeout=timeout)  # the lookup itself needs the key
             ready = True
-            project = target.project
-            message = f"ready: Label Studio at {settings.url}, project {project.title!r} (id {project.id})"
+            if target is None:
+                message = (
+                    f"ready: Label Studio at {settings.url}; project {key!r} does not exist yet "
+                    "and will be created on first delivery"
+                )
+            else:
+                project = self.client.get_project(target.project.id, timeout=timeout)  # live check
+                message = (
+                    f"ready: Label Studio at {settings.url}, project {project.title!r} (id {project.id})"
+                )
         except LabelStudioError as error:
             ready = False
             hint = auth_hint(error, self.client.token_kind) if error.kind == AUTH else ""
