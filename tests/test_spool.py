@@ -400,3 +400,19 @@ def test_a_damaged_outbox_is_named_too(tmp_path):
     path.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(DamagedFile, match=f"the feedback outbox {path} is damaged: it is not an SQLite"):
         FeedbackOutbox(str(path))
+
+
+def test_the_exporter_with_a_damaged_spool_logs_an_error_and_keeps_records_in_memory(tmp_path, caplog):
+    from otel_label_studio import LabelStudioSpanExporter
+    from otel_label_studio.memory_queue import MemoryQueue
+    from support import fixtures
+
+    path = tmp_path / "app-spool.sqlite3"
+    overwrite(str(path))
+    exporter = LabelStudioSpanExporter(url="http://127.0.0.1:9", api_key="k", timeout=1, spool_path=str(path))
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert f"the spool file {path} is damaged" in error.message and f"mv {path} " in error.message
+    assert isinstance(exporter._queue, MemoryQueue)
+    exporter.export(fixtures.load("legacy", "completion"))
+    assert exporter.counts["waiting"] == 1 and exporter.counts["dropped"] == 0
+    exporter.shutdown()
