@@ -77,9 +77,9 @@ def _damaged_file(path: str, what: str, wrong: str) -> DamagedFile:
     ]
     command = " && ".join(f"mv {shlex.quote(old)} {shlex.quote(new)}" for old, new in moves)
     return DamagedFile(
-        f"the {what} {path} is damaged: it {wrong}. Stop every process using it, move it aside and "
-        f"start again with an empty one (what it held is not delivered; `sqlite3 FILE .recover` may "
-        f"salvage some of it): {command}"
+        f"the {what} {path} is damaged: it {wrong}. Stop the processes using it, then move it aside "
+        f"to start with an empty one (what it held is not delivered; `sqlite3 {shlex.quote(aside)} "
+        f".recover` may salvage some of it): {command}"
     )
 
 
@@ -111,8 +111,8 @@ class DiskFullEpisode:
             return
         self.since = time.monotonic()
         _logger.warning(
-            "No space left on the disk of the %s %s (%s): %s. Nothing already acknowledged is lost; "
-            "free space on that disk",
+            "No space left on the disk of the %s %s (%s): %s until space is free on that disk; "
+            "nothing already acknowledged is lost",
             self._what,
             self._path,
             error,

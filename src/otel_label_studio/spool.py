@@ -156,8 +156,8 @@ class Spool:
         self._disk = DiskFullEpisode(
             path,
             "spool file",
-            "new records are refused until then (serve answers 503 / UNAVAILABLE with Retry-After, "
-            "which senders retry) and delivery waits",
+            "new records are refused (serve answers 503 / UNAVAILABLE with Retry-After, which senders "
+            "retry) and delivery waits",
         )
         self._next_truncate = 0.0
         self._db = open_durable(path)

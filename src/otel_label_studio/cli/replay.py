@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             settings, layout, requests, data_dir=args.replay_data_dir, progress=not args.no_progress
         )
     except DamagedFile as exc:
-        parser.error(str(exc))
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 def backfill(

@@ -48,7 +48,7 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         feedback = _feedback_waiting(os.path.dirname(spool.path))
     except ValueError as exc:  # a damaged outbox: which file, and how to move it aside
-        parser.error(str(exc))
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.json:
         values = {"path": spool.path, **dataclasses.asdict(figures), "feedback_events_waiting": feedback}
         print(json.dumps(values))
@@ -126,7 +126,7 @@ def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Sp
     try:
         return Spool(path)
     except ValueError as exc:  # a damaged file: which one, what is wrong, the mv that moves it aside
-        parser.error(str(exc))
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 def _feedback_waiting(data_dir: str) -> int:
