@@ -22,13 +22,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from otel_label_studio.record import LLMRecord, Message
 from otel_label_studio.spool import Spool
 from support import sidecar
 from support.disk_full import FLAG_VARIABLE
 from support.proxy import LabelStudioProxy
 from test_faults import PROTOBUF, assert_exactly_once, llm_spans, span_ids
 from test_receiver import metrics, wait_for_tasks, wait_until_drained
-from test_spool import big_record
 
 pytestmark = pytest.mark.integration
 
@@ -226,7 +226,14 @@ def garbage(path: Path) -> None:
 
 def truncated(path: Path) -> None:
     spool = Spool(str(path))
-    spool.add([big_record(n) for n in range(40)])
+    spool.add(
+        [
+            LLMRecord(
+                f"{n:032x}", f"{n:016x}", "chat", "genai", [Message("user", f"q{n} " + "x" * 9000)], ["a"]
+            )
+            for n in range(40)
+        ]
+    )
     spool.close()
     os.truncate(path, path.stat().st_size // 2)
 
