@@ -416,3 +416,19 @@ def test_the_exporter_with_a_damaged_spool_logs_an_error_and_keeps_records_in_me
     exporter.export(fixtures.load("legacy", "completion"))
     assert exporter.counts["waiting"] == 1 and exporter.counts["dropped"] == 0
     exporter.shutdown()
+
+
+def test_the_outbox_on_a_full_disk_refuses_retryably_and_keeps_what_it_holds(tmp_path, caplog):
+    outbox = FeedbackOutbox(str(tmp_path / "feedback-outbox.sqlite3"))
+    outbox.put(b"kept", 1)
+    pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
+    outbox._db.execute(f"PRAGMA max_page_count={pages}")
+    for _ in range(2):
+        with pytest.raises(DiskFull):
+            outbox.put(os.urandom(50_000), 3)
+    assert caplog.text.count("No space left on the disk of the feedback outbox") == 1
+    assert outbox.waiting() == 1 and not outbox._db.in_transaction
+    outbox._db.execute("PRAGMA max_page_count=1073741823")
+    outbox.put(os.urandom(50_000), 3)
+    assert outbox.waiting() == 4 and "Space is free again" in caplog.text
+    outbox.close()
