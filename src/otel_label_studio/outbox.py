@@ -4,9 +4,9 @@ Label Studio sends each webhook once and never again, so an event the endpoint c
 right now (a Collector restarting, a network blip) would be a reviewer's score lost for good.
 serve writes each webhook's events here first (SQLite in the data directory, committed before
 the webhook is answered), and ``OutboxForwarder`` sends them in order, retrying with backoff
-until they land. What is still waiting at shutdown is sent after the next start. A damaged outbox file stops
-serve at start (exit 2, with the ``mv`` that moves it aside); on a full disk a webhook is answered
-503 and what was already kept stays until space is free.
+until they land. What is still waiting at shutdown is sent after the next start. A damaged
+outbox file stops serve at start (exit 2, with the ``mv`` that moves it aside); on a full disk
+a webhook is answered 503 and what was already kept stays until space is free.
 """
 
 from __future__ import annotations
