@@ -170,10 +170,11 @@ def test_a_full_disk_is_answered_503_and_unavailable_and_what_senders_retry_land
         logs = side.logs()
         assert logs.count(FREE_AGAIN) == 1
         assert "Traceback" not in logs
+        assert side.terminate() == 0
     finally:
         for provider in providers:
             provider.shutdown()
-        assert side.terminate() == 0
+        side.terminate()
         proxy.close()
 
 
