@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import threading
 import time
 
 import pytest
 
+from otel_label_studio.durable import DamagedFile
+from otel_label_studio.outbox import FeedbackOutbox
 from otel_label_studio.record import LLMRecord, Message
-from otel_label_studio.spool import Spool, SpoolFull
+from otel_label_studio.spool import DiskFull, Spool, SpoolFull
 
 
 def record(n: int, trace: str = "a" * 32) -> LLMRecord:
@@ -256,3 +261,174 @@ def test_a_spool_file_cannot_make_the_bridge_run_code():
 
     with pytest.raises(pickle.UnpicklingError, match="only plain values"):
         LLMRecord.from_bytes(pickle.dumps(Sneaky()))
+
+
+# --- a full disk ------------------------------------------------------------------------------------------
+
+
+def big_record(n: int) -> LLMRecord:
+    """A record that needs pages of its own (its output spills to overflow pages)."""
+    return LLMRecord(
+        trace_id="b" * 32,
+        span_id=f"{n:016x}",
+        operation="chat",
+        dialect="genai",
+        messages=[Message("user", f"question {n}")],
+        outputs=[f"{n} " + "x" * 20_000],
+    )
+
+
+def fill_disk(spool: Spool) -> None:
+    """SQLite's own cap on the file: the next page it needs fails with SQLITE_FULL, as on a full disk."""
+    pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
+    spool._db.execute(f"PRAGMA max_page_count={pages}")
+
+
+def free_disk(spool: Spool) -> None:
+    spool._db.execute("PRAGMA max_page_count=1073741823")
+
+
+def test_a_full_disk_is_a_retryable_refusal_that_keeps_what_was_committed(spool, caplog):
+    spool.add([big_record(1)])
+    fill_disk(spool)
+    for attempt in range(3):
+        with pytest.raises(SpoolFull) as full:
+            spool.add([big_record(10 + attempt), big_record(20 + attempt)])
+        assert isinstance(full.value, DiskFull)
+        assert full.value.retry_after > 0
+    assert not spool._db.in_transaction  # rolled back: the connection takes the next transaction
+    assert spool.depth == 1 and spool.stats().depth == 1
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "No space left" in r.message]
+    assert len(warnings) == 1, "one warning per episode, not per request"
+    assert spool.path in warnings[0].message
+    free_disk(spool)
+    assert spool.add([big_record(10)]).added == 1
+    assert "Space is free again" in caplog.text
+    assert [item.record.span_id for item in spool.take(10)] == [f"{n:016x}" for n in (1, 10)]
+
+
+def test_delivery_on_a_full_disk_loses_nothing_and_resumes(spool):
+    spool.add([big_record(n) for n in range(40)])
+    items = spool.take(100)
+    spool.mark_in_flight(items)
+    spool.delivered(items[:20], project_id=1)  # frees pages: the next ones must come from beyond the cap
+    fill_disk(spool)
+    spool._db.execute("PRAGMA max_page_count=1")  # cannot go below the pages in use: the file as it is
+    rest = spool.take(100)
+    with pytest.raises(DiskFull):
+        spool.add([big_record(n) for n in range(100, 140)])
+    assert spool.forget_delivered() == 0  # housekeeping waits; it must not stop the delivery thread
+    free_disk(spool)
+    spool.delivered(rest, project_id=1, task_ids=range(len(rest)))
+    assert spool.stats().depth == 0 and spool.stats().delivered_remembered == 40
+
+
+# --- the byte limit ----------------------------------------------------------------------------------------
+
+
+def test_the_byte_limit_recovers_once_delivery_drained_the_spool(tmp_path):
+    spool = Spool(str(tmp_path / "s.db"), max_bytes=600_000)
+    n = 0
+    with pytest.raises(SpoolFull):
+        while n < 1000:
+            spool.add([big_record(n)])
+            n += 1
+    assert n > 5
+    size_when_full = os.path.getsize(spool.path) + os.path.getsize(spool.path + "-wal")
+    spool.delivered(spool.take(1000), project_id=1)
+    assert spool.add([big_record(5000)]).added == 1  # no restart: the pages delivery freed are reused
+    stats = spool.stats()
+    assert stats.used_bytes < 600_000 and stats.used_bytes < size_when_full
+    for more in range(n // 2):  # and the file does not grow past the limit while it is reused
+        spool.add([big_record(6000 + more)])
+    assert os.path.getsize(spool.path) <= 600_000 + 100_000
+    spool.close()
+
+
+def test_the_byte_limit_truncates_a_wal_that_stands_over_it(tmp_path):
+    spool = Spool(str(tmp_path / "s.db"))
+    spool._db.execute("PRAGMA wal_autocheckpoint=0")  # a WAL that grows, as when a reader holds it
+    for n in range(300):
+        spool.add([big_record(n)])
+    spool.delivered(spool.take(1000), project_id=1)
+    wal = os.path.getsize(spool.path + "-wal")
+    spool._max_bytes = wal // 2  # the pages in use fit, the WAL does not
+    assert spool.add([big_record(1000)]).added == 1  # checkpointed and truncated, then measured again
+    assert os.path.getsize(spool.path + "-wal") < wal // 10
+    spool.close()
+
+
+# --- a damaged file ----------------------------------------------------------------------------------------
+
+
+def overwrite(path: str) -> None:
+    with open(path, "wb") as file:
+        file.write(os.urandom(50_000))
+
+
+def real_spool(directory) -> str:
+    spool = Spool.in_directory(str(directory))
+    spool.add([big_record(n) for n in range(30)])
+    spool.close()
+    return spool.path
+
+
+@pytest.mark.parametrize(
+    ("damage", "wrong"),
+    [
+        (overwrite, "is not an SQLite database"),
+        (lambda path: os.truncate(path, os.path.getsize(path) // 2), "is corrupt"),
+        (lambda path: os.truncate(path, 4096), "is corrupt"),
+    ],
+    ids=["garbage", "truncated-half", "truncated-first-page"],
+)
+def test_a_damaged_spool_says_which_file_what_is_wrong_and_how_to_move_it_aside(tmp_path, damage, wrong):
+    path = real_spool(tmp_path / "data")
+    damage(path)
+    with pytest.raises(DamagedFile) as error:
+        Spool.in_directory(str(tmp_path / "data"))
+    message = str(error.value)
+    assert f"the spool file {path} is damaged: it {wrong}" in message
+    (command,) = re.findall(r"mv \S+ \S+$", message)
+    subprocess.run(command, shell=True, check=True)  # the command works as given
+    assert not os.path.exists(path)
+    assert Spool.in_directory(str(tmp_path / "data")).stats().depth == 0
+
+
+def test_a_damaged_outbox_is_named_too(tmp_path):
+    path = tmp_path / "feedback-outbox.sqlite3"
+    path.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(DamagedFile, match=f"the feedback outbox {path} is damaged: it is not an SQLite"):
+        FeedbackOutbox(str(path))
+
+
+def test_the_exporter_with_a_damaged_spool_logs_an_error_and_keeps_records_in_memory(tmp_path, caplog):
+    from otel_label_studio import LabelStudioSpanExporter
+    from otel_label_studio.memory_queue import MemoryQueue
+    from support import fixtures
+
+    path = tmp_path / "app-spool.sqlite3"
+    overwrite(str(path))
+    exporter = LabelStudioSpanExporter(url="http://127.0.0.1:9", api_key="k", timeout=1, spool_path=str(path))
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert f"the spool file {path} is damaged" in error.message and f"mv {path} " in error.message
+    assert isinstance(exporter._queue, MemoryQueue)
+    exporter.export(fixtures.load("legacy", "completion"))
+    assert exporter.counts["waiting"] == 1 and exporter.counts["dropped"] == 0
+    exporter.shutdown()
+
+
+def test_the_outbox_on_a_full_disk_refuses_retryably_and_keeps_what_it_holds(tmp_path, caplog):
+    outbox = FeedbackOutbox(str(tmp_path / "feedback-outbox.sqlite3"))
+    outbox.put(b"kept", 1)
+    pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
+    outbox._db.execute(f"PRAGMA max_page_count={pages}")
+    for _ in range(2):
+        with pytest.raises(DiskFull):
+            outbox.put(os.urandom(50_000), 3)
+    assert caplog.text.count("No space left on the disk of the feedback outbox") == 1
+    assert outbox.waiting() == 1 and not outbox._db.in_transaction
+    outbox._db.execute("PRAGMA max_page_count=1073741823")
+    outbox.put(os.urandom(50_000), 3)
+    assert outbox.waiting() == 4 and "Space is free again" in caplog.text
+    outbox.close()

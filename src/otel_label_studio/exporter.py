@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
+from .durable import DamagedFile
 from .layouts import Layout, layout_for
 from .memory_queue import MemoryQueue
 from .spanview import from_readable_span
@@ -61,7 +62,9 @@ class LabelStudioSpanExporter(SpanExporter):
         redact: regular expressions masked in prompts and responses (``OTEL_LABEL_STUDIO_REDACT``).
         redact_builtin: also mask e-mail addresses and common API-key shapes (default False).
         spool_path: keep undelivered records in this SQLite file (or directory) instead of
-            memory (``OTEL_LABEL_STUDIO_SPOOL_PATH``); they are delivered after a restart.
+            memory (``OTEL_LABEL_STUDIO_SPOOL_PATH``); they are delivered after a restart. A
+            damaged spool file is logged as an ERROR (which file, and the ``mv`` that moves it
+            aside) and records are kept in memory instead, so the app starts all the same.
         max_queue_size: most records waiting in memory; more are dropped and counted
             (``OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE``, default 10000).
 
@@ -252,11 +255,17 @@ class LabelStudioSpanExporter(SpanExporter):
 def _open_queue(spool_path: str | None, max_queue_size: int) -> RecordQueue:
     if spool_path is None:
         return MemoryQueue(max_queue_size)
-    if os.path.isdir(spool_path):
-        return Spool.in_directory(spool_path)
-    parent = os.path.dirname(os.path.abspath(spool_path))
     try:
-        os.makedirs(parent, exist_ok=True)
+        if os.path.isdir(spool_path):
+            return Spool.in_directory(spool_path)
+        os.makedirs(os.path.dirname(os.path.abspath(spool_path)), exist_ok=True)
         return Spool(spool_path)
+    except DamagedFile as exc:  # not the app's fault, nor a reason to stop it: say so, keep records in memory
+        _logger.error(
+            "%s. Until then records wait in memory (at most %d) and are lost if the app stops first",
+            exc,
+            max_queue_size,
+        )
+        return MemoryQueue(max_queue_size)
     except (OSError, sqlite3.Error) as exc:
         raise ValueError(f"spool_path {spool_path!r} cannot be opened: {exc}") from None

@@ -4,19 +4,23 @@ Label Studio sends each webhook once and never again, so an event the endpoint c
 right now (a Collector restarting, a network blip) would be a reviewer's score lost for good.
 serve writes each webhook's events here first (SQLite in the data directory, committed before
 the webhook is answered), and ``OutboxForwarder`` sends them in order, retrying with backoff
-until they land. What is still waiting at shutdown is sent after the next start.
+until they land. What is still waiting at shutdown is sent after the next start. A damaged
+outbox file stops serve at start (exit 2, with the ``mv`` that moves it aside); on a full disk
+a webhook is answered 503 and what was already kept stays until space is free.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .spool import open_durable
+from .durable import DiskFullEpisode, damaged, is_disk_full, open_durable, rollback
+from .spool import RETRY_AFTER_SECONDS, DiskFull
 
 _logger = logging.getLogger(__name__)
 
@@ -49,8 +53,15 @@ class FeedbackOutbox:
     def __init__(self, path: str):
         self.path = path
         self._lock = threading.Lock()
-        self._db = open_durable(path)
-        self._db.executescript(_SCHEMA)
+        self._disk = DiskFullEpisode(
+            path, "feedback outbox", "webhooks are answered 503 and events already kept wait"
+        )
+        self._db = open_durable(path, what="feedback outbox")
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise damaged(path, "feedback outbox", exc) from None
 
     @classmethod
     def in_directory(cls, data_dir: str) -> FeedbackOutbox:
@@ -59,10 +70,9 @@ class FeedbackOutbox:
 
     def put(self, body: bytes, events: int) -> None:
         """Keep one request's events; durable when this returns."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO outbox (body, events, queued_at) VALUES (?, ?, ?)", (body, events, time.time())
-            )
+        self._write(
+            "INSERT INTO outbox (body, events, queued_at) VALUES (?, ?, ?)", (body, events, time.time())
+        )
 
     def oldest(self, limit: int = BATCH) -> list[OutboxItem]:
         with self._lock:
@@ -72,15 +82,28 @@ class FeedbackOutbox:
         return [OutboxItem(seq, body, events) for seq, body, events in rows]
 
     def sent(self, item: OutboxItem) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (item.seq,))
+        self._write("DELETE FROM outbox WHERE seq = ?", (item.seq,))
 
     def failed(self, item: OutboxItem, error: str) -> None:
+        self._write(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
+            (error[:2000], item.seq),
+        )
+
+    def _write(self, statement: str, values: tuple[object, ...]) -> None:
+        """One statement, committed; ``DiskFull`` (warned once per episode) when the disk is full."""
         with self._lock:
-            self._db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
-                (error[:2000], item.seq),
-            )
+            try:
+                self._db.execute(statement, values)
+            except sqlite3.Error as exc:
+                rollback(self._db)
+                if not is_disk_full(exc, self.path):
+                    raise
+                self._disk.full(exc)
+                raise DiskFull(
+                    "no space left on the disk for the feedback outbox", RETRY_AFTER_SECONDS
+                ) from exc
+            self._disk.written()
 
     def waiting(self) -> int:
         """Evaluation events not yet sent."""
@@ -138,6 +161,8 @@ class OutboxForwarder:
         while not self._stop.is_set():
             try:
                 emptied = self.send_waiting()
+            except DiskFull:  # the outbox warned once; a sent event not yet removed is sent again
+                emptied = False
             except Exception:  # the outbox itself failed: say so, keep the thread alive
                 if self._stop.is_set():
                     return  # a send outlived stop() and the outbox closed: it is re-sent after the next start

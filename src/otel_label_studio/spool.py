@@ -9,11 +9,18 @@ where ``otel-label-studio spool dead-letters`` shows them and ``spool retry`` re
 An item is marked *in flight* just before its import request and cleared by the commit that
 records it delivered. An item still in flight when the spool is opened again was being imported
 when the process died: delivery asks Label Studio whether its task exists before importing it.
+
+Limits: ``max_rows`` records waiting, and ``max_bytes`` of pages in use plus the WAL. Pages freed
+by delivery are reused before the file grows, so they do not count: the limit recovers as soon as
+delivery drains the spool, without a restart (the file keeps its size on disk). A full disk is a
+refusal too (``DiskFull``, a ``SpoolFull``): the failed transaction is rolled back, nothing
+committed is touched, and the next write that fits succeeds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -21,12 +28,19 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+from .durable import BUSY_TIMEOUT_MS, DiskFullEpisode, damaged, is_disk_full, open_durable, rollback
 from .record import LLMRecord
+
+_logger = logging.getLogger(__name__)
 
 SPOOL_FILE = "spool.sqlite3"
 DEFAULT_MAX_ROWS = 100_000
 DEFAULT_MAX_BYTES = 1 << 30
 DEFAULT_KEEP_DELIVERED_SECONDS = 7 * 24 * 3600.0
+RETRY_AFTER_SECONDS = 5.0
+WAL_AUTOCHECKPOINT_PAGES = 10_000  # SQLite's default is 1,000 pages
+WAL_TRUNCATE_RETRY_SECONDS = 1.0  # after a WAL truncation another process held back
+TRUNCATE_BUSY_MS = 100  # how long that truncation waits for the other process (ingest waits meanwhile)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -70,21 +84,16 @@ _ADD = (
 )
 
 
-def open_durable(path: str) -> sqlite3.Connection:
-    """A connection whose every commit is on disk when it returns (WAL, ``synchronous=FULL``),
-    in autocommit mode (transactions are explicit), shared by the threads of one process."""
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    return db
-
-
 class SpoolFull(Exception):
     """The spool is at its row or size limit: the sender should keep its data and retry later."""
 
     def __init__(self, message: str, retry_after: float):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DiskFull(SpoolFull):
+    """The disk under the spool has no room left: nothing was written; retry once space is free."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +119,8 @@ class SpoolStats:
     in_flight: int
     dead_letters: int
     delivered_remembered: int
-    size_bytes: int
+    size_bytes: int  # the files on disk (the main file keeps its size when records are removed)
+    used_bytes: int = 0  # what the byte limit counts: pages in use plus the WAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +153,26 @@ class Spool:
         self._group = threading.Condition()  # the callers of add() waiting for a group commit
         self._waiting: list[_Ticket] = []
         self._committing = False
+        self._disk = DiskFullEpisode(
+            path,
+            "spool file",
+            "new records are refused (serve answers 503 / UNAVAILABLE with Retry-After, which senders "
+            "retry) and delivery waits",
+        )
+        self._next_truncate = 0.0
         self._db = open_durable(path)
-        # Checkpoint every ~40 MB of WAL rather than SQLite's 4 MB: a checkpoint stalls the commit
-        # that runs it, and a longer WAL writes each index page once for more commits.
-        self._db.execute("PRAGMA wal_autocheckpoint=10000")
-        self._db.executescript(_SCHEMA)
-        self._depth = self._count("pending")
+        try:
+            self._page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+            # Checkpoint every ~40 MB of WAL rather than SQLite's 4 MB: a checkpoint stalls the commit
+            # that runs it, and a longer WAL writes each index page once for more commits. A small
+            # byte limit checkpoints sooner, so the WAL stays a fraction of it.
+            pages = min(WAL_AUTOCHECKPOINT_PAGES, max(100, max_bytes // self._page_size // 8))
+            self._db.execute(f"PRAGMA wal_autocheckpoint={pages}")
+            self._db.executescript(_SCHEMA)
+            self._depth = self._count("pending")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise damaged(path, "spool file", exc) from None
 
     @classmethod
     def in_directory(cls, data_dir: str, **kwargs: object) -> Spool:
@@ -205,14 +229,17 @@ class Spool:
         with self._lock:
             accepted: list[_Ticket] = []
             room = self._max_rows - self._depth
-            over_size = self._size() > self._max_bytes
+            # The files' size bounds what is in use: only above the limit is it worth asking SQLite.
+            over_size = self._size() > self._max_bytes and self._used_bytes(reclaim=True) > self._max_bytes
             for ticket in tickets:
                 if over_size:
-                    ticket.error = SpoolFull(f"spool file is over {self._max_bytes} bytes", retry_after=5.0)
+                    ticket.error = SpoolFull(
+                        f"spool holds over {self._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS
+                    )
                 elif len(ticket.rows) > room:
                     ticket.error = SpoolFull(
                         f"spool holds {self._max_rows - room} records (limit {self._max_rows})",
-                        retry_after=5.0,
+                        retry_after=RETRY_AFTER_SECONDS,
                     )
                 else:
                     room -= len(ticket.rows)
@@ -229,6 +256,7 @@ class Spool:
                     ticket.error = error
                 return
             self._depth += sum(ticket.added for ticket in accepted)
+            self._disk.written()
 
     def take(self, limit: int) -> list[SpoolItem]:
         """The oldest records that are due, in arrival order (not removed: see ``delivered``)."""
@@ -330,10 +358,14 @@ class Spool:
         return moved
 
     def forget_delivered(self) -> int:
-        """Drop remembered span ids older than the retention; how many."""
+        """Drop remembered span ids older than the retention; how many (0 while the disk is full:
+        they are dropped at the next prune)."""
         cutoff = self._clock() - self._keep_delivered
-        with self._lock, self._transaction():
-            return self._db.execute("DELETE FROM delivered WHERE delivered_at < ?", (cutoff,)).rowcount
+        try:
+            with self._lock, self._transaction():
+                return self._db.execute("DELETE FROM delivered WHERE delivered_at < ?", (cutoff,)).rowcount
+        except DiskFull:
+            return 0
 
     def dead_letter_count(self) -> int:
         """Records in the dead letters, without ``stats``' full scans of the pending and delivered
@@ -351,6 +383,7 @@ class Spool:
             dead = self._count("dead_letters")
             remembered = self._count("delivered")
             size = self._size()
+            used = self._used_bytes(reclaim=False)
         return SpoolStats(
             depth=depth,
             oldest_age_seconds=None if oldest is None else max(0.0, now - oldest),
@@ -358,6 +391,7 @@ class Spool:
             dead_letters=dead,
             delivered_remembered=remembered,
             size_bytes=size,
+            used_bytes=used,
         )
 
     def close(self) -> None:
@@ -374,21 +408,75 @@ class Spool:
                 total += os.path.getsize(self.path + suffix)
         return total
 
+    def _used_bytes(self, *, reclaim: bool) -> int:
+        """What the byte limit counts: the pages in use plus the WAL file. With ``reclaim``, a WAL
+        that is what stands over the limit is checkpointed and truncated first (its cost is that
+        of the WAL, which the limit bounds; a reader in another process holding it back is waited
+        for briefly, and after such a miss the next try waits a second)."""
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        in_use = (pages - free) * self._page_size
+        wal = self._wal_size()
+        if reclaim and in_use <= self._max_bytes < in_use + wal and time.monotonic() >= self._next_truncate:
+            self._db.execute(f"PRAGMA busy_timeout={TRUNCATE_BUSY_MS}")
+            try:
+                busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error as exc:  # a full disk: measured as it is
+                _logger.debug("Could not truncate the spool's WAL: %s", exc)
+                busy = 1
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if busy:
+                self._next_truncate = time.monotonic() + WAL_TRUNCATE_RETRY_SECONDS
+            wal = self._wal_size()
+        return in_use + wal
+
+    def _wal_size(self) -> int:
+        try:
+            return os.path.getsize(self.path + "-wal")
+        except OSError:
+            return 0
+
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self)
+
+    def _write_error(self, error: BaseException) -> BaseException:
+        """``DiskFull`` for an error that means the disk is full (said once per episode), else ``error``."""
+        if not is_disk_full(error, self.path):
+            return error
+        self._disk.full(error)
+        return DiskFull("no space left on the disk for the spool", retry_after=RETRY_AFTER_SECONDS)
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the connection is in autocommit mode)."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the connection is in autocommit mode);
+    a full disk, at any statement or at the commit, comes out as ``DiskFull``."""
 
-    def __init__(self, db: sqlite3.Connection):
-        self._db = db
+    __slots__ = ("_spool",)
+
+    def __init__(self, spool: Spool):
+        self._spool = spool
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._spool._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        db = self._spool._db
+        if exc is None:
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as error:
+                rollback(db)  # a failed COMMIT may leave the transaction open
+                converted = self._spool._write_error(error)
+                if converted is error:
+                    raise
+                raise converted from error
+            return
+        rollback(db)
+        if isinstance(exc, (sqlite3.Error, OSError)):
+            converted = self._spool._write_error(exc)
+            if converted is not exc:
+                raise converted from exc
 
 
 class _Ticket:

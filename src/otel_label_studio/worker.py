@@ -25,7 +25,7 @@ from .delivery import OutageLog
 from .labelstudio import AUTH, REJECTED, LabelStudioClient, LabelStudioError
 from .projects import MISFIT, RECHECK_SECONDS, Projects, Target
 from .record import LLMRecord
-from .spool import AddResult, DeadLetter, SpoolItem, SpoolStats
+from .spool import AddResult, DeadLetter, SpoolFull, SpoolItem, SpoolStats
 
 _logger = logging.getLogger(__name__)
 
@@ -152,6 +152,9 @@ class DeliveryWorker:
                 return
             try:
                 worked = self.run_once()
+            except SpoolFull as full:  # a full disk: the spool warned once; what was in flight is looked up
+                worked = False
+                self._pause(None, str(full))
             except Exception:  # the worker must outlive any bug in one cycle
                 _logger.exception("Delivery cycle failed; retrying")
                 worked = False

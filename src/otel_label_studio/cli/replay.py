@@ -7,6 +7,7 @@ import argparse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config, logs
+from ..durable import DamagedFile
 from ..layouts import Layout
 from ..spool import Spool
 from ..worker import RecordQueue
@@ -51,7 +52,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(str(exc))
     settings, layout = project_settings(args, parser)
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
-    return backfill(settings, layout, requests, data_dir=args.replay_data_dir, progress=not args.no_progress)
+    try:
+        return backfill(
+            settings, layout, requests, data_dir=args.replay_data_dir, progress=not args.no_progress
+        )
+    except DamagedFile as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 def backfill(

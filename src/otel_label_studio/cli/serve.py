@@ -6,6 +6,7 @@ import argparse
 
 from .. import config, logs
 from ..config import env_str
+from ..durable import DamagedFile
 from ..redact import Redactor
 from .options import SERVE_OPTIONS, Commands, project_settings
 
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     )
     try:
         return run(options)
+    except DamagedFile as exc:  # not a usage error: the file, what is wrong, the mv; no usage text
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     except ValueError as exc:
         parser.error(str(exc))
     return 2  # not reached: parser.error exits

@@ -45,7 +45,10 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spool = _open_spool(args, parser)
     figures = spool.stats()
     spool.close()
-    feedback = _feedback_waiting(os.path.dirname(spool.path))
+    try:
+        feedback = _feedback_waiting(os.path.dirname(spool.path))
+    except ValueError as exc:  # a damaged outbox: which file, and how to move it aside
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     if args.json:
         values = {"path": spool.path, **dataclasses.asdict(figures), "feedback_events_waiting": feedback}
         print(json.dumps(values))
@@ -55,7 +58,9 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"waiting:          {figures.depth} records (oldest {age}; {figures.in_flight} in flight)")
     print(f"dead letters:     {figures.dead_letters}")
     print(f"delivered (kept): {figures.delivered_remembered} span ids remembered against duplicates")
-    print(f"size:             {figures.size_bytes} bytes")
+    print(
+        f"size:             {figures.size_bytes} bytes on disk, {figures.used_bytes} in use (limit's measure)"
+    )
     print(f"feedback:         {feedback} evaluation events waiting for the feedback endpoint")
     return 0
 
@@ -118,7 +123,10 @@ def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Sp
     path = os.path.join(data_dir, SPOOL_FILE)
     if not os.path.exists(path):
         parser.error(f"no spool at {path}: pass the --data-dir that serve uses")
-    return Spool(path)
+    try:
+        return Spool(path)
+    except ValueError as exc:  # a damaged file: which one, what is wrong, the mv that moves it aside
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 def _feedback_waiting(data_dir: str) -> int:
