@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from otel_label_studio.layouts import layout_for
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.spanview import SpanView, from_readable_span
 from support import fixtures, scenarios
@@ -253,3 +254,37 @@ def test_an_unreadable_span_costs_only_that_span(monkeypatch):
 
 def records_from_views(views):
     return Mapper(metadata_prefix=PREFIX, include_errors=False).map(views).records
+
+
+# issue 13, item 6: one rule for OpenLLMetry's "unknown" model placeholder, in data and in meta
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {
+            **_chat_attributes("q", "a"),
+            "gen_ai.request.model": "unknown",
+            "gen_ai.response.model": "unknown",
+        },
+        {
+            "llm.request.type": "chat",
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "q",
+            "gen_ai.completion.0.content": "a",
+            "gen_ai.request.model": "unknown",
+            "gen_ai.response.model": "unknown",
+        },
+        {
+            "openinference.span.kind": "LLM",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "q",
+            "llm.output_messages.0.message.content": "a",
+            "llm.model_name": "unknown",
+        },
+    ],
+    ids=["genai", "legacy", "openinference"],
+)
+def test_the_unknown_model_placeholder_is_no_model_anywhere(attributes):
+    (record,) = records_from_views([_view(attributes)])
+    task = layout_for("prompt", None).task(record)
+    assert task["data"]["model"] == ""
+    assert (task["meta"]["request_model"], task["meta"]["response_model"]) == (None, None)

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from .record import LLMRecord, Message
+from .record import LLMRecord, Message, known_model
 
 # The two default configs of LangChain's LabelStudioCallbackHandler, verbatim.
 PROMPT_CONFIG = """
@@ -172,8 +172,8 @@ def task_meta(record: LLMRecord) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "operation": record.operation,
         "dialect": record.dialect,
-        "request_model": record.request_model,
-        "response_model": record.response_model,
+        "request_model": known_model(record.request_model),  # a record spooled before the rule
+        "response_model": known_model(record.response_model),
         "usage": record.usage,
         "latency_ms": record.latency_ms,
         "finish_reasons": record.finish_reasons,

@@ -25,7 +25,14 @@ _ROLE_ALIASES = {
     "developer": "system",
 }
 
-UNKNOWN_MODEL = "unknown"
+UNKNOWN_MODEL = "unknown"  # OpenLLMetry's placeholder for a model LangChain cannot name
+
+
+def known_model(name: str | None) -> str | None:
+    """The model name, or None when there is none: the one rule for every model field."""
+    if not name or name == UNKNOWN_MODEL:
+        return None
+    return name
 
 
 def normalize_role(role: Any, *, default: str) -> str:
@@ -76,7 +83,7 @@ class LLMRecord:
             self.request_model,
             self.metadata.get("ls_model_name"),
         ):
-            if candidate and candidate != UNKNOWN_MODEL:
+            if known_model(candidate):
                 return candidate
         return None
 

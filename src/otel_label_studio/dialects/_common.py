@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..record import LLMRecord
+from ..record import LLMRecord, known_model
 from ..spanview import STATUS_ERROR, SpanView
 
 SERVICE_NAME = "service.name"
@@ -16,6 +16,11 @@ def text_attr(attributes: Mapping[str, Any], key: str) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
+
+
+def model_attr(attributes: Mapping[str, Any], key: str) -> str | None:
+    """A model name; OpenLLMetry's ``"unknown"`` placeholder counts as none."""
+    return known_model(text_attr(attributes, key))
 
 
 def int_attr(attributes: Mapping[str, Any], key: str) -> int | None:

@@ -19,7 +19,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import indexed, new_record, provider_name, text_attr, usage_from
+from ._common import indexed, model_attr, new_record, provider_name, text_attr, usage_from
 
 NAME = "legacy"
 
@@ -54,8 +54,8 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
         if item.get("finish_reason"):
             record.finish_reasons.append(str(item["finish_reason"]))
 
-    record.request_model = text_attr(attributes, "gen_ai.request.model")
-    record.response_model = text_attr(attributes, "gen_ai.response.model")
+    record.request_model = model_attr(attributes, "gen_ai.request.model")
+    record.response_model = model_attr(attributes, "gen_ai.response.model")
     record.provider = provider_name(text_attr(attributes, "gen_ai.system"), record.metadata)
     record.usage = usage_from(attributes, _USAGE_KEYS)
     for name in ("temperature", "max_tokens", "top_p"):

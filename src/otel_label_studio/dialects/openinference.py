@@ -21,7 +21,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import indexed, new_record, text_attr, usage_from
+from ._common import indexed, model_attr, new_record, text_attr, usage_from
 
 NAME = "openinference"
 
@@ -61,7 +61,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     elif text_attr(attributes, "output.value"):
         record.outputs.extend(_generations(attributes["output.value"]))
 
-    record.request_model = text_attr(attributes, "llm.model_name")
+    record.request_model = model_attr(attributes, "llm.model_name")
     record.provider = text_attr(attributes, "llm.provider") or text_attr(attributes, "llm.system")
     record.usage = usage_from(attributes, _USAGE_KEYS)
     params = attributes.get("llm.invocation_parameters")
