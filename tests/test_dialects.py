@@ -288,3 +288,19 @@ def test_the_unknown_model_placeholder_is_no_model_anywhere(attributes):
     task = layout_for("prompt", None).task(record)
     assert task["data"]["model"] == ""
     assert (task["meta"]["request_model"], task["meta"]["response_model"]) == (None, None)
+
+
+def test_run_metadata_that_is_not_a_string_is_json_as_with_openinference(captured):
+    """issue 13, item 8: LangGraph's ``langgraph_triggers`` is a tuple; str() made Python repr text."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    FakeListChatModel(responses=["ok"]).invoke(
+        "hi",
+        config={"metadata": {"langgraph_triggers": ("branch:to:model",), "step": 3, "resumed": True}},
+    )
+    (record,) = records(captured.get_finished_spans()).records
+    assert record.metadata["langgraph_triggers"] == '["branch:to:model"]'
+    assert (record.metadata["step"], record.metadata["resumed"]) == ("3", "true")
+    assert record.metadata["lc_versions"].startswith('{"langchain-core": ')  # already JSON: as it came
+    (openinference,) = records(fixtures.load("openinference", "tool_call")).records
+    assert openinference.metadata["lc_versions"] == '{"langchain-core": "1.7.2"}'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..record import LLMRecord, known_model
+from ..record import LLMRecord, known_model, to_text
 from ..spanview import STATUS_ERROR, SpanView
 
 SERVICE_NAME = "service.name"
@@ -53,10 +53,14 @@ def usage_from(attributes: Mapping[str, Any], keys: Mapping[str, str]) -> dict[s
 
 
 def metadata_from(attributes: Mapping[str, Any], prefix: str) -> dict[str, str]:
-    """Run metadata (``<prefix>.<key>``), e.g. LangChain's ``ls_provider`` or a user's ``user_id``."""
+    """Run metadata (``<prefix>.<key>``), e.g. LangChain's ``ls_provider`` or a user's ``user_id``.
+
+    A value that is not a string (a list such as LangGraph's ``langgraph_triggers``, a number, a
+    bool) becomes its JSON text, as OpenInference writes run metadata: ``["branch:to:model"]``.
+    """
     dotted = prefix.rstrip(".") + "."
     return {
-        key[len(dotted) :]: value if isinstance(value, str) else str(value)
+        key[len(dotted) :]: value if isinstance(value, str) else to_text(value)
         for key, value in attributes.items()
         if key.startswith(dotted)
     }
