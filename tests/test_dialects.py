@@ -304,3 +304,72 @@ def test_run_metadata_that_is_not_a_string_is_json_as_with_openinference(capture
     assert record.metadata["lc_versions"].startswith('{"langchain-core": ')  # already JSON: as it came
     (openinference,) = records(fixtures.load("openinference", "tool_call")).records
     assert openinference.metadata["lc_versions"] == '{"langchain-core": "1.7.2"}'
+
+
+def test_openinference_tool_result_given_as_content_blocks_keeps_its_text():
+    """issue 13, item 7: MCP adapters and many tools return blocks; the result came out empty."""
+    view = _view(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "Weather in Paris?",
+            "llm.input_messages.1.message.role": "tool",
+            "llm.input_messages.1.message.tool_call_id": "call_1",
+            "llm.input_messages.1.message.contents.0.message_content.type": "text",
+            "llm.input_messages.1.message.contents.0.message_content.text": "22C",
+            "llm.input_messages.1.message.contents.1.message_content.type": "text",
+            "llm.input_messages.1.message.contents.1.message_content.text": "sunny",
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "Warm and sunny.",
+        }
+    )
+    (record,) = records_from_views([view])
+    assert turns(record)[1] == ("tool", "[tool result #call_1] 22C\nsunny")
+
+
+def test_openinference_finish_reason_is_read():
+    (record,) = records(fixtures.load("openinference", "tool_call")).records
+    assert record.finish_reasons == ["tool_calls"]
+
+
+def test_openllmetry_tool_result_given_as_text_blocks_is_their_text(captured):
+    """0.62 writes a ToolMessage's list content as the JSON of its blocks into ``response``."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    FakeListChatModel(responses=["Warm and sunny."]).invoke(
+        [
+            HumanMessage(content="Weather in Paris?"),
+            AIMessage(content="", tool_calls=[{"name": "weather", "args": {}, "id": "call_1"}]),
+            ToolMessage(
+                content=[{"type": "text", "text": "22C"}, {"type": "text", "text": "sunny"}],
+                tool_call_id="call_1",
+            ),
+        ]
+    )
+    (record,) = records(captured.get_finished_spans()).records
+    assert turns(record)[2] == ("tool", "[tool result #call_1] 22C\nsunny")
+
+
+def test_legacy_list_content_of_text_blocks_is_their_text():
+    blocks = json.dumps([{"type": "text", "text": "What is up?"}, {"type": "text", "text": "Really?"}])
+    mixed = json.dumps([{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": "x"}])
+    view = _view(
+        {
+            "llm.request.type": "chat",
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": blocks,
+            "gen_ai.prompt.1.role": "user",
+            "gen_ai.prompt.1.content": mixed,
+            "gen_ai.prompt.2.role": "tool",
+            "gen_ai.prompt.2.tool_call_id": "call_1",
+            "gen_ai.prompt.2.content": json.dumps([{"type": "text", "text": "22C"}]),
+            "gen_ai.completion.0.content": "ok",
+        }
+    )
+    (record,) = records_from_views([view])
+    assert turns(record) == [
+        ("user", "What is up?\nReally?"),
+        ("user", mixed),  # not only text: nothing is dropped
+        ("tool", "[tool result #call_1] 22C"),
+    ]

@@ -12,6 +12,7 @@ from typing import Any
 from ..record import (
     LLMRecord,
     Message,
+    blocks_text,
     join_parts,
     normalize_role,
     render_tool_call,
@@ -66,9 +67,11 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
 
 
 def _render(item: dict[str, Any]) -> str:
-    parts = [to_text(item.get("content"))]
+    content = item.get("content")
     if item.get("tool_call_id"):
-        return render_tool_result(item.get("content"), item["tool_call_id"])
+        return render_tool_result(content, item["tool_call_id"])
+    text = blocks_text(content)  # list content is written as its JSON
+    parts = [to_text(content) if text is None else text]
     calls: dict[str, dict[str, Any]] = {}
     for key, value in item.items():
         if key.startswith("tool_calls."):
