@@ -145,3 +145,21 @@ def test_error_task_shows_the_error():
 def test_unusable_configs_say_what_is_wrong(config, message):
     with pytest.raises(ValueError, match=message):
         Layout.from_config(config)
+
+
+def test_a_dialogue_also_goes_in_as_text_for_the_data_manager():
+    """issue 13, item 11: the Data Manager shows a list as one line of JSON."""
+    chat = layout_for("chat", None).task(chat_record())["data"]
+    assert chat["conversation"] == "system: Always use emojis\n\nuser: Tell me a joke"
+    assert "conversation" not in layout_for("chat", None).variables  # a column, not shown by the config
+    assert "conversation" not in layout_for("prompt", None).task(chat_record())["data"]  # prompt is text
+
+
+def test_both_layouts_read_well_and_keep_the_seed_tags():
+    # A header above the response box in both layouts, as the chat seed has.
+    assert PROMPT_CONFIG.index('<Header value="Response:"/>') < PROMPT_CONFIG.index("<TextArea")
+    assert CHAT_CONFIG.index('<Header value="Final response:"/>') < CHAT_CONFIG.index("<TextArea")
+    # The dialogue's turns carry no timing line; Label Studio HTML-escapes a <Style>'s text.
+    style = CHAT_CONFIG[CHAT_CONFIG.index("<Style>") : CHAT_CONFIG.index("</Style>")]
+    assert "[class^=time--]" in style and "display: none" in style
+    assert not set(style[len("<Style>") :]) & set("\"'<>&")
