@@ -1,5 +1,7 @@
 """Record -> task, and binding label configs, without a server."""
 
+from pathlib import Path
+
 import pytest
 
 from otel_label_studio.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout, layout_for
@@ -163,3 +165,17 @@ def test_both_layouts_read_well_and_keep_the_seed_tags():
     style = CHAT_CONFIG[CHAT_CONFIG.index("<Style>") : CHAT_CONFIG.index("</Style>")]
     assert "[class^=time--]" in style and "display: none" in style
     assert not set(style[len("<Style>") :]) & set("\"'<>&")
+
+
+def test_both_layouts_prefill_every_generation_as_the_readme_says():
+    """issue 13, item 13: n>1 pre-fills every generation, and the README says so for both layouts."""
+    for mode in ("prompt", "chat"):
+        result = layout_for(mode, None).task(chat_record(outputs=["one", "two"]))["predictions"][0]
+        assert result["result"][0]["value"] == {"text": ["one", "two"]}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = {
+        mode: next(line for line in readme.splitlines() if line.startswith(f'| `mode="{mode}"`'))
+        for mode in ("prompt", "chat")
+    }
+    prefilled = {mode: row.rstrip(" |").rsplit(" | ", 1)[1] for mode, row in rows.items()}
+    assert prefilled["prompt"] == prefilled["chat"] and "every generation" in prefilled["chat"]
