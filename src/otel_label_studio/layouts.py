@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from .record import LLMRecord, Message, known_model
+from .record import UNKNOWN_MODEL, LLMRecord, Message
 
 # The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
 # variables, with presentation only added. The prompt layout gets the header above the response
@@ -193,8 +193,9 @@ def task_meta(record: LLMRecord) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "operation": record.operation,
         "dialect": record.dialect,
-        "request_model": known_model(record.request_model),  # a record spooled before the rule
-        "response_model": known_model(record.response_model),
+        # a record spooled before the rule may hold "unknown"
+        "request_model": None if record.request_model == UNKNOWN_MODEL else record.request_model,
+        "response_model": None if record.response_model == UNKNOWN_MODEL else record.response_model,
         "usage": record.usage,
         "latency_ms": record.latency_ms,
         "finish_reasons": record.finish_reasons,

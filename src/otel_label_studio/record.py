@@ -27,14 +27,10 @@ _ROLE_ALIASES = {
     "developer": "system",
 }
 
-UNKNOWN_MODEL = "unknown"  # OpenLLMetry's placeholder for a model LangChain cannot name
-
-
-def known_model(name: str | None) -> str | None:
-    """The model name, or None when there is none: the one rule for every model field."""
-    if not name or name == UNKNOWN_MODEL:
-        return None
-    return name
+#: OpenLLMetry's placeholder for a model LangChain cannot name. The one rule for every model field
+#: (``request_model``, ``response_model``, ``model``): this, like an empty name, is no model. The
+#: checks are inline where they run per span.
+UNKNOWN_MODEL = "unknown"
 
 
 def normalize_role(role: Any, *, default: str) -> str:
@@ -85,7 +81,7 @@ class LLMRecord:
             self.request_model,
             self.metadata.get("ls_model_name"),
         ):
-            if known_model(candidate):
+            if candidate and candidate != UNKNOWN_MODEL:
                 return candidate
         return None
 

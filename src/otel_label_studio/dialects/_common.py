@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..record import LLMRecord, known_model, to_text
+from ..record import UNKNOWN_MODEL, LLMRecord, to_text
 from ..spanview import STATUS_ERROR, SpanView
 
 SERVICE_NAME = "service.name"
@@ -20,7 +20,10 @@ def text_attr(attributes: Mapping[str, Any], key: str) -> str | None:
 
 def model_attr(attributes: Mapping[str, Any], key: str) -> str | None:
     """A model name; OpenLLMetry's ``"unknown"`` placeholder counts as none."""
-    return known_model(text_attr(attributes, key))
+    value = attributes.get(key)
+    if not value or value == UNKNOWN_MODEL:  # inline: two of these run per span
+        return None
+    return value if isinstance(value, str) else str(value)
 
 
 def int_attr(attributes: Mapping[str, Any], key: str) -> int | None:
