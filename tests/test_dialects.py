@@ -125,6 +125,16 @@ RECORDED = {
         ],
         ['[tool call get_weather #call_1] {"city": "Paris"}'],
     ),
+    # issue 13, item 7: a tool result given as content blocks came out empty (OpenInference) or as
+    # the blocks' JSON (0.54)
+    "tool_result_blocks": (
+        [
+            ("user", "What is the weather in Paris?"),
+            ("assistant", '[tool call get_weather #call_1] {"city": "Paris"}'),
+            ("tool", "[tool result #call_1] 22C\nsunny"),
+        ],
+        ["Warm and sunny."],
+    ),
     "n2": ([("user", "Give me two answers")], ["first answer", "second answer"]),
     "n2_chat": ([("user", "Give me two answers")], ["first answer", "second answer"]),
     "stream": ([("user", "Stream something")], ["streamed answer"]),
@@ -306,25 +316,11 @@ def test_run_metadata_that_is_not_a_string_is_json_as_with_openinference(capture
     assert openinference.metadata["lc_versions"] == '{"langchain-core": "1.7.2"}'
 
 
-def test_openinference_tool_result_given_as_content_blocks_keeps_its_text():
-    """issue 13, item 7: MCP adapters and many tools return blocks; the result came out empty."""
-    view = _view(
-        {
-            "openinference.span.kind": "LLM",
-            "llm.input_messages.0.message.role": "user",
-            "llm.input_messages.0.message.content": "Weather in Paris?",
-            "llm.input_messages.1.message.role": "tool",
-            "llm.input_messages.1.message.tool_call_id": "call_1",
-            "llm.input_messages.1.message.contents.0.message_content.type": "text",
-            "llm.input_messages.1.message.contents.0.message_content.text": "22C",
-            "llm.input_messages.1.message.contents.1.message_content.type": "text",
-            "llm.input_messages.1.message.contents.1.message_content.text": "sunny",
-            "llm.output_messages.0.message.role": "assistant",
-            "llm.output_messages.0.message.content": "Warm and sunny.",
-        }
-    )
-    (record,) = records_from_views([view])
-    assert turns(record)[1] == ("tool", "[tool result #call_1] 22C\nsunny")
+@pytest.mark.parametrize("dialect", ["legacy", "openinference"])
+def test_recorded_run_metadata_lists_are_json(dialect):
+    """issue 13, item 8, as 0.54 and OpenInference record LangGraph's tuple."""
+    (record,) = records(fixtures.load(dialect, "tool_result_blocks")).records
+    assert record.metadata["langgraph_triggers"] == '["branch:to:model"]'
 
 
 def test_openinference_finish_reason_is_read():
