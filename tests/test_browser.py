@@ -67,6 +67,17 @@ def wait_for_texts(page, texts: list[str]) -> str:
     return page.inner_text("body")  # visible text only: what display:none hides is not in it
 
 
+def visible(locator, timeout: float = 15_000) -> bool:
+    """Whether the locator's first match shows within ``timeout`` ms (the page is already loaded)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        locator.first.wait_for(state="visible", timeout=timeout)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
 # The same conversation in both layouts (legacy fixture "multi_turn").
 TURNS = ["You are a comedian.", "Tell me a joke", "Why did the chicken cross the road?", "I don't know, why?"]
 RESPONSE = "Because it was ready to move on."
@@ -93,22 +104,25 @@ def test_what_a_reviewer_sees(
     page = logged_in_page(browser, label_studio)
 
     page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task.id}")
+    wait_for_texts(page, [TURNS[0], TURNS[-1], RESPONSE])
+    page.wait_for_load_state("networkidle")  # the editor may mount twice: let it settle
     text = wait_for_texts(page, [TURNS[0], TURNS[-1], RESPONSE])
+    assert visible(page.get_by_text(header, exact=True)), f"no {header!r} above the response"
     screenshot(page, f"labeling-{mode}-layout")
     for turn in TURNS:
         assert turn in text, f"dialogue turn {turn!r} not on the page"
     assert RESPONSE in text
-    assert page.get_by_text(header, exact=True).first.is_visible(), f"no {header!r} above the response"
     assert "00:00:00" not in text  # no timing controls on text turns
     assert "undefined" not in text  # the prediction's tab is named by its model_version
 
     page.goto(f"{label_studio.url}/projects/{project_id}/data")
     page.get_by_text("trace_id", exact=True).first.wait_for(state="visible", timeout=90_000)
     page.get_by_text(TURNS[0], exact=False).first.wait_for(state="visible", timeout=90_000)  # rows in
-    screenshot(page, f"data-manager-{mode}-layout")
-    assert page.get_by_text(readable_column, exact=True).first.is_visible(), f"no {readable_column} column"
+    page.wait_for_load_state("networkidle")
+    assert visible(page.get_by_text(readable_column, exact=True)), f"no {readable_column} column"
     cells = page.get_by_text(readable_text, exact=False)
-    assert cells.count() == 1 and cells.first.is_visible(), "the dialogue is not readable in the table"
+    assert visible(cells) and cells.count() == 1, "the dialogue is not readable in the table"
+    screenshot(page, f"data-manager-{mode}-layout")
     page.close()
 
 
