@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO_ROOT, missing
 from otel_label_studio import LabelStudioSpanExporter
 from support import fixtures
-from test_integration import deliver, tasks_of
+from test_integration import deliver, project_by_title, tasks_of
 
 pytestmark = pytest.mark.integration
 
@@ -55,68 +55,85 @@ def logged_in_page(browser, label_studio):
     return page
 
 
-def open_task(page, label_studio, project_id: int, task_id: int, expected: list[str], name: str) -> str:
-    page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task_id}")
-    for text in expected:
-        page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=90_000)
+def screenshot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
-    return page.inner_text("body")
+    assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
 
 
-def test_prompt_and_chat_tasks_in_the_labeling_view(browser, label_studio, project_name):
-    prompt_project, chat_project = f"{project_name}-prompt", f"{project_name}-chat"
-    for title, mode, scenario in (
-        (prompt_project, "prompt", "completion"),
-        (chat_project, "chat", "multi_turn"),
-    ):
-        exporter = LabelStudioSpanExporter(
-            url=label_studio.url, api_key=label_studio.pat, project_name=title, mode=mode
-        )
-        deliver(exporter, fixtures.load("legacy", scenario))
-        exporter.shutdown()
-    from label_studio_sdk import LabelStudio
+def wait_for_texts(page, texts: list[str]) -> str:
+    for text in texts:
+        page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=90_000)
+    return page.inner_text("body")  # visible text only: what display:none hides is not in it
 
-    from test_integration import project_by_title
 
-    ls = LabelStudio(base_url=label_studio.url, api_key=label_studio.legacy_token)
+def visible(locator, timeout: float = 15_000) -> bool:
+    """Whether the locator's first match shows within ``timeout`` ms (the page is already loaded)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        locator.first.wait_for(state="visible", timeout=timeout)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+# The same conversation in both layouts (legacy fixture "multi_turn").
+TURNS = ["You are a comedian.", "Tell me a joke", "Why did the chicken cross the road?", "I don't know, why?"]
+RESPONSE = "Because it was ready to move on."
+
+
+@pytest.mark.parametrize(
+    "mode, header, readable_column, readable_text",
+    [
+        ("prompt", "Response:", "prompt", "system: You are a comedian."),
+        ("chat", "Final response:", "conversation", "system: You are a comedian."),
+    ],
+)
+def test_what_a_reviewer_sees(
+    browser, label_studio, ls, project_name, mode, header, readable_column, readable_text
+):
+    """The labeling view and the Data Manager of each layout read well (issue 13, item 11)."""
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name, mode=mode
+    )
+    deliver(exporter, fixtures.load("legacy", "multi_turn"))
+    exporter.shutdown()
+    (task,) = tasks_of(ls, project_name)
+    project_id = project_by_title(ls, project_name).id
     page = logged_in_page(browser, label_studio)
 
-    (prompt_task,) = tasks_of(ls, prompt_project)
-    text = open_task(
-        page,
-        label_studio,
-        project_by_title(ls, prompt_project).id,
-        prompt_task.id,
-        ["Tell me a joke", "Why did the chicken cross the road?"],
-        "labeling-prompt-layout",
-    )
-    assert "Tell me a joke" in text and "Why did the chicken cross the road?" in text
+    page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task.id}")
+    wait_for_texts(page, [TURNS[0], TURNS[-1], RESPONSE])
+    page.wait_for_load_state("networkidle")  # the editor may mount twice: let it settle
+    text = wait_for_texts(page, [TURNS[0], TURNS[-1], RESPONSE])
+    assert visible(page.get_by_text(header, exact=True)), f"no {header!r} above the response"
+    screenshot(page, f"labeling-{mode}-layout")
+    for turn in TURNS:
+        assert turn in text, f"dialogue turn {turn!r} not on the page"
+    assert RESPONSE in text
+    assert "00:00:00" not in text  # no timing controls on text turns
     assert "undefined" not in text  # the prediction's tab is named by its model_version
 
-    (chat_task,) = tasks_of(ls, chat_project)
-    turns = [turn["content"] for turn in chat_task.data["prompt"]]
-    response = chat_task.predictions[0].result[0]["value"]["text"][0]
-    text = open_task(
-        page,
-        label_studio,
-        project_by_title(ls, chat_project).id,
-        chat_task.id,
-        [turns[0], turns[-1], response],
-        "labeling-chat-layout",
-    )
-    for turn in turns:
-        assert turn in text, f"dialogue turn {turn!r} not on the page"
-    assert response in text
-    assert "undefined" not in text
-    assert (ARTIFACTS / "labeling-prompt-layout.png").stat().st_size > 10_000
-    assert (ARTIFACTS / "labeling-chat-layout.png").stat().st_size > 10_000
+    page.goto(f"{label_studio.url}/projects/{project_id}/data")
+    page.get_by_text("trace_id", exact=True).first.wait_for(state="visible", timeout=90_000)
+    page.get_by_text(TURNS[0], exact=False).first.wait_for(state="visible", timeout=90_000)  # rows in
+    page.wait_for_load_state("networkidle")
+    assert visible(page.get_by_text(readable_column, exact=True)), f"no {readable_column} column"
+    cells = page.get_by_text(readable_text, exact=False)
+    assert visible(cells) and cells.count() == 1, "the dialogue is not readable in the table"
+    screenshot(page, f"data-manager-{mode}-layout")
     page.close()
 
 
 def test_the_readme_shows_the_screenshots():
     readme = (REPO_ROOT / "README.md").read_text()
-    for name in ("labeling-prompt-layout", "labeling-chat-layout"):
+    for name in (
+        "labeling-prompt-layout",
+        "labeling-chat-layout",
+        "data-manager-prompt-layout",
+        "data-manager-chat-layout",
+    ):
         assert f"tests/screenshots/{name}.png" in readme
         assert (REPO_ROOT / "tests" / "screenshots" / f"{name}.png").exists()
     assert Path(REPO_ROOT / "test-artifacts").name in (REPO_ROOT / ".gitignore").read_text()

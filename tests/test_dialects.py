@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from otel_label_studio.layouts import layout_for
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.spanview import SpanView, from_readable_span
 from support import fixtures, scenarios
@@ -123,6 +124,16 @@ RECORDED = {
             ("tool", "[tool result #call_0] 22C"),
         ],
         ['[tool call get_weather #call_1] {"city": "Paris"}'],
+    ),
+    # issue 13, item 7: a tool result given as content blocks came out empty (OpenInference) or as
+    # the blocks' JSON (0.54)
+    "tool_result_blocks": (
+        [
+            ("user", "What is the weather in Paris?"),
+            ("assistant", '[tool call get_weather #call_1] {"city": "Paris"}'),
+            ("tool", "[tool result #call_1] 22C\nsunny"),
+        ],
+        ["Warm and sunny."],
     ),
     "n2": ([("user", "Give me two answers")], ["first answer", "second answer"]),
     "n2_chat": ([("user", "Give me two answers")], ["first answer", "second answer"]),
@@ -253,3 +264,108 @@ def test_an_unreadable_span_costs_only_that_span(monkeypatch):
 
 def records_from_views(views):
     return Mapper(metadata_prefix=PREFIX, include_errors=False).map(views).records
+
+
+# issue 13, item 6: one rule for OpenLLMetry's "unknown" model placeholder, in data and in meta
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {
+            **_chat_attributes("q", "a"),
+            "gen_ai.request.model": "unknown",
+            "gen_ai.response.model": "unknown",
+        },
+        {
+            "llm.request.type": "chat",
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "q",
+            "gen_ai.completion.0.content": "a",
+            "gen_ai.request.model": "unknown",
+            "gen_ai.response.model": "unknown",
+        },
+        {
+            "openinference.span.kind": "LLM",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "q",
+            "llm.output_messages.0.message.content": "a",
+            "llm.model_name": "unknown",
+        },
+    ],
+    ids=["genai", "legacy", "openinference"],
+)
+def test_the_unknown_model_placeholder_is_no_model_anywhere(attributes):
+    (record,) = records_from_views([_view(attributes)])
+    task = layout_for("prompt", None).task(record)
+    assert task["data"]["model"] == ""
+    assert (task["meta"]["request_model"], task["meta"]["response_model"]) == (None, None)
+
+
+def test_run_metadata_that_is_not_a_string_is_json_as_with_openinference(captured):
+    """issue 13, item 8: LangGraph's ``langgraph_triggers`` is a tuple; str() made Python repr text."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    FakeListChatModel(responses=["ok"]).invoke(
+        "hi",
+        config={"metadata": {"langgraph_triggers": ("branch:to:model",), "step": 3, "resumed": True}},
+    )
+    (record,) = records(captured.get_finished_spans()).records
+    assert record.metadata["langgraph_triggers"] == '["branch:to:model"]'
+    assert (record.metadata["step"], record.metadata["resumed"]) == ("3", "true")
+    assert record.metadata["lc_versions"].startswith('{"langchain-core": ')  # already JSON: as it came
+    (openinference,) = records(fixtures.load("openinference", "tool_call")).records
+    assert openinference.metadata["lc_versions"] == '{"langchain-core": "1.7.2"}'
+
+
+@pytest.mark.parametrize("dialect", ["legacy", "openinference"])
+def test_recorded_run_metadata_lists_are_json(dialect):
+    """issue 13, item 8, as 0.54 and OpenInference record LangGraph's tuple."""
+    (record,) = records(fixtures.load(dialect, "tool_result_blocks")).records
+    assert record.metadata["langgraph_triggers"] == '["branch:to:model"]'
+
+
+def test_openinference_finish_reason_is_read():
+    (record,) = records(fixtures.load("openinference", "tool_call")).records
+    assert record.finish_reasons == ["tool_calls"]
+
+
+def test_openllmetry_tool_result_given_as_text_blocks_is_their_text(captured):
+    """0.62 writes a ToolMessage's list content as the JSON of its blocks into ``response``."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    FakeListChatModel(responses=["Warm and sunny."]).invoke(
+        [
+            HumanMessage(content="Weather in Paris?"),
+            AIMessage(content="", tool_calls=[{"name": "weather", "args": {}, "id": "call_1"}]),
+            ToolMessage(
+                content=[{"type": "text", "text": "22C"}, {"type": "text", "text": "sunny"}],
+                tool_call_id="call_1",
+            ),
+        ]
+    )
+    (record,) = records(captured.get_finished_spans()).records
+    assert turns(record)[2] == ("tool", "[tool result #call_1] 22C\nsunny")
+
+
+def test_legacy_list_content_of_text_blocks_is_their_text():
+    blocks = json.dumps([{"type": "text", "text": "What is up?"}, {"type": "text", "text": "Really?"}])
+    mixed = json.dumps([{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": "x"}])
+    view = _view(
+        {
+            "llm.request.type": "chat",
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": blocks,
+            "gen_ai.prompt.1.role": "user",
+            "gen_ai.prompt.1.content": mixed,
+            "gen_ai.prompt.2.role": "tool",
+            "gen_ai.prompt.2.tool_call_id": "call_1",
+            "gen_ai.prompt.2.content": json.dumps([{"type": "text", "text": "22C"}]),
+            "gen_ai.completion.0.content": "ok",
+        }
+    )
+    (record,) = records_from_views([view])
+    assert turns(record) == [
+        ("user", "What is up?\nReally?"),
+        ("user", mixed),  # not only text: nothing is dropped
+        ("tool", "[tool result #call_1] 22C"),
+    ]

@@ -1,5 +1,7 @@
 """Record -> task, and binding label configs, without a server."""
 
+from pathlib import Path
+
 import pytest
 
 from otel_label_studio.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout, layout_for
@@ -145,3 +147,35 @@ def test_error_task_shows_the_error():
 def test_unusable_configs_say_what_is_wrong(config, message):
     with pytest.raises(ValueError, match=message):
         Layout.from_config(config)
+
+
+def test_a_dialogue_also_goes_in_as_text_for_the_data_manager():
+    """issue 13, item 11: the Data Manager shows a list as one line of JSON."""
+    chat = layout_for("chat", None).task(chat_record())["data"]
+    assert chat["conversation"] == "system: Always use emojis\n\nuser: Tell me a joke"
+    assert "conversation" not in layout_for("chat", None).variables  # a column, not shown by the config
+    assert "conversation" not in layout_for("prompt", None).task(chat_record())["data"]  # prompt is text
+
+
+def test_both_layouts_read_well_and_keep_the_seed_tags():
+    # A header above the response box in both layouts, as the chat seed has.
+    assert PROMPT_CONFIG.index('<Header value="Response:"/>') < PROMPT_CONFIG.index("<TextArea")
+    assert CHAT_CONFIG.index('<Header value="Final response:"/>') < CHAT_CONFIG.index("<TextArea")
+    # The dialogue's turns carry no timing line; Label Studio HTML-escapes a <Style>'s text.
+    style = CHAT_CONFIG[CHAT_CONFIG.index("<Style>") : CHAT_CONFIG.index("</Style>")]
+    assert "[class^=time--]" in style and "display: none" in style
+    assert not set(style[len("<Style>") :]) & set("\"'<>&")
+
+
+def test_both_layouts_prefill_every_generation_as_the_readme_says():
+    """issue 13, item 13: n>1 pre-fills every generation, and the README says so for both layouts."""
+    for mode in ("prompt", "chat"):
+        result = layout_for(mode, None).task(chat_record(outputs=["one", "two"]))["predictions"][0]
+        assert result["result"][0]["value"] == {"text": ["one", "two"]}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = {
+        mode: next(line for line in readme.splitlines() if line.startswith(f'| `mode="{mode}"`'))
+        for mode in ("prompt", "chat")
+    }
+    prefilled = {mode: row.rstrip(" |").rsplit(" | ", 1)[1] for mode, row in rows.items()}
+    assert prefilled["prompt"] == prefilled["chat"] and "every generation" in prefilled["chat"]

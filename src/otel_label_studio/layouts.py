@@ -15,9 +15,15 @@ from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from .record import LLMRecord, Message
+from .record import UNKNOWN_MODEL, LLMRecord, Message
 
-# The two default configs of LangChain's LabelStudioCallbackHandler, verbatim.
+# The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
+# variables, with presentation only added. The prompt layout gets the header above the response
+# box that the chat layout has. The chat layout hides the "00:00:00 - 00:00:00" that Label Studio
+# 1.23 puts on every dialogue turn: with no audio those times mean nothing. No tag attribute turns
+# them off; the selector matches the CSS-module classes by their stable prefix (``time--<hash>``),
+# so a release that renames them shows the times again and loses nothing else. Label Studio
+# HTML-escapes a <Style>'s text, so the CSS holds no quotes, ">" or "&".
 PROMPT_CONFIG = """
 <View>
 <Style>
@@ -32,6 +38,7 @@ PROMPT_CONFIG = """
     <View className="prompt-box">
         <Text name="prompt" value="$prompt"/>
     </View>
+  <Header value="Response:"/>
     <TextArea name="response" toName="prompt"
               maxSubmissions="1" editable="true"
               required="true"/>
@@ -42,6 +49,11 @@ PROMPT_CONFIG = """
 
 CHAT_CONFIG = """
 <View>
+<Style>
+    [class^=titleWrapper--] [class^=time--] {
+        display: none;
+    }
+</Style>
 <View className="root">
      <Paragraphs name="dialogue"
                value="$prompt"
@@ -59,6 +71,9 @@ CHAT_CONFIG = """
 </View>"""
 
 DEFAULT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG}
+
+#: The data key that holds a dialogue as text, for the Data Manager (dialogue layouts only).
+CONVERSATION_KEY = "conversation"
 
 TEXT_OBJECTS = {"text", "hypertext"}
 DIALOGUE_OBJECTS = {"paragraphs"}
@@ -131,7 +146,13 @@ class Layout:
 
     def task(self, record: LLMRecord) -> dict[str, Any]:
         """The Label Studio task for a record: data, meta and the pre-filled response."""
-        data: dict[str, Any] = {self.prompt_key: dialogue(record) if self.dialogue else prompt_text(record)}
+        if self.dialogue:
+            # The Data Manager shows a list as one line of JSON: the dialogue also goes in as text,
+            # under a key the config does not read, so it has a readable column of its own.
+            data: dict[str, Any] = {self.prompt_key: dialogue(record)}
+            data.setdefault(CONVERSATION_KEY, prompt_text(record))
+        else:
+            data = {self.prompt_key: prompt_text(record)}
         for name in self.variables:
             if name not in data:
                 field = _FIELDS.get(name)
@@ -172,8 +193,9 @@ def task_meta(record: LLMRecord) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "operation": record.operation,
         "dialect": record.dialect,
-        "request_model": record.request_model,
-        "response_model": record.response_model,
+        # a record spooled before the rule may hold "unknown"
+        "request_model": None if record.request_model == UNKNOWN_MODEL else record.request_model,
+        "response_model": None if record.response_model == UNKNOWN_MODEL else record.response_model,
         "usage": record.usage,
         "latency_ms": record.latency_ms,
         "finish_reasons": record.finish_reasons,
@@ -205,6 +227,7 @@ def dialogue(record: LLMRecord) -> list[dict[str, str]]:
 _FIELDS: dict[str, Callable[[LLMRecord], Any]] = {
     "prompt": prompt_text,
     "dialogue": dialogue,
+    CONVERSATION_KEY: prompt_text,
     "response": lambda record: record.outputs[0] if record.outputs else "",
     "system": lambda record: record.system,
     "model": lambda record: record.model or "",

@@ -51,6 +51,7 @@ class Projects:
         self._clock = clock
         self._targets: dict[str, Target] = {}
         self._misfits: dict[str, tuple[float, LabelStudioError]] = {}
+        self._warned: set[int] = set()  # projects whose differing config was said once already
         self._lock = threading.Lock()  # two threads resolving one new title must not create it twice
 
     def key(self, override: str | None = None) -> str:
@@ -120,6 +121,9 @@ class Projects:
             self._misfits[key] = (self._clock(), error)
             _logger.error("%s", error.detail)
             raise error from None
+        if project.id in self._warned:
+            return layout
+        self._warned.add(project.id)
         if self._config_given:
             _logger.warning(
                 "Project %r (id %d) already exists with a different label config: tasks follow "
@@ -129,6 +133,20 @@ class Projects:
                 project.id,
                 layout.response_name,
                 layout.prompt_key,
+            )
+        elif layout.dialogue != self._layout.dialogue:
+            mode, other = ("chat", "prompt") if self._layout.dialogue else ("prompt", "chat")
+            _logger.warning(
+                "Project %r (id %d) already exists with a label config that shows the prompt %s: "
+                "tasks follow the project's config, so mode=%r does not apply to it (a mode only "
+                "chooses the config of a project it creates). Set mode=%r "
+                "(OTEL_LABEL_STUDIO_MODE=%s) to match it, or choose another project.",
+                project.title,
+                project.id,
+                "as a dialogue" if layout.dialogue else "as text",
+                mode,
+                other,
+                other,
             )
         return layout
 

@@ -14,6 +14,8 @@ import pickle
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .jsontext import loads
+
 ROLES = ("system", "user", "assistant", "tool")
 
 _ROLE_ALIASES = {
@@ -25,6 +27,9 @@ _ROLE_ALIASES = {
     "developer": "system",
 }
 
+#: OpenLLMetry's placeholder for a model LangChain cannot name. The one rule for every model field
+#: (``request_model``, ``response_model``, ``model``): this, like an empty name, is no model. The
+#: checks are inline where they run per span.
 UNKNOWN_MODEL = "unknown"
 
 
@@ -141,10 +146,39 @@ def render_tool_call(name: Any, arguments: Any, call_id: Any = None) -> str:
     return f"[tool call {to_text(name) or '?'}{ident}] {args}".rstrip()
 
 
+def blocks_text(value: Any) -> str | None:
+    """The text of a list of text content blocks (``[{"type": "text", "text": "22C"}]``), given as
+    a list or as its JSON, one block per line; None when the value is not such a list.
+
+    LangChain messages and tool results (MCP adapters, many tools) may hold blocks instead of a
+    string, and instrumentations write them as JSON. A list with any other kind of block is not
+    turned into text: nothing in it is dropped.
+    """
+    if isinstance(value, str):
+        if not value.startswith("[{"):
+            return None
+        try:
+            value = loads(value)
+        except ValueError:
+            return None
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    texts = []
+    for block in value:
+        if not isinstance(block, dict) or block.get("type") != "text":
+            return None
+        text = block.get("text")
+        if not isinstance(text, str):
+            return None
+        texts.append(text)
+    return "\n".join(texts)
+
+
 def render_tool_result(result: Any, call_id: Any = None) -> str:
-    """``[tool result #call_1] 22C``"""
+    """``[tool result #call_1] 22C``; a result given as text blocks shows their text."""
     ident = f" #{call_id}" if call_id else ""
-    return f"[tool result{ident}] {to_text(result)}".rstrip()
+    text = blocks_text(result)
+    return f"[tool result{ident}] {to_text(result) if text is None else text}".rstrip()
 
 
 def render_media(modality: Any, *, uri: Any = None, mime_type: Any = None, size: int | None = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..record import LLMRecord
+from ..record import UNKNOWN_MODEL, LLMRecord, to_text
 from ..spanview import STATUS_ERROR, SpanView
 
 SERVICE_NAME = "service.name"
@@ -16,6 +16,14 @@ def text_attr(attributes: Mapping[str, Any], key: str) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
+
+
+def model_attr(attributes: Mapping[str, Any], key: str) -> str | None:
+    """A model name; OpenLLMetry's ``"unknown"`` placeholder counts as none."""
+    value = attributes.get(key)
+    if not value or value == UNKNOWN_MODEL:  # inline: two of these run per span
+        return None
+    return value if type(value) is str else str(value)  # noqa: E721 - no call: it runs per span
 
 
 def int_attr(attributes: Mapping[str, Any], key: str) -> int | None:
@@ -48,10 +56,14 @@ def usage_from(attributes: Mapping[str, Any], keys: Mapping[str, str]) -> dict[s
 
 
 def metadata_from(attributes: Mapping[str, Any], prefix: str) -> dict[str, str]:
-    """Run metadata (``<prefix>.<key>``), e.g. LangChain's ``ls_provider`` or a user's ``user_id``."""
+    """Run metadata (``<prefix>.<key>``), e.g. LangChain's ``ls_provider`` or a user's ``user_id``.
+
+    A value that is not a string (a list such as LangGraph's ``langgraph_triggers``, a number, a
+    bool) becomes its JSON text, as OpenInference writes run metadata: ``["branch:to:model"]``.
+    """
     dotted = prefix.rstrip(".") + "."
     return {
-        key[len(dotted) :]: value if isinstance(value, str) else str(value)
+        key[len(dotted) :]: value if isinstance(value, str) else to_text(value)
         for key, value in attributes.items()
         if key.startswith(dotted)
     }

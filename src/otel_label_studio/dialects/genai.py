@@ -23,7 +23,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import new_record, provider_name, text_attr, usage_from
+from ._common import model_attr, new_record, provider_name, text_attr, usage_from
 
 NAME = "genai"
 
@@ -69,8 +69,8 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     if not record.finish_reasons and isinstance(reasons, (list, tuple)):
         record.finish_reasons.extend(str(reason) for reason in reasons if reason)
 
-    record.request_model = text_attr(attributes, "gen_ai.request.model")
-    record.response_model = text_attr(attributes, "gen_ai.response.model")
+    record.request_model = model_attr(attributes, "gen_ai.request.model")
+    record.response_model = model_attr(attributes, "gen_ai.response.model")
     record.provider = provider_name(
         text_attr(attributes, "gen_ai.provider.name") or text_attr(attributes, "gen_ai.system"),
         record.metadata,

@@ -12,6 +12,7 @@ from typing import Any
 from ..record import (
     LLMRecord,
     Message,
+    blocks_text,
     join_parts,
     normalize_role,
     render_tool_call,
@@ -19,7 +20,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import indexed, new_record, provider_name, text_attr, usage_from
+from ._common import indexed, model_attr, new_record, provider_name, text_attr, usage_from
 
 NAME = "legacy"
 
@@ -54,8 +55,8 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
         if item.get("finish_reason"):
             record.finish_reasons.append(str(item["finish_reason"]))
 
-    record.request_model = text_attr(attributes, "gen_ai.request.model")
-    record.response_model = text_attr(attributes, "gen_ai.response.model")
+    record.request_model = model_attr(attributes, "gen_ai.request.model")
+    record.response_model = model_attr(attributes, "gen_ai.response.model")
     record.provider = provider_name(text_attr(attributes, "gen_ai.system"), record.metadata)
     record.usage = usage_from(attributes, _USAGE_KEYS)
     for name in ("temperature", "max_tokens", "top_p"):
@@ -66,9 +67,11 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
 
 
 def _render(item: dict[str, Any]) -> str:
-    parts = [to_text(item.get("content"))]
+    content = item.get("content")
     if item.get("tool_call_id"):
-        return render_tool_result(item.get("content"), item["tool_call_id"])
+        return render_tool_result(content, item["tool_call_id"])
+    text = blocks_text(content)  # list content is written as its JSON
+    parts = [to_text(content) if text is None else text]
     calls: dict[str, dict[str, Any]] = {}
     for key, value in item.items():
         if key.startswith("tool_calls."):

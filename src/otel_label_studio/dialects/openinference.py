@@ -21,7 +21,7 @@ from ..record import (
     to_text,
 )
 from ..spanview import SpanView
-from ._common import indexed, new_record, text_attr, usage_from
+from ._common import indexed, model_attr, new_record, text_attr, usage_from
 
 NAME = "openinference"
 
@@ -61,7 +61,13 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     elif text_attr(attributes, "output.value"):
         record.outputs.extend(_generations(attributes["output.value"]))
 
-    record.request_model = text_attr(attributes, "llm.model_name")
+    reasons = attributes.get("llm.finish_reason")
+    if isinstance(reasons, str):
+        reasons = (reasons,)
+    if isinstance(reasons, (list, tuple)):
+        record.finish_reasons.extend(str(reason) for reason in reasons if reason)
+
+    record.request_model = model_attr(attributes, "llm.model_name")
     record.provider = text_attr(attributes, "llm.provider") or text_attr(attributes, "llm.system")
     record.usage = usage_from(attributes, _USAGE_KEYS)
     params = attributes.get("llm.invocation_parameters")
@@ -83,8 +89,14 @@ def _role(message: dict[str, Any], default: str) -> str:
 
 
 def _render(message: dict[str, Any]) -> str:
+    text = _text(message)
     if message.get("message.tool_call_id"):
-        return render_tool_result(message.get("message.content"), message["message.tool_call_id"])
+        return render_tool_result(text, message["message.tool_call_id"])
+    return text
+
+
+def _text(message: dict[str, Any]) -> str:
+    """The content, or the content blocks (``message.contents.<i>.message_content.*``), and tool calls."""
     parts = [to_text(message.get("message.content"))]
     contents: dict[int, dict[str, Any]] = {}
     calls: dict[int, dict[str, Any]] = {}
