@@ -78,9 +78,17 @@ def visible(locator, timeout: float = 15_000) -> bool:
     return True
 
 
+def task_table(page) -> str:
+    """The visible text of the Data Manager's task table (the left task list in the labeling view)."""
+    table = page.locator(".lsf-table")
+    table.first.wait_for(state="visible", timeout=90_000)
+    return table.first.inner_text()
+
+
 # The same conversation in both layouts (legacy fixture "multi_turn").
 TURNS = ["You are a comedian.", "Tell me a joke", "Why did the chicken cross the road?", "I don't know, why?"]
 RESPONSE = "Because it was ready to move on."
+RAW_DIALOGUE = '{"role"'  # how Label Studio shows a list-valued field: one line of JSON
 
 
 @pytest.mark.parametrize(
@@ -114,6 +122,9 @@ def test_what_a_reviewer_sees(
     assert RESPONSE in text
     assert "00:00:00" not in text  # no timing controls on text turns
     assert "undefined" not in text  # the prediction's tab is named by its model_version
+    task_list = task_table(page)
+    assert RAW_DIALOGUE not in task_list, f"the task list shows the dialogue as JSON: {task_list!r}"
+    assert readable_text in task_list, f"the task list does not show the dialogue as text: {task_list!r}"
 
     page.goto(f"{label_studio.url}/projects/{project_id}/data")
     page.get_by_text("trace_id", exact=True).first.wait_for(state="visible", timeout=90_000)
@@ -122,6 +133,11 @@ def test_what_a_reviewer_sees(
     assert visible(page.get_by_text(readable_column, exact=True)), f"no {readable_column} column"
     cells = page.get_by_text(readable_text, exact=False)
     assert visible(cells) and cells.count() == 1, "the dialogue is not readable in the table"
+    table = task_table(page)
+    assert RAW_DIALOGUE not in table, f"the Data Manager shows the dialogue as JSON: {table!r}"
+    # the Data Manager opened on one tab: the bridge's own, or Label Studio's Default, not both
+    views = list(ls.views.list(project=project_id))
+    assert len(views) == 1, [view.data.get("title") for view in views]
     screenshot(page, f"data-manager-{mode}-layout")
     page.close()
 

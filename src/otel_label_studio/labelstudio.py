@@ -125,6 +125,44 @@ class LabelStudioClient:
         )
         return Project(int(project.id or 0), title, str(project.label_config or label_config))
 
+    def data_manager_columns(self, project_id: int, timeout: float | None = None) -> list[dict[str, Any]]:
+        """The Data Manager's columns of a project, each with Label Studio's default visibility.
+
+        The SDK has no method for ``/api/dm/columns``: the request goes through the SDK's own HTTP
+        client, so it has the same base URL, authentication and error handling as every other call.
+        """
+
+        def fetch() -> list[dict[str, Any]]:
+            response = self._client()._client_wrapper.httpx_client.request(
+                "api/dm/columns/",
+                method="GET",
+                params={"project": project_id},
+                request_options=self._options(timeout),
+            )
+            try:
+                body = response.json()
+            except ValueError:  # a web page: _translate says the URL is not the API's
+                body = response.text
+            if not 200 <= response.status_code < 300:
+                raise ApiError(status_code=response.status_code, headers=dict(response.headers), body=body)
+            if isinstance(body, str):
+                raise LabelStudioError(UNREACHABLE, NOT_THE_API)
+            columns = body.get("columns") if isinstance(body, dict) else None
+            if not isinstance(columns, list):
+                raise LabelStudioError(REJECTED, "the Data Manager's column list has no 'columns'")
+            return [c for c in columns if isinstance(c, dict)]
+
+        return cast("list[dict[str, Any]]", _call(fetch))
+
+    def create_view(self, project_id: int, data: dict[str, Any], timeout: float | None = None) -> int:
+        """A Data Manager tab for a project; ``data`` as the Data Manager saves one (title, hiddenColumns)."""
+        view = _call(
+            lambda: self._client().views.create(
+                project=project_id, data=cast(Any, data), request_options=self._options(timeout)
+            )
+        )
+        return int(view.id or 0)
+
     def import_tasks(
         self, project_id: int, tasks: Sequence[dict[str, Any]], timeout: float | None = None
     ) -> list[int]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from .dm_view import review_view
 from .labelstudio import LabelStudioClient, LabelStudioError, Project
 from .layouts import Layout
 
@@ -52,6 +53,7 @@ class Projects:
         self._targets: dict[str, Target] = {}
         self._misfits: dict[str, tuple[float, LabelStudioError]] = {}
         self._warned: set[int] = set()  # projects whose differing config was said once already
+        self._view_warned = False  # a Data Manager tab that could not be made was said once already
         self._lock = threading.Lock()  # two threads resolving one new title must not create it twice
 
     def key(self, override: str | None = None) -> str:
@@ -72,9 +74,31 @@ class Projects:
             if target is None:
                 created = self._client.create_project(key, self._layout.label_config, timeout)
                 _logger.info("Created Label Studio project %r (id %d)", key, created.id)
+                self._add_view(created, timeout)
                 target = self._targets[key] = Target(created, self._layout)
                 self._misfits.pop(key, None)
             return target
+
+    def _add_view(self, project: Project, timeout: float | None) -> None:
+        """Give a new project the Data Manager tab its layout reads well in; never stops delivery."""
+        if not self._layout.dialogue:  # a text prompt reads well in Label Studio's own Default tab
+            return
+        try:
+            data = review_view(self._layout, self._client.data_manager_columns(project.id, timeout))
+            if data is not None:
+                self._client.create_view(project.id, data, timeout)
+        except Exception as exc:  # the tab is presentation only: whatever fails, the tasks go in
+            detail = exc.detail if isinstance(exc, LabelStudioError) else f"{type(exc).__name__}: {exc}"
+            log = _logger.debug if self._view_warned else _logger.warning
+            self._view_warned = True
+            log(
+                "Project %r (id %d) was created, but not its Data Manager tab that hides the raw "
+                "prompt column (%s): Label Studio's Default tab shows the dialogue as JSON; hide the "
+                "column with the Data Manager's Columns menu. Tasks are delivered all the same.",
+                project.title,
+                project.id,
+                detail,
+            )
 
     def find(self, key: str, timeout: float | None = None) -> Target | None:
         """Like ``resolve``, but a missing project is not created: None (readiness checks write nothing)."""

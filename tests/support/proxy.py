@@ -1,5 +1,6 @@
 """A reverse proxy in front of the real Label Studio that a test can switch off and on, or have
-refuse one marked task the way Label Studio refuses invalid task data (HTTP 400).
+refuse one marked task the way Label Studio refuses invalid task data (HTTP 400), or answer one
+API path with a server error (HTTP 500).
 
 Label Studio accepts every task our layouts make, so a poisoned task has to be arranged; and
 stopping the shared server costs a minute, so "Label Studio is down" is a refused connection
@@ -20,9 +21,11 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encodin
 
 
 class LabelStudioProxy:
-    def __init__(self, target: str, *, poison: str | None = None):
+    def __init__(self, target: str, *, poison: str | None = None, failing_path: str | None = None):
         self.target = target.rstrip("/")
         self.poison = poison
+        self.failing_path = failing_path  # requests whose path starts with it get HTTP 500
+        self.failed_requests = 0
         self.port = free_port()
         self.refused_imports = 0
         self._client = httpx.Client(base_url=self.target, timeout=60)
@@ -45,6 +48,10 @@ class LabelStudioProxy:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if proxy.failing_path and self.path.startswith(proxy.failing_path):
+                    proxy.failed_requests += 1
+                    self._answer(500, json.dumps({"detail": "server error (test proxy)"}).encode())
+                    return
                 if proxy.poison and self.command == "POST" and self.path.split("?")[0].endswith("/import"):
                     tasks = json.loads(body or b"[]")
                     if any(proxy.poison in json.dumps(task.get("data", {})) for task in tasks):
