@@ -384,8 +384,14 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
 def test_a_grpc_sender_that_stalls_mid_request_is_cancelled_and_gives_its_slot_back(tmp_path):
     spool = Spool.in_directory(str(tmp_path))
     intake = Intake(Mapper(metadata_prefix="x", include_errors=False), spool)
-    server, _, port = make_grpc_server(
-        intake, host="127.0.0.1", port=0, auth_token=None, max_body_bytes=1 << 20, receive_seconds=1.0
+    server, _, port = make_grpc_server(  # two receive slots: the 2 MiB budget holds two 1 MiB messages
+        intake,
+        host="127.0.0.1",
+        port=0,
+        auth_token=None,
+        max_body_bytes=1 << 20,
+        receive_seconds=1.0,
+        receive_budget_bytes=2 << 20,
     )
     server.start()
     release = threading.Event()
