@@ -3,10 +3,11 @@
 Each case starts a fresh serve with default settings (Label Studio unreachable, so nothing is
 delivered) and sends crafted requests that fit the 64 MiB body cap but decode into far more:
 gzip JSON of ``{},`` repeated, gzip protobuf of tens of millions of empty spans, one span of
-tens of millions of empty attributes, and 30 MiB gRPC requests (empty spans, empty attributes,
-and real 2 KB LLM spans). It records serve's peak RSS (VmHWM) and every answer. The target:
-under 1 GiB in every case; what does not fit is refused (413 / RESOURCE_EXHAUSTED too big,
-503 / UNAVAILABLE busy), never an out-of-memory kill.
+tens of millions of empty attributes, 30 MiB gRPC requests (empty spans, empty attributes,
+and real 2 KB LLM spans), and 30 MiB OTLP/HTTP bodies of real spans, uncompressed (eight of them
+fit in the 256 MiB receive budget at once, beside the two being decoded). It records serve's
+peak RSS (VmHWM) and every answer. The target: under 1 GiB in every case; what does not fit is
+refused (413 / RESOURCE_EXHAUSTED too big, 503 / UNAVAILABLE busy), never an out-of-memory kill.
 
 A watchdog kills serve once its RSS passes ``CEILING_MIB`` so that measuring the code before
 the fix cannot take the machine down: such a case is reported as killed at the ceiling.
@@ -91,6 +92,11 @@ def cases(quick: bool) -> dict[str, Callable[[], tuple[bytes, dict[str, str], st
         "gRPC 30 MiB, empty spans": lambda: (empty_spans(grpc_size // 2), {}, "grpc"),
         "gRPC 30 MiB, empty attributes in one span": lambda: (empty_attributes(grpc_size // 2), {}, "grpc"),
         "gRPC 30 MiB, real 2 KB LLM spans": lambda: (real_spans(grpc_size), {}, "grpc"),
+        "HTTP 30 MiB, real 2 KB LLM spans": lambda: (
+            real_spans(grpc_size),
+            {"Content-Type": "application/x-protobuf"},
+            "http",
+        ),
     }
 
 

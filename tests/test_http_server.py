@@ -1,11 +1,13 @@
-"""The OTLP/HTTP server under attack, against a real ``serve`` process: framing, bursts, idle and
-stalled connections, and the decode gate. Label Studio is left unreachable on purpose: a 200
-means the spans are in the spool, which is all the transport promises."""
+"""The OTLP/HTTP server under attack, against a real ``serve`` process: framing, bursts, idle,
+stalled and slow connections, the receive budget and the decode gate. Label Studio is left
+unreachable on purpose: a 200 means the spans are in the spool, which is all the transport
+promises."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import select
 import socket
 import subprocess
 import threading
@@ -14,12 +16,17 @@ import time
 import httpx
 import pytest
 from google.rpc import code_pb2, status_pb2
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_label_studio.receiver.limits import Busy, DecodeGate
+from otel_label_studio.mapping import Mapper
+from otel_label_studio.receiver.http import OtlpHttpServer
+from otel_label_studio.receiver.intake import Intake
+from otel_label_studio.receiver.limits import Busy, DecodeGate, ReceiveBudget
+from otel_label_studio.spool import Spool
 from support import sidecar
 from support.labelstudio_server import LabelStudioServer, free_port
 from test_receiver import llm_request
@@ -265,43 +272,153 @@ def test_a_length_over_the_cap_is_413_without_reading_the_body(tmp_path):
         assert process.terminate() == 0
 
 
-# --- the decode gate -------------------------------------------------------------------------------
+# --- slow senders, the receive budget and the decode gate ----------------------------------------
 
 
-def test_busy_when_every_decode_slot_is_taken(tmp_path):
-    """One slot, held by a body that is still arriving: the next request is told to come back."""
+class SlowSender:
+    """A request head with a large Content-Length, then one byte of body every half second:
+    the slowloris shape, staying under the read timeout's patience for as long as it runs."""
+
+    def __init__(self, port: int, stop: threading.Event, declared: int = 1_000_000):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(head(port, "Content-Type: application/x-protobuf", f"Content-Length: {declared}"))
+        self._stop = stop
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _trickle(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.sock.sendall(b"\x0a")
+            except OSError:
+                return
+
+    def unanswered(self) -> bool:
+        """Nothing came back yet (no answer, no close): its body is still being received."""
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return not readable
+
+    def close(self) -> None:
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory):
+    """serve with default limits: 2 decode slots, a 30 s read timeout, a 256 MiB receive budget."""
+    process = sidecar.start(
+        nowhere(), tmp_path_factory.mktemp("http-patient") / "data", "http-patient", token=None, api_key=KEY
+    )
+    yield process
+    assert process.terminate() == 0
+
+
+@pytest.mark.parametrize("slow", [2, 4])
+def test_slow_senders_do_not_stop_real_exporters_on_http_or_grpc(patient, slow):
+    """Slow senders used to take the decode slots before their bodies were read and keep them for
+    the read timeout, so every real export on HTTP and gRPC was answered busy meanwhile."""
+    stop = threading.Event()
+    senders = [SlowSender(patient.http_port, stop) for _ in range(slow)]
+    try:
+        time.sleep(1.0)  # every head is in and every body trickling
+        exporters = {
+            "HTTP": HttpExporter(endpoint=patient.traces_url, timeout=10),
+            "gRPC": GrpcExporter(endpoint=patient.grpc_target, insecure=True, timeout=10),
+        }
+        for name, exporter in exporters.items():
+            started = time.monotonic()
+            result = exporter.export(real_spans())
+            took = time.monotonic() - started
+            exporter.shutdown()
+            assert result is SpanExportResult.SUCCESS, (
+                f"the OTLP {name} export failed beside {slow} slow senders"
+            )
+            assert took < 3, f"the OTLP {name} export took {took:.1f}s beside {slow} slow senders"
+        assert all(sender.unanswered() for sender in senders), "a slow sender was cut off: nothing was held"
+    finally:
+        stop.set()
+        for sender in senders:
+            sender.close()
+    assert metric(patient, "requests_busy_total") == 0
+    assert metric(patient, "requests_receive_busy_total") == 0
+
+
+def test_a_body_past_the_receive_budget_is_503_with_retry_after(tmp_path):
+    """700 KB of one body are being received under a 1 MiB budget: a declared length that cannot
+    fit, and a chunked body that runs past it, are told to come back; once the first body is
+    gone, the same request is taken."""
     process = sidecar.start(
         nowhere(),
         tmp_path / "data",
-        "http-gate",
+        "http-budget",
         token=None,
         api_key=KEY,
-        args=["--max-concurrent-decodes", "1", "--http-read-timeout", "6"],
+        args=["--max-body-bytes", "1MiB", "--max-receive-bytes", "1MiB"],
     )
     try:
         holder = socket.create_connection(("127.0.0.1", process.http_port))
         holder.sendall(
-            head(process.http_port, "Content-Type: application/x-protobuf", "Content-Length: 1000") + b"\x0a"
+            head(process.http_port, "Content-Type: application/x-protobuf", "Content-Length: 1000000")
+            + b"\x0a" * 700_000
         )
-        time.sleep(0.3)  # the slot is taken while its body is read
-        body = llm_request().SerializeToString()
+        time.sleep(0.5)  # the 700 KB are received and charged
+        declared = httpx.post(process.traces_url, content=b"\x0a" * 400_000, headers=PROTOBUF, timeout=10)
+        chunked = httpx.post(
+            process.traces_url, content=iter([b"\x0a" * 100_000] * 4), headers=PROTOBUF, timeout=10
+        )
+        for busy in (declared, chunked):
+            assert busy.status_code == 503, busy.text
+            assert busy.headers["retry-after"] == "1"
+            status = status_pb2.Status.FromString(busy.content)
+            assert status.code == code_pb2.UNAVAILABLE
+            assert "1 MiB receive budget" in status.message, status.message
+        assert metric(process, "requests_receive_busy_total") == 2
+        assert metric(process, "requests_busy_total") == 0
+        holder.close()  # its bytes are released
+        time.sleep(0.3)
+        body = llm_request().SerializeToString() + b"\x0a\x00" * 250_000  # 500 KB: fits once released
+        assert httpx.post(process.traces_url, content=body, headers=PROTOBUF, timeout=10).status_code == 200
+    finally:
+        assert process.terminate() == 0
+
+
+def test_busy_when_every_decode_slot_is_taken(tmp_path):
+    """One decode slot, held: a whole body waits for it up to 2 s and is told to come back, in
+    its content type, saying that decode slots are what is busy."""
+    spool = Spool.in_directory(str(tmp_path))
+    gate = DecodeGate(1)
+    budget = ReceiveBudget()
+    server = OtlpHttpServer(
+        ("127.0.0.1", 0),
+        Intake(Mapper(metadata_prefix="x", include_errors=False), spool),
+        auth_token=None,
+        max_body_bytes=1 << 20,
+        readiness=lambda: (True, "ready"),
+        metrics=lambda: "",
+        gate=gate,
+        budget=budget,
+    )
+    server.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    body = llm_request().SerializeToString()
+    try:
+        gate.acquire()  # the slot is taken, as by a decode in progress
         started = time.monotonic()
-        busy = httpx.post(
-            process.traces_url, content=body, headers={**PROTOBUF, **process.auth()}, timeout=10
-        )
+        busy = httpx.post(url, content=body, headers=PROTOBUF, timeout=10)
         assert busy.status_code == 503, busy.text
         assert busy.headers["retry-after"] == "1"
         assert busy.headers["content-type"] == "application/x-protobuf"
-        assert status_pb2.Status.FromString(busy.content).code == code_pb2.UNAVAILABLE
+        status = status_pb2.Status.FromString(busy.content)
+        assert status.code == code_pb2.UNAVAILABLE
+        assert "all 1 decode slots are busy" in status.message, status.message
         assert 1.5 < time.monotonic() - started < 5  # it waited for a slot, then gave up
-        assert metric(process, "requests_busy_total") == 1
-        holder.close()  # the slot frees
-        time.sleep(0.3)
-        ok = httpx.post(process.traces_url, content=body, headers=PROTOBUF, timeout=10)
-        assert ok.status_code == 200
-        assert metric(process, "requests_busy_total") == 1
+        assert (gate.refused, budget.refused, budget.in_use) == (1, 0, 0)
+        gate.release()
+        assert httpx.post(url, content=body, headers=PROTOBUF, timeout=10).status_code == 200
+        assert (gate.refused, gate.in_use) == (1, 0)
     finally:
-        assert process.terminate() == 0
+        server.stop()
+        spool.close()
 
 
 # --- the process -----------------------------------------------------------------------------------
@@ -389,6 +506,7 @@ def test_the_gate_refuses_after_its_wait_and_counts_it():
         (["--max-concurrent-decodes", "0"], "--max-concurrent-decodes: '0' must be a positive whole number"),
         (["--max-spans-per-request", "many"], "--max-spans-per-request: invalid literal"),
         (["--http-read-timeout", "0"], "--http-read-timeout: '0' must be a number of seconds above 0"),
+        (["--max-receive-bytes", "1MiB"], "--max-receive-bytes (1048576) must be at least --max-body-bytes"),
     ],
 )
 def test_a_bad_limit_stops_serve_at_start(tmp_path, args, message):

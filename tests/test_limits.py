@@ -35,8 +35,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.receiver import otlp
-from otel_label_studio.receiver.grpc import make_grpc_server
+from otel_label_studio.receiver.grpc import make_grpc_server, receive_slots
 from otel_label_studio.receiver.intake import Intake
+from otel_label_studio.receiver.limits import (
+    DEFAULT_MAX_CONCURRENT_DECODES,
+    DEFAULT_RECEIVE_BUDGET_BYTES,
+    RECEIVE_BUDGET,
+    Busy,
+    ReceiveBudget,
+)
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError, parse_request
 from otel_label_studio.spool import Spool
 from support import sidecar
@@ -198,6 +205,41 @@ def test_the_walk_never_refuses_what_the_parser_takes(data):
         assert error.status == 400 and not parses, (body, error.message)
 
 
+# --- the receive budget, directly --------------------------------------------------------------------------
+
+
+def test_the_receive_budget_charges_what_arrives_and_refuses_what_would_pass_it():
+    budget = ReceiveBudget(1000)
+    with budget.account() as slow:
+        slow.check(10_000 - 9_100)  # a declared length that fits charges nothing
+        slow.add(600)
+        assert budget.in_use == 600
+        other = budget.account()
+        with pytest.raises(Busy) as declared:
+            other.check(500)
+        assert declared.value.bound == RECEIVE_BUDGET and "receive budget" in str(declared.value)
+        other.add(300)
+        with pytest.raises(Busy):
+            other.add(200)  # the piece that would pass it is not charged
+        assert (budget.in_use, other.charged) == (900, 300)
+        other.release()
+    assert (budget.in_use, budget.refused) == (0, 2)
+    with budget.account() as whole:
+        whole.add(1000)  # the whole budget, once it is free
+    assert budget.in_use == 0
+
+
+def test_grpc_receive_slots_are_the_messages_of_the_body_cap_in_the_receive_budget():
+    assert (
+        receive_slots(
+            DEFAULT_MAX_CONCURRENT_DECODES, otlp.DEFAULT_MAX_BODY_BYTES, DEFAULT_RECEIVE_BUDGET_BYTES
+        )
+        == 4
+    )
+    assert receive_slots(2, 64 << 20, 64 << 20) == 2  # never fewer than the decode slots
+    assert receive_slots(2, 1 << 20, 8 << 20) == 8
+
+
 # --- a real serve process ---------------------------------------------------------------------------------
 
 
@@ -254,10 +296,19 @@ def test_grpc_refuses_amplifying_requests_with_resource_exhausted_and_wrong_ids_
     assert _export(side, one_span().SerializeToString()) is None
 
 
-def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_the_exporter_retries(side):
-    """Two senders that stall mid-request hold both receive slots (the default: two decode slots):
-    a third call is answered UNAVAILABLE with RetryInfo, its body unread; the real OTLP gRPC
-    exporter, refused the same way, waits as told and succeeds once the slots are free."""
+def _grpc_exporter_and_spans(side) -> tuple[GrpcExporter, list]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "limits"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("limits").start_as_current_span("work"):
+        pass
+    exporter = GrpcExporter(endpoint=side.grpc_target, insecure=True, headers=side.auth(), timeout=20)
+    return exporter, list(memory.get_finished_spans())
+
+
+def test_two_stalled_grpc_calls_do_not_stop_a_real_grpc_exporter(side):
+    """Two senders that stall mid-request used to hold both receive slots (as many as the decode
+    slots) for 60 s: every other gRPC call was answered UNAVAILABLE meanwhile."""
     release = threading.Event()
 
     def stalled() -> Iterator[bytes]:
@@ -269,20 +320,57 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
         holders = [
             channel.stream_unary(EXPORT).future(stalled(), metadata=metadata, timeout=60) for _ in range(2)
         ]
-        time.sleep(1.0)  # both calls reach the handler and take their slots
+        try:
+            time.sleep(1.0)  # both calls reach the handler and take their slots
+            exporter, spans = _grpc_exporter_and_spans(side)
+            started = time.monotonic()
+            result = exporter.export(spans)
+            took = time.monotonic() - started
+            exporter.shutdown()
+            assert result is SpanExportResult.SUCCESS
+            assert took < 3, f"the export took {took:.1f}s beside two stalled gRPC calls"
+        finally:
+            release.set()
+            for holder in holders:
+                holder.result(timeout=30)
+
+
+def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_the_exporter_retries(side):
+    """Senders that stall mid-request hold every receive slot (4 by default: the 256 MiB receive
+    budget holds four 64 MiB messages): a further call is answered UNAVAILABLE with RetryInfo,
+    its body unread; the real OTLP gRPC exporter, refused the same way, waits as told and
+    succeeds once the slots are free."""
+    release = threading.Event()
+
+    def stalled() -> Iterator[bytes]:
+        release.wait(30)
+        yield one_span().SerializeToString()
+
+    metadata = tuple(side.auth().items())
+    slots = receive_slots(
+        DEFAULT_MAX_CONCURRENT_DECODES, otlp.DEFAULT_MAX_BODY_BYTES, DEFAULT_RECEIVE_BUDGET_BYTES
+    )
+    with grpc.insecure_channel(side.grpc_target) as channel:
+        holders = [
+            channel.stream_unary(EXPORT).future(stalled(), metadata=metadata, timeout=60)
+            for _ in range(slots)
+        ]
+        time.sleep(1.0)  # every call reaches the handler and takes its slot
         error = _export(side, one_span().SerializeToString())
         assert error is not None and error.code() == grpc.StatusCode.UNAVAILABLE, error
+        assert "gRPC receive slots are busy" in (error.details() or ""), error.details()
+        refusals = [
+            float(line.rsplit(" ", 1)[1])
+            for line in httpx.get(f"http://127.0.0.1:{side.http_port}/metrics").text.splitlines()
+            if line.startswith("otel_label_studio_requests_receive_busy_total ")
+        ]
+        assert refusals and refusals[0] >= 1
         trailers = dict(error.trailing_metadata() or ())
         assert RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds >= 1
 
-        memory = InMemorySpanExporter()
-        provider = TracerProvider(resource=Resource.create({"service.name": "limits"}))
-        provider.add_span_processor(SimpleSpanProcessor(memory))
-        with provider.get_tracer("limits").start_as_current_span("work"):
-            pass
-        exporter = GrpcExporter(endpoint=side.grpc_target, insecure=True, headers=dict(metadata), timeout=20)
+        exporter, spans = _grpc_exporter_and_spans(side)
         outcome: list[SpanExportResult] = []
-        sender = threading.Thread(target=lambda: outcome.append(exporter.export(memory.get_finished_spans())))
+        sender = threading.Thread(target=lambda: outcome.append(exporter.export(spans)))
         sender.start()
         time.sleep(3.0)  # the exporter is refused at least once while the slots are held
         release.set()
@@ -296,8 +384,14 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
 def test_a_grpc_sender_that_stalls_mid_request_is_cancelled_and_gives_its_slot_back(tmp_path):
     spool = Spool.in_directory(str(tmp_path))
     intake = Intake(Mapper(metadata_prefix="x", include_errors=False), spool)
-    server, _, port = make_grpc_server(
-        intake, host="127.0.0.1", port=0, auth_token=None, max_body_bytes=1 << 20, receive_seconds=1.0
+    server, _, port = make_grpc_server(  # two receive slots: the 2 MiB budget holds two 1 MiB messages
+        intake,
+        host="127.0.0.1",
+        port=0,
+        auth_token=None,
+        max_body_bytes=1 << 20,
+        receive_seconds=1.0,
+        receive_budget_bytes=2 << 20,
     )
     server.start()
     release = threading.Event()

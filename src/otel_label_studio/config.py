@@ -89,8 +89,15 @@ OTEL_LABEL_STUDIO_MAX_BODY_BYTES = "OTEL_LABEL_STUDIO_MAX_BODY_BYTES"
 """Largest request accepted, measured after decompression (``64MiB``, ``1000000``...). Default 64 MiB."""
 
 OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES = "OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES"
-"""Requests (HTTP and gRPC together) read, decoded, mapped and spooled at once; a request that
-finds no free slot within 2 s is answered 503 / UNAVAILABLE with a retry delay. Default 2."""
+"""Requests (HTTP and gRPC together) decoded, mapped and spooled at once, once their body has
+arrived; a request that finds no free slot within 2 s is answered 503 / UNAVAILABLE with a retry
+delay. Default 2."""
+
+OTEL_LABEL_STUDIO_MAX_RECEIVE_BYTES = "OTEL_LABEL_STUDIO_MAX_RECEIVE_BYTES"
+"""Bytes of request bodies being received at once, before decoding (``256MiB``...). OTLP/HTTP
+charges each body's bytes as they arrive, so slow senders hold only what they sent; a body that
+does not fit is answered 503 / UNAVAILABLE with a retry delay. gRPC receives whole messages in
+as many slots as this holds ``--max-body-bytes``. At least the body cap. Default 256 MiB."""
 
 OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST = "OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST"
 """Most spans one export request may hold; more is 413 / RESOURCE_EXHAUSTED. Default 100000."""

@@ -17,6 +17,7 @@ from ..receiver.limits import (
     DEFAULT_MAX_CONCURRENT_DECODES,
     DEFAULT_MAX_SPANS_PER_REQUEST,
     DEFAULT_READ_TIMEOUT_SECONDS,
+    DEFAULT_RECEIVE_BUDGET_BYTES,
 )
 from ..receiver.otlp import DEFAULT_MAX_BODY_BYTES
 from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS
@@ -275,9 +276,19 @@ SERVE_OPTIONS = (
         config.OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES,
         parse_positive_int,
         DEFAULT_MAX_CONCURRENT_DECODES,
-        "requests (HTTP and gRPC together) read, decoded and spooled at once; others wait up to 2 s, "
-        "then get 503 / UNAVAILABLE (retry later). Memory grows with N x --max-body-bytes",
+        "requests (HTTP and gRPC together) decoded and spooled at once, once their body is in; others "
+        "wait up to 2 s, then get 503 / UNAVAILABLE (retry later). Memory grows with N x --max-body-bytes",
         "N",
+    ),
+    Option(
+        ("--max-receive-bytes",),
+        "max_receive_bytes",
+        config.OTEL_LABEL_STUDIO_MAX_RECEIVE_BYTES,
+        parse_size,
+        DEFAULT_RECEIVE_BUDGET_BYTES,
+        "bytes of request bodies being received at once (e.g. 256MiB; at least --max-body-bytes): HTTP "
+        "counts what arrived, gRPC takes one slot per --max-body-bytes; past it 503 / UNAVAILABLE",
+        "SIZE",
     ),
     Option(
         ("--max-spans-per-request",),

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         max_concurrent_decodes=values["max_concurrent_decodes"],
         max_spans_per_request=values["max_spans_per_request"],
         http_read_timeout=values["http_read_timeout"],
+        max_receive_bytes=values["max_receive_bytes"],
     )
     try:
         return run(options)

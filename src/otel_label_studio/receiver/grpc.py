@@ -8,13 +8,18 @@ above it.
 
 Memory: Export is registered as a stream-unary method (the wire is the same for a unary
 client), so the handler runs *before* the request message is received. It takes a receive slot
-(as many as the shared ``DecodeGate`` has decode slots) and only then reads the message, so at
-most that many gRPC bodies are held however many senders call at once; it then takes a decode
-slot, shared with OTLP/HTTP, to parse, map and spool. A slow sender holds a receive slot, never
-a decode slot, and for at most ``RECEIVE_SECONDS``. A call that finds no free slot within the
-gate's wait is answered UNAVAILABLE with ``google.rpc.retryinfo-bin`` (the one key the
-OpenTelemetry exporters read to wait before retrying), as a full spool is, its body unread.
-gRPC itself queues calls past ``workers``; nothing is refused with a code senders do not retry.
+and only then reads the message, so at most that many gRPC bodies are held however many
+senders call at once; it then takes a decode slot, shared with OTLP/HTTP, to parse, map and
+spool. gRPC's Python API hands over a message only once it is whole, so its bytes cannot be
+charged as they arrive (as OTLP/HTTP does): a receive slot stands for a whole message instead,
+and there are as many as the receive budget holds messages of the body cap (256 MiB / 64 MiB:
+4 by default), never fewer than the decode slots. A slow sender holds a receive slot, never a
+decode slot, and for at most ``RECEIVE_SECONDS``; stalled gRPC calls never hold what OTLP/HTTP
+senders need, but as many stalled calls as there are receive slots do keep other gRPC calls
+waiting until they are cancelled. A call that finds no free slot within the gate's wait is
+answered UNAVAILABLE with ``google.rpc.retryinfo-bin`` (the one key the OpenTelemetry
+exporters read to wait before retrying), as a full spool is, its body unread. gRPC itself
+queues calls past ``workers``; nothing is refused with a code senders do not retry.
 
 What a waiting call holds is its HTTP/2 flow-control window. gRPC's bandwidth-delay probing
 grows that window to tens of MiB per stream on a fast link, so it is turned off and each
@@ -43,7 +48,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
-from .limits import DEFAULT_MAX_SPANS_PER_REQUEST, Busy, DecodeGate
+from .limits import (
+    DEFAULT_MAX_SPANS_PER_REQUEST,
+    DEFAULT_RECEIVE_BUDGET_BYTES,
+    RECEIVE_BUDGET,
+    Busy,
+    DecodeGate,
+)
 from .otlp import PROTOBUF, OtlpError, parse_request
 
 _logger = logging.getLogger(__name__)
@@ -82,7 +93,7 @@ class TraceService:
         self._intake = intake
         self._auth_token = auth_token
         self._gate = gate
-        self._receiving = receiving or DecodeGate(gate.slots)
+        self.receiving = receiving or DecodeGate(gate.slots, name="gRPC receive slots", bound=RECEIVE_BUDGET)
         self._max_spans = max_spans
         self._receive_seconds = receive_seconds
         self.responses: dict[str, int] = {}
@@ -125,7 +136,7 @@ class TraceService:
         except ValueError as exc:
             raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from None
         try:
-            with self._receiving.slot():
+            with self.receiving.slot():
                 body = self._receive(messages, context)  # only now, inside a receive slot
                 if body is None:
                     raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "Export needs one request message")
@@ -137,12 +148,12 @@ class TraceService:
                     del body
                     return self._intake.accept(request, project)
         except Busy as busy:
-            _logger.warning("Every decode slot is busy, asking the sender to retry later: %s", busy)
+            _logger.info("Busy, asking the sender to retry later: %s", busy)
             raise _Refusal(
                 grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {busy}; retry later", busy.retry_after
             ) from None
-        except SpoolFull as full:
-            _logger.warning("Spool full, asking the sender to retry later: %s", full)
+        except SpoolFull as full:  # the spool warns once per episode
+            _logger.info("Spool full, asking the sender to retry later: %s", full)
             raise _Refusal(
                 grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {full}; retry later", full.retry_after
             ) from None
@@ -179,13 +190,20 @@ def make_grpc_server(
     max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
     workers: int = DEFAULT_WORKERS,
     receive_seconds: float = RECEIVE_SECONDS,
+    receive_budget_bytes: int = DEFAULT_RECEIVE_BUDGET_BYTES,
 ) -> tuple[grpc.Server, TraceService, int]:
     """A started-ready server bound to host:port; raises ValueError when the port cannot be bound.
 
-    ``gate`` is the decode gate shared with OTLP/HTTP (a gate of its own when not given)."""
-    service = TraceService(
-        intake, auth_token, gate or DecodeGate(), max_spans, receive_seconds=receive_seconds
+    ``gate`` is the decode gate shared with OTLP/HTTP (a gate of its own when not given); the
+    receive slots are as many messages of ``max_body_bytes`` as ``receive_budget_bytes`` holds,
+    and at least the gate's slots."""
+    gate = gate or DecodeGate()
+    receiving = DecodeGate(
+        receive_slots(gate.slots, max_body_bytes, receive_budget_bytes),
+        name="gRPC receive slots",
+        bound=RECEIVE_BUDGET,
     )
+    service = TraceService(intake, auth_token, gate, max_spans, receiving, receive_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[
@@ -211,6 +229,11 @@ def make_grpc_server(
         _logger.debug("gRPC could not bind %s: %s", address, core_said.strip())
         raise ValueError(f"cannot listen for OTLP/gRPC on {address}: {_bind_reason(core_said)}")
     return server, service, bound
+
+
+def receive_slots(decode_slots: int, max_body_bytes: int, receive_budget_bytes: int) -> int:
+    """gRPC messages received at once: whole messages of the body cap in the receive budget."""
+    return max(decode_slots, receive_budget_bytes // max_body_bytes)
 
 
 @contextlib.contextmanager

@@ -6,11 +6,14 @@ size, two different Content-Length headers, Content-Length together with Transfe
 (400). What is ours is OTLP's rules, in a small ASGI app:
 
 Checks go cheapest first and never read a body that will be refused: method (405), token
-(401), content type (415), encoding (400), declared length (411/413). Then the request takes
-a slot of the shared ``DecodeGate`` *before* its body is read (503 + Retry-After when none
-frees in time), and keeps it while the body is read, inflated, parsed, mapped and spooled; the
-body, the inflated bytes and the parsed request are dropped once the records are mapped. A
-body must arrive within the read timeout (408). Every answer carries a Content-Length;
+(401), content type (415), encoding (400), declared length (411/413, and 503 + Retry-After
+when it cannot fit in what is left of the shared ``ReceiveBudget``). The body is then read
+holding no slot: its bytes are charged to the receive budget as they arrive (503 + Retry-After
+when they pass it) and released when the request ends, so slow or stalled senders hold only
+what they have sent. A body must arrive within the read timeout (408). Only a whole body
+takes a slot of the shared ``DecodeGate`` (503 + Retry-After when none frees in time), and
+keeps it while the body is inflated, parsed, mapped and spooled; the body, the inflated bytes
+and the parsed request are dropped once the records are mapped. Every answer carries a Content-Length;
 success bodies are an ``ExportTraceServiceResponse`` and error bodies a ``google.rpc.Status``,
 both in the request's content type. An answer given before the body was read closes the
 connection, after reading (and dropping) a bounded part of what the sender is still sending,
@@ -40,7 +43,14 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from ..mapping import MappingResult
 from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
-from .limits import DEFAULT_MAX_SPANS_PER_REQUEST, DEFAULT_READ_TIMEOUT_SECONDS, Busy, DecodeGate
+from .limits import (
+    DEFAULT_MAX_SPANS_PER_REQUEST,
+    DEFAULT_READ_TIMEOUT_SECONDS,
+    Busy,
+    Charge,
+    DecodeGate,
+    ReceiveBudget,
+)
 from .otlp import (
     CONTENT_TYPES,
     JSON,
@@ -90,6 +100,10 @@ class _Gone(Exception):
     """The sender closed the connection: nobody is left to answer."""
 
 
+class _Unread(Exception):
+    """The body passed the receive budget while it was read (its cause, a ``Busy``)."""
+
+
 class OtlpApp:
     """The ASGI application: OTLP's rules over whatever HTTP server runs it."""
 
@@ -103,6 +117,7 @@ class OtlpApp:
         metrics: Callable[[], str],
         webhook: Callable[[dict[str, Any]], int] | None = None,
         gate: DecodeGate | None = None,
+        budget: ReceiveBudget | None = None,
         max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
     ):
@@ -113,6 +128,7 @@ class OtlpApp:
         self.metrics = metrics
         self.webhook = webhook
         self.gate = gate or DecodeGate()
+        self.budget = budget or ReceiveBudget()
         self.max_spans = max_spans
         self.read_timeout = read_timeout
         self.responses: dict[int, int] = {}
@@ -162,44 +178,49 @@ class OtlpApp:
         raw_type = request.header("content-type")
         kind = media_type(raw_type)
         reply_kind = kind if kind in CONTENT_TYPES else JSON
+        account = self.budget.account()
         try:
             self._check_token(request)
             kind = check_content_type(raw_type)
             encoding = check_encoding(request.header("content-encoding"))
             project = self._project(request)
-            self._check_length(request)
+            declared = self._check_length(request)
+            if declared is not None:
+                account.check(declared)
         except OtlpError as error:
             await self._refuse(request, error, reply_kind, unread=True)
             return
-        read = False
-        try:
-            async with self.gate.async_slot():
-                chunks = await self._read_body(request)
-                read = True
-                result = await self._run(self._ingest, self._decode, chunks, encoding, kind, project)
-                del chunks  # emptied by _decode: the body is gone already
-                response = await self._run(self._ingest, self.intake.spool, result)
-                del result
         except Busy as busy:
-            refusal = OtlpError(503, f"the bridge is busy: {busy}; retry later")
-            await self._refuse(request, refusal, reply_kind, unread=True, retry_after=busy.retry_after)
+            await self._refuse_busy(request, busy, reply_kind, unread=True)
             return
-        except OtlpError as error:
-            await self._refuse(request, error, reply_kind)
-            return
-        except SpoolFull as full:
-            _logger.warning("Spool full, asking the sender to retry later: %s", full)
-            refusal = OtlpError(503, f"the bridge is busy: {full}; retry later")
-            await self._refuse(request, refusal, reply_kind, retry_after=full.retry_after)
-            return
-        except _Gone:
-            _logger.debug("POST %s: the sender closed the connection before its body was read", TRACES_PATH)
-            return
-        except Exception:
-            _logger.exception("Unexpected error while receiving spans")
-            refusal = OtlpError(500, "internal error while receiving spans")
-            await self._refuse(request, refusal, reply_kind, unread=not read)
-            return
+        with account:  # the body's bytes stay charged until the request is answered
+            try:
+                response = await self._ingest_body(request, account, encoding, kind, project)
+            except _Unread as unread:
+                assert isinstance(unread.__cause__, Busy)
+                await self._refuse_busy(request, unread.__cause__, reply_kind, unread=True)
+                return
+            except Busy as busy:
+                await self._refuse_busy(request, busy, reply_kind)
+                return
+            except OtlpError as error:
+                await self._refuse(request, error, reply_kind)
+                return
+            except SpoolFull as full:  # the spool warns once per episode
+                _logger.info("Spool full, asking the sender to retry later: %s", full)
+                refusal = OtlpError(503, f"the bridge is busy: {full}; retry later")
+                await self._refuse(request, refusal, reply_kind, retry_after=full.retry_after)
+                return
+            except _Gone:
+                _logger.debug(
+                    "POST %s: the sender closed the connection before its body was read", TRACES_PATH
+                )
+                return
+            except Exception:
+                _logger.exception("Unexpected error while receiving spans")
+                refusal = OtlpError(500, "internal error while receiving spans")
+                await self._refuse(request, refusal, reply_kind)
+                return
         if response.HasField("partial_success"):
             _logger.warning(
                 "Accepted a request with %d rejected spans: %s",
@@ -207,6 +228,27 @@ class OtlpApp:
                 response.partial_success.error_message,
             )
         await self._send(request, 200, encode(response, kind), kind)
+
+    async def _ingest_body(
+        self, request: _Request, account: Charge, encoding: str | None, kind: str, project: str | None
+    ) -> Any:
+        """Read the body (charged to the budget, no slot held), then decode and spool it in a
+        decode slot. The budget passed while reading raises ``_Unread`` (the rest of the body is
+        still coming) from the ``Busy``, with the pieces read so far already dropped."""
+        try:
+            chunks = await self._read_body(request, account)
+        except Busy as busy:
+            raise _Unread from busy.with_traceback(None)
+        async with self.gate.async_slot():
+            result = await self._run(self._ingest, self._decode, chunks, encoding, kind, project)
+            del chunks  # emptied by _decode: the body is gone already
+            response = await self._run(self._ingest, self.intake.spool, result)
+            del result
+        return response
+
+    async def _refuse_busy(self, request: _Request, busy: Busy, kind: str, *, unread: bool = False) -> None:
+        refusal = OtlpError(503, f"the bridge is busy: {busy}; retry later")
+        await self._refuse(request, refusal, kind, unread=unread, retry_after=busy.retry_after)
 
     def _decode(
         self, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
@@ -233,8 +275,12 @@ class OtlpApp:
             await self._refuse(request, error, JSON, unread=True)
             return
         try:
-            body = b"".join(await self._read_body(request))
-            sent = await self._run(self._operations, self._forward, body)
+            with self.budget.account() as account:
+                body = b"".join(await self._read_body(request, account))
+                sent = await self._run(self._operations, self._forward, body)
+        except Busy as busy:
+            await self._refuse_busy(request, busy, JSON, unread=True)
+            return
         except OtlpError as error:
             await self._refuse(request, error, JSON)
             return
@@ -270,11 +316,12 @@ class OtlpApp:
         except ValueError as exc:
             raise OtlpError(400, str(exc)) from None
 
-    def _check_length(self, request: _Request) -> None:
-        """411 without a length, 413 when the declared length is over the cap (nothing read yet).
-        The parser has already refused a malformed, negative or doubled Content-Length."""
+    def _check_length(self, request: _Request) -> int | None:
+        """The declared length (None when chunked); 411 without one, 413 when it is over the cap
+        (nothing read yet). The parser has already refused a malformed, negative or doubled
+        Content-Length."""
         if "chunked" in (request.header("transfer-encoding") or "").lower():
-            return
+            return None
         raw = request.header("content-length")
         if raw is None:
             raise OtlpError(411, "Content-Length is required (or Transfer-Encoding: chunked)")
@@ -286,9 +333,11 @@ class OtlpApp:
             raise OtlpError(
                 413, f"request body of {length} bytes is larger than the {self.max_body_bytes}-byte limit"
             )
+        return length
 
-    async def _read_body(self, request: _Request) -> list[bytes]:
-        """The body's pieces, up to the cap (413), within the read timeout (408)."""
+    async def _read_body(self, request: _Request, account: Charge) -> list[bytes]:
+        """The body's pieces, up to the cap (413), within the read timeout (408), each charged to
+        ``account`` as it arrives (``Busy`` when it passes the receive budget)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.read_timeout
         chunks: list[bytes] = []
@@ -299,6 +348,7 @@ class OtlpApp:
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise OtlpError(413, f"request body is larger than the {self.max_body_bytes}-byte limit")
+            account.add(len(chunk))
             if chunk:
                 chunks.append(chunk)
             if not message.get("more_body", False):

@@ -1,10 +1,17 @@
 """How much work the receiver takes on at once, so memory is bounded by settings, not by senders.
 
 The body cap bounds the bytes of one request, but not how many requests are being read and
-decoded at the same moment, nor how many objects one request decodes into. ``DecodeGate`` is
-shared by both transports: a request holds a slot while its body is read, inflated, parsed and
-mapped, and a request that finds no free slot within a short wait is answered "busy" (HTTP 503
-with Retry-After, gRPC UNAVAILABLE with RetryInfo), which every OTLP sender retries.
+decoded at the same moment, nor how many objects one request decodes into. Two bounds do:
+
+- ``ReceiveBudget`` counts the bytes of bodies being received (charged as they arrive, not by
+  what a sender declares) until their request ends. Receiving costs time, not slots, so a slow
+  or stalled sender holds only the few bytes it has sent, never what a real sender needs.
+- ``DecodeGate`` is shared by both transports: a request takes a slot once its body is whole and
+  keeps it while the body is inflated, parsed, mapped and spooled.
+
+A request that does not fit (no slot free within a short wait, or a body that would pass the
+budget) is answered "busy" (HTTP 503 with Retry-After, gRPC UNAVAILABLE with RetryInfo), which
+every OTLP sender retries; the answer says which bound was full.
 
 Threads (gRPC) wait with ``slot()``; the HTTP server's event loop waits with ``async_slot()``,
 which never blocks the loop. Both queue in one line: a freed slot goes to the longest waiter.
@@ -28,17 +35,28 @@ DEFAULT_MAX_SPANS_PER_REQUEST = 100_000
 """Most spans one export request may hold; a request with more is refused whole (413 / RESOURCE_EXHAUSTED)."""
 
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
-"""Most seconds an OTLP/HTTP request body may take to arrive (it holds a decode slot meanwhile)."""
+"""Most seconds an OTLP/HTTP request body may take to arrive (it holds its received bytes meanwhile)."""
+
+DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024
+"""Bytes of request bodies being received at once, not yet released (OTLP/HTTP counts what has
+arrived; gRPC holds one receive slot per ``--max-body-bytes`` of it)."""
+
+DECODE_SLOTS = "decode slots"
+RECEIVE_BUDGET = "receive budget"
 
 BUSY_RETRY_AFTER_SECONDS = 1.0
 
 
 class Busy(Exception):
-    """Every decode slot is taken: the sender should keep its data and retry shortly."""
+    """A bound is full (``bound``: ``DECODE_SLOTS`` or ``RECEIVE_BUDGET``): the sender should keep
+    its data and retry shortly."""
 
-    def __init__(self, message: str, retry_after: float = BUSY_RETRY_AFTER_SECONDS):
+    def __init__(
+        self, message: str, retry_after: float = BUSY_RETRY_AFTER_SECONDS, bound: str = DECODE_SLOTS
+    ):
         super().__init__(message)
         self.retry_after = retry_after
+        self.bound = bound
 
 
 class _Waiter:
@@ -53,11 +71,19 @@ class DecodeGate:
     """A counting gate over the requests being decoded; thread-safe, used from any transport."""
 
     def __init__(
-        self, slots: int = DEFAULT_MAX_CONCURRENT_DECODES, wait_seconds: float = DEFAULT_DECODE_WAIT_SECONDS
+        self,
+        slots: int = DEFAULT_MAX_CONCURRENT_DECODES,
+        wait_seconds: float = DEFAULT_DECODE_WAIT_SECONDS,
+        *,
+        name: str = "decode slots",
+        bound: str = DECODE_SLOTS,
     ):
+        """``name`` says what a slot is in the busy message; ``bound`` is what ``Busy`` names."""
         if slots < 1:
-            raise ValueError("the receiver needs at least one decode slot")
+            raise ValueError(f"the receiver needs at least one of its {name}")
         self.slots = slots
+        self.name = name
+        self.bound = bound
         self._wait = wait_seconds
         self._lock = threading.Lock()
         self._taken = 0
@@ -152,4 +178,82 @@ class DecodeGate:
                 return
             self._waiters.remove(waiter)
             self.refused += 1
-        raise Busy(f"all {self.slots} decode slots are busy")
+        raise Busy(f"all {self.slots} {self.name} are busy", bound=self.bound)
+
+
+class ReceiveBudget:
+    """The bytes of request bodies being received, charged as they arrive; thread-safe.
+
+    Nothing waits on it: a charge that does not fit is refused at once (``Busy``), because the
+    bytes are already on their way and holding them while waiting is what the budget prevents."""
+
+    def __init__(self, limit: int = DEFAULT_RECEIVE_BUDGET_BYTES):
+        if limit < 1:
+            raise ValueError("the receive budget needs at least one byte")
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._used = 0
+        self.refused = 0  # requests answered busy, for /metrics
+
+    @property
+    def in_use(self) -> int:
+        with self._lock:
+            return self._used
+
+    def account(self) -> Charge:
+        """A request's account: charge its bytes as they arrive, ``release()`` when it ends."""
+        return Charge(self)
+
+    def _take(self, size: int, declared: bool) -> None:
+        with self._lock:
+            if self._used + size <= self.limit:
+                if not declared:
+                    self._used += size
+                return
+            self.refused += 1
+            used = self._used
+        what = f"its declared {size} bytes" if declared else "the rest of its body"
+        raise Busy(
+            f"the {_size(self.limit)} receive budget is taken by request bodies being received "
+            f"({_size(used)} in use): {what} would not fit",
+            bound=RECEIVE_BUDGET,
+        )
+
+    def _give_back(self, size: int) -> None:
+        with self._lock:
+            self._used -= size
+
+
+class Charge:
+    """One request's bytes against a ``ReceiveBudget``; a context manager that releases them."""
+
+    __slots__ = ("_budget", "charged")
+
+    def __init__(self, budget: ReceiveBudget):
+        self._budget = budget
+        self.charged = 0
+
+    def check(self, declared: int) -> None:
+        """``Busy`` when a declared length cannot fit in what is left of the budget (nothing charged)."""
+        self._budget._take(declared, declared=True)
+
+    def add(self, size: int) -> None:
+        """Charge bytes that arrived; ``Busy`` (nothing charged) when they pass the budget."""
+        if size:
+            self._budget._take(size, declared=False)
+            self.charged += size
+
+    def release(self) -> None:
+        if self.charged:
+            self._budget._give_back(self.charged)
+            self.charged = 0
+
+    def __enter__(self) -> Charge:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _size(value: int) -> str:
+    return f"{value / (1 << 20):g} MiB" if value >= 1 << 20 else f"{value} bytes"

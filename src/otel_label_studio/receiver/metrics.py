@@ -20,6 +20,7 @@ def render(
     http_responses: dict[int, int],
     grpc_responses: dict[str, int],
     busy_refusals: int = 0,
+    receive_refusals: int = 0,
     feedback: tuple[int, int] | None = None,
 ) -> str:
     """``feedback`` is (events sent, events waiting in the outbox) when serve takes webhooks."""
@@ -58,6 +59,12 @@ def render(
         "requests_busy_total",
         "Export requests refused busy (HTTP 503, gRPC UNAVAILABLE): every decode slot was taken.",
         busy_refusals,
+    )
+    counter(
+        "requests_receive_busy_total",
+        "Export requests refused busy (HTTP 503, gRPC UNAVAILABLE): the receive budget was full "
+        "(HTTP: bytes of bodies being received; gRPC: every receive slot was taken).",
+        receive_refusals,
     )
     counter("delivery_failures_total", "Delivery attempts that failed and were retried.", worker.failures)
     gauge("queue_depth", "Records in the spool waiting for delivery.", queue_depth)

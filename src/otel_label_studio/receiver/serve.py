@@ -32,7 +32,9 @@ from .limits import (
     DEFAULT_MAX_CONCURRENT_DECODES,
     DEFAULT_MAX_SPANS_PER_REQUEST,
     DEFAULT_READ_TIMEOUT_SECONDS,
+    DEFAULT_RECEIVE_BUDGET_BYTES,
     DecodeGate,
+    ReceiveBudget,
 )
 from .otlp import DEFAULT_MAX_BODY_BYTES
 
@@ -62,6 +64,7 @@ class ServeOptions:
     max_concurrent_decodes: int = DEFAULT_MAX_CONCURRENT_DECODES
     max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST
     http_read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS
+    max_receive_bytes: int = DEFAULT_RECEIVE_BUDGET_BYTES
 
     def __repr__(self) -> str:  # the token stays out of logs
         return (
@@ -69,6 +72,7 @@ class ServeOptions:
             f"http_port={self.http_port}, grpc_port={self.grpc_port}, "
             f"auth_token=<{'set' if self.auth_token else 'unset'}>, max_body_bytes={self.max_body_bytes}, "
             f"max_concurrent_decodes={self.max_concurrent_decodes}, "
+            f"max_receive_bytes={self.max_receive_bytes}, "
             f"max_spans_per_request={self.max_spans_per_request}, http_read_timeout={self.http_read_timeout})"
         )
 
@@ -76,6 +80,11 @@ class ServeOptions:
 class Sidecar:
     def __init__(self, options: ServeOptions, *, after_import: Callable[[], None] | None = None):
         self.options = options
+        if options.max_receive_bytes < options.max_body_bytes:
+            raise ValueError(
+                f"--max-receive-bytes ({options.max_receive_bytes}) must be at least --max-body-bytes "
+                f"({options.max_body_bytes}), or a request of the largest size could never be received"
+            )
         settings = options.settings
         try:
             layout = layout_for(settings.mode, settings.project_config)
@@ -97,6 +106,8 @@ class Sidecar:
         self._readiness: tuple[float, bool, str] | None = None
         # One bound on the requests decoded at once, whichever transport brought them.
         self.gate = DecodeGate(options.max_concurrent_decodes)
+        # One bound on the bytes of bodies being received (HTTP counts them; gRPC has slots of it).
+        self.budget = ReceiveBudget(options.max_receive_bytes)
         try:
             self.http = OtlpHttpServer(
                 (options.host, options.http_port),
@@ -107,6 +118,7 @@ class Sidecar:
                 metrics=self.metrics,
                 webhook=self.forward_feedback if options.feedback_endpoint else None,
                 gate=self.gate,
+                budget=self.budget,
                 max_spans=options.max_spans_per_request,
                 read_timeout=options.http_read_timeout,
             )
@@ -125,6 +137,7 @@ class Sidecar:
                 max_body_bytes=options.max_body_bytes,
                 gate=self.gate,
                 max_spans=options.max_spans_per_request,
+                receive_budget_bytes=options.max_receive_bytes,
             )
         except ValueError as exc:
             self.http.stop()
@@ -243,6 +256,7 @@ class Sidecar:
             delivery_paused=self.worker.paused_reason is not None,
             http_responses=dict(self.http.responses),
             busy_refusals=self.gate.refused,
+            receive_refusals=self.budget.refused + self._grpc_service.receiving.refused,
             grpc_responses=dict(self._grpc_service.responses),
             feedback=(self.forwarder.events_sent, self.outbox.waiting())
             if self.forwarder is not None and self.outbox is not None
