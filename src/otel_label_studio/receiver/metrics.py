@@ -53,6 +53,11 @@ def render(
     counter("tasks_created_total", "Tasks imported into Label Studio.", worker.tasks_created)
     counter("dead_lettered_total", "Tasks Label Studio refused for good.", worker.dead_lettered)
     counter("import_requests_total", "Import requests sent to Label Studio.", worker.import_requests)
+    counter(
+        "predictions_repaired_total",
+        "Tasks Label Studio saved without their prediction, given it again.",
+        worker.predictions_repaired,
+    )
     counter("delivery_failures_total", "Delivery attempts that failed and were retried.", worker.failures)
     gauge("queue_depth", "Records in the spool waiting for delivery.", queue_depth)
     gauge("dead_letters", "Records in the dead-letter table.", dead_letters)
