@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -205,7 +207,7 @@ class LateLabelStudio(FakeLabelStudio):
     def import_tasks(self, project_id, tasks, timeout=None, import_timeout=None):
         if self.lose_answers:
             self.lose_answers -= 1
-            self.held.extend(tasks)
+            self.held.extend(json.loads(task) for task in tasks)
             raise ImportUnsettled(UNREACHABLE, "no answer to the import (ReadTimeout); it may still land")
         return super().import_tasks(project_id, tasks, timeout, import_timeout)
 
@@ -290,3 +292,37 @@ def test_a_found_task_without_its_prediction_gets_it(late):
     assert worker.run_once()
     assert all(task["predictions"] for task in client.tasks)
     assert worker.stats.predictions_repaired == 2
+
+
+@pytest.mark.integration
+def test_four_exporters_creating_projects_and_importing_at_once_keep_every_prediction(label_studio, ls):
+    """Three exporters and one with a wrong key start at the same moment against one SQLite Label
+    Studio: a lock retry inside an import re-runs it without the predictions (it popped them from
+    the tasks on the first try) and still answers 201. Not deterministic: it reproduced in the
+    first run on the code before the repair."""
+    names = [f"otel-ls-race-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    keys = [label_studio.pat, label_studio.pat, label_studio.legacy_token, "wrong-key-0123456789"]
+    exporters = [
+        LabelStudioSpanExporter(url=label_studio.url, api_key=key, project_name=name)
+        for key, name in zip(keys, [*names, f"otel-ls-race-{uuid.uuid4().hex[:8]}"], strict=True)
+    ]
+    batches = [sdk_spans(3, f"race {n}") for n in range(4)]
+    start = threading.Barrier(4)
+
+    def run(exporter: LabelStudioSpanExporter, spans: list) -> None:
+        start.wait()
+        exporter.export(spans)
+
+    threads = [threading.Thread(target=run, args=pair) for pair in zip(exporters, batches, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        for exporter in exporters[:3]:
+            assert exporter.force_flush(120_000)
+        for name, spans in zip(names, batches, strict=False):
+            assert_once_each_with_prediction(ls, name, {f"{span.context.span_id:016x}" for span in spans})
+    finally:
+        for exporter in exporters:
+            exporter.shutdown()
