@@ -4,6 +4,7 @@ and asking before re-importing after a crash."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -43,6 +44,7 @@ class FakeLabelStudio:
         raise AssertionError("not expected")
 
     def import_tasks(self, project_id, tasks, timeout=None, import_timeout=None):
+        tasks = [json.loads(task) for task in tasks]  # encoded, as they go on the wire
         if self.fail_with is not None:
             raise self.fail_with
         self.import_sizes.append(len(tasks))

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Iterator, NamedTuple, Sequence, cast
 
 import httpx
+import orjson
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from label_studio_sdk.core.request_options import RequestOptions
@@ -139,16 +140,21 @@ class LabelStudioClient:
     def import_tasks(
         self,
         project_id: int,
-        tasks: Sequence[dict[str, Any]],
+        tasks: Sequence[bytes],
         timeout: float | None = None,
         import_timeout: float | None = None,
     ) -> Imported:
-        """Import tasks in one request and wait up to ``import_timeout`` for Label Studio's answer.
+        """Import tasks (each encoded by ``encode_task``) in one request, waiting up to
+        ``import_timeout`` for Label Studio's answer.
 
         Connecting (and sending) is bounded by ``timeout``; the answer may take much longer (a
         locked SQLite database makes Label Studio retry for minutes, and it goes on importing
         after a client hung up), so giving up early would leave an import that may still land.
         Raises ``ImportUnsettled`` when the request was sent and no answer says how it ended.
+
+        The request goes through the SDK's own HTTP client (its auth, base URL and headers) with
+        a body encoded beforehand, so the caller can encode the next batch while this one is in
+        flight; the SDK's ``projects.import_tasks`` would encode it here, in series.
         """
         connect = min(timeout or self._timeout, self._timeout)
         limit = httpx.Timeout(
@@ -156,13 +162,16 @@ class LabelStudioClient:
         )
         # The SDK hands ``timeout`` to httpx unchanged, so an httpx.Timeout sets each phase.
         options: RequestOptions = {"timeout": cast(float, limit), "max_retries": 0}
+        body = b"[" + b",".join(tasks) + b"]"
 
         def send() -> Any:
             try:
-                return self._client().projects.import_tasks(
-                    id=project_id,
-                    request=cast(Any, list(tasks)),
-                    return_task_ids=True,
+                response = self._client()._client_wrapper.httpx_client.request(
+                    f"api/projects/{int(project_id)}/import",
+                    method="POST",
+                    params={"return_task_ids": True},
+                    content=body,
+                    headers={"content-type": "application/json"},
                     request_options=options,
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
@@ -171,19 +180,24 @@ class LabelStudioClient:
                 raise ImportUnsettled(
                     UNREACHABLE, f"no answer to the import ({type(exc).__name__}); it may still land"
                 ) from None
-            except ApiError as exc:
-                if exc.status_code in _GATEWAY_STATUS:
-                    error = _translate(exc)
-                    raise ImportUnsettled(error.kind, error.detail, error.status, error.retry_after) from None
-                raise
+            if 200 <= response.status_code < 300:
+                return response.json()
+            try:
+                answer: Any = response.json()
+            except ValueError:
+                answer = response.text
+            error = _translate(
+                ApiError(status_code=response.status_code, headers=dict(response.headers), body=answer)
+            )
+            if response.status_code in _GATEWAY_STATUS:
+                raise ImportUnsettled(error.kind, error.detail, error.status, error.retry_after)
+            raise error
 
-        response = _call(send)
-        extra = response.model_extra or {}
-        ids = getattr(response, "task_ids", None) or extra.get("task_ids")
-        count = getattr(response, "prediction_count", None)
-        if count is None:
-            count = extra.get("prediction_count")
-        return Imported([int(i) for i in ids or []], int(count) if count is not None else None)
+        answer = _call(send)
+        answer = answer if isinstance(answer, dict) else {}
+        ids = answer.get("task_ids") or []
+        count = answer.get("prediction_count")
+        return Imported([int(i) for i in ids], int(count) if isinstance(count, int) else None)
 
     def add_predictions(
         self, project_id: int, predictions: Sequence[tuple[int, dict[str, Any]]], timeout: float | None = None
@@ -301,6 +315,11 @@ class LabelStudioClient:
             with contextlib.suppress(Exception):  # closing is best effort
                 self._sdk._client_wrapper.httpx_client.httpx_client.close()
             self._sdk = None
+
+
+def encode_task(task: dict[str, Any]) -> bytes:
+    """A task as JSON for ``import_tasks`` (orjson: ~10x faster than the SDK's own encoding)."""
+    return orjson.dumps(task)
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The delivery worker: drains the spool into Label Studio, one import in flight at a time.
 
 - Batches: up to ``batch_size`` tasks per import request (Label Studio is ~50x faster in bulk).
+  One import is in flight at a time; while it is, the next batch is taken and encoded.
 - Exactly once: records are marked in flight before their import and removed by the commit
   after it. The import waits for Label Studio's answer up to ``import_timeout`` (only connecting
   is bounded by ``timeout``). Records found in flight (the process died, or no answer said how
@@ -17,18 +18,29 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from .config import DEFAULT_IMPORT_TIMEOUT_SECONDS
 from .delivery import OutageLog
-from .labelstudio import AUTH, REJECTED, FoundTask, ImportUnsettled, LabelStudioClient, LabelStudioError
+from .labelstudio import (
+    AUTH,
+    REJECTED,
+    FoundTask,
+    Imported,
+    ImportUnsettled,
+    LabelStudioClient,
+    LabelStudioError,
+    encode_task,
+)
+from .layouts import Layout
 from .projects import MISFIT, RECHECK_SECONDS, Projects, Target
 from .record import LLMRecord
 from .spool import AddResult, DeadLetter, SpoolItem, SpoolStats
@@ -113,6 +125,8 @@ class DeliveryWorker:
         # In flight -> when their last import can no longer land. Records in flight that are not
         # here were sent by an earlier process, at the latest when this one started.
         self._settles_at: dict[tuple[str, str], float] = {}
+        # Records of the next batch, encoded while the last import was in flight, with the layout used.
+        self._encoded: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
         self._started = clock()
         self._rng = rng or random.Random()
         self._after_import = after_import  # a test hook: runs between an import and its commit
@@ -276,23 +290,25 @@ class DeliveryWorker:
         return len(landed), [item for item in missing if item not in waiting]
 
     def _import(self, key: str, target: Target, items: Sequence[SpoolItem]) -> None:
-        tasks = []
+        encoded: list[bytes] = []
         ready: list[SpoolItem] = []
+        sent = 0  # predictions in the request
         for item in items:
             try:
-                tasks.append(target.layout.task(item.record))
-                ready.append(item)
+                body, predictions = self._encode(target, item)
             except Exception as exc:  # a record this project's config cannot show
                 self._dead(item, f"cannot shape a task for project {target.project.id}: {exc}")
+                continue
+            encoded.append(body)
+            ready.append(item)
+            sent += predictions
         if not ready:
             return
         self._spool.mark_in_flight(ready)
         sent_at = self._clock()
         try:
             self.stats.import_requests += 1
-            imported = self._client.import_tasks(
-                target.project.id, tasks, self._timeout, self._import_timeout
-            )
+            imported = self._send(key, target, ready, encoded)
         except ImportUnsettled:
             for item in ready:  # Label Studio may still be importing them
                 self._settles_at[_key(item)] = sent_at + self._import_timeout
@@ -307,7 +323,6 @@ class DeliveryWorker:
             raise
         if self._after_import is not None:
             self._after_import()
-        sent = sum(len(task.get("predictions") or ()) for task in tasks)
         if imported.prediction_count is not None and imported.prediction_count < sent:
             for item in ready:  # landed: if the repair fails, the lookup finds them and repairs again
                 self._settles_at[_key(item)] = 0.0
@@ -322,6 +337,61 @@ class DeliveryWorker:
         self.stats.tasks_created += len(ready)
         for item in ready:
             self.stats.observe_latency(max(0.0, now - item.enqueued_at))
+
+    def _send(self, key: str, target: Target, ready: Sequence[SpoolItem], encoded: list[bytes]) -> Imported:
+        """The import, from its own thread, while this one encodes the next batch: one in flight."""
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["imported"] = self._client.import_tasks(
+                    target.project.id, encoded, self._timeout, self._import_timeout
+                )
+            except BaseException as exc:  # noqa: BLE001 - raised again in the worker's thread
+                outcome["error"] = exc
+
+        sender = threading.Thread(
+            target=contextvars.copy_context().run,  # instrumentation stays suppressed there too
+            args=(call,),
+            name="otel-label-studio-import",
+            daemon=True,
+        )
+        sender.start()
+        try:
+            self._prefetch(key, target, ready)
+        except Exception:  # noqa: BLE001 - only a head start; the next cycle encodes what it needs
+            _logger.debug("Encoding the next batch ahead failed", exc_info=True)
+        sender.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return cast(Imported, outcome["imported"])
+
+    def _prefetch(self, key: str, target: Target, in_flight: Sequence[SpoolItem]) -> None:
+        """Encode the records the next import will most likely take, while this one is in flight."""
+        sending = {_key(item) for item in in_flight}
+        ahead: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
+        for item in self._spool.take(self._batch_size + len(sending)):
+            if len(ahead) >= self._batch_size:
+                break
+            record_key = _key(item)
+            if record_key in sending or item.in_flight or self._projects.key(item.record.project) != key:
+                continue
+            known = self._encoded.get(record_key)
+            if known is not None and known[0] is target.layout:
+                ahead[record_key] = known
+                continue
+            try:
+                ahead[record_key] = (target.layout, *_encoded(target.layout, item))
+            except Exception:  # noqa: BLE001 - _import dead-letters it with the reason
+                continue
+        self._encoded = ahead
+
+    def _encode(self, target: Target, item: SpoolItem) -> tuple[bytes, int]:
+        """A record's task as JSON and its number of predictions; encoded ahead when it could be."""
+        known = self._encoded.pop(_key(item), None)
+        if known is not None and known[0] is target.layout:
+            return known[1], known[2]
+        return _encoded(target.layout, item)
 
     def _repair(self, target: Target, pairs: Sequence[tuple[SpoolItem, FoundTask]], reason: str) -> None:
         """Add our prediction to each found task that lacks it, in one request."""
@@ -395,6 +465,11 @@ class DeliveryWorker:
             delay = max(delay, min(error.retry_after, BACKOFF_MAX_SECONDS * 5))
         self._paused_until = self._clock() + delay
         self.paused_reason = f"delivery paused: {reason}"
+
+
+def _encoded(layout: Layout, item: SpoolItem) -> tuple[bytes, int]:
+    task = layout.task(item.record)
+    return encode_task(task), len(task.get("predictions") or ())
 
 
 def _key(item: SpoolItem) -> tuple[str, str]:
