@@ -263,9 +263,9 @@ def test_one_import_request_per_export_batch(routing, captured, label_studio, ls
     calls = []
     original = LabelStudioClient.import_tasks
 
-    def counting(self, project_id, tasks, timeout=None):
+    def counting(self, project_id, tasks, *args, **kwargs):
         calls.append(len(tasks))
-        return original(self, project_id, tasks, timeout)
+        return original(self, project_id, tasks, *args, **kwargs)
 
     monkeypatch.setattr(LabelStudioClient, "import_tasks", counting)
     for _ in range(25):

@@ -4,11 +4,20 @@ and asking before re-importing after a crash."""
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
-from otel_label_studio.labelstudio import AUTH, REJECTED, TRANSIENT, LabelStudioError, Project
+from otel_label_studio.labelstudio import (
+    AUTH,
+    REJECTED,
+    TRANSIENT,
+    FoundTask,
+    Imported,
+    LabelStudioError,
+    Project,
+)
 from otel_label_studio.layouts import layout_for
 from otel_label_studio.projects import Projects
 from otel_label_studio.spool import Spool
@@ -34,19 +43,29 @@ class FakeLabelStudio:
     def create_project(self, title, label_config, timeout=None):  # pragma: no cover - find always finds
         raise AssertionError("not expected")
 
-    def import_tasks(self, project_id, tasks, timeout=None):
+    def import_tasks(self, project_id, tasks, timeout=None, import_timeout=None):
+        tasks = [json.loads(task) for task in tasks]  # encoded, as they go on the wire
         if self.fail_with is not None:
             raise self.fail_with
         self.import_sizes.append(len(tasks))
         if any("POISON" in str(task["data"].get("prompt")) for task in tasks):
             raise LabelStudioError(REJECTED, "HTTP 400: poisoned prompt", status=400)
         self.tasks.extend(tasks)
-        return list(range(len(self.tasks) - len(tasks), len(self.tasks)))
+        ids = list(range(len(self.tasks) - len(tasks), len(self.tasks)))
+        return Imported(ids, sum(len(task["predictions"]) for task in tasks))
 
-    def existing_spans(self, project_id, span_ids, timeout=None):
+    def find_tasks(self, project_id, span_ids, timeout=None):
         self.lookups.append(list(span_ids))
-        present = {(t["data"]["trace_id"], t["data"]["span_id"]) for t in self.tasks}
-        return {pair for pair in present if pair[1] in span_ids}
+        return {
+            (t["data"]["trace_id"], t["data"]["span_id"]): FoundTask(n, t["predictions"])
+            for n, t in enumerate(self.tasks)
+            if t["data"]["span_id"] in span_ids
+        }
+
+    def add_predictions(self, project_id, predictions, timeout=None):
+        for task_id, prediction in predictions:
+            self.tasks[task_id]["predictions"].append(prediction)
+        return len(predictions)
 
 
 @pytest.fixture

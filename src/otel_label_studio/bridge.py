@@ -59,6 +59,7 @@ def build_bridge(
         projects,
         batch_size=settings.batch_size,
         timeout=settings.timeout,
+        import_timeout=settings.import_timeout,
         after_import=after_import,
         waiting=waiting,
     )

@@ -44,6 +44,11 @@ OTEL_LABEL_STUDIO_TIMEOUT = "OTEL_LABEL_STUDIO_TIMEOUT"
 """Seconds one request to Label Studio may take; also how long the exporter's shutdown lets
 delivery drain. Default 10."""
 
+OTEL_LABEL_STUDIO_IMPORT_TIMEOUT = "OTEL_LABEL_STUDIO_IMPORT_TIMEOUT"
+"""Seconds delivery waits for Label Studio's answer to an import (connecting is bounded by the
+timeout). Records of an import that got no answer are imported again only once this long has
+passed since it was sent: until then it may still land. Default 600."""
+
 OTEL_LABEL_STUDIO_INCLUDE_ERRORS = "OTEL_LABEL_STUDIO_INCLUDE_ERRORS"
 """``true`` turns failed LLM calls (no output) into tasks showing the error. Default ``false``."""
 
@@ -130,6 +135,7 @@ DEFAULT_MODE = "prompt"
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_MAX_QUEUE_SIZE = 10_000
 DEFAULT_TIMEOUT_SECONDS = 10.0
+DEFAULT_IMPORT_TIMEOUT_SECONDS = 600.0
 DEFAULT_METADATA_PREFIX = "traceloop.association.properties"
 MODES = ("prompt", "chat")
 
@@ -223,6 +229,7 @@ class Settings:
     mode: str = DEFAULT_MODE
     batch_size: int = DEFAULT_BATCH_SIZE
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT_SECONDS
     include_errors: bool = False
     metadata_prefix: str = DEFAULT_METADATA_PREFIX
     redact: tuple[str, ...] = ()
@@ -263,6 +270,7 @@ def resolve_settings(
     redact_builtin: bool | None = None,
     spool_path: str | None = None,
     max_queue_size: int | None = None,
+    import_timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge arguments, environment and defaults. Explicit bad arguments raise ValueError."""
@@ -285,6 +293,8 @@ def resolve_settings(
         raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if import_timeout is not None and not import_timeout > 0:
+        raise ValueError(f"import_timeout must be a positive number of seconds, not {import_timeout!r}")
 
     if project_config is None:
         config_path = env_str(OTEL_LABEL_STUDIO_PROJECT_CONFIG, environ)
@@ -321,6 +331,10 @@ def resolve_settings(
         or _env_parsed(OTEL_LABEL_STUDIO_BATCH_SIZE, _positive_int, DEFAULT_BATCH_SIZE, environ),
         timeout=timeout
         or _env_parsed(OTEL_LABEL_STUDIO_TIMEOUT, _positive_float, DEFAULT_TIMEOUT_SECONDS, environ),
+        import_timeout=import_timeout
+        or _env_parsed(
+            OTEL_LABEL_STUDIO_IMPORT_TIMEOUT, _positive_float, DEFAULT_IMPORT_TIMEOUT_SECONDS, environ
+        ),
         include_errors=include_errors
         if include_errors is not None
         else _env_parsed(OTEL_LABEL_STUDIO_INCLUDE_ERRORS, parse_bool, False, environ),

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Iterator, NamedTuple, Sequence, cast
 
 import httpx
+import orjson
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from label_studio_sdk.core.request_options import RequestOptions
@@ -27,6 +28,7 @@ REJECTED = "rejected"  # other 4xx: this request will never be accepted as it is
 _LOOKUP_CHUNK = 50  # span ids per task lookup request
 
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_GATEWAY_STATUS = {502, 503, 504}  # a proxy answered: Label Studio behind it may still be working
 
 
 class LabelStudioError(Exception):
@@ -44,10 +46,28 @@ NOT_THE_API = (
 )
 
 
+class ImportUnsettled(LabelStudioError):
+    """The import was sent and no answer says how it ended (no answer in time, the connection
+    dropped, a gateway's 502/503/504): Label Studio may still be importing it."""
+
+
 class Project(NamedTuple):
     id: int
     title: str
     label_config: str
+
+
+class Imported(NamedTuple):
+    """What an import answered: the new task ids in input order (empty on Enterprise's async
+    import) and how many predictions Label Studio saved (None when it did not say)."""
+
+    task_ids: list[int]
+    prediction_count: int | None
+
+
+class FoundTask(NamedTuple):
+    id: int
+    predictions: list[dict[str, Any]]
 
 
 def token_kind(api_key: str) -> str:
@@ -164,21 +184,90 @@ class LabelStudioClient:
         return int(view.id or 0)
 
     def import_tasks(
-        self, project_id: int, tasks: Sequence[dict[str, Any]], timeout: float | None = None
-    ) -> list[int]:
-        """Import tasks in one request; the ids of the created tasks (empty on Enterprise's async import)."""
+        self,
+        project_id: int,
+        tasks: Sequence[bytes],
+        timeout: float | None = None,
+        import_timeout: float | None = None,
+    ) -> Imported:
+        """Import tasks (each encoded by ``encode_task``) in one request, waiting up to
+        ``import_timeout`` for Label Studio's answer.
+
+        Connecting (and sending) is bounded by ``timeout``; the answer may take much longer (a
+        locked SQLite database makes Label Studio retry for minutes, and it goes on importing
+        after a client hung up), so giving up early would leave an import that may still land.
+        Raises ``ImportUnsettled`` when the request was sent and no answer says how it ended.
+
+        The request goes through the SDK's own HTTP client (its auth, base URL and headers) with
+        a body encoded beforehand, so the caller can encode the next batch while this one is in
+        flight; the SDK's ``projects.import_tasks`` would encode it here, in series.
+        """
+        connect = min(timeout or self._timeout, self._timeout)
+        limit = httpx.Timeout(
+            max(connect, import_timeout or connect), connect=connect, write=connect, pool=connect
+        )
+        # The SDK hands ``timeout`` to httpx unchanged, so an httpx.Timeout sets each phase.
+        options: RequestOptions = {"timeout": cast(float, limit), "max_retries": 0}
+        body = b"[" + b",".join(tasks) + b"]"
+
+        def send() -> Any:
+            try:
+                response = self._client()._client_wrapper.httpx_client.request(
+                    f"api/projects/{int(project_id)}/import",
+                    method="POST",
+                    params={"return_task_ids": True},
+                    content=body,
+                    headers={"content-type": "application/json"},
+                    request_options=options,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+                raise  # never sent: nothing can land
+            except httpx.TransportError as exc:
+                raise ImportUnsettled(
+                    UNREACHABLE, f"no answer to the import ({type(exc).__name__}); it may still land"
+                ) from None
+            if 200 <= response.status_code < 300:
+                try:
+                    return response.json()
+                except ValueError:  # a web page answered: not the API, and who knows what it did
+                    raise ImportUnsettled(UNREACHABLE, NOT_THE_API) from None
+            try:
+                answer: Any = response.json()
+            except ValueError:
+                answer = response.text
+            error = _translate(
+                ApiError(status_code=response.status_code, headers=dict(response.headers), body=answer)
+            )
+            if response.status_code in _GATEWAY_STATUS:
+                raise ImportUnsettled(error.kind, error.detail, error.status, error.retry_after)
+            raise error
+
+        answer = _call(send)
+        answer = answer if isinstance(answer, dict) else {}
+        ids = answer.get("task_ids") or []
+        count = answer.get("prediction_count")
+        return Imported([int(i) for i in ids], int(count) if isinstance(count, int) else None)
+
+    def add_predictions(
+        self, project_id: int, predictions: Sequence[tuple[int, dict[str, Any]]], timeout: float | None = None
+    ) -> int:
+        """Give tasks the predictions their import should have saved, (task id, prediction) pairs, in one
+        request; how many Label Studio created."""
+        request = []
+        for task_id, prediction in predictions:
+            item: dict[str, Any] = {"task": task_id, "result": prediction["result"]}
+            if prediction.get("model_version") is not None:
+                item["model_version"] = str(prediction["model_version"])
+            if isinstance(prediction.get("score"), (int, float)):
+                item["score"] = float(prediction["score"])
+            request.append(item)
         response = _call(
-            lambda: self._client().projects.import_tasks(
-                id=project_id,
-                request=cast(Any, list(tasks)),
-                return_task_ids=True,
-                request_options=self._options(timeout),
+            lambda: self._client().projects.import_predictions(
+                id=project_id, request=cast(Any, request), request_options=self._options(timeout)
             )
         )
-        ids = getattr(response, "task_ids", None)
-        if ids is None and response.model_extra:
-            ids = response.model_extra.get("task_ids")
-        return [int(i) for i in ids or []]
+        created = getattr(response, "created", None)
+        return int(created) if created is not None else len(request)
 
     def register_webhook(self, project_id: int, target: str, token: str | None = None) -> int:
         """Annotation created/updated webhooks, with payload, to ``target``; the webhook's id."""
@@ -223,15 +312,16 @@ class LabelStudioClient:
                 return
             yield task.model_dump(mode="json")
 
-    def existing_spans(
+    def find_tasks(
         self, project_id: int, span_ids: Sequence[str], timeout: float | None = None
-    ) -> set[tuple[str, str]]:
-        """(trace_id, span_id) of the tasks in a project made from any of ``span_ids``.
+    ) -> dict[tuple[str, str], FoundTask]:
+        """The tasks in a project made from ``span_ids``, by (trace_id, span_id), with their predictions.
 
         Label Studio has no uniqueness on import, so before re-importing records whose import
-        may have landed (a crash, a timeout) delivery asks which already have tasks.
+        may have landed (a crash, an import given up on) delivery asks which already have tasks,
+        and whether each carries its prediction.
         """
-        found: set[tuple[str, str]] = set()
+        found: dict[tuple[str, str], FoundTask] = {}
         for start in range(0, len(span_ids), _LOOKUP_CHUNK):
             chunk = span_ids[start : start + _LOOKUP_CHUNK]
             query = json.dumps(
@@ -261,10 +351,12 @@ class LabelStudioClient:
                 )
                 return list(pager)
 
-            for task in _call(lookup):
+            for task in sorted(_call(lookup), key=lambda t: int(t.id or 0)):
                 data = task.data or {}
                 if data.get("span_id") and data.get("trace_id"):
-                    found.add((str(data["trace_id"]), str(data["span_id"])))
+                    key = (str(data["trace_id"]), str(data["span_id"]))
+                    predictions = [_plain(p) for p in getattr(task, "predictions", None) or []]
+                    found.setdefault(key, FoundTask(int(task.id or 0), predictions))
         return found
 
     def close(self) -> None:
@@ -272,6 +364,16 @@ class LabelStudioClient:
             with contextlib.suppress(Exception):  # closing is best effort
                 self._sdk._client_wrapper.httpx_client.httpx_client.close()
             self._sdk = None
+
+
+def encode_task(task: dict[str, Any]) -> bytes:
+    """A task as JSON for ``import_tasks`` (orjson: 8 ms per 500 prompt tasks where the SDK's
+    own encoding takes 75 ms)."""
+    return orjson.dumps(task)
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return value.model_dump(mode="json") if hasattr(value, "model_dump") else dict(value)
 
 
 def _call(fn: Any) -> Any:

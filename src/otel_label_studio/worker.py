@@ -1,9 +1,15 @@
 """The delivery worker: drains the spool into Label Studio, one import in flight at a time.
 
 - Batches: up to ``batch_size`` tasks per import request (Label Studio is ~50x faster in bulk).
+  One import is in flight at a time; while it is, the next batch is taken and encoded.
 - Exactly once: records are marked in flight before their import and removed by the commit
-  after it; records found in flight (the process died, or the import timed out) are looked up in
-  Label Studio by span id first, and only the missing ones are imported.
+  after it. The import waits for Label Studio's answer up to ``import_timeout`` (only connecting
+  is bounded by ``timeout``). Records found in flight (the process died, or no answer said how
+  the import ended) are looked up in Label Studio by span id first; the ones not found are
+  imported again only once their last import can no longer land: ``import_timeout`` after it
+  was sent, or after this process started when an earlier process sent it.
+- Predictions: an import that saved fewer predictions than it was sent, and a task found by the
+  lookup without its prediction, get the prediction added (counted, logged at WARNING).
 - Failures: an unreachable or overloaded Label Studio pauses delivery with exponential backoff
   and jitter, honouring ``Retry-After``; a refused key pauses it until the key works (nothing is
   dropped, ``/readyz`` says why); a request Label Studio refuses for good is split until the
@@ -12,17 +18,29 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from .config import DEFAULT_IMPORT_TIMEOUT_SECONDS
 from .delivery import OutageLog
-from .labelstudio import AUTH, REJECTED, LabelStudioClient, LabelStudioError
+from .labelstudio import (
+    AUTH,
+    REJECTED,
+    FoundTask,
+    Imported,
+    ImportUnsettled,
+    LabelStudioClient,
+    LabelStudioError,
+    encode_task,
+)
+from .layouts import Layout
 from .projects import MISFIT, RECHECK_SECONDS, Projects, Target
 from .record import LLMRecord
 from .spool import AddResult, DeadLetter, SpoolFull, SpoolItem, SpoolStats
@@ -36,6 +54,7 @@ PRUNE_EVERY_SECONDS = 3600.0  # how often remembered deliveries past their reten
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 WAITING_IN_SPOOL = "wait to be delivered; nothing is dropped"  # what an outage means for spooled records
 DEAD_LETTERS_LOGGED_PER_BATCH = 3  # each with its span and reason; the rest of a batch in one line
+UNSETTLED_RECHECK_SECONDS = 5.0  # how often records whose import may still land are looked up
 
 
 class RecordQueue(Protocol):
@@ -66,6 +85,7 @@ class WorkerStats:
     tasks_created: int = 0
     dead_lettered: int = 0
     already_present: int = 0  # found in Label Studio after a crash; not imported again
+    predictions_repaired: int = 0  # tasks Label Studio saved without their prediction, given it again
     import_requests: int = 0
     failures: int = 0
     latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
@@ -91,6 +111,7 @@ class DeliveryWorker:
         *,
         batch_size: int,
         timeout: float,
+        import_timeout: float = DEFAULT_IMPORT_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         after_import: Callable[[], None] | None = None,
@@ -102,7 +123,14 @@ class DeliveryWorker:
         self._projects = projects
         self._batch_size = batch_size
         self._timeout = timeout
+        self._import_timeout = max(import_timeout, timeout)
         self._clock = clock
+        # In flight -> when their last import can no longer land. Records in flight that are not
+        # here were sent by an earlier process, at the latest when this one started.
+        self._settles_at: dict[tuple[str, str], float] = {}
+        # Records of the next batch, encoded while the last import was in flight, with the layout used.
+        self._encoded: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
+        self._started = clock()
         self._rng = rng or random.Random()
         self._after_import = after_import  # a test hook: runs between an import and its commit
         self._dead_in_batch = 0
@@ -209,24 +237,16 @@ class DeliveryWorker:
     def _deliver_group(self, key: str, group: list[SpoolItem]) -> bool:
         target = self._projects.resolve(key, self._timeout)
         project_id = target.project.id
+        progressed = False
         maybe_landed = [item for item in group if item.in_flight]
         if maybe_landed:
-            present = self._client.existing_spans(
-                project_id, [item.record.span_id for item in maybe_landed], self._timeout
-            )
-            landed = [item for item in maybe_landed if (item.record.trace_id, item.record.span_id) in present]
-            if landed:
-                self._spool.delivered(landed, project_id)
-                self.stats.already_present += len(landed)
-                _logger.info(
-                    "%d records already had tasks in project %d (imported before a crash), skipped",
-                    len(landed),
-                    project_id,
-                )
-                group = [item for item in group if item not in landed]
+            landed, again = self._settle(target, maybe_landed)
+            progressed = landed > 0
+            group = [item for item in group if not item.in_flight or item in again]
         if group:
             self._dead_in_batch = 0
             self._import(key, target, group)
+            progressed = True
             unlogged = self._dead_in_batch - DEAD_LETTERS_LOGGED_PER_BATCH
             if unlogged > 0:
                 _logger.error(
@@ -235,24 +255,78 @@ class DeliveryWorker:
                     unlogged,
                     project_id,
                 )
-        return True
+        return progressed
+
+    def _settle(self, target: Target, maybe_landed: list[SpoolItem]) -> tuple[int, list[SpoolItem]]:
+        """Look up records whose import may have landed: how many had, and those to import again
+        (their import cannot land any more)."""
+        project_id = target.project.id
+        found = self._client.find_tasks(
+            project_id, [item.record.span_id for item in maybe_landed], self._timeout
+        )
+        landed = [item for item in maybe_landed if _key(item) in found]
+        if landed:
+            self._repair(
+                target, [(item, found[_key(item)]) for item in landed], "found after an interrupted import"
+            )
+            self._spool.delivered(landed, project_id, [found[_key(item)].id for item in landed])
+            self._forget(landed)
+            self.stats.already_present += len(landed)
+            _logger.info(
+                "%d records already had tasks in project %d (an earlier import landed), skipped",
+                len(landed),
+                project_id,
+            )
+        now = self._clock()
+        missing = [item for item in maybe_landed if _key(item) not in found]
+        waiting = [
+            item
+            for item in missing
+            if self._settles_at.get(_key(item), self._started + self._import_timeout) > now
+        ]
+        if waiting:
+            settles = min(
+                self._settles_at.get(_key(item), self._started + self._import_timeout) for item in waiting
+            )
+            self._spool.defer(
+                waiting, min(settles, now + UNSETTLED_RECHECK_SECONDS), "the last import may still land"
+            )
+            _logger.info(
+                "%d records of an import with no answer are not in project %d yet; not importing them again "
+                "before %.0f s have passed, when that import can no longer land",
+                len(waiting),
+                project_id,
+                max(0.0, settles - now),
+            )
+        return len(landed), [item for item in missing if item not in waiting]
 
     def _import(self, key: str, target: Target, items: Sequence[SpoolItem]) -> None:
-        tasks = []
+        encoded: list[bytes] = []
         ready: list[SpoolItem] = []
+        sent = 0  # predictions in the request
         for item in items:
             try:
-                tasks.append(target.layout.task(item.record))
-                ready.append(item)
+                body, predictions = self._encode(target, item)
             except Exception as exc:  # a record this project's config cannot show
                 self._dead(item, f"cannot shape a task for project {target.project.id}: {exc}")
+                continue
+            encoded.append(body)
+            ready.append(item)
+            sent += predictions
         if not ready:
             return
         self._spool.mark_in_flight(ready)
+        sent_at = self._clock()
         try:
             self.stats.import_requests += 1
-            task_ids = self._client.import_tasks(target.project.id, tasks, self._timeout)
+            imported = self._send(key, target, ready, encoded)
+        except ImportUnsettled:
+            for item in ready:  # Label Studio may still be importing them
+                self._settles_at[_key(item)] = sent_at + self._import_timeout
+            raise
         except LabelStudioError as error:
+            for item in ready:  # answered, or never sent: this import cannot land later
+                self._settles_at[_key(item)] = 0.0
             if error.kind == REJECTED and error.status != 404:
                 self._spool.defer(ready, 0.0, error.detail, landed=False)
                 self._split(key, target, ready, error)
@@ -260,11 +334,101 @@ class DeliveryWorker:
             raise
         if self._after_import is not None:
             self._after_import()
-        self._spool.delivered(ready, target.project.id, task_ids)
+        if imported.prediction_count is not None and imported.prediction_count < sent:
+            for item in ready:  # landed: if the repair fails, the lookup finds them and repairs again
+                self._settles_at[_key(item)] = 0.0
+            found = self._client.find_tasks(
+                target.project.id, [item.record.span_id for item in ready], self._timeout
+            )
+            pairs = [(item, found[_key(item)]) for item in ready if _key(item) in found]
+            self._repair(target, pairs, f"the import saved {imported.prediction_count} of {sent} predictions")
+        self._spool.delivered(ready, target.project.id, imported.task_ids)
+        self._forget(ready)
         now = self._clock()
         self.stats.tasks_created += len(ready)
         for item in ready:
             self.stats.observe_latency(max(0.0, now - item.enqueued_at))
+
+    def _send(self, key: str, target: Target, ready: Sequence[SpoolItem], encoded: list[bytes]) -> Imported:
+        """The import, from its own thread, while this one encodes the next batch: one in flight."""
+        outcome: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                outcome["imported"] = self._client.import_tasks(
+                    target.project.id, encoded, self._timeout, self._import_timeout
+                )
+            except BaseException as exc:  # noqa: BLE001 - raised again in the worker's thread
+                outcome["error"] = exc
+
+        sender = threading.Thread(
+            target=contextvars.copy_context().run,  # instrumentation stays suppressed there too
+            args=(call,),
+            name="otel-label-studio-import",
+            daemon=True,
+        )
+        sender.start()
+        try:
+            self._prefetch(key, target, ready)
+        except Exception:  # noqa: BLE001 - only a head start; the next cycle encodes what it needs
+            _logger.debug("Encoding the next batch ahead failed", exc_info=True)
+        sender.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return cast(Imported, outcome["imported"])
+
+    def _prefetch(self, key: str, target: Target, in_flight: Sequence[SpoolItem]) -> None:
+        """Encode the records the next import will most likely take, while this one is in flight."""
+        sending = {_key(item) for item in in_flight}
+        ahead: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
+        for item in self._spool.take(self._batch_size + len(sending)):
+            if len(ahead) >= self._batch_size:
+                break
+            record_key = _key(item)
+            if record_key in sending or item.in_flight or self._projects.key(item.record.project) != key:
+                continue
+            known = self._encoded.get(record_key)
+            if known is not None and known[0] is target.layout:
+                ahead[record_key] = known
+                continue
+            try:
+                ahead[record_key] = (target.layout, *_encoded(target.layout, item))
+            except Exception:  # noqa: BLE001 - _import dead-letters it with the reason
+                continue
+        self._encoded = ahead
+
+    def _encode(self, target: Target, item: SpoolItem) -> tuple[bytes, int]:
+        """A record's task as JSON and its number of predictions; encoded ahead when it could be."""
+        known = self._encoded.pop(_key(item), None)
+        if known is not None and known[0] is target.layout:
+            return known[1], known[2]
+        return _encoded(target.layout, item)
+
+    def _repair(self, target: Target, pairs: Sequence[tuple[SpoolItem, FoundTask]], reason: str) -> None:
+        """Add our prediction to each found task that lacks it, in one request."""
+        missing: list[tuple[int, dict]] = []
+        for item, task in pairs:
+            try:
+                wanted = target.layout.task(item.record).get("predictions") or []
+            except Exception:  # noqa: BLE001 - a record the config cannot show has no prediction to add
+                continue
+            missing.extend(
+                (task.id, prediction) for prediction in wanted if not _carries(task.predictions, prediction)
+            )
+        if not missing:
+            return
+        self._client.add_predictions(target.project.id, missing, self._timeout)
+        self.stats.predictions_repaired += len(missing)
+        _logger.warning(
+            "Label Studio kept %d tasks in project %d without their prediction (%s); added it again",
+            len(missing),
+            target.project.id,
+            reason,
+        )
+
+    def _forget(self, items: Iterable[SpoolItem]) -> None:
+        for item in items:
+            self._settles_at.pop(_key(item), None)
 
     def _split(self, key: str, target: Target, items: Sequence[SpoolItem], error: LabelStudioError) -> None:
         """Label Studio refused the whole request: find the tasks at fault by halving it."""
@@ -277,6 +441,7 @@ class DeliveryWorker:
 
     def _dead(self, item: SpoolItem, reason: str) -> None:
         self._spool.dead(item, reason)
+        self._forget([item])
         self.stats.dead_lettered += 1
         self._dead_in_batch += 1
         if self._dead_in_batch > DEAD_LETTERS_LOGGED_PER_BATCH:
@@ -311,3 +476,22 @@ class DeliveryWorker:
             delay = max(delay, min(error.retry_after, BACKOFF_MAX_SECONDS * 5))
         self._paused_until = self._clock() + delay
         self.paused_reason = f"delivery paused: {reason}"
+
+
+def _encoded(layout: Layout, item: SpoolItem) -> tuple[bytes, int]:
+    task = layout.task(item.record)
+    return encode_task(task), len(task.get("predictions") or ())
+
+
+def _key(item: SpoolItem) -> tuple[str, str]:
+    return (item.record.trace_id, item.record.span_id)
+
+
+def _carries(predictions: Sequence[dict], wanted: dict) -> bool:
+    """Whether a task's predictions include ``wanted`` (same model version, same result names)."""
+    names = {result.get("from_name") for result in wanted.get("result") or ()}
+    return any(
+        prediction.get("model_version") == wanted.get("model_version")
+        and names <= {result.get("from_name") for result in prediction.get("result") or ()}
+        for prediction in predictions
+    )

@@ -225,6 +225,16 @@ SERVE_OPTIONS = (
         "SECONDS",
     ),
     Option(
+        ("--import-timeout",),
+        "import_timeout",
+        config.OTEL_LABEL_STUDIO_IMPORT_TIMEOUT,
+        parse_seconds,
+        config.DEFAULT_IMPORT_TIMEOUT_SECONDS,
+        "seconds to wait for Label Studio's answer to an import; records of an import with no "
+        "answer are imported again only this long after it was sent",
+        "SECONDS",
+    ),
+    Option(
         ("--include-errors",),
         "include_errors",
         config.OTEL_LABEL_STUDIO_INCLUDE_ERRORS,
@@ -393,6 +403,7 @@ PROJECT_OPTIONS = (
     "project_config",
     "batch_size",
     "timeout",
+    "import_timeout",
     "include_errors",
     "redact_builtin",
 )
@@ -447,6 +458,7 @@ def project_settings(
             mode=values["mode"],
             batch_size=values["batch_size"],
             timeout=values["timeout"] or None,
+            import_timeout=values["import_timeout"] or None,
             include_errors=values["include_errors"],
             redact=redact,
             redact_builtin=values["redact_builtin"],

@@ -66,6 +66,11 @@ def render(
         "(HTTP: bytes of bodies being received; gRPC: every receive slot was taken).",
         receive_refusals,
     )
+    counter(
+        "predictions_repaired_total",
+        "Tasks Label Studio saved without their prediction, given it again.",
+        worker.predictions_repaired,
+    )
     counter("delivery_failures_total", "Delivery attempts that failed and were retried.", worker.failures)
     gauge("queue_depth", "Records in the spool waiting for delivery.", queue_depth)
     gauge("dead_letters", "Records in the dead-letter table.", dead_letters)
