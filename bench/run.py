@@ -196,6 +196,10 @@ def _results_md(results: dict) -> str:
             results["hotpath"]["profile"],
             "```",
         ]
+    parts += [
+        "",
+        "Comparisons with code since deleted (the old HTTP transport) are in `bench/COMPARISONS.md`.",
+    ]
     return "\n".join(parts) + "\n"
 
 
