@@ -442,5 +442,6 @@ def test_a_grpc_port_in_use_prints_only_our_message(tmp_path):
         )
     assert done.returncode == 2
     assert "add_port.cc" not in done.stderr and "GRPC_VERBOSITY" not in done.stderr, done.stderr
+    assert "usage:" not in done.stderr, done.stderr  # a port in use is not a command-line mistake
     assert f"cannot listen for OTLP/gRPC on 127.0.0.1:{port}: address already in use" in done.stderr
     assert "--grpc-port" in done.stderr.splitlines()[-1]

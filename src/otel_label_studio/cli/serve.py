@@ -79,8 +79,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     )
     try:
         return run(options)
-    except DamagedFile as exc:  # not a usage error: the file, what is wrong, the mv; no usage text
+    except (DamagedFile, ValueError) as exc:
+        # Found at start (a port in use, an unusable config or data directory, a damaged spool):
+        # what to fix, without the usage text, which is about the command line.
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    except ValueError as exc:
-        parser.error(str(exc))
-    return 2  # not reached: parser.error exits
+    return 2  # not reached: parser.exit exits
