@@ -22,7 +22,7 @@ from otel_label_studio.labelstudio import UNREACHABLE, ImportUnsettled
 from otel_label_studio.layouts import layout_for
 from otel_label_studio.projects import Projects
 from otel_label_studio.spool import Spool
-from otel_label_studio.worker import DeliveryWorker
+from otel_label_studio.worker import ORPHAN_SETTLE_SECONDS, DeliveryWorker
 from support import sidecar
 from support.proxy import LabelStudioProxy
 from test_faults import PROTOBUF, llm_spans, span_ids
@@ -271,11 +271,13 @@ def test_records_of_an_unanswered_import_are_imported_again_once_it_can_no_longe
 def test_after_a_restart_records_left_in_flight_wait_for_the_earlier_process_import(late, tmp_path):
     spool, client, worker, clock = late
     spool.add([plain(1)])
-    spool.mark_in_flight(spool.take(10))  # an earlier process sent them, then died
-    worker._started = clock.now  # this process starts now
+    spool.mark_in_flight(spool.take(10))  # an earlier process sent them, then died; this one starts now
     assert not worker.run_once()
     assert client.import_sizes == [] and spool.stats().in_flight == 1
-    clock.now += 61
+    clock.now += ORPHAN_SETTLE_SECONDS - 1  # its import may still land: looked up, not imported again
+    worker.run_once()
+    assert client.import_sizes == []
+    clock.now += 2  # seconds after the restart, not a whole import timeout (60 s here)
     assert worker.run_once()
     assert client.import_sizes == [1]
 

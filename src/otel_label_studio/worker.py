@@ -55,6 +55,12 @@ LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 WAITING_IN_SPOOL = "wait to be delivered; nothing is dropped"  # what an outage means for spooled records
 DEAD_LETTERS_LOGGED_PER_BATCH = 3  # each with its span and reason; the rest of a batch in one line
 UNSETTLED_RECHECK_SECONDS = 5.0  # how often records whose import may still land are looked up
+ORPHAN_SETTLE_SECONDS = 30.0
+"""Records a killed process left in flight: its import, if Label Studio took the whole request,
+lands within seconds (unless Label Studio stalls on SQLite locks for longer), and one whose
+request never arrived whole never lands. So they are looked up at once, and the missing ones are
+imported again this long after this process started (or ``import timeout``, if shorter), rather
+than a whole ``import timeout`` later: a crash delays them by seconds, not minutes."""
 
 
 class RecordQueue(Protocol):
@@ -131,6 +137,7 @@ class DeliveryWorker:
         # Records of the next batch, encoded while the last import was in flight, with the layout used.
         self._encoded: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
         self._started = clock()
+        self._orphans_settle = self._started + min(ORPHAN_SETTLE_SECONDS, self._import_timeout)
         self._rng = rng or random.Random()
         self._after_import = after_import  # a test hook: runs between an import and its commit
         self._dead_in_batch = 0
@@ -279,15 +286,9 @@ class DeliveryWorker:
             )
         now = self._clock()
         missing = [item for item in maybe_landed if _key(item) not in found]
-        waiting = [
-            item
-            for item in missing
-            if self._settles_at.get(_key(item), self._started + self._import_timeout) > now
-        ]
+        waiting = [item for item in missing if self._settles_at.get(_key(item), self._orphans_settle) > now]
         if waiting:
-            settles = min(
-                self._settles_at.get(_key(item), self._started + self._import_timeout) for item in waiting
-            )
+            settles = min(self._settles_at.get(_key(item), self._orphans_settle) for item in waiting)
             self._spool.defer(
                 waiting, min(settles, now + UNSETTLED_RECHECK_SECONDS), "the last import may still land"
             )
