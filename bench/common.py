@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto  # noqa: E402
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span  # noqa: E402
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor  # noqa: E402
 
 from support import labelstudio_server, sidecar  # noqa: E402
 from support.labelstudio_server import LabelStudioServer, free_port  # noqa: E402
@@ -224,3 +225,40 @@ def machine() -> dict[str, str | int]:
         "python": sys.version.split()[0],
         "label_studio": "1.23.2 (dev server, SQLite)",
     }
+
+
+class AppSwitch(SpanProcessor):
+    """The app's one span-processor slot: each scenario plugs its own processor in.
+
+    LangChain is instrumented once per process: instrumenting again, even after ``uninstrument``,
+    makes no spans, so the overhead and e2e scenarios share this one instrumentation.
+    """
+
+    def __init__(self) -> None:
+        self.target: SpanProcessor | None = None
+
+    def on_start(self, span, parent_context=None):  # type: ignore[no-untyped-def]
+        if self.target is not None:
+            self.target.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.target is not None:
+            self.target.on_end(span)
+
+
+_APP_SWITCH: list[AppSwitch] = []
+
+
+def app_switch() -> AppSwitch:
+    """The process's instrumented LangChain, as a switch to plug a span processor into."""
+    if not _APP_SWITCH:
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+
+        provider = TracerProvider(resource=Resource.create({"service.name": "bench-app"}))
+        switch = AppSwitch()
+        provider.add_span_processor(switch)
+        LangchainInstrumentor().instrument(tracer_provider=provider)
+        _APP_SWITCH.append(switch)
+    return _APP_SWITCH[0]

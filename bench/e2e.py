@@ -10,12 +10,11 @@ import statistics
 import time
 import uuid
 
-from common import genai_attributes, prompt_text
+from common import app_switch, genai_attributes, prompt_text
 from label_studio_sdk import LabelStudio
 from langchain_core.language_models.fake import FakeListLLM
-from opentelemetry.instrumentation.langchain import LangchainInstrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -46,48 +45,20 @@ def prompts(count: int) -> list[str]:
     return [f"#{n} " + prompt_text(PROMPT_BYTES, n % 50) for n in range(count)]
 
 
-class _Switch(SpanProcessor):
-    """The app's one span processor slot: each round plugs its own BatchSpanProcessor in
-    (LangChain is instrumented once per process; instrumenting again makes no spans)."""
-
-    def __init__(self) -> None:
-        self.target: SpanProcessor | None = None
-
-    def on_start(self, span, parent_context=None):  # type: ignore[no-untyped-def]
-        if self.target is not None:
-            self.target.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if self.target is not None:
-            self.target.on_end(span)
-
-
-_SWITCH = _Switch()
-_LLM: list[FakeListLLM] = []
-
-
-def _app_llm() -> FakeListLLM:
-    if not _LLM:
-        provider = TracerProvider(resource=Resource.create({"service.name": "bench-e2e"}))
-        provider.add_span_processor(_SWITCH)
-        LangchainInstrumentor().instrument(tracer_provider=provider)
-        _LLM.append(FakeListLLM(responses=[prompt_text(512, 1)]))
-    return _LLM[0]
-
-
 def app_calls(exporter: SpanExporter, questions: list[str]) -> BatchSpanProcessor:
     """The user's app: one instrumented LangChain call per question, spans to ``exporter`` through a
     BatchSpanProcessor (SDK defaults, a queue that holds the run); returns once every span was
     handed over, with the processor (its ``shutdown`` also shuts the exporter down)."""
-    llm = _app_llm()
+    llm = FakeListLLM(responses=[prompt_text(512, 1)])
+    switch = app_switch()
     processor = BatchSpanProcessor(exporter, max_queue_size=max(2048, len(questions)))
-    _SWITCH.target = processor
+    switch.target = processor
     try:
         for question in questions:
             llm.invoke(question)
         processor.force_flush()
     finally:
-        _SWITCH.target = None
+        switch.target = None
     return processor
 
 

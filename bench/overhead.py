@@ -1,37 +1,23 @@
 """App overhead: what the exporter adds to an instrumented LangChain call, measured interleaved.
 
-Three pipelines on one instrumented provider, switched every block of calls so drift in the
-machine hits all of them alike: no span processor at all, a BatchSpanProcessor exporting
-nowhere, and a BatchSpanProcessor with LabelStudioSpanExporter delivering to a real Label Studio.
+Three pipelines on the process's one instrumented LangChain (``common.app_switch``), switched
+every block of calls so drift in the machine hits all of them alike: no span processor at all, a
+BatchSpanProcessor exporting nowhere, and a BatchSpanProcessor with LabelStudioSpanExporter
+delivering to a real Label Studio.
 """
 
 from __future__ import annotations
 
 import time
 
+from common import app_switch
 from langchain_core.language_models.fake import FakeListLLM
-from opentelemetry.instrumentation.langchain import LangchainInstrumentor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
 
 TARGET_ADDED_MS = 0.1
 BLOCK = 50
-
-
-class Switch(SpanProcessor):
-    def __init__(self) -> None:
-        self.target: SpanProcessor | None = None
-
-    def on_start(self, span, parent_context=None):  # type: ignore[no-untyped-def]
-        if self.target is not None:
-            self.target.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if self.target is not None:
-            self.target.on_end(span)
 
 
 class Nowhere(SpanExporter):
@@ -41,11 +27,7 @@ class Nowhere(SpanExporter):
 
 def run(label_studio_url: str, api_key: str, project: str, quick: bool) -> dict:
     calls = 1_000 if quick else 6_000
-    switch = Switch()
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench-overhead"}))
-    provider.add_span_processor(switch)
-    instrumentor = LangchainInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
+    switch = app_switch()
     exporter = LabelStudioSpanExporter(url=label_studio_url, api_key=api_key, project_name=project)
     pipelines = {
         "instrumented, no processor": None,
@@ -64,12 +46,11 @@ def run(label_studio_url: str, api_key: str, project: str, quick: bool) -> dict:
                     started = time.perf_counter_ns()
                     llm.invoke("How do I reset my password?")
                     samples[name].append(time.perf_counter_ns() - started)
+    finally:
         switch.target = None
         for processor in pipelines.values():
             if processor is not None:
                 processor.shutdown()  # the exporter drains into Label Studio here
-    finally:
-        instrumentor.uninstrument()
     medians = {name: sorted(values)[len(values) // 2] / 1e6 for name, values in samples.items()}
     base = medians["instrumented, no processor"]
     ours = medians["BatchSpanProcessor + LabelStudioSpanExporter"]
