@@ -7,7 +7,8 @@
   is bounded by ``timeout``). Records found in flight (the process died, or no answer said how
   the import ended) are looked up in Label Studio by span id first; the ones not found are
   imported again only once their last import can no longer land: ``import_timeout`` after it
-  was sent, or after this process started when an earlier process sent it.
+  was sent, or, when an earlier (killed) process sent it, ``ORPHAN_SETTLE_SECONDS`` after this
+  process started.
 - Predictions: an import that saved fewer predictions than it was sent, and a task found by the
   lookup without its prediction, get the prediction added (counted, logged at WARNING).
 - Failures: an unreachable or overloaded Label Studio pauses delivery with exponential backoff
@@ -132,7 +133,7 @@ class DeliveryWorker:
         self._import_timeout = max(import_timeout, timeout)
         self._clock = clock
         # In flight -> when their last import can no longer land. Records in flight that are not
-        # here were sent by an earlier process, at the latest when this one started.
+        # here were sent by an earlier process: they settle at ``_orphans_settle``.
         self._settles_at: dict[tuple[str, str], float] = {}
         # Records of the next batch, encoded while the last import was in flight, with the layout used.
         self._encoded: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
