@@ -1,0 +1,161 @@
+"""The values review rules match on, read cheaply from a span view: only the attributes asked for.
+
+The same names and the same values as the record the dialect would map (``model`` is the
+response model, else the request model, else LangChain's ``ls_model_name``; ``provider`` as
+``dialects`` normalises it; ``metadata.<key>`` as run metadata), but without mapping: no
+message is decoded, nothing is copied. ``tests/test_rules_fields.py`` holds the two to agreement
+for every dialect. Any other key is a span attribute, else a resource attribute, by full name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Mapping
+
+from ..dialects import genai, legacy, openinference
+from ..dialects._common import int_attr, model_attr, text_attr
+from ..record import to_text
+from ..spanview import STATUS_ERROR, SpanView
+from .language import METADATA_PREFIX
+
+Reader = Callable[[SpanView, str], Any]  # (view, dialect name) -> value or None
+
+_USAGE = {
+    genai.NAME: genai._USAGE_KEYS,
+    legacy.NAME: legacy._USAGE_KEYS,
+    openinference.NAME: openinference._USAGE_KEYS,
+}
+_INPUT_MESSAGES = "llm.input_messages."
+
+
+class FieldReader:
+    """Builds one reader per match key; ``metadata_prefix`` is the bridge's (run metadata)."""
+
+    def __init__(self, metadata_prefix: str):
+        self._prefix = metadata_prefix.rstrip(".") + "."
+
+    def reader(self, key: str) -> Reader:
+        fixed = _FIELDS.get(key)
+        if fixed is not None:
+            return fixed
+        if key == "model":
+            return self._model
+        if key == "provider":
+            return self._provider
+        if key.startswith(METADATA_PREFIX):
+            name = key[len(METADATA_PREFIX) :]
+            return lambda view, dialect: self.metadata(view, dialect, name)
+        return lambda view, dialect: _attribute(view, key)
+
+    def metadata(self, view: SpanView, dialect: str, name: str) -> str | None:
+        """Run metadata ``name`` as the record holds it (OpenInference's ``metadata`` JSON wins)."""
+        if dialect == openinference.NAME:
+            decoded = _openinference_metadata(view.attributes)
+            if name in decoded:
+                return to_text(decoded[name])
+        value = view.attributes.get(self._prefix + name)
+        if value is None:
+            return None
+        return value if isinstance(value, str) else to_text(value)
+
+    def _model(self, view: SpanView, dialect: str) -> str | None:
+        attributes = view.attributes
+        if dialect == openinference.NAME:
+            found = model_attr(attributes, "llm.model_name")
+        else:
+            found = model_attr(attributes, "gen_ai.response.model") or model_attr(
+                attributes, "gen_ai.request.model"
+            )
+        if found:
+            return found
+        fallback = self.metadata(view, dialect, "ls_model_name")
+        return fallback if fallback and fallback != "unknown" else None
+
+    def _provider(self, view: SpanView, dialect: str) -> str | None:
+        attributes = view.attributes
+        if dialect == openinference.NAME:
+            return text_attr(attributes, "llm.provider") or text_attr(attributes, "llm.system")
+        raw = text_attr(attributes, "gen_ai.system")
+        if dialect == genai.NAME:
+            raw = text_attr(attributes, "gen_ai.provider.name") or raw
+        if raw is None or raw.lower() == "langchain":  # as dialects._common.provider_name
+            ls_provider = self.metadata(view, dialect, "ls_provider")
+            if ls_provider:
+                return ls_provider
+        return raw.lower() if raw else None
+
+
+def _attribute(view: SpanView, key: str) -> Any:
+    value = view.attributes.get(key)
+    if value is None:
+        value = view.resource.get(key)
+    return value
+
+
+def _operation(view: SpanView, dialect: str) -> str | None:
+    attributes = view.attributes
+    if dialect == genai.NAME:
+        return genai.OPERATIONS.get(str(attributes.get(genai.OPERATION)))
+    if dialect == legacy.NAME:
+        return legacy.OPERATIONS.get(str(attributes.get(legacy.REQUEST_TYPE)))
+    return "chat" if any(key.startswith(_INPUT_MESSAGES) for key in attributes) else "completion"
+
+
+def _status(view: SpanView, dialect: str) -> str:
+    return "error" if view.status_code == STATUS_ERROR else "ok"
+
+
+def _latency_ms(view: SpanView, dialect: str) -> float | None:
+    start, end = view.start_time_unix_nano, view.end_time_unix_nano
+    if start and end >= start:
+        return (end - start + 500) // 1000 / 1000  # as LLMRecord.latency_ms
+    return None
+
+
+def _usage(name: str) -> Reader:
+    def read(view: SpanView, dialect: str) -> int | None:
+        attributes = view.attributes
+        for key, named in _USAGE[dialect].items():
+            if named == name and attributes.get(key) is not None:
+                value = int_attr(attributes, key)
+                if value is not None:
+                    return value
+        return None
+
+    return read
+
+
+_input_tokens = _usage("input_tokens")
+_output_tokens = _usage("output_tokens")
+_explicit_total = _usage("total_tokens")
+
+
+def _total_tokens(view: SpanView, dialect: str) -> int | None:
+    """The total the span gives, else input plus output when both are given."""
+    total = _explicit_total(view, dialect)
+    if total is not None:
+        return total
+    given = _input_tokens(view, dialect), _output_tokens(view, dialect)
+    return given[0] + given[1] if given[0] is not None and given[1] is not None else None
+
+
+_FIELDS: dict[str, Reader] = {
+    "operation": _operation,
+    "status": _status,
+    "latency_ms": _latency_ms,
+    "input_tokens": _input_tokens,
+    "output_tokens": _output_tokens,
+    "total_tokens": _total_tokens,
+    "dialect": lambda view, dialect: dialect,
+}
+
+
+def _openinference_metadata(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    raw = attributes.get("metadata")
+    if not isinstance(raw, str):
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return {}
+    return decoded if isinstance(decoded, dict) else {}

@@ -1,0 +1,226 @@
+"""The review gate: which LLM spans become tasks, decided before the expensive work.
+
+``decide(view)`` runs before a span is mapped: it reads only the values the rules ask for,
+finds the first rule that matches, samples by trace id exactly as the OpenTelemetry SDK's
+``TraceIdRatioBased`` does, and refuses a span whose rule and project already reached their
+limit. A span it drops is never mapped, redacted or queued. ``admit(decision, record)`` runs
+after mapping, for a record about to be queued: it folds a repeat of a recent task (same
+input, same response) and counts the task against its limit. ``commit()`` writes the state
+once per batch.
+
+    gate = ReviewGate(rules, state, metadata_prefix=..., default_project=...)
+    decision = gate.decide(view, dialect.name)
+    if decision.keep:
+        record = redact(map(view))                 # include errors when decision.keep_errors
+        if decision.project: record.project = decision.project
+        if gate.admit(decision, record): queue(record)
+    gate.commit()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+from .. import dialects
+from ..dialects._common import PROJECT_ATTRIBUTE
+from ..record import LLMRecord
+from ..spanview import SpanView
+from .fields import FieldReader, Reader
+from .language import Rule, RuleSet
+from .state import MemoryReviewState, period_key
+
+KEPT = "kept"
+SAMPLED_OUT = "sampled out"
+OVER_LIMIT = "over limit"
+FOLDED = "folded"
+NO_RULE = "no rule matched"
+NOT_LLM = "not an LLM span"
+_LOW_64 = (1 << 64) - 1
+
+
+class Decision(NamedTuple):
+    keep: bool
+    rule: str | None  # the rule that decided; None when none matched
+    project: str | None  # the rule's own project (a title, strftime'd at delivery); None: as without rules
+    reason: str  # KEPT (so far), SAMPLED_OUT, OVER_LIMIT, NO_RULE, NOT_LLM
+    project_key: str = ""  # the project as resolved now (UTC), what limits and folding count in
+    keep_errors: bool = False  # a failed call kept by this rule becomes a task showing the error
+    at: float = 0.0
+
+
+@dataclass
+class RuleCounts:
+    matched: int = 0
+    kept: int = 0
+    sampled_out: int = 0
+    over_limit: int = 0
+    folded: int = 0
+
+
+@dataclass
+class ReviewCounts:
+    rules: dict[str, RuleCounts] = field(default_factory=dict)
+    no_rule: int = 0
+
+    def flat(self) -> dict[str, int]:
+        """``{"review.<rule>.<counter>": n, ..., "review.no_rule_matched": n}`` (exporter.counts)."""
+        values = {
+            f"review.{name}.{counter}": value
+            for name, counts in self.rules.items()
+            for counter, value in vars(counts).items()
+        }
+        values["review.no_rule_matched"] = self.no_rule
+        return values
+
+
+class _CompiledRule(NamedTuple):
+    rule: Rule
+    checks: tuple[tuple[Reader, Callable[[object], bool]], ...]
+
+
+class ReviewGate:
+    """Decides per span with ``rules``; counts per rule; remembers limits and folds in ``state``.
+
+    ``default_project`` is the project a record goes to without a rule's or a resource's own
+    (``"#<id>"`` for a project id, else the project title template). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        state: MemoryReviewState | None = None,
+        *,
+        metadata_prefix: str,
+        default_project: str,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._fields = FieldReader(metadata_prefix)
+        self._state = state if state is not None else MemoryReviewState()
+        self._default_project = default_project
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts = ReviewCounts()
+        self.reload(rules)
+
+    @property
+    def rules(self) -> RuleSet:
+        return self._rules
+
+    @property
+    def state(self) -> MemoryReviewState:
+        return self._state
+
+    def reload(self, rules: RuleSet) -> None:
+        """Decide with new rules from now on; counters of rules kept by name carry on."""
+        compiled = tuple(
+            _CompiledRule(rule, tuple((self._fields.reader(c.key), c.holds) for c in rule.conditions))
+            for rule in rules.rules
+        )
+        with self._lock:
+            for rule in rules.rules:
+                self._counts.rules.setdefault(rule.name, RuleCounts())
+            self._rules, self._compiled = rules, compiled
+
+    def counts(self) -> ReviewCounts:
+        with self._lock:
+            return ReviewCounts(
+                {name: RuleCounts(**vars(counts)) for name, counts in self._counts.rules.items()},
+                self._counts.no_rule,
+            )
+
+    def decide(self, view: SpanView, dialect: str | None = None, project: str | None = None) -> Decision:
+        """Whether the span may become a task; ``dialect`` is the name of the dialect that claims
+        it (looked up when not given), ``project`` the project its request named (a header)."""
+        if dialect is None:
+            found = dialects.dialect_for(view)
+            if found is None:
+                return Decision(False, None, None, NOT_LLM)
+            dialect = found.name
+        for compiled in self._compiled:
+            checks = compiled.checks
+            if all(holds(read(view, dialect)) for read, holds in checks):
+                return self._decide(compiled.rule, view, project)
+        with self._lock:
+            self._counts.no_rule += 1
+        return Decision(False, None, None, NO_RULE)
+
+    def _decide(self, rule: Rule, view: SpanView, project: str | None) -> Decision:
+        counts = self._counts.rules[rule.name]
+        # TraceIdRatioBased: the trace id's lower 64 bits (the last 16 hex digits) below round(p * 2**64).
+        if rule.bound <= _LOW_64 and int(view.trace_id[16:], 16) >= rule.bound:
+            with self._lock:
+                counts.matched += 1
+                counts.sampled_out += 1
+            return Decision(False, rule.name, rule.project, SAMPLED_OUT)
+        now = self._clock()
+        template = rule.project or view.resource.get(PROJECT_ATTRIBUTE) or project or self._default_project
+        project_key = time.strftime(str(template), time.gmtime(now))
+        if rule.limit is not None:
+            used = self._state.count(rule.name, project_key, period_key(rule.limit.period, now))
+            if used >= rule.limit.count:
+                with self._lock:
+                    counts.matched += 1
+                    counts.over_limit += 1
+                return Decision(False, rule.name, rule.project, OVER_LIMIT, project_key)
+        with self._lock:
+            counts.matched += 1
+        keep_errors = rule.keeps_errors or self._rules.include_errors
+        return Decision(True, rule.name, rule.project, KEPT, project_key, keep_errors, now)
+
+    def admit(self, decision: Decision, record: LLMRecord) -> bool:
+        """For a kept span's record about to be queued: False when it repeats a recent task
+        (folded) or its limit filled up meanwhile (over limit); True counts it as kept."""
+        rule = self._rules_by_name(decision.rule)
+        counts = self._counts.rules[decision.rule or ""]
+        with self._lock:  # the fold check, the limit and remembering the fingerprint go together
+            window = self._rules.fold_seconds
+            fingerprint = record_fingerprint(record) if window else b""
+            if window and self._state.seen_recently(fingerprint, decision.at, window):
+                self._state.count_folded(decision.project_key)
+                counts.folded += 1
+                return False
+            if rule is not None and rule.limit is not None:
+                period = period_key(rule.limit.period, decision.at)
+                if not self._state.take(rule.name, decision.project_key, period, rule.limit.count):
+                    counts.over_limit += 1
+                    return False
+            if window:
+                self._state.remember(fingerprint, decision.at, window)
+            counts.kept += 1
+            return True
+
+    def _rules_by_name(self, name: str | None) -> Rule | None:
+        for rule in self._rules.rules:
+            if rule.name == name:
+                return rule
+        return None
+
+    def commit(self) -> None:
+        """Write limit counts and fingerprints (once per batch; nothing for in-memory state)."""
+        self._state.commit()
+
+    def close(self) -> None:
+        self._state.close()
+
+
+def record_fingerprint(record: LLMRecord) -> bytes:
+    """What a reviewer would see twice: the input messages (role and whitespace-normalised text),
+    the responses and any error, hashed (BLAKE2b, 16 bytes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for message in record.messages:
+        digest.update(message.role.encode())
+        digest.update(b"\x1f")
+        digest.update(" ".join(message.content.split()).encode())
+        digest.update(b"\x1e")
+    digest.update(b"\x1d")
+    for output in record.outputs:
+        digest.update(" ".join(output.split()).encode())
+        digest.update(b"\x1e")
+    if record.error:
+        digest.update(b"\x1d")
+        digest.update(" ".join(record.error.split()).encode())
+    return digest.digest()
