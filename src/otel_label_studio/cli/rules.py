@@ -1,0 +1,277 @@
+"""``otel-label-studio rules check``: validate a review-rules file and, given captured spans, show
+what it would do to them (per rule: matched, kept by sampling, cut by the limit, folded, tasks and
+their projects) without Label Studio.
+
+The dry run decides, maps, redacts and folds exactly as the bridge does, with a fresh in-memory
+state and the current time: the same capture sent to a fresh ``serve`` gives the same counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from .. import config
+from .options import Commands
+
+if TYPE_CHECKING:
+    from ..rules import Rule, RuleSet
+
+REVIEW_RULES_ENV = "OTEL_LABEL_STUDIO_REVIEW_RULES"
+"""Path of the review-rules file (``--review-rules``)."""
+
+
+def add_parser(commands: Commands) -> None:
+    rules = commands.add_parser(
+        "rules",
+        help="review rules: check a rules file and see its effect on captured spans",
+        description="Review rules decide which LLM spans become tasks (see the README: Choosing what "
+        "reviewers see).",
+    )
+    actions = rules.add_subparsers(dest="rules_command", metavar="ACTION")
+    actions.required = True
+    check = actions.add_parser(
+        "check",
+        help="validate a rules file; with captures, print what each rule would do to them",
+        description="Validate a review-rules file. Given captured spans (what `replay` reads: OTLP/JSON "
+        "lines or OTLP protobuf files), print per rule the spans matched, kept by sampling, cut by "
+        "the limit and folded, and the projects the tasks would go to. Needs no Label Studio.",
+        epilog="Exit status: 0 when the file is valid, 2 with the file and line of a mistake.",
+    )
+    check.add_argument(
+        "captures", nargs="*", metavar="CAPTURE", help="OTLP/JSON (.json, .jsonl) or OTLP protobuf files"
+    )
+    check.add_argument(
+        "--review-rules",
+        metavar="PATH",
+        default=None,
+        help=f"the rules file (env {REVIEW_RULES_ENV})",
+    )
+    check.add_argument(
+        "--project-id", metavar="ID", default=None, help="as serve's (env LABEL_STUDIO_PROJECT_ID)"
+    )
+    check.add_argument(
+        "--project-name",
+        metavar="TITLE",
+        default=None,
+        help="as serve's, strftime'd (env OTEL_LABEL_STUDIO_PROJECT_NAME)",
+    )
+    check.add_argument(
+        "--metadata-prefix",
+        metavar="PREFIX",
+        default=None,
+        help="as serve's (env OTEL_LABEL_STUDIO_METADATA_PREFIX)",
+    )
+    check.add_argument(
+        "--include-errors",
+        action="store_true",
+        default=None,
+        help="as serve's: every failed call kept by a rule is a task (env OTEL_LABEL_STUDIO_INCLUDE_ERRORS)",
+    )
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.set_defaults(run=run, parser=check)
+
+
+@dataclass
+class RuleOutcome:
+    matched: int = 0
+    kept_by_sampling: int = 0
+    cut_by_limit: int = 0
+    folded: int = 0
+    not_a_task: int = 0  # kept, but the span has nothing to label (or is a failure not asked for)
+    tasks: int = 0
+    projects: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class DryRun:
+    spans: int = 0
+    llm_spans: int = 0
+    no_rule: int = 0
+    rules: dict[str, RuleOutcome] = field(default_factory=dict)
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..rules import RulesError, load_file
+
+    path = args.review_rules or config.env_str(REVIEW_RULES_ENV)
+    if not path:
+        parser.error(f"give the rules file: --review-rules PATH (or {REVIEW_RULES_ENV})")
+    try:
+        rules = load_file(path)
+    except RulesError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    try:
+        settings = config.resolve_settings(
+            project_id=args.project_id,
+            project_name=args.project_name,
+            metadata_prefix=args.metadata_prefix,
+            include_errors=args.include_errors,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not args.captures:
+        print(f"{path}: valid, {len(rules.rules)} rules")
+        for rule in rules.rules:
+            print(f"  {_describe(rule)}")
+        return 0
+    requests = _read_captures(args.captures, parser)
+    outcome = dry_run(rules, settings, requests)
+    if args.json:
+        print(json.dumps(_as_json(path, outcome)))
+    else:
+        print(_table(path, args.captures, outcome))
+    return 0
+
+
+def dry_run(
+    rules: RuleSet, settings: config.Settings, requests: Iterable[ExportTraceServiceRequest]
+) -> DryRun:
+    """Decide, map, redact and admit every span as the bridge does; count what each rule did."""
+    from .. import dialects
+    from ..mapping import Mapper
+    from ..redact import Redactor
+    from ..rules import KEPT, OVER_LIMIT, SAMPLED_OUT, ReviewGate
+    from ..spanview import from_otlp
+
+    default_project = f"#{settings.project_id}" if settings.project_id is not None else settings.project_name
+    gate = ReviewGate(rules, metadata_prefix=settings.metadata_prefix, default_project=default_project)
+    redactor = Redactor(settings.redact, builtin=settings.redact_builtin)
+    mappers = {
+        wanted: Mapper(metadata_prefix=settings.metadata_prefix, include_errors=wanted, redactor=redactor)
+        for wanted in (False, True)
+    }
+    result = DryRun(rules={rule.name: RuleOutcome() for rule in rules.rules})
+    for request in requests:
+        for view in from_otlp(request):
+            result.spans += 1
+            dialect = dialects.dialect_for(view)
+            if dialect is None:
+                continue
+            result.llm_spans += 1
+            decision = gate.decide(view, dialect.name)
+            if decision.rule is None:
+                result.no_rule += 1
+                continue
+            outcome = result.rules[decision.rule]
+            outcome.matched += 1
+            if decision.reason == SAMPLED_OUT:
+                continue
+            outcome.kept_by_sampling += 1
+            if decision.reason == OVER_LIMIT:
+                outcome.cut_by_limit += 1
+                continue
+            assert decision.reason == KEPT
+            mapped = mappers[decision.keep_errors or settings.include_errors].map([view])
+            if not mapped.records:
+                outcome.not_a_task += 1
+                continue
+            record = mapped.records[0]
+            if decision.project:
+                record.project = decision.project
+            if gate.admit(decision, record):
+                outcome.tasks += 1
+                outcome.projects[decision.project_key] += 1
+    counts = gate.counts()
+    for name, outcome in result.rules.items():
+        outcome.folded = counts.rules[name].folded
+        outcome.cut_by_limit = counts.rules[name].over_limit  # before mapping, and when a batch filled it
+    return result
+
+
+def _read_captures(names: list[str], parser: argparse.ArgumentParser) -> list[ExportTraceServiceRequest]:
+    from ..replay import read_requests
+
+    requests: list[ExportTraceServiceRequest] = []
+    for name in names:
+        try:
+            with open(name, "rb") as handle:
+                requests.extend(read_requests(name, handle.read()))
+        except OSError as exc:
+            parser.error(f"cannot read {name}: {exc.strerror or exc}")
+        except ValueError as exc:
+            parser.error(str(exc))
+    return requests
+
+
+def _describe(rule: Rule) -> str:
+    match = ", ".join(f"{c.key}: {c.pattern}" for c in rule.conditions) or "every LLM span"
+    parts = [f"{rule.name} (line {rule.line}): {match}; sample {rule.sample:g}"]
+    if rule.limit is not None:
+        parts.append(f"limit {rule.limit}")
+    if rule.project:
+        parts.append(f"project {rule.project}")
+    return "; ".join(parts)
+
+
+def _projects(outcome: RuleOutcome) -> str:
+    return ", ".join(f"{name} ({count})" for name, count in sorted(outcome.projects.items())) or "-"
+
+
+def _table(path: str, captures: list[str], result: DryRun) -> str:
+    heads = (
+        "rule",
+        "matched",
+        "kept by sampling",
+        "cut by limit",
+        "folded",
+        "not a task",
+        "tasks",
+        "projects",
+    )
+    rows = [
+        (
+            name,
+            o.matched,
+            o.kept_by_sampling,
+            o.cut_by_limit,
+            o.folded,
+            o.not_a_task,
+            o.tasks,
+            _projects(o),
+        )
+        for name, o in result.rules.items()
+    ]
+    widths = [max(len(str(row[i])) for row in (heads, *rows)) for i in range(len(heads))]
+    lines = [
+        f"{path}: valid, {len(result.rules)} rules. {result.spans} spans in {len(captures)} "
+        f"file{'s' if len(captures) != 1 else ''}, {result.llm_spans} of them LLM spans.",
+        "",
+        "  ".join(str(h).ljust(widths[i]) for i, h in enumerate(heads)).rstrip(),
+    ]
+    for row in rows:
+        cells = [
+            str(cell).rjust(widths[i]) if isinstance(cell, int) else str(cell).ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    tasks = sum(o.tasks for o in result.rules.values())
+    lines += ["", f"no rule matched: {result.no_rule} LLM spans (no task)", f"tasks: {tasks}"]
+    return "\n".join(lines)
+
+
+def _as_json(path: str, result: DryRun) -> dict[str, object]:
+    return {
+        "rules_file": os.path.abspath(path),
+        "spans": result.spans,
+        "llm_spans": result.llm_spans,
+        "no_rule_matched": result.no_rule,
+        "rules": {
+            name: {
+                "matched": o.matched,
+                "kept_by_sampling": o.kept_by_sampling,
+                "cut_by_limit": o.cut_by_limit,
+                "folded": o.folded,
+                "not_a_task": o.not_a_task,
+                "tasks": o.tasks,
+                "projects": dict(sorted(o.projects.items())),
+            }
+            for name, o in result.rules.items()
+        },
+    }
