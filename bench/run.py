@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402
 
-SCENARIOS = ("mapping", "overhead", "e2e", "ingest", "memory", "attack_memory", "hotpath")
+SCENARIOS = ("mapping", "rules", "overhead", "e2e", "ingest", "memory", "attack_memory", "hotpath")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +78,10 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         import mapping
 
         return mapping.run(quick)
+    if name == "rules":
+        import rules
+
+        return rules.run(quick)
     if name == "overhead":
         import overhead
 
@@ -131,6 +135,11 @@ def _section(name: str, result: dict) -> str:
         lines.append(
             f"OTLP 2 KB prompts: {result['headline_spans_per_s']} spans/s; target >= "
             f"{result['target_spans_per_s']}: {_verdict(result)}"
+        )
+    elif name == "rules":
+        lines.append(
+            f"microseconds per span, {result['prompt_bytes']} B prompts: dropped by sampling "
+            f"{result['dropped_us_per_span']}, kept {result['kept_us_per_span']}"
         )
     elif name == "overhead":
         lines.append(

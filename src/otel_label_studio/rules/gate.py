@@ -140,10 +140,12 @@ class ReviewGate:
             if found is None:
                 return Decision(False, None, None, NOT_LLM)
             dialect = found.name
-        for compiled in self._compiled:
-            checks = compiled.checks
-            if all(holds(read(view, dialect)) for read, holds in checks):
-                return self._decide(compiled.rule, view, project)
+        for rule, checks in self._compiled:  # plain loops: this runs for every LLM span
+            for read, holds in checks:
+                if not holds(read(view, dialect)):
+                    break
+            else:
+                return self._decide(rule, view, project)
         with self._lock:
             self._counts.no_rule += 1
         return Decision(False, None, None, NO_RULE)
@@ -214,13 +216,22 @@ def record_fingerprint(record: LLMRecord) -> bytes:
     for message in record.messages:
         digest.update(message.role.encode())
         digest.update(b"\x1f")
-        digest.update(" ".join(message.content.split()).encode())
+        digest.update(_normalised(message.content).encode())
         digest.update(b"\x1e")
     digest.update(b"\x1d")
     for output in record.outputs:
-        digest.update(" ".join(output.split()).encode())
+        digest.update(_normalised(output).encode())
         digest.update(b"\x1e")
     if record.error:
         digest.update(b"\x1d")
-        digest.update(" ".join(record.error.split()).encode())
+        digest.update(_normalised(record.error).encode())
     return digest.digest()
+
+
+def _normalised(text: str) -> str:
+    """Runs of whitespace as one space, none at the ends: ``" ".join(text.split())``, without
+    splitting text that is already so (every whitespace character but the space is unprintable,
+    and three C scans cost a fraction of splitting a prompt into words)."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(text.split())
