@@ -30,6 +30,7 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 COLLECTOR_DIR = REPO_ROOT / "collector-config"
 SIDECAR = COLLECTOR_DIR / "sidecar.yaml"
 LOADBALANCED = COLLECTOR_DIR / "loadbalanced.yaml"
+PREFILTER = COLLECTOR_DIR / "review-prefilter.yaml"
 
 # The filter from the reference: a span for which the condition is true is dropped.
 LLM_ONLY_CONDITION = (
@@ -143,7 +144,7 @@ def pipelines_from(config: dict[str, Any], receiver: str) -> dict[str, dict[str,
 # --- Collector configs ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [SIDECAR, LOADBALANCED], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [SIDECAR, LOADBALANCED, PREFILTER], ids=lambda p: p.name)
 def test_collector_config_is_structurally_sound(path):
     assert collector_config_problems(load(path)) == []
 
@@ -159,7 +160,7 @@ def test_label_studio_pipeline_keeps_only_llm_spans(path):
     assert llm_filter["traces"]["span"] == [LLM_ONLY_CONDITION]
 
 
-@pytest.mark.parametrize("path", [SIDECAR, LOADBALANCED], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [SIDECAR, LOADBALANCED, PREFILTER], ids=lambda p: p.name)
 def test_otlp_receiver_fans_out_to_backend_and_bridge(path):
     config = load(path)
     fed = pipelines_from(config, "otlp")
@@ -192,6 +193,26 @@ def test_loadbalanced_routes_by_trace_id_to_the_bridges_grpc_port():
     assert exporter["routing_key"] == "traceID"
     assert exporter["protocol"]["otlp"]["tls"]["insecure"] is True
     assert exporter["resolver"]["dns"] == {"hostname": "bridge", "port": 4317}
+
+
+def test_prefilter_drops_by_attribute_and_samples_before_the_bridge():
+    config = load(PREFILTER)
+    pipeline = config["service"]["pipelines"]["traces/label-studio"]
+    assert pipeline["processors"] == [
+        "memory_limiter",
+        "filter/llm-only",
+        "filter/review-prefilter",
+        "probabilistic_sampler",
+        "batch",
+    ]
+    assert pipeline["exporters"] == ["otlphttp/label-studio"]
+    assert config["processors"]["filter/llm-only"]["traces"]["span"] == [LLM_ONLY_CONDITION]
+    prefilter = config["processors"]["filter/review-prefilter"]
+    assert prefilter["error_mode"] == "ignore" and prefilter["traces"]["span"]
+    sampler = config["processors"]["probabilistic_sampler"]
+    assert sampler["mode"] == "proportional"  # explicit: the processor's README contradicts itself
+    assert 0 < sampler["sampling_percentage"] <= 100
+    assert config["exporters"]["otlphttp/label-studio"]["sending_queue"]["storage"] == "file_storage/queue"
 
 
 def _broken_sidecar(change: str) -> dict[str, Any]:
