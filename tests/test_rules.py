@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import textwrap
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
@@ -490,3 +491,76 @@ def test_reload_keeps_the_counters_of_rules_kept_by_name():
     assert gate.decide(view()).reason == SAMPLED_OUT
     counts = gate.counts().rules
     assert counts["b"].matched == 2 and counts["b"].sampled_out == 1 and counts["c"].matched == 0
+
+
+def test_the_readme_example_is_the_issue_example_and_reads():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Choosing what reviewers see", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block == ISSUE_EXAMPLE
+    names = [rule.name for rule in parse(block, "README.md").rules]
+    assert names == ["failures", "slow-gpt4o", "everything-else"]
+
+
+class ReadLog(dict):
+    """Attributes that remember which keys were read."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: list[str] = []
+
+    def get(self, key, default=None):
+        self.read.append(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.append(key)
+        return super().__getitem__(key)
+
+    def __iter__(self):
+        self.read.append("<every key>")
+        return super().__iter__()
+
+    def items(self):
+        self.read.append("<every key>")
+        return super().items()
+
+
+def test_a_dropped_span_costs_only_the_reads_its_rules_need():
+    span = view(model="gpt-4o-mini", trace_id="f" * 32)  # the highest trace id: sampled out below 1.0
+    attributes = ReadLog(span.attributes)
+    span.attributes = attributes
+    gate = gate_for(
+        """\
+        rules:
+          - name: cheap
+            match: {model: "claude*"}
+          - name: rest
+            sample: 0.5
+        """
+    )
+    assert gate.decide(span, "genai").reason == SAMPLED_OUT
+    assert attributes.read == ["gen_ai.response.model", "gen_ai.request.model"]  # no message, no metadata
+    attributes.read.clear()
+    assert gate_for("rules:\n  - name: rest\n    sample: 0.1\n").decide(span, "genai").reason == SAMPLED_OUT
+    assert attributes.read == []  # a rule without match reads no attribute at all
+
+
+def test_concurrent_admits_hold_a_limit_exactly(tmp_path):
+    import threading
+
+    gate = gate_for("rules:\n  - name: all\n    limit: 50/hour\n", SqliteReviewState(str(tmp_path / "s.db")))
+    decisions = [gate.decide(view()) for _ in range(400)]
+    admitted: list[bool] = []
+
+    def admit(chunk):
+        for i, decision in chunk:
+            admitted.append(gate.admit(decision, record(answer=str(i))))
+
+    threads = [threading.Thread(target=admit, args=(list(enumerate(decisions))[n::4],)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert admitted.count(True) == 50 and gate.counts().rules["all"].over_limit == 350
+    gate.close()
