@@ -23,6 +23,7 @@ from otel_label_studio.rules import (
     SqliteReviewState,
     load_file,
     parse,
+    read_folded,
     record_fingerprint,
     state_path_for,
 )
@@ -454,7 +455,10 @@ def test_folding_survives_a_reopened_store(tmp_path):
     reopened = gate_for(FOLDING, SqliteReviewState(path, clock=clock), clock, default_project="Reviews")
     assert offer(reopened, view(), record()) == "refused"
     assert reopened.state.folded_by_project() == {"Reviews": 2}
+    reopened.commit()
+    assert read_folded(path) == {"Reviews": 2}  # what `spool stats` shows, read-only, while it runs
     reopened.close()
+    assert read_folded(str(tmp_path / "none.db")) == {}
 
 
 def test_a_folded_repeat_does_not_use_the_limit_and_a_refused_record_is_not_remembered():

@@ -21,7 +21,7 @@ from .gate import (
     record_fingerprint,
 )
 from .language import RECORD_FIELDS, Limit, Rule, RulesError, RuleSet, load_file, parse, sample_bound
-from .state import STATE_FILE, MemoryReviewState, SqliteReviewState, period_key, state_path_for
+from .state import STATE_FILE, MemoryReviewState, SqliteReviewState, period_key, read_folded, state_path_for
 
 __all__ = [
     "FOLDED",
@@ -45,6 +45,7 @@ __all__ = [
     "load_file",
     "parse",
     "period_key",
+    "read_folded",
     "record_fingerprint",
     "sample_bound",
     "state_path_for",

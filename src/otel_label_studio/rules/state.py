@@ -11,6 +11,7 @@ cut may lose the last batch's counts, which costs at most one batch over a limit
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from typing import Callable
@@ -33,6 +34,20 @@ def state_path_for(spool_path: str) -> str:
         return os.path.join(spool_path, STATE_FILE)
     root, _ = os.path.splitext(spool_path)
     return f"{root}.{STATE_FILE}"
+
+
+def read_folded(path: str) -> dict[str, int]:
+    """Folded repeats per project in a state file, read-only (for ``spool stats`` while serve runs);
+    empty when there is no such file yet."""
+    if not os.path.exists(path):
+        return {}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return dict(db.execute("SELECT project, repeats FROM folded ORDER BY project"))
+    except sqlite3.OperationalError:  # a file from before the table existed
+        return {}
+    finally:
+        db.close()
 
 
 class MemoryReviewState:
