@@ -22,6 +22,7 @@ from otel_label_studio.rules import (
     RulesError,
     SqliteReviewState,
     load_file,
+    open_gate,
     parse,
     read_folded,
     record_fingerprint,
@@ -568,3 +569,35 @@ def test_concurrent_admits_hold_a_limit_exactly(tmp_path):
         thread.join()
     assert admitted.count(True) == 50 and gate.counts().rules["all"].over_limit == 350
     gate.close()
+
+
+def test_open_gate_keeps_its_state_beside_the_spool(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: all\n    limit: 1/day\n")
+    args = {"metadata_prefix": PREFIX, "project_id": 7, "project_name": "unused"}
+    gate = open_gate(str(rules), spool_path=str(tmp_path), **args)
+    decision = gate.decide(view())
+    assert decision.project_key == "#7" and gate.admit(decision, record())
+    gate.close()
+    assert (tmp_path / "review-state.sqlite3").exists()
+    again = open_gate(str(rules), spool_path=str(tmp_path), **args)
+    assert again.decide(view()).reason == OVER_LIMIT  # the day's one task was made before the restart
+    again.close()
+    in_memory = open_gate(str(rules), **args)
+    assert not isinstance(in_memory.state, SqliteReviewState)  # no spool: in memory
+    rules.write_text("rules:\n  - name: all\n    limit: lots\n")
+    with pytest.raises(RulesError, match=r"line 3: limit of rule 'all'"):
+        open_gate(str(rules), **args)
+
+
+def test_a_bad_file_on_reload_keeps_the_rules_in_force(tmp_path, caplog):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: none\n    sample: 0\n")
+    gate = open_gate(str(rules), metadata_prefix=PREFIX, project_id=None, project_name="P")
+    rules.write_text("rules:\n  - name: all\n    sampel: 1\n")
+    assert gate.reload_file(str(rules)) is False
+    assert "not reloaded" in caplog.text and "line 3: unknown key 'sampel'" in caplog.text
+    assert gate.decide(view()).reason == SAMPLED_OUT  # still the old rules
+    rules.write_text("rules:\n  - name: all\n")
+    assert gate.reload_file(str(rules)) is True
+    assert gate.decide(view()).reason == KEPT

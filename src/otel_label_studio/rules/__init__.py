@@ -18,6 +18,7 @@ from .gate import (
     ReviewCounts,
     ReviewGate,
     RuleCounts,
+    open_gate,
     record_fingerprint,
 )
 from .language import RECORD_FIELDS, Limit, Rule, RulesError, RuleSet, load_file, parse, sample_bound
@@ -43,6 +44,7 @@ __all__ = [
     "RulesError",
     "SqliteReviewState",
     "load_file",
+    "open_gate",
     "parse",
     "period_key",
     "read_folded",

@@ -8,8 +8,8 @@ after mapping, for a record about to be queued: it folds a repeat of a recent ta
 input, same response) and counts the task against its limit. ``commit()`` writes the state
 once per batch.
 
-    gate = ReviewGate(rules, state, metadata_prefix=..., default_project=...)
-    decision = gate.decide(view, dialect.name)
+    gate = open_gate(path, metadata_prefix=..., project_id=..., project_name=..., spool_path=...)
+    decision = gate.decide(view, dialect.name, header_project)
     if decision.keep:
         record = redact(map(view))                 # include errors when decision.keep_errors
         if decision.project: record.project = decision.project
@@ -20,6 +20,7 @@ once per batch.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ from ..dialects._common import PROJECT_ATTRIBUTE
 from ..record import LLMRecord
 from ..spanview import SpanView
 from .fields import FieldReader, Reader
-from .language import Rule, RuleSet
-from .state import MemoryReviewState, period_key
+from .language import Rule, RulesError, RuleSet, load_file
+from .state import MemoryReviewState, SqliteReviewState, period_key, state_path_for
+
+_logger = logging.getLogger(__name__)
 
 KEPT = "kept"
 SAMPLED_OUT = "sampled out"
@@ -125,6 +128,18 @@ class ReviewGate:
                 self._counts.rules.setdefault(rule.name, RuleCounts())
             self._rules, self._compiled = rules, compiled
 
+    def reload_file(self, path: str) -> bool:
+        """Re-read the rules file (serve on SIGHUP): True when the new rules decide from now on;
+        a bad file is logged as an ERROR, with its line, and the rules in force stay."""
+        try:
+            rules = load_file(path)
+        except RulesError as exc:
+            _logger.error("Review rules not reloaded, the rules in force stay: %s", exc)
+            return False
+        self.reload(rules)
+        _logger.warning("Review rules reloaded from %s: %d rules", path, len(rules.rules))
+        return True
+
     def counts(self) -> ReviewCounts:
         with self._lock:
             return ReviewCounts(
@@ -207,6 +222,24 @@ class ReviewGate:
 
     def close(self) -> None:
         self._state.close()
+
+
+def open_gate(
+    rules_path: str,
+    *,
+    metadata_prefix: str,
+    project_id: int | None,
+    project_name: str,
+    spool_path: str | None = None,
+) -> ReviewGate:
+    """The gate for a rules file, as the exporter and serve build it: its state beside the spool
+    (``spool_path``, a file or a directory) so limits and folding survive a restart, else in
+    memory. Raises RulesError (a ValueError naming file and line) for a bad file, ValueError
+    for a state file that cannot be opened."""
+    rules = load_file(rules_path)
+    state = SqliteReviewState(state_path_for(spool_path)) if spool_path else MemoryReviewState()
+    default_project = f"#{project_id}" if project_id is not None else project_name
+    return ReviewGate(rules, state, metadata_prefix=metadata_prefix, default_project=default_project)
 
 
 def record_fingerprint(record: LLMRecord) -> bytes:
