@@ -34,6 +34,7 @@ def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout) 
         project_id=settings.project_id,
         project_name=settings.project_name,
         config_given=settings.project_config is not None,
+        reviewers_per_task=settings.reviewers_per_task,
     )
 
 

@@ -49,6 +49,10 @@ OTEL_LABEL_STUDIO_IMPORT_TIMEOUT = "OTEL_LABEL_STUDIO_IMPORT_TIMEOUT"
 timeout). Records of an import that got no answer are imported again only once this long has
 passed since it was sent: until then it may still land. Default 600."""
 
+OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK = "OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK"
+"""New projects ask each task for this many annotations from different people (Label Studio's
+``maximum_annotations``; see the README for what open-source Label Studio enforces). Default 1."""
+
 OTEL_LABEL_STUDIO_INCLUDE_ERRORS = "OTEL_LABEL_STUDIO_INCLUDE_ERRORS"
 """``true`` turns failed LLM calls (no output) into tasks showing the error. Default ``false``."""
 
@@ -236,6 +240,7 @@ class Settings:
     redact_builtin: bool = False
     spool_path: str | None = None
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    reviewers_per_task: int = 1
 
     def __repr__(self) -> str:  # never print the key
         shown = "set" if self.api_key else "unset"
@@ -271,6 +276,7 @@ def resolve_settings(
     spool_path: str | None = None,
     max_queue_size: int | None = None,
     import_timeout: float | None = None,
+    reviewers_per_task: int | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge arguments, environment and defaults. Explicit bad arguments raise ValueError."""
@@ -293,6 +299,8 @@ def resolve_settings(
         raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if reviewers_per_task is not None and (isinstance(reviewers_per_task, bool) or reviewers_per_task < 1):
+        raise ValueError(f"reviewers_per_task must be at least 1, not {reviewers_per_task!r}")
     if import_timeout is not None and not import_timeout > 0:
         raise ValueError(f"import_timeout must be a positive number of seconds, not {import_timeout!r}")
 
@@ -348,6 +356,8 @@ def resolve_settings(
         spool_path=spool_path or env_str(OTEL_LABEL_STUDIO_SPOOL_PATH, environ),
         max_queue_size=max_queue_size
         or _env_parsed(OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE, _positive_int, DEFAULT_MAX_QUEUE_SIZE, environ),
+        reviewers_per_task=reviewers_per_task
+        or _env_parsed(OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK, _positive_int, 1, environ),
     )
 
 

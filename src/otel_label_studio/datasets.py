@@ -3,8 +3,10 @@
 A task counts through its newest submitted, non-skipped annotation. The reviewer's response is
 that annotation's text for the layout's response TextArea (the pre-filled model response when
 they submitted it unchanged); the model's response is the task's prediction; the score is the
-annotation's Rating. Every line keeps the span's ``trace_id``/``span_id`` under ``metadata`` so
-the data can be traced back to the LLM call it came from.
+annotation's Rating. ``judge`` pairs that rating with each ``judge:<name>`` prediction on the
+task (``judge.py``): calibration data for a judge's prompt or few-shot examples. Every line
+keeps the span's ``trace_id``/``span_id`` under ``metadata`` so the data can be traced back to the
+LLM call it came from.
 
     for line in dataset_lines(tasks, binding, "preference"):
         print(json.dumps(line))
@@ -17,9 +19,10 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping
 from xml.etree import ElementTree
 
+from . import judge
 from .layouts import Layout
 
-FORMATS = ("sft", "preference", "reward")
+FORMATS = ("sft", "preference", "reward", "judge")
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ def dataset_lines(
         item = labeled(task, binding)
         if item is None or not _passes(item, filters):
             continue
+        if fmt == "judge":
+            yield from _judge_lines(item, task.get("predictions") or (), binding)
+            continue
         line = _line(item, fmt)
         if line is not None:
             yield line
@@ -149,6 +155,38 @@ def _line(item: Labeled, fmt: str) -> dict[str, Any] | None:
     }
 
 
+def _judge_lines(
+    item: Labeled, predictions: Iterable[Mapping[str, Any]], binding: Binding
+) -> Iterator[dict[str, Any]]:
+    """One line per judge result on a task the human rated: what the judge said beside what the
+    human said (the correction is the reviewer's response when they changed it, else null)."""
+    if item.rating is None:
+        return
+    newest: dict[str, judge.JudgeResult] = {}
+    for prediction in sorted(predictions, key=lambda p: int(p.get("id") or 0)):
+        result = judge.read_judge(prediction, binding.rating_name)
+        if result is not None:
+            newest[result.name] = result
+    for name in sorted(newest):
+        result = newest[name]
+        yield {
+            "input": item.prompt,
+            "output": item.model_response,
+            "judge": {
+                "name": name,
+                "score": result.score,
+                "rating": result.rating,
+                "label": result.label,
+                "explanation": result.explanation,
+            },
+            "human": {
+                "rating": item.rating,
+                "correction": item.reviewer_response if item.edited else None,
+            },
+            "metadata": item.metadata,
+        }
+
+
 def _prompt(value: Any, dialogue: bool) -> list[dict[str, str]]:
     if dialogue and isinstance(value, list):
         return [
@@ -176,6 +214,8 @@ def _result_text(result: Iterable[Mapping[str, Any]], name: str) -> str | None:
 
 def _prediction_text(predictions: Iterable[Mapping[str, Any]], name: str) -> str:
     for prediction in predictions:
+        if judge.is_judge(prediction):  # a judge's note is not the model's response
+            continue
         text = _result_text(prediction.get("result") or (), name)
         if text is not None:
             return text

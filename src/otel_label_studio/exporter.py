@@ -89,6 +89,7 @@ class LabelStudioSpanExporter(SpanExporter):
         redact_builtin: bool | None = None,
         spool_path: str | None = None,
         max_queue_size: int | None = None,
+        reviewers_per_task: int | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -105,6 +106,7 @@ class LabelStudioSpanExporter(SpanExporter):
             redact_builtin=redact_builtin,
             spool_path=spool_path,
             max_queue_size=max_queue_size,
+            reviewers_per_task=reviewers_per_task,
         )
         settings = self._settings
         try:

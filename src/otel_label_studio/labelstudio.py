@@ -137,10 +137,19 @@ class LabelStudioClient:
 
         return _call(lookup)
 
-    def create_project(self, title: str, label_config: str, timeout: float | None = None) -> Project:
+    def create_project(
+        self, title: str, label_config: str, timeout: float | None = None, *, reviewers_per_task: int = 1
+    ) -> Project:
+        """A new project; ``reviewers_per_task`` > 1 asks every task for that many annotators
+        (``maximum_annotations``, overlap on all tasks)."""
+        overlap: dict[str, Any] = (
+            {"maximum_annotations": reviewers_per_task, "overlap_cohort_percentage": 100}
+            if reviewers_per_task > 1
+            else {}
+        )
         project = _call(
             lambda: self._client().projects.create(
-                title=title, label_config=label_config, request_options=self._options(timeout)
+                title=title, label_config=label_config, request_options=self._options(timeout), **overlap
             )
         )
         return Project(int(project.id or 0), title, str(project.label_config or label_config))

@@ -40,6 +40,7 @@ class Projects:
         project_id: int | None,
         project_name: str,
         config_given: bool,
+        reviewers_per_task: int = 1,
         now: Callable[[], datetime] = datetime.now,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -48,6 +49,7 @@ class Projects:
         self._project_id = project_id
         self._project_name = project_name
         self._config_given = config_given
+        self._reviewers_per_task = reviewers_per_task
         self._now = now
         self._clock = clock
         self._targets: dict[str, Target] = {}
@@ -72,7 +74,9 @@ class Projects:
         with self._lock:
             target = self._lookup(key, timeout)
             if target is None:
-                created = self._client.create_project(key, self._layout.label_config, timeout)
+                created = self._client.create_project(
+                    key, self._layout.label_config, timeout, reviewers_per_task=self._reviewers_per_task
+                )
                 _logger.info("Created Label Studio project %r (id %d)", key, created.id)
                 self._add_view(created, timeout)
                 target = self._targets[key] = Target(created, self._layout)

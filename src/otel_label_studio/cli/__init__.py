@@ -13,7 +13,7 @@ import argparse
 from importlib import metadata
 from typing import Sequence
 
-from . import doctor, export, replay, rules, serve, spool, webhook
+from . import doctor, export, replay, report, rules, serve, spool, webhook
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for command in (serve, doctor, replay, export, webhook, spool, rules):
+    for command in (serve, doctor, replay, export, webhook, spool, rules, report):
         command.add_parser(commands)
     return parser
 

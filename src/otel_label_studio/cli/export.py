@@ -17,13 +17,14 @@ from .options import Commands
 def add_parser(commands: Commands) -> None:
     export = commands.add_parser(
         "export",
-        help="labeled tasks -> JSONL training data: sft, preference pairs or reward scores",
+        help="labeled tasks -> JSONL: sft, preference pairs, reward scores or judge calibration data",
         description="Write a project's labeled tasks as JSONL: sft (OpenAI chat fine-tuning), preference "
-        "(TRL conversational pairs from what reviewers changed) or reward (model response and rating). "
+        "(TRL conversational pairs from what reviewers changed), reward (model response and rating) or judge "
+        "(each judge:<name> prediction's score and explanation beside the human rating and correction). "
         "Only submitted, non-skipped annotations count; the newest annotation of a task wins.",
     )
     export.add_argument("--project-id", type=int, required=True, metavar="ID", help="the project to export")
-    export.add_argument("--format", required=True, choices=FORMATS, help="sft, preference or reward")
+    export.add_argument("--format", required=True, choices=FORMATS, help="sft, preference, reward or judge")
     export.add_argument(
         "--output", required=True, metavar="FILE", help="JSONL file to write, or - for stdout"
     )

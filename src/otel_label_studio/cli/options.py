@@ -207,6 +207,15 @@ SERVE_OPTIONS = (
         "FILE",
     ),
     Option(
+        ("--reviewers-per-task",),
+        "reviewers_per_task",
+        config.OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK,
+        parse_positive_int,
+        1,
+        "new projects ask each task for N annotations from different people (maximum_annotations)",
+        "N",
+    ),
+    Option(
         ("--batch-size",),
         "batch_size",
         config.OTEL_LABEL_STUDIO_BATCH_SIZE,
@@ -401,6 +410,7 @@ PROJECT_OPTIONS = (
     "project_name",
     "mode",
     "project_config",
+    "reviewers_per_task",
     "batch_size",
     "timeout",
     "import_timeout",
@@ -462,6 +472,7 @@ def project_settings(
             include_errors=values["include_errors"],
             redact=redact,
             redact_builtin=values["redact_builtin"],
+            reviewers_per_task=values["reviewers_per_task"],
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -1,0 +1,293 @@
+"""Do humans and judges agree? A project's tasks in, agreement figures out (pure).
+
+- **Human vs each judge** (one per ``judge:<name>`` prediction, i.e. per evaluation name): the
+  human rating of a task is its newest submitted annotation's Rating (as ``export`` reads it);
+  the judge's is its prediction's Rating. Cohen's kappa, quadratic-weighted over the Rating scale
+  1..maxRating; Spearman's rho of the human rating and the judge's raw score (its Rating when the
+  prediction has no score); the confusion matrix (rows human, columns judge). Each figure says
+  how many tasks it rests on.
+- **Human vs human** on tasks with two or more annotators (each annotator's newest annotation):
+  Krippendorff's alpha, ordinal, and the share of agreeing pairs of ratings.
+- **Largest disagreements**: the stars between a human and a judge, or between the highest and
+  lowest human rating of a task, largest first, each with a link to the task.
+
+Only a few numbers per task are kept, never the tasks: a project of any size streams through.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+from xml.etree import ElementTree
+
+from . import judge, stats
+from .datasets import newest_annotation
+
+TOP_DISAGREEMENTS = 20
+
+
+@dataclass(frozen=True)
+class Scale:
+    rating_name: str | None
+    max_rating: int
+
+    @property
+    def labels(self) -> list[int]:
+        return list(range(1, self.max_rating + 1))
+
+    @classmethod
+    def from_config(cls, label_config: str) -> Scale:
+        """The config's first Rating (its name and ``maxRating``, default 5)."""
+        for element in ElementTree.fromstring(label_config.strip()).iter():
+            if element.tag.lower() == "rating":
+                try:
+                    top = int(element.attrib.get("maxRating") or judge.DEFAULT_MAX_RATING)
+                except ValueError:
+                    top = judge.DEFAULT_MAX_RATING
+                return cls(element.attrib.get("name"), max(top, 1))
+        return cls(None, judge.DEFAULT_MAX_RATING)
+
+
+@dataclass
+class JudgeAgreement:
+    name: str
+    n: int  # tasks with a human rating and the judge's rating: kappa and the matrix
+    kappa_quadratic: float
+    n_spearman: int  # tasks with a human rating and a judge score or rating
+    spearman: float
+    labels: list[int]
+    confusion: list[list[int]]  # rows: human rating, columns: judge rating
+    points: list[tuple[float, float, int]] = field(default_factory=list)  # (judge score, human, task)
+
+
+@dataclass
+class HumanAgreement:
+    tasks: int  # tasks with two or more annotators
+    ratings: int  # ratings on those tasks
+    annotators: int
+    alpha_ordinal: float
+    percent_agreement: float
+
+
+@dataclass
+class Disagreement:
+    task_id: int
+    kind: str  # "judge:<name>" or "humans"
+    gap: float  # stars apart
+    human: list[float]  # the human rating(s)
+    other: float | None  # the judge's rating (None for humans)
+    link: str
+
+
+@dataclass
+class Report:
+    project_id: int
+    title: str
+    tasks: int
+    max_rating: int
+    judges: list[JudgeAgreement]
+    humans: HumanAgreement
+    disagreements: list[Disagreement]
+
+
+def task_link(url: str, project_id: int, task_id: int) -> str:
+    """Opens the task in Label Studio's Data Manager."""
+    return f"{url.rstrip('/')}/projects/{project_id}/data?task={task_id}"
+
+
+def _rating(result: Iterable[Mapping[str, Any]], name: str | None) -> float | None:
+    for item in result:
+        if item.get("type") == "rating" and (name is None or item.get("from_name") == name):
+            raw = (item.get("value") or {}).get("rating")
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+                return float(raw)
+    return None
+
+
+def _submitted(annotations: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [a for a in annotations if not a.get("was_cancelled") and a.get("result") is not None]
+
+
+def annotator_ratings(task: Mapping[str, Any], scale: Scale) -> dict[Any, float]:
+    """Each annotator's rating of the task, from their newest submitted annotation."""
+    by_user: dict[Any, list[Mapping[str, Any]]] = {}
+    for annotation in _submitted(task.get("annotations") or ()):
+        by_user.setdefault(annotation.get("completed_by"), []).append(annotation)
+    ratings = {}
+    for user, own in by_user.items():
+        newest = newest_annotation(own)
+        rating = None if newest is None else _rating(newest.get("result") or (), scale.rating_name)
+        if rating is not None:
+            ratings[user] = rating
+    return ratings
+
+
+def judge_results(task: Mapping[str, Any], scale: Scale) -> dict[str, judge.JudgeResult]:
+    """The task's judge results by evaluation name (the newest prediction of a name wins)."""
+    found: dict[str, judge.JudgeResult] = {}
+    predictions = sorted(task.get("predictions") or (), key=lambda p: int(p.get("id") or 0))
+    for prediction in predictions:
+        result = judge.read_judge(prediction, scale.rating_name)
+        if result is not None:
+            found[result.name] = result
+    return found
+
+
+class _Accumulator:
+    def __init__(self, scale: Scale, url: str, project_id: int):
+        self.scale, self.url, self.project_id = scale, url, project_id
+        self.tasks = 0
+        self.judge_pairs: dict[str, list[tuple[float, float | None, float | None, int]]] = {}
+        self.units: list[tuple[int, dict[Any, float]]] = []
+        self.disagreements: list[Disagreement] = []
+
+    def add(self, task: Mapping[str, Any]) -> None:
+        self.tasks += 1
+        task_id = int(task.get("id") or 0)
+        by_user = annotator_ratings(task, self.scale)
+        if len(by_user) >= 2:
+            self.units.append((task_id, by_user))
+            values = sorted(by_user.values())
+            if values[-1] != values[0]:
+                self._disagree(task_id, "humans", values[-1] - values[0], values, None)
+        newest = newest_annotation(task.get("annotations") or ())
+        human = None if newest is None else _rating(newest.get("result") or (), self.scale.rating_name)
+        if human is None:
+            return
+        for name, result in judge_results(task, self.scale).items():
+            self.judge_pairs.setdefault(name, []).append((human, result.rating, result.score, task_id))
+            if result.rating is not None and result.rating != human:
+                self._disagree(task_id, f"judge:{name}", abs(human - result.rating), [human], result.rating)
+
+    def _disagree(self, task_id: int, kind: str, gap: float, human: list[float], other: float | None) -> None:
+        link = task_link(self.url, self.project_id, task_id)
+        self.disagreements.append(Disagreement(task_id, kind, gap, human, other, link))
+        if len(self.disagreements) > 4 * TOP_DISAGREEMENTS:  # keep memory flat on a huge project
+            self.disagreements = _largest(self.disagreements)
+
+    def judges(self) -> list[JudgeAgreement]:
+        labels = self.scale.labels
+        out = []
+        for name in sorted(self.judge_pairs):
+            pairs = self.judge_pairs[name]
+            rated = [(h, j) for h, j, _, _ in pairs if j is not None]
+            scored: list[tuple[float, float, int]] = []
+            for h, j, s, t in pairs:
+                x = s if s is not None else j
+                if x is not None:
+                    scored.append((h, x, t))
+            humans, judged = [h for h, _ in rated], [j for _, j in rated]
+            out.append(
+                JudgeAgreement(
+                    name=name,
+                    n=len(rated),
+                    kappa_quadratic=stats.cohen_kappa(humans, judged, labels, "quadratic"),
+                    n_spearman=len(scored),
+                    spearman=stats.spearman_rho([h for h, _, _ in scored], [s for _, s, _ in scored]),
+                    labels=labels,
+                    confusion=stats.confusion_matrix(humans, judged, labels).tolist(),
+                    points=[(s, h, t) for h, s, t in scored],
+                )
+            )
+        return out
+
+    def humans(self) -> HumanAgreement:
+        annotators = sorted({user for _, ratings in self.units for user in ratings}, key=str)
+        data = [[ratings.get(user, math.nan) for _, ratings in self.units] for user in annotators]
+        return HumanAgreement(
+            tasks=len(self.units),
+            ratings=sum(len(ratings) for _, ratings in self.units),
+            annotators=len(annotators),
+            alpha_ordinal=stats.krippendorff_alpha(data, "ordinal") if self.units else math.nan,
+            percent_agreement=stats.percent_agreement([list(r.values()) for _, r in self.units]),
+        )
+
+
+def _largest(disagreements: list[Disagreement]) -> list[Disagreement]:
+    return sorted(disagreements, key=lambda d: (-d.gap, d.task_id, d.kind))[:TOP_DISAGREEMENTS]
+
+
+def build_report(
+    tasks: Iterable[Mapping[str, Any]], scale: Scale, *, url: str, project_id: int, title: str = ""
+) -> Report:
+    acc = _Accumulator(scale, url, project_id)
+    for task in tasks:
+        acc.add(task)
+    return Report(
+        project_id=project_id,
+        title=title,
+        tasks=acc.tasks,
+        max_rating=scale.max_rating,
+        judges=acc.judges(),
+        humans=acc.humans(),
+        disagreements=_largest(acc.disagreements),
+    )
+
+
+def _number(value: float) -> float | None:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The report as JSON-ready data; an undefined figure is null."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float):
+            return _number(value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    data = clean(asdict(report))
+    for agreement in data["judges"]:
+        agreement["points"] = [
+            {"judge_score": s, "human": h, "task_id": t} for s, h, t in agreement["points"]
+        ]
+    return data
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "undefined" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _stars(value: float) -> str:
+    return f"{value:g}"
+
+
+def render_text(report: Report) -> str:
+    lines = [f"Project {report.project_id} {report.title!r}: {report.tasks} tasks", ""]
+    lines.append(
+        f"Human vs judge (human = newest annotation; kappa quadratic-weighted on 1..{report.max_rating})"
+    )
+    if not report.judges:
+        lines.append("  no task has both a human rating and a judge:<name> prediction")
+    for j in report.judges:
+        lines.append(
+            f"  judge:{j.name}: kappa {fmt(j.kappa_quadratic)} (n={j.n}), "
+            f"Spearman {fmt(j.spearman)} (n={j.n_spearman})"
+        )
+        lines.append("    confusion (rows human, columns judge):")
+        lines.append("        " + "".join(f"{label:>5}" for label in j.labels))
+        for label, row in zip(j.labels, j.confusion, strict=True):
+            lines.append(f"    {label:>4}" + "".join(f"{count:>5}" for count in row))
+    h = report.humans
+    lines += ["", "Human vs human (tasks with 2+ annotators)"]
+    lines.append(
+        f"  Krippendorff's alpha (ordinal) {fmt(h.alpha_ordinal)}, percent agreement "
+        f"{fmt(h.percent_agreement * 100 if not math.isnan(h.percent_agreement) else math.nan, 1)}"
+        f"{'' if math.isnan(h.percent_agreement) else '%'} "
+        f"(n={h.tasks} tasks, {h.ratings} ratings, {h.annotators} annotators)"
+    )
+    lines += ["", f"Largest disagreements (top {TOP_DISAGREEMENTS})"]
+    if not report.disagreements:
+        lines.append("  none")
+    for d in report.disagreements:
+        if d.other is None:
+            said = "humans " + " / ".join(_stars(v) for v in d.human)
+        else:
+            said = f"human {_stars(d.human[0])} vs {d.kind} {_stars(d.other)}"
+        lines.append(f"  task {d.task_id}: {_stars(d.gap)} apart, {said}  {d.link}")
+    return "\n".join(lines) + "\n"
