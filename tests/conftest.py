@@ -11,8 +11,7 @@ import logging
 import os
 import threading
 import uuid
-from pathlib import Path
-from typing import Iterator, NoReturn
+from typing import Iterator
 
 import pytest
 from label_studio_sdk import LabelStudio
@@ -22,18 +21,9 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from support import labelstudio_server, secrets_watch
-from support.labelstudio_server import LabelStudioServer
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def missing(message: str) -> NoReturn:
-    """A prerequisite is missing: a failure in CI, where nothing is skipped; a skip elsewhere."""
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+from tests.support import labelstudio_server, secrets_watch
+from tests.support.labelstudio_server import LabelStudioServer
+from tests.support.prerequisites import REPO_ROOT, missing
 
 
 class RoutingProcessor(SpanProcessor):

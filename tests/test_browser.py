@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, missing
 from otel_label_studio import LabelStudioSpanExporter
-from support import fixtures
-from test_integration import deliver, project_by_title, tasks_of
+from tests.support import fixtures
+from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.pipelines import deliver
+from tests.support.prerequisites import REPO_ROOT, missing
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ import pytest
 from otel_label_studio.cli.options import SERVE_OPTIONS, parse_size
 from otel_label_studio.outbox import FeedbackOutbox
 from otel_label_studio.spool import Spool
-from test_spool import record
+from tests.support.builders import record
+from tests.support.prerequisites import REPO_ROOT
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 KEY = "cli-test-key-0123456789abcdef0123456789ab"
@@ -131,7 +132,7 @@ def test_version_and_help_say_what_is_true():
 
 
 def test_pyproject_license_is_an_spdx_expression():
-    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    text = (REPO_ROOT / "pyproject.toml").read_text()
     assert re.search(r'^license = "Apache-2.0"$', text, re.MULTILINE)  # the table form is deprecated
     assert 'requires = ["setuptools>=77"]' in text  # the first setuptools to read the string form
 

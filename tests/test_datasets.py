@@ -12,8 +12,9 @@ import pytest
 
 from otel_label_studio import PROMPT_CONFIG, LabelStudioSpanExporter
 from otel_label_studio.datasets import Binding, Filters, dataset_lines, newest_annotation
-from support import fixtures
-from test_integration import deliver, project_by_title, tasks_of
+from tests.support import fixtures
+from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.pipelines import deliver
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 

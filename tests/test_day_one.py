@@ -19,16 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import missing
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.labelstudio import UNREACHABLE, LabelStudioClient, LabelStudioError
-from support import fixtures
-from support import sidecar as sidecars
-from support.labelstudio_server import LabelStudioServer, free_port
-from support.proxy import LabelStudioProxy
-from test_faults import llm_spans
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.support import fixtures
+from tests.support import sidecar as sidecars
+from tests.support.labelstudio_server import LabelStudioServer, free_port
+from tests.support.otlp_requests import llm_spans
+from tests.support.prerequisites import REPO_ROOT, missing
+from tests.support.proxy import LabelStudioProxy
 
 APP = """\
 from opentelemetry.instrumentation.langchain import LangchainInstrumentor

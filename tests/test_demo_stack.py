@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from label_studio_sdk import LabelStudio
 
-from conftest import REPO_ROOT, missing
-from support import labelstudio_server
-from support.labelstudio_server import free_port
+from tests.support import labelstudio_server
+from tests.support.labelstudio_server import free_port
+from tests.support.prerequisites import REPO_ROOT, missing
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import missing
+from tests.support.prerequisites import REPO_ROOT, missing
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 COLLECTOR_DIR = REPO_ROOT / "collector-config"
 SIDECAR = COLLECTOR_DIR / "sidecar.yaml"

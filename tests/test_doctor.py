@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from support import sidecar
-from support.labelstudio_server import free_port
+from tests.support import sidecar
+from tests.support.labelstudio_server import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -23,13 +23,14 @@ from otel_label_studio.layouts import layout_for
 from otel_label_studio.projects import Projects
 from otel_label_studio.spool import Spool
 from otel_label_studio.worker import ORPHAN_SETTLE_SECONDS, DeliveryWorker
-from support import sidecar
-from support.proxy import LabelStudioProxy
-from test_faults import PROTOBUF, llm_spans, span_ids
-from test_integration import tasks_of
-from test_receiver import metrics, wait_for_tasks, wait_until_drained
-from test_spool import Clock
-from test_worker import FakeLabelStudio, plain
+from tests.support import sidecar
+from tests.support.builders import plain
+from tests.support.clock import Clock
+from tests.support.fake_label_studio import FakeLabelStudio
+from tests.support.label_studio_reads import tasks_of, wait_for_tasks
+from tests.support.otlp_requests import PROTOBUF, llm_spans, span_ids
+from tests.support.proxy import LabelStudioProxy
+from tests.support.serve_calls import metrics, wait_until_drained
 
 HELD_SECONDS = 13.0  # the first import's answer comes this late: past --timeout 5
 

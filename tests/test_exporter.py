@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.spool import Spool
-from support import fixtures
+from tests.support import fixtures
 
 
 class CountingListener:

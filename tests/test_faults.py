@@ -7,8 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import grpc
 import httpx
@@ -16,68 +14,20 @@ import pytest
 from google.rpc import code_pb2, status_pb2
 from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from support import sidecar
-from support.proxy import LabelStudioProxy
-from test_integration import tasks_of
-from test_receiver import grpc_export, metrics, wait_for_tasks, wait_until_drained
+from tests.support import sidecar
+from tests.support.label_studio_reads import assert_exactly_once, tasks_of, wait_for_tasks
+from tests.support.otlp_requests import PROTOBUF, llm_spans, span_ids
+from tests.support.prerequisites import REPO_ROOT
+from tests.support.proxy import LabelStudioProxy
+from tests.support.serve_calls import grpc_export, metrics, wait_until_drained
 
 pytestmark = pytest.mark.integration
 
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
-CRASHING = [sys.executable, str(Path(__file__).parent / "support" / "crash_after_import.py")]
-
-
-def attribute(key: str, value: str) -> KeyValue:
-    return KeyValue(key=key, value=AnyValue(string_value=value))
-
-
-def llm_spans(questions: list[str]) -> ExportTraceServiceRequest:
-    """GenAI chat spans, one per question, each with fresh ids."""
-    spans = []
-    for question in questions:
-        spans.append(
-            Span(
-                trace_id=uuid.uuid4().bytes,
-                span_id=uuid.uuid4().bytes[:8],
-                name="ChatFake.chat",
-                start_time_unix_nano=1_700_000_000_000_000_000,
-                end_time_unix_nano=1_700_000_000_100_000_000,
-                attributes=[
-                    attribute("gen_ai.operation.name", "chat"),
-                    attribute(
-                        "gen_ai.input.messages",
-                        json.dumps([{"role": "user", "parts": [{"type": "text", "content": question}]}]),
-                    ),
-                    attribute(
-                        "gen_ai.output.messages",
-                        json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": "ok"}]}]),
-                    ),
-                ],
-            )
-        )
-    resource = ResourceProto(attributes=[attribute("service.name", "fault-tests")])
-    return ExportTraceServiceRequest(
-        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
-    )
-
-
-def span_ids(request: ExportTraceServiceRequest) -> set[str]:
-    return {s.span_id.hex() for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans}
-
-
-def assert_exactly_once(ls, project_name: str, expected: set[str]) -> None:
-    tasks = tasks_of(ls, project_name)
-    landed = [task.data["span_id"] for task in tasks]
-    assert len(landed) == len(set(landed)), "a span became more than one task"
-    assert set(landed) == expected
+CRASHING = [sys.executable, str(REPO_ROOT / "tests" / "support" / "crash_after_import.py")]
 
 
 # --- a poisoned task -----------------------------------------------------------------------------------

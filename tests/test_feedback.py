@@ -13,10 +13,10 @@ import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_label_studio.feedback import EVENT_NAME, evaluations, logs_request
-from support import sidecar
-from support.labelstudio_server import free_port
-from test_integration import project_by_title
-from test_receiver import PROTOBUF, llm_request, wait_for_tasks
+from tests.support import sidecar
+from tests.support.label_studio_reads import project_by_title, wait_for_tasks
+from tests.support.labelstudio_server import free_port
+from tests.support.otlp_requests import PROTOBUF, llm_request
 
 
 def payload(action="ANNOTATION_CREATED", *, result=None, cancelled=False, data=None):

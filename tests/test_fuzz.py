@@ -23,8 +23,8 @@ from otel_label_studio.config import Settings
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.receiver.serve import ServeOptions, Sidecar
 from otel_label_studio.spanview import EventView, SpanView, from_otlp
-from support.labelstudio_server import free_port
-from test_receiver import llm_json
+from tests.support.labelstudio_server import free_port
+from tests.support.otlp_requests import llm_json
 
 MAX_BODY = 256 * 1024
 ALLOWED = {200, 400, 413, 415, 503}

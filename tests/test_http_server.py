@@ -27,9 +27,9 @@ from otel_label_studio.receiver.http import OtlpHttpServer
 from otel_label_studio.receiver.intake import Intake
 from otel_label_studio.receiver.limits import Busy, DecodeGate, ReceiveBudget
 from otel_label_studio.spool import Spool
-from support import sidecar
-from support.labelstudio_server import LabelStudioServer, free_port
-from test_receiver import llm_request
+from tests.support import sidecar
+from tests.support.labelstudio_server import LabelStudioServer, free_port
+from tests.support.otlp_requests import llm_request
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 READ_TIMEOUT = 2

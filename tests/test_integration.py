@@ -8,52 +8,22 @@ import os
 import socket
 import subprocess
 import sys
-from contextlib import contextmanager
 
 import pytest
-from label_studio_sdk import LabelStudio
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.labelstudio import LabelStudioClient
-from support import fixtures, scenarios
-from support.configs import SEED_CUSTOM_CONFIG
-from test_dialects import LIVE
+from tests.support import fixtures, scenarios
+from tests.support.configs import SEED_CUSTOM_CONFIG
+from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.pipelines import deliver, pipeline
+from tests.support.scenarios import LIVE
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def pipeline(routing, exporter):
-    """The app's pipeline: a BatchSpanProcessor with our exporter, flushed at the end."""
-    processor = BatchSpanProcessor(exporter, schedule_delay_millis=60_000, max_export_batch_size=512)
-    routing.attach(processor)
-    try:
-        yield
-        assert processor.force_flush(30_000)
-    finally:
-        routing.detach(processor)
-        processor.shutdown()
-
-
-def deliver(exporter: LabelStudioSpanExporter, spans) -> None:
-    """Export the way a span processor does, then wait until the delivery thread has imported it."""
-    exporter.export(spans)
-    assert exporter.force_flush(30_000), exporter.counts
-
-
-def project_by_title(ls: LabelStudio, title: str):
-    matches = [p for p in ls.projects.list(title=title) if p.title == title]
-    return matches[0] if matches else None
-
-
-def tasks_of(ls: LabelStudio, title: str):
-    project = project_by_title(ls, title)
-    assert project is not None, f"no project {title!r}"
-    return list(ls.tasks.list(project=project.id, fields="all"))
 
 
 def expected_prompt(mode, name):

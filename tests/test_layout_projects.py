@@ -13,10 +13,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.dm_view import TASK_KEYS, review_view
 from otel_label_studio.layouts import CHAT_CONFIG, CONVERSATION_KEY, PROMPT_CONFIG, layout_for
-from support import fixtures
-from support.proxy import LabelStudioProxy
-from test_integration import deliver, project_by_title, tasks_of
-from test_spool import record
+from tests.support import fixtures
+from tests.support.builders import record
+from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.pipelines import deliver
+from tests.support.proxy import LabelStudioProxy
 
 pytestmark = pytest.mark.integration
 

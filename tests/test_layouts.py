@@ -1,12 +1,11 @@
 """Record -> task, and binding label configs, without a server."""
 
-from pathlib import Path
-
 import pytest
 
 from otel_label_studio.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout, layout_for
 from otel_label_studio.record import LLMRecord, Message
-from support.configs import EXTRA_VARIABLES_CONFIG, SEED_CUSTOM_CONFIG
+from tests.support.configs import EXTRA_VARIABLES_CONFIG, SEED_CUSTOM_CONFIG
+from tests.support.prerequisites import REPO_ROOT
 
 
 def chat_record(**kwargs):
@@ -172,7 +171,7 @@ def test_both_layouts_prefill_every_generation_as_the_readme_says():
     for mode in ("prompt", "chat"):
         result = layout_for(mode, None).task(chat_record(outputs=["one", "two"]))["predictions"][0]
         assert result["result"][0]["value"] == {"text": ["one", "two"]}
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     rows = {
         mode: next(line for line in readme.splitlines() if line.startswith(f'| `mode="{mode}"`'))
         for mode in ("prompt", "chat")

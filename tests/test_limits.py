@@ -46,9 +46,9 @@ from otel_label_studio.receiver.limits import (
 )
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError, parse_request
 from otel_label_studio.spool import Spool
-from support import sidecar
-from support.labelstudio_server import LabelStudioServer, free_port
-from test_receiver import llm_json
+from tests.support import sidecar
+from tests.support.labelstudio_server import LabelStudioServer, free_port
+from tests.support.otlp_requests import llm_json
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TOKEN = "limits-test-token-0123456789"

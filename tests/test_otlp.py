@@ -13,47 +13,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from tests.support.otlp_requests import spec_example
 
 from otel_label_studio.receiver import otlp
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError
 from otel_label_studio.spanview import from_otlp
-
-
-def spec_example(
-    trace_id: str = "5B8EFFF798038103D269B633813FC60C", span_id: str = "EEE19B7EC3C1B174"
-) -> dict:
-    """An OTLP/JSON request shaped like opentelemetry-proto's examples/trace.json: upper-case hex ids,
-    int64 times as numbers, the span kind as an integer, scope attributes."""
-    return {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "my.service"}}]},
-                "scopeSpans": [
-                    {
-                        "scope": {
-                            "name": "my.library",
-                            "version": "1.0.0",
-                            "attributes": [{"key": "my.scope.attribute", "value": {"stringValue": "scope"}}],
-                        },
-                        "spans": [
-                            {
-                                "traceId": trace_id,
-                                "spanId": span_id,
-                                "parentSpanId": "EEE19B7EC3C1B173",
-                                "name": "I'm a server span",
-                                "startTimeUnixNano": 1544712660000000000,
-                                "endTimeUnixNano": "1544712661000000000",
-                                "kind": 2,
-                                "attributes": [
-                                    {"key": "my.span.attr", "value": {"stringValue": "some value"}}
-                                ],
-                            }
-                        ],
-                    }
-                ],
-            }
-        ]
-    }
 
 
 def test_json_hex_ids_in_any_case_become_the_right_bytes():

@@ -20,18 +20,18 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from otel_label_studio import LabelStudioSpanExporter
-from support import rotel_agent, scenarios, sidecar
-from test_integration import pipeline, project_by_title, tasks_of
-from test_otlp import spec_example
+from tests.support import rotel_agent, scenarios, sidecar
+from tests.support.label_studio_reads import tasks_of, wait_for_tasks
+from tests.support.otlp_requests import PROTOBUF, llm_json, llm_request, spec_example
+from tests.support.pipelines import pipeline
+from tests.support.serve_calls import grpc_export, metrics, wait_until_drained
 
 pytestmark = pytest.mark.integration
 
-PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON_TYPE = {"Content-Type": "application/json"}
 SCENARIO_NAMES = ("completion", "chat_system_human", "multi_turn", "tool_call", "n2")
 
@@ -59,110 +59,8 @@ def small(label_studio, tmp_path_factory):
     process.terminate()
 
 
-def wait_for_tasks(ls, title: str, count: int, timeout: float = 60.0) -> list:
-    deadline = time.monotonic() + timeout
-    tasks: list = []
-    while time.monotonic() < deadline:
-        project = project_by_title(ls, title)
-        if project is not None:
-            tasks = list(ls.tasks.list(project=project.id, fields="all"))
-            if len(tasks) >= count:
-                return tasks
-        time.sleep(0.3)
-    raise AssertionError(f"{len(tasks)} tasks in {title!r} after {timeout}s, wanted {count}")
-
-
-def metrics(process: sidecar.Sidecar) -> dict[str, float]:
-    response = httpx.get(f"{process.http_url}/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    values = {}
-    for line in response.text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
-
-
-def wait_until_drained(process: sidecar.Sidecar, timeout: float = 60.0) -> dict[str, float]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        values = metrics(process)
-        if values["otel_label_studio_queue_depth"] == 0:
-            return values
-        time.sleep(0.2)
-    raise AssertionError("the spool did not drain")
-
-
 def by_span(tasks) -> dict[str, tuple[dict, dict]]:
     return {task.data["span_id"]: (task.data, task.meta) for task in tasks}
-
-
-def llm_request(
-    title: str | None = None,
-    *,
-    trace_id: str | None = None,
-    span_id: str | None = None,
-    question: str = "What is OTLP?",
-    answer: str = "A protocol.",
-) -> ExportTraceServiceRequest:
-    """One GenAI chat span as OTLP protobuf, routed by resource attribute when ``title`` is given."""
-    document = llm_json(title, trace_id=trace_id, span_id=span_id, question=question, answer=answer)
-    from otel_label_studio.receiver.otlp import JSON, parse_request
-
-    return parse_request(json.dumps(document).encode(), JSON)
-
-
-def llm_json(
-    title: str | None = None,
-    *,
-    trace_id: str | None = None,
-    span_id: str | None = None,
-    question: str = "What is OTLP?",
-    answer: str = "A protocol.",
-    content: bool = True,
-) -> dict:
-    def attr(key: str, value: str) -> dict:
-        return {"key": key, "value": {"stringValue": value}}
-
-    attributes = [attr("gen_ai.operation.name", "chat"), attr("gen_ai.request.model", "fake-model")]
-    if content:
-        attributes += [
-            attr(
-                "gen_ai.input.messages",
-                json.dumps([{"role": "user", "parts": [{"type": "text", "content": question}]}]),
-            ),
-            attr(
-                "gen_ai.output.messages",
-                json.dumps([{"role": "assistant", "parts": [{"type": "text", "content": answer}]}]),
-            ),
-        ]
-    resource = [attr("service.name", "json-sender")]
-    if title:
-        resource.append(attr("label_studio.project", title))
-    return {
-        "resourceSpans": [
-            {
-                "resource": {"attributes": resource},
-                "scopeSpans": [
-                    {
-                        "scope": {"name": "test"},
-                        "spans": [
-                            {
-                                "traceId": trace_id or uuid.uuid4().hex.upper(),
-                                "spanId": span_id or uuid.uuid4().hex[:16].upper(),
-                                "name": "ChatFake.chat",
-                                "kind": 3,
-                                "startTimeUnixNano": "1700000000000000000",
-                                "endTimeUnixNano": 1700000000250000000,
-                                "attributes": attributes,
-                            }
-                        ],
-                    }
-                ],
-            }
-        ]
-    }
 
 
 # --- the same tasks as the in-process exporter ---------------------------------------------------
@@ -411,19 +309,6 @@ def test_a_gzip_bomb_is_413_and_memory_stays_bounded(small):
 
 
 # --- gRPC statuses -----------------------------------------------------------------------------------------
-
-
-def grpc_export(process: sidecar.Sidecar, body: bytes, metadata=()):
-    channel = grpc.insecure_channel(process.grpc_target, options=[("grpc.max_send_message_length", 64 << 20)])
-    try:
-        call = channel.unary_unary(
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-            request_serializer=None,
-            response_deserializer=ExportTraceServiceResponse.FromString,
-        )
-        return call(body, metadata=metadata, timeout=30)
-    finally:
-        channel.close()
 
 
 def test_grpc_statuses(side, small):

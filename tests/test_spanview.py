@@ -5,7 +5,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.spanview import from_otlp, from_readable_span
-from support import fixtures, scenarios
+from tests.support import fixtures, scenarios
 
 PREFIX = "traceloop.association.properties"
 

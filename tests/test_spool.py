@@ -14,31 +14,8 @@ from otel_label_studio.durable import DamagedFile
 from otel_label_studio.outbox import FeedbackOutbox
 from otel_label_studio.record import LLMRecord, Message
 from otel_label_studio.spool import DiskFull, Spool, SpoolFull
-
-
-def record(n: int, trace: str = "a" * 32) -> LLMRecord:
-    return LLMRecord(
-        trace_id=trace,
-        span_id=f"{n:016x}",
-        operation="chat",
-        dialect="genai",
-        messages=[Message("system", "Be brief"), Message("user", f"question {n} café 😀")],
-        outputs=[f"answer {n}"],
-        request_model="gpt-x",
-        usage={"input_tokens": 3},
-        request_params={"temperature": 0.5},
-        metadata={"user": "u1"},
-        project="Other-%Y",
-        truncated=True,
-    )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.builders import record
+from tests.support.clock import Clock
 
 
 @pytest.fixture
@@ -405,7 +382,7 @@ def test_a_damaged_outbox_is_named_too(tmp_path):
 def test_the_exporter_with_a_damaged_spool_logs_an_error_and_keeps_records_in_memory(tmp_path, caplog):
     from otel_label_studio import LabelStudioSpanExporter
     from otel_label_studio.memory_queue import MemoryQueue
-    from support import fixtures
+    from tests.support import fixtures
 
     path = tmp_path / "app-spool.sqlite3"
     overwrite(str(path))

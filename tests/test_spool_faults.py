@@ -24,15 +24,17 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_label_studio.record import LLMRecord, Message
 from otel_label_studio.spool import Spool
-from support import sidecar
-from support.disk_full import FLAG_VARIABLE
-from support.proxy import LabelStudioProxy
-from test_faults import PROTOBUF, assert_exactly_once, llm_spans, span_ids
-from test_receiver import metrics, wait_for_tasks, wait_until_drained
+from tests.support import sidecar
+from tests.support.disk_full import FLAG_VARIABLE
+from tests.support.label_studio_reads import assert_exactly_once, wait_for_tasks
+from tests.support.otlp_requests import PROTOBUF, llm_spans, span_ids
+from tests.support.prerequisites import REPO_ROOT
+from tests.support.proxy import LabelStudioProxy
+from tests.support.serve_calls import metrics, wait_until_drained
 
 pytestmark = pytest.mark.integration
 
-DISK_FULL_WRAPPER = [sys.executable, str(Path(__file__).parent / "support" / "disk_full.py")]
+DISK_FULL_WRAPPER = [sys.executable, str(REPO_ROOT / "tests" / "support" / "disk_full.py")]
 FULL_WARNING = "No space left on the disk of the spool file"
 FREE_AGAIN = "Space is free again on the disk of the spool file"
 

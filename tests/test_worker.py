@@ -4,68 +4,22 @@ and asking before re-importing after a crash."""
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 
 from otel_label_studio.labelstudio import (
     AUTH,
-    REJECTED,
     TRANSIENT,
-    FoundTask,
-    Imported,
     LabelStudioError,
-    Project,
 )
 from otel_label_studio.layouts import layout_for
 from otel_label_studio.projects import Projects
 from otel_label_studio.spool import Spool
 from otel_label_studio.worker import DeliveryWorker
-from test_spool import Clock, record
-
-
-class FakeLabelStudio:
-    """Imports into memory; refuses tasks whose prompt contains POISON; can be told to fail."""
-
-    url = "http://label-studio.invalid"
-    token_kind = "legacy token"
-
-    def __init__(self) -> None:
-        self.tasks: list[dict] = []
-        self.import_sizes: list[int] = []
-        self.lookups: list[list[str]] = []
-        self.fail_with: LabelStudioError | None = None
-
-    def find_project(self, title, timeout=None):
-        return Project(1, title, layout_for("prompt", None).label_config)
-
-    def create_project(self, title, label_config, timeout=None):  # pragma: no cover - find always finds
-        raise AssertionError("not expected")
-
-    def import_tasks(self, project_id, tasks, timeout=None, import_timeout=None):
-        tasks = [json.loads(task) for task in tasks]  # encoded, as they go on the wire
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.import_sizes.append(len(tasks))
-        if any("POISON" in str(task["data"].get("prompt")) for task in tasks):
-            raise LabelStudioError(REJECTED, "HTTP 400: poisoned prompt", status=400)
-        self.tasks.extend(tasks)
-        ids = list(range(len(self.tasks) - len(tasks), len(self.tasks)))
-        return Imported(ids, sum(len(task["predictions"]) for task in tasks))
-
-    def find_tasks(self, project_id, span_ids, timeout=None):
-        self.lookups.append(list(span_ids))
-        return {
-            (t["data"]["trace_id"], t["data"]["span_id"]): FoundTask(n, t["predictions"])
-            for n, t in enumerate(self.tasks)
-            if t["data"]["span_id"] in span_ids
-        }
-
-    def add_predictions(self, project_id, predictions, timeout=None):
-        for task_id, prediction in predictions:
-            self.tasks[task_id]["predictions"].append(prediction)
-        return len(predictions)
+from tests.support.builders import plain
+from tests.support.clock import Clock
+from tests.support.fake_label_studio import FakeLabelStudio
 
 
 @pytest.fixture
@@ -87,12 +41,6 @@ def setup(tmp_path):
     )
     yield spool, client, worker, clock
     spool.close()
-
-
-def plain(n: int):
-    item = record(n)
-    item.project = None
-    return item
 
 
 def test_a_poisoned_task_is_dead_lettered_and_its_batch_mates_land(setup):
