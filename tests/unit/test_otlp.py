@@ -13,11 +13,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from tests.support.otlp_requests import spec_example
 
 from otel_label_studio.receiver import otlp
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError
 from otel_label_studio.spanview import from_otlp
+from tests.support.otlp_requests import spec_example
 
 
 def test_json_hex_ids_in_any_case_become_the_right_bytes():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.support.builders import record
 
 from otel_label_studio.config import parse_patterns, resolve_settings
 from otel_label_studio.redact import BUILTIN_PATTERNS, MASK, Redactor
+from tests.support.builders import record
 
 SAMPLES = {
     "email": "write to jane.doe+ls@example.co.uk today",

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
-from tests.support.label_studio_reads import tasks_of
-from tests.support.otlp_requests import llm_spans, span_ids
 
 from otel_label_studio.replay import frame, read_requests
+from tests.support.label_studio_reads import tasks_of
+from tests.support.otlp_requests import llm_spans, span_ids
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 
@@ -76,9 +76,8 @@ def test_replay_says_which_file_is_not_otlp(tmp_path):
 
 @pytest.mark.integration
 def test_spool_drain_delivers_in_the_foreground(label_studio, ls, tmp_path, project_name):
-    from tests.support.builders import record
-
     from otel_label_studio.spool import Spool
+    from tests.support.builders import record
 
     spool = Spool.in_directory(str(tmp_path / "data"))
     waiting = [record(n) for n in range(7)]
