@@ -59,11 +59,11 @@ stop:
 # the full run also rewrites bench/RESULTS.md.
 bench: setup
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
-	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python -m bench.run
 
 bench-quick: setup
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
-	$(VENV)/bin/python bench/run.py --quick
+	$(VENV)/bin/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/out src/*.egg-info
