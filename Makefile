@@ -1,5 +1,6 @@
 # Two commands do everything on a machine with only Python:
 #   make test   set up both virtual environments, then lint, type-check and run every test
+#               (tests/unit and tests/integration; make test-unit runs the unit tests alone)
 #   make demo   a local Label Studio, the sidecar and a demo LangChain app (servers keep running)
 #   make stop   stops what make demo started
 #   make demo-reset  the demo again from an empty Label Studio
@@ -8,7 +9,7 @@ VENV := .venv
 LS_VENV := .venv-labelstudio
 LABEL_STUDIO_VERSION := 1.23.2
 
-.PHONY: test lint setup clean bench bench-quick demo demo-reset stop browser
+.PHONY: test test-unit lint setup clean bench bench-quick demo demo-reset stop browser
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -33,6 +34,10 @@ lint: $(VENV)/.installed
 
 test: lint $(LS_VENV)/.installed browser
 	$(VENV)/bin/python -m pytest
+
+# Unit tests only (tests/unit): no Label Studio, no child process, offline, about a minute.
+test-unit: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest tests/unit
 
 # Headless Chromium for the browser test: Debian's chromium package, no browser download.
 browser:
@@ -59,11 +64,11 @@ stop:
 # the full run also rewrites bench/RESULTS.md.
 bench: setup
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
-	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python -m bench.run
 
 bench-quick: setup
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
-	$(VENV)/bin/python bench/run.py --quick
+	$(VENV)/bin/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/out src/*.egg-info

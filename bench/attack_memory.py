@@ -25,7 +25,8 @@ from typing import Callable
 
 import grpc
 import httpx
-from common import Serve, closed_port_url, request_bodies, rss_kib, settle
+
+from bench.common import Serve, closed_port_url, request_bodies, rss_kib, settle
 
 TARGET_PEAK_MB = 1024.0
 CEILING_MIB = 4096  # the watchdog's kill line, to keep the machine alive when a case would not fit

@@ -1,7 +1,9 @@
 """What the benchmarks share: payloads, a real Label Studio, serve processes, and measuring.
 
-The Label Studio launcher is the test suite's (tests/support), so the benchmarks start the
-server exactly as the tests do: its own virtual environment, loopback, a throwaway database.
+The Label Studio and serve launchers are the test suite's (the tests.support package, imported as a
+module: run the benchmarks with ``python -m bench.run`` from the repository's root), so the benchmarks
+start the servers exactly as the tests do: Label Studio's own virtual environment, loopback, a
+throwaway database.
 """
 
 from __future__ import annotations
@@ -17,17 +19,16 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from tests.support import labelstudio_server, sidecar
+from tests.support.labelstudio_server import LabelStudioServer, free_port
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the test suite's launchers: one way to start each server
-
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto  # noqa: E402
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor  # noqa: E402
-
-from support import labelstudio_server, sidecar  # noqa: E402
-from support.labelstudio_server import LabelStudioServer, free_port  # noqa: E402
 
 WORDS = [
     "the",

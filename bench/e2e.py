@@ -10,7 +10,6 @@ import statistics
 import time
 import uuid
 
-from common import app_switch, genai_attributes, prompt_text
 from label_studio_sdk import LabelStudio
 from langchain_core.language_models.fake import FakeListLLM
 from opentelemetry.sdk.resources import Resource
@@ -18,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from bench.common import app_switch, genai_attributes, prompt_text
 from otel_label_studio import PROMPT_CONFIG, LabelStudioSpanExporter
 from otel_label_studio.labelstudio import LabelStudioClient, encode_task
 from otel_label_studio.layouts import layout_for

@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from common import request_bodies, settle
-
+from bench.common import request_bodies, settle
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.receiver.otlp import PROTOBUF, parse_request
 from otel_label_studio.spanview import from_otlp

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import grpc
 import httpx
-from common import REPO, Serve, closed_port_url, request_bodies, settle
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from support import rotel_agent
+from bench.common import REPO, Serve, closed_port_url, request_bodies, settle
+from tests.support import rotel_agent
 
 SPANS_PER_REQUEST = 100
 TARGET_SPANS_PER_SECOND = 10_000

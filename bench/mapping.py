@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable, Sequence
 
-from common import genai_attributes, otlp_request, prompt_text
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from bench.common import genai_attributes, otlp_request, prompt_text
 from otel_label_studio.layouts import layout_for
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.spanview import SpanView, from_otlp, from_readable_span

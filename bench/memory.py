@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
-from common import Serve, closed_port_url, request_bodies, rss_kib, settle
-from ingest import UNLIMITED
+
+from bench.common import Serve, closed_port_url, request_bodies, rss_kib, settle
+from bench.ingest import UNLIMITED
 
 TARGET_PEAK_MB = 200.0
 

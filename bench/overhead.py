@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 
-from common import app_switch
 from langchain_core.language_models.fake import FakeListLLM
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from bench.common import app_switch
 from otel_label_studio import LabelStudioSpanExporter
 
 TARGET_ADDED_MS = 0.1

@@ -1,7 +1,7 @@
 """Run every benchmark side by side in one run; print a table, write JSON, record RESULTS.md.
 
-    .venv/bin/python bench/run.py            # the full run (about 15 minutes); rewrites bench/RESULTS.md
-    .venv/bin/python bench/run.py --quick    # smaller numbers, a few minutes; RESULTS.md untouched
+    .venv/bin/python -m bench.run            # the full run (about 15 minutes); rewrites bench/RESULTS.md
+    .venv/bin/python -m bench.run --quick    # smaller numbers, a few minutes; RESULTS.md untouched
     make bench                               # the full run, after setting up both environments
 
 It starts what it needs: a real Label Studio (from .venv-labelstudio, on loopback, throwaway
@@ -20,10 +20,9 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from bench import common
 
-import common  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 SCENARIOS = ("mapping", "rules", "overhead", "e2e", "ingest", "memory", "attack_memory", "hotpath")
 
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(name: str, workdir: Path, server, quick: bool) -> dict:
     if name == "mapping":
-        import mapping
+        from bench import mapping
 
         return mapping.run(quick)
     if name == "rules":
@@ -83,26 +82,26 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
 
         return rules.run(quick)
     if name == "overhead":
-        import overhead
+        from bench import overhead
 
         return overhead.run(server.url, server.legacy_token, f"bench-overhead-{uuid.uuid4().hex[:6]}", quick)
     if name == "e2e":
-        import e2e
+        from bench import e2e
 
         return e2e.run(server.url, server.legacy_token, quick)
     if name == "ingest":
-        import ingest
+        from bench import ingest
 
         return ingest.run(workdir, quick)
     if name == "memory":
-        import memory
+        from bench import memory
 
         return memory.run(workdir, quick)
     if name == "attack_memory":
-        import attack_memory
+        from bench import attack_memory
 
         return attack_memory.run(workdir, quick)
-    import hotpath
+    from bench import hotpath
 
     return hotpath.run(workdir, quick)
 
@@ -187,7 +186,7 @@ def _results_md(results: dict) -> str:
     parts = [
         "# Benchmark results",
         "",
-        f"Last full run: {results['started']} to {results['finished']}, with `python bench/run.py`.",
+        f"Last full run: {results['started']} to {results['finished']}, with `python -m bench.run`.",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB; Python "
         f"{machine['python']}; Label Studio {machine['label_studio']}.",
         "All scenarios ran side by side in this one run; every ratio compares figures from the same run.",

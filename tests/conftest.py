@@ -1,39 +1,23 @@
-"""Shared fixtures: a real Label Studio, and LangChain instrumented once for the whole session.
+"""Fixtures for every test: no secret in any log, and LangChain instrumented once for the whole session.
 
-Label Studio comes from ``.venv-labelstudio`` (``make test`` creates it), or from
-``OTEL_LS_TEST_URL`` + ``OTEL_LS_TEST_LEGACY_TOKEN`` + ``OTEL_LS_TEST_PAT`` for a server you run.
-Without one, integration tests are skipped locally and fail under ``CI=true``.
+Unit tests (tests/unit) need nothing more; the real Label Studio is in tests/integration/conftest.py,
+so ``pytest tests/unit`` never starts it. Shared helpers are modules in tests/support, never test modules.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import uuid
-from pathlib import Path
-from typing import Iterator, NoReturn
+from typing import Iterator
 
 import pytest
-from label_studio_sdk import LabelStudio
 from opentelemetry.instrumentation.langchain import LangchainInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from support import labelstudio_server, secrets_watch
-from support.labelstudio_server import LabelStudioServer
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def missing(message: str) -> NoReturn:
-    """A prerequisite is missing: a failure in CI, where nothing is skipped; a skip elsewhere."""
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+from tests.support import secrets_watch
 
 
 class RoutingProcessor(SpanProcessor):
@@ -105,42 +89,3 @@ def captured(routing: RoutingProcessor) -> Iterator[InMemorySpanExporter]:
     routing.attach(processor)
     yield memory
     routing.detach(processor)
-
-
-@pytest.fixture(scope="session")
-def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
-    url = os.environ.get("OTEL_LS_TEST_URL")
-    if url:
-        external = LabelStudioServer(
-            url=url.rstrip("/"),
-            legacy_token=os.environ["OTEL_LS_TEST_LEGACY_TOKEN"],
-            pat=os.environ.get("OTEL_LS_TEST_PAT")
-            or labelstudio_server.mint_pat(
-                url, labelstudio_server.ADMIN_EMAIL, labelstudio_server.ADMIN_PASSWORD
-            ),
-        )
-        secrets_watch.register(external.legacy_token, external.pat)
-        yield external
-        return
-    binary = labelstudio_server.find_binary(REPO_ROOT)
-    if binary is None:
-        message = (
-            "no Label Studio: run `make test` (it installs one into .venv-labelstudio) "
-            "or set OTEL_LS_TEST_URL"
-        )
-        missing(message)
-    server = labelstudio_server.start(binary, tmp_path_factory.mktemp("label-studio"))
-    secrets_watch.register(server.legacy_token, server.pat)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def ls(label_studio: LabelStudioServer) -> LabelStudio:
-    """An SDK client for reading back what the bridge wrote."""
-    return LabelStudio(base_url=label_studio.url, api_key=label_studio.legacy_token)
-
-
-@pytest.fixture
-def project_name() -> str:
-    return f"otel-ls-test-{uuid.uuid4().hex[:10]}"

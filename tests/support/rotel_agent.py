@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from support.labelstudio_server import free_port
+from tests.support.labelstudio_server import free_port
 
 START_TIMEOUT_SECONDS = 20.0
 

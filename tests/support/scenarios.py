@@ -124,3 +124,37 @@ SCENARIOS: dict[str, Callable[[], Any]] = {
     "stream": stream,
     "async_call": async_call,
 }
+
+
+# What the live 0.55+ (GenAI) instrumentation records for tests/support/scenarios.py
+LIVE = {
+    "completion": ("completion", [("user", "Tell me a joke")], ["Why did the chicken cross the road?"]),
+    "chat_system_human": (
+        "chat",
+        [("system", "Always use emojis"), ("user", "Tell me a joke")],
+        ["Hi there 😀 café"],
+    ),
+    "multi_turn": (
+        "chat",
+        [
+            ("system", "You are a geography tutor."),
+            ("user", "What is the capital of France?"),
+            ("assistant", "Paris."),
+            ("user", "How many people live there?"),
+        ],
+        ["Paris has 2.1 million people."],
+    ),
+    "chain": ("chat", [("system", "be nice"), ("user", "hello")], ["Hello to you too"]),
+    "tool_call": (
+        "chat",
+        [
+            ("user", "What is the time and the weather in Paris?"),
+            ("assistant", '[tool call get_time #call_0] {"city": "Paris"}'),
+            ("tool", "[tool result #call_0] 10:00"),
+        ],
+        ['[tool call get_weather #call_1] {"city": "Paris"}'],
+    ),
+    "n2": ("completion", [("user", "Say something twice")], ["First answer", "Second answer"]),
+    "stream": ("chat", [("user", "Stream to me")], ["streamed answer here"]),
+    "async_call": ("chat", [("user", "Answer asynchronously")], ["async answer"]),
+}

@@ -13,8 +13,8 @@ from typing import Sequence
 
 import httpx
 
-from support import secrets_watch
-from support.labelstudio_server import LabelStudioServer, free_port
+from tests.support import secrets_watch
+from tests.support.labelstudio_server import LabelStudioServer, free_port
 
 SCRIPT = Path(sys.executable).parent / "otel-label-studio"
 START_TIMEOUT_SECONDS = 30

@@ -1,0 +1,156 @@
+"""Seen in a browser: Label Studio's labeling view shows what the bridge imported.
+
+Headless Chromium from Debian's `chromium` package (make test installs it), driven by Playwright's
+driver (`pip install playwright` brings the driver, not a browser). Screenshots go to
+test-artifacts/, and the README shows copies of them from tests/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from otel_label_studio import LabelStudioSpanExporter
+from tests.support import fixtures
+from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.pipelines import deliver
+from tests.support.prerequisites import REPO_ROOT, missing
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+def chromium() -> str:
+    path = (
+        os.environ.get("OTEL_LS_TEST_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+    if path is None:
+        message = "no Chromium: `make test` installs Debian's chromium package (apt-get install chromium)"
+        missing(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def logged_in_page(browser, label_studio):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{label_studio.url}/user/login/")
+    page.fill("input[name=email]", label_studio.email)
+    page.fill("input[name=password]", label_studio.password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(lambda url: "/user/login" not in url, timeout=60_000)
+    return page
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+    assert (ARTIFACTS / f"{name}.png").stat().st_size > 10_000
+
+
+def wait_for_texts(page, texts: list[str]) -> str:
+    for text in texts:
+        page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=90_000)
+    return page.inner_text("body")  # visible text only: what display:none hides is not in it
+
+
+def visible(locator, timeout: float = 15_000) -> bool:
+    """Whether the locator's first match shows within ``timeout`` ms (the page is already loaded)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        locator.first.wait_for(state="visible", timeout=timeout)
+    except PlaywrightTimeout:
+        return False
+    return True
+
+
+def task_table(page) -> str:
+    """The visible text of the Data Manager's task table (the left task list in the labeling view)."""
+    table = page.locator(".lsf-table")
+    table.first.wait_for(state="visible", timeout=90_000)
+    return table.first.inner_text()
+
+
+# The same conversation in both layouts (legacy fixture "multi_turn").
+TURNS = ["You are a comedian.", "Tell me a joke", "Why did the chicken cross the road?", "I don't know, why?"]
+RESPONSE = "Because it was ready to move on."
+RAW_DIALOGUE = '{"role"'  # how Label Studio shows a list-valued field: one line of JSON
+
+
+@pytest.mark.parametrize(
+    "mode, header, readable_column, readable_text",
+    [
+        ("prompt", "Response:", "prompt", "system: You are a comedian."),
+        ("chat", "Final response:", "conversation", "system: You are a comedian."),
+    ],
+)
+def test_what_a_reviewer_sees(
+    browser, label_studio, ls, project_name, mode, header, readable_column, readable_text
+):
+    """The labeling view and the Data Manager of each layout read well (issue 13, item 11)."""
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name, mode=mode
+    )
+    deliver(exporter, fixtures.load("legacy", "multi_turn"))
+    exporter.shutdown()
+    (task,) = tasks_of(ls, project_name)
+    project_id = project_by_title(ls, project_name).id
+    page = logged_in_page(browser, label_studio)
+
+    page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task.id}")
+    wait_for_texts(page, [TURNS[0], TURNS[-1], RESPONSE])
+    page.wait_for_load_state("networkidle")  # the editor may mount twice: let it settle
+    text = wait_for_texts(page, [TURNS[0], TURNS[-1], RESPONSE])
+    assert visible(page.get_by_text(header, exact=True)), f"no {header!r} above the response"
+    screenshot(page, f"labeling-{mode}-layout")
+    for turn in TURNS:
+        assert turn in text, f"dialogue turn {turn!r} not on the page"
+    assert RESPONSE in text
+    assert "00:00:00" not in text  # no timing controls on text turns
+    assert "undefined" not in text  # the prediction's tab is named by its model_version
+    task_list = task_table(page)
+    assert RAW_DIALOGUE not in task_list, f"the task list shows the dialogue as JSON: {task_list!r}"
+    assert readable_text in task_list, f"the task list does not show the dialogue as text: {task_list!r}"
+
+    page.goto(f"{label_studio.url}/projects/{project_id}/data")
+    page.get_by_text("trace_id", exact=True).first.wait_for(state="visible", timeout=90_000)
+    page.get_by_text(TURNS[0], exact=False).first.wait_for(state="visible", timeout=90_000)  # rows in
+    page.wait_for_load_state("networkidle")
+    assert visible(page.get_by_text(readable_column, exact=True)), f"no {readable_column} column"
+    cells = page.get_by_text(readable_text, exact=False)
+    assert visible(cells) and cells.count() == 1, "the dialogue is not readable in the table"
+    table = task_table(page)
+    assert RAW_DIALOGUE not in table, f"the Data Manager shows the dialogue as JSON: {table!r}"
+    # the Data Manager opened on one tab: the bridge's own, or Label Studio's Default, not both
+    views = list(ls.views.list(project=project_id))
+    assert len(views) == 1, [view.data.get("title") for view in views]
+    screenshot(page, f"data-manager-{mode}-layout")
+    page.close()
+
+
+def test_the_readme_shows_the_screenshots():
+    readme = (REPO_ROOT / "README.md").read_text()
+    for name in (
+        "labeling-prompt-layout",
+        "labeling-chat-layout",
+        "data-manager-prompt-layout",
+        "data-manager-chat-layout",
+    ):
+        assert f"tests/screenshots/{name}.png" in readme
+        assert (REPO_ROOT / "tests" / "screenshots" / f"{name}.png").exists()
+    assert Path(REPO_ROOT / "test-artifacts").name in (REPO_ROOT / ".gitignore").read_text()

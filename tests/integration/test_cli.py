@@ -1,0 +1,191 @@
+"""The ``otel-label-studio`` command: help, bad options stopping at start, the spool commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from otel_label_studio.cli.options import SERVE_OPTIONS, parse_size
+from otel_label_studio.outbox import FeedbackOutbox
+from otel_label_studio.spool import Spool
+from tests.support.builders import record
+from tests.support.prerequisites import REPO_ROOT
+
+SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
+KEY = "cli-test-key-0123456789abcdef0123456789ab"
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_LABEL_STUDIO_", "LABEL_STUDIO_"))}
+    base["LABEL_STUDIO_API_KEY"] = KEY
+    return subprocess.run(
+        [SCRIPT, *args], env={**base, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_help_explains_every_option_and_its_variable():
+    top = run("--help")
+    assert top.returncode == 0 and "serve" in top.stdout and "spool" in top.stdout
+    serve = run("serve", "--help")
+    assert serve.returncode == 0
+    text = " ".join(serve.stdout.split())
+    for option in SERVE_OPTIONS:
+        assert option.flags[0] in text
+        assert option.env in text
+    assert "LABEL_STUDIO_API_KEY" in text and "x-label-studio-project" in text
+    for name in ("stats", "dead-letters", "retry"):
+        assert run("spool", name, "--help").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["--http-port", "70000"], {}, "--http-port: '70000' is not a port"),
+        (["--grpc-port", "x"], {}, "--grpc-port: invalid literal"),
+        (
+            [],
+            {"OTEL_LABEL_STUDIO_MODE": "dialogue"},
+            "OTEL_LABEL_STUDIO_MODE: 'dialogue' is not one of prompt, chat",
+        ),
+        (["--mode", "dialogue"], {}, "--mode: 'dialogue' is not one of prompt, chat"),
+        (["--max-body-bytes", "lots"], {}, "--max-body-bytes: 'lots' is not a size"),
+        (["--project-id", "0"], {}, "--project-id: '0' must be a positive whole number"),
+        (["--project-config", "/nonexistent/config.xml"], {}, "cannot read label config file"),
+        (["--url", "localhost:8080"], {}, "has no scheme: add http:// (http://localhost:8080)"),
+        (
+            ["--url", "http://127.0.0.1:8080/projects/1"],
+            {},
+            "--url / LABEL_STUDIO_URL: 'http://127.0.0.1:8080/projects/1' is a page of Label Studio, "
+            "not its base URL: use http://127.0.0.1:8080",
+        ),
+        (
+            [],
+            {"LABEL_STUDIO_URL": "http://127.0.0.1:8080/projects/1"},
+            "not its base URL: use http://127.0.0.1:8080",
+        ),
+        ([], {"LABEL_STUDIO_API_KEY": ""}, "LABEL_STUDIO_API_KEY is not set"),
+        (["--include-errors", "maybe"], {}, "--include-errors"),
+        (
+            ["--redact", "(unclosed"],
+            {},
+            "--redact: redact pattern '(unclosed' is not a valid regular expression",
+        ),
+        ([], {"OTEL_LABEL_STUDIO_REDACT": "[1]"}, "OTEL_LABEL_STUDIO_REDACT: must be a JSON list of strings"),
+    ],
+)
+def test_bad_options_stop_at_start_with_what_to_fix(tmp_path, args, env, message):
+    result = run("serve", "--data-dir", str(tmp_path / "data"), *args, env=env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert KEY not in result.stderr + result.stdout
+
+
+def test_a_config_that_cannot_take_tasks_stops_at_start(tmp_path):
+    config = tmp_path / "config.xml"
+    config.write_text("<View><Image name='img' value='$image'/></View>")
+    result = run("serve", "--data-dir", str(tmp_path / "data"), "--project-config", str(config))
+    assert result.returncode == 2
+    assert "project config:" in result.stderr
+
+
+def test_a_port_in_use_stops_at_start(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run(
+            "serve", "--data-dir", str(tmp_path / "data"), "--http-port", str(port), "--grpc-port", "0"
+        )
+    assert result.returncode == 2
+    assert f"cannot listen for OTLP/HTTP on 127.0.0.1:{port}" in result.stderr
+    assert "usage:" not in result.stderr  # what to fix, not the command line's syntax
+
+
+def test_an_unwritable_data_dir_stops_at_start(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("serve", "--data-dir", str(blocker / "data"), "--http-port", "0", "--grpc-port", "0")
+    assert result.returncode == 2
+    assert "cannot create data directory" in result.stderr
+
+
+def test_version_and_help_say_what_is_true():
+    version = run("--version")
+    assert (
+        version.returncode == 0
+        and version.stdout.strip() == f"otel-label-studio {metadata.version('otel-label-studio')}"
+    )
+    serve = " ".join(run("serve", "--help").stdout.split())
+    assert "default: 64MiB" in serve and "default: 1GiB" in serve and "67108864" not in serve
+    stats = " ".join(run("spool", "stats", "--help").stdout.split())
+    assert "created if missing" not in stats and "it must exist" in stats
+
+
+def test_pyproject_license_is_an_spdx_expression():
+    text = (REPO_ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^license = "Apache-2.0"$', text, re.MULTILINE)  # the table form is deprecated
+    assert 'requires = ["setuptools>=77"]' in text  # the first setuptools to read the string form
+
+
+def test_sizes():
+    from otel_label_studio.cli.options import format_size
+
+    assert format_size(64 * 1024 * 1024) == "64MiB" and format_size(1 << 30) == "1GiB"
+    assert format_size(1000) == "1000" and parse_size(format_size(3 * 1024)) == 3 * 1024
+    assert parse_size("1048576") == 1048576
+    assert parse_size("64MiB") == 64 * 1024 * 1024
+    assert parse_size("10MB") == 10_000_000
+    assert parse_size("1gib") == 1 << 30
+    with pytest.raises(ValueError):
+        parse_size("0")
+
+
+def test_spool_commands(tmp_path):
+    data = tmp_path / "data"
+    spool = Spool.in_directory(str(data))
+    spool.add([record(1), record(2), record(3)])
+    first, second, third = spool.take(10)
+    spool.dead(first, "HTTP 400: task data lacks $prompt")
+    spool.delivered([second], project_id=1)
+    spool.close()
+    assert (
+        json.loads(run("spool", "stats", "--data-dir", str(data), "--json").stdout)["feedback_events_waiting"]
+        == 0
+    )  # serve took no webhooks: no outbox
+    outbox = FeedbackOutbox.in_directory(str(data))
+    outbox.put(b"logs request", 2)
+    outbox.close()
+
+    stats = run("spool", "stats", "--data-dir", str(data), "--json")
+    assert stats.returncode == 0, stats.stderr
+    values = json.loads(stats.stdout)
+    assert (values["depth"], values["dead_letters"], values["delivered_remembered"]) == (1, 1, 1)
+    assert values["feedback_events_waiting"] == 2
+    text = run("spool", "stats", "--data-dir", str(data)).stdout
+    assert "waiting:          1 records" in text and "feedback:         2 evaluation events" in text
+
+    letters = run("spool", "dead-letters", "--data-dir", str(data))
+    assert letters.returncode == 0
+    assert first.record.span_id in letters.stdout and "task data lacks $prompt" in letters.stdout
+
+    retried = run("spool", "retry", "--data-dir", str(data), "--json")
+    assert json.loads(retried.stdout) == {"requeued": 1}
+    after = json.loads(run("spool", "stats", "--data-dir", str(data), "--json").stdout)
+    assert (after["depth"], after["dead_letters"]) == (2, 0)
+    assert run("spool", "dead-letters", "--data-dir", str(data)).stdout.strip() == "no dead letters"
+
+
+def test_spool_commands_say_when_there_is_no_spool(tmp_path):
+    result = run("spool", "stats", "--data-dir", str(tmp_path / "nothing"))
+    assert result.returncode == 2
+    assert "no spool at" in result.stderr and "--data-dir" in result.stderr

@@ -1,0 +1,210 @@
+"""Human scores flow back into the traces: a real Label Studio webhook -> serve -> an OTLP receiver."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from otel_label_studio.feedback import EVENT_NAME, evaluations, logs_request
+from tests.support import sidecar
+from tests.support.label_studio_reads import project_by_title, wait_for_tasks
+from tests.support.labelstudio_server import free_port
+from tests.support.otlp_requests import PROTOBUF, llm_request
+
+
+def payload(action="ANNOTATION_CREATED", *, result=None, cancelled=False, data=None):
+    return {
+        "action": action,
+        "task": {
+            "id": 7,
+            "data": data if data is not None else {"trace_id": "ab" * 16, "span_id": "cd" * 8},
+            "predictions": [{"result": [{"type": "textarea", "value": {"text": ["model answer"]}}]}],
+        },
+        "annotation": {"id": 3, "was_cancelled": cancelled, "result": result or []},
+    }
+
+
+def test_evaluations_from_webhook_payloads():
+    edited = [
+        {"type": "textarea", "value": {"text": ["better answer"]}},
+        {"type": "rating", "value": {"rating": 4}},
+    ]
+    (item,) = evaluations(payload(result=edited), now_ns=5)
+    assert (item.trace_id, item.span_id, item.label, item.score, item.explanation) == (
+        "ab" * 16,
+        "cd" * 8,
+        "edited",
+        4.0,
+        "better answer",
+    )
+    accepted = [{"type": "textarea", "value": {"text": ["model answer"]}}]
+    assert evaluations(payload("ANNOTATION_UPDATED", result=accepted))[0].label == "accepted"
+    assert evaluations(payload(cancelled=True))[0].label == "skipped"
+    assert evaluations(payload("PROJECT_CREATED")) == []
+    assert evaluations(payload(data={"text": "a task someone else made"})) == []
+    request = logs_request([item])
+    record = request.resource_logs[0].scope_logs[0].log_records[0]
+    assert record.event_name == EVENT_NAME
+    assert record.trace_id == bytes.fromhex("ab" * 16) and record.span_id == bytes.fromhex("cd" * 8)
+    attributes = {kv.key: kv.value for kv in record.attributes}
+    assert attributes["gen_ai.evaluation.score.value"].double_value == 4.0
+    assert attributes["gen_ai.evaluation.score.label"].string_value == "edited"
+    assert attributes["gen_ai.evaluation.name"].string_value == "label_studio.human_review"
+
+
+class LogsReceiver:
+    """An OTLP/HTTP logs endpoint that keeps every request it gets."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.requests: list[ExportLogsServiceRequest] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format, *args):  # noqa: A002
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path == "/v1/logs":
+                    receiver.requests.append(ExportLogsServiceRequest.FromString(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def records(self):
+        return [
+            r
+            for req in self.requests
+            for rl in req.resource_logs
+            for sl in rl.scope_logs
+            for r in sl.log_records
+        ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.integration
+def test_a_real_webhook_becomes_an_evaluation_event_on_the_original_span(
+    label_studio, ls, tmp_path, project_name
+):
+    receiver = LogsReceiver()
+    side = sidecar.start(
+        label_studio, tmp_path / "data", project_name, args=["--feedback-endpoint", receiver.url]
+    )
+    try:
+        request = llm_request(question="What is a span?", answer="A unit of work.")
+        body = request.SerializeToString()
+        assert (
+            httpx.post(side.traces_url, content=body, headers={**PROTOBUF, **side.auth()}).status_code == 200
+        )
+        (task,) = wait_for_tasks(ls, project_name, 1)
+        project = project_by_title(ls, project_name)
+        env = {
+            **os.environ,
+            "LABEL_STUDIO_URL": label_studio.url,
+            "LABEL_STUDIO_API_KEY": label_studio.pat,
+            "OTEL_LABEL_STUDIO_AUTH_TOKEN": side.token,
+        }
+        registered = subprocess.run(
+            [str(sidecar.SCRIPT), "webhook", "--project-id", str(project.id), "--target", side.http_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert registered.returncode == 0, registered.stderr
+        assert side.token not in registered.stdout + registered.stderr
+
+        ls.annotations.create(
+            id=task.id,
+            result=[
+                {"from_name": "response", "to_name": "prompt", "type": "textarea",
+                 "value": {"text": ["A span is one timed operation in a trace."]}},
+                {"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": 4}},
+            ],
+            was_cancelled=False,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not receiver.records() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (record,) = receiver.records()
+        assert record.event_name == "gen_ai.evaluation.result"
+        assert record.trace_id.hex() == task.data["trace_id"]
+        assert record.span_id.hex() == task.data["span_id"]
+        attributes = {kv.key: kv.value for kv in record.attributes}
+        assert attributes["gen_ai.evaluation.score.value"].double_value == 4.0
+        assert attributes["gen_ai.evaluation.score.label"].string_value == "edited"
+        assert (
+            attributes["gen_ai.evaluation.explanation"].string_value
+            == "A span is one timed operation in a trace."
+        )
+
+        unauthenticated = httpx.post(
+            f"{side.http_url}/webhooks/label-studio", json={"action": "ANNOTATION_CREATED"}
+        )
+        assert unauthenticated.status_code == 401
+    finally:
+        side.terminate()
+        receiver.close()
+
+
+def _metric(side, name: str) -> float:
+    text = httpx.get(f"{side.http_url}/metrics").text
+    (line,) = [line for line in text.splitlines() if line.startswith(f"otel_label_studio_{name} ")]
+    return float(line.split()[1])
+
+
+@pytest.mark.integration
+def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
+    label_studio, tmp_path, project_name
+):
+    """Label Studio sends a webhook once: an endpoint that is down must not lose the score."""
+    port = free_port()  # nothing listens here yet
+    side = sidecar.start(
+        label_studio,
+        tmp_path / "data",
+        project_name,
+        args=["--feedback-endpoint", f"http://127.0.0.1:{port}"],
+    )
+    receiver = None
+    try:
+        answer = httpx.post(
+            f"{side.http_url}/webhooks/label-studio",
+            json=payload(result=[{"type": "rating", "value": {"rating": 5}}]),
+            headers=side.auth(),
+        )
+        assert answer.status_code == 200 and answer.json() == {"evaluation_events": 1}
+        assert _metric(side, "feedback_events_waiting") == 1
+        assert side.terminate() == 0
+        assert "1 evaluation events stay in the feedback outbox" in side.logs()
+
+        receiver = LogsReceiver(port)
+        side.respawn()
+        deadline = time.monotonic() + 30
+        while not receiver.records() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (record,) = receiver.records()
+        assert record.trace_id.hex() == "ab" * 16 and record.span_id.hex() == "cd" * 8
+        attributes = {kv.key: kv.value for kv in record.attributes}
+        assert attributes["gen_ai.evaluation.score.value"].double_value == 5.0
+        assert attributes["gen_ai.evaluation.score.label"].string_value == "accepted"
+        assert _metric(side, "feedback_events_waiting") == 0
+        assert _metric(side, "feedback_events_sent_total") == 1
+    finally:
+        side.terminate()
+        if receiver is not None:
+            receiver.close()

@@ -1,0 +1,54 @@
+"""An in-memory stand-in for Label Studio's client, for unit tests of the delivery worker only.
+
+Integration tests use the real server (the ``label_studio`` fixture); this fake never replaces it there.
+"""
+
+from __future__ import annotations
+
+import json
+
+from otel_label_studio.labelstudio import REJECTED, FoundTask, Imported, LabelStudioError, Project
+from otel_label_studio.layouts import layout_for
+
+
+class FakeLabelStudio:
+    """Imports into memory; refuses tasks whose prompt contains POISON; can be told to fail."""
+
+    url = "http://label-studio.invalid"
+    token_kind = "legacy token"
+
+    def __init__(self) -> None:
+        self.tasks: list[dict] = []
+        self.import_sizes: list[int] = []
+        self.lookups: list[list[str]] = []
+        self.fail_with: LabelStudioError | None = None
+
+    def find_project(self, title, timeout=None):
+        return Project(1, title, layout_for("prompt", None).label_config)
+
+    def create_project(self, title, label_config, timeout=None):  # pragma: no cover - find always finds
+        raise AssertionError("not expected")
+
+    def import_tasks(self, project_id, tasks, timeout=None, import_timeout=None):
+        tasks = [json.loads(task) for task in tasks]  # encoded, as they go on the wire
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.import_sizes.append(len(tasks))
+        if any("POISON" in str(task["data"].get("prompt")) for task in tasks):
+            raise LabelStudioError(REJECTED, "HTTP 400: poisoned prompt", status=400)
+        self.tasks.extend(tasks)
+        ids = list(range(len(self.tasks) - len(tasks), len(self.tasks)))
+        return Imported(ids, sum(len(task["predictions"]) for task in tasks))
+
+    def find_tasks(self, project_id, span_ids, timeout=None):
+        self.lookups.append(list(span_ids))
+        return {
+            (t["data"]["trace_id"], t["data"]["span_id"]): FoundTask(n, t["predictions"])
+            for n, t in enumerate(self.tasks)
+            if t["data"]["span_id"] in span_ids
+        }
+
+    def add_predictions(self, project_id, predictions, timeout=None):
+        for task_id, prediction in predictions:
+            self.tasks[task_id]["predictions"].append(prediction)
+        return len(predictions)

@@ -1,0 +1,46 @@
+"""Talking to a running ``serve`` process: its /metrics, waiting for its spool to drain, a raw gRPC call."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from tests.support import sidecar
+
+
+def metrics(process: sidecar.Sidecar) -> dict[str, float]:
+    response = httpx.get(f"{process.http_url}/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    values = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+def wait_until_drained(process: sidecar.Sidecar, timeout: float = 60.0) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        values = metrics(process)
+        if values["otel_label_studio_queue_depth"] == 0:
+            return values
+        time.sleep(0.2)
+    raise AssertionError("the spool did not drain")
+
+
+def grpc_export(process: sidecar.Sidecar, body: bytes, metadata=()):
+    channel = grpc.insecure_channel(process.grpc_target, options=[("grpc.max_send_message_length", 64 << 20)])
+    try:
+        call = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        return call(body, metadata=metadata, timeout=30)
+    finally:
+        channel.close()
