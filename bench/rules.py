@@ -13,9 +13,9 @@ import json
 import time
 from typing import Sequence
 
-from common import otlp_request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from bench.common import otlp_request
 from otel_label_studio import dialects
 from otel_label_studio.layouts import layout_for
 from otel_label_studio.mapping import Mapper

@@ -78,7 +78,7 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
 
         return mapping.run(quick)
     if name == "rules":
-        import rules
+        from bench import rules
 
         return rules.run(quick)
     if name == "overhead":
