@@ -1,10 +1,21 @@
-"""Settings: an argument wins over the environment, the environment over the default.
+"""The settings model: every setting the exporter, ``serve`` and the commands read, declared once.
 
-Every environment variable the bridge reads is declared here, once, with what it means.
-An empty variable counts as unset. A malformed scalar (a number that is not a number)
-logs a warning and falls back to the default, as OpenTelemetry's own exporters do;
-a malformed label config is an error, because silently using another config would create
-a project that is not what the user asked for.
+Each field of ``Settings`` carries its type, its default and a ``Spec``: the environment variable,
+the command-line flag (derived into argparse by ``cli.options``), how a text value is parsed and
+checked, and one line of documentation (the ``--help`` text and the README's tables, which
+``readme_tables`` renders and a test compares).
+
+Precedence: an argument (or flag) wins over the environment, the environment over the default.
+An empty variable counts as unset. One rule for a malformed value, wherever it comes from:
+
+- ``serve`` and the commands refuse it at start (exit status 2), naming the flag or variable and
+  what to fix (``read_settings(..., lenient=False)``);
+- the in-process exporter logs a malformed *variable* once, as a WARNING, and uses the default
+  (a page URL copied from the browser: its base URL), so a bad environment never breaks the app;
+  a malformed *argument* raises ValueError, as any bad argument to a constructor does. Two variables
+  are refused by the exporter too, because their default would do what the user did not ask for:
+  an unreadable label config file (a project with another config) and a malformed redact pattern
+  (prompts unmasked).
 """
 
 from __future__ import annotations
@@ -12,138 +23,105 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple, Sequence, TypeVar
+from typing import Annotated, Any, Callable, Collection, Iterator, Literal, Mapping, NamedTuple, Sequence
 from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field
 
 _logger = logging.getLogger(__name__)
 
-LABEL_STUDIO_URL = "LABEL_STUDIO_URL"
-"""Base URL of Label Studio. Default ``http://localhost:8080`` (Label Studio's own default port)."""
-
-LABEL_STUDIO_API_KEY = "LABEL_STUDIO_API_KEY"
-"""Access token from "Account & Settings": a Personal Access Token (JWT) or a legacy token."""
-
-LABEL_STUDIO_PROJECT_ID = "LABEL_STUDIO_PROJECT_ID"
-"""Numeric id of an existing project. When set, tasks go there and no project is looked up by title."""
-
-OTEL_LABEL_STUDIO_PROJECT_NAME = "OTEL_LABEL_STUDIO_PROJECT_NAME"
-"""Project title, strftime'd at delivery time (a daily title rolls over).
-Default ``LangChain-%Y-%m-%d``."""
-
-OTEL_LABEL_STUDIO_PROJECT_CONFIG = "OTEL_LABEL_STUDIO_PROJECT_CONFIG"
-"""Path to a label config XML file used instead of the layout's default config."""
-
-OTEL_LABEL_STUDIO_MODE = "OTEL_LABEL_STUDIO_MODE"
-"""Layout of new projects: ``prompt`` (default) or ``chat``."""
-
-OTEL_LABEL_STUDIO_BATCH_SIZE = "OTEL_LABEL_STUDIO_BATCH_SIZE"
-"""Most tasks in one import request. Default 500 (Label Studio imports fastest in large requests)."""
-
-OTEL_LABEL_STUDIO_TIMEOUT = "OTEL_LABEL_STUDIO_TIMEOUT"
-"""Seconds one request to Label Studio may take; also how long the exporter's shutdown lets
-delivery drain. Default 10."""
-
-OTEL_LABEL_STUDIO_IMPORT_TIMEOUT = "OTEL_LABEL_STUDIO_IMPORT_TIMEOUT"
-"""Seconds delivery waits for Label Studio's answer to an import (connecting is bounded by the
-timeout). Records of an import that got no answer are imported again only once this long has
-passed since it was sent: until then it may still land. Default 600."""
-
-OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK = "OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK"
-"""New projects ask each task for this many annotations from different people (Label Studio's
-``maximum_annotations``; see the README for what open-source Label Studio enforces). Default 1."""
-
-OTEL_LABEL_STUDIO_INCLUDE_ERRORS = "OTEL_LABEL_STUDIO_INCLUDE_ERRORS"
-"""``true`` turns failed LLM calls (no output) into tasks showing the error. Default ``false``."""
-
-OTEL_LABEL_STUDIO_METADATA_PREFIX = "OTEL_LABEL_STUDIO_METADATA_PREFIX"
-"""Attribute prefix of run metadata on chat spans. Default ``traceloop.association.properties``
-(the instrumentation's ``metadata_key_prefix``)."""
-
-OTEL_LABEL_STUDIO_REDACT = "OTEL_LABEL_STUDIO_REDACT"
-"""A regular expression masked in prompts and responses before a task is made; several as a JSON
-list (``["secret-\\w+", "\\d{16}"]``). Matches become ``[REDACTED]``. Default: none."""
-
-OTEL_LABEL_STUDIO_REDACT_BUILTIN = "OTEL_LABEL_STUDIO_REDACT_BUILTIN"
-"""``true`` also masks e-mail addresses and common API-key shapes (see ``redact.BUILTIN_PATTERNS``).
-Default ``false``."""
-
-OTEL_LABEL_STUDIO_SPOOL_PATH = "OTEL_LABEL_STUDIO_SPOOL_PATH"
-"""In-process exporter: keep undelivered records in this SQLite file (or directory) instead of
-memory, so they are delivered after a restart. Default: unset (a bounded in-memory queue)."""
-
-OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE = "OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE"
-"""In-process exporter: most records waiting in memory; beyond it new ones are dropped and counted.
-Default 10000."""
-
-# --- the `otel-label-studio serve` process (each also a command-line option) ---------------------
-
-OTEL_LABEL_STUDIO_HOST = "OTEL_LABEL_STUDIO_HOST"
-"""Address the receiver listens on. Default ``127.0.0.1``; ``0.0.0.0`` in a container."""
-
-OTEL_LABEL_STUDIO_HTTP_PORT = "OTEL_LABEL_STUDIO_HTTP_PORT"
-"""OTLP/HTTP port (also ``/healthz``, ``/readyz``, ``/metrics``). Default 4318."""
-
-OTEL_LABEL_STUDIO_GRPC_PORT = "OTEL_LABEL_STUDIO_GRPC_PORT"
-"""OTLP/gRPC port. Default 4317."""
-
-OTEL_LABEL_STUDIO_DATA_DIR = "OTEL_LABEL_STUDIO_DATA_DIR"
-"""Directory of the durable spool. Default ``$XDG_DATA_HOME/otel-label-studio``
-(``~/.local/share/otel-label-studio``)."""
-
-OTEL_LABEL_STUDIO_AUTH_TOKEN = "OTEL_LABEL_STUDIO_AUTH_TOKEN"
-"""When set, senders must send ``Authorization: Bearer <token>`` (HTTP header or gRPC metadata)."""
-
-OTEL_LABEL_STUDIO_MAX_BODY_BYTES = "OTEL_LABEL_STUDIO_MAX_BODY_BYTES"
-"""Largest request accepted, measured after decompression (``64MiB``, ``1000000``...). Default 64 MiB."""
-
-OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES = "OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES"
-"""Requests (HTTP and gRPC together) decoded, mapped and spooled at once, once their body has
-arrived; a request that finds no free slot within 2 s is answered 503 / UNAVAILABLE with a retry
-delay. Default 2."""
-
-OTEL_LABEL_STUDIO_MAX_RECEIVE_BYTES = "OTEL_LABEL_STUDIO_MAX_RECEIVE_BYTES"
-"""Bytes of request bodies being received at once, before decoding (``256MiB``...). OTLP/HTTP
-charges each body's bytes as they arrive, so slow senders hold only what they sent; a body that
-does not fit is answered 503 / UNAVAILABLE with a retry delay. gRPC receives whole messages in
-as many slots as this holds ``--max-body-bytes``. At least the body cap. Default 256 MiB."""
-
-OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST = "OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST"
-"""Most spans one export request may hold; more is 413 / RESOURCE_EXHAUSTED. Default 100000."""
-
-OTEL_LABEL_STUDIO_HTTP_READ_TIMEOUT = "OTEL_LABEL_STUDIO_HTTP_READ_TIMEOUT"
-"""Seconds an OTLP/HTTP request body may take to arrive once it is read; slower is 408. Default 30."""
-
-OTEL_LABEL_STUDIO_DRAIN_SECONDS = "OTEL_LABEL_STUDIO_DRAIN_SECONDS"
-"""On SIGTERM, how long delivery may keep draining the spool before the process exits. Default 10."""
-
-OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS = "OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS"
-"""Most records the spool holds before the receiver answers 503 (retry later). Default 100000."""
-
-OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES = "OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES"
-"""Largest spool file before the receiver answers 503 (retry later). Default 1GiB."""
-
-OTEL_LABEL_STUDIO_FEEDBACK_ENDPOINT = "OTEL_LABEL_STUDIO_FEEDBACK_ENDPOINT"
-"""OTLP/HTTP endpoint (``http://collector:4318``) that receives a ``gen_ai.evaluation.result``
-event for each annotation Label Studio reports through the webhook. Unset: webhooks are refused."""
-
-OTEL_LABEL_STUDIO_LOG_FORMAT = "OTEL_LABEL_STUDIO_LOG_FORMAT"
-"""``json`` (default: one JSON object per line) or ``text``."""
-
-OTEL_LABEL_STUDIO_LOG_LEVEL = "OTEL_LABEL_STUDIO_LOG_LEVEL"
-"""``DEBUG``, ``INFO`` (default), ``WARNING`` or ``ERROR``."""
-
-DEFAULT_URL = "http://localhost:8080"
-DEFAULT_PROJECT_NAME = "LangChain-%Y-%m-%d"
-DEFAULT_MODE = "prompt"
-DEFAULT_BATCH_SIZE = 500
-DEFAULT_MAX_QUEUE_SIZE = 10_000
-DEFAULT_TIMEOUT_SECONDS = 10.0
-DEFAULT_IMPORT_TIMEOUT_SECONDS = 600.0
-DEFAULT_METADATA_PREFIX = "traceloop.association.properties"
 MODES = ("prompt", "chat")
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-T = TypeVar("T")
+
+# --- parsing text values: each raises ValueError saying what is wrong ------------------------------
+
+
+class Fixable(ValueError):
+    """A malformed value with an obvious fix, which a lenient reader may use instead of the default."""
+
+    def __init__(self, message: str, fixed: Any):
+        super().__init__(message)
+        self.fixed = fixed
+
+
+def parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not true or false")
+
+
+def parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"{raw!r} must be a positive whole number")
+    return value
+
+
+def parse_port(raw: str) -> int:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{raw!r} is not a port number (0-65535)")
+    return port
+
+
+def parse_seconds(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError(f"{raw!r} must be a number of seconds, 0 or more")
+    return value
+
+
+def parse_positive_seconds(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"{raw!r} must be a number of seconds above 0")
+    return value
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+        return raw
+
+    return parse
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
+
+
+def parse_size(raw: str) -> int:
+    """``65536``, ``64MiB``, ``10MB``, ``1GiB`` -> bytes."""
+    match = _SIZE.match(raw)
+    if not match:
+        raise ValueError(f"{raw!r} is not a size (e.g. 1048576, 64MiB, 10MB)")
+    unit = (match.group(2) or "").lower().rstrip("b")
+    value = int(match.group(1)) * _SIZE_UNITS[unit]
+    if value < 1:
+        raise ValueError(f"{raw!r} must be at least one byte")
+    return value
+
+
+def format_size(value: int) -> str:
+    """Bytes as ``parse_size`` reads them back, in the largest binary unit that divides them."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if value % factor == 0:
+            return f"{value // factor}{unit}"
+    return str(value)
+
+
+def parse_http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError(f"{raw!r} must start with http:// or https://")
+    return raw
 
 
 # First path segments of Label Studio's own pages and API: a URL copied from the browser.
@@ -177,77 +155,13 @@ def base_url_problem(url: str) -> UrlProblem | None:
     return UrlProblem(f"{url!r} is a page of Label Studio, not its base URL: use {base}", base)
 
 
-def env_str(name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The variable's value, or None when it is unset or empty."""
-    value = (os.environ if environ is None else environ).get(name, "").strip()
-    return value or None
-
-
-def _env_parsed(name: str, parse: Callable[[str], T], default: T, environ: Mapping[str, str] | None) -> T:
-    raw = env_str(name, environ)
-    if raw is None:
-        return default
-    try:
-        return parse(raw)
-    except ValueError:
-        _logger.warning("Ignoring %s=%r: not a valid value; using %r", name, raw, default)
-        return default
-
-
-def parse_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError(raw)
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError(raw)
-    return value
-
-
-def _project_id(raw: str) -> int:
-    return _positive_int(raw)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the exporter and the receiver need to know, resolved once at construction."""
-
-    url: str = DEFAULT_URL
-    api_key: str | None = None
-    project_id: int | None = None
-    project_name: str = DEFAULT_PROJECT_NAME
-    project_config: str | None = None
-    mode: str = DEFAULT_MODE
-    batch_size: int = DEFAULT_BATCH_SIZE
-    timeout: float = DEFAULT_TIMEOUT_SECONDS
-    import_timeout: float = DEFAULT_IMPORT_TIMEOUT_SECONDS
-    include_errors: bool = False
-    metadata_prefix: str = DEFAULT_METADATA_PREFIX
-    redact: tuple[str, ...] = ()
-    redact_builtin: bool = False
-    spool_path: str | None = None
-    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
-    reviewers_per_task: int = 1
-
-    def __repr__(self) -> str:  # never print the key
-        shown = "set" if self.api_key else "unset"
-        return (
-            f"Settings(url={self.url!r}, api_key=<{shown}>, project_id={self.project_id!r}, "
-            f"project_name={self.project_name!r}, mode={self.mode!r}, batch_size={self.batch_size})"
-        )
+def parse_base_url(raw: str) -> str:
+    problem = base_url_problem(raw)
+    if problem is None:
+        return raw.rstrip("/")
+    if problem.suggestion is not None and base_url_problem(problem.suggestion) is None:
+        raise Fixable(problem.message, problem.suggestion.rstrip("/"))
+    raise ValueError(problem.message)
 
 
 def read_config_file(path: str) -> str:
@@ -257,121 +171,6 @@ def read_config_file(path: str) -> str:
             return handle.read()
     except OSError as exc:
         raise ValueError(f"cannot read label config file {path!r}: {exc.strerror or exc}") from exc
-
-
-def resolve_settings(
-    *,
-    url: str | None = None,
-    api_key: str | None = None,
-    project_id: int | str | None = None,
-    project_name: str | None = None,
-    project_config: str | None = None,
-    mode: str | None = None,
-    batch_size: int | None = None,
-    timeout: float | None = None,
-    include_errors: bool | None = None,
-    metadata_prefix: str | None = None,
-    redact: Sequence[str] | None = None,
-    redact_builtin: bool | None = None,
-    spool_path: str | None = None,
-    max_queue_size: int | None = None,
-    import_timeout: float | None = None,
-    reviewers_per_task: int | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Merge arguments, environment and defaults. Explicit bad arguments raise ValueError."""
-    if mode is not None and mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    if mode is None:
-        mode = _env_parsed(OTEL_LABEL_STUDIO_MODE, _mode, DEFAULT_MODE, environ)
-
-    if project_id is not None:
-        try:
-            project_id = _project_id(str(project_id))
-        except ValueError:
-            raise ValueError(f"project_id must be a positive integer, not {project_id!r}") from None
-    else:
-        project_id = _env_parsed(LABEL_STUDIO_PROJECT_ID, _project_id, None, environ)
-
-    if max_queue_size is not None and max_queue_size < 1:
-        raise ValueError(f"max_queue_size must be at least 1, not {max_queue_size!r}")
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if reviewers_per_task is not None and (isinstance(reviewers_per_task, bool) or reviewers_per_task < 1):
-        raise ValueError(f"reviewers_per_task must be at least 1, not {reviewers_per_task!r}")
-    if import_timeout is not None and not import_timeout > 0:
-        raise ValueError(f"import_timeout must be a positive number of seconds, not {import_timeout!r}")
-
-    if project_config is None:
-        config_path = env_str(OTEL_LABEL_STUDIO_PROJECT_CONFIG, environ)
-        if config_path is not None:
-            try:
-                project_config = read_config_file(config_path)
-            except ValueError as exc:
-                raise ValueError(f"{OTEL_LABEL_STUDIO_PROJECT_CONFIG}: {exc}") from None
-
-    if redact is None:
-        raw_redact = env_str(OTEL_LABEL_STUDIO_REDACT, environ)
-        try:
-            redact = parse_patterns(raw_redact) if raw_redact else ()
-        except ValueError as exc:
-            raise ValueError(f"{OTEL_LABEL_STUDIO_REDACT}: {exc}") from None
-    elif isinstance(redact, str):
-        redact = (redact,)
-
-    if url:
-        problem = base_url_problem(url)
-        if problem is not None:
-            raise ValueError(f"url: {problem.message}")
-    else:
-        url = _env_url(environ)
-
-    return Settings(
-        url=url.rstrip("/"),
-        api_key=api_key or env_str(LABEL_STUDIO_API_KEY, environ),
-        project_id=project_id,
-        project_name=project_name or env_str(OTEL_LABEL_STUDIO_PROJECT_NAME, environ) or DEFAULT_PROJECT_NAME,
-        project_config=project_config,
-        mode=mode,
-        batch_size=batch_size
-        or _env_parsed(OTEL_LABEL_STUDIO_BATCH_SIZE, _positive_int, DEFAULT_BATCH_SIZE, environ),
-        timeout=timeout
-        or _env_parsed(OTEL_LABEL_STUDIO_TIMEOUT, _positive_float, DEFAULT_TIMEOUT_SECONDS, environ),
-        import_timeout=import_timeout
-        or _env_parsed(
-            OTEL_LABEL_STUDIO_IMPORT_TIMEOUT, _positive_float, DEFAULT_IMPORT_TIMEOUT_SECONDS, environ
-        ),
-        include_errors=include_errors
-        if include_errors is not None
-        else _env_parsed(OTEL_LABEL_STUDIO_INCLUDE_ERRORS, parse_bool, False, environ),
-        metadata_prefix=metadata_prefix
-        or env_str(OTEL_LABEL_STUDIO_METADATA_PREFIX, environ)
-        or DEFAULT_METADATA_PREFIX,
-        redact=tuple(redact),
-        redact_builtin=redact_builtin
-        if redact_builtin is not None
-        else _env_parsed(OTEL_LABEL_STUDIO_REDACT_BUILTIN, parse_bool, False, environ),
-        spool_path=spool_path or env_str(OTEL_LABEL_STUDIO_SPOOL_PATH, environ),
-        max_queue_size=max_queue_size
-        or _env_parsed(OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE, _positive_int, DEFAULT_MAX_QUEUE_SIZE, environ),
-        reviewers_per_task=reviewers_per_task
-        or _env_parsed(OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK, _positive_int, 1, environ),
-    )
-
-
-def _env_url(environ: Mapping[str, str] | None) -> str:
-    """``LABEL_STUDIO_URL``; a page URL copied from the browser is cut to the base URL, with a warning."""
-    raw = env_str(LABEL_STUDIO_URL, environ)
-    if raw is None:
-        return DEFAULT_URL
-    problem = base_url_problem(raw)
-    if problem is None:
-        return raw
-    used = problem.suggestion or DEFAULT_URL
-    _logger.warning("%s=%s; using %s meanwhile", LABEL_STUDIO_URL, problem.message, used)
-    return used
 
 
 def parse_patterns(raw: str) -> tuple[str, ...]:
@@ -387,7 +186,618 @@ def parse_patterns(raw: str) -> tuple[str, ...]:
     return (raw,)
 
 
-def _mode(raw: str) -> str:
-    if raw not in MODES:
-        raise ValueError(raw)
-    return raw
+def _compiled(patterns: Sequence[str]) -> tuple[str, ...]:
+    from .redact import Redactor  # says which pattern does not compile
+
+    Redactor(patterns)
+    return tuple(patterns)
+
+
+def _redact_from_text(raw: str | Sequence[str]) -> tuple[str, ...]:
+    return _compiled(parse_patterns(raw) if isinstance(raw, str) else tuple(raw))
+
+
+def _redact_argument(value: Any) -> tuple[str, ...]:
+    return _compiled((value,) if isinstance(value, str) else tuple(value))
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "otel-label-studio")
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is read and documented (the field's type and default are the model's)."""
+
+    env: str
+    doc: str  # one line: the --help text and the README's "meaning"
+    parse: Callable[[Any], Any]  # text from the environment or the command line -> value
+    flag: str | None = None  # the command-line option; None: not on the command line
+    metavar: str | None = None
+    argument: bool = False  # LabelStudioSpanExporter takes it as a keyword argument
+    check: Callable[[Any], Any] | None = None  # a Python argument -> value (default: parse(str(value)))
+    exporter: bool = True  # the in-process exporter reads it
+    serve: bool = True  # serve reads it
+    strict: bool = False  # the exporter refuses a malformed variable too (see the module docstring)
+    repeatable: bool = False  # the flag may be given more than once
+    secret: bool = False  # never logged, never shown
+    shown: str | None = None  # the default as the docs show it (markdown), when not the value itself
+    env_note: str = ""  # what the variable holds, when it is not the value itself
+
+
+def _spec(**kwargs: Any) -> Any:
+    return Spec(**kwargs)
+
+
+class Settings(BaseModel):
+    """What the exporter, ``serve`` and the commands need to know, resolved once at start."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: Annotated[
+        str,
+        _spec(
+            env="LABEL_STUDIO_URL",
+            flag="--url",
+            metavar="URL",
+            parse=parse_base_url,
+            argument=True,
+            doc="Label Studio base URL",
+        ),
+    ] = "http://localhost:8080"
+    api_key: Annotated[
+        str | None,
+        _spec(
+            env="LABEL_STUDIO_API_KEY",
+            parse=_same,
+            check=_same,
+            argument=True,
+            secret=True,
+            doc="Personal Access Token (Label Studio 1.17+) or legacy token, from Account & Settings",
+        ),
+    ] = Field(default=None, repr=False)
+    project_id: Annotated[
+        int | None,
+        _spec(
+            env="LABEL_STUDIO_PROJECT_ID",
+            flag="--project-id",
+            metavar="ID",
+            parse=parse_positive_int,
+            argument=True,
+            doc="existing project to fill; wins over the project name",
+        ),
+    ] = None
+    project_name: Annotated[
+        str,
+        _spec(
+            env="OTEL_LABEL_STUDIO_PROJECT_NAME",
+            flag="--project-name",
+            metavar="TITLE",
+            parse=_same,
+            argument=True,
+            doc="project title, strftime'd at delivery; found by exact title or created",
+        ),
+    ] = "LangChain-%Y-%m-%d"
+    project_config: Annotated[
+        str | None,
+        _spec(
+            env="OTEL_LABEL_STUDIO_PROJECT_CONFIG",
+            flag="--project-config",
+            metavar="FILE",
+            parse=read_config_file,
+            check=_same,
+            argument=True,
+            strict=True,
+            shown="layout default",
+            env_note="(path to an XML file)",
+            doc="label config for new projects, instead of the layout's (the argument is the XML itself)",
+        ),
+    ] = Field(default=None, repr=False)
+    mode: Annotated[
+        Literal["prompt", "chat"],
+        _spec(
+            env="OTEL_LABEL_STUDIO_MODE",
+            flag="--mode",
+            metavar="MODE",
+            parse=parse_choice(*MODES),
+            argument=True,
+            doc="layout of new projects: prompt or chat",
+        ),
+    ] = "prompt"
+    batch_size: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_BATCH_SIZE",
+            flag="--batch-size",
+            metavar="N",
+            parse=parse_positive_int,
+            argument=True,
+            doc="most tasks per import request",
+        ),
+    ] = 500
+    timeout: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_TIMEOUT",
+            flag="--timeout",
+            metavar="SECONDS",
+            parse=parse_positive_seconds,
+            argument=True,
+            doc="seconds one request to Label Studio may take; how long the exporter's shutdown() "
+            "keeps delivering",
+        ),
+    ] = 10.0
+    import_timeout: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_IMPORT_TIMEOUT",
+            flag="--import-timeout",
+            metavar="SECONDS",
+            parse=parse_positive_seconds,
+            doc="seconds to wait for Label Studio's answer to an import; records of an import with no "
+            "answer are imported again only this long after it was sent",
+        ),
+    ] = 600.0
+    reviewers_per_task: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_REVIEWERS_PER_TASK",
+            flag="--reviewers-per-task",
+            metavar="N",
+            parse=parse_positive_int,
+            argument=True,
+            doc="new projects ask each task for N annotations from different people (maximum_annotations)",
+        ),
+    ] = 1
+    include_errors: Annotated[
+        bool,
+        _spec(
+            env="OTEL_LABEL_STUDIO_INCLUDE_ERRORS",
+            flag="--include-errors",
+            metavar="BOOL",
+            parse=parse_bool,
+            argument=True,
+            doc="true: failed LLM calls become tasks showing the error",
+        ),
+    ] = False
+    metadata_prefix: Annotated[
+        str,
+        _spec(
+            env="OTEL_LABEL_STUDIO_METADATA_PREFIX",
+            flag="--metadata-prefix",
+            metavar="PREFIX",
+            parse=_same,
+            argument=True,
+            doc="attribute prefix of run metadata on chat spans (the instrumentation's metadata_key_prefix)",
+        ),
+    ] = "traceloop.association.properties"
+    redact: Annotated[
+        tuple[str, ...],
+        _spec(
+            env="OTEL_LABEL_STUDIO_REDACT",
+            flag="--redact",
+            metavar="PATTERN",
+            parse=_redact_from_text,
+            check=_redact_argument,
+            argument=True,
+            strict=True,
+            repeatable=True,
+            shown="none",
+            env_note="(one pattern, or a JSON list)",
+            doc="regular expressions masked as [REDACTED] in prompts, responses, metadata and errors",
+        ),
+    ] = ()
+    redact_builtin: Annotated[
+        bool,
+        _spec(
+            env="OTEL_LABEL_STUDIO_REDACT_BUILTIN",
+            flag="--redact-builtin",
+            metavar="BOOL",
+            parse=parse_bool,
+            argument=True,
+            doc="true: also mask e-mail addresses and common API-key shapes",
+        ),
+    ] = False
+    spool_path: Annotated[
+        str | None,
+        _spec(
+            env="OTEL_LABEL_STUDIO_SPOOL_PATH",
+            parse=_same,
+            argument=True,
+            serve=False,
+            shown="none (memory)",
+            doc="keep undelivered records in this SQLite file (or directory) across restarts; a damaged "
+            "file is logged as an ERROR with the mv that moves it aside, and records wait in memory instead",
+        ),
+    ] = None
+    max_queue_size: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE",
+            parse=parse_positive_int,
+            argument=True,
+            serve=False,
+            doc="most records waiting in memory; more are dropped and counted",
+        ),
+    ] = 10_000
+
+    # --- the `otel-label-studio serve` process -----------------------------------------------
+    host: Annotated[
+        str,
+        _spec(
+            env="OTEL_LABEL_STUDIO_HOST",
+            flag="--host",
+            metavar="ADDR",
+            parse=_same,
+            exporter=False,
+            doc="address to listen on; 0.0.0.0 to accept other machines (then set --auth-token)",
+        ),
+    ] = "127.0.0.1"
+    http_port: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_HTTP_PORT",
+            flag="--http-port",
+            metavar="PORT",
+            parse=parse_port,
+            exporter=False,
+            doc="OTLP/HTTP port: POST /v1/traces, GET /healthz, /readyz, /metrics",
+        ),
+    ] = 4318
+    grpc_port: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_GRPC_PORT",
+            flag="--grpc-port",
+            metavar="PORT",
+            parse=parse_port,
+            exporter=False,
+            doc="OTLP/gRPC port (TraceService/Export)",
+        ),
+    ] = 4317
+    data_dir: Annotated[
+        str,
+        _spec(
+            env="OTEL_LABEL_STUDIO_DATA_DIR",
+            flag="--data-dir",
+            metavar="DIR",
+            parse=_same,
+            exporter=False,
+            shown="`$XDG_DATA_HOME/otel-label-studio` (`~/.local/share/otel-label-studio`)",
+            doc="directory of the durable spool and the feedback outbox (created if missing)",
+        ),
+    ] = Field(default_factory=default_data_dir)
+    auth_token: Annotated[
+        str | None,
+        _spec(
+            env="OTEL_LABEL_STUDIO_AUTH_TOKEN",
+            flag="--auth-token",
+            metavar="TOKEN",
+            parse=_same,
+            exporter=False,
+            secret=True,
+            doc="require 'Authorization: Bearer TOKEN' from senders (HTTP header or gRPC metadata); "
+            "prefer the variable, command lines are visible to other users",
+        ),
+    ] = Field(default=None, repr=False)
+    max_body_bytes: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_MAX_BODY_BYTES",
+            flag="--max-body-bytes",
+            metavar="SIZE",
+            parse=parse_size,
+            exporter=False,
+            doc="largest request, after decompression (e.g. 64MiB); bigger ones get 413",
+        ),
+    ] = 64 * 1024 * 1024  # the OTLP specification's recommended cap
+    max_concurrent_decodes: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_MAX_CONCURRENT_DECODES",
+            flag="--max-concurrent-decodes",
+            metavar="N",
+            parse=parse_positive_int,
+            exporter=False,
+            doc="requests (HTTP and gRPC together) decoded and spooled at once, once their body is in; "
+            "others wait up to 2 s, then get 503 / UNAVAILABLE. Memory grows with N x --max-body-bytes",
+        ),
+    ] = 2
+    max_receive_bytes: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_MAX_RECEIVE_BYTES",
+            flag="--max-receive-bytes",
+            metavar="SIZE",
+            parse=parse_size,
+            exporter=False,
+            doc="bytes of request bodies being received at once (at least --max-body-bytes): HTTP counts "
+            "what arrived, gRPC takes one slot per --max-body-bytes; past it 503 / UNAVAILABLE",
+        ),
+    ] = 256 * 1024 * 1024
+    max_spans_per_request: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_MAX_SPANS_PER_REQUEST",
+            flag="--max-spans-per-request",
+            metavar="N",
+            parse=parse_positive_int,
+            exporter=False,
+            doc="most spans one export request may hold; more get 413 / RESOURCE_EXHAUSTED",
+        ),
+    ] = 100_000
+    http_read_timeout: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_HTTP_READ_TIMEOUT",
+            flag="--http-read-timeout",
+            metavar="SECONDS",
+            parse=parse_positive_seconds,
+            exporter=False,
+            doc="seconds an OTLP/HTTP request body may take to arrive; a slower one gets 408",
+        ),
+    ] = 30.0
+    drain_seconds: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_DRAIN_SECONDS",
+            flag="--drain-seconds",
+            metavar="SECONDS",
+            parse=parse_seconds,
+            exporter=False,
+            doc="on SIGTERM, how long delivery may keep draining the spool before the process exits",
+        ),
+    ] = 10.0
+    spool_max_rows: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_SPOOL_MAX_ROWS",
+            flag="--spool-max-rows",
+            metavar="N",
+            parse=parse_positive_int,
+            exporter=False,
+            doc="records the spool holds before the receiver answers 503 (retry later)",
+        ),
+    ] = 100_000
+    spool_max_bytes: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_SPOOL_MAX_BYTES",
+            flag="--spool-max-bytes",
+            metavar="SIZE",
+            parse=parse_size,
+            exporter=False,
+            doc="spool pages in use plus its WAL before the receiver answers 503 (retry later); space "
+            "freed by delivery counts again at once",
+        ),
+    ] = 1 << 30
+    feedback_endpoint: Annotated[
+        str | None,
+        _spec(
+            env="OTEL_LABEL_STUDIO_FEEDBACK_ENDPOINT",
+            flag="--feedback-endpoint",
+            metavar="URL",
+            parse=parse_http_url,
+            exporter=False,
+            doc="OTLP/HTTP endpoint for human scores: POST /webhooks/label-studio turns each annotation "
+            "into a gen_ai.evaluation.result event on the original span; unset: webhooks are refused",
+        ),
+    ] = None
+    log_format: Annotated[
+        Literal["json", "text"],
+        _spec(
+            env="OTEL_LABEL_STUDIO_LOG_FORMAT",
+            flag="--log-format",
+            metavar="FORMAT",
+            parse=parse_choice(*LOG_FORMATS),
+            exporter=False,
+            doc="json (one object per line) or text",
+        ),
+    ] = "json"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+        _spec(
+            env="OTEL_LABEL_STUDIO_LOG_LEVEL",
+            flag="--log-level",
+            metavar="LEVEL",
+            parse=parse_choice(*LOG_LEVELS),
+            exporter=False,
+            doc="DEBUG, INFO, WARNING or ERROR",
+        ),
+    ] = "INFO"
+
+
+def spec(name: str) -> Spec:
+    """The ``Spec`` of the setting ``name``."""
+    for item in Settings.model_fields[name].metadata:
+        if isinstance(item, Spec):
+            return item
+    raise KeyError(name)
+
+
+def names() -> tuple[str, ...]:
+    """Every setting, in the model's order."""
+    return tuple(Settings.model_fields)
+
+
+def default(name: str) -> Any:
+    """The default of the setting ``name`` (the one place defaults are written is the model)."""
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
+
+def shown_default(name: str) -> str:
+    """The default as the docs show it: ``64MiB``, not 67108864."""
+    item = spec(name)
+    if item.shown is not None:
+        return item.shown
+    value = default(name)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    if item.parse is parse_size:
+        return f"`{format_size(value)}`"
+    if isinstance(value, float) and value.is_integer():
+        return f"`{int(value)}`"
+    return f"`{value}`"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+class Problem(NamedTuple):
+    source: str  # the flag, variable or argument the value came from
+    message: str  # what is wrong, what to use instead
+
+
+class SettingsError(ValueError):
+    """Malformed values: each names where it came from and what to fix."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(f"{p.source}: {p.message}" for p in self.problems))
+
+
+def env_str(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The variable's value, or None when it is unset or empty."""
+    value = (os.environ if environ is None else environ).get(name, "").strip()
+    return value or None
+
+
+def read_settings(
+    names: Collection[str] | None = None,
+    *,
+    flags: Mapping[str, str | Sequence[str] | None] | None = None,
+    arguments: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    lenient: bool = False,
+    unchecked: Collection[str] = (),
+) -> Settings:
+    """The settings ``names`` (default: all) from command-line text, Python arguments, the environment.
+
+    ``flags`` are the command line's raw values, ``arguments`` Python values; either wins over
+    the variable. Settings not in ``names`` keep their default. Malformed values raise
+    ``SettingsError`` naming each flag, argument or variable; with ``lenient`` (the in-process
+    exporter), a malformed variable is logged once and its default used instead, unless its spec
+    is ``strict``. ``unchecked`` settings take command-line or environment text as it is (doctor
+    checks the URL itself, as one of its findings).
+    """
+    wanted = Settings.model_fields if names is None else names
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name in wanted:
+        item = spec(name)
+        flag_value = (flags or {}).get(name)
+        argument = (arguments or {}).get(name)
+        if flag_value is not None and flag_value != []:
+            source, raw, from_text = item.flag or name, flag_value, True
+        elif argument is not None and argument != "":
+            source, raw, from_text = name, argument, False
+        else:
+            env_value = env_str(item.env, environ)
+            if env_value is None:
+                continue
+            source, raw, from_text = item.env, env_value, True
+        if name in unchecked and from_text:
+            values[name] = raw
+            continue
+        try:
+            if from_text:
+                values[name] = item.parse(raw)
+            else:
+                values[name] = (item.check or _check_as_text(item))(raw)
+        except ValueError as exc:
+            if lenient and source == item.env and not item.strict:
+                used = exc.fixed if isinstance(exc, Fixable) else default(name)
+                _logger.warning("Ignoring %s: %s; using %r", item.env, exc, used)
+                values[name] = used
+            else:
+                problems.append(Problem(source, str(exc)))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)
+
+
+def _check_as_text(item: Spec) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        return item.parse(str(value))
+
+    return check
+
+
+def resolve_settings(*, environ: Mapping[str, str] | None = None, **arguments: Any) -> Settings:
+    """The in-process exporter's settings: its arguments, then the environment, then the default.
+
+    A malformed argument raises ValueError; a malformed variable is logged and defaulted
+    (``read_settings(lenient=True)``).
+    """
+    exporter_names = [name for name in names() if spec(name).exporter]
+    unknown = set(arguments) - set(exporter_names)
+    if unknown:
+        raise TypeError(f"not settings of the exporter: {', '.join(sorted(unknown))}")
+    return read_settings(exporter_names, arguments=arguments, environ=environ, lenient=True)
+
+
+# --- documentation ---------------------------------------------------------------------------
+
+
+def readme_tables() -> dict[str, str]:
+    """The README's two settings tables (``exporter`` and ``serve``), rendered from the model."""
+    exporter = [
+        "| argument | environment variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    serve = [
+        "| option | environment variable | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name in names():
+        item = spec(name)
+        env = f"`{item.env}`" + (f" {item.env_note}" if item.env_note else "")
+        if item.exporter:
+            argument = f"`{name}`" if item.argument else "(environment only)"
+            exporter.append(f"| {argument} | {env} | {shown_default(name)} | {item.doc} |")
+        if item.serve:
+            if item.flag is None:
+                flag = "(environment only)"
+            elif item.repeatable:
+                flag = f"`{item.flag} {item.metavar}` (repeatable)"
+            else:
+                flag = f"`{item.flag}`"
+            shown = "required" if name == "api_key" else shown_default(name)
+            serve.append(f"| {flag} | {env} | {shown} | {item.doc} |")
+    return {"exporter": "\n".join(exporter), "serve": "\n".join(serve)}
+
+
+def _marked(table: str) -> tuple[str, str]:
+    return f"<!-- settings table: {table} (python -m otel_label_studio.cli.readme README.md) -->", (
+        f"<!-- end of settings table: {table} -->"
+    )
+
+
+def readme_sections(text: str) -> Iterator[tuple[str, str]]:
+    """Each ``(table, text between its markers)`` in a README."""
+    for table in ("exporter", "serve"):
+        start, end = _marked(table)
+        if start in text and end in text:
+            yield table, text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def render_readme(text: str) -> str:
+    """``text`` with the settings tables between their markers rendered from the model."""
+    for table, rendered in readme_tables().items():
+        start, end = _marked(table)
+        if start not in text or end not in text:
+            raise ValueError(f"the README has no markers for the {table} settings table: {start}")
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        text = f"{before}{start}\n{rendered}\n{end}{after}"
+    return text

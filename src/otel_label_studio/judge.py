@@ -24,10 +24,10 @@ from typing import Any, Mapping
 
 PREFIX = "judge:"
 NOTE_NAME = "judge"
-DEFAULT_MAX_RATING = 5
+RATING_SCALE_MAX = 5
 
 
-def score_to_rating(score: float, max_rating: int = DEFAULT_MAX_RATING) -> int | None:
+def score_to_rating(score: float, max_rating: int = RATING_SCALE_MAX) -> int | None:
     """The judge's score as stars on a 1..max_rating Rating; None when it cannot be placed."""
     if isinstance(score, bool) or not isinstance(score, (int, float)) or math.isnan(score):
         return None
@@ -51,7 +51,7 @@ def judge_prediction(
     rating_name: str = "rating",
     to_name: str = "prompt",
     note_name: str = NOTE_NAME,
-    max_rating: int = DEFAULT_MAX_RATING,
+    max_rating: int = RATING_SCALE_MAX,
 ) -> dict[str, Any]:
     """The prediction (``POST /api/predictions`` body without ``task``) for one judge result."""
     result: list[dict[str, Any]] = []

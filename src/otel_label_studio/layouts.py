@@ -70,7 +70,7 @@ CHAT_CONFIG = """
 <Rating name="rating" toName="dialogue"/>
 </View>"""
 
-DEFAULT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG}
+LAYOUT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG}
 
 #: The data key that holds a dialogue as text, for the Data Manager (dialogue layouts only).
 CONVERSATION_KEY = "conversation"
@@ -185,7 +185,7 @@ class Layout:
 
 
 def layout_for(mode: str, project_config: str | None) -> Layout:
-    return Layout.from_config(project_config if project_config else DEFAULT_CONFIGS[mode])
+    return Layout.from_config(project_config if project_config else LAYOUT_CONFIGS[mode])
 
 
 def task_meta(record: LLMRecord) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Iterable, Sequence
 
+from .config import default
 from .record import LLMRecord
 from .spool import AddResult, DeadLetter, SpoolItem, SpoolStats
 
-DEFAULT_MAX_RECORDS = 10_000
 _REMEMBERED = 10_000  # delivered span ids kept against duplicates
 _DEAD_KEPT = 1_000
 
@@ -34,7 +34,9 @@ class _Entry:
 
 
 class MemoryQueue:
-    def __init__(self, max_records: int = DEFAULT_MAX_RECORDS, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, max_records: int = default("max_queue_size"), *, clock: Callable[[], float] = time.time
+    ):
         self._max = max_records
         self._clock = clock
         self._lock = threading.Lock()

@@ -42,11 +42,11 @@ class Scale:
         for element in ElementTree.fromstring(label_config.strip()).iter():
             if element.tag.lower() == "rating":
                 try:
-                    top = int(element.attrib.get("maxRating") or judge.DEFAULT_MAX_RATING)
+                    top = int(element.attrib.get("maxRating") or judge.RATING_SCALE_MAX)
                 except ValueError:
-                    top = judge.DEFAULT_MAX_RATING
+                    top = judge.RATING_SCALE_MAX
                 return cls(element.attrib.get("name"), max(top, 1))
-        return cls(None, judge.DEFAULT_MAX_RATING)
+        return cls(None, judge.RATING_SCALE_MAX)
 
 
 @dataclass

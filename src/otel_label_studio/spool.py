@@ -28,15 +28,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+from .config import default
 from .durable import BUSY_TIMEOUT_MS, DiskFullEpisode, damaged, is_disk_full, open_durable, rollback
 from .record import LLMRecord
 
 _logger = logging.getLogger(__name__)
 
 SPOOL_FILE = "spool.sqlite3"
-DEFAULT_MAX_ROWS = 100_000
-DEFAULT_MAX_BYTES = 1 << 30
-DEFAULT_KEEP_DELIVERED_SECONDS = 7 * 24 * 3600.0
+KEEP_DELIVERED_SECONDS = 7 * 24 * 3600.0
 RETRY_AFTER_SECONDS = 5.0
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # SQLite's default is 1,000 pages
 WAL_TRUNCATE_RETRY_SECONDS = 1.0  # after a WAL truncation another process held back
@@ -139,9 +138,9 @@ class Spool:
         self,
         path: str,
         *,
-        max_rows: int = DEFAULT_MAX_ROWS,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        keep_delivered_seconds: float = DEFAULT_KEEP_DELIVERED_SECONDS,
+        max_rows: int = default("spool_max_rows"),
+        max_bytes: int = default("spool_max_bytes"),
+        keep_delivered_seconds: float = KEEP_DELIVERED_SECONDS,
         clock: Callable[[], float] = time.time,
     ):
         self.path = path

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from .config import DEFAULT_IMPORT_TIMEOUT_SECONDS
+from .config import default
 from .delivery import OutageLog
 from .labelstudio import (
     AUTH,
@@ -118,7 +118,7 @@ class DeliveryWorker:
         *,
         batch_size: int,
         timeout: float,
-        import_timeout: float = DEFAULT_IMPORT_TIMEOUT_SECONDS,
+        import_timeout: float = default("import_timeout"),
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         after_import: Callable[[], None] | None = None,

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_label_studio.cli.options import SERVE_OPTIONS, parse_size
+from otel_label_studio import config
+from otel_label_studio.cli.options import SERVE_SETTINGS
+from otel_label_studio.config import parse_size
 from otel_label_studio.outbox import FeedbackOutbox
 from otel_label_studio.spool import Spool
 from tests.support.builders import record
@@ -21,6 +23,7 @@ from tests.support.prerequisites import REPO_ROOT
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 KEY = "cli-test-key-0123456789abcdef0123456789ab"
+ZERO_TIMEOUT = {"OTEL_LABEL_STUDIO_TIMEOUT": "0"}
 
 
 def run(
@@ -39,9 +42,10 @@ def test_help_explains_every_option_and_its_variable():
     serve = run("serve", "--help")
     assert serve.returncode == 0
     text = " ".join(serve.stdout.split())
-    for option in SERVE_OPTIONS:
-        assert option.flags[0] in text
-        assert option.env in text
+    for name in SERVE_SETTINGS:  # derived from the settings model: every setting serve reads
+        spec = config.spec(name)
+        assert spec.env in text
+        assert spec.flag is None or spec.flag in text
     assert "LABEL_STUDIO_API_KEY" in text and "x-label-studio-project" in text
     for name in ("stats", "dead-letters", "retry"):
         assert run("spool", name, "--help").returncode == 0
@@ -65,7 +69,7 @@ def test_help_explains_every_option_and_its_variable():
         (
             ["--url", "http://127.0.0.1:8080/projects/1"],
             {},
-            "--url / LABEL_STUDIO_URL: 'http://127.0.0.1:8080/projects/1' is a page of Label Studio, "
+            "--url: 'http://127.0.0.1:8080/projects/1' is a page of Label Studio, "
             "not its base URL: use http://127.0.0.1:8080",
         ),
         (
@@ -138,7 +142,7 @@ def test_pyproject_license_is_an_spdx_expression():
 
 
 def test_sizes():
-    from otel_label_studio.cli.options import format_size
+    from otel_label_studio.config import format_size
 
     assert format_size(64 * 1024 * 1024) == "64MiB" and format_size(1 << 30) == "1GiB"
     assert format_size(1000) == "1000" and parse_size(format_size(3 * 1024)) == 3 * 1024
@@ -189,3 +193,53 @@ def test_spool_commands_say_when_there_is_no_spool(tmp_path):
     result = run("spool", "stats", "--data-dir", str(tmp_path / "nothing"))
     assert result.returncode == 2
     assert "no spool at" in result.stderr and "--data-dir" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["--timeout", "0"], {}, "--timeout: '0' must be a number of seconds above 0"),
+        (["--import-timeout", "0"], {}, "--import-timeout: '0' must be a number of seconds above 0"),
+        ([], ZERO_TIMEOUT, "OTEL_LABEL_STUDIO_TIMEOUT: '0' must be a number of seconds above 0"),
+    ],
+)
+def test_a_zero_timeout_is_refused_not_replaced(tmp_path, args, env, message):
+    """`--timeout 0` used to pass the command line and be replaced by the default without a word."""
+    served = run(
+        "serve", "--data-dir", str(tmp_path / "data"), "--http-port", "0", "--grpc-port", "0", *args, env=env
+    )
+    assert served.returncode == 2 and message in served.stderr
+    if args[:1] != ["--import-timeout"]:
+        checked = run("doctor", "--no-ports", "--url", "http://127.0.0.1:1", *args, env=env)
+        assert checked.returncode == 2 and message in checked.stderr
+
+
+@pytest.mark.parametrize("command", ["export", "webhook"])
+def test_export_and_webhook_read_the_url_and_timeout_like_every_command(command):
+    extra = ["--format", "sft", "--output", "-"] if command == "export" else ["--target", "http://b:4318"]
+    page = run(command, "--project-id", "1", *extra, "--url", "http://127.0.0.1:1/projects/1")
+    assert page.returncode == 2
+    assert "--url: 'http://127.0.0.1:1/projects/1' is a page of Label Studio, not its base URL: use " in (
+        page.stderr
+    )
+    zero = run(
+        command, "--project-id", "1", *extra, env={"LABEL_STUDIO_URL": "http://127.0.0.1:1", **ZERO_TIMEOUT}
+    )
+    assert zero.returncode == 2 and "OTEL_LABEL_STUDIO_TIMEOUT: '0' must be a number" in zero.stderr
+    unnamed = run(command, *extra, env={"LABEL_STUDIO_URL": "http://127.0.0.1:1"})
+    assert unnamed.returncode == 2
+    assert "--project-id (or LABEL_STUDIO_PROJECT_ID) is required" in unnamed.stderr
+
+
+def test_replay_reads_the_redact_variable_like_serve(tmp_path):
+    """replay used to pass redact=() and so ignored OTEL_LABEL_STUDIO_REDACT."""
+    saved = tmp_path / "none.jsonl"
+    saved.write_text("")
+    result = run(
+        "replay",
+        str(saved),
+        "--no-progress",
+        env={"LABEL_STUDIO_URL": "http://127.0.0.1:1", "OTEL_LABEL_STUDIO_REDACT": "[1]"},
+    )
+    assert result.returncode == 2
+    assert "OTEL_LABEL_STUDIO_REDACT: must be a JSON list of strings" in result.stderr

@@ -33,13 +33,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_label_studio.config import default
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.receiver import otlp
 from otel_label_studio.receiver.grpc import make_grpc_server, receive_slots
 from otel_label_studio.receiver.intake import Intake
 from otel_label_studio.receiver.limits import (
-    DEFAULT_MAX_CONCURRENT_DECODES,
-    DEFAULT_RECEIVE_BUDGET_BYTES,
     RECEIVE_BUDGET,
     Busy,
     ReceiveBudget,
@@ -232,7 +231,7 @@ def test_the_receive_budget_charges_what_arrives_and_refuses_what_would_pass_it(
 def test_grpc_receive_slots_are_the_messages_of_the_body_cap_in_the_receive_budget():
     assert (
         receive_slots(
-            DEFAULT_MAX_CONCURRENT_DECODES, otlp.DEFAULT_MAX_BODY_BYTES, DEFAULT_RECEIVE_BUDGET_BYTES
+            default("max_concurrent_decodes"), default("max_body_bytes"), default("max_receive_bytes")
         )
         == 4
     )
@@ -348,7 +347,7 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
 
     metadata = tuple(side.auth().items())
     slots = receive_slots(
-        DEFAULT_MAX_CONCURRENT_DECODES, otlp.DEFAULT_MAX_BODY_BYTES, DEFAULT_RECEIVE_BUDGET_BYTES
+        default("max_concurrent_decodes"), default("max_body_bytes"), default("max_receive_bytes")
     )
     with grpc.insecure_channel(side.grpc_target) as channel:
         holders = [

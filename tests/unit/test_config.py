@@ -1,14 +1,29 @@
 import logging
+import re
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
-from otel_label_studio.config import DEFAULT_PROJECT_NAME, resolve_settings
+import otel_label_studio
+from otel_label_studio.config import (
+    SettingsError,
+    default,
+    names,
+    read_settings,
+    readme_sections,
+    readme_tables,
+    render_readme,
+    resolve_settings,
+    spec,
+)
+from tests.support.prerequisites import REPO_ROOT
 
 
 def test_defaults_match_the_seed_handler():
     settings = resolve_settings(environ={})
     assert settings.url == "http://localhost:8080"
-    assert settings.project_name == DEFAULT_PROJECT_NAME == "LangChain-%Y-%m-%d"
+    assert settings.project_name == default("project_name") == "LangChain-%Y-%m-%d"
     assert settings.mode == "prompt"
     assert settings.api_key is None and settings.project_id is None
 
@@ -42,7 +57,7 @@ def test_bad_environment_value_warns_and_falls_back(caplog):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"mode": "dialogue"}, "mode must be one of"),
+        ({"mode": "dialogue"}, "mode: 'dialogue' is not one of prompt, chat"),
         ({"project_id": "abc"}, "project_id"),
         ({"batch_size": 0}, "batch_size"),
     ],
@@ -64,3 +79,98 @@ def test_project_config_file_from_environment(tmp_path):
 
 def test_repr_hides_the_key():
     assert "sekret" not in repr(resolve_settings(api_key="sekret", environ={}))
+
+
+def test_readme_tables_are_derived_from_the_settings_model():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    found = dict(readme_sections(readme))
+    expected = readme_tables()
+    assert set(found) == set(expected), "a settings table's markers are missing from the README"
+    for table, text in expected.items():
+        assert found[table] == text, (
+            f"the README's {table} settings table differs from config.Settings: "
+            "run python -m otel_label_studio.cli.readme README.md"
+        )
+    assert render_readme(readme) == readme
+
+
+def test_every_setting_declares_its_variable_and_meaning_once():
+    variables = [spec(name).env for name in names()]
+    assert len(variables) == len(set(variables))
+    flags = [spec(name).flag for name in names() if spec(name).flag]
+    assert len(flags) == len(set(flags))
+    for name in names():
+        assert spec(name).doc and "\n" not in spec(name).doc
+        assert spec(name).exporter or spec(name).serve, name
+
+
+def test_no_default_constants_outside_the_settings_model():
+    package = Path(otel_label_studio.__file__).parent
+    found = [
+        f"{path.relative_to(package)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "config.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.match(r"\s*DEFAULT_\w+\s*[:=]", line)
+    ]
+    assert found == []
+
+
+def test_serve_options_take_their_defaults_and_values_from_the_model():
+    from otel_label_studio.receiver.serve import ServeOptions
+
+    for field in fields(ServeOptions):
+        if field.name not in ("settings", "data_dir"):
+            assert field.default == default(field.name), field.name
+    settings = read_settings(
+        flags={"http_port": "0", "max_body_bytes": "1MiB", "drain_seconds": "0"}, environ={}
+    )
+    options = ServeOptions.from_settings(settings)
+    assert (options.http_port, options.max_body_bytes, options.drain_seconds) == (0, 1 << 20, 0.0)
+    assert options.data_dir == settings.data_dir and options.settings is settings
+
+
+def test_one_rule_for_a_malformed_value(caplog):
+    """The commands refuse it, naming the flag or variable; the exporter logs the variable once and
+    uses the default. `--timeout 0` used to pass the command line and become the default silently."""
+    caplog.set_level(logging.WARNING)
+    environ = {"OTEL_LABEL_STUDIO_TIMEOUT": "0", "OTEL_LABEL_STUDIO_MODE": "dialogue"}
+    settings = resolve_settings(environ=environ)
+    assert settings.timeout == 10.0 and settings.mode == "prompt"
+    assert caplog.text.count("OTEL_LABEL_STUDIO_TIMEOUT") == 1
+    assert caplog.text.count("OTEL_LABEL_STUDIO_MODE") == 1
+    with pytest.raises(SettingsError) as refused:
+        read_settings(["timeout", "mode"], environ=environ)
+    assert [problem.source for problem in refused.value.problems] == [
+        "OTEL_LABEL_STUDIO_TIMEOUT",
+        "OTEL_LABEL_STUDIO_MODE",
+    ]
+    assert "OTEL_LABEL_STUDIO_TIMEOUT: '0' must be a number of seconds above 0" in str(refused.value)
+    for name, flag in (("timeout", "--timeout"), ("import_timeout", "--import-timeout")):
+        with pytest.raises(SettingsError, match=f"{flag}: '0' must be a number of seconds above 0"):
+            read_settings([name], flags={name: "0"}, environ={})
+    with pytest.raises(ValueError, match="timeout: '0' must be a number of seconds above 0"):
+        resolve_settings(timeout=0, environ={})
+
+
+def test_a_flag_beats_the_variable_and_settings_not_asked_for_keep_their_default():
+    environ = {"OTEL_LABEL_STUDIO_BATCH_SIZE": "7", "OTEL_LABEL_STUDIO_HTTP_PORT": "lots"}
+    settings = read_settings(["batch_size", "mode"], flags={"mode": "chat"}, environ=environ)
+    assert (settings.batch_size, settings.mode, settings.http_port) == (7, "chat", 4318)
+    assert read_settings(["batch_size"], flags={"batch_size": "9"}, environ=environ).batch_size == 9
+
+
+def test_the_exporter_starts_with_a_malformed_environment(monkeypatch, caplog):
+    from otel_label_studio import LabelStudioSpanExporter
+
+    caplog.set_level(logging.WARNING)
+    monkeypatch.setenv("OTEL_LABEL_STUDIO_MODE", "dialogue")
+    monkeypatch.setenv("OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE", "-1")
+    monkeypatch.setenv("LABEL_STUDIO_URL", "localhost:1")
+    exporter = LabelStudioSpanExporter(api_key="k")
+    try:
+        assert exporter.layout.dialogue is False  # the prompt layout, the default
+        assert "OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE" in caplog.text and "OTEL_LABEL_STUDIO_MODE" in caplog.text
+        assert "using 'http://localhost:1'" in caplog.text
+    finally:
+        exporter.shutdown()

@@ -8,10 +8,9 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from .. import config, logs
-from ..config import env_str
+from .. import logs
 from ..datasets import FORMATS
-from .options import Commands
+from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
 
 
 def add_parser(commands: Commands) -> None:
@@ -23,7 +22,6 @@ def add_parser(commands: Commands) -> None:
         "(each judge:<name> prediction's score and explanation beside the human rating and correction). "
         "Only submitted, non-skipped annotations count; the newest annotation of a task wins.",
     )
-    export.add_argument("--project-id", type=int, required=True, metavar="ID", help="the project to export")
     export.add_argument("--format", required=True, choices=FORMATS, help="sft, preference, reward or judge")
     export.add_argument(
         "--output", required=True, metavar="FILE", help="JSONL file to write, or - for stdout"
@@ -33,7 +31,7 @@ def add_parser(commands: Commands) -> None:
     export.add_argument(
         "--only-edited", action="store_true", help="only tasks whose response the reviewer changed"
     )
-    export.add_argument("--url", metavar="URL", help=f"Label Studio base URL (env {config.LABEL_STUDIO_URL})")
+    add_options(export, LABEL_STUDIO_SETTINGS, help={"project_id": "the project to export (required)"})
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
     export.set_defaults(run=run, parser=export)
 
@@ -44,9 +42,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..datasets import Binding, Filters, dataset_lines
     from ..labelstudio import LabelStudioClient, LabelStudioError
 
-    api_key = env_str(config.LABEL_STUDIO_API_KEY)
-    if not api_key:
-        parser.error(f"{config.LABEL_STUDIO_API_KEY} is not set")
+    settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
+    project_id = required_project_id(settings, parser)
     since = None
     if args.since:
         try:
@@ -57,18 +54,18 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             )
         if since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
-    url = (args.url or env_str(config.LABEL_STUDIO_URL) or config.DEFAULT_URL).rstrip("/")
-    logs.configure("WARNING", "text", secrets=(api_key,))
-    client = LabelStudioClient(url, api_key, config.DEFAULT_TIMEOUT_SECONDS * 3)
+    url = settings.url
+    logs.configure("WARNING", "text", secrets=(settings.api_key,))
+    client = LabelStudioClient(url, settings.api_key, settings.timeout)
     try:
-        project = client.get_project(args.project_id)
+        project = client.get_project(project_id)
         binding = Binding.from_config(project.label_config)
-        total = client.task_count(args.project_id)
+        total = client.task_count(project_id)
         out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
         written = 0
         try:
             bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="export", file=sys.stderr)
-            tasks = _counted(client.iter_tasks(args.project_id), bar)
+            tasks = _counted(client.iter_tasks(project_id), bar)
             filters = Filters(min_rating=args.min_rating, since=since, only_edited=args.only_edited)
             for line in dataset_lines(tasks, binding, args.format, filters):
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -81,7 +78,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
         return 1
     except ValueError as exc:
-        print(f"project {args.project_id} cannot be exported: {exc}", file=sys.stderr)
+        print(f"project {project_id} cannot be exported: {exc}", file=sys.stderr)
         return 1
     finally:
         client.close()

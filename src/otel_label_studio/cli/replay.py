@@ -12,7 +12,7 @@ from ..layouts import Layout
 from ..spool import Spool
 from ..worker import RecordQueue
 from .foreground import deliver_in_foreground
-from .options import PROJECT_OPTIONS, Commands, add_options, project_settings
+from .options import PROJECT_SETTINGS, Commands, add_options, project_settings
 
 
 def add_parser(commands: Commands) -> None:
@@ -27,7 +27,7 @@ def add_parser(commands: Commands) -> None:
     replay.add_argument(
         "files", nargs="+", metavar="FILE", help="OTLP/JSON (.json, .jsonl) or OTLP protobuf files"
     )
-    add_options(replay, PROJECT_OPTIONS)
+    add_options(replay, PROJECT_SETTINGS)
     replay.add_argument(
         "--data-dir",
         dest="replay_data_dir",

@@ -7,9 +7,8 @@ import json
 import sys
 from typing import Any, Iterable, Iterator
 
-from .. import config, logs
-from ..config import env_str
-from .options import Commands, add_options, option_values
+from .. import logs
+from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
 
 
 def add_parser(commands: Commands) -> None:
@@ -21,11 +20,10 @@ def add_parser(commands: Commands) -> None:
         "with 2+ annotators (Krippendorff's alpha ordinal, percent agreement) and the 20 largest "
         "disagreements with links to their tasks.",
     )
-    report.add_argument("--project-id", type=int, required=True, metavar="ID", help="the project to read")
     report.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
     report.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_options(report, ("url",))
+    add_options(report, LABEL_STUDIO_SETTINGS, help={"project_id": "the project to read (required)"})
     report.set_defaults(run=run, parser=report)
 
 
@@ -36,26 +34,19 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..report import Scale, build_report, render_text, to_json
     from ..report_html import render_html
 
-    api_key = env_str(config.LABEL_STUDIO_API_KEY)
-    if not api_key:
-        parser.error(
-            f"{config.LABEL_STUDIO_API_KEY} is not set: copy a token from Label Studio > Account & Settings "
-            f"and export {config.LABEL_STUDIO_API_KEY}=..."
-        )
-    url = str(option_values(args, parser, ("url",))["url"])
-    problem = config.base_url_problem(url)
-    if problem is not None:
-        parser.error(f"--url / {config.LABEL_STUDIO_URL}: {problem.message}")
-    url = url.rstrip("/")
-    logs.configure("WARNING", "text", secrets=(api_key,))
-    client = LabelStudioClient(url, api_key, config.DEFAULT_TIMEOUT_SECONDS * 3)
+    settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
+    project_id = required_project_id(settings, parser)
+    url = settings.url
+    logs.configure("WARNING", "text", secrets=(settings.api_key,))
+    # Paging a long project takes many requests: each gets three times the request timeout.
+    client = LabelStudioClient(url, settings.api_key, settings.timeout * 3)
     try:
-        project = client.get_project(args.project_id)
+        project = client.get_project(project_id)
         scale = Scale.from_config(project.label_config)
-        total = client.task_count(args.project_id)
+        total = client.task_count(project_id)
         bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="report", file=sys.stderr)
         report = build_report(
-            _counted(client.iter_tasks(args.project_id), bar),
+            _counted(client.iter_tasks(project_id), bar),
             scale,
             url=url,
             project_id=project.id,

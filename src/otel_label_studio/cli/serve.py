@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 
 from .. import config, logs
-from ..config import env_str
 from ..durable import DamagedFile
-from ..redact import Redactor
-from .options import SERVE_OPTIONS, Commands, project_settings
+from .options import SERVE_SETTINGS, Commands, add_options, project_layout, read_options
 
 SERVE_EPILOG = f"""\
-The Label Studio key is read from {config.LABEL_STUDIO_API_KEY} only (never from the command line):
+The Label Studio key is read from {config.spec("api_key").env} only (never from the command line):
 a Personal Access Token or a legacy token from Label Studio > Account & Settings.
 
 A request may route its spans to another project: the resource attribute label_studio.project,
@@ -31,52 +29,17 @@ def add_parser(commands: Commands) -> None:
         epilog=SERVE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for option in SERVE_OPTIONS:
-        option.add_to(serve)
-    serve.add_argument(
-        "--redact",
-        action="append",
-        metavar="PATTERN",
-        help="regular expression masked as [REDACTED] in prompts and responses before a task is made; "
-        f"repeatable (env {config.OTEL_LABEL_STUDIO_REDACT}: one pattern or a JSON list; default: none)",
-    )
+    add_options(serve, SERVE_SETTINGS)
     serve.set_defaults(run=run, parser=serve)
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..receiver.serve import ServeOptions, run  # grpc is imported only when serving
 
-    values = {option.dest: option.value(args, parser) for option in SERVE_OPTIONS}
-    redact = args.redact
-    if redact is None and env_str(config.OTEL_LABEL_STUDIO_REDACT):
-        try:
-            redact = config.parse_patterns(env_str(config.OTEL_LABEL_STUDIO_REDACT) or "")
-        except ValueError as exc:
-            parser.error(f"{config.OTEL_LABEL_STUDIO_REDACT}: {exc}")
-    try:
-        Redactor(redact or ())
-    except ValueError as exc:
-        parser.error(f"--redact: {exc}")
-    settings, _ = project_settings(args, parser, redact=tuple(redact or ()))
-    api_key = settings.api_key
-    logs.configure(values["log_level"], values["log_format"], secrets=(api_key, values["auth_token"]))
-    options = ServeOptions(
-        settings=settings,
-        data_dir=values["data_dir"],
-        host=values["host"],
-        http_port=values["http_port"],
-        grpc_port=values["grpc_port"],
-        auth_token=values["auth_token"],
-        max_body_bytes=values["max_body_bytes"],
-        drain_seconds=values["drain_seconds"],
-        spool_max_rows=values["spool_max_rows"],
-        spool_max_bytes=values["spool_max_bytes"],
-        feedback_endpoint=values["feedback_endpoint"],
-        max_concurrent_decodes=values["max_concurrent_decodes"],
-        max_spans_per_request=values["max_spans_per_request"],
-        http_read_timeout=values["http_read_timeout"],
-        max_receive_bytes=values["max_receive_bytes"],
-    )
+    settings = read_options(args, parser, SERVE_SETTINGS)
+    project_layout(settings, parser)
+    logs.configure(settings.log_level, settings.log_format, secrets=(settings.api_key, settings.auth_token))
+    options = ServeOptions.from_settings(settings)
     try:
         return run(options)
     except (DamagedFile, ValueError) as exc:

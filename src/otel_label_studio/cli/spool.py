@@ -12,7 +12,10 @@ from .. import logs
 from ..outbox import OUTBOX_FILE, FeedbackOutbox
 from ..spool import SPOOL_FILE, Spool
 from .foreground import deliver_in_foreground
-from .options import DATA_DIR_OPTION, PROJECT_OPTIONS, Commands, add_options, project_settings
+from .options import PROJECT_SETTINGS, Commands, add_options, project_settings, read_options
+
+#: The spool commands read an existing spool: their --data-dir is not created when missing.
+DATA_DIR_HELP = {"data_dir": "directory of serve's durable spool (it must exist: serve creates it)"}
 
 
 def add_parser(commands: Commands) -> None:
@@ -30,13 +33,13 @@ def add_parser(commands: Commands) -> None:
         ("drain", drain, "deliver what waits, in the foreground with progress (serve must not run)"),
     ):
         action = spool_commands.add_parser(name, help=text, description=text)
-        DATA_DIR_OPTION.add_to(action)
+        add_options(action, ("data_dir",), help=DATA_DIR_HELP)
         if name != "drain":
             action.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "dead-letters":
             action.add_argument("--limit", type=int, default=100, help="most letters to show (default: 100)")
         if name == "drain":
-            add_options(action, PROJECT_OPTIONS)
+            add_options(action, PROJECT_SETTINGS)
             action.add_argument("--no-progress", action="store_true", help="no progress bar")
         action.set_defaults(run=run, parser=action)
 
@@ -119,7 +122,7 @@ def drain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:
-    data_dir = DATA_DIR_OPTION.value(args, parser)
+    data_dir = read_options(args, parser, ("data_dir",)).data_dir
     path = os.path.join(data_dir, SPOOL_FILE)
     if not os.path.exists(path):
         parser.error(f"no spool at {path}: pass the --data-dir that serve uses")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import config
-from ..config import env_str
-from .options import Commands, parse_url
+from ..config import parse_http_url
+from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
+
+WEBHOOK_SETTINGS = (*LABEL_STUDIO_SETTINGS, "auth_token")
 
 
 def add_parser(commands: Commands) -> None:
@@ -17,15 +18,19 @@ def add_parser(commands: Commands) -> None:
         description="Register a Label Studio webhook (annotation created/updated, with payload) that "
         "points at serve's POST /webhooks/label-studio. serve needs --feedback-endpoint.",
     )
-    webhook.add_argument("--project-id", type=int, required=True, metavar="ID", help="the project")
     webhook.add_argument(
         "--target",
         required=True,
         metavar="URL",
         help="serve's base URL as Label Studio reaches it, e.g. http://bridge:4318",
     )
-    webhook.add_argument(
-        "--url", metavar="URL", help=f"Label Studio base URL (env {config.LABEL_STUDIO_URL})"
+    add_options(
+        webhook,
+        WEBHOOK_SETTINGS,
+        help={
+            "project_id": "the project (required)",
+            "auth_token": "serve's --auth-token: Label Studio sends it as a bearer token with each webhook",
+        },
     )
     webhook.set_defaults(run=run, parser=webhook)
 
@@ -33,23 +38,21 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..labelstudio import LabelStudioClient, LabelStudioError
 
-    api_key = env_str(config.LABEL_STUDIO_API_KEY)
-    if not api_key:
-        parser.error(f"{config.LABEL_STUDIO_API_KEY} is not set")
+    settings = read_options(args, parser, WEBHOOK_SETTINGS)
+    project_id = required_project_id(settings, parser)
     try:
-        target = parse_url(args.target).rstrip("/") + "/webhooks/label-studio"
+        target = parse_http_url(args.target).rstrip("/") + "/webhooks/label-studio"
     except ValueError as exc:
         parser.error(f"--target: {exc}")
-    url = (args.url or env_str(config.LABEL_STUDIO_URL) or config.DEFAULT_URL).rstrip("/")
-    token = env_str(config.OTEL_LABEL_STUDIO_AUTH_TOKEN)
-    client = LabelStudioClient(url, api_key, config.DEFAULT_TIMEOUT_SECONDS)
+    url, token = settings.url, settings.auth_token
+    client = LabelStudioClient(url, settings.api_key, settings.timeout)
     try:
-        webhook_id = client.register_webhook(args.project_id, target, token)
+        webhook_id = client.register_webhook(project_id, target, token)
     except LabelStudioError as error:
         print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
         return 1
     finally:
         client.close()
-    sent = " with the bearer token from " + config.OTEL_LABEL_STUDIO_AUTH_TOKEN if token else ""
-    print(f"webhook {webhook_id}: annotations of project {args.project_id} go to {target}{sent}")
+    sent = " with the bearer token of serve's --auth-token" if token else ""
+    print(f"webhook {webhook_id}: annotations of project {project_id} go to {target}{sent}")
     return 0

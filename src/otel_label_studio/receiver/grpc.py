@@ -46,11 +46,10 @@ from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from ..config import default
 from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
 from .limits import (
-    DEFAULT_MAX_SPANS_PER_REQUEST,
-    DEFAULT_RECEIVE_BUDGET_BYTES,
     RECEIVE_BUDGET,
     Busy,
     DecodeGate,
@@ -61,7 +60,7 @@ _logger = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
-DEFAULT_WORKERS = 16
+GRPC_WORKERS = 16
 """Threads taking calls: a call waits here for a receive slot holding no body, so this can be
 larger than the gate's slots; calls past it queue in gRPC, their bodies unread."""
 
@@ -86,7 +85,7 @@ class TraceService:
         intake: Intake,
         auth_token: str | None,
         gate: DecodeGate,
-        max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
+        max_spans: int = default("max_spans_per_request"),
         receiving: DecodeGate | None = None,
         receive_seconds: float = RECEIVE_SECONDS,
     ):
@@ -187,10 +186,10 @@ def make_grpc_server(
     auth_token: str | None,
     max_body_bytes: int,
     gate: DecodeGate | None = None,
-    max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
-    workers: int = DEFAULT_WORKERS,
+    max_spans: int = default("max_spans_per_request"),
+    workers: int = GRPC_WORKERS,
     receive_seconds: float = RECEIVE_SECONDS,
-    receive_budget_bytes: int = DEFAULT_RECEIVE_BUDGET_BYTES,
+    receive_budget_bytes: int = default("max_receive_bytes"),
 ) -> tuple[grpc.Server, TraceService, int]:
     """A started-ready server bound to host:port; raises ValueError when the port cannot be bound.
 

@@ -40,12 +40,11 @@ import uvicorn
 from google.rpc import code_pb2
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..config import default
 from ..mapping import MappingResult
 from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
 from .limits import (
-    DEFAULT_MAX_SPANS_PER_REQUEST,
-    DEFAULT_READ_TIMEOUT_SECONDS,
     Busy,
     Charge,
     DecodeGate,
@@ -118,8 +117,8 @@ class OtlpApp:
         webhook: Callable[[dict[str, Any]], int] | None = None,
         gate: DecodeGate | None = None,
         budget: ReceiveBudget | None = None,
-        max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
-        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        max_spans: int = default("max_spans_per_request"),
+        read_timeout: float = default("http_read_timeout"),
     ):
         self.intake = intake
         self.auth_token = auth_token
@@ -458,7 +457,7 @@ class _HttpProtocol(HttpToolsProtocol):
     connecting, or of its previous answer, is closed). uvicorn itself times out only idle
     keep-alive connections, so a silent or dribbling sender would keep its connection forever."""
 
-    head_timeout = DEFAULT_READ_TIMEOUT_SECONDS
+    head_timeout = default("http_read_timeout")
     owner: OtlpApp  # set per server: counts the answers given here
 
     def send_400_response(self, msg: str) -> None:

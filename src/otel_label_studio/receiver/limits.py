@@ -25,21 +25,13 @@ import contextlib
 import threading
 from typing import AsyncIterator, Callable, Iterator
 
-DEFAULT_MAX_CONCURRENT_DECODES = 2
-"""Requests read, inflated, parsed and mapped at the same time (HTTP and gRPC together)."""
+from ..config import default
 
-DEFAULT_DECODE_WAIT_SECONDS = 2.0
+# The user's bounds (decode slots, spans per request, read timeout, receive budget) are settings:
+# their defaults and documentation are in config.Settings.
+
+DECODE_WAIT_SECONDS = 2.0
 """How long a request waits for a free decode slot before it is answered busy."""
-
-DEFAULT_MAX_SPANS_PER_REQUEST = 100_000
-"""Most spans one export request may hold; a request with more is refused whole (413 / RESOURCE_EXHAUSTED)."""
-
-DEFAULT_READ_TIMEOUT_SECONDS = 30.0
-"""Most seconds an OTLP/HTTP request body may take to arrive (it holds its received bytes meanwhile)."""
-
-DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024
-"""Bytes of request bodies being received at once, not yet released (OTLP/HTTP counts what has
-arrived; gRPC holds one receive slot per ``--max-body-bytes`` of it)."""
 
 DECODE_SLOTS = "decode slots"
 RECEIVE_BUDGET = "receive budget"
@@ -72,8 +64,8 @@ class DecodeGate:
 
     def __init__(
         self,
-        slots: int = DEFAULT_MAX_CONCURRENT_DECODES,
-        wait_seconds: float = DEFAULT_DECODE_WAIT_SECONDS,
+        slots: int = default("max_concurrent_decodes"),
+        wait_seconds: float = DECODE_WAIT_SECONDS,
         *,
         name: str = "decode slots",
         bound: str = DECODE_SLOTS,
@@ -187,7 +179,7 @@ class ReceiveBudget:
     Nothing waits on it: a charge that does not fit is refused at once (``Busy``), because the
     bytes are already on their way and holding them while waiting is what the budget prevents."""
 
-    def __init__(self, limit: int = DEFAULT_RECEIVE_BUDGET_BYTES):
+    def __init__(self, limit: int = default("max_receive_bytes")):
         if limit < 1:
             raise ValueError("the receive budget needs at least one byte")
         self.limit = limit

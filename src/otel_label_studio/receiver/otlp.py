@@ -27,12 +27,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from .limits import DEFAULT_MAX_SPANS_PER_REQUEST
+from ..config import default
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 CONTENT_TYPES = (PROTOBUF, JSON)
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024  # the spec's recommended cap
 
 _ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 _ID_LENGTHS = {"traceId": 16, "spanId": 8, "parentSpanId": 8}
@@ -119,7 +118,7 @@ def _too_large(max_bytes: int) -> OtlpError:
 
 
 def parse_request(
-    body: bytes, kind: str, *, max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST
+    body: bytes, kind: str, *, max_spans: int = default("max_spans_per_request")
 ) -> ExportTraceServiceRequest:
     """An ``ExportTraceServiceRequest`` from protobuf or OTLP/JSON bytes.
 
@@ -232,7 +231,7 @@ DECODE_BUDGET_BYTES = 256 * 1024 * 1024
 
 The body cap counts bytes, not objects: an empty span is 2 bytes on the wire and about 180 bytes
 once parsed, so 64 MiB of them (61 KB gzipped) would decode into gigabytes. With the default two
-decode slots (``limits.DEFAULT_MAX_CONCURRENT_DECODES``) two such requests stay well under 1 GiB,
+decode slots (``--max-concurrent-decodes``) two such requests stay well under 1 GiB,
 bodies included. A request over it is a 413: the sender should send smaller batches."""
 
 SPAN_COST_BYTES = 320

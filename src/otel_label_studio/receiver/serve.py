@@ -13,58 +13,55 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 from ..bridge import build_bridge
-from ..config import Settings
+from ..config import Settings, default
 from ..delivery import auth_hint
 from ..feedback import FeedbackSender, evaluations, logs_request
 from ..labelstudio import AUTH, LabelStudioError
 from ..layouts import layout_for
 from ..outbox import FeedbackOutbox, OutboxForwarder
-from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Spool
+from ..spool import Spool
 from . import metrics
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
-from .limits import (
-    DEFAULT_MAX_CONCURRENT_DECODES,
-    DEFAULT_MAX_SPANS_PER_REQUEST,
-    DEFAULT_READ_TIMEOUT_SECONDS,
-    DEFAULT_RECEIVE_BUDGET_BYTES,
-    DecodeGate,
-    ReceiveBudget,
-)
-from .otlp import DEFAULT_MAX_BODY_BYTES
+from .limits import DecodeGate, ReceiveBudget
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_HTTP_PORT = 4318
-DEFAULT_GRPC_PORT = 4317
-DEFAULT_DRAIN_SECONDS = 10.0
 READINESS_CACHE_SECONDS = 5.0
 GC_YOUNG_THRESHOLD = 50_000  # Python's default is 700 allocations
 
 
 @dataclass(frozen=True)
 class ServeOptions:
+    """The receiver's settings (names, defaults and meaning are config.Settings'), beside the
+    delivery ``settings``; ``from_settings`` takes them all from one resolved model."""
+
     settings: Settings
     data_dir: str
-    host: str = DEFAULT_HOST
-    http_port: int = DEFAULT_HTTP_PORT
-    grpc_port: int = DEFAULT_GRPC_PORT
-    auth_token: str | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    drain_seconds: float = DEFAULT_DRAIN_SECONDS
-    spool_max_rows: int = DEFAULT_MAX_ROWS
-    spool_max_bytes: int = DEFAULT_MAX_BYTES
-    feedback_endpoint: str | None = None
-    max_concurrent_decodes: int = DEFAULT_MAX_CONCURRENT_DECODES
-    max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST
-    http_read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS
-    max_receive_bytes: int = DEFAULT_RECEIVE_BUDGET_BYTES
+    host: str = default("host")
+    http_port: int = default("http_port")
+    grpc_port: int = default("grpc_port")
+    auth_token: str | None = default("auth_token")
+    max_body_bytes: int = default("max_body_bytes")
+    drain_seconds: float = default("drain_seconds")
+    spool_max_rows: int = default("spool_max_rows")
+    spool_max_bytes: int = default("spool_max_bytes")
+    feedback_endpoint: str | None = default("feedback_endpoint")
+    max_concurrent_decodes: int = default("max_concurrent_decodes")
+    max_spans_per_request: int = default("max_spans_per_request")
+    http_read_timeout: float = default("http_read_timeout")
+    max_receive_bytes: int = default("max_receive_bytes")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServeOptions:
+        """Every receiver option from the settings model (as ``serve`` reads them)."""
+        names = [field.name for field in fields(cls) if field.name != "settings"]
+        return cls(settings=settings, **{name: getattr(settings, name) for name in names})
 
     def __repr__(self) -> str:  # the token stays out of logs
         return (
