@@ -19,7 +19,9 @@ def add_parser(commands: Commands) -> None:
         "export",
         help="labeled tasks -> JSONL training data: sft, preference pairs or reward scores",
         description="Write a project's labeled tasks as JSONL: sft (OpenAI chat fine-tuning), preference "
-        "(TRL conversational pairs from what reviewers changed) or reward (model response and rating). "
+        "(TRL conversational pairs from what reviewers changed, or from their A/B choices in a pairwise "
+        "project) "
+        "or reward (model response and rating; each side of a pair scored by the choice). "
         "Only submitted, non-skipped annotations count; the newest annotation of a task wins.",
     )
     export.add_argument("--project-id", type=int, required=True, metavar="ID", help="the project to export")
@@ -38,10 +40,13 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from collections import Counter
+
     from tqdm import tqdm
 
-    from ..datasets import Binding, Filters, dataset_lines
+    from ..datasets import Binding, Filters, dataset_lines, pair_lines
     from ..labelstudio import LabelStudioClient, LabelStudioError
+    from ..pair_layout import PairLayout, is_pairwise
 
     api_key = env_str(config.LABEL_STUDIO_API_KEY)
     if not api_key:
@@ -61,7 +66,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     client = LabelStudioClient(url, api_key, config.DEFAULT_TIMEOUT_SECONDS * 3)
     try:
         project = client.get_project(args.project_id)
-        binding = Binding.from_config(project.label_config)
+        pairwise = is_pairwise(project.label_config)
+        skipped: Counter[str] = Counter()
+        if pairwise:
+            pair_layout = PairLayout.from_config(project.label_config)
+        else:
+            binding = Binding.from_config(project.label_config)
         total = client.task_count(args.project_id)
         out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
         written = 0
@@ -69,7 +79,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="export", file=sys.stderr)
             tasks = _counted(client.iter_tasks(args.project_id), bar)
             filters = Filters(min_rating=args.min_rating, since=since, only_edited=args.only_edited)
-            for line in dataset_lines(tasks, binding, args.format, filters):
+            lines = (
+                pair_lines(tasks, pair_layout, args.format, filters, skipped)
+                if pairwise
+                else dataset_lines(tasks, binding, args.format, filters)
+            )
+            for line in lines:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 written += 1
             bar.close()
@@ -85,6 +100,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     finally:
         client.close()
     print(f"{written} {args.format} lines from {total} tasks of {project.title!r}", file=sys.stderr)
+    if skipped:
+        counts = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(skipped.items()))
+        print(f"pairs skipped: {counts}", file=sys.stderr)
     return 0
 
 
