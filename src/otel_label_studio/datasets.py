@@ -14,6 +14,7 @@ LLM call it came from.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping
@@ -21,6 +22,8 @@ from xml.etree import ElementTree
 
 from . import judge
 from .layouts import Layout
+from .pair_layout import PairLayout
+from .pairs import BOTH_BAD, TIE, A, B, choice_of
 
 FORMATS = ("sft", "preference", "reward", "judge")
 
@@ -238,3 +241,85 @@ def _time(raw: Any) -> datetime | None:
         return datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+# --- pairwise projects (tasks from pair_layout.PairLayout) -------------------------------------
+
+PAIR_FORMATS = ("preference", "reward")
+
+
+def pair_lines(
+    tasks: Iterable[Mapping[str, Any]],
+    layout: PairLayout,
+    fmt: str,
+    filters: Filters = Filters(),
+    skipped: Counter[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The JSONL lines of a pairwise project, from each task's newest submitted annotation.
+
+    ``preference``: a TRL conversational preference line per pair with a winner (the two answers as
+    the models gave them; corrections are not used); ties, "both bad" and annotations without a
+    choice are skipped and counted in ``skipped``. ``reward``: a line per side, scored 1 (won),
+    0 (lost, or both bad) or 0.5 (tie). ``metadata`` names both sides' span ids and models.
+    """
+    if fmt not in PAIR_FORMATS:
+        raise ValueError(f"a pairwise project exports {' or '.join(PAIR_FORMATS)}, not {fmt!r}")
+    if filters.min_rating is not None or filters.only_edited:
+        raise ValueError("--min-rating and --only-edited do not apply to a pairwise project")
+    skipped = Counter() if skipped is None else skipped
+    for task in tasks:
+        annotation = newest_annotation(task.get("annotations") or ())
+        pair = (task.get("meta") or {}).get("pair")
+        if annotation is None or not isinstance(pair, Mapping):
+            continue
+        if filters.since is not None:
+            at = _time(annotation.get("updated_at") or annotation.get("created_at"))
+            if at is None or at < filters.since:
+                continue
+        choice = choice_of(annotation.get("result") or (), layout.pairwise_name)
+        if choice is None:
+            skipped["no_choice"] += 1
+            continue
+        data = task.get("data") or {}
+        prompt = _prompt(data.get(layout.prompt_key), layout.dialogue)
+        answers = [str(data.get(key) or "") for key in layout.answer_keys]
+        sides = [pair.get("a") or {}, pair.get("b") or {}]
+        common = {
+            "trace_id": data.get("trace_id"),
+            "pair_id": pair.get("pair_id"),
+            "task_id": int(task.get("id") or 0),
+            "annotation_id": annotation.get("id"),
+        }
+        if fmt == "preference":
+            if choice not in (A, B):
+                skipped[choice] += 1
+                continue
+            won = 0 if choice == A else 1
+            chosen, rejected = sides[won], sides[1 - won]
+            yield {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": answers[won]}],
+                "rejected": [{"role": "assistant", "content": answers[1 - won]}],
+                "metadata": {
+                    "chosen_span_id": chosen.get("span_id"),
+                    "chosen_model": chosen.get("model"),
+                    "rejected_span_id": rejected.get("span_id"),
+                    "rejected_model": rejected.get("model"),
+                }
+                | common,
+            }
+            continue
+        scores = {A: (1.0, 0.0), B: (0.0, 1.0), TIE: (0.5, 0.5), BOTH_BAD: (0.0, 0.0)}[choice]
+        for index, name in enumerate("ab"):
+            yield {
+                "prompt": prompt,
+                "response": answers[index],
+                "score": scores[index],
+                "metadata": {
+                    "span_id": sides[index].get("span_id"),
+                    "model": sides[index].get("model"),
+                    "side": name,
+                    "outcome": choice,
+                }
+                | common,
+            }

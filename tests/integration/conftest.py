@@ -15,6 +15,7 @@ import pytest
 from label_studio_sdk import LabelStudio
 
 from tests.support import labelstudio_server, secrets_watch
+from tests.support.browser import browser  # noqa: F401  (the fixture, for the browser tests)
 from tests.support.labelstudio_server import LabelStudioServer
 from tests.support.prerequisites import REPO_ROOT, missing
 

@@ -272,7 +272,7 @@ def test_export_judge_writes_calibration_lines(planted, label_studio, tmp_path):
 
 
 def test_the_html_report_opens_in_chromium_and_shows_the_charts(planted, label_studio, tmp_path):
-    from test_browser import chromium
+    from tests.support.browser import chromium
 
     page_file = tmp_path / "report.html"
     answer = run_cli(
@@ -317,10 +317,10 @@ def test_the_html_report_opens_in_chromium_and_shows_the_charts(planted, label_s
 
 
 def test_the_exporter_creates_its_project_with_reviewers_per_task(label_studio, ls, project_name):
-    from test_integration import deliver, project_by_title, tasks_of
-
     from otel_label_studio import LabelStudioSpanExporter
     from tests.support import fixtures
+    from tests.support.label_studio_reads import project_by_title, tasks_of
+    from tests.support.pipelines import deliver
 
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name, reviewers_per_task=3

@@ -18,7 +18,8 @@ def add_parser(commands: Commands) -> None:
         "export",
         help="labeled tasks -> JSONL: sft, preference pairs, reward scores or judge calibration data",
         description="Write a project's labeled tasks as JSONL: sft (OpenAI chat fine-tuning), preference "
-        "(TRL conversational pairs from what reviewers changed), reward (model response and rating) or judge "
+        "(TRL conversational pairs from what reviewers changed, or from their A/B choices in a pairwise "
+        "project), reward (model response and rating; each side of a pair scored by the choice) or judge "
         "(each judge:<name> prediction's score and explanation beside the human rating and correction). "
         "Only submitted, non-skipped annotations count; the newest annotation of a task wins.",
     )
@@ -37,10 +38,13 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from collections import Counter
+
     from tqdm import tqdm
 
-    from ..datasets import Binding, Filters, dataset_lines
+    from ..datasets import Binding, Filters, dataset_lines, pair_lines
     from ..labelstudio import LabelStudioClient, LabelStudioError
+    from ..pair_layout import PairLayout, is_pairwise
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)
@@ -59,7 +63,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     client = LabelStudioClient(url, settings.api_key, settings.timeout)
     try:
         project = client.get_project(project_id)
-        binding = Binding.from_config(project.label_config)
+        pairwise = is_pairwise(project.label_config)
+        skipped: Counter[str] = Counter()
+        if pairwise:
+            pair_layout = PairLayout.from_config(project.label_config)
+        else:
+            binding = Binding.from_config(project.label_config)
         total = client.task_count(project_id)
         out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
         written = 0
@@ -67,7 +76,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="export", file=sys.stderr)
             tasks = _counted(client.iter_tasks(project_id), bar)
             filters = Filters(min_rating=args.min_rating, since=since, only_edited=args.only_edited)
-            for line in dataset_lines(tasks, binding, args.format, filters):
+            lines = (
+                pair_lines(tasks, pair_layout, args.format, filters, skipped)
+                if pairwise
+                else dataset_lines(tasks, binding, args.format, filters)
+            )
+            for line in lines:
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 written += 1
             bar.close()
@@ -83,6 +97,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     finally:
         client.close()
     print(f"{written} {args.format} lines from {total} tasks of {project.title!r}", file=sys.stderr)
+    if skipped:
+        counts = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(skipped.items()))
+        print(f"pairs skipped: {counts}", file=sys.stderr)
     return 0
 
 
