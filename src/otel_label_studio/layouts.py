@@ -72,12 +72,17 @@ CHAT_CONFIG = """
 
 # One task per LangChain run (``run_tasks.run_task`` fills it): the trajectory as a dialogue whose item n
 # (n >= 1) is step n, per-step marks, the first step that went wrong (options made per run), failure
-# modes, the final answer to correct and a rating. Open-source tags only (Label Studio 1.23).
+# modes, the final answer to correct and a rating. Open-source tags only (Label Studio 1.23). A step's
+# lines (a tool's arguments and result, each retrieved document) keep their line breaks: the same
+# stable-prefix selector as above, on the dialogue text.
 AGENT_CONFIG = """
 <View>
 <Style>
     [class^=titleWrapper--] [class^=time--] {
         display: none;
+    }
+    [class^=dialoguetext--] {
+        white-space: pre-wrap;
     }
 </Style>
 <Header value="The run, step by step:"/>
