@@ -252,3 +252,19 @@ def test_openinference_kinds():
 def test_cut_marks_what_it_leaves_out():
     assert runs.cut("short", 10) == "short"
     assert runs.cut("0123456789abc", 10) == "0123456789… [cut: 3 more characters]"
+
+
+def test_a_run_survives_the_spool_and_is_redacted_everywhere(captured):
+    from otel_label_studio.redact import Redactor
+
+    run = runs.build_run(agent_spans(captured))
+    assert runs.RunRecord.from_bytes(run.to_bytes()) == run
+    masked = run.redact(Redactor([r"Paris"]).text)
+    texts = [masked.request, masked.final_answer, *(m["content"] or "" for m in masked.prompt)]
+    for step in masked.steps:
+        texts += [step.text, step.result, step.query, *(d.content for d in step.documents)]
+    assert not [text for text in texts if "Paris" in text]
+    assert masked.request == "What's the weather in [REDACTED]?"
+    assert masked.steps[1].arguments == {"city": "[REDACTED]"}
+    assert masked.steps[0].tool_calls[0].arguments == {"city": "[REDACTED]"}
+    assert masked.messages()[2]["tool_calls"][0]["function"]["arguments"] == '{"city": "[REDACTED]"}'

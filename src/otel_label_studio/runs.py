@@ -14,10 +14,13 @@ and the run's totals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+import io
+import pickle
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
 
 from .dialects._common import SERVICE_NAME, error_text, text_attr
+from .record import _PlainUnpickler
 from .run_steps import (
     DOCUMENT_LIMIT,
     OPENINFERENCE_KIND,
@@ -177,6 +180,40 @@ class RunRecord:
             "errors": sum(step.error is not None for step in self.steps) + (self.error is not None),
         }
 
+    def to_bytes(self) -> bytes:
+        """The run for the spool: a pickle of plain values only, as ``LLMRecord.to_bytes``."""
+        return pickle.dumps(asdict(self), protocol=5)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RunRecord:
+        values = _PlainUnpickler(io.BytesIO(data)).load()
+        steps = []
+        for step in values.pop("steps"):
+            step["tool_calls"] = [ToolCall(**call) for call in step["tool_calls"]]
+            step["documents"] = [Document(**document) for document in step["documents"]]
+            steps.append(Step(**step))
+        return cls(**values, steps=steps)
+
+    def redact(self, text: Callable[[str], str]) -> RunRecord:
+        """Mask every text a reviewer or a dataset would see (e.g. ``Redactor.text``), in place."""
+        self.request, self.final_answer = text(self.request), text(self.final_answer)
+        for message in self.prompt:
+            if isinstance(message.get("content"), str):
+                message["content"] = text(message["content"])
+        for step in self.steps:
+            step.text, step.result, step.query = text(step.text), text(step.result), text(step.query)
+            if step.error is not None:
+                step.error = text(step.error)
+            if isinstance(step.arguments, str):
+                step.arguments = text(step.arguments)
+            elif step.arguments is not None:
+                step.arguments = _mask(step.arguments, text)
+            for call in step.tool_calls:
+                call.arguments = _mask(call.arguments, text)
+            for document in step.documents:
+                document.content = text(document.content)
+        return self
+
     def messages(self) -> list[dict[str, Any]]:
         """The trajectory as OpenAI chat messages, up to (not including) the final answer: the first
         LLM call's input, then each assistant turn with its ``tool_calls`` (arguments as JSON text)
@@ -202,6 +239,16 @@ class RunRecord:
                 content = f"[error] {step.error}" if step.error else step.result
                 messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
         return messages
+
+
+def _mask(value: Any, text: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, dict):
+        return {key: _mask(item, text) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask(item, text) for item in value]
+    return value
 
 
 def _match(pending: list[ToolCall], name: str) -> str | None:
