@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from otel_label_studio import runs
 from otel_label_studio.spanview import SpanView, from_readable_span
-from support import scenarios
+from support import fixtures, scenarios
 
 
 def agent_spans(captured, **kwargs) -> list[SpanView]:
@@ -268,3 +268,29 @@ def test_a_run_survives_the_spool_and_is_redacted_everywhere(captured):
     assert masked.steps[1].arguments == {"city": "[REDACTED]"}
     assert masked.steps[0].tool_calls[0].arguments == {"city": "[REDACTED]"}
     assert masked.messages()[2]["tool_calls"][0]["function"]["arguments"] == '{"city": "[REDACTED]"}'
+
+
+def test_openinference_agent_run_reads_like_openllmetrys(captured):
+    """The same agent under openinference-instrumentation-langchain 0.1.80 (recorded: tests/fixtures)."""
+    run = runs.build_run(from_readable_span(span) for span in fixtures.load("openinference", "agent_run"))
+    live = runs.build_run(agent_spans(captured))
+    assert [(step.kind, step.name) for step in run.steps] == [
+        ("llm", "ToolCallingFake"),
+        ("tool", "search_weather"),
+        ("retriever", "WeatherNotes"),
+        ("llm", "ToolCallingFake"),
+    ]
+    tool, retrieve = run.steps[1], run.steps[2]
+    # OpenInference records the tool's input string ("Paris"): the arguments come from the model's call
+    assert (tool.arguments, tool.result, tool.tool_call_id) == (
+        {"city": "Paris"},
+        "Paris weather today: sunny, 22C.",
+        "call_Paris",
+    )
+    assert [(d.content, d.metadata) for d in retrieve.documents] == [
+        (d.content, d.metadata) for d in live.steps[2].documents
+    ]
+    assert (run.request, run.final_answer, run.incomplete) == (live.request, live.final_answer, False)
+    assert run.name == "LangGraph"
+    assert run.tools == live.tools
+    assert run.messages() == live.messages()

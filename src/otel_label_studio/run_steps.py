@@ -362,9 +362,14 @@ def top_text(top: SpanView, which: str) -> str:
 
 
 def _message_kwargs(value: Any) -> dict[str, Any] | None:
-    """The fields of a LangChain message serialized as ``{"lc": 1, "kwargs": {...}}``."""
-    if isinstance(value, dict) and value.get("lc") == 1 and isinstance(value.get("kwargs"), dict):
+    """The fields of a LangChain message serialized as ``{"lc": 1, "kwargs": {...}}`` (OpenLLMetry) or
+    as ``{"type": "tool", "data": {...}}`` (``message_to_dict``, OpenInference)."""
+    if not isinstance(value, dict):
+        return None
+    if value.get("lc") == 1 and isinstance(value.get("kwargs"), dict):
         return value["kwargs"]
+    if isinstance(value.get("type"), str) and isinstance(value.get("data"), dict) and len(value) == 2:
+        return value["data"]
     return None
 
 

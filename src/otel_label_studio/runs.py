@@ -241,6 +241,16 @@ class RunRecord:
         return messages
 
 
+def _arguments_from_calls(steps: list[Step]) -> None:
+    """A tool step whose span kept no structured arguments (OpenInference records the tool's input
+    string) takes them from the model's call it answers."""
+    calls = {call.id: call for step in steps for call in step.tool_calls}
+    for step in steps:
+        call = calls.get(step.tool_call_id or "")
+        if step.kind == "tool" and call is not None and not isinstance(step.arguments, dict):
+            step.arguments = call.arguments
+
+
 def _mask(value: Any, text: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return text(value)
@@ -282,6 +292,7 @@ def build_run(views: Iterable[SpanView], *, incomplete: bool | None = None) -> R
                 if definition not in tools:
                     tools.append(definition)
         steps.append(STEP_READERS[kind](view))
+    _arguments_from_calls(steps)
 
     prompt = input_messages(first_llm) if first_llm is not None else []
     request = next(
