@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_label_studio import runs
@@ -270,18 +271,23 @@ def test_a_run_survives_the_spool_and_is_redacted_everywhere(captured):
     assert masked.messages()[2]["tool_calls"][0]["function"]["arguments"] == '{"city": "[REDACTED]"}'
 
 
-def test_openinference_agent_run_reads_like_openllmetrys(captured):
-    """The same agent under openinference-instrumentation-langchain 0.1.80 (recorded: tests/fixtures)."""
-    run = runs.build_run(from_readable_span(span) for span in fixtures.load("openinference", "agent_run"))
+@pytest.mark.parametrize(
+    "dialect, llm_name", [("openinference", "ToolCallingFake"), ("legacy", "ToolCallingFake.chat")]
+)
+def test_other_dialects_read_an_agent_run_like_openllmetry_055(captured, dialect, llm_name):
+    """The same agent under openinference-instrumentation-langchain 0.1.80 and OpenLLMetry 0.54.0
+    (recorded in tests/fixtures/<dialect>/agent_run.json)."""
+    views = [from_readable_span(span) for span in fixtures.load(dialect, "agent_run")]
+    [run] = [runs.build_run(spans) for piece in runs.pieces(views) for spans in runs.runs_of(piece.spans)]
     live = runs.build_run(agent_spans(captured))
     assert [(step.kind, step.name) for step in run.steps] == [
-        ("llm", "ToolCallingFake"),
+        ("llm", llm_name),
         ("tool", "search_weather"),
         ("retriever", "WeatherNotes"),
-        ("llm", "ToolCallingFake"),
+        ("llm", llm_name),
     ]
     tool, retrieve = run.steps[1], run.steps[2]
-    # OpenInference records the tool's input string ("Paris"): the arguments come from the model's call
+    # neither records the arguments as an object ("Paris"; "{'city': 'Paris'}"): they come from the call
     assert (tool.arguments, tool.result, tool.tool_call_id) == (
         {"city": "Paris"},
         "Paris weather today: sunny, 22C.",
@@ -291,6 +297,6 @@ def test_openinference_agent_run_reads_like_openllmetrys(captured):
         (d.content, d.metadata) for d in live.steps[2].documents
     ]
     assert (run.request, run.final_answer, run.incomplete) == (live.request, live.final_answer, False)
-    assert run.name == "LangGraph"
+    assert run.name == {"openinference": "LangGraph", "legacy": "invoke_agent LangGraph"}[dialect]
     assert run.tools == live.tools
     assert run.messages() == live.messages()
