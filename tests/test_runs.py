@@ -300,3 +300,23 @@ def test_other_dialects_read_an_agent_run_like_openllmetry_055(captured, dialect
     assert run.name == {"openinference": "LangGraph", "legacy": "invoke_agent LangGraph"}[dialect]
     assert run.tools == live.tools
     assert run.messages() == live.messages()
+
+
+def test_a_run_from_otlp_requests_in_reverse_order_equals_the_in_process_run(captured):
+    """What serve will see: the spans in several OTLP requests, last first; parents from the protobuf."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    from otel_label_studio.spanview import from_otlp
+
+    scenarios.agent_run()
+    spans = list(captured.get_finished_spans())
+    pieces = runs.pieces(map(from_readable_span, spans))
+    direct = [runs.build_run(s) for piece in pieces for s in runs.runs_of(piece.spans)]
+    requests = [encode_spans(spans[i : i + 3]) for i in range(0, len(spans), 3)]
+    held: dict[str, list[SpanView]] = {}  # what an assembler keeps per trace
+    for request in reversed(requests):
+        for piece in runs.pieces(from_otlp(request)):
+            held.setdefault(piece.trace_id, []).extend(piece.spans)
+    decoded = [runs.build_run(s) for views in held.values() for s in runs.runs_of(views)]
+    assert len(requests) > 3 and decoded == direct
+    assert decoded[0].service_name == "otel-ls-tests"
