@@ -15,7 +15,7 @@ LLM call it came from.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping
 from xml.etree import ElementTree
@@ -24,6 +24,7 @@ from . import judge
 from .layouts import Layout
 from .pair_layout import PairLayout
 from .pairs import BOTH_BAD, TIE, A, B, choice_of
+from .run_tasks import TRAJECTORY_KEY
 
 FORMATS = ("sft", "preference", "reward", "judge")
 
@@ -63,12 +64,13 @@ class Labeled:
     """One task as a dataset sees it."""
 
     task_id: int
-    prompt: list[dict[str, str]]
+    prompt: list[dict[str, Any]]
     model_response: str
     reviewer_response: str
     rating: float | None
     annotated_at: datetime | None
     metadata: dict[str, Any]
+    tools: list[dict[str, Any]] = field(default_factory=list)  # an agent run's tool definitions
 
     @property
     def edited(self) -> bool:
@@ -83,9 +85,10 @@ def labeled(task: Mapping[str, Any], binding: Binding) -> Labeled | None:
     model = _prediction_text(task.get("predictions") or (), binding.response_name)
     reviewer = _result_text(annotation.get("result") or (), binding.response_name)
     data = task.get("data") or {}
+    prompt, tools = _trajectory(data.get(TRAJECTORY_KEY))
     return Labeled(
         task_id=int(task.get("id") or 0),
-        prompt=_prompt(data.get(binding.prompt_key), binding.dialogue),
+        prompt=prompt or _prompt(data.get(binding.prompt_key), binding.dialogue),
         model_response=model,
         reviewer_response=model if reviewer is None else reviewer,
         rating=_rating(annotation.get("result") or (), binding.rating_name),
@@ -96,7 +99,18 @@ def labeled(task: Mapping[str, Any], binding: Binding) -> Labeled | None:
             if data.get(key) not in (None, "")
         }
         | {"task_id": int(task.get("id") or 0), "annotation_id": annotation.get("id")},
+        tools=tools,
     )
+
+
+def _trajectory(value: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An agent run's messages up to its final answer (OpenAI chat form, with ``tool_calls`` and
+    ``tool`` messages) and its tool definitions; nothing for a task of one call."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("messages"), list):
+        return [], []
+    messages = [dict(message) for message in value["messages"] if isinstance(message, Mapping)]
+    tools = value.get("tools")
+    return messages, [dict(t) for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
 
 
 def newest_annotation(annotations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -138,7 +152,7 @@ def _line(item: Labeled, fmt: str) -> dict[str, Any] | None:
         if not item.reviewer_response.strip():
             return None
         messages = [*item.prompt, {"role": "assistant", "content": item.reviewer_response}]
-        return {"messages": messages, "metadata": item.metadata}
+        return {"messages": messages, **_tools(item), "metadata": item.metadata}
     if fmt == "preference":
         if not item.edited or not item.reviewer_response.strip():
             return None
@@ -146,6 +160,7 @@ def _line(item: Labeled, fmt: str) -> dict[str, Any] | None:
             "prompt": item.prompt,
             "chosen": [{"role": "assistant", "content": item.reviewer_response}],
             "rejected": [{"role": "assistant", "content": item.model_response}],
+            **_tools(item),
             "metadata": item.metadata,
         }
     if item.rating is None:
@@ -190,7 +205,11 @@ def _judge_lines(
         }
 
 
-def _prompt(value: Any, dialogue: bool) -> list[dict[str, str]]:
+def _tools(item: Labeled) -> dict[str, Any]:
+    return {"tools": item.tools} if item.tools else {}
+
+
+def _prompt(value: Any, dialogue: bool) -> list[dict[str, Any]]:
     if dialogue and isinstance(value, list):
         return [
             {"role": str(turn.get("role") or "user"), "content": str(turn.get("content") or "")}

@@ -70,7 +70,50 @@ CHAT_CONFIG = """
 <Rating name="rating" toName="dialogue"/>
 </View>"""
 
-LAYOUT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG}
+# One task per LangChain run (``run_tasks.run_task`` fills it): the trajectory as a dialogue whose item n
+# (n >= 1) is step n, per-step marks, the first step that went wrong (options made per run), failure
+# modes, the final answer to correct and a rating. Open-source tags only (Label Studio 1.23). A step's
+# lines (a tool's arguments and result, each retrieved document) keep their line breaks: the same
+# stable-prefix selector as above, on the dialogue text.
+AGENT_CONFIG = """
+<View>
+<Style>
+    [class^=titleWrapper--] [class^=time--] {
+        display: none;
+    }
+    [class^=dialoguetext--] {
+        white-space: pre-wrap;
+    }
+</Style>
+<Header value="The run, step by step:"/>
+<Paragraphs name="steps" value="$steps" layout="dialogue"
+            textKey="content" nameKey="role"/>
+<Header value="Mark steps (select a step or its text):"/>
+<ParagraphLabels name="step_judgment" toName="steps">
+    <Label value="Wrong step" background="#f44336"/>
+    <Label value="Good step" background="#4caf50"/>
+</ParagraphLabels>
+<Header value="First step that went wrong:"/>
+<Choices name="first_wrong_step" toName="steps" value="$step_options"
+         choice="single" showInline="true"/>
+<Header value="What went wrong:"/>
+<Choices name="failure_modes" toName="steps" choice="multiple" showInline="true">
+    <Choice value="Wrong tool"/>
+    <Choice value="Bad arguments"/>
+    <Choice value="Ignored tool result"/>
+    <Choice value="Unsupported claim"/>
+    <Choice value="Unsafe"/>
+    <Choice value="Gave up"/>
+    <Choice value="Other"/>
+</Choices>
+<Header value="Final answer (edit to correct it):"/>
+<TextArea name="response" toName="steps" rows="4"
+          maxSubmissions="1" editable="true" required="true"/>
+<Header value="Rate the run:"/>
+<Rating name="rating" toName="steps"/>
+</View>"""
+
+LAYOUT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG, "agent": AGENT_CONFIG}
 
 #: The data key that holds a dialogue as text, for the Data Manager (dialogue layouts only).
 CONVERSATION_KEY = "conversation"
@@ -255,4 +298,4 @@ def _variables(label_config: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-__all__ = ["CHAT_CONFIG", "PROMPT_CONFIG", "RECORD_FIELDS", "Layout", "Message", "layout_for"]
+__all__ = ["AGENT_CONFIG", "CHAT_CONFIG", "PROMPT_CONFIG", "RECORD_FIELDS", "Layout", "Message", "layout_for"]

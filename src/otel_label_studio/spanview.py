@@ -40,6 +40,7 @@ class SpanView:
     events: Sequence[EventView] = ()
     resource: Mapping[str, Any] = field(default_factory=dict)
     dropped_attributes_count: int = 0
+    parent_span_id: str = ""  # lowercase hex; empty for a trace's root span
 
 
 def from_readable_span(span: ReadableSpan) -> SpanView:
@@ -63,6 +64,7 @@ def from_readable_span(span: ReadableSpan) -> SpanView:
         ),
         resource=resource.attributes if resource is not None else {},
         dropped_attributes_count=span.dropped_attributes,
+        parent_span_id=format(span.parent.span_id, "016x") if span.parent else "",
     )
 
 
@@ -124,4 +126,5 @@ def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                     else (),
                     resource,
                     span.dropped_attributes_count,
+                    span.parent_span_id.hex(),
                 )

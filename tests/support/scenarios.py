@@ -158,3 +158,48 @@ LIVE = {
     "stream": ("chat", [("user", "Stream to me")], ["streamed answer here"]),
     "async_call": ("chat", [("user", "Answer asynchronously")], ["async answer"]),
 }
+
+
+class ToolCallingFake(FakeMessagesListChatModel):
+    """A fake chat model that accepts tools, as a real one does: ``bind_tools`` puts their OpenAI
+    definitions in the call's parameters, where the instrumentation reads them."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+
+def agent_run(city: str = "Paris", answer: str = "It is sunny and 22C in Paris.") -> Any:
+    """A LangGraph prebuilt ReAct agent: one tool call (the tool asks a retriever), then the answer."""
+    from langchain_core.documents import Document
+    from langchain_core.retrievers import BaseRetriever
+    from langchain_core.tools import tool
+    from langgraph.prebuilt import create_react_agent
+
+    class WeatherNotes(BaseRetriever):
+        def _get_relevant_documents(self, query: str, *, run_manager: Any = None) -> list[Document]:
+            return [
+                Document(f"{city} weather today: sunny, 22C.", metadata={"source": "today.txt"}),
+                Document("Lyon weather: rain. " + "Long note. " * 300, metadata={"source": "lyon"}),
+            ]
+
+    notes = WeatherNotes()
+
+    @tool
+    def search_weather(city: str) -> str:
+        """Look up today's weather for a city."""
+        return "\n".join(doc.page_content for doc in notes.invoke(f"weather in {city}")[:1])
+
+    model = ToolCallingFake(
+        responses=[
+            AIMessage(
+                content="",
+                tool_calls=[{"name": "search_weather", "args": {"city": city}, "id": f"call_{city}"}],
+            ),
+            AIMessage(content=answer),
+        ]
+    )
+    agent = create_react_agent(model, [search_weather], prompt="You are a weather assistant.")
+    result = agent.invoke({"messages": [HumanMessage(content=f"What's the weather in {city}?")]})
+    return result["messages"][-1].content
