@@ -257,6 +257,10 @@ class LabelStudioClient:
             )
             if response.status_code in _GATEWAY_STATUS:
                 raise ImportUnsettled(error.kind, error.detail, error.status, error.retry_after)
+            if response.status_code == 404 and error.kind == ErrorKind.UNREACHABLE:
+                # Label Studio 1.23 answers an import into a deleted project with its 404 web page,
+                # as it would a wrong URL: the API tells the two apart (PROJECT_GONE, or a page).
+                self.get_project(project_id, timeout)
             raise error
 
         answer = _call(send, project_id)
