@@ -1,7 +1,8 @@
 """The parts the exporter and the sidecar share, built one way from the settings.
 
-Same mapping, same projects, same delivery worker: what differs is only how spans arrive
-(SDK spans in-process, OTLP in the sidecar) and which queue sits in the middle.
+Same ingest path (mapping, redaction, queueing), same projects, same delivery worker: what
+differs is only how spans arrive (SDK spans in-process, OTLP in the sidecar) and which queue
+sits in the middle.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import Settings
+from .ingest import Ingest
 from .labelstudio import LabelStudioClient
 from .layouts import Layout
 from .mapping import Mapper
 from .projects import Projects
+from .queue import RecordQueue
 from .redact import Redactor
-from .worker import WAITING_IN_SPOOL, DeliveryWorker, RecordQueue
+from .worker import WAITING_IN_SPOOL, DeliveryWorker
 
 
 @dataclass(frozen=True)
 class Bridge:
     client: LabelStudioClient
     projects: Projects
-    mapper: Mapper
+    ingest: Ingest
     worker: DeliveryWorker
 
 
@@ -64,4 +67,4 @@ def build_bridge(
         after_import=after_import,
         waiting=waiting,
     )
-    return Bridge(client, projects, mapper, worker)
+    return Bridge(client, projects, Ingest(mapper, queue, worker.wake), worker)

@@ -14,9 +14,9 @@ import httpx
 
 from .bridge import projects_for
 from .config import Settings, base_url_problem
-from .delivery import auth_hint
-from .labelstudio import AUTH, NOT_THE_API, LabelStudioClient, LabelStudioError, token_kind
+from .labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
 from .layouts import Layout, layout_for
+from .outages import auth_hint
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -97,7 +97,7 @@ def _key(client: LabelStudioClient, settings: Settings) -> Finding:
     try:
         user = client.whoami()
     except LabelStudioError as error:
-        if error.kind != AUTH:
+        if error.kind != ErrorKind.AUTH:
             fix = (
                 _BASE_URL_FIX
                 if error.detail == NOT_THE_API
@@ -133,7 +133,7 @@ def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> l
                 ]
             project = found
     except LabelStudioError as error:
-        if error.status == 404:
+        if error.kind == ErrorKind.PROJECT_GONE:
             return [
                 Finding(
                     FAIL,

@@ -5,8 +5,8 @@ A damaged file (not an SQLite database, or corrupt: truncated, overwritten, a di
 found when it is opened, before anything listens, and raised as ``DamagedFile`` (a ValueError,
 so a command stops with exit status 2) saying which file, what is wrong and the ``mv`` that
 moves it aside. A full disk (SQLITE_FULL, ENOSPC) is recognised by ``is_disk_full`` so that
-callers can refuse with a retryable answer; ``DiskFullEpisode`` logs one WARNING when it
-starts and one when space is free again, not one per request.
+callers can refuse with a retryable answer (``DiskFull``, a ``QueueFull``); ``DiskFullEpisode``
+logs one WARNING when it starts and one when space is free again, not one per request.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import shlex
 import sqlite3
 import time
 
+from .queue import QueueFull
+
 _logger = logging.getLogger(__name__)
 
 _SQLITE_FULL = 13
@@ -26,6 +28,11 @@ _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 BUSY_TIMEOUT_MS = 10_000  # how long a statement waits for another process's lock
 _LOW_SPACE_BYTES = 1 << 20  # an I/O error with less than this left on the disk is taken for a full disk
+RETRY_AFTER_SECONDS = 5.0  # what a durable file that cannot take a write asks its sender to wait
+
+
+class DiskFull(QueueFull):
+    """The disk under a durable file has no room left: nothing was written; retry once space is free."""
 
 
 class DamagedFile(ValueError):

@@ -1,9 +1,10 @@
 """``LabelStudioSpanExporter``: LLM and chat spans in, Label Studio tasks out.
 
-Thin glue between the pure mapping and the delivery edge. It sits in an app's whole trace
-pipeline: spans that are not LLM calls pass through untouched. ``export()`` maps and queues,
-nothing more: a delivery thread (started on the first record) imports into Label Studio, so
-the app never waits on it. ``export()`` never raises into the app; the constructor does no
+A thin adapter onto the ingest path (``ingest.py``), shared with the receiver. It sits in an
+app's whole trace pipeline: spans that are not LLM calls pass through untouched. ``export()``
+maps and queues, nothing more: a delivery thread (started on the first record) imports into
+Label Studio, so the app never waits on it. A full queue drops the batch and counts it: the app
+is never asked to wait or retry. ``export()`` never raises into the app; the constructor does no
 network I/O. The queue is bounded and in memory by default; with ``spool_path`` it is the
 durable spool the sidecar uses, and what was not delivered survives a restart.
 """
@@ -11,7 +12,6 @@ durable spool the sidecar uses, and what was not delivered survives a restart.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -25,15 +25,13 @@ from .bridge import build_bridge
 from .config import Settings, resolve_settings
 from .durable import DamagedFile
 from .layouts import Layout, layout_for
-from .memory_queue import MemoryQueue
+from .queue import QueueFull, RecordQueue, open_queue
 from .spanview import from_readable_span
-from .spool import Spool, SpoolFull
-from .worker import WAITING_IN_SPOOL, RecordQueue
+from .worker import WAITING_IN_SPOOL
 
 _logger = logging.getLogger(__name__)
 
 DRAIN_RETRY_SECONDS = 1.0  # while shutdown() drains, delivery retries at least this often
-DRAIN_POLL_SECONDS = 0.05
 MEMORY_WAITING = (
     "wait in memory and are retried; those still waiting when the app exits are lost "
     "(give spool_path= to keep them on disk)"
@@ -119,30 +117,27 @@ class LabelStudioSpanExporter(SpanExporter):
                 "exports will fail until one is given"
             )
         self._queue: RecordQueue = _open_queue(settings.spool_path, settings.max_queue_size)
-        waiting = WAITING_IN_SPOOL if isinstance(self._queue, Spool) else MEMORY_WAITING
+        waiting = WAITING_IN_SPOOL if self._queue.durable else MEMORY_WAITING
         bridge = build_bridge(settings, self.layout, self._queue, waiting=waiting)
-        self._client, self._mapper, self._worker = bridge.client, bridge.mapper, bridge.worker
+        self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False
-        self._counts = {
-            "spans": 0,
-            "llm_spans": 0,
-            "no_content": 0,
-            "errors_skipped": 0,
-            "unreadable": 0,
-            "duplicates": 0,
-            "dropped": 0,
-        }
 
     @property
     def counts(self) -> dict[str, int]:
         """What happened so far: spans seen, records queued, tasks created, records waiting or dropped."""
-        stats = self._worker.stats
+        ingest, delivery = self._ingest.stats, self._worker.stats
         return {
-            **self._counts,
-            "tasks_created": stats.tasks_created,
-            "dead_lettered": stats.dead_lettered,
+            "spans": ingest.spans_received,
+            "llm_spans": ingest.llm_spans,
+            "no_content": ingest.no_content,
+            "errors_skipped": ingest.errors_skipped,
+            "unreadable": ingest.unreadable,
+            "duplicates": ingest.duplicates,
+            "dropped": ingest.dropped,
+            "tasks_created": delivery.tasks_created,
+            "dead_lettered": delivery.dead_lettered,
             "waiting": self._queue.depth,
         }
 
@@ -162,37 +157,25 @@ class LabelStudioSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        mapped = self._mapper.map(from_readable_span(span) for span in spans)
+        mapped = self._ingest.map(from_readable_span(span) for span in spans)
         with self._lock:
-            counts = self._counts
-            counts["spans"] += mapped.spans
-            counts["llm_spans"] += mapped.llm_spans
-            counts["no_content"] += mapped.no_content
-            counts["errors_skipped"] += mapped.errors_skipped
-            counts["unreadable"] += mapped.unreadable
             if not self._started and (mapped.records or self._queue.depth):
                 self._start()  # on the first export, so leftovers in a spool get delivered too
-            if not mapped.records:
-                return SpanExportResult.SUCCESS
         try:
-            added = self._queue.add(mapped.records)
-            dropped = added.dropped
-        except SpoolFull as full:
-            dropped, added = len(mapped.records), None
+            added = self._ingest.enqueue(mapped)
+        except QueueFull as full:  # the app cannot retry: the batch is dropped, and counted
+            dropped = self._ingest.refused(mapped)
             _logger.warning("Label Studio spool is full (%s): %d records dropped", full, dropped)
-        with self._lock:
-            self._counts["dropped"] += dropped
-            if added is not None:
-                self._counts["duplicates"] += added.duplicates
-        if added is not None and added.dropped:
+            return SpanExportResult.FAILURE
+        if added.dropped:
             _logger.warning(
                 "The Label Studio queue is full (%d records waiting): %d records dropped. Label Studio "
                 "is slow or unreachable; give spool_path= to keep records on disk instead.",
                 self._queue.depth,
                 added.dropped,
             )
-        self._worker.wake()
-        return SpanExportResult.FAILURE if dropped else SpanExportResult.SUCCESS
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait until every queued record is delivered; False when the time ran out first."""
@@ -201,21 +184,15 @@ class LabelStudioSpanExporter(SpanExporter):
                 if not self._queue.depth:
                     return True
                 self._start()
-        deadline = time.monotonic() + timeout_millis / 1000
         self._worker.wake()
-        while self._queue.depth:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        return self._worker.wait_until_empty(timeout_millis / 1000)
 
     def _drain(self, seconds: float) -> None:
         """Until the queue is empty or ``seconds`` passed, delivery keeps trying, at least once a second;
         not with a refused key, which no retry fixes."""
         deadline = time.monotonic() + seconds
-        while self._queue.depth and time.monotonic() < deadline and not self._worker.key_refused:
-            self._worker.retry_within(DRAIN_RETRY_SECONDS)  # a backoff pause must not outlast the drain
-            time.sleep(DRAIN_POLL_SECONDS)
+        self._worker.cap_pauses(DRAIN_RETRY_SECONDS)  # a backoff pause must not outlast the drain
+        self._worker.wait_until_empty(seconds, or_key_refused=True)
         self._worker.stop(max(0.0, deadline - time.monotonic()))
 
     def _start(self) -> None:
@@ -232,12 +209,12 @@ class LabelStudioSpanExporter(SpanExporter):
             self._drain(self._settings.timeout)
         left = self._queue.depth
         if left:
-            if isinstance(self._queue, Spool):
+            if self._queue.durable:
                 _logger.warning(
                     "%d records not yet delivered to Label Studio stay in the spool %s and are delivered "
                     "after the next start",
                     left,
-                    self._queue.path,
+                    self._queue.location,
                 )
             else:
                 _logger.error(
@@ -247,7 +224,7 @@ class LabelStudioSpanExporter(SpanExporter):
                     left,
                     self._settings.timeout,
                 )
-        dropped = self._counts["dropped"]
+        dropped = self._ingest.stats.dropped
         if dropped:
             _logger.error("%d records were dropped while the queue was full", dropped)
         self._queue.close()
@@ -255,19 +232,14 @@ class LabelStudioSpanExporter(SpanExporter):
 
 
 def _open_queue(spool_path: str | None, max_queue_size: int) -> RecordQueue:
-    if spool_path is None:
-        return MemoryQueue(max_queue_size)
     try:
-        if os.path.isdir(spool_path):
-            return Spool.in_directory(spool_path)
-        os.makedirs(os.path.dirname(os.path.abspath(spool_path)), exist_ok=True)
-        return Spool(spool_path)
+        return open_queue(spool_path, max_records=max_queue_size)
     except DamagedFile as exc:  # not the app's fault, nor a reason to stop it: say so, keep records in memory
         _logger.error(
             "%s. Until then records wait in memory (at most %d) and are lost if the app stops first",
             exc,
             max_queue_size,
         )
-        return MemoryQueue(max_queue_size)
+        return open_queue(None, max_records=max_queue_size)
     except (OSError, sqlite3.Error) as exc:
         raise ValueError(f"spool_path {spool_path!r} cannot be opened: {exc}") from None

@@ -1,8 +1,9 @@
 """The one place that talks to Label Studio, through the official label-studio-sdk.
 
 The SDK's own retries are off (``max_retries=0``): a retried import can create duplicate tasks,
-so the caller owns the retry policy. Every failure is raised as ``LabelStudioError`` with a kind
-the caller can act on; its text never contains the API key.
+so the caller owns the retry policy. Every failure is raised as ``LabelStudioError`` with an
+``ErrorKind`` the caller can act on, decided here, once, from Label Studio's answer; its text
+never contains the API key.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from enum import Enum
 from typing import Any, Iterator, NamedTuple, Sequence, cast
 
 import httpx
@@ -20,10 +22,20 @@ from label_studio_sdk.core.request_options import RequestOptions
 
 _logger = logging.getLogger(__name__)
 
-AUTH = "auth"  # 401/403: wrong or expired key; retrying will not help until it is fixed
-UNREACHABLE = "unreachable"  # connection refused, DNS, timeout
-TRANSIENT = "transient"  # 408/409/429/5xx: try again later
-REJECTED = "rejected"  # other 4xx: this request will never be accepted as it is
+
+class ErrorKind(str, Enum):
+    """What a failure means for the caller: what to do next follows from the kind alone."""
+
+    AUTH = "auth"  # 401/403: wrong or expired key; retrying will not help until it is fixed
+    UNREACHABLE = "unreachable"  # connection refused, DNS, timeout, or not Label Studio's API
+    TRANSIENT = "transient"  # 408/409/429/5xx: try again later
+    REJECTED = "rejected"  # other 4xx: this request will never be accepted as it is
+    PROJECT_GONE = "project_gone"  # 404 from a project's endpoint: no such project (deleted?)
+    MISFIT = "misfit"  # the project's label config cannot take our tasks (found by ``projects.py``)
+
+    def __str__(self) -> str:
+        return self.value
+
 
 _LOOKUP_CHUNK = 50  # span ids per task lookup request
 
@@ -32,7 +44,9 @@ _GATEWAY_STATUS = {502, 503, 504}  # a proxy answered: Label Studio behind it ma
 
 
 class LabelStudioError(Exception):
-    def __init__(self, kind: str, detail: str, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, kind: ErrorKind, detail: str, status: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
@@ -95,7 +109,7 @@ class LabelStudioClient:
         if self._sdk is None:
             if not self._api_key:
                 raise LabelStudioError(
-                    AUTH,
+                    ErrorKind.AUTH,
                     "no API key: set LABEL_STUDIO_API_KEY (Label Studio > Account & Settings > "
                     "Access Token) or pass api_key=",
                 )
@@ -106,7 +120,7 @@ class LabelStudioClient:
             except ApiError as exc:  # an expired Personal Access Token is refused up front
                 raise _translate(exc) from None
             except json.JSONDecodeError:  # the token exchange got a web page: not the API's URL
-                raise LabelStudioError(UNREACHABLE, NOT_THE_API) from None
+                raise LabelStudioError(ErrorKind.UNREACHABLE, NOT_THE_API) from None
         return self._sdk
 
     def _options(self, timeout: float | None) -> RequestOptions:
@@ -119,7 +133,7 @@ class LabelStudioClient:
 
     def get_project(self, project_id: int, timeout: float | None = None) -> Project:
         options = self._options(timeout)
-        project = _call(lambda: self._client().projects.get(project_id, request_options=options))
+        project = _call(lambda: self._client().projects.get(project_id, request_options=options), project_id)
         return Project(int(project.id), str(project.title or ""), str(project.label_config or ""))
 
     def find_project(self, title: str, timeout: float | None = None) -> Project | None:
@@ -175,20 +189,21 @@ class LabelStudioClient:
             if not 200 <= response.status_code < 300:
                 raise ApiError(status_code=response.status_code, headers=dict(response.headers), body=body)
             if isinstance(body, str):
-                raise LabelStudioError(UNREACHABLE, NOT_THE_API)
+                raise LabelStudioError(ErrorKind.UNREACHABLE, NOT_THE_API)
             columns = body.get("columns") if isinstance(body, dict) else None
             if not isinstance(columns, list):
-                raise LabelStudioError(REJECTED, "the Data Manager's column list has no 'columns'")
+                raise LabelStudioError(ErrorKind.REJECTED, "the Data Manager's column list has no 'columns'")
             return [c for c in columns if isinstance(c, dict)]
 
-        return cast("list[dict[str, Any]]", _call(fetch))
+        return cast("list[dict[str, Any]]", _call(fetch, project_id))
 
     def create_view(self, project_id: int, data: dict[str, Any], timeout: float | None = None) -> int:
         """A Data Manager tab for a project; ``data`` as the Data Manager saves one (title, hiddenColumns)."""
         view = _call(
             lambda: self._client().views.create(
                 project=project_id, data=cast(Any, data), request_options=self._options(timeout)
-            )
+            ),
+            project_id,
         )
         return int(view.id or 0)
 
@@ -233,25 +248,31 @@ class LabelStudioClient:
                 raise  # never sent: nothing can land
             except httpx.TransportError as exc:
                 raise ImportUnsettled(
-                    UNREACHABLE, f"no answer to the import ({type(exc).__name__}); it may still land"
+                    ErrorKind.UNREACHABLE,
+                    f"no answer to the import ({type(exc).__name__}); it may still land",
                 ) from None
             if 200 <= response.status_code < 300:
                 try:
                     return response.json()
                 except ValueError:  # a web page answered: not the API, and who knows what it did
-                    raise ImportUnsettled(UNREACHABLE, NOT_THE_API) from None
+                    raise ImportUnsettled(ErrorKind.UNREACHABLE, NOT_THE_API) from None
             try:
                 answer: Any = response.json()
             except ValueError:
                 answer = response.text
             error = _translate(
-                ApiError(status_code=response.status_code, headers=dict(response.headers), body=answer)
+                ApiError(status_code=response.status_code, headers=dict(response.headers), body=answer),
+                project_id,
             )
             if response.status_code in _GATEWAY_STATUS:
                 raise ImportUnsettled(error.kind, error.detail, error.status, error.retry_after)
+            if response.status_code == 404 and error.kind == ErrorKind.UNREACHABLE:
+                # Label Studio 1.23 answers an import into a deleted project with its 404 web page,
+                # as it would a wrong URL: the API tells the two apart (PROJECT_GONE, or a page).
+                self.get_project(project_id, timeout)
             raise error
 
-        answer = _call(send)
+        answer = _call(send, project_id)
         answer = answer if isinstance(answer, dict) else {}
         ids = answer.get("task_ids") or []
         count = answer.get("prediction_count")
@@ -273,7 +294,8 @@ class LabelStudioClient:
         response = _call(
             lambda: self._client().projects.import_predictions(
                 id=project_id, request=cast(Any, request), request_options=self._options(timeout)
-            )
+            ),
+            project_id,
         )
         created = getattr(response, "created", None)
         return int(created) if created is not None else len(request)
@@ -304,7 +326,9 @@ class LabelStudioClient:
         return [p.model_dump(mode="json") if hasattr(p, "model_dump") else dict(p) for p in predictions]
 
     def task_count(self, project_id: int) -> int:
-        project = _call(lambda: self._client().projects.get(project_id, request_options=self._options(None)))
+        project = _call(
+            lambda: self._client().projects.get(project_id, request_options=self._options(None)), project_id
+        )
         return int(getattr(project, "task_number", 0) or 0)
 
     def iter_tasks(self, project_id: int, page_size: int = 100) -> Iterator[dict[str, Any]]:
@@ -312,11 +336,12 @@ class LabelStudioClient:
         pager: Any = _call(
             lambda: self._client().tasks.list(
                 project=project_id, fields="all", page_size=page_size, request_options=self._options(None)
-            )
+            ),
+            project_id,
         )
         iterator = iter(pager)
         while True:
-            task = _call(lambda: next(iterator, None))
+            task = _call(lambda: next(iterator, None), project_id)
             if task is None:
                 return
             yield task.model_dump(mode="json")
@@ -360,7 +385,7 @@ class LabelStudioClient:
                 )
                 return list(pager)
 
-            for task in sorted(_call(lookup), key=lambda t: int(t.id or 0)):
+            for task in sorted(_call(lookup, project_id), key=lambda t: int(t.id or 0)):
                 data = task.data or {}
                 if data.get("span_id") and data.get("trace_id"):
                     key = (str(data["trace_id"]), str(data["span_id"]))
@@ -385,25 +410,27 @@ def _plain(value: Any) -> dict[str, Any]:
     return value.model_dump(mode="json") if hasattr(value, "model_dump") else dict(value)
 
 
-def _call(fn: Any) -> Any:
+def _call(fn: Any, project_id: int | None = None) -> Any:
+    """``fn()``, its failures translated; ``project_id``: ``fn`` addresses that project, so a 404
+    means the project is gone."""
     try:
         return fn()
     except LabelStudioError:
         raise
     except ApiError as exc:
-        raise _translate(exc) from None
+        raise _translate(exc, project_id) from None
     except json.JSONDecodeError:  # a Personal Access Token exchanged at a URL that serves pages
-        raise LabelStudioError(UNREACHABLE, NOT_THE_API) from None
+        raise LabelStudioError(ErrorKind.UNREACHABLE, NOT_THE_API) from None
     except httpx.TimeoutException as exc:
-        raise LabelStudioError(UNREACHABLE, f"timed out ({type(exc).__name__})") from None
+        raise LabelStudioError(ErrorKind.UNREACHABLE, f"timed out ({type(exc).__name__})") from None
     except httpx.TransportError as exc:
-        raise LabelStudioError(UNREACHABLE, str(exc) or type(exc).__name__) from None
+        raise LabelStudioError(ErrorKind.UNREACHABLE, str(exc) or type(exc).__name__) from None
 
 
-def _translate(exc: ApiError) -> LabelStudioError:
+def _translate(exc: ApiError, project_id: int | None = None) -> LabelStudioError:
     status = exc.status_code
     if _is_web_page(exc.body):  # whatever its status: the URL is wrong, not the key or the request
-        return LabelStudioError(UNREACHABLE, NOT_THE_API, status=status)
+        return LabelStudioError(ErrorKind.UNREACHABLE, NOT_THE_API, status=status)
     detail = _detail(exc.body)
     retry_after = None
     headers = exc.headers or {}
@@ -413,12 +440,15 @@ def _translate(exc: ApiError) -> LabelStudioError:
             retry_after = max(0.0, float(raw_retry))
         except ValueError:
             retry_after = None
+    kind: ErrorKind
     if status in (401, 403):
-        kind = AUTH
+        kind = ErrorKind.AUTH
+    elif status == 404 and project_id is not None:
+        kind = ErrorKind.PROJECT_GONE
     elif status is None or status in _TRANSIENT_STATUS:
-        kind = TRANSIENT
+        kind = ErrorKind.TRANSIENT
     else:
-        kind = REJECTED
+        kind = ErrorKind.REJECTED
     return LabelStudioError(kind, f"HTTP {status}: {detail}", status=status, retry_after=retry_after)
 
 

@@ -1,4 +1,4 @@
-"""The in-process exporter's default queue: bounded, in memory, the spool's interface.
+"""The in-process exporter's default queue: bounded, in memory, a ``RecordQueue`` like the spool.
 
 ``export()`` only appends here, so the app never waits on Label Studio. When the queue is full,
 new records are dropped and counted (never blocking the app); what is left at shutdown is
@@ -16,8 +16,8 @@ from itertools import islice
 from typing import Callable, Iterable, Sequence
 
 from .config import default
+from .queue import AddResult, DeadLetter, QueueItem, QueueStats
 from .record import LLMRecord
-from .spool import AddResult, DeadLetter, SpoolItem, SpoolStats
 
 _REMEMBERED = 10_000  # delivered span ids kept against duplicates
 _DEAD_KEPT = 1_000
@@ -47,6 +47,14 @@ class MemoryQueue:
         self.dropped = 0  # records refused because the queue was full
 
     @property
+    def durable(self) -> bool:
+        return False
+
+    @property
+    def location(self) -> None:
+        return None
+
+    @property
     def depth(self) -> int:
         return len(self._entries)
 
@@ -68,23 +76,23 @@ class MemoryQueue:
             self.dropped += dropped
         return AddResult(added, duplicates, dropped)
 
-    def take(self, limit: int) -> list[SpoolItem]:
+    def take(self, limit: int) -> list[QueueItem]:
         now = self._clock()
         with self._lock:
             due = islice((entry for entry in self._entries.values() if entry.not_before <= now), limit)
-            return [SpoolItem(e.seq, e.record, e.enqueued_at, e.attempts, e.in_flight) for e in due]
+            return [QueueItem(e.seq, e.record, e.enqueued_at, e.attempts, e.in_flight) for e in due]
 
     def next_due(self) -> float | None:
         with self._lock:
             return min((entry.not_before for entry in self._entries.values()), default=None)
 
-    def mark_in_flight(self, items: Iterable[SpoolItem]) -> None:
+    def mark_in_flight(self, items: Iterable[QueueItem]) -> None:
         with self._lock:
             for entry in self._find(items):
                 entry.in_flight = True
                 entry.attempts += 1
 
-    def delivered(self, items: Sequence[SpoolItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
+    def delivered(self, items: Sequence[QueueItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
         with self._lock:
             for item in items:
                 key = (item.record.trace_id, item.record.span_id)
@@ -93,14 +101,14 @@ class MemoryQueue:
             while len(self._delivered) > _REMEMBERED:
                 self._delivered.popitem(last=False)
 
-    def defer(self, items: Iterable[SpoolItem], until: float, reason: str, *, landed: bool = True) -> None:
+    def defer(self, items: Iterable[QueueItem], until: float, reason: str, *, landed: bool = True) -> None:
         with self._lock:
             for entry in self._find(items):
                 entry.not_before = until
                 if not landed:
                     entry.in_flight = False
 
-    def dead(self, item: SpoolItem, reason: str) -> None:
+    def dead(self, item: QueueItem, reason: str) -> None:
         key = (item.record.trace_id, item.record.span_id)
         with self._lock:
             self._entries.pop(key, None)
@@ -121,11 +129,11 @@ class MemoryQueue:
     def forget_delivered(self) -> int:
         return 0  # bounded by count already
 
-    def stats(self) -> SpoolStats:
+    def stats(self) -> QueueStats:
         now = self._clock()
         with self._lock:
             entries = list(self._entries.values())
-            return SpoolStats(
+            return QueueStats(
                 depth=len(entries),
                 oldest_age_seconds=max(0.0, now - entries[0].enqueued_at) if entries else None,
                 in_flight=sum(entry.in_flight for entry in entries),
@@ -137,7 +145,7 @@ class MemoryQueue:
     def close(self) -> None:
         pass
 
-    def _find(self, items: Iterable[SpoolItem]) -> list[_Entry]:
+    def _find(self, items: Iterable[QueueItem]) -> list[_Entry]:
         found = []
         for item in items:
             entry = self._entries.get((item.record.trace_id, item.record.span_id))

@@ -19,8 +19,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .durable import DiskFullEpisode, damaged, is_disk_full, open_durable, rollback
-from .spool import RETRY_AFTER_SECONDS, DiskFull
+from .durable import (
+    RETRY_AFTER_SECONDS,
+    DiskFull,
+    DiskFullEpisode,
+    damaged,
+    is_disk_full,
+    open_durable,
+    rollback,
+)
 
 _logger = logging.getLogger(__name__)
 

@@ -16,12 +16,11 @@ from datetime import datetime
 from typing import Callable
 
 from .dm_view import review_view
-from .labelstudio import LabelStudioClient, LabelStudioError, Project
+from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, Project
 from .layouts import Layout
 
 _logger = logging.getLogger(__name__)
 
-MISFIT = "misfit"  # LabelStudioError kind: the project's config cannot take our tasks
 RECHECK_SECONDS = 60.0  # how long a misfit verdict stands before the project is looked at again
 
 
@@ -142,7 +141,7 @@ class Projects:
             layout = Layout.from_config(project.label_config)
         except ValueError as exc:
             error = LabelStudioError(
-                MISFIT,
+                ErrorKind.MISFIT,
                 f"project {project.title!r} (id {project.id}) cannot take LLM tasks: {exc}. "
                 "Fix its label config in Label Studio or choose another project.",
             )

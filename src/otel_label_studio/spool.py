@@ -13,7 +13,7 @@ when the process died: delivery asks Label Studio whether its task exists before
 Limits: ``max_rows`` records waiting, and ``max_bytes`` of pages in use plus the WAL. Pages freed
 by delivery are reused before the file grows, so they do not count: the limit recovers as soon as
 delivery drains the spool, without a restart (the file keeps its size on disk). A full disk is a
-refusal too (``DiskFull``, a ``SpoolFull``): the failed transaction is rolled back, nothing
+refusal too (``DiskFull``, a ``QueueFull``): the failed transaction is rolled back, nothing
 committed is touched, and the next write that fits succeeds.
 """
 
@@ -25,18 +25,26 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from .config import default
-from .durable import BUSY_TIMEOUT_MS, DiskFullEpisode, damaged, is_disk_full, open_durable, rollback
+from .durable import (
+    BUSY_TIMEOUT_MS,
+    RETRY_AFTER_SECONDS,
+    DiskFull,
+    DiskFullEpisode,
+    damaged,
+    is_disk_full,
+    open_durable,
+    rollback,
+)
+from .queue import AddResult, DeadLetter, QueueFull, QueueItem, QueueStats
 from .record import LLMRecord
 
 _logger = logging.getLogger(__name__)
 
 SPOOL_FILE = "spool.sqlite3"
 KEEP_DELIVERED_SECONDS = 7 * 24 * 3600.0
-RETRY_AFTER_SECONDS = 5.0
 WAL_AUTOCHECKPOINT_PAGES = 10_000  # SQLite's default is 1,000 pages
 WAL_TRUNCATE_RETRY_SECONDS = 1.0  # after a WAL truncation another process held back
 TRUNCATE_BUSY_MS = 100  # how long that truncation waits for the other process (ingest waits meanwhile)
@@ -74,6 +82,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 ) WITHOUT ROWID;
 """
 
+SpoolFull = QueueFull  # the name the receiver's transports import
+
 
 _ADD = (
     "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at) "
@@ -81,54 +91,6 @@ _ADD = (
     "(SELECT 1 FROM delivered WHERE trace_id = ?1 AND span_id = ?2) "
     "AND NOT EXISTS (SELECT 1 FROM dead_letters WHERE trace_id = ?1 AND span_id = ?2)"
 )
-
-
-class SpoolFull(Exception):
-    """The spool is at its row or size limit: the sender should keep its data and retry later."""
-
-    def __init__(self, message: str, retry_after: float):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class DiskFull(SpoolFull):
-    """The disk under the spool has no room left: nothing was written; retry once space is free."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolItem:
-    seq: int
-    record: LLMRecord
-    enqueued_at: float
-    attempts: int
-    in_flight: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AddResult:
-    added: int
-    duplicates: int
-    dropped: int = 0  # refused for lack of room (the in-memory queue; the spool raises SpoolFull)
-
-
-@dataclass(frozen=True, slots=True)
-class SpoolStats:
-    depth: int
-    oldest_age_seconds: float | None
-    in_flight: int
-    dead_letters: int
-    delivered_remembered: int
-    size_bytes: int  # the files on disk (the main file keeps its size when records are removed)
-    used_bytes: int = 0  # what the byte limit counts: pages in use plus the WAL
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    trace_id: str
-    span_id: str
-    reason: str
-    failed_at: float
-    record: LLMRecord
 
 
 class Spool:
@@ -185,12 +147,20 @@ class Spool:
         return cls(os.path.join(data_dir, SPOOL_FILE), **kwargs)  # type: ignore[arg-type]
 
     @property
+    def durable(self) -> bool:
+        return True
+
+    @property
+    def location(self) -> str:
+        return self.path
+
+    @property
     def depth(self) -> int:
         """Records waiting for delivery, as this process counted them."""
         return self._depth
 
     def add(self, records: Sequence[LLMRecord]) -> AddResult:
-        """Commit records durably; raise SpoolFull (nothing added) when over a limit.
+        """Commit records durably; raise QueueFull (nothing added) when over a limit.
 
         Concurrent calls share one commit (group commit): the first caller commits the records of
         every caller waiting by then, so concurrent senders pay one fsync between them instead
@@ -224,7 +194,7 @@ class Spool:
         return ticket.outcome()
 
     def _commit(self, tickets: list[_Ticket]) -> None:
-        """One transaction for the tickets that fit; the others get SpoolFull. Sets each outcome."""
+        """One transaction for the tickets that fit; the others get QueueFull. Sets each outcome."""
         with self._lock:
             accepted: list[_Ticket] = []
             room = self._max_rows - self._depth
@@ -232,11 +202,11 @@ class Spool:
             over_size = self._size() > self._max_bytes and self._used_bytes(reclaim=True) > self._max_bytes
             for ticket in tickets:
                 if over_size:
-                    ticket.error = SpoolFull(
+                    ticket.error = QueueFull(
                         f"spool holds over {self._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS
                     )
                 elif len(ticket.rows) > room:
-                    ticket.error = SpoolFull(
+                    ticket.error = QueueFull(
                         f"spool holds {self._max_rows - room} records (limit {self._max_rows})",
                         retry_after=RETRY_AFTER_SECONDS,
                     )
@@ -257,7 +227,7 @@ class Spool:
             self._depth += sum(ticket.added for ticket in accepted)
             self._disk.written()
 
-    def take(self, limit: int) -> list[SpoolItem]:
+    def take(self, limit: int) -> list[QueueItem]:
         """The oldest records that are due, in arrival order (not removed: see ``delivered``)."""
         now = self._clock()
         with self._lock:
@@ -268,7 +238,7 @@ class Spool:
                 (now, limit),
             ).fetchall()
         return [
-            SpoolItem(seq, LLMRecord.from_bytes(text), at, n, bool(flag)) for seq, text, at, n, flag in rows
+            QueueItem(seq, LLMRecord.from_bytes(text), at, n, bool(flag)) for seq, text, at, n, flag in rows
         ]
 
     def next_due(self) -> float | None:
@@ -277,14 +247,14 @@ class Spool:
             row = self._db.execute("SELECT min(not_before) FROM pending").fetchone()
         return row[0] if row and row[0] is not None else None
 
-    def mark_in_flight(self, items: Iterable[SpoolItem]) -> None:
+    def mark_in_flight(self, items: Iterable[QueueItem]) -> None:
         with self._lock, self._transaction():
             self._db.executemany(
                 "UPDATE pending SET in_flight = 1, attempts = attempts + 1 WHERE seq = ?",
                 [(item.seq,) for item in items],
             )
 
-    def delivered(self, items: Sequence[SpoolItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
+    def delivered(self, items: Sequence[QueueItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
         """Remove delivered records, remembering their span ids so a late duplicate adds nothing."""
         now = self._clock()
         ids: list[int | None] = list(task_ids) if len(task_ids) == len(items) else [None] * len(items)
@@ -301,7 +271,7 @@ class Spool:
                 self._db.executemany("DELETE FROM pending WHERE seq = ?", [(item.seq,) for item in items])
             self._depth = max(0, self._depth - len(items))
 
-    def defer(self, items: Iterable[SpoolItem], until: float, reason: str, *, landed: bool = True) -> None:
+    def defer(self, items: Iterable[QueueItem], until: float, reason: str, *, landed: bool = True) -> None:
         """Keep records for a later attempt. ``landed=False`` says their last import surely did not
         land (Label Studio refused it whole), so no lookup is needed before the next one."""
         flag = "in_flight" if landed else "0"
@@ -311,7 +281,7 @@ class Spool:
                 [(until, reason[:2000], item.seq) for item in items],
             )
 
-    def dead(self, item: SpoolItem, reason: str) -> None:
+    def dead(self, item: QueueItem, reason: str) -> None:
         """Move a record Label Studio will never accept to the dead letters, with the reason."""
         now = self._clock()
         record = item.record
@@ -372,7 +342,7 @@ class Spool:
         with self._lock:
             return self._count("dead_letters")
 
-    def stats(self) -> SpoolStats:
+    def stats(self) -> QueueStats:
         now = self._clock()
         with self._lock:
             depth, oldest, in_flight = self._db.execute(
@@ -383,7 +353,7 @@ class Spool:
             remembered = self._count("delivered")
             size = self._size()
             used = self._used_bytes(reclaim=False)
-        return SpoolStats(
+        return QueueStats(
             depth=depth,
             oldest_age_seconds=None if oldest is None else max(0.0, now - oldest),
             in_flight=in_flight,

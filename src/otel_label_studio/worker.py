@@ -12,9 +12,11 @@
 - Predictions: an import that saved fewer predictions than it was sent, and a task found by the
   lookup without its prediction, get the prediction added (counted, logged at WARNING).
 - Failures: an unreachable or overloaded Label Studio pauses delivery with exponential backoff
-  and jitter, honouring ``Retry-After``; a refused key pauses it until the key works (nothing is
-  dropped, ``/readyz`` says why); a request Label Studio refuses for good is split until the
-  task at fault is found, which goes to the dead letters with the reason while its batch-mates land.
+  and jitter (``backoff.Backoff``, on the worker's clock), honouring ``Retry-After``; a refused
+  key pauses it until the key works (nothing is dropped, ``/readyz`` says why); a request Label
+  Studio refuses for good is split until the task at fault is found, which goes to the dead
+  letters with the reason while its batch-mates land. Which failure it is comes from the error's
+  ``ErrorKind``, set where Label Studio's answer is translated (``labelstudio.py``).
 """
 
 from __future__ import annotations
@@ -25,15 +27,14 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence, cast
+from typing import Any, Callable, Iterable, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from .backoff import Backoff
 from .config import default
-from .delivery import OutageLog
 from .labelstudio import (
-    AUTH,
-    REJECTED,
+    ErrorKind,
     FoundTask,
     Imported,
     ImportUnsettled,
@@ -42,9 +43,9 @@ from .labelstudio import (
     encode_task,
 )
 from .layouts import Layout
-from .projects import MISFIT, RECHECK_SECONDS, Projects, Target
-from .record import LLMRecord
-from .spool import AddResult, DeadLetter, SpoolFull, SpoolItem, SpoolStats
+from .outages import OutageLog
+from .projects import RECHECK_SECONDS, Projects, Target
+from .queue import QueueFull, QueueItem, RecordQueue
 
 _logger = logging.getLogger(__name__)
 
@@ -62,29 +63,6 @@ lands within seconds (unless Label Studio stalls on SQLite locks for longer), an
 request never arrived whole never lands. So they are looked up at once, and the missing ones are
 imported again this long after this process started (or ``import timeout``, if shorter), rather
 than a whole ``import timeout`` later: a crash delays them by seconds, not minutes."""
-
-
-class RecordQueue(Protocol):
-    """What delivery needs of a queue: the durable ``Spool`` or the in-process ``MemoryQueue``."""
-
-    def add(self, records: Sequence[LLMRecord]) -> AddResult: ...
-    def take(self, limit: int) -> list[SpoolItem]: ...
-    def next_due(self) -> float | None: ...
-    def mark_in_flight(self, items: Iterable[SpoolItem]) -> None: ...
-    def delivered(
-        self, items: Sequence[SpoolItem], project_id: int, task_ids: Sequence[int] = ()
-    ) -> None: ...
-    def defer(
-        self, items: Iterable[SpoolItem], until: float, reason: str, *, landed: bool = True
-    ) -> None: ...
-    def dead(self, item: SpoolItem, reason: str) -> None: ...
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
-    def forget_delivered(self) -> int: ...
-    def stats(self) -> SpoolStats: ...
-    def close(self) -> None: ...
-
-    @property
-    def depth(self) -> int: ...
 
 
 @dataclass
@@ -108,11 +86,11 @@ class WorkerStats:
 
 
 class DeliveryWorker:
-    """A daemon thread; ``wake()`` after adding to the spool, ``stop(drain)`` to finish."""
+    """A daemon thread; ``wake()`` after adding to the queue, ``stop(drain)`` to finish."""
 
     def __init__(
         self,
-        spool: RecordQueue,
+        queue: RecordQueue,
         client: LabelStudioClient,
         projects: Projects,
         *,
@@ -124,7 +102,7 @@ class DeliveryWorker:
         after_import: Callable[[], None] | None = None,
         waiting: str = WAITING_IN_SPOOL,
     ):
-        self._spool = spool
+        self._queue = queue
         self._waiting = waiting  # what becomes of records during an outage, as the queue keeps them
         self._client = client
         self._projects = projects
@@ -139,16 +117,16 @@ class DeliveryWorker:
         self._encoded: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
         self._started = clock()
         self._orphans_settle = self._started + min(ORPHAN_SETTLE_SECONDS, self._import_timeout)
-        self._rng = rng or random.Random()
+        self._backoff = Backoff(start=BACKOFF_START_SECONDS, cap=BACKOFF_MAX_SECONDS, rng=rng, clock=clock)
+        self._pause_cap: float | None = None  # set by ``cap_pauses``: no pause lasts longer
         self._after_import = after_import  # a test hook: runs between an import and its commit
         self._dead_in_batch = 0
         self._outages = OutageLog(client)
         self._wake = threading.Event()
+        self._progress = threading.Condition()  # notified after every delivery cycle, and at the end
         self._stopping = threading.Event()
         self._drain_deadline = 0.0
         self._thread: threading.Thread | None = None
-        self._failures = 0
-        self._paused_until = 0.0
         self.paused_reason: str | None = None  # set while delivery waits on an outage or a bad key
         self.key_refused = False  # the last attempt failed on the API key: /readyz says so
         self.stats = WorkerStats()
@@ -160,10 +138,29 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def retry_within(self, seconds: float) -> None:
-        """Cut a backoff pause short to at most ``seconds`` from now (the exporter's shutdown drain)."""
-        self._paused_until = min(self._paused_until, self._clock() + seconds)
+    @property
+    def paused_until(self) -> float:
+        """The clock's time before which delivery makes no attempt (0 when it is not paused)."""
+        return self._backoff.until
+
+    def cap_pauses(self, seconds: float) -> None:
+        """From now on no pause lasts more than ``seconds``, the current one included (a shutdown
+        drain: delivery keeps trying at least this often until it ends)."""
+        self._pause_cap = seconds
+        self._backoff.shorten(seconds)
         self._wake.set()
+
+    def wait_until_empty(self, timeout: float, *, or_key_refused: bool = False) -> bool:
+        """Block until the queue is empty (True) or ``timeout`` seconds passed (False); with
+        ``or_key_refused``, also stop waiting (False) once delivery is paused on a refused key,
+        which no wait mends. Woken by each delivery cycle, not by polling."""
+
+        def done() -> bool:
+            return self._queue.depth == 0 or (or_key_refused and self.key_refused)
+
+        with self._progress:
+            self._progress.wait_for(done, max(0.0, timeout))
+        return self._queue.depth == 0
 
     def stop(self, drain_seconds: float) -> bool:
         """Deliver what is due for up to ``drain_seconds``, then stop; True when the spool was emptied."""
@@ -172,29 +169,37 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(drain_seconds + self._timeout + 1.0)
-        return self._spool.stats().depth == 0
+        return self._queue.stats().depth == 0
 
     def _run(self) -> None:
-        with suppress_instrumentation():  # the bridge's own HTTP calls must not become spans
-            self._loop()
+        try:
+            with suppress_instrumentation():  # the bridge's own HTTP calls must not become spans
+                self._loop()
+        finally:
+            self._progressed()
+
+    def _progressed(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
 
     def _loop(self) -> None:
         pruned_at = -PRUNE_EVERY_SECONDS
         while True:
             if self._clock() - pruned_at >= PRUNE_EVERY_SECONDS:
                 pruned_at = self._clock()
-                self._spool.forget_delivered()
+                self._queue.forget_delivered()
             if self._stopping.is_set() and self._clock() >= self._drain_deadline:
                 return
             try:
                 worked = self.run_once()
-            except SpoolFull as full:  # a full disk: the spool warned once; what was in flight is looked up
+            except QueueFull as full:  # a full disk: the spool warned once; what was in flight is looked up
                 worked = False
                 self._pause(None, str(full))
             except Exception:  # the worker must outlive any bug in one cycle
                 _logger.exception("Delivery cycle failed; retrying")
                 worked = False
                 self._pause(None, "internal error")
+            self._progressed()
             if self._stopping.is_set() and not worked:
                 return
             if not worked:
@@ -203,10 +208,10 @@ class DeliveryWorker:
     def _wait(self) -> None:
         now = self._clock()
         wait = IDLE_POLL_SECONDS
-        if self._paused_until > now:
-            wait = self._paused_until - now
+        if self._backoff.until > now:
+            wait = self._backoff.until - now
         else:
-            due = self._spool.next_due()
+            due = self._queue.next_due()
             if due is not None and due > now:
                 wait = min(wait, due - now)
         if self._stopping.is_set():
@@ -216,12 +221,12 @@ class DeliveryWorker:
 
     def run_once(self) -> bool:
         """One cycle: deliver the due records of one take. False when there was nothing to do."""
-        if self._clock() < self._paused_until:
+        if self._clock() < self._backoff.until:
             return False
-        items = self._spool.take(self._batch_size)
+        items = self._queue.take(self._batch_size)
         if not items:
             return False
-        groups: dict[str, list[SpoolItem]] = {}
+        groups: dict[str, list[QueueItem]] = {}
         for item in items:
             groups.setdefault(self._projects.key(item.record.project), []).append(item)
         progressed = False
@@ -230,11 +235,10 @@ class DeliveryWorker:
                 progressed |= self._deliver_group(key, group)
             except LabelStudioError as error:
                 self._failed(key, group, error)
-                if error.kind != MISFIT:  # Label Studio itself is failing: pause everything
+                if error.kind != ErrorKind.MISFIT:  # Label Studio itself is failing: pause everything
                     return False
         if progressed:
-            self._failures = 0
-            self._paused_until = 0.0
+            self._backoff.succeeded()
             if self.paused_reason is not None:
                 _logger.warning("Delivery resumed")
             self.paused_reason = None
@@ -242,7 +246,7 @@ class DeliveryWorker:
             self._outages.recovered("tasks waited in the spool")
         return progressed
 
-    def _deliver_group(self, key: str, group: list[SpoolItem]) -> bool:
+    def _deliver_group(self, key: str, group: list[QueueItem]) -> bool:
         target = self._projects.resolve(key, self._timeout)
         project_id = target.project.id
         progressed = False
@@ -265,7 +269,7 @@ class DeliveryWorker:
                 )
         return progressed
 
-    def _settle(self, target: Target, maybe_landed: list[SpoolItem]) -> tuple[int, list[SpoolItem]]:
+    def _settle(self, target: Target, maybe_landed: list[QueueItem]) -> tuple[int, list[QueueItem]]:
         """Look up records whose import may have landed: how many had, and those to import again
         (their import cannot land any more)."""
         project_id = target.project.id
@@ -277,7 +281,7 @@ class DeliveryWorker:
             self._repair(
                 target, [(item, found[_key(item)]) for item in landed], "found after an interrupted import"
             )
-            self._spool.delivered(landed, project_id, [found[_key(item)].id for item in landed])
+            self._queue.delivered(landed, project_id, [found[_key(item)].id for item in landed])
             self._forget(landed)
             self.stats.already_present += len(landed)
             _logger.info(
@@ -290,7 +294,7 @@ class DeliveryWorker:
         waiting = [item for item in missing if self._settles_at.get(_key(item), self._orphans_settle) > now]
         if waiting:
             settles = min(self._settles_at.get(_key(item), self._orphans_settle) for item in waiting)
-            self._spool.defer(
+            self._queue.defer(
                 waiting, min(settles, now + UNSETTLED_RECHECK_SECONDS), "the last import may still land"
             )
             _logger.info(
@@ -302,9 +306,9 @@ class DeliveryWorker:
             )
         return len(landed), [item for item in missing if item not in waiting]
 
-    def _import(self, key: str, target: Target, items: Sequence[SpoolItem]) -> None:
+    def _import(self, key: str, target: Target, items: Sequence[QueueItem]) -> None:
         encoded: list[bytes] = []
-        ready: list[SpoolItem] = []
+        ready: list[QueueItem] = []
         sent = 0  # predictions in the request
         for item in items:
             try:
@@ -317,7 +321,7 @@ class DeliveryWorker:
             sent += predictions
         if not ready:
             return
-        self._spool.mark_in_flight(ready)
+        self._queue.mark_in_flight(ready)
         sent_at = self._clock()
         try:
             self.stats.import_requests += 1
@@ -329,8 +333,8 @@ class DeliveryWorker:
         except LabelStudioError as error:
             for item in ready:  # answered, or never sent: this import cannot land later
                 self._settles_at[_key(item)] = 0.0
-            if error.kind == REJECTED and error.status != 404:
-                self._spool.defer(ready, 0.0, error.detail, landed=False)
+            if error.kind == ErrorKind.REJECTED:  # the request itself: find the task at fault
+                self._queue.defer(ready, 0.0, error.detail, landed=False)
                 self._split(key, target, ready, error)
                 return
             raise
@@ -344,14 +348,14 @@ class DeliveryWorker:
             )
             pairs = [(item, found[_key(item)]) for item in ready if _key(item) in found]
             self._repair(target, pairs, f"the import saved {imported.prediction_count} of {sent} predictions")
-        self._spool.delivered(ready, target.project.id, imported.task_ids)
+        self._queue.delivered(ready, target.project.id, imported.task_ids)
         self._forget(ready)
         now = self._clock()
         self.stats.tasks_created += len(ready)
         for item in ready:
             self.stats.observe_latency(max(0.0, now - item.enqueued_at))
 
-    def _send(self, key: str, target: Target, ready: Sequence[SpoolItem], encoded: list[bytes]) -> Imported:
+    def _send(self, key: str, target: Target, ready: Sequence[QueueItem], encoded: list[bytes]) -> Imported:
         """The import, from its own thread, while this one encodes the next batch: one in flight."""
         outcome: dict[str, Any] = {}
 
@@ -379,11 +383,11 @@ class DeliveryWorker:
             raise outcome["error"]
         return cast(Imported, outcome["imported"])
 
-    def _prefetch(self, key: str, target: Target, in_flight: Sequence[SpoolItem]) -> None:
+    def _prefetch(self, key: str, target: Target, in_flight: Sequence[QueueItem]) -> None:
         """Encode the records the next import will most likely take, while this one is in flight."""
         sending = {_key(item) for item in in_flight}
         ahead: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
-        for item in self._spool.take(self._batch_size + len(sending)):
+        for item in self._queue.take(self._batch_size + len(sending)):
             if len(ahead) >= self._batch_size:
                 break
             record_key = _key(item)
@@ -399,14 +403,14 @@ class DeliveryWorker:
                 continue
         self._encoded = ahead
 
-    def _encode(self, target: Target, item: SpoolItem) -> tuple[bytes, int]:
+    def _encode(self, target: Target, item: QueueItem) -> tuple[bytes, int]:
         """A record's task as JSON and its number of predictions; encoded ahead when it could be."""
         known = self._encoded.pop(_key(item), None)
         if known is not None and known[0] is target.layout:
             return known[1], known[2]
         return _encoded(target.layout, item)
 
-    def _repair(self, target: Target, pairs: Sequence[tuple[SpoolItem, FoundTask]], reason: str) -> None:
+    def _repair(self, target: Target, pairs: Sequence[tuple[QueueItem, FoundTask]], reason: str) -> None:
         """Add our prediction to each found task that lacks it, in one request."""
         missing: list[tuple[int, dict]] = []
         for item, task in pairs:
@@ -428,11 +432,11 @@ class DeliveryWorker:
             reason,
         )
 
-    def _forget(self, items: Iterable[SpoolItem]) -> None:
+    def _forget(self, items: Iterable[QueueItem]) -> None:
         for item in items:
             self._settles_at.pop(_key(item), None)
 
-    def _split(self, key: str, target: Target, items: Sequence[SpoolItem], error: LabelStudioError) -> None:
+    def _split(self, key: str, target: Target, items: Sequence[QueueItem], error: LabelStudioError) -> None:
         """Label Studio refused the whole request: find the tasks at fault by halving it."""
         if len(items) == 1:
             self._dead(items[0], error.detail)
@@ -441,8 +445,8 @@ class DeliveryWorker:
         for half in (items[:middle], items[middle:]):
             self._import(key, target, half)
 
-    def _dead(self, item: SpoolItem, reason: str) -> None:
-        self._spool.dead(item, reason)
+    def _dead(self, item: QueueItem, reason: str) -> None:
+        self._queue.dead(item, reason)
         self._forget([item])
         self.stats.dead_lettered += 1
         self._dead_in_batch += 1
@@ -456,36 +460,33 @@ class DeliveryWorker:
             reason,
         )
 
-    def _failed(self, key: str, group: list[SpoolItem], error: LabelStudioError) -> None:
+    def _failed(self, key: str, group: list[QueueItem], error: LabelStudioError) -> None:
         self.stats.failures += 1
-        if error.kind == REJECTED and error.status == 404:
-            self._projects.forget(key)  # the project was deleted: look it up (or create it) again
-        if error.kind == MISFIT:
+        if error.kind == ErrorKind.PROJECT_GONE:
+            self._projects.forget(key)  # look it up (or create it) again
+        if error.kind == ErrorKind.MISFIT:
             # Only this project's records wait; others keep flowing.
-            self._spool.defer(group, self._clock() + RECHECK_SECONDS, error.detail)
+            self._queue.defer(group, self._clock() + RECHECK_SECONDS, error.detail)
             self._outages.failed(error, key, len(group), "wait to be delivered")
             return
-        self._spool.defer(group, 0.0, error.detail)  # in flight stays set where an import was sent
-        self.key_refused = error.kind == AUTH
+        self._queue.defer(group, 0.0, error.detail)  # in flight stays set where an import was sent
+        self.key_refused = error.kind == ErrorKind.AUTH
         self._outages.failed(error, key, len(group), self._waiting)
-        self._pause(error, "Label Studio refused the API key" if error.kind == AUTH else error.detail)
+        self._pause(error, "Label Studio refused the API key" if self.key_refused else error.detail)
 
     def _pause(self, error: LabelStudioError | None, reason: str) -> None:
-        self._failures += 1
-        backoff = min(BACKOFF_MAX_SECONDS, BACKOFF_START_SECONDS * 2 ** (self._failures - 1))
-        delay = backoff * self._rng.uniform(0.5, 1.0)
-        if error is not None and error.retry_after is not None:
-            delay = max(delay, min(error.retry_after, BACKOFF_MAX_SECONDS * 5))
-        self._paused_until = self._clock() + delay
+        self._backoff.failed(error.retry_after if error is not None else None)
+        if self._pause_cap is not None:
+            self._backoff.shorten(self._pause_cap)
         self.paused_reason = f"delivery paused: {reason}"
 
 
-def _encoded(layout: Layout, item: SpoolItem) -> tuple[bytes, int]:
+def _encoded(layout: Layout, item: QueueItem) -> tuple[bytes, int]:
     task = layout.task(item.record)
     return encode_task(task), len(task.get("predictions") or ())
 
 
-def _key(item: SpoolItem) -> tuple[str, str]:
+def _key(item: QueueItem) -> tuple[str, str]:
     return (item.record.trace_id, item.record.span_id)
 
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.labelstudio import UNREACHABLE, LabelStudioClient, LabelStudioError
+from otel_label_studio.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
 from tests.support import fixtures
 from tests.support import sidecar as sidecars
 from tests.support.labelstudio_server import LabelStudioServer, free_port
@@ -237,7 +237,7 @@ def test_a_page_url_is_said_to_be_one_without_printing_the_page(
     finally:
         client.close()
     error = raised.value
-    assert error.kind == UNREACHABLE  # not blamed on the key, not refused for good: records wait
+    assert error.kind == ErrorKind.UNREACHABLE  # not blamed on the key, not refused for good: records wait
     assert "not Label Studio's API" in error.detail and "base URL" in error.detail
     assert "<" not in str(error)
 
@@ -303,7 +303,7 @@ def test_shutdown_says_plainly_what_is_lost_without_a_spool(caplog) -> None:
 
 def _outage_said(caplog) -> str:  # type: ignore[no-untyped-def]
     """The once-per-outage error line of delivery, or ''."""
-    said = [r.getMessage() for r in caplog.records if r.name == "otel_label_studio.delivery"]
+    said = [r.getMessage() for r in caplog.records if r.name == "otel_label_studio.outages"]
     return said[0] if said else ""
 
 

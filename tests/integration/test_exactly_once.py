@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.labelstudio import UNREACHABLE, ImportUnsettled
+from otel_label_studio.labelstudio import ErrorKind, ImportUnsettled
 from otel_label_studio.layouts import layout_for
 from otel_label_studio.projects import Projects
 from otel_label_studio.spool import Spool
@@ -209,7 +209,9 @@ class LateLabelStudio(FakeLabelStudio):
         if self.lose_answers:
             self.lose_answers -= 1
             self.held.extend(json.loads(task) for task in tasks)
-            raise ImportUnsettled(UNREACHABLE, "no answer to the import (ReadTimeout); it may still land")
+            raise ImportUnsettled(
+                ErrorKind.UNREACHABLE, "no answer to the import (ReadTimeout); it may still land"
+            )
         return super().import_tasks(project_id, tasks, timeout, import_timeout)
 
     def land(self) -> None:
@@ -249,11 +251,11 @@ def test_records_of_an_unanswered_import_are_not_imported_again_while_it_may_lan
     client.lose_answers = 1
     assert not worker.run_once()  # sent at t=1000, no answer: may land until t=1060
     for step in range(5):  # looked up again and again; never imported again
-        clock.now = max(clock.now + 10, worker._paused_until)
+        clock.now = max(clock.now + 10, worker.paused_until)
         worker.run_once()
         assert client.tasks == [] and len(client.import_sizes) == 0, f"re-imported at step {step}"
     client.land()  # Label Studio finally commits it at t≈1050
-    clock.now = max(clock.now + 10, worker._paused_until)
+    clock.now = max(clock.now + 10, worker.paused_until)
     assert worker.run_once()
     assert len(client.tasks) == 2 and worker.stats.already_present == 2 and spool.stats().depth == 0
 
@@ -291,7 +293,7 @@ def test_a_found_task_without_its_prediction_gets_it(late):
     for task in client.held:  # Label Studio saved the batch without predictions (a 500, a lock retry)
         task["predictions"] = []
     client.land()
-    clock.now = worker._paused_until
+    clock.now = worker.paused_until
     assert worker.run_once()
     assert all(task["predictions"] for task in client.tasks)
     assert worker.stats.predictions_repaired == 2

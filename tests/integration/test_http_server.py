@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_label_studio.ingest import Ingest
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.receiver.http import OtlpHttpServer
 from otel_label_studio.receiver.intake import Intake
@@ -390,7 +391,7 @@ def test_busy_when_every_decode_slot_is_taken(tmp_path):
     budget = ReceiveBudget()
     server = OtlpHttpServer(
         ("127.0.0.1", 0),
-        Intake(Mapper(metadata_prefix="x", include_errors=False), spool),
+        Intake(Ingest(Mapper(metadata_prefix="x", include_errors=False), spool)),
         auth_token=None,
         max_body_bytes=1 << 20,
         readiness=lambda: (True, "ready"),

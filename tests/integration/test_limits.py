@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_label_studio.config import default
+from otel_label_studio.ingest import Ingest
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.receiver import otlp
 from otel_label_studio.receiver.grpc import make_grpc_server, receive_slots
@@ -382,7 +383,7 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
 
 def test_a_grpc_sender_that_stalls_mid_request_is_cancelled_and_gives_its_slot_back(tmp_path):
     spool = Spool.in_directory(str(tmp_path))
-    intake = Intake(Mapper(metadata_prefix="x", include_errors=False), spool)
+    intake = Intake(Ingest(Mapper(metadata_prefix="x", include_errors=False), spool))
     server, _, port = make_grpc_server(  # two receive slots: the 2 MiB budget holds two 1 MiB messages
         intake,
         host="127.0.0.1",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from otel_label_studio.labelstudio import REJECTED, FoundTask, Imported, LabelStudioError, Project
+from otel_label_studio.labelstudio import ErrorKind, FoundTask, Imported, LabelStudioError, Project
 from otel_label_studio.layouts import layout_for
 
 
@@ -35,7 +35,7 @@ class FakeLabelStudio:
             raise self.fail_with
         self.import_sizes.append(len(tasks))
         if any("POISON" in str(task["data"].get("prompt")) for task in tasks):
-            raise LabelStudioError(REJECTED, "HTTP 400: poisoned prompt", status=400)
+            raise LabelStudioError(ErrorKind.REJECTED, "HTTP 400: poisoned prompt", status=400)
         self.tasks.extend(tasks)
         ids = list(range(len(self.tasks) - len(tasks), len(self.tasks)))
         return Imported(ids, sum(len(task["predictions"]) for task in tasks))

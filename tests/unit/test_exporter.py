@@ -5,6 +5,7 @@ import socket
 import threading
 import time
 from importlib.metadata import entry_points
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -169,3 +170,19 @@ def test_export_never_raises(monkeypatch):
 
     monkeypatch.setattr(exporter._queue, "add", broken)
     assert exporter.export(fixtures.load("legacy", "completion")) == SpanExportResult.FAILURE
+
+
+def test_force_flush_and_shutdown_are_woken_by_delivery_not_a_polling_loop(monkeypatch):
+    import otel_label_studio.exporter as module
+
+    def no_polling(seconds):
+        raise AssertionError(f"polled: slept {seconds} s")
+
+    monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=no_polling))
+    exporter = LabelStudioSpanExporter(url=f"http://127.0.0.1:{closed_port()}", api_key="k", timeout=1)
+    exporter.export(fixtures.load("legacy", "completion"))
+    assert not exporter.force_flush(300)  # Label Studio is down: the time runs out
+    started = time.monotonic()
+    exporter.shutdown()
+    assert time.monotonic() - started < 5  # drained for its 1 s timeout, then gave up
+    assert exporter.counts["waiting"] == 1

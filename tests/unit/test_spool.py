@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from otel_label_studio.durable import DamagedFile
+from otel_label_studio.durable import DamagedFile, DiskFull
 from otel_label_studio.outbox import FeedbackOutbox
+from otel_label_studio.queue import QueueFull
 from otel_label_studio.record import LLMRecord, Message
-from otel_label_studio.spool import DiskFull, Spool, SpoolFull
+from otel_label_studio.spool import Spool
 from tests.support.builders import record
 from tests.support.clock import Clock
 
@@ -80,7 +81,7 @@ def test_defer_hides_records_until_due_and_can_clear_in_flight(tmp_path):
 def test_full_spool_refuses_without_adding(tmp_path):
     spool = Spool(str(tmp_path / "s.db"), max_rows=3)
     spool.add([record(1), record(2)])
-    with pytest.raises(SpoolFull) as full:
+    with pytest.raises(QueueFull) as full:
         spool.add([record(3), record(4)])
     assert full.value.retry_after > 0
     assert spool.stats().depth == 2
@@ -106,7 +107,7 @@ def test_concurrent_adds_share_one_commit_and_keep_their_own_outcomes(tmp_path):
     def add(name, records):
         try:
             outcomes[name] = spool.add(records)
-        except SpoolFull as full:
+        except QueueFull as full:
             outcomes[name] = full
 
     # The first caller commits alone while the connection is busy; the three that arrive
@@ -131,7 +132,7 @@ def test_concurrent_adds_share_one_commit_and_keep_their_own_outcomes(tmp_path):
     assert (outcomes["first"].added, outcomes["first"].duplicates) == (1, 0)
     assert (outcomes["repeat"].added, outcomes["repeat"].duplicates) == (1, 1)
     assert (outcomes["fits"].added, outcomes["fits"].duplicates) == (1, 0)
-    assert isinstance(outcomes["too_many"], SpoolFull)  # 3 spooled, limit 4: two more do not fit
+    assert isinstance(outcomes["too_many"], QueueFull)  # 3 spooled, limit 4: two more do not fit
     assert sorted(i.record.span_id for i in spool.take(10)) == [f"{n:016x}" for n in (1, 2, 3)]
     spool.close()
 
@@ -179,7 +180,7 @@ def test_a_failed_group_commit_reaches_every_caller_and_adds_nothing(spool):
 
 def test_size_limit(tmp_path):
     spool = Spool(str(tmp_path / "s.db"), max_bytes=1)
-    with pytest.raises(SpoolFull):
+    with pytest.raises(QueueFull):
         spool.add([record(1)])
     spool.close()
 
@@ -269,7 +270,7 @@ def test_a_full_disk_is_a_retryable_refusal_that_keeps_what_was_committed(spool,
     spool.add([big_record(1)])
     fill_disk(spool)
     for attempt in range(3):
-        with pytest.raises(SpoolFull) as full:
+        with pytest.raises(QueueFull) as full:
             spool.add([big_record(10 + attempt), big_record(20 + attempt)])
         assert isinstance(full.value, DiskFull)
         assert full.value.retry_after > 0
@@ -306,7 +307,7 @@ def test_delivery_on_a_full_disk_loses_nothing_and_resumes(spool):
 def test_the_byte_limit_recovers_once_delivery_drained_the_spool(tmp_path):
     spool = Spool(str(tmp_path / "s.db"), max_bytes=600_000)
     n = 0
-    with pytest.raises(SpoolFull):
+    with pytest.raises(QueueFull):
         while n < 1000:
             spool.add([big_record(n)])
             n += 1
@@ -381,7 +382,6 @@ def test_a_damaged_outbox_is_named_too(tmp_path):
 
 def test_the_exporter_with_a_damaged_spool_logs_an_error_and_keeps_records_in_memory(tmp_path, caplog):
     from otel_label_studio import LabelStudioSpanExporter
-    from otel_label_studio.memory_queue import MemoryQueue
     from tests.support import fixtures
 
     path = tmp_path / "app-spool.sqlite3"
@@ -389,7 +389,7 @@ def test_the_exporter_with_a_damaged_spool_logs_an_error_and_keeps_records_in_me
     exporter = LabelStudioSpanExporter(url="http://127.0.0.1:9", api_key="k", timeout=1, spool_path=str(path))
     (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
     assert f"the spool file {path} is damaged" in error.message and f"mv {path} " in error.message
-    assert isinstance(exporter._queue, MemoryQueue)
+    assert not exporter._queue.durable and exporter._queue.location is None
     exporter.export(fixtures.load("legacy", "completion"))
     assert exporter.counts["waiting"] == 1 and exporter.counts["dropped"] == 0
     exporter.shutdown()

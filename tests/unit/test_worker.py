@@ -9,8 +9,7 @@ import random
 import pytest
 
 from otel_label_studio.labelstudio import (
-    AUTH,
-    TRANSIENT,
+    ErrorKind,
     LabelStudioError,
 )
 from otel_label_studio.layouts import layout_for
@@ -74,18 +73,20 @@ def test_a_batch_refused_whole_logs_a_few_dead_letters_and_one_line_for_the_rest
 def test_transient_failures_back_off_exponentially_and_honour_retry_after(setup):
     spool, client, worker, clock = setup
     spool.add([plain(1)])
-    client.fail_with = LabelStudioError(TRANSIENT, "HTTP 503: busy", status=503)
+    client.fail_with = LabelStudioError(ErrorKind.TRANSIENT, "HTTP 503: busy", status=503)
     waits = []
     for _ in range(4):
         assert not worker.run_once()
-        waits.append(worker._paused_until - clock.now)
+        waits.append(worker.paused_until - clock.now)
         assert not worker.run_once()  # paused: not even tried
-        clock.now = worker._paused_until
+        clock.now = worker.paused_until
     assert all(later > earlier for earlier, later in zip(waits, waits[1:], strict=False))
-    client.fail_with = LabelStudioError(TRANSIENT, "HTTP 429: slow down", status=429, retry_after=120)
+    client.fail_with = LabelStudioError(
+        ErrorKind.TRANSIENT, "HTTP 429: slow down", status=429, retry_after=120
+    )
     assert not worker.run_once()
-    assert worker._paused_until - clock.now >= 120
-    clock.now = worker._paused_until
+    assert worker.paused_until - clock.now >= 120
+    clock.now = worker.paused_until
     client.fail_with = None
     assert worker.run_once()
     assert len(client.tasks) == 1 and worker.paused_reason is None
@@ -94,11 +95,11 @@ def test_transient_failures_back_off_exponentially_and_honour_retry_after(setup)
 def test_a_refused_key_pauses_delivery_and_drops_nothing(setup):
     spool, client, worker, clock = setup
     spool.add([plain(1), plain(2)])
-    client.fail_with = LabelStudioError(AUTH, "HTTP 401: Invalid token", status=401)
+    client.fail_with = LabelStudioError(ErrorKind.AUTH, "HTTP 401: Invalid token", status=401)
     assert not worker.run_once()
     assert worker.key_refused and "API key" in (worker.paused_reason or "")
     assert spool.stats().depth == 2
-    clock.now = worker._paused_until
+    clock.now = worker.paused_until
     client.fail_with = None
     assert worker.run_once()
     assert len(client.tasks) == 2 and not worker.key_refused
@@ -125,3 +126,34 @@ def test_after_a_crash_between_import_and_commit_nothing_is_imported_twice(setup
     )
     assert worker.stats.already_present == 3
     assert spool.stats().depth == 0
+
+
+def test_a_deleted_project_is_looked_up_again_and_its_records_wait_not_dead_lettered(setup):
+    spool, client, worker, clock = setup
+    looked_up, attempts = [], []
+    find_project, import_tasks = client.find_project, client.import_tasks
+    client.find_project = lambda title, timeout=None: looked_up.append(title) or find_project(title)
+    client.import_tasks = lambda *args: attempts.append(len(args[1])) or import_tasks(*args)
+    spool.add([plain(1), plain(2)])
+    client.fail_with = LabelStudioError(ErrorKind.PROJECT_GONE, "HTTP 404: Not found", status=404)
+    assert not worker.run_once()
+    assert spool.dead_letters() == [] and spool.stats().depth == 2
+    assert attempts == [2]  # not split in search of a task at fault: none is
+    clock.now = worker.paused_until
+    client.fail_with = None
+    assert worker.run_once()
+    assert looked_up == ["P", "P"] and attempts == [2, 2] and len(client.tasks) == 2
+
+
+def test_waiting_for_an_empty_queue_wakes_with_delivery_and_gives_up_on_a_refused_key(setup):
+    spool, client, worker, _ = setup
+    spool.add([plain(n) for n in range(5)])
+    worker.start()
+    assert worker.wait_until_empty(30)
+    assert len(client.tasks) == 5
+    client.fail_with = LabelStudioError(ErrorKind.AUTH, "HTTP 401: Invalid token", status=401)
+    spool.add([plain(9)])
+    worker.wake()
+    assert not worker.wait_until_empty(600, or_key_refused=True)  # returns at the refusal, not in 10 min
+    assert worker.key_refused and spool.stats().depth == 1
+    assert worker.stop(0) is False

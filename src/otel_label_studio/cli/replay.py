@@ -9,8 +9,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from .. import config, logs
 from ..durable import DamagedFile
 from ..layouts import Layout
+from ..queue import RecordQueue
 from ..spool import Spool
-from ..worker import RecordQueue
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_settings
 
@@ -75,11 +75,9 @@ def backfill(
 
     queue: RecordQueue = Spool.in_directory(data_dir) if data_dir else MemoryQueue(max_records=10**9)
     bridge = build_bridge(settings, layout, queue)
-    spans = records = 0
     for request in requests:
-        mapped = bridge.mapper.map(from_otlp(request))
-        spans += mapped.spans
-        records += queue.add(mapped.records).added
+        bridge.ingest.enqueue(bridge.ingest.map(from_otlp(request)))
+    spans, records = bridge.ingest.stats.spans_received, bridge.ingest.stats.records_spooled
     left = deliver_in_foreground(bridge, queue, records, "replay", progress)
     stats = bridge.worker.stats
     print(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..ingest import IngestStats
 from ..worker import LATENCY_BUCKETS, WorkerStats
-from .intake import IntakeStats
 
 PREFIX = "otel_label_studio_"
 
 
 def render(
-    intake: IntakeStats,
+    intake: IngestStats,
     worker: WorkerStats,
     *,
     queue_depth: int,

@@ -18,10 +18,10 @@ from typing import Any, Callable
 
 from ..bridge import build_bridge
 from ..config import Settings, default
-from ..delivery import auth_hint
 from ..feedback import FeedbackSender, evaluations, logs_request
-from ..labelstudio import AUTH, LabelStudioError
+from ..labelstudio import ErrorKind, LabelStudioError
 from ..layouts import layout_for
+from ..outages import auth_hint
 from ..outbox import FeedbackOutbox, OutboxForwarder
 from ..spool import Spool
 from . import metrics
@@ -92,7 +92,7 @@ class Sidecar:
         )
         bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
-        self.intake = Intake(bridge.mapper, self.spool, on_spooled=self.worker.wake)
+        self.intake = Intake(bridge.ingest)
         self.feedback: FeedbackSender | None = None
         self.outbox: FeedbackOutbox | None = None
         self.forwarder: OutboxForwarder | None = None
@@ -223,7 +223,7 @@ class Sidecar:
         timeout = min(5.0, settings.timeout)
         try:
             if self.worker.key_refused:
-                raise LabelStudioError(AUTH, "delivery is paused: Label Studio refused the API key")
+                raise LabelStudioError(ErrorKind.AUTH, "delivery is paused: Label Studio refused the API key")
             key = self.projects.key()
             target = self.projects.find(key, timeout=timeout)  # the lookup itself needs the key
             ready = True
@@ -239,7 +239,7 @@ class Sidecar:
                 )
         except LabelStudioError as error:
             ready = False
-            hint = auth_hint(error, self.client.token_kind) if error.kind == AUTH else ""
+            hint = auth_hint(error, self.client.token_kind) if error.kind == ErrorKind.AUTH else ""
             message = f"not ready: Label Studio at {settings.url}: {error.detail}{hint}"
         self._readiness = (now, ready, message)
         return ready, message

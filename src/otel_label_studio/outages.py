@@ -1,15 +1,15 @@
-"""How delivery talks about failures: once per outage, not once per span, and what to do about a key.
+"""Outage logging: how delivery talks about failures (once per outage, not once per span), and
+what to do about a refused key.
 
-Shared by the delivery worker (``worker.py``) wherever it runs: in the exporter's thread or in
-the sidecar.
+Used by the delivery worker (``worker.py``) wherever it runs, in the exporter's thread or in the
+sidecar, and by ``serve``'s readiness and ``doctor`` for the key hint.
 """
 
 from __future__ import annotations
 
 import logging
 
-from .labelstudio import AUTH, NOT_THE_API, UNREACHABLE, LabelStudioClient, LabelStudioError
-from .projects import MISFIT
+from .labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError
 
 _logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class OutageLog:
             _logger.debug("Still failing (%s): %d tasks for %s %s", error.detail, count, key, fate)
             return
         self._outage = signature
-        if error.kind == MISFIT:
+        if error.kind == ErrorKind.MISFIT:
             return  # Projects already said exactly what is wrong, once
         _logger.error(
             "Label Studio at %s: %s; %d tasks for project %s %s%s. "
@@ -55,9 +55,9 @@ class OutageLog:
 
 
 def _hint(error: LabelStudioError, kind: str | None) -> str:
-    if error.kind == AUTH:
+    if error.kind == ErrorKind.AUTH:
         return auth_hint(error, kind)
-    if error.kind == UNREACHABLE and error.detail != NOT_THE_API:  # that one says what to do itself
+    if error.kind == ErrorKind.UNREACHABLE and error.detail != NOT_THE_API:  # that one says what to do itself
         return " (start Label Studio, or set LABEL_STUDIO_URL or serve's --url to where it runs)"
     return ""
 

@@ -1,0 +1,118 @@
+"""The one ingest path: span views in, records queued, delivery woken.
+
+Whichever way spans arrive (SDK spans in the exporter, OTLP requests in ``serve``), they take
+the same steps, in this order::
+
+    views -> stages -> map (dialects, filters, redaction) -> queue.add -> count -> wake the worker
+
+The two entry points are thin adapters (``exporter.py``, ``receiver/intake.py``): they turn
+their input into ``SpanView``s and decide only what a full queue means for their caller. The
+receiver lets ``QueueFull`` through, so the sender is told to retry and nothing is counted (its
+retry is counted when it lands); the exporter cannot ask the app to retry, so it gives the
+batch up and counts it as dropped (``refused``).
+
+Stages: a later capability that must see spans before they are mapped (review rules deciding on
+cheap attribute reads; holding a run's or a trace's spans until it ends) is a ``Stage`` in the
+list given to ``Ingest``. Each stage gets the batch of views and returns those to map now: it
+may drop views, or keep some back and return them with a later batch. With no stages (today)
+the views go to the mapper as they come.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol, Sequence
+
+from .mapping import Mapper, MappingResult
+from .queue import AddResult, RecordQueue
+from .spanview import SpanView
+
+
+class Stage(Protocol):
+    """A step before mapping: the views to map now, out of a batch (see the module's docstring)."""
+
+    def __call__(self, views: list[SpanView]) -> list[SpanView]: ...
+
+
+@dataclass
+class IngestStats:
+    """What ingest did, for ``/metrics``, ``spool stats`` and the exporter's ``counts``.
+
+    A batch refused with ``QueueFull`` and left to its sender to retry is not counted."""
+
+    requests: int = 0  # batches taken: OTLP export requests, ``export()`` calls
+    spans_received: int = 0  # spans in them, LLM or not
+    llm_spans: int = 0
+    records_spooled: int = 0  # records the queue took
+    duplicates: int = 0  # records the queue already held or had delivered (sender retries)
+    dropped: int = 0  # records given up for lack of room in the queue
+    rejected_spans: int = 0  # LLM spans that cannot become tasks: unreadable or without content
+    unreadable: int = 0
+    no_content: int = 0
+    errors_skipped: int = 0  # failed calls, not wanted as tasks
+
+
+class Ingest:
+    """Thread-safe: counts under a lock; mapping and the queue's own locking do the rest."""
+
+    def __init__(
+        self,
+        mapper: Mapper,
+        queue: RecordQueue,
+        wake: Callable[[], None] | None = None,
+        *,
+        stages: Sequence[Stage] = (),
+    ):
+        self._mapper = mapper
+        self._queue = queue
+        self._wake = wake
+        self._stages = tuple(stages)
+        self._lock = threading.Lock()
+        self.stats = IngestStats()
+
+    def map(self, views: Iterable[SpanView], project: str | None = None) -> MappingResult:
+        """The batch's records, redacted, ready to queue (the caller may drop its input afterwards);
+        ``project`` names the project of records whose span did not name one."""
+        if self._stages:
+            batch = list(views)
+            for stage in self._stages:
+                batch = stage(batch)
+            views = batch
+        result = self._mapper.map(views)
+        if project:
+            for record in result.records:
+                if not record.project:
+                    record.project = project
+        return result
+
+    def enqueue(self, result: MappingResult) -> AddResult:
+        """Queue mapped records, count the batch and wake delivery when something was added.
+        Raises ``QueueFull`` when the queue refuses them whole: nothing is counted then."""
+        added = self._queue.add(result.records)
+        with self._lock:
+            self._count(result)
+            stats = self.stats
+            stats.records_spooled += added.added
+            stats.duplicates += added.duplicates
+            stats.dropped += added.dropped
+        if added.added and self._wake is not None:
+            self._wake()
+        return added
+
+    def refused(self, result: MappingResult) -> int:
+        """Count a batch the queue refused and no one will retry: its records are dropped; how many."""
+        with self._lock:
+            self._count(result)
+            self.stats.dropped += len(result.records)
+        return len(result.records)
+
+    def _count(self, result: MappingResult) -> None:
+        stats = self.stats
+        stats.requests += 1
+        stats.spans_received += result.spans
+        stats.llm_spans += result.llm_spans
+        stats.rejected_spans += result.unreadable + result.no_content
+        stats.unreadable += result.unreadable
+        stats.no_content += result.no_content
+        stats.errors_skipped += result.errors_skipped
