@@ -37,6 +37,7 @@ from .limits import (
     ReceiveBudget,
 )
 from .otlp import DEFAULT_MAX_BODY_BYTES
+from .policy import ReceiverPolicy
 
 _logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Sidecar:
             self.feedback = FeedbackSender(options.feedback_endpoint)
             self.outbox = FeedbackOutbox.in_directory(options.data_dir)
             self.forwarder = OutboxForwarder(self.outbox, self.feedback.send, endpoint=self.feedback.url)
+        self.policy = ReceiverPolicy(options.auth_token)
         self._readiness: tuple[float, bool, str] | None = None
         # One bound on the requests decoded at once, whichever transport brought them.
         self.gate = DecodeGate(options.max_concurrent_decodes)
@@ -112,7 +114,7 @@ class Sidecar:
             self.http = OtlpHttpServer(
                 (options.host, options.http_port),
                 self.intake,
-                auth_token=options.auth_token,
+                policy=self.policy,
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
                 metrics=self.metrics,
@@ -133,7 +135,7 @@ class Sidecar:
                 self.intake,
                 host=options.host,
                 port=options.grpc_port,
-                auth_token=options.auth_token,
+                policy=self.policy,
                 max_body_bytes=options.max_body_bytes,
                 gate=self.gate,
                 max_spans=options.max_spans_per_request,
