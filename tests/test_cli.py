@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from otel_label_studio.cli.options import SERVE_OPTIONS, parse_size
-from otel_label_studio.outbox import FeedbackOutbox
+from otel_label_studio.feedback.outbox import FeedbackOutbox
 from otel_label_studio.spool import Spool
 from test_spool import record
 

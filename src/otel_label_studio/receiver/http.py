@@ -22,8 +22,9 @@ so the sender reads the answer rather than a reset.
 Decoding and spooling run on a small thread pool, operations (readiness, metrics, webhooks) on
 another: the event loop only moves bytes, so idle or slow connections never stop the others.
 
-Who may send, what busy means and what a partial success logs are ``policy.py``'s: this module
-only speaks HTTP.
+Who may send, what busy means and what a partial success logs are ``policy.py``'s; traces go to
+the intake and Label Studio's webhooks to the feedback loop (``otel_label_studio.feedback``):
+this module only speaks HTTP.
 """
 
 from __future__ import annotations
@@ -106,6 +107,11 @@ class _Unread(Exception):
     """The body passed the receive budget while it was read (its cause, a ``Busy``)."""
 
 
+Webhook = Callable[[bytes], int]
+"""A webhook body in, how many evaluation events were kept; ValueError when the body is not a
+payload (400), any other exception when the events could not be kept (503)."""
+
+
 class OtlpApp:
     """The ASGI application: OTLP's rules over whatever HTTP server runs it."""
 
@@ -117,7 +123,7 @@ class OtlpApp:
         readiness: Callable[[], tuple[bool, str]],
         metrics: Callable[[], str],
         policy: ReceiverPolicy | None = None,
-        webhook: Callable[[dict[str, Any]], int] | None = None,
+        webhook: Webhook | None = None,
         gate: DecodeGate | None = None,
         budget: ReceiveBudget | None = None,
         max_spans: int = DEFAULT_MAX_SPANS_PER_REQUEST,
@@ -251,7 +257,7 @@ class OtlpApp:
         return self.intake.map(request, project)
 
     async def _webhook(self, request: _Request) -> None:
-        """Label Studio's annotation webhooks: human scores go back to the traces as evaluation events."""
+        """Label Studio's annotation webhooks, handed whole to the feedback loop."""
         try:
             self.policy.authorize(request.header("authorization"))
             if self.webhook is None:
@@ -265,12 +271,15 @@ class OtlpApp:
         try:
             with self.budget.account() as account:
                 body = b"".join(await self._read_body(request, account))
-                sent = await self._run(self._operations, self._forward, body)
-        except Busy as busy:
-            await self._refuse(request, self.policy.busy(busy), JSON, unread=True)
+                sent = await self._run(self._operations, self.webhook, body)
+        except BUSY as busy:  # the receive budget, or the disk under the outbox, full
+            await self._refuse(request, self.policy.busy(busy), JSON, unread=isinstance(busy, Busy))
             return
         except OtlpError as error:
             await self._refuse(request, error, JSON)
+            return
+        except ValueError as exc:
+            await self._refuse(request, OtlpError(400, str(exc)), JSON)
             return
         except _Gone:
             return
@@ -279,16 +288,6 @@ class OtlpApp:
             await self._refuse(request, OtlpError(503, f"could not keep the evaluation events: {exc}"), JSON)
             return
         await self._send(request, 200, json.dumps({"evaluation_events": sent}).encode(), JSON)
-
-    def _forward(self, body: bytes) -> int:
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise OtlpError(400, f"malformed JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise OtlpError(400, "a webhook payload is a JSON object")
-        assert self.webhook is not None
-        return self.webhook(payload)
 
     def _project(self, request: _Request) -> str | None:
         try:
