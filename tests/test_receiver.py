@@ -24,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from conftest import REPO_ROOT
 from otel_label_studio import LabelStudioSpanExporter
 from support import rotel_agent, scenarios, sidecar
 from test_integration import pipeline, project_by_title, tasks_of
@@ -558,7 +559,7 @@ def test_the_demo_app_sends_through_serve(ls, side, project_name):
         ),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "otel_label_studio.demo", "--calls", "3", "--provider", "fake"],
+        [sys.executable, str(REPO_ROOT / "devtools" / "demo.py"), "--calls", "3", "--provider", "fake"],
         env=env,
         capture_output=True,
         text=True,
