@@ -189,7 +189,7 @@ def _queue_depth(serve_url: str) -> float:
     except httpx.HTTPError:
         return 0
     for line in text.splitlines():
-        if line.startswith("otel_label_studio_queue_depth "):
+        if line.startswith("otel_label_studio_spool_records "):
             return float(line.split()[1])
     return 0
 

@@ -188,7 +188,7 @@ def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
             headers=side.auth(),
         )
         assert answer.status_code == 200 and answer.json() == {"evaluation_events": 1}
-        assert _metric(side, "feedback_events_waiting") == 1
+        assert _metric(side, "feedback_waiting_events") == 1
         assert side.terminate() == 0
         assert "1 evaluation events stay in the feedback outbox" in side.logs()
 
@@ -202,8 +202,8 @@ def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
         attributes = {kv.key: kv.value for kv in record.attributes}
         assert attributes["gen_ai.evaluation.score.value"].double_value == 5.0
         assert attributes["gen_ai.evaluation.score.label"].string_value == "accepted"
-        assert _metric(side, "feedback_events_waiting") == 0
-        assert _metric(side, "feedback_events_sent_total") == 1
+        assert _metric(side, "feedback_waiting_events") == 0
+        assert _metric(side, "feedback_sent_events_total") == 1
     finally:
         side.terminate()
         if receiver is not None:

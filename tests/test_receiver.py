@@ -89,7 +89,7 @@ def wait_until_drained(process: sidecar.Sidecar, timeout: float = 60.0) -> dict[
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         values = metrics(process)
-        if values["otel_label_studio_queue_depth"] == 0:
+        if values["otel_label_studio_spool_records"] == 0:
             return values
         time.sleep(0.2)
     raise AssertionError("the spool did not drain")
@@ -201,12 +201,16 @@ def test_the_spec_example_is_accepted_and_makes_no_task(side):
     assert response.json() == {}  # not rejected: a server span is simply not an LLM span
     after = metrics(side)
     assert (
-        after["otel_label_studio_spans_received_total"]
-        == before["otel_label_studio_spans_received_total"] + 1
+        after["otel_label_studio_receiver_spans_total"]
+        == before["otel_label_studio_receiver_spans_total"] + 1
     )
-    assert after["otel_label_studio_llm_spans_total"] == before["otel_label_studio_llm_spans_total"]
     assert (
-        after["otel_label_studio_records_spooled_total"] == before["otel_label_studio_records_spooled_total"]
+        after["otel_label_studio_receiver_llm_spans_total"]
+        == before["otel_label_studio_receiver_llm_spans_total"]
+    )
+    assert (
+        after["otel_label_studio_receiver_spooled_records_total"]
+        == before["otel_label_studio_receiver_spooled_records_total"]
     )
 
 
@@ -263,10 +267,12 @@ def test_the_same_request_twice_gives_one_task(ls, side, project_name):
     after = wait_until_drained(side)
     assert len(tasks_of(ls, project_name)) == 1
     spooled = (
-        after["otel_label_studio_records_spooled_total"] - before["otel_label_studio_records_spooled_total"]
+        after["otel_label_studio_receiver_spooled_records_total"]
+        - before["otel_label_studio_receiver_spooled_records_total"]
     )
     duplicates = (
-        after["otel_label_studio_duplicate_spans_total"] - before["otel_label_studio_duplicate_spans_total"]
+        after["otel_label_studio_receiver_duplicate_spans_total"]
+        - before["otel_label_studio_receiver_duplicate_spans_total"]
     )
     assert (spooled, duplicates) == (1, 2)
 
@@ -462,11 +468,11 @@ def test_health_readiness_and_metrics(side):
     assert ready.text.startswith("ready: Label Studio at")
     values = metrics(side)
     for name in (
-        "spans_received_total",
-        "llm_spans_total",
-        "tasks_created_total",
-        "rejected_spans_total",
-        "queue_depth",
+        "receiver_spans_total",
+        "receiver_llm_spans_total",
+        "delivery_tasks_created_total",
+        "receiver_rejected_spans_total",
+        "spool_records",
         "delivery_latency_seconds_count",
     ):
         assert f"otel_label_studio_{name}" in values

@@ -121,7 +121,7 @@ class OtlpApp:
         *,
         max_body_bytes: int,
         readiness: Callable[[], tuple[bool, str]],
-        metrics: Callable[[], str],
+        metrics: Callable[[], bytes],
         policy: ReceiverPolicy | None = None,
         webhook: Webhook | None = None,
         gate: DecodeGate | None = None,
@@ -172,7 +172,7 @@ class OtlpApp:
             await self._send(request, 200 if ready else 503, (message + "\n").encode(), TEXT)
         elif method == "GET" and path == "/metrics":
             text = await self._run(self._operations, self.metrics)
-            await self._send(request, 200, text.encode(), METRICS_TYPE)
+            await self._send(request, 200, text, METRICS_TYPE)
         elif path == TRACES_PATH:
             error = OtlpError(405, f"{method} is not allowed on {TRACES_PATH}: use POST")
             await self._refuse(request, error, JSON, unread=True)

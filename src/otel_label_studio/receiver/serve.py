@@ -23,7 +23,6 @@ from ..feedback.loop import FeedbackLoop
 from ..labelstudio import AUTH, LabelStudioError
 from ..layouts import layout_for
 from ..spool import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Spool
-from . import metrics
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
@@ -35,6 +34,7 @@ from .limits import (
     DecodeGate,
     ReceiveBudget,
 )
+from .metrics import Readings, ServeMetrics
 from .otlp import DEFAULT_MAX_BODY_BYTES
 from .policy import ReceiverPolicy
 
@@ -106,6 +106,8 @@ class Sidecar:
                 self._close_stores()
                 raise
         self.policy = ReceiverPolicy(options.auth_token)
+        self.telemetry = ServeMetrics(self.readings)
+        self.worker.stats.on_latency = self.telemetry.observe_latency
         self._readiness: tuple[float, bool, str] | None = None
         # One bound on the requests decoded at once, whichever transport brought them.
         self.gate = DecodeGate(options.max_concurrent_decodes)
@@ -118,7 +120,7 @@ class Sidecar:
                 policy=self.policy,
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
-                metrics=self.metrics,
+                metrics=self.telemetry.render,
                 webhook=self.feedback.take if self.feedback is not None else None,
                 gate=self.gate,
                 budget=self.budget,
@@ -180,6 +182,7 @@ class Sidecar:
             self.feedback.stop()
         self._close_stores()
         self.client.close()
+        self.telemetry.shutdown()
         _logger.info(
             "Stopped after %.1fs; %s",
             time.monotonic() - started,
@@ -227,18 +230,21 @@ class Sidecar:
         self._readiness = (now, ready, message)
         return ready, message
 
-    def metrics(self) -> str:
-        return metrics.render(
-            self.intake.stats,
-            self.worker.stats,
+    def readings(self) -> Readings:
+        """What ``/metrics`` shows, read from where it is kept (one scrape's worth)."""
+        return Readings(
+            intake=self.intake.stats,
+            worker=self.worker.stats,
             queue_depth=self.spool.depth,
             dead_letters=self.spool.dead_letter_count(),
             delivery_paused=self.worker.paused_reason is not None,
-            http_responses=dict(self.http.responses),
-            busy_refusals=self.gate.refused,
-            receive_refusals=self.budget.refused + self._grpc_service.receiving.refused,
+            http_responses=self.http.responses,
             grpc_responses=dict(self._grpc_service.responses),
-            feedback=self.feedback.counts()[1:] if self.feedback is not None else None,
+            refused={
+                "decode_slots": self.gate.refused,
+                "receive_budget": self.budget.refused + self._grpc_service.receiving.refused,
+            },
+            feedback=self.feedback.counts() if self.feedback is not None else None,
         )
 
 
