@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -13,6 +14,7 @@ import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_label_studio.feedback import EVENT_NAME, evaluations, logs_request
+from otel_label_studio.feedback.loop import FeedbackLoop
 from support import sidecar
 from support.labelstudio_server import free_port
 from test_integration import project_by_title
@@ -208,3 +210,35 @@ def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
         side.terminate()
         if receiver is not None:
             receiver.close()
+
+
+def test_the_feedback_loop_keeps_a_webhook_s_events_and_refuses_what_is_not_a_payload(tmp_path, caplog):
+    """What serve's HTTP server hands it: the body. Not JSON, or not an object: ValueError (400);
+    a payload without predictions has them read from Label Studio, and a failed read still keeps
+    the event (as "accepted")."""
+    asked = []
+
+    def predictions(task_id: int) -> list:
+        asked.append(task_id)
+        raise ValueError("Label Studio is away")
+
+    loop = FeedbackLoop("http://127.0.0.1:9", str(tmp_path), predictions=predictions)
+    try:
+        with pytest.raises(ValueError, match="malformed JSON"):
+            loop.take(b"{not json")
+        with pytest.raises(ValueError, match="a webhook payload is a JSON object"):
+            loop.take(b"[1, 2]")
+        assert (
+            loop.take(json.dumps(payload(result=[{"type": "rating", "value": {"rating": 2}}])).encode()) == 1
+        )
+        bare = payload()
+        del bare["task"]["predictions"]
+        assert loop.take(json.dumps(bare).encode()) == 1
+        assert asked == [7]
+        assert any("Could not read the predictions of task 7" in r.getMessage() for r in caplog.records)
+        assert loop.take(json.dumps(payload("PROJECT_CREATED")).encode()) == 0
+        assert loop.counts() == (2, 0, 2)  # received, sent (the forwarder was not started), waiting
+        kept = ExportLogsServiceRequest.FromString(loop.outbox.oldest()[0].body)
+        assert kept.resource_logs[0].scope_logs[0].log_records[0].trace_id == bytes.fromhex("ab" * 16)
+    finally:
+        loop.close()
