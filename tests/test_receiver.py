@@ -461,12 +461,15 @@ def test_grpc_accepts_64_mib_by_default(side):
 # --- operations -----------------------------------------------------------------------------------
 
 
-def test_health_readiness_and_metrics(side):
+def test_health_readiness_and_metrics(ls, side, project_name):
     assert httpx.get(f"{side.http_url}/healthz").status_code == 200
     ready = httpx.get(f"{side.http_url}/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.text.startswith("ready: Label Studio at")
-    values = metrics(side)
+    body = llm_request(project_name).SerializeToString()
+    assert httpx.post(side.traces_url, content=body, headers={**PROTOBUF, **side.auth()}).status_code == 200
+    wait_for_tasks(ls, project_name, 1)
+    values = wait_until_drained(side)  # the latency histogram has its first value once a task exists
     for name in (
         "receiver_spans_total",
         "receiver_llm_spans_total",
@@ -476,6 +479,7 @@ def test_health_readiness_and_metrics(side):
         "delivery_latency_seconds_count",
     ):
         assert f"otel_label_studio_{name}" in values
+    assert values["otel_label_studio_delivery_latency_seconds_count"] >= 1
 
 
 def test_readyz_says_why_when_the_key_is_wrong(label_studio, tmp_path, project_name):
