@@ -362,7 +362,9 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
         refusals = [
             float(line.rsplit(" ", 1)[1])
             for line in httpx.get(f"http://127.0.0.1:{side.http_port}/metrics").text.splitlines()
-            if line.startswith("otel_label_studio_requests_receive_busy_total ")
+            if line.startswith(
+                'otel_label_studio_receiver_refused_requests_total{error_type="receive_budget"} '
+            )
         ]
         assert refusals and refusals[0] >= 1
         trailers = dict(error.trailing_metadata() or ())

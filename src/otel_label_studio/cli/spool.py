@@ -9,7 +9,7 @@ import os
 import time
 
 from .. import logs
-from ..outbox import OUTBOX_FILE, FeedbackOutbox
+from ..feedback.outbox import OUTBOX_FILE, FeedbackOutbox
 from ..spool import SPOOL_FILE, Spool
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_settings, read_options

@@ -18,17 +18,17 @@ from typing import Any, Callable
 
 from ..bridge import build_bridge
 from ..config import Settings, default
-from ..feedback import FeedbackSender, evaluations, logs_request
+from ..feedback.loop import FeedbackLoop
 from ..labelstudio import ErrorKind, LabelStudioError
 from ..layouts import layout_for
 from ..outages import auth_hint
-from ..outbox import FeedbackOutbox, OutboxForwarder
 from ..spool import Spool
-from . import metrics
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
 from .limits import DecodeGate, ReceiveBudget
+from .metrics import Readings, ServeMetrics
+from .policy import ReceiverPolicy
 
 _logger = logging.getLogger(__name__)
 
@@ -93,13 +93,18 @@ class Sidecar:
         bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.intake = Intake(bridge.ingest)
-        self.feedback: FeedbackSender | None = None
-        self.outbox: FeedbackOutbox | None = None
-        self.forwarder: OutboxForwarder | None = None
+        self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
-            self.feedback = FeedbackSender(options.feedback_endpoint)
-            self.outbox = FeedbackOutbox.in_directory(options.data_dir)
-            self.forwarder = OutboxForwarder(self.outbox, self.feedback.send, endpoint=self.feedback.url)
+            try:
+                self.feedback = FeedbackLoop(
+                    options.feedback_endpoint, options.data_dir, predictions=self.client.task_predictions
+                )
+            except ValueError:
+                self._close_stores()
+                raise
+        self.policy = ReceiverPolicy(options.auth_token)
+        self.telemetry = ServeMetrics(self.readings)
+        self.worker.stats.on_latency = self.telemetry.observe_latency
         self._readiness: tuple[float, bool, str] | None = None
         # One bound on the requests decoded at once, whichever transport brought them.
         self.gate = DecodeGate(options.max_concurrent_decodes)
@@ -109,11 +114,11 @@ class Sidecar:
             self.http = OtlpHttpServer(
                 (options.host, options.http_port),
                 self.intake,
-                auth_token=options.auth_token,
+                policy=self.policy,
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
-                metrics=self.metrics,
-                webhook=self.forward_feedback if options.feedback_endpoint else None,
+                metrics=self.telemetry.render,
+                webhook=self.feedback.take if self.feedback is not None else None,
                 gate=self.gate,
                 budget=self.budget,
                 max_spans=options.max_spans_per_request,
@@ -130,7 +135,7 @@ class Sidecar:
                 self.intake,
                 host=options.host,
                 port=options.grpc_port,
-                auth_token=options.auth_token,
+                policy=self.policy,
                 max_body_bytes=options.max_body_bytes,
                 gate=self.gate,
                 max_spans=options.max_spans_per_request,
@@ -145,8 +150,8 @@ class Sidecar:
     def start(self) -> None:
         stats = self.spool.stats()
         self.worker.start()
-        if self.forwarder is not None:
-            self.forwarder.start()  # sends what a previous run kept, then waits for webhooks
+        if self.feedback is not None:
+            self.feedback.start()  # sends what a previous run kept, then waits for webhooks
         self.grpc.start()
         self.http.start()
         settings = self.options.settings
@@ -170,12 +175,11 @@ class Sidecar:
         self.grpc.stop(grace=2.0).wait(5.0)
         emptied = self.worker.stop(self.options.drain_seconds)
         left = self.spool.stats().depth
-        if self.forwarder is not None:
-            self.forwarder.stop()
+        if self.feedback is not None:
+            self.feedback.stop()
         self._close_stores()
         self.client.close()
-        if self.feedback is not None:
-            self.feedback.close()
+        self.telemetry.shutdown()
         _logger.info(
             "Stopped after %.1fs; %s",
             time.monotonic() - started,
@@ -184,31 +188,10 @@ class Sidecar:
             else f"{left} records stay in the spool and are delivered after the next start",
         )
 
-    def forward_feedback(self, payload: dict[str, Any]) -> int:
-        """A Label Studio webhook in, evaluation events out to the feedback endpoint; how many."""
-        assert self.feedback is not None
-        task = payload.get("task")
-        if isinstance(task, dict) and task.get("id") and "predictions" not in task:
-            # Label Studio's webhook payload has no predictions: "edited" needs the model's answer.
-            try:
-                payload = {
-                    **payload,
-                    "task": {**task, "predictions": self.client.task_predictions(int(task["id"]))},
-                }
-            except (LabelStudioError, ValueError) as exc:
-                _logger.warning("Could not read the predictions of task %s: %s", task.get("id"), exc)
-        items = evaluations(payload)
-        if items:
-            assert self.outbox is not None and self.forwarder is not None
-            self.outbox.put(logs_request(items).SerializeToString(), len(items))  # kept before the answer
-            self.forwarder.wake()
-            _logger.info("Took %d evaluation events for %s", len(items), self.feedback.url)
-        return len(items)
-
     def _close_stores(self) -> None:
         self.spool.close()
-        if self.outbox is not None:
-            self.outbox.close()
+        if self.feedback is not None:
+            self.feedback.close()
 
     def readiness(self) -> tuple[bool, str]:
         """Label Studio answers with this key and the default project takes tasks (cached briefly).
@@ -244,20 +227,21 @@ class Sidecar:
         self._readiness = (now, ready, message)
         return ready, message
 
-    def metrics(self) -> str:
-        return metrics.render(
-            self.intake.stats,
-            self.worker.stats,
+    def readings(self) -> Readings:
+        """What ``/metrics`` shows, read from where it is kept (one scrape's worth)."""
+        return Readings(
+            intake=self.intake.stats,
+            worker=self.worker.stats,
             queue_depth=self.spool.depth,
             dead_letters=self.spool.dead_letter_count(),
             delivery_paused=self.worker.paused_reason is not None,
-            http_responses=dict(self.http.responses),
-            busy_refusals=self.gate.refused,
-            receive_refusals=self.budget.refused + self._grpc_service.receiving.refused,
+            http_responses=self.http.responses,
             grpc_responses=dict(self._grpc_service.responses),
-            feedback=(self.forwarder.events_sent, self.outbox.waiting())
-            if self.forwarder is not None and self.outbox is not None
-            else None,
+            refused={
+                "decode_slots": self.gate.refused,
+                "receive_budget": self.budget.refused + self._grpc_service.receiving.refused,
+            },
+            feedback=self.feedback.counts() if self.feedback is not None else None,
         )
 
 
