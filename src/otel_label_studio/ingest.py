@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
 from . import dialects
 from .mapping import Mapper, MappingResult
-from .queue import AddResult, RecordQueue
+from .queue import AddResult, QueueFull, RecordQueue
 from .spanview import SpanView
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ class Ingest:
                 record.project = decision.project
             if gate.admit(decision, record):
                 records.append(record)
+                result.admitted.append((decision, record))
         return result
 
     def enqueue(self, result: MappingResult) -> AddResult:
@@ -130,6 +131,10 @@ class Ingest:
         Raises ``QueueFull`` when the queue refuses them whole: nothing is counted then."""
         try:
             added = self._queue.add(result.records)
+        except QueueFull:
+            if self.gate is not None:  # not queued: neither a task against the limit nor one to fold into
+                self.gate.revoke(result.admitted)
+            raise
         finally:
             if self.gate is not None:
                 self.gate.commit()  # limits and folds of the batch, once

@@ -14,8 +14,9 @@ from otel_label_studio.config import SettingsError, read_settings
 from otel_label_studio.ingest import Ingest
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.memory_queue import MemoryQueue
+from otel_label_studio.queue import QueueFull
 from otel_label_studio.redact import Redactor
-from otel_label_studio.rules import ReviewGate, load_file
+from otel_label_studio.rules import ReviewGate, SqliteReviewState, load_file
 from otel_label_studio.spanview import from_readable_span
 from tests.support import fixtures
 
@@ -201,3 +202,38 @@ def test_without_rules_the_exporter_counts_no_review_keys():
     exporter = LabelStudioSpanExporter(url=f"http://127.0.0.1:{closed_port()}", api_key="k", timeout=0.2)
     assert not [key for key in exporter.counts if key.startswith("review.")]
     exporter.shutdown()
+
+
+class FullOnce(MemoryQueue):
+    """A queue that refuses its first batch whole, as a full spool does (the sender retries)."""
+
+    def __init__(self) -> None:
+        super().__init__(100)
+        self.refused = 0
+
+    def add(self, records):
+        if not self.refused:
+            self.refused += 1
+            raise QueueFull("the spool is full", retry_after=1.0)
+        return super().add(records)
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_a_batch_the_queue_refuses_is_neither_folded_nor_counted_against_the_limit_on_retry(
+    tmp_path, durable
+):
+    path = rules_file(
+        tmp_path, "rules:\n  - name: all\n    sample: 1.0\n    limit: 2/day\nfold_duplicates: 24h\n"
+    )
+    state = SqliteReviewState(str(tmp_path / "state.sqlite3")) if durable else None
+    gate = ReviewGate(load_file(path), state, metadata_prefix=PREFIX, default_project="Default")
+    queue = FullOnce()
+    ingest = Ingest(CountingMapper(), queue, gate=gate)
+    with pytest.raises(QueueFull):
+        ingest.enqueue(ingest.map(views()))
+    retry = ingest.map(views())  # the sender's retry of the same request
+    ingest.enqueue(retry)
+    assert len(retry.records) == 2 and queue.depth == 2
+    counts = gate.counts().rules["all"]
+    assert (counts.kept, counts.folded, counts.over_limit) == (2, 0, 0)
+    gate.close()
