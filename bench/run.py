@@ -159,6 +159,13 @@ def _section(name: str, result: dict) -> str:
             f"(target >= {result['target_spans_per_s']}): {_verdict(result)}; "
             f"HTTP with 4 senders / rotel with 4: {ratio if ratio is not None else 'rotel not available'}"
         )
+        if "rules_spans_per_s" in result:
+            lines.append(
+                f"with review rules (last rule samples 1%), HTTP x4: {result['rules_spans_per_s']} "
+                f"spans/s (target >= {result['rules_target_spans_per_s']}): "
+                f"{'met' if result['rules_met'] else 'NOT met'}; / rotel: "
+                f"{result['rules_ratio_to_rotel'] if result['rules_ratio_to_rotel'] is not None else '-'}"
+            )
     elif name == "memory":
         lines.append(
             f"peak RSS {result['peak_rss_mb']} MB over {result['ingest_seconds']} s "

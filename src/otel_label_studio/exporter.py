@@ -65,9 +65,13 @@ class LabelStudioSpanExporter(SpanExporter):
             aside) and records are kept in memory instead, so the app starts all the same.
         max_queue_size: most records waiting in memory; more are dropped and counted
             (``OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE``, default 10000).
+        review_rules: path of a review-rules file (``OTEL_LABEL_STUDIO_REVIEW_RULES``): which LLM
+            spans become tasks; its limits and folds are kept beside ``spool_path`` when given.
 
     Raises:
-        ValueError: a bad argument or an unusable ``project_config``, before anything is created.
+        ValueError: a bad argument, an unusable ``project_config`` or a bad review-rules file
+            (from the argument or the variable: the message names the file, line and what to fix),
+            before anything is created.
     """
 
     def __init__(
@@ -88,6 +92,7 @@ class LabelStudioSpanExporter(SpanExporter):
         spool_path: str | None = None,
         max_queue_size: int | None = None,
         reviewers_per_task: int | None = None,
+        review_rules: str | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -105,6 +110,7 @@ class LabelStudioSpanExporter(SpanExporter):
             spool_path=spool_path,
             max_queue_size=max_queue_size,
             reviewers_per_task=reviewers_per_task,
+            review_rules=review_rules,
         )
         settings = self._settings
         try:
@@ -118,7 +124,17 @@ class LabelStudioSpanExporter(SpanExporter):
             )
         self._queue: RecordQueue = _open_queue(settings.spool_path, settings.max_queue_size)
         waiting = WAITING_IN_SPOOL if self._queue.durable else MEMORY_WAITING
-        bridge = build_bridge(settings, self.layout, self._queue, waiting=waiting)
+        try:
+            bridge = build_bridge(
+                settings,
+                self.layout,
+                self._queue,
+                waiting=waiting,
+                review_state=settings.spool_path if self._queue.durable else None,
+            )
+        except ValueError:
+            self._queue.close()
+            raise
         self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
         self._lock = threading.Lock()
         self._started = False
@@ -126,8 +142,11 @@ class LabelStudioSpanExporter(SpanExporter):
 
     @property
     def counts(self) -> dict[str, int]:
-        """What happened so far: spans seen, records queued, tasks created, records waiting or dropped."""
+        """What happened so far: spans seen, records queued, tasks created, records waiting or dropped;
+        with review rules, per rule ``review.<rule>.<matched|kept|sampled_out|over_limit|folded>`` and
+        ``review.no_rule_matched``."""
         ingest, delivery = self._ingest.stats, self._worker.stats
+        review = self._ingest.gate.counts().flat() if self._ingest.gate is not None else {}
         return {
             "spans": ingest.spans_received,
             "llm_spans": ingest.llm_spans,
@@ -139,6 +158,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "tasks_created": delivery.tasks_created,
             "dead_lettered": delivery.dead_lettered,
             "waiting": self._queue.depth,
+            **review,
         }
 
     @property
@@ -227,6 +247,7 @@ class LabelStudioSpanExporter(SpanExporter):
         dropped = self._ingest.stats.dropped
         if dropped:
             _logger.error("%d records were dropped while the queue was full", dropped)
+        self._ingest.close()
         self._queue.close()
         self._client.close()
 

@@ -10,6 +10,7 @@ from opentelemetry import metrics as otel_metrics
 
 from otel_label_studio.ingest import IngestStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
+from otel_label_studio.rules.gate import ReviewCounts, RuleCounts
 from otel_label_studio.worker import WorkerStats
 from tests.support.prerequisites import REPO_ROOT
 
@@ -25,6 +26,8 @@ def readings(**changes) -> Readings:
         grpc_responses={"OK": 2, "UNAVAILABLE": 1},
         refused={"decode_slots": 1, "receive_budget": 2},
         feedback=(3, 2, 1),
+        review=ReviewCounts({"failures": RuleCounts(matched=4, kept=3, sampled_out=1)}, no_rule=2),
+        folded={"Slow-2026-11": 5},
     )
     values.update(changes)
     return Readings(**values)
@@ -115,3 +118,13 @@ def test_the_readme_table_lists_every_instrument_as_prometheus_shows_it():
     telemetry.observe_latency(1.0)  # a histogram shows once it has a value
     shown = families(telemetry.render().decode())
     assert {prometheus: kind for prometheus, _, kind, _ in table} == shown
+
+
+def test_review_counts_show_per_rule_and_outcome_and_folds_per_project():
+    values = samples(ServeMetrics(readings).render().decode())
+    assert values['otel_label_studio_review_spans_total{outcome="kept",rule="failures"}'] == 3.0
+    assert values['otel_label_studio_review_spans_total{outcome="sampled_out",rule="failures"}'] == 1.0
+    assert values['otel_label_studio_review_spans_total{outcome="no_rule_matched",rule=""}'] == 2.0
+    assert values['otel_label_studio_review_folded_repeats_total{project="Slow-2026-11"}'] == 5.0
+    without_rules = samples(ServeMetrics(lambda: readings(review=None, folded=None)).render().decode())
+    assert not [name for name in without_rules if "review" in name]

@@ -26,6 +26,7 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ..ingest import IngestStats
+from ..rules.gate import ReviewCounts
 from ..worker import LATENCY_BUCKETS, WorkerStats
 
 SCOPE = "otel_label_studio.serve"
@@ -48,6 +49,8 @@ class Readings:
     grpc_responses: dict[str, int]
     refused: dict[str, int] = field(default_factory=dict)  # busy refusals by the bound that was full
     feedback: tuple[int, int, int] | None = None  # events received, sent, waiting (when webhooks are taken)
+    review: ReviewCounts | None = None  # the review rules' decisions (when serve has a rules file)
+    folded: dict[str, int] | None = None  # folded repeats per project (when serve has a rules file)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,28 @@ class Instrument:
     unit: str
     description: str
     read: Callable[[Readings], Value | None]  # None: not observed (the feedback loop is off)
+
+
+#: A rule's counters, as the ``outcome`` attribute names them.
+REVIEW_OUTCOMES = ("matched", "kept", "sampled_out", "over_limit", "folded")
+
+
+def _review(r: Readings) -> Value | None:
+    if r.review is None:
+        return None
+    points: list[tuple[int, Attributes]] = [
+        (getattr(counts, outcome), {"rule": rule, "outcome": outcome})
+        for rule, counts in r.review.rules.items()
+        for outcome in REVIEW_OUTCOMES
+    ]
+    points.append((r.review.no_rule, {"rule": "", "outcome": "no_rule_matched"}))
+    return points
+
+
+def _folded(r: Readings) -> Value | None:
+    if r.folded is None:
+        return None
+    return [(count, {"project": project}) for project, count in sorted(r.folded.items())]
 
 
 def _feedback(index: int) -> Callable[[Readings], int | None]:
@@ -202,6 +227,22 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "",
         "1 while delivery waits on Label Studio or a bad key.",
         lambda r: int(r.delivery_paused),
+    ),
+    Instrument(
+        "otel_label_studio.review.spans",
+        COUNTER,
+        "{span}",
+        "LLM spans decided by the review rules, per rule and outcome (matched, kept, sampled_out, "
+        'over_limit, folded); rule "" with outcome no_rule_matched: spans no rule matched (no task).',
+        _review,
+    ),
+    Instrument(
+        "otel_label_studio.review.folded_repeats",
+        COUNTER,
+        "{span}",
+        "Repeats of a recent task (same input and response) folded, per project; kept with the review "
+        "state, so it survives a restart.",
+        _folded,
     ),
     Instrument(
         "otel_label_studio.feedback.received_events",

@@ -2,8 +2,10 @@
 
 Everything that can be wrong with the options (an unusable label config, a data directory that
 cannot be written, a port in use) is found in ``Sidecar.__init__``, before anything listens,
-and raised as ValueError with what to fix. SIGTERM stops taking requests, lets delivery drain
-for a bounded time, and exits; what is left stays in the spool for the next start.
+and raised as ValueError with what to fix (a bad review-rules file too: file, line, what to fix).
+SIGTERM stops taking requests, lets delivery drain for a bounded time, and exits; what is left
+stays in the spool for the next start. SIGHUP re-reads the review-rules file: a bad new file is
+logged as an ERROR (file and line) and the rules in force stay.
 """
 
 from __future__ import annotations
@@ -90,8 +92,15 @@ class Sidecar:
         self.spool = Spool.in_directory(
             options.data_dir, max_rows=options.spool_max_rows, max_bytes=options.spool_max_bytes
         )
-        bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
+        try:  # the review rules' limits and folds live beside the spool
+            bridge = build_bridge(
+                settings, layout, self.spool, after_import=after_import, review_state=options.data_dir
+            )
+        except ValueError:
+            self.spool.close()
+            raise
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
+        self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
         self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
@@ -167,6 +176,12 @@ class Sidecar:
             stats.depth,
             "required" if self.options.auth_token else "not required",
         )
+        if self.review is not None:
+            _logger.info(
+                "Review rules from %s: %d rules decide which LLM spans become tasks (SIGHUP re-reads them)",
+                settings.review_rules,
+                len(self.review.rules.rules),
+            )
 
     def stop(self) -> None:
         """Stop taking requests, drain delivery for up to ``drain_seconds``, close the spool."""
@@ -188,7 +203,15 @@ class Sidecar:
             else f"{left} records stay in the spool and are delivered after the next start",
         )
 
+    def reload_rules(self) -> bool:
+        """Re-read the review-rules file (SIGHUP); a bad file leaves the rules in force."""
+        if self.review is None or not self.options.settings.review_rules:
+            _logger.warning("SIGHUP: no review-rules file to re-read (serve started without one)")
+            return False
+        return self.review.reload_file(self.options.settings.review_rules)
+
     def _close_stores(self) -> None:
+        self.ingest.close()
         self.spool.close()
         if self.feedback is not None:
             self.feedback.close()
@@ -242,6 +265,8 @@ class Sidecar:
                 "receive_budget": self.budget.refused + self._grpc_service.receiving.refused,
             },
             feedback=self.feedback.counts() if self.feedback is not None else None,
+            review=self.review.counts() if self.review is not None else None,
+            folded=self.review.state.folded_by_project() if self.review is not None else None,
         )
 
 
@@ -256,6 +281,8 @@ def run(options: ServeOptions, *, after_import: Callable[[], None] | None = None
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # SIGHUP re-reads the review rules; without a rules file it is logged, never the default (exit).
+    signal.signal(signal.SIGHUP, lambda signum, frame: sidecar.reload_rules())
     _tune_gc()
     sidecar.start()
     while not stop.wait(1.0):
