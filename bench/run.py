@@ -151,6 +151,14 @@ def _section(name: str, result: dict) -> str:
             f"exporter / per-span = {result['over_per_span']}x (target >= "
             f"{result['targets']['over_per_span']}x): {_verdict(result)}"
         )
+        if "review_rule" in result:
+            review = result["review_rule"]
+            lines.append(
+                f"with a review rule sampling {review['sample']:.0%}: {review['tasks_per_s']} tasks/s "
+                f"({review['of_ceiling']:.0%} of the ceiling) while the app made {review['calls_per_s']} "
+                f"calls/s (so at most {review['sample'] * review['calls_per_s']:.1f} tasks/s: "
+                "the calls bound it)"
+            )
     elif name == "ingest":
         ratio = result["ratio_to_rotel"]
         lines.append(
