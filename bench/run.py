@@ -156,8 +156,8 @@ def _section(name: str, result: dict) -> str:
             lines.append(
                 f"with a review rule sampling {review['sample']:.0%}: {review['tasks_per_s']} tasks/s "
                 f"({review['of_ceiling']:.0%} of the ceiling) while the app made {review['calls_per_s']} "
-                f"calls/s (so at most {review['sample'] * review['calls_per_s']:.1f} tasks/s: "
-                "the calls bound it)"
+                f"calls/s: the calls bound it ({review['sample']:.0%} of them is "
+                f"{review['sample'] * review['calls_per_s']:.1f} a second; sampling by trace id is not exact)"
             )
     elif name == "ingest":
         ratio = result["ratio_to_rotel"]
