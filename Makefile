@@ -9,7 +9,7 @@ VENV := .venv
 LS_VENV := .venv-labelstudio
 LABEL_STUDIO_VERSION := 1.23.2
 
-.PHONY: test test-unit lint setup clean bench bench-quick demo demo-reset stop browser
+.PHONY: test test-unit lint setup clean bench bench-quick demo demo-reset stop browser postgres
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -46,6 +46,14 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
+# PostgreSQL for the bench's e2e_postgres scenario: Debian's postgresql package (the bench runs its
+# own server in a temporary data directory on loopback, never the package's cluster).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+
 # The main job (devtools/demo_stack.py: developer tooling, not in the package): Label Studio and
 # `otel-label-studio serve` in the background (state in .local/demo),
 # demo traffic in-process and through the sidecar, then the project URLs and the login.
@@ -63,11 +71,12 @@ stop:
 
 # Benchmarks, side by side in one run (not tests): prints a table, writes bench/out/results.json;
 # the full run also rewrites bench/RESULTS.md. PYTHONPATH=.: the servers start through devtools/.
-bench: setup
+# `postgres`: the e2e_postgres scenario runs Label Studio on Debian's PostgreSQL server.
+bench: setup postgres
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
 	$(VENV)/bin/python -m bench.run
 
-bench-quick: setup
+bench-quick: setup postgres
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
 	$(VENV)/bin/python -m bench.run --quick
 

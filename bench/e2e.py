@@ -162,7 +162,9 @@ def with_review_rule(url: str, api_key: str, calls: int) -> dict:
     }
 
 
-def run(url: str, api_key: str, quick: bool) -> dict:
+def run(url: str, api_key: str, quick: bool, *, exporter_sweep: bool = True) -> dict:
+    """The figures; without ``exporter_sweep`` only the ceiling, the app and the app with a review
+    rule (what changes with Label Studio's database; the rest measures the exporter)."""
     count = 1_000 if quick else 5_000
     per_span_count = 50 if quick else 300
     spans = app_spans(count)
@@ -186,7 +188,6 @@ def run(url: str, api_key: str, quick: bool) -> dict:
             ours_rounds.append(count / through_app(url, api_key, count, 500)[0])
     ceiling, ours = statistics.mean(ceilings), statistics.mean(ours_rounds)
     reviewed = with_review_rule(url, api_key, count * 10)
-    per_span = per_span_count / direct_import(url, api_key, tasks[:per_span_count], 1)
     rows = [
         {
             "path": "Label Studio ceiling: direct import, 500 per request",
@@ -209,13 +210,25 @@ def run(url: str, api_key: str, quick: bool) -> dict:
             "rounds": 1,
             "tasks_per_s": reviewed["tasks_per_s"],
         },
+    ]
+    result = {
+        "rows": rows,
+        "of_ceiling": round(ours / ceiling, 3),
+        "review_rule": {**reviewed, "of_ceiling": round(reviewed["tasks_per_s"] / ceiling, 3)},
+        "targets": {"of_ceiling": TARGET_OF_CEILING},
+        "met": ours / ceiling >= TARGET_OF_CEILING,
+    }
+    if not exporter_sweep:
+        return result
+    per_span = per_span_count / direct_import(url, api_key, tasks[:per_span_count], 1)
+    rows.append(
         {
             "path": "seed pattern: one import request per span",
             "tasks": per_span_count,
             "rounds": 1,
             "tasks_per_s": round(per_span, 1),
-        },
-    ]
+        }
+    )
     sweep_count = 500 if quick else 2_000
     sweep_spans = make_spans(sweep_count)
     for batch_size in (50, 200, 1000):
@@ -228,11 +241,7 @@ def run(url: str, api_key: str, quick: bool) -> dict:
                 "tasks_per_s": round(rate, 1),
             }
         )
-    return {
-        "rows": rows,
-        "of_ceiling": round(ours / ceiling, 3),
-        "over_per_span": round(ours / per_span, 1),
-        "review_rule": {**reviewed, "of_ceiling": round(reviewed["tasks_per_s"] / ceiling, 3)},
-        "targets": {"of_ceiling": TARGET_OF_CEILING, "over_per_span": TARGET_OVER_PER_SPAN},
-        "met": ours / ceiling >= TARGET_OF_CEILING and ours / per_span >= TARGET_OVER_PER_SPAN,
-    }
+    result["over_per_span"] = round(ours / per_span, 1)
+    result["targets"]["over_per_span"] = TARGET_OVER_PER_SPAN
+    result["met"] = result["met"] and ours / per_span >= TARGET_OVER_PER_SPAN
+    return result
