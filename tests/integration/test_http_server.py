@@ -392,7 +392,6 @@ def test_busy_when_every_decode_slot_is_taken(tmp_path):
     server = OtlpHttpServer(
         ("127.0.0.1", 0),
         Intake(Ingest(Mapper(metadata_prefix="x", include_errors=False), spool)),
-        auth_token=None,
         max_body_bytes=1 << 20,
         readiness=lambda: (True, "ready"),
         metrics=lambda: b"",
