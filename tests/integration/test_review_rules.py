@@ -279,7 +279,7 @@ def test_serve_makes_exactly_the_tasks_the_rules_predict_across_a_restart(
             after_restart[rule]["matched"] for rule in expected_counts
         )
         assert "typo" not in again
-        assert serve_calls.wait_until_drained(side)["otel_label_studio_queue_depth"] == 0
+        assert serve_calls.wait_until_drained(side)["otel_label_studio_spool_records"] == 0
         assert len(tasks_of(ls, project_name)) == len(default_ids)  # all folded or over the limit
 
         # SIGHUP with a good file: the new rules decide from now on.
