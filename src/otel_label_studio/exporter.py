@@ -50,7 +50,9 @@ class LabelStudioSpanExporter(SpanExporter):
         project_id: existing project to fill (``LABEL_STUDIO_PROJECT_ID``).
         project_name: project title, strftime'd (default ``LangChain-%Y-%m-%d``).
         project_config: label config XML for a new project (replaces the layout's default).
-        mode: ``"prompt"`` (default) or ``"chat"``: the default layout.
+        mode: ``"prompt"`` (default) or ``"chat"``: one task per LLM call; ``"agent"``: one task
+            per LangChain run (see ``assembly.py``: runs wait ``run_grace`` seconds after their top
+            span, at most ``max_open_runs`` traces in memory, or in the spool with ``spool_path``).
         batch_size: most tasks per import request (default 500).
         timeout: seconds one request to Label Studio may take, and how long ``shutdown()``
             lets delivery drain (default 10).
@@ -88,6 +90,9 @@ class LabelStudioSpanExporter(SpanExporter):
         spool_path: str | None = None,
         max_queue_size: int | None = None,
         reviewers_per_task: int | None = None,
+        run_grace: float | None = None,
+        run_idle_timeout: float | None = None,
+        max_open_runs: int | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -105,6 +110,9 @@ class LabelStudioSpanExporter(SpanExporter):
             spool_path=spool_path,
             max_queue_size=max_queue_size,
             reviewers_per_task=reviewers_per_task,
+            run_grace=run_grace,
+            run_idle_timeout=run_idle_timeout,
+            max_open_runs=max_open_runs,
         )
         settings = self._settings
         try:
@@ -120,6 +128,7 @@ class LabelStudioSpanExporter(SpanExporter):
         waiting = WAITING_IN_SPOOL if self._queue.durable else MEMORY_WAITING
         bridge = build_bridge(settings, self.layout, self._queue, waiting=waiting)
         self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
+        self._runs = bridge.ingest.runs  # mode agent
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False
@@ -128,7 +137,19 @@ class LabelStudioSpanExporter(SpanExporter):
     def counts(self) -> dict[str, int]:
         """What happened so far: spans seen, records queued, tasks created, records waiting or dropped."""
         ingest, delivery = self._ingest.stats, self._worker.stats
+        runs = self._runs.stats if self._runs is not None else None
         return {
+            **(
+                {
+                    "runs_released": runs.runs_released,
+                    "runs_incomplete": runs.runs_incomplete,
+                    "runs_open": self._runs.open_runs,
+                    "late_spans_dropped": runs.late_spans_dropped,
+                    "run_spans_dropped": runs.spans_dropped_full,
+                }
+                if runs is not None and self._runs is not None
+                else {}
+            ),
             "spans": ingest.spans_received,
             "llm_spans": ingest.llm_spans,
             "no_content": ingest.no_content,
@@ -159,7 +180,7 @@ class LabelStudioSpanExporter(SpanExporter):
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         mapped = self._ingest.map(from_readable_span(span) for span in spans)
         with self._lock:
-            if not self._started and (mapped.records or self._queue.depth):
+            if not self._started and (mapped.records or mapped.held or self._queue.depth):
                 self._start()  # on the first export, so leftovers in a spool get delivered too
         try:
             added = self._ingest.enqueue(mapped)
@@ -178,7 +199,10 @@ class LabelStudioSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Wait until every queued record is delivered; False when the time ran out first."""
+        """Wait until every queued record is delivered; False when the time ran out first. Mode agent:
+        runs whose top span came are released at once, without waiting for the grace period."""
+        if self._runs is not None:
+            self._runs.release_ready(flush=True)
         with self._lock:
             if not self._started:
                 if not self._queue.depth:
@@ -198,6 +222,8 @@ class LabelStudioSpanExporter(SpanExporter):
     def _start(self) -> None:
         self._started = True
         self._worker.start()
+        if self._runs is not None:
+            self._runs.start()
 
     def shutdown(self) -> None:
         """Keep delivering for up to ``timeout`` seconds, then say what was left undelivered."""
@@ -205,6 +231,16 @@ class LabelStudioSpanExporter(SpanExporter):
             if self._shutdown:
                 return
             self._shutdown = True
+        if self._runs is not None:
+            self._runs.stop()
+            if not self._queue.durable:  # what waits in memory would be lost: released as it is
+                self._runs.release_ready(everything=True)
+            elif self._runs.open_runs:
+                _logger.warning(
+                    "%d agent runs not yet whole wait in the spool %s and are completed after the next start",
+                    self._runs.open_runs,
+                    self._queue.location,
+                )
         if self._started:
             self._drain(self._settings.timeout)
         left = self._queue.depth

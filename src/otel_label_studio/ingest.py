@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, Sequence
 
+from .assembly import RunAssembler
 from .mapping import Mapper, MappingResult
 from .queue import AddResult, RecordQueue
 from .spanview import SpanView
@@ -63,6 +64,7 @@ class Ingest:
         wake: Callable[[], None] | None = None,
         *,
         stages: Sequence[Stage] = (),
+        runs: RunAssembler | None = None,
     ):
         self._mapper = mapper
         self._queue = queue
@@ -70,6 +72,9 @@ class Ingest:
         self._stages = tuple(stages)
         self._lock = threading.Lock()
         self.stats = IngestStats()
+        self.runs = runs  # mode agent: runs, not calls, become records
+        if runs is not None:
+            runs.on_release = self._released
 
     def map(self, views: Iterable[SpanView], project: str | None = None) -> MappingResult:
         """The batch's records, redacted, ready to queue (the caller may drop its input afterwards);
@@ -79,6 +84,10 @@ class Ingest:
             for stage in self._stages:
                 batch = stage(batch)
             views = batch
+        if self.runs is not None:
+            batch = list(views)
+            held = self.runs.pieces_of(batch, project)
+            return MappingResult(spans=len(batch), llm_spans=len(held), held=held)
         result = self._mapper.map(views)
         if project:
             for record in result.records:
@@ -89,6 +98,8 @@ class Ingest:
     def enqueue(self, result: MappingResult) -> AddResult:
         """Queue mapped records, count the batch and wake delivery when something was added.
         Raises ``QueueFull`` when the queue refuses them whole: nothing is counted then."""
+        if result.held and self.runs is not None:  # mode agent: hold them until their run is whole
+            self.runs.hold(result.held)
         added = self._queue.add(result.records)
         with self._lock:
             self._count(result)
@@ -99,6 +110,13 @@ class Ingest:
         if added.added and self._wake is not None:
             self._wake()
         return added
+
+    def _released(self, added: int) -> None:
+        """Runs the assembler queued: counted as records, delivery woken."""
+        with self._lock:
+            self.stats.records_spooled += added
+        if added and self._wake is not None:
+            self._wake()
 
     def refused(self, result: MappingResult) -> int:
         """Count a batch the queue refused and no one will retry: its records are dropped; how many."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from . import dialects
 from .record import LLMRecord
@@ -29,6 +29,7 @@ class MappingResult:
     errors_skipped: int = 0  # failed calls, not wanted as tasks
     unreadable: int = 0  # an adapter failed on the span
     problems: list[str] = field(default_factory=list)  # one line per unreadable span
+    held: list[Any] = field(default_factory=list)  # mode agent: run pieces to hold (``assembly.py``)
 
 
 class Mapper:

@@ -93,6 +93,7 @@ class Sidecar:
         bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.intake = Intake(bridge.ingest)
+        self.runs = bridge.ingest.runs  # mode agent: pieces of runs wait in the spool's file
         self.feedback: FeedbackSender | None = None
         self.outbox: FeedbackOutbox | None = None
         self.forwarder: OutboxForwarder | None = None
@@ -145,6 +146,8 @@ class Sidecar:
     def start(self) -> None:
         stats = self.spool.stats()
         self.worker.start()
+        if self.runs is not None:
+            self.runs.start()  # runs left open by the last process complete on their stored timers
         if self.forwarder is not None:
             self.forwarder.start()  # sends what a previous run kept, then waits for webhooks
         self.grpc.start()
@@ -168,6 +171,8 @@ class Sidecar:
         started = time.monotonic()
         self.http.stop()
         self.grpc.stop(grace=2.0).wait(5.0)
+        if self.runs is not None:
+            self.runs.stop()  # runs not yet whole stay in the spool's file
         emptied = self.worker.stop(self.options.drain_seconds)
         left = self.spool.stats().depth
         if self.forwarder is not None:
