@@ -82,15 +82,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     PRIMARY KEY (trace_id, span_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS run_pieces (
-    span_id TEXT PRIMARY KEY,
     trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
     parent_span_id TEXT NOT NULL,
     top_candidate INTEGER NOT NULL,
     received_at REAL NOT NULL,
     project TEXT,
-    view BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS run_pieces_trace ON run_pieces (trace_id);
+    view BLOB NOT NULL,
+    PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
 """
 
 SpoolFull = QueueFull  # the name the receiver's transports import

@@ -136,3 +136,17 @@ def test_two_runs_in_one_trace_are_two_records(captured):
         "What's the weather in Paris?",
         "What's the weather in Oslo?",
     }
+
+
+def test_the_spool_holds_spans_of_different_traces_apart_even_with_equal_span_ids(captured, tmp_path):
+    views = agent_views(captured)
+    copies = [[replace(view, trace_id=f"{n:032x}") for view in views] for n in (1, 2)]
+    clock = Clock()
+    spool = Spool(str(tmp_path / "spool.sqlite3"), clock=clock)
+    assembler = RunAssembler(SpoolHold(spool), grace=5, idle_timeout=300, clock=clock)
+    for trace in copies:
+        assembler.hold(assembler.pieces_of(trace))
+    clock.now += 5
+    assert assembler.release_ready() == 2
+    assert sorted(run.trace_id for run in queued_runs(spool)) == [f"{n:032x}" for n in (1, 2)]
+    spool.close()
