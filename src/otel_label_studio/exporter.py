@@ -180,7 +180,8 @@ class LabelStudioSpanExporter(SpanExporter):
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         mapped = self._ingest.map(from_readable_span(span) for span in spans)
         with self._lock:
-            if not self._started and (mapped.records or mapped.held or self._queue.depth):
+            waiting = mapped.records or mapped.held or self._queue.depth or self._open_runs()
+            if not self._started and waiting:
                 self._start()  # on the first export, so leftovers in a spool get delivered too
         try:
             added = self._ingest.enqueue(mapped)
@@ -218,6 +219,10 @@ class LabelStudioSpanExporter(SpanExporter):
         self._worker.cap_pauses(DRAIN_RETRY_SECONDS)  # a backoff pause must not outlast the drain
         self._worker.wait_until_empty(seconds, or_key_refused=True)
         self._worker.stop(max(0.0, deadline - time.monotonic()))
+
+    def _open_runs(self) -> int:
+        """Runs a spool holds from before a restart (mode agent): the timer must run for them."""
+        return self._runs.open_runs if self._runs is not None else 0
 
     def _start(self) -> None:
         self._started = True
