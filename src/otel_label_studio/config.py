@@ -347,7 +347,7 @@ class Settings(BaseModel):
             doc="mode agent, without spool_path: most traces whose runs wait in memory; spans of more "
             "are dropped and counted",
         ),
-    ] = 10_000
+    ] = 1_000
     batch_size: Annotated[
         int,
         _spec(
