@@ -3,7 +3,10 @@ in-process (the exporter) and through a real `serve` process (requests out of or
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
+import time
 
 import httpx
 import pytest
@@ -15,7 +18,8 @@ from otel_label_studio.run_tasks import run_task
 from otel_label_studio.runs import build_run, looks_like_top, pieces, runs_of
 from otel_label_studio.spanview import from_readable_span
 from tests.support import scenarios, sidecar
-from tests.support.label_studio_reads import tasks_of, wait_for_tasks
+from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
+from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF
 from tests.support.pipelines import pipeline
 
@@ -202,3 +206,66 @@ def test_serve_makes_one_incomplete_task_of_a_run_without_its_top_after_the_idle
     ]
     assert task.predictions[0].result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
     assert len(tasks_of(ls, project_name)) == 1
+
+
+def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
+    tmp_path, routing, captured, label_studio, ls, project_name
+):
+    with pipeline(routing, agent_exporter(label_studio, f"{project_name}-unused")):
+        scenarios.agent_run()
+    spans = run_spans(captured)
+    top = next(s for s in spans if s.parent is None)
+    receiver = LogsReceiver()
+    side = sidecar.start(
+        label_studio,
+        tmp_path / "serve",
+        project_name,
+        args=[*AGENT_ARGS, "--feedback-endpoint", receiver.url],
+    )
+    try:
+        send(side, [encode_spans(spans)])
+        [task] = wait_for_tasks(ls, project_name, 1)
+        project = project_by_title(ls, project_name)
+        env = {
+            **os.environ,
+            "LABEL_STUDIO_URL": label_studio.url,
+            "LABEL_STUDIO_API_KEY": label_studio.pat,
+            "OTEL_LABEL_STUDIO_AUTH_TOKEN": side.token,
+        }
+        registered = subprocess.run(
+            [str(sidecar.SCRIPT), "webhook", "--project-id", str(project.id), "--target", side.http_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert registered.returncode == 0, registered.stderr
+        ls.annotations.create(
+            id=task.id,
+            result=[
+                {"from_name": "first_wrong_step", "to_name": "steps", "type": "choices",
+                 "value": {"choices": ["2 · tool search_weather"]}},
+                {"from_name": "failure_modes", "to_name": "steps", "type": "choices",
+                 "value": {"choices": ["Wrong tool", "Unsupported claim"]}},
+                {"from_name": "response", "to_name": "steps", "type": "textarea",
+                 "value": {"text": ["It is sunny and 22C in Paris."]}},
+                {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 2}},
+            ],
+            was_cancelled=False,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not receiver.records() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [record] = receiver.records()
+    finally:
+        side.terminate()
+        receiver.close()
+    assert record.event_name == "gen_ai.evaluation.result"
+    assert record.trace_id.hex() == format(top.context.trace_id, "032x") == task.data["trace_id"]
+    assert record.span_id.hex() == format(top.context.span_id, "016x") == task.data["span_id"]
+    attributes = {kv.key: kv.value for kv in record.attributes}
+    assert attributes["gen_ai.evaluation.score.value"].double_value == 2.0
+    assert attributes["gen_ai.evaluation.score.label"].string_value == "accepted"
+    assert attributes["gen_ai.evaluation.explanation"].string_value == (
+        "failure modes: Wrong tool, Unsupported claim; first wrong step: 2 · tool search_weather"
+    )
