@@ -22,6 +22,7 @@ from tests.support.label_studio_reads import project_by_title, tasks_of, wait_fo
 from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF
 from tests.support.pipelines import pipeline
+from tests.support.serve_calls import metrics
 
 pytestmark = pytest.mark.integration
 
@@ -144,12 +145,18 @@ def test_serve_makes_the_same_task_from_requests_sent_in_reverse_order(
     try:
         send(side, reversed(requests))
         [task] = wait_for_tasks(ls, project_name, 1)
+        send(side, requests[:1])  # a sender's retry after the run became a task
+        counts = metrics(side)
     finally:
         side.terminate()
     assert task.data == in_process.data
     assert task.meta == in_process.meta
     assert task.predictions[0].result == in_process.predictions[0].result
     assert len(tasks_of(ls, project_name)) == 1
+    assert counts["otel_label_studio_runs_released_total"] == 1
+    assert counts["otel_label_studio_runs_open"] == 0
+    retried = sum(len(scope.spans) for spans in requests[0].resource_spans for scope in spans.scope_spans)
+    assert counts["otel_label_studio_run_late_spans_total"] == retried  # dropped, counted: no second task
 
 
 def test_serve_killed_after_half_the_pieces_makes_one_complete_task_after_a_restart(

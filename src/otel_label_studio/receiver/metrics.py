@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..assembly import RunStats
 from ..ingest import IngestStats
 from ..worker import LATENCY_BUCKETS, WorkerStats
 
@@ -22,8 +23,10 @@ def render(
     busy_refusals: int = 0,
     receive_refusals: int = 0,
     feedback: tuple[int, int] | None = None,
+    runs: tuple[RunStats, int] | None = None,
 ) -> str:
-    """``feedback`` is (events sent, events waiting in the outbox) when serve takes webhooks."""
+    """``feedback`` is (events sent, events waiting in the outbox) when serve takes webhooks; ``runs``
+    the run assembler's counts and its open runs (mode agent)."""
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> None:
@@ -78,6 +81,12 @@ def render(
     if feedback is not None:
         counter("feedback_events_sent_total", "Evaluation events the feedback endpoint took.", feedback[0])
         gauge("feedback_events_waiting", "Evaluation events kept until the endpoint takes them.", feedback[1])
+    if runs is not None:
+        stats, open_runs = runs
+        gauge("runs_open", "Traces whose agent runs wait for their grace period or idle timeout.", open_runs)
+        counter("runs_released_total", "Agent runs queued as records (mode agent).", stats.runs_released)
+        counter("runs_incomplete_total", "Agent runs queued without their top span.", stats.runs_incomplete)
+        counter("run_late_spans_total", "Spans dropped: they came after their run.", stats.late_spans_dropped)
 
     name = "delivery_latency_seconds"
     lines.append(f"# HELP {PREFIX}{name} Seconds from spooling a record to its task existing.")

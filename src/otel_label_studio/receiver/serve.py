@@ -263,6 +263,7 @@ class Sidecar:
             feedback=(self.forwarder.events_sent, self.outbox.waiting())
             if self.forwarder is not None and self.outbox is not None
             else None,
+            runs=(self.runs.stats, self.runs.open_runs) if self.runs is not None else None,
         )
 
 
