@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from otel_label_studio.assembly import MemoryHold, RunAssembler, SpoolHold
+from otel_label_studio.mapping import Mapper
 from otel_label_studio.memory_queue import MemoryQueue
 from otel_label_studio.run_codec import decode_record, decode_view, encode_view
 from otel_label_studio.runs import RunRecord, build_run, looks_like_top, pieces, runs_of
@@ -40,6 +41,11 @@ def test_a_view_and_a_run_survive_their_bytes(captured):
     assert [decode_view(encode_view(view)) for view in views] == views
     run = build_run(views)
     assert decode_record(run.to_bytes()) == run
+    empty = replace(run, steps=[], prompt=[], tools=[], request="", final_answer="", name="")
+    assert decode_record(empty.to_bytes()) == empty
+    mapper = Mapper(metadata_prefix="traceloop.association.properties", include_errors=True)
+    records = mapper.map(views).records
+    assert records and all(decode_record(record.to_bytes()) == record for record in records)
 
 
 def test_a_run_is_released_once_its_top_came_and_the_grace_passed(captured):
