@@ -9,7 +9,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src/ ./src/
-# The demo extra lets the same image run the compose file's demo-app (python -m otel_label_studio.demo).
+# The demo extra and devtools/demo.py (developer tooling, not in the package) let the same image run
+# the compose file's demo-app (python /app/devtools/demo.py).
+COPY devtools/demo.py ./devtools/
 RUN pip install --no-cache-dir ".[demo]" \
     && rm -rf /app/src /app/build
 

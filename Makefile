@@ -9,7 +9,7 @@ VENV := .venv
 LS_VENV := .venv-labelstudio
 LABEL_STUDIO_VERSION := 1.23.2
 
-.PHONY: test test-unit lint setup clean bench bench-quick demo demo-reset stop browser
+.PHONY: test test-unit lint setup clean bench bench-quick demo demo-reset stop browser postgres
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -28,8 +28,8 @@ $(LS_VENV)/.installed:
 	touch $@
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench devtools
+	$(VENV)/bin/ruff format --check src tests bench devtools
 	$(VENV)/bin/mypy
 
 test: lint $(LS_VENV)/.installed browser
@@ -46,27 +46,37 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-# The main job: Label Studio and `otel-label-studio serve` in the background (state in .local/demo),
+# PostgreSQL for the bench's e2e_postgres scenario: Debian's postgresql package (the bench runs its
+# own server in a temporary data directory on loopback, never the package's cluster).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
+
+# The main job (devtools/demo_stack.py: developer tooling, not in the package): Label Studio and
+# `otel-label-studio serve` in the background (state in .local/demo),
 # demo traffic in-process and through the sidecar, then the project URLs and the login.
 demo: setup
-	$(VENV)/bin/python -m otel_label_studio.demo_stack up --label-studio-bin $(LS_VENV)/bin/label-studio
+	$(VENV)/bin/python -m devtools.demo_stack up --label-studio-bin $(LS_VENV)/bin/label-studio
 
 # A fresh start: stop the demo, delete its Label Studio data, spool and logs, then run it again.
 demo-reset: setup
-	$(VENV)/bin/python -m otel_label_studio.demo_stack down --wipe
+	$(VENV)/bin/python -m devtools.demo_stack down --wipe
 	$(MAKE) demo
 
 stop:
-	@if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python -m otel_label_studio.demo_stack down; \
+	@if [ -x $(VENV)/bin/python ]; then $(VENV)/bin/python -m devtools.demo_stack down; \
 	else echo "nothing to stop (no .venv)"; fi
 
 # Benchmarks, side by side in one run (not tests): prints a table, writes bench/out/results.json;
-# the full run also rewrites bench/RESULTS.md.
-bench: setup
+# the full run also rewrites bench/RESULTS.md. PYTHONPATH=.: the servers start through devtools/.
+# `postgres`: the e2e_postgres scenario runs Label Studio on Debian's PostgreSQL server.
+bench: setup postgres
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
 	$(VENV)/bin/python -m bench.run
 
-bench-quick: setup
+bench-quick: setup postgres
 	$(VENV)/bin/python -m pip install --quiet -e ".[test,bench]"
 	$(VENV)/bin/python -m bench.run --quick
 

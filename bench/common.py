@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourcePro
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from devtools import local_label_studio
 from tests.support import labelstudio_server, sidecar
 from tests.support.labelstudio_server import LabelStudioServer, free_port
 
@@ -150,11 +152,37 @@ def request_bodies(count: int, spans: int, prompt_bytes: int) -> list[bytes]:
     return bodies
 
 
-def start_label_studio(workdir: Path) -> LabelStudioServer:
+def start_label_studio(workdir: Path, database: dict[str, str] | None = None) -> LabelStudioServer:
+    """The test suite's Label Studio; ``database``: settings that point it at another database
+    than its own SQLite file (``Postgres.label_studio_env()``)."""
     binary = labelstudio_server.find_binary(REPO)
     if binary is None:
         raise SystemExit("no Label Studio: run `make setup` first (it installs one into .venv-labelstudio)")
-    return labelstudio_server.start(binary, workdir)
+    if database is None:
+        return labelstudio_server.start(binary, workdir)
+    # As labelstudio_server.start, with the database settings added to its environment.
+    port = labelstudio_server.free_port()
+    url = f"http://127.0.0.1:{port}"
+    legacy_token = secrets.token_hex(20)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "label-studio.log"
+    password = labelstudio_server.ADMIN_PASSWORD
+    env = {
+        **local_label_studio.environment(workdir, password=password, legacy_token=legacy_token),
+        **database,
+    }
+    command = local_label_studio.command(binary, port)
+    process = local_label_studio.spawn(command, env, workdir, log_path)
+    server = LabelStudioServer(
+        url, legacy_token, "", process=process, log_path=log_path, command=command, env=env, data_dir=workdir
+    )
+    try:
+        labelstudio_server.wait_ready(url, process, log_path)
+        server.pat = labelstudio_server.mint_pat(url, local_label_studio.ADMIN_EMAIL, password)
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 class Serve:
@@ -224,7 +252,7 @@ def machine() -> dict[str, str | int]:
         "cores": os.cpu_count() or 0,
         "memory_gib": round(mem_kib / 1024 / 1024),
         "python": sys.version.split()[0],
-        "label_studio": "1.23.2 (dev server, SQLite)",
+        "label_studio": "1.23.2 (dev server; SQLite, and PostgreSQL in e2e_postgres)",
     }
 
 

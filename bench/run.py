@@ -24,7 +24,18 @@ from bench import common
 
 HERE = Path(__file__).resolve().parent
 
-SCENARIOS = ("mapping", "rules", "runs", "overhead", "e2e", "ingest", "memory", "attack_memory", "hotpath")
+SCENARIOS = (
+    "mapping",
+    "rules",
+    "runs",
+    "overhead",
+    "e2e",
+    "e2e_postgres",
+    "ingest",
+    "memory",
+    "attack_memory",
+    "hotpath",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +104,8 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         from bench import e2e
 
         return e2e.run(server.url, server.legacy_token, quick)
+    if name == "e2e_postgres":
+        return _e2e_postgres(workdir, quick)
     if name == "ingest":
         from bench import ingest
 
@@ -108,6 +121,25 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
     from bench import hotpath
 
     return hotpath.run(workdir, quick)
+
+
+def _e2e_postgres(workdir: Path, quick: bool) -> dict:
+    """The e2e figures that depend on Label Studio's database, with Label Studio on PostgreSQL (the
+    production setting): a PostgreSQL and a second Label Studio of this run's own, stopped after."""
+    from bench import e2e, postgres
+
+    print("starting PostgreSQL and a Label Studio on it ...", flush=True)
+    database = postgres.start()
+    try:
+        server = common.start_label_studio(workdir / "label-studio-postgres", database.label_studio_env())
+        try:
+            result = e2e.run(server.url, server.legacy_token, quick, exporter_sweep=False)
+        finally:
+            server.stop()
+    finally:
+        database.stop()
+    result["database"] = f"PostgreSQL {database.version}"
+    return result
 
 
 def _now() -> str:
@@ -160,6 +192,11 @@ def _section(name: str, result: dict) -> str:
             f"exporter / per-span = {result['over_per_span']}x (target >= "
             f"{result['targets']['over_per_span']}x): {_verdict(result)}"
         )
+    elif name == "e2e_postgres":
+        lines.append(
+            f"Label Studio on {result['database']}: exporter / ceiling = {result['of_ceiling']} "
+            f"(target >= {result['targets']['of_ceiling']}): {_verdict(result)}"
+        )
     elif name == "ingest":
         ratio = result["ratio_to_rotel"]
         lines.append(
@@ -168,6 +205,13 @@ def _section(name: str, result: dict) -> str:
             f"(target >= {result['target_spans_per_s']}): {_verdict(result)}; "
             f"HTTP with 4 senders / rotel with 4: {ratio if ratio is not None else 'rotel not available'}"
         )
+        if "rules_spans_per_s" in result:
+            lines.append(
+                f"with review rules (last rule samples 1%), HTTP x4: {result['rules_spans_per_s']} "
+                f"spans/s (target >= {result['rules_target_spans_per_s']}): "
+                f"{'met' if result['rules_met'] else 'NOT met'}; / rotel: "
+                f"{result['rules_ratio_to_rotel'] if result['rules_ratio_to_rotel'] is not None else '-'}"
+            )
     elif name == "memory":
         lines.append(
             f"peak RSS {result['peak_rss_mb']} MB over {result['ingest_seconds']} s "
@@ -186,6 +230,14 @@ def _section(name: str, result: dict) -> str:
         lines.append(
             f"in one process: {result['in_process_spans_per_s']} spans/s; microseconds per span: "
             f"{result['us_per_span']}"
+        )
+    if "review_rule" in result:
+        review = result["review_rule"]
+        lines.append(
+            f"with a review rule sampling {review['sample']:.0%}: {review['tasks_per_s']} tasks/s "
+            f"({review['of_ceiling']:.0%} of the ceiling) while the app made {review['calls_per_s']} "
+            f"calls/s: the calls bound it ({review['sample']:.0%} of them is "
+            f"{review['sample'] * review['calls_per_s']:.1f} a second; sampling by trace id is not exact)"
         )
     return "\n".join(lines)
 
@@ -252,6 +304,16 @@ def _analysis(results: dict) -> list[str]:
         lines.append(
             f"- End to end the exporter reaches {e2e['of_ceiling']:.0%} of Label Studio's bulk-import rate: "
             "the time is Label Studio's import; our mapping and queue add the rest."
+        )
+    on_postgres = results.get("e2e_postgres")
+    if on_postgres:
+        sqlite = ""
+        if e2e:
+            sqlite = f" (on SQLite: {e2e['rows'][0]['tasks_per_s']} tasks/s, {e2e['of_ceiling']:.0%})"
+        lines.append(
+            f"- With Label Studio on {on_postgres['database']} its ceiling is "
+            f"{on_postgres['rows'][0]['tasks_per_s']} tasks/s and the exporter reaches "
+            f"{on_postgres['of_ceiling']:.0%} of it{sqlite}."
         )
     mapping = results.get("mapping")
     if mapping:

@@ -8,7 +8,7 @@ sits in the middle.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .assembly import MemoryHold, RunAssembler, RunHold, SpoolHold
 from .config import Settings
@@ -22,6 +22,9 @@ from .redact import Redactor
 from .spool import Spool
 from .worker import WAITING_IN_SPOOL, DeliveryWorker
 
+if TYPE_CHECKING:
+    from .rules import ReviewGate
+
 
 @dataclass(frozen=True)
 class Bridge:
@@ -29,6 +32,24 @@ class Bridge:
     projects: Projects
     ingest: Ingest
     worker: DeliveryWorker
+    gate: ReviewGate | None = None  # the review rules, when a rules file is given
+
+
+def review_gate(settings: Settings, state_beside: str | None) -> ReviewGate | None:
+    """The review gate of ``settings.review_rules`` (None without a file); its limits and folds
+    are kept beside the spool ``state_beside`` (a file or directory), else in memory. Raises
+    ValueError (file and line) for a bad rules file or a state file that cannot be opened."""
+    if not settings.review_rules:
+        return None
+    from .rules import open_gate
+
+    return open_gate(
+        settings.review_rules,
+        metadata_prefix=settings.metadata_prefix,
+        project_id=settings.project_id,
+        project_name=settings.project_name,
+        spool_path=state_beside,
+    )
 
 
 def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout) -> Projects:
@@ -50,8 +71,11 @@ def build_bridge(
     *,
     after_import: Callable[[], None] | None = None,
     waiting: str = WAITING_IN_SPOOL,
+    review_state: str | None = None,
 ) -> Bridge:
-    """``waiting`` says what becomes of records while Label Studio fails (the queue decides)."""
+    """``waiting`` says what becomes of records while Label Studio fails (the queue decides);
+    ``review_state`` is the spool (file or directory) the review rules' state is kept beside."""
+    gate = review_gate(settings, review_state)  # first: a bad file leaves nothing open
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
     projects = projects_for(settings, client, layout)
     redactor = Redactor(settings.redact, builtin=settings.redact_builtin)
@@ -71,7 +95,7 @@ def build_bridge(
         waiting=waiting,
     )
     runs = run_assembler(settings, queue, redactor) if settings.mode == "agent" else None
-    return Bridge(client, projects, Ingest(mapper, queue, worker.wake, runs=runs), worker)
+    return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)
 
 
 def run_assembler(settings: Settings, queue: RecordQueue, redactor: Redactor) -> RunAssembler:

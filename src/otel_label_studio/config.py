@@ -14,8 +14,8 @@ An empty variable counts as unset. One rule for a malformed value, wherever it c
   (a page URL copied from the browser: its base URL), so a bad environment never breaks the app;
   a malformed *argument* raises ValueError, as any bad argument to a constructor does. Two variables
   are refused by the exporter too, because their default would do what the user did not ask for:
-  an unreadable label config file (a project with another config) and a malformed redact pattern
-  (prompts unmasked).
+  an unreadable label config file (a project with another config), a malformed redact pattern
+  (prompts unmasked) and a bad review-rules file (every span a task, or none).
 """
 
 from __future__ import annotations
@@ -203,6 +203,15 @@ def _redact_argument(value: Any) -> tuple[str, ...]:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def read_rules_file(path: str) -> str:
+    """A review-rules file that loads: its path; RulesError (a ValueError) with its file, line
+    and what to fix otherwise."""
+    from .rules import load_file  # the rule language is loaded only when rules are given
+
+    load_file(path)
+    return path
 
 
 def default_data_dir() -> str:
@@ -404,6 +413,21 @@ class Settings(BaseModel):
             doc="true: failed LLM calls become tasks showing the error",
         ),
     ] = False
+    review_rules: Annotated[
+        str | None,
+        _spec(
+            env="OTEL_LABEL_STUDIO_REVIEW_RULES",
+            flag="--review-rules",
+            metavar="PATH",
+            parse=read_rules_file,
+            argument=True,
+            strict=True,
+            shown="none (every LLM span)",
+            env_note="(path to a YAML file)",
+            doc="review rules: which LLM spans become tasks (sampling, limits, folding; see Choosing what "
+            "reviewers see); a bad file stops serve (exit 2) and makes the exporter raise ValueError",
+        ),
+    ] = None
     metadata_prefix: Annotated[
         str,
         _spec(

@@ -67,9 +67,13 @@ class LabelStudioSpanExporter(SpanExporter):
             aside) and records are kept in memory instead, so the app starts all the same.
         max_queue_size: most records waiting in memory; more are dropped and counted
             (``OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE``, default 10000).
+        review_rules: path of a review-rules file (``OTEL_LABEL_STUDIO_REVIEW_RULES``): which LLM
+            spans become tasks; its limits and folds are kept beside ``spool_path`` when given.
 
     Raises:
-        ValueError: a bad argument or an unusable ``project_config``, before anything is created.
+        ValueError: a bad argument, an unusable ``project_config`` or a bad review-rules file
+            (from the argument or the variable: the message names the file, line and what to fix),
+            before anything is created.
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class LabelStudioSpanExporter(SpanExporter):
         spool_path: str | None = None,
         max_queue_size: int | None = None,
         reviewers_per_task: int | None = None,
+        review_rules: str | None = None,
         run_grace: float | None = None,
         run_idle_timeout: float | None = None,
         max_open_runs: int | None = None,
@@ -110,6 +115,7 @@ class LabelStudioSpanExporter(SpanExporter):
             spool_path=spool_path,
             max_queue_size=max_queue_size,
             reviewers_per_task=reviewers_per_task,
+            review_rules=review_rules,
             run_grace=run_grace,
             run_idle_timeout=run_idle_timeout,
             max_open_runs=max_open_runs,
@@ -126,7 +132,17 @@ class LabelStudioSpanExporter(SpanExporter):
             )
         self._queue: RecordQueue = _open_queue(settings.spool_path, settings.max_queue_size)
         waiting = WAITING_IN_SPOOL if self._queue.durable else MEMORY_WAITING
-        bridge = build_bridge(settings, self.layout, self._queue, waiting=waiting)
+        try:
+            bridge = build_bridge(
+                settings,
+                self.layout,
+                self._queue,
+                waiting=waiting,
+                review_state=settings.spool_path if self._queue.durable else None,
+            )
+        except ValueError:
+            self._queue.close()
+            raise
         self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
         self._runs = bridge.ingest.runs  # mode agent
         self._lock = threading.Lock()
@@ -135,9 +151,12 @@ class LabelStudioSpanExporter(SpanExporter):
 
     @property
     def counts(self) -> dict[str, int]:
-        """What happened so far: spans seen, records queued, tasks created, records waiting or dropped."""
+        """What happened so far: spans seen, records queued, tasks created, records waiting or dropped;
+        with review rules, per rule ``review.<rule>.<matched|kept|sampled_out|over_limit|folded>`` and
+        ``review.no_rule_matched``."""
         ingest, delivery = self._ingest.stats, self._worker.stats
         runs = self._runs.stats if self._runs is not None else None
+        review = self._ingest.gate.counts().flat() if self._ingest.gate is not None else {}
         return {
             **(
                 {
@@ -160,6 +179,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "tasks_created": delivery.tasks_created,
             "dead_lettered": delivery.dead_lettered,
             "waiting": self._queue.depth,
+            **review,
         }
 
     @property
@@ -268,6 +288,7 @@ class LabelStudioSpanExporter(SpanExporter):
         dropped = self._ingest.stats.dropped
         if dropped:
             _logger.error("%d records were dropped while the queue was full", dropped)
+        self._ingest.close()
         self._queue.close()
         self._client.close()
 

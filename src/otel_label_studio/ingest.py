@@ -3,7 +3,8 @@
 Whichever way spans arrive (SDK spans in the exporter, OTLP requests in ``serve``), they take
 the same steps, in this order::
 
-    views -> stages -> map (dialects, filters, redaction) -> queue.add -> count -> wake the worker
+    views -> stages -> [review rules: decide] -> map (dialects, filters, redaction)
+          -> [review rules: admit] -> queue.add -> [review rules: commit] -> count -> wake the worker
 
 The two entry points are thin adapters (``exporter.py``, ``receiver/intake.py``): they turn
 their input into ``SpanView``s and decide only what a full queue means for their caller. The
@@ -16,18 +17,29 @@ cheap attribute reads; holding a run's or a trace's spans until it ends) is a ``
 list given to ``Ingest``. Each stage gets the batch of views and returns those to map now: it
 may drop views, or keep some back and return them with a later batch. With no stages (today)
 the views go to the mapper as they come.
+
+Review rules (``gate``, a ``rules.ReviewGate``, given when a rules file is): each LLM span is
+decided before it is mapped, on the few attribute reads its rules need; a span no rule keeps is
+not mapped, redacted or queued. A kept span is mapped with its rule's ``include_errors`` (a rule
+naming ``status: error`` keeps failed calls as tasks showing the error), goes to its rule's
+project, and is admitted (limits, folding) after redaction; the gate's state is written once per
+batch. Without a gate the batch takes the mapper's own loop: no per-span work is added.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
+from . import dialects
 from .assembly import RunAssembler
 from .mapping import Mapper, MappingResult
-from .queue import AddResult, RecordQueue
+from .queue import AddResult, QueueFull, RecordQueue
 from .spanview import SpanView
+
+if TYPE_CHECKING:
+    from .rules import ReviewGate
 
 
 class Stage(Protocol):
@@ -64,12 +76,14 @@ class Ingest:
         wake: Callable[[], None] | None = None,
         *,
         stages: Sequence[Stage] = (),
+        gate: ReviewGate | None = None,
         runs: RunAssembler | None = None,
     ):
         self._mapper = mapper
         self._queue = queue
         self._wake = wake
         self._stages = tuple(stages)
+        self.gate = gate
         self._lock = threading.Lock()
         self.stats = IngestStats()
         self.runs = runs  # mode agent: runs, not calls, become records
@@ -84,15 +98,41 @@ class Ingest:
             for stage in self._stages:
                 batch = stage(batch)
             views = batch
-        if self.runs is not None:
+        if self.runs is not None:  # mode agent (review rules do not select runs yet)
             batch = list(views)
             held = self.runs.pieces_of(batch, project)
             return MappingResult(spans=len(batch), llm_spans=len(held), held=held)
-        result = self._mapper.map(views)
+        result = self._mapper.map(views) if self.gate is None else self._map_with_rules(views, project)
         if project:
             for record in result.records:
                 if not record.project:
                     record.project = project
+        return result
+
+    def _map_with_rules(self, views: Iterable[SpanView], project: str | None) -> MappingResult:
+        """``Mapper.map`` with the review gate deciding each LLM span before it is mapped."""
+        gate, mapper = self.gate, self._mapper
+        assert gate is not None
+        include_errors = mapper.include_errors
+        result = MappingResult()
+        records = result.records
+        for view in views:
+            result.spans += 1
+            dialect = dialects.dialect_for(view)
+            if dialect is None:
+                continue
+            result.llm_spans += 1
+            decision = gate.decide(view, dialect.name, project)
+            if not decision.keep:
+                continue
+            record = mapper.map_llm(view, dialect, result, decision.keep_errors or include_errors)
+            if record is None:
+                continue
+            if decision.project:
+                record.project = decision.project
+            if gate.admit(decision, record):
+                records.append(record)
+                result.admitted.append((decision, record))
         return result
 
     def enqueue(self, result: MappingResult) -> AddResult:
@@ -100,7 +140,15 @@ class Ingest:
         Raises ``QueueFull`` when the queue refuses them whole: nothing is counted then."""
         if result.held and self.runs is not None:  # mode agent: hold them until their run is whole
             self.runs.hold(result.held)
-        added = self._queue.add(result.records)
+        try:
+            added = self._queue.add(result.records)
+        except QueueFull:
+            if self.gate is not None:  # not queued: neither a task against the limit nor one to fold into
+                self.gate.revoke(result.admitted)
+            raise
+        finally:
+            if self.gate is not None:
+                self.gate.commit()  # limits and folds of the batch, once
         with self._lock:
             self._count(result)
             stats = self.stats
@@ -124,6 +172,11 @@ class Ingest:
             self._count(result)
             self.stats.dropped += len(result.records)
         return len(result.records)
+
+    def close(self) -> None:
+        """Write and release the review gate's state (at shutdown, after the last batch)."""
+        if self.gate is not None:
+            self.gate.close()
 
     def _count(self, result: MappingResult) -> None:
         stats = self.stats

@@ -29,6 +29,7 @@ class MappingResult:
     errors_skipped: int = 0  # failed calls, not wanted as tasks
     unreadable: int = 0  # an adapter failed on the span
     problems: list[str] = field(default_factory=list)  # one line per unreadable span
+    admitted: list[Any] = field(default_factory=list)  # review rules: (Decision, record) of each record
     held: list[Any] = field(default_factory=list)  # mode agent: run pieces to hold (``assembly.py``)
 
 
@@ -49,23 +50,35 @@ class Mapper:
             if dialect is None:
                 continue
             result.llm_spans += 1
-            try:
-                record = dialect.to_record(view, self._metadata_prefix)
-            except Exception as exc:  # one bad span costs that span only
-                result.unreadable += 1
-                problem = f"span {view.span_id} ({dialect.name}): {type(exc).__name__}: {exc}"
-                result.problems.append(problem)
-                _logger.warning(
-                    "Skipping an LLM span the %s reader could not read: %s", dialect.name, problem
-                )
-                continue
-            if self._keep(record, result):
-                result.records.append(self._redactor.record(record))
+            record = self.map_llm(view, dialect, result, self._include_errors)
+            if record is not None:
+                result.records.append(record)
         return result
 
-    def _keep(self, record: LLMRecord, result: MappingResult) -> bool:
+    def map_llm(
+        self, view: SpanView, dialect: dialects.Dialect, result: MappingResult, include_errors: bool
+    ) -> LLMRecord | None:
+        """One LLM span's record, redacted, or None (counted in ``result``); ``include_errors``
+        for this span (review rules decide it per span)."""
+        try:
+            record = dialect.to_record(view, self._metadata_prefix)
+        except Exception as exc:  # one bad span costs that span only
+            result.unreadable += 1
+            problem = f"span {view.span_id} ({dialect.name}): {type(exc).__name__}: {exc}"
+            result.problems.append(problem)
+            _logger.warning("Skipping an LLM span the %s reader could not read: %s", dialect.name, problem)
+            return None
+        if self._keep(record, result, include_errors):
+            return self._redactor.record(record)
+        return None
+
+    @property
+    def include_errors(self) -> bool:
+        return self._include_errors
+
+    def _keep(self, record: LLMRecord, result: MappingResult, include_errors: bool) -> bool:
         if record.error and not record.outputs:
-            if self._include_errors:
+            if include_errors:
                 return True
             result.errors_skipped += 1
             return False

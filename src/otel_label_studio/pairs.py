@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .feedback import ANNOTATION_ACTIONS, EXPLANATION_LIMIT, Evaluation
+from .feedback.events import ANNOTATION_ACTIONS, EXPLANATION_LIMIT, Evaluation
 from .record import LLMRecord, Message
 from .stats import wilson_interval
 

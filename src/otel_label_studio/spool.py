@@ -93,8 +93,6 @@ CREATE TABLE IF NOT EXISTS run_pieces (
 ) WITHOUT ROWID;
 """
 
-SpoolFull = QueueFull  # the name the receiver's transports import
-
 
 _ADD = (
     "INSERT OR IGNORE INTO pending (trace_id, span_id, record, enqueued_at) "

@@ -79,8 +79,11 @@ class WorkerStats:
     latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_count: int = 0
     latency_sum: float = 0.0
+    on_latency: Callable[[float], None] | None = None  # serve's delivery-latency histogram
 
     def observe_latency(self, seconds: float) -> None:
+        if self.on_latency is not None:
+            self.on_latency(seconds)
         self.latency_count += 1
         self.latency_sum += seconds
         for index, bound in enumerate(LATENCY_BUCKETS):

@@ -156,7 +156,7 @@ def test_serve_makes_the_same_task_from_requests_sent_in_reverse_order(
     assert counts["otel_label_studio_runs_released_total"] == 1
     assert counts["otel_label_studio_runs_open"] == 0
     retried = sum(len(scope.spans) for spans in requests[0].resource_spans for scope in spans.scope_spans)
-    assert counts["otel_label_studio_run_late_spans_total"] == retried  # dropped, counted: no second task
+    assert counts["otel_label_studio_runs_late_spans_total"] == retried  # dropped, counted: no second task
 
 
 def test_serve_killed_after_half_the_pieces_makes_one_complete_task_after_a_restart(

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 def stack(*args: str, state_dir) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LABEL_STUDIO_", "OPENAI_"))}
     return subprocess.run(
-        [sys.executable, "-m", "otel_label_studio.demo_stack", *args, "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "devtools.demo_stack", *args, "--state-dir", str(state_dir)],
         env=env,
         capture_output=True,
         text=True,

@@ -167,7 +167,7 @@ def test_tasks_saved_without_their_predictions_get_them_again(label_studio, ls, 
         wait_for_tasks(ls, project_name, 6)
         wait_until_drained(side)
         assert_once_each_with_prediction(ls, project_name, expected)
-        assert metrics(side)["otel_label_studio_predictions_repaired_total"] == 6
+        assert metrics(side)["otel_label_studio_delivery_repaired_predictions_total"] == 6
         assert "without their prediction (the import saved 0 of 6 predictions)" in side.logs()
     finally:
         side.terminate()
@@ -188,7 +188,7 @@ def test_a_500_that_saved_the_batch_without_predictions_is_repaired_not_reimport
         wait_for_tasks(ls, project_name, 5)
         wait_until_drained(side)
         assert_once_each_with_prediction(ls, project_name, expected)
-        assert metrics(side)["otel_label_studio_predictions_repaired_total"] == 5
+        assert metrics(side)["otel_label_studio_delivery_repaired_predictions_total"] == 5
     finally:
         side.terminate()
         proxy.close()

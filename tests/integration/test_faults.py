@@ -47,8 +47,8 @@ def test_a_poisoned_task_is_dead_lettered_and_its_batch_mates_land(label_studio,
         )
         wait_for_tasks(ls, project_name, 9)
         values = wait_until_drained(side)
-        assert values["otel_label_studio_dead_letters"] == 1
-        assert values["otel_label_studio_tasks_created_total"] == 9
+        assert values["otel_label_studio_spool_dead_letters"] == 1
+        assert values["otel_label_studio_delivery_tasks_created_total"] == 9
         poisoned = next(s.span_id.hex() for s in request.resource_spans[0].scope_spans[0].spans[6:7])
         assert_exactly_once(ls, project_name, span_ids(request) - {poisoned})
         letters = subprocess.run(
@@ -216,7 +216,7 @@ def test_label_studio_down_for_30_seconds_while_1000_spans_stream_in(
                 )
             time.sleep(0.005)
         assert processor.force_flush(60_000)
-        assert metrics(side)["otel_label_studio_records_spooled_total"] == 1000
+        assert metrics(side)["otel_label_studio_receiver_spooled_records_total"] == 1000
         time.sleep(max(0.0, 30 - (time.monotonic() - stopped)))
     finally:
         label_studio.restart()

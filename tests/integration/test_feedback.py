@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_label_studio.feedback import EVENT_NAME, evaluations, logs_request
+from otel_label_studio.feedback.loop import FeedbackLoop
 from tests.support import sidecar
 from tests.support.label_studio_reads import project_by_title, wait_for_tasks
 from tests.support.labelstudio_server import free_port
@@ -148,7 +151,7 @@ def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
             headers=side.auth(),
         )
         assert answer.status_code == 200 and answer.json() == {"evaluation_events": 1}
-        assert _metric(side, "feedback_events_waiting") == 1
+        assert _metric(side, "feedback_waiting_events") == 1
         assert side.terminate() == 0
         assert "1 evaluation events stay in the feedback outbox" in side.logs()
 
@@ -162,9 +165,41 @@ def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
         attributes = {kv.key: kv.value for kv in record.attributes}
         assert attributes["gen_ai.evaluation.score.value"].double_value == 5.0
         assert attributes["gen_ai.evaluation.score.label"].string_value == "accepted"
-        assert _metric(side, "feedback_events_waiting") == 0
-        assert _metric(side, "feedback_events_sent_total") == 1
+        assert _metric(side, "feedback_waiting_events") == 0
+        assert _metric(side, "feedback_sent_events_total") == 1
     finally:
         side.terminate()
         if receiver is not None:
             receiver.close()
+
+
+def test_the_feedback_loop_keeps_a_webhook_s_events_and_refuses_what_is_not_a_payload(tmp_path, caplog):
+    """What serve's HTTP server hands it: the body. Not JSON, or not an object: ValueError (400);
+    a payload without predictions has them read from Label Studio, and a failed read still keeps
+    the event (as "accepted")."""
+    asked = []
+
+    def predictions(task_id: int) -> list:
+        asked.append(task_id)
+        raise ValueError("Label Studio is away")
+
+    loop = FeedbackLoop("http://127.0.0.1:9", str(tmp_path), predictions=predictions)
+    try:
+        with pytest.raises(ValueError, match="malformed JSON"):
+            loop.take(b"{not json")
+        with pytest.raises(ValueError, match="a webhook payload is a JSON object"):
+            loop.take(b"[1, 2]")
+        assert (
+            loop.take(json.dumps(payload(result=[{"type": "rating", "value": {"rating": 2}}])).encode()) == 1
+        )
+        bare = payload()
+        del bare["task"]["predictions"]
+        assert loop.take(json.dumps(bare).encode()) == 1
+        assert asked == [7]
+        assert any("Could not read the predictions of task 7" in r.getMessage() for r in caplog.records)
+        assert loop.take(json.dumps(payload("PROJECT_CREATED")).encode()) == 0
+        assert loop.counts() == (2, 0, 2)  # received, sent (the forwarder was not started), waiting
+        kept = ExportLogsServiceRequest.FromString(loop.outbox.oldest()[0].body)
+        assert kept.resource_logs[0].scope_logs[0].log_records[0].trace_id == bytes.fromhex("ab" * 16)
+    finally:
+        loop.close()

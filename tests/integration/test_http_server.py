@@ -111,14 +111,14 @@ def metric(process: sidecar.Sidecar, name: str, default: float | None = None) ->
 def test_a_negative_chunk_size_is_refused_promptly(serve):
     """The old handler read a chunk of size -1 as 'read until the sender closes'."""
     request = head(serve.http_port, "Content-Type: application/x-protobuf", "Transfer-Encoding: chunked")
-    before = metric(serve, 'http_responses_total{code="400"}', default=0)
+    before = metric(serve, 'receiver_http_responses_total{http_response_status_code="400"}', default=0)
     answer, took = raw_exchange(serve.http_port, request + b"-1\r\n" + b"x" * 65536, wait=10)
     assert answer, "no answer within 10 s: the body is being read without a bound"
     assert status_line(answer) == 400
     assert took < 3
     assert b"content-type: application/x-protobuf" in answer.lower()
     assert status_pb2.Status.FromString(answer.split(b"\r\n\r\n", 1)[1]).code == code_pb2.INVALID_ARGUMENT
-    assert metric(serve, 'http_responses_total{code="400"}') == before + 1
+    assert metric(serve, 'receiver_http_responses_total{http_response_status_code="400"}') == before + 1
 
 
 EMPTY_SPANS = b"\x0a\x00" * 3  # three empty ResourceSpans: a valid request of 6 bytes
@@ -340,8 +340,8 @@ def test_slow_senders_do_not_stop_real_exporters_on_http_or_grpc(patient, slow):
         stop.set()
         for sender in senders:
             sender.close()
-    assert metric(patient, "requests_busy_total") == 0
-    assert metric(patient, "requests_receive_busy_total") == 0
+    assert metric(patient, 'receiver_refused_requests_total{error_type="decode_slots"}') == 0
+    assert metric(patient, 'receiver_refused_requests_total{error_type="receive_budget"}') == 0
 
 
 def test_a_body_past_the_receive_budget_is_503_with_retry_after(tmp_path):
@@ -373,8 +373,8 @@ def test_a_body_past_the_receive_budget_is_503_with_retry_after(tmp_path):
             status = status_pb2.Status.FromString(busy.content)
             assert status.code == code_pb2.UNAVAILABLE
             assert "1 MiB receive budget" in status.message, status.message
-        assert metric(process, "requests_receive_busy_total") == 2
-        assert metric(process, "requests_busy_total") == 0
+        assert metric(process, 'receiver_refused_requests_total{error_type="receive_budget"}') == 2
+        assert metric(process, 'receiver_refused_requests_total{error_type="decode_slots"}') == 0
         holder.close()  # its bytes are released
         time.sleep(0.3)
         body = llm_request().SerializeToString() + b"\x0a\x00" * 250_000  # 500 KB: fits once released
@@ -392,10 +392,9 @@ def test_busy_when_every_decode_slot_is_taken(tmp_path):
     server = OtlpHttpServer(
         ("127.0.0.1", 0),
         Intake(Ingest(Mapper(metadata_prefix="x", include_errors=False), spool)),
-        auth_token=None,
         max_body_bytes=1 << 20,
         readiness=lambda: (True, "ready"),
-        metrics=lambda: "",
+        metrics=lambda: b"",
         gate=gate,
         budget=budget,
     )

@@ -45,6 +45,7 @@ from otel_label_studio.receiver.limits import (
     ReceiveBudget,
 )
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError, parse_request
+from otel_label_studio.receiver.policy import ReceiverPolicy
 from otel_label_studio.spool import Spool
 from tests.support import sidecar
 from tests.support.labelstudio_server import LabelStudioServer, free_port
@@ -362,7 +363,9 @@ def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_t
         refusals = [
             float(line.rsplit(" ", 1)[1])
             for line in httpx.get(f"http://127.0.0.1:{side.http_port}/metrics").text.splitlines()
-            if line.startswith("otel_label_studio_requests_receive_busy_total ")
+            if line.startswith(
+                'otel_label_studio_receiver_refused_requests_total{error_type="receive_budget"} '
+            )
         ]
         assert refusals and refusals[0] >= 1
         trailers = dict(error.trailing_metadata() or ())
@@ -388,7 +391,7 @@ def test_a_grpc_sender_that_stalls_mid_request_is_cancelled_and_gives_its_slot_b
         intake,
         host="127.0.0.1",
         port=0,
-        auth_token=None,
+        policy=ReceiverPolicy(auth_token=None),
         max_body_bytes=1 << 20,
         receive_seconds=1.0,
         receive_budget_bytes=2 << 20,

@@ -28,6 +28,7 @@ from tests.support import rotel_agent, scenarios, sidecar
 from tests.support.label_studio_reads import tasks_of, wait_for_tasks
 from tests.support.otlp_requests import PROTOBUF, llm_json, llm_request, spec_example
 from tests.support.pipelines import pipeline
+from tests.support.prerequisites import REPO_ROOT
 from tests.support.serve_calls import grpc_export, metrics, wait_until_drained
 
 pytestmark = pytest.mark.integration
@@ -98,12 +99,16 @@ def test_the_spec_example_is_accepted_and_makes_no_task(side):
     assert response.json() == {}  # not rejected: a server span is simply not an LLM span
     after = metrics(side)
     assert (
-        after["otel_label_studio_spans_received_total"]
-        == before["otel_label_studio_spans_received_total"] + 1
+        after["otel_label_studio_receiver_spans_total"]
+        == before["otel_label_studio_receiver_spans_total"] + 1
     )
-    assert after["otel_label_studio_llm_spans_total"] == before["otel_label_studio_llm_spans_total"]
     assert (
-        after["otel_label_studio_records_spooled_total"] == before["otel_label_studio_records_spooled_total"]
+        after["otel_label_studio_receiver_llm_spans_total"]
+        == before["otel_label_studio_receiver_llm_spans_total"]
+    )
+    assert (
+        after["otel_label_studio_receiver_spooled_records_total"]
+        == before["otel_label_studio_receiver_spooled_records_total"]
     )
 
 
@@ -160,10 +165,12 @@ def test_the_same_request_twice_gives_one_task(ls, side, project_name):
     after = wait_until_drained(side)
     assert len(tasks_of(ls, project_name)) == 1
     spooled = (
-        after["otel_label_studio_records_spooled_total"] - before["otel_label_studio_records_spooled_total"]
+        after["otel_label_studio_receiver_spooled_records_total"]
+        - before["otel_label_studio_receiver_spooled_records_total"]
     )
     duplicates = (
-        after["otel_label_studio_duplicate_spans_total"] - before["otel_label_studio_duplicate_spans_total"]
+        after["otel_label_studio_receiver_duplicate_spans_total"]
+        - before["otel_label_studio_receiver_duplicate_spans_total"]
     )
     assert (spooled, duplicates) == (1, 2)
 
@@ -339,21 +346,25 @@ def test_grpc_accepts_64_mib_by_default(side):
 # --- operations -----------------------------------------------------------------------------------
 
 
-def test_health_readiness_and_metrics(side):
+def test_health_readiness_and_metrics(ls, side, project_name):
     assert httpx.get(f"{side.http_url}/healthz").status_code == 200
     ready = httpx.get(f"{side.http_url}/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.text.startswith("ready: Label Studio at")
-    values = metrics(side)
+    body = llm_request(project_name).SerializeToString()
+    assert httpx.post(side.traces_url, content=body, headers={**PROTOBUF, **side.auth()}).status_code == 200
+    wait_for_tasks(ls, project_name, 1)
+    values = wait_until_drained(side)  # the latency histogram has its first value once a task exists
     for name in (
-        "spans_received_total",
-        "llm_spans_total",
-        "tasks_created_total",
-        "rejected_spans_total",
-        "queue_depth",
+        "receiver_spans_total",
+        "receiver_llm_spans_total",
+        "delivery_tasks_created_total",
+        "receiver_rejected_spans_total",
+        "spool_records",
         "delivery_latency_seconds_count",
     ):
         assert f"otel_label_studio_{name}" in values
+    assert values["otel_label_studio_delivery_latency_seconds_count"] >= 1
 
 
 def test_readyz_says_why_when_the_key_is_wrong(label_studio, tmp_path, project_name):
@@ -443,7 +454,7 @@ def test_the_demo_app_sends_through_serve(ls, side, project_name):
         ),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "otel_label_studio.demo", "--calls", "3", "--provider", "fake"],
+        [sys.executable, str(REPO_ROOT / "devtools" / "demo.py"), "--calls", "3", "--provider", "fake"],
         env=env,
         capture_output=True,
         text=True,

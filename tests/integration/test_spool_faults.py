@@ -135,7 +135,7 @@ def test_a_full_disk_is_answered_503_and_unavailable_and_what_senders_retry_land
         emit(http_tracer, "before http", 10)
         emit(grpc_tracer, "before grpc", 10)
         assert all(processor.force_flush(30_000) for processor in processors)
-        assert metrics(side)["otel_label_studio_queue_depth"] == 20
+        assert metrics(side)["otel_label_studio_spool_records"] == 20
 
         small_disk.fill()
         # No span is sent yet: the warning comes from delivery, whose retry writes to the spool.
@@ -147,14 +147,21 @@ def test_a_full_disk_is_answered_503_and_unavailable_and_what_senders_retry_land
         def refused() -> bool:
             values = metrics(side)
             return (
-                values.get('otel_label_studio_http_responses_total{code="503"}', 0) >= 1
-                and values.get('otel_label_studio_grpc_responses_total{code="UNAVAILABLE"}', 0) >= 1
+                values.get(
+                    'otel_label_studio_receiver_http_responses_total{http_response_status_code="503"}', 0
+                )
+                >= 1
+                and values.get(
+                    'otel_label_studio_receiver_grpc_responses_total{rpc_response_status_code="UNAVAILABLE"}',
+                    0,
+                )
+                >= 1
             )
 
         wait_for(refused, "503 and UNAVAILABLE while the disk is full", timeout=30)
         time.sleep(3)  # the senders retry, delivery retries
         assert side.process.poll() is None
-        assert metrics(side)["otel_label_studio_queue_depth"] == 20  # nothing lost, nothing new
+        assert metrics(side)["otel_label_studio_spool_records"] == 20  # nothing lost, nothing new
         assert side.logs().count(FULL_WARNING) == 1, "one warning for the episode, not one per request"
         assert FREE_AGAIN not in side.logs()
 
@@ -168,7 +175,10 @@ def test_a_full_disk_is_answered_503_and_unavailable_and_what_senders_retry_land
             f"user: {when} {transport}" for when in ("before", "while full") for transport in ("http", "grpc")
         }
         values = metrics(side)
-        assert not any('code="500"' in name or 'code="INTERNAL"' in name for name in values)
+        assert not any(
+            'http_response_status_code="500"' in name or 'rpc_response_status_code="INTERNAL"' in name
+            for name in values
+        )
         logs = side.logs()
         assert logs.count(FREE_AGAIN) == 1
         assert "Traceback" not in logs
@@ -270,7 +280,7 @@ def test_serve_on_a_damaged_spool_exits_2_with_the_file_and_the_mv_that_moves_it
     subprocess.run(command, shell=True, check=True)  # as an operator would paste it
     side.respawn()  # starts with an empty spool
     try:
-        assert metrics(side)["otel_label_studio_queue_depth"] == 0
+        assert metrics(side)["otel_label_studio_spool_records"] == 0
     finally:
         side.terminate()
 

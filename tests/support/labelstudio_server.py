@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from otel_label_studio import local_label_studio
-from otel_label_studio.local_label_studio import ADMIN_EMAIL
+from devtools import local_label_studio
+from devtools.local_label_studio import ADMIN_EMAIL
 
 ADMIN_PASSWORD = "otel-label-studio-test"
 READY_TIMEOUT_SECONDS = 300

@@ -27,7 +27,7 @@ def wait_until_drained(process: sidecar.Sidecar, timeout: float = 60.0) -> dict[
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         values = metrics(process)
-        if values["otel_label_studio_queue_depth"] == 0:
+        if values["otel_label_studio_spool_records"] == 0:
             return values
         time.sleep(0.2)
     raise AssertionError("the spool did not drain")

@@ -345,7 +345,7 @@ def test_compose_demo_profile_points_the_demo_at_the_collector():
     assert result.returncode == 0, result.stderr
     demo = json.loads(result.stdout)["services"]["demo-app"]
     assert demo["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
-    assert demo["entrypoint"] == ["python", "-m", "otel_label_studio.demo"]
+    assert demo["entrypoint"] == ["python", "/app/devtools/demo.py"]
 
 
 # --- Dockerfile -------------------------------------------------------------------------------------
@@ -370,6 +370,7 @@ def test_dockerfile_installs_the_package_and_runs_the_cli():
         values.setdefault(keyword, []).append(rest)
     assert values["FROM"] == ["python:3.11-slim"]
     assert any('pip install --no-cache-dir ".[demo]"' in run for run in values["RUN"])  # demo-app uses it too
+    assert any(copy.startswith("devtools/demo.py ") for copy in values["COPY"])  # the demo-app's script
     assert json.loads(values["ENTRYPOINT"][-1]) == ["otel-label-studio"]
     assert json.loads(values["CMD"][-1])[0] == "serve"
     assert values["EXPOSE"][-1].split() == ["4317", "4318"]
@@ -387,4 +388,4 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context():
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv*", ".pytest_cache", ".mypy_cache", ".ruff_cache"} <= patterns
-    assert not patterns & {"src", "pyproject.toml", "README.md"}
+    assert not patterns & {"src", "pyproject.toml", "README.md", "devtools"}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from otel_label_studio.backoff import Backoff
 from otel_label_studio.feedback import FeedbackError
-from otel_label_studio.outbox import FeedbackOutbox, OutboxForwarder
+from otel_label_studio.feedback.outbox import FeedbackOutbox, OutboxForwarder
 
 
 def test_kept_events_survive_reopening_in_order(tmp_path):
@@ -57,22 +61,64 @@ def test_a_refused_send_stops_the_round_and_keeps_everything_after_it(tmp_path):
     outbox.close()
 
 
-def test_the_forwarder_retries_with_backoff_until_the_endpoint_takes_the_events(tmp_path, caplog):
+class SteppedClock:
+    """A clock the test moves: nothing sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_forwarder_retries_with_the_shared_backoff_until_the_endpoint_takes_the_events(tmp_path, caplog):
+    """Each failed round asks the shared Backoff (jittered, doubling, capped) how long to pause;
+    the round that empties the outbox starts it over. Stepped by hand: no thread, no sleep."""
     outbox = FeedbackOutbox.in_directory(str(tmp_path))
-    endpoint = FlakyEndpoint(failures=2)
-    forwarder = OutboxForwarder(outbox, endpoint, endpoint="http://collector:4318/v1/logs")
-    forwarder.start()
+    endpoint = FlakyEndpoint(failures=3)
+    clock = SteppedClock()
+    backoff = Backoff(start=1.0, cap=60.0, rng=random.Random(7), clock=clock)
+    forwarder = OutboxForwarder(outbox, endpoint, endpoint="http://collector:4318/v1/logs", backoff=backoff)
     outbox.put(b"score", 1)
-    forwarder.wake()
-    deadline = time.monotonic() + 15  # retries after 1 s, then 2 s
-    while not endpoint.taken and time.monotonic() < deadline:
-        time.sleep(0.05)
-    forwarder.stop()
-    assert endpoint.taken == [b"score"] and endpoint.attempts == 3
-    assert outbox.waiting() == 0
+
+    pauses = [forwarder.step() for _ in range(3)]
+    assert endpoint.taken == [] and outbox.waiting() == 1
+    for failures, pause in enumerate(pauses, start=1):
+        step = 2.0 ** (failures - 1)
+        assert pause is not None and step / 2 <= pause <= step  # equal jitter: half to whole of the step
+    assert len(set(pauses)) == 3 and backoff.until == clock.now + pauses[-1]
+    assert forwarder.step() is None  # taken: wait for the next webhook
+    assert endpoint.taken == [b"score"] and endpoint.attempts == 4
+    assert backoff.failures == 0 and outbox.waiting() == 0
     warnings = [r for r in caplog.records if "kept and re-sent" in r.getMessage()]
     assert len(warnings) == 1  # once per outage, not once per attempt
     assert any("takes events again" in r.getMessage() for r in caplog.records)
+    outbox.close()
+
+
+def test_the_forwarder_thread_retries_and_suppresses_instrumentation(tmp_path):
+    """The thread waits what the backoff says (tiny here), and its sends make no spans: an
+    instrumented HTTP client must see instrumentation suppressed, as on the delivery worker."""
+    outbox = FeedbackOutbox.in_directory(str(tmp_path))
+    endpoint = FlakyEndpoint(failures=2)
+    suppressed: list[bool] = []
+
+    def send(body: bytes) -> None:
+        suppressed.append(not is_instrumentation_enabled())
+        endpoint(body)
+
+    backoff = Backoff(start=0.01, cap=0.02, rng=random.Random(1))
+    forwarder = OutboxForwarder(outbox, send, endpoint="http://collector:4318/v1/logs", backoff=backoff)
+    forwarder.start()
+    outbox.put(b"score", 1)
+    forwarder.wake()
+    taken = threading.Event()
+    deadline = time.monotonic() + 10
+    while not endpoint.taken and time.monotonic() < deadline:
+        taken.wait(0.01)
+    forwarder.stop()
+    assert endpoint.taken == [b"score"] and endpoint.attempts == 3
+    assert suppressed == [True, True, True]
     outbox.close()
 
 

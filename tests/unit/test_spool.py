@@ -11,7 +11,7 @@ import time
 import pytest
 
 from otel_label_studio.durable import DamagedFile, DiskFull
-from otel_label_studio.outbox import FeedbackOutbox
+from otel_label_studio.feedback.outbox import FeedbackOutbox
 from otel_label_studio.queue import QueueFull
 from otel_label_studio.record import LLMRecord, Message
 from otel_label_studio.spool import Spool

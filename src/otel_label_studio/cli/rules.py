@@ -23,8 +23,7 @@ from .options import Commands
 if TYPE_CHECKING:
     from ..rules import Rule, RuleSet
 
-REVIEW_RULES_ENV = "OTEL_LABEL_STUDIO_REVIEW_RULES"
-"""Path of the review-rules file (``--review-rules``)."""
+REVIEW_RULES_ENV = config.spec("review_rules").env
 
 
 def add_parser(commands: Commands) -> None:

@@ -9,7 +9,7 @@ import os
 import time
 
 from .. import logs
-from ..outbox import OUTBOX_FILE, FeedbackOutbox
+from ..feedback.outbox import OUTBOX_FILE, FeedbackOutbox
 from ..spool import SPOOL_FILE, Spool
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_settings, read_options
@@ -52,8 +52,14 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         feedback = _feedback_waiting(os.path.dirname(spool.path))
     except ValueError as exc:  # a damaged outbox: which file, and how to move it aside
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    folded = _folded_repeats(os.path.dirname(spool.path))
     if args.json:
-        values = {"path": spool.path, **dataclasses.asdict(figures), "feedback_events_waiting": feedback}
+        values = {
+            "path": spool.path,
+            **dataclasses.asdict(figures),
+            "feedback_events_waiting": feedback,
+            "folded_repeats": folded,
+        }
         print(json.dumps(values))
         return 0
     age = "-" if figures.oldest_age_seconds is None else f"{figures.oldest_age_seconds:.1f}s"
@@ -65,6 +71,9 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         f"size:             {figures.size_bytes} bytes on disk, {figures.used_bytes} in use (limit's measure)"
     )
     print(f"feedback:         {feedback} evaluation events waiting for the feedback endpoint")
+    if folded:
+        shown = ", ".join(f"{project} {count}" for project, count in folded.items())
+        print(f"folded repeats:   {sum(folded.values())} (review rules; per project: {shown})")
     return 0
 
 
@@ -130,6 +139,13 @@ def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Sp
         return Spool(path)
     except ValueError as exc:  # a damaged file: which one, what is wrong, the mv that moves it aside
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
+
+
+def _folded_repeats(data_dir: str) -> dict[str, int]:
+    """Repeats the review rules folded, per project (empty without review rules)."""
+    from ..rules import read_folded, state_path_for
+
+    return read_folded(state_path_for(data_dir))
 
 
 def _feedback_waiting(data_dir: str) -> int:

@@ -25,12 +25,14 @@ What a waiting call holds is its HTTP/2 flow-control window. gRPC's bandwidth-de
 grows that window to tens of MiB per stream on a fast link, so it is turned off and each
 waiting stream holds its initial 64 KiB (measured with 32 concurrent 30 MiB requests: 1.2 GiB
 peak with probing, 0.46 GiB without; ingest unchanged within the noise of the machine).
+
+Who may send, what busy means and what a partial success logs are ``policy.py``'s: this module
+only puts its answers into gRPC's words.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import math
 import os
@@ -47,14 +49,13 @@ from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ..config import default
-from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
 from .limits import (
     RECEIVE_BUDGET,
-    Busy,
     DecodeGate,
 )
 from .otlp import PROTOBUF, OtlpError, parse_request
+from .policy import BUSY, ReceiverPolicy, Refusal
 
 _logger = logging.getLogger(__name__)
 
@@ -71,26 +72,18 @@ about 10 Mbit/s); past it the call is cancelled (CANCELLED, which senders retry)
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
-class _Refusal(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-
-
 class TraceService:
     def __init__(
         self,
         intake: Intake,
-        auth_token: str | None,
+        policy: ReceiverPolicy,
         gate: DecodeGate,
         max_spans: int = default("max_spans_per_request"),
         receiving: DecodeGate | None = None,
         receive_seconds: float = RECEIVE_SECONDS,
     ):
         self._intake = intake
-        self._auth_token = auth_token
+        self._policy = policy
         self._gate = gate
         self.receiving = receiving or DecodeGate(gate.slots, name="gRPC receive slots", bound=RECEIVE_BUDGET)
         self._max_spans = max_spans
@@ -100,62 +93,41 @@ class TraceService:
     def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         try:
             response = self._export(messages, context)
-        except _Refusal as refusal:
-            if refusal.retry_after is not None:
+        except OtlpError as refusal:
+            if isinstance(refusal, Refusal) and refusal.retry_after is not None:
                 delay = Duration(seconds=max(1, math.ceil(refusal.retry_after)))
                 context.set_trailing_metadata(
                     ((RETRY_INFO_KEY, RetryInfo(retry_delay=delay).SerializeToString()),)
                 )
-            self._abort(context, refusal.code, refusal.message)
+            self._abort(context, _STATUS_CODES[refusal.code], refusal.message)
         except grpc.RpcError:  # the sender went away before its request was read
             self._count("CANCELLED")
             return ExportTraceServiceResponse()
         except Exception:
             _logger.exception("Unexpected error while receiving spans")
             self._abort(context, grpc.StatusCode.INTERNAL, "internal error while receiving spans")
-        if response.HasField("partial_success"):
-            _logger.warning(
-                "Accepted a request with %d rejected spans: %s",
-                response.partial_success.rejected_spans,
-                response.partial_success.error_message,
-            )
+        self._policy.accepted(response)
         self._count("OK")
         return response
 
     def _export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
-        if self._auth_token is not None:
-            scheme, _, value = (metadata.get("authorization") or "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), self._auth_token.encode()
-            ):
-                raise _Refusal(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        self._policy.authorize(metadata.get("authorization"))
         try:
             project = project_from_header(metadata.get(PROJECT_HEADER))
         except ValueError as exc:
-            raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {exc}") from None
+            raise OtlpError(400, f"malformed request: {exc}") from None
         try:
             with self.receiving.slot():
                 body = self._receive(messages, context)  # only now, inside a receive slot
                 if body is None:
-                    raise _Refusal(grpc.StatusCode.INVALID_ARGUMENT, "Export needs one request message")
+                    raise OtlpError(400, "Export needs one request message")
                 with self._gate.slot():
-                    try:
-                        request = parse_request(body, PROTOBUF, max_spans=self._max_spans)
-                    except OtlpError as error:
-                        raise _Refusal(_STATUS_CODES[error.code], error.message) from None
+                    request = parse_request(body, PROTOBUF, max_spans=self._max_spans)
                     del body
                     return self._intake.accept(request, project)
-        except Busy as busy:
-            _logger.info("Busy, asking the sender to retry later: %s", busy)
-            raise _Refusal(
-                grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {busy}; retry later", busy.retry_after
-            ) from None
-        except SpoolFull as full:  # the spool warns once per episode
-            _logger.info("Spool full, asking the sender to retry later: %s", full)
-            raise _Refusal(
-                grpc.StatusCode.UNAVAILABLE, f"the bridge is busy: {full}; retry later", full.retry_after
-            ) from None
+        except BUSY as busy:  # a slot not free in time, or the spool full
+            raise self._policy.busy(busy) from None
 
     def _receive(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes | None:
         """The request message, or the call cancelled (RpcError) when it takes longer than
@@ -183,7 +155,7 @@ def make_grpc_server(
     *,
     host: str,
     port: int,
-    auth_token: str | None,
+    policy: ReceiverPolicy,
     max_body_bytes: int,
     gate: DecodeGate | None = None,
     max_spans: int = default("max_spans_per_request"),
@@ -202,7 +174,7 @@ def make_grpc_server(
         name="gRPC receive slots",
         bound=RECEIVE_BUDGET,
     )
-    service = TraceService(intake, auth_token, gate, max_spans, receiving, receive_seconds)
+    service = TraceService(intake, policy, gate, max_spans, receiving, receive_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[

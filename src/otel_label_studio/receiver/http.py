@@ -21,12 +21,15 @@ so the sender reads the answer rather than a reset.
 
 Decoding and spooling run on a small thread pool, operations (readiness, metrics, webhooks) on
 another: the event loop only moves bytes, so idle or slow connections never stop the others.
+
+Who may send, what busy means and what a partial success logs are ``policy.py``'s; traces go to
+the intake and Label Studio's webhooks to the feedback loop (``otel_label_studio.feedback``):
+this module only speaks HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
@@ -42,7 +45,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import default
 from ..mapping import MappingResult
-from ..spool import SpoolFull
 from .intake import PROJECT_HEADER, Intake, project_from_header
 from .limits import (
     Busy,
@@ -62,6 +64,7 @@ from .otlp import (
     parse_request,
     status_body,
 )
+from .policy import BUSY, ReceiverPolicy, Refusal
 
 _logger = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ START_TIMEOUT_SECONDS = 10.0
 OPERATION_THREADS = 4
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers
 TEXT = "text/plain; charset=utf-8"
-METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the Prometheus text format
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -103,6 +106,11 @@ class _Unread(Exception):
     """The body passed the receive budget while it was read (its cause, a ``Busy``)."""
 
 
+Webhook = Callable[[bytes], int]
+"""A webhook body in, how many evaluation events were kept; ValueError when the body is not a
+payload (400), any other exception when the events could not be kept (503)."""
+
+
 class OtlpApp:
     """The ASGI application: OTLP's rules over whatever HTTP server runs it."""
 
@@ -110,18 +118,18 @@ class OtlpApp:
         self,
         intake: Intake,
         *,
-        auth_token: str | None,
         max_body_bytes: int,
         readiness: Callable[[], tuple[bool, str]],
-        metrics: Callable[[], str],
-        webhook: Callable[[dict[str, Any]], int] | None = None,
+        metrics: Callable[[], bytes],
+        policy: ReceiverPolicy | None = None,
+        webhook: Webhook | None = None,
         gate: DecodeGate | None = None,
         budget: ReceiveBudget | None = None,
         max_spans: int = default("max_spans_per_request"),
         read_timeout: float = default("http_read_timeout"),
     ):
         self.intake = intake
-        self.auth_token = auth_token
+        self.policy = policy or ReceiverPolicy(None)
         self.max_body_bytes = max_body_bytes
         self.readiness = readiness
         self.metrics = metrics
@@ -163,7 +171,7 @@ class OtlpApp:
             await self._send(request, 200 if ready else 503, (message + "\n").encode(), TEXT)
         elif method == "GET" and path == "/metrics":
             text = await self._run(self._operations, self.metrics)
-            await self._send(request, 200, text.encode(), METRICS_TYPE)
+            await self._send(request, 200, text, METRICS_TYPE)
         elif path == TRACES_PATH:
             error = OtlpError(405, f"{method} is not allowed on {TRACES_PATH}: use POST")
             await self._refuse(request, error, JSON, unread=True)
@@ -179,7 +187,7 @@ class OtlpApp:
         reply_kind = kind if kind in CONTENT_TYPES else JSON
         account = self.budget.account()
         try:
-            self._check_token(request)
+            self.policy.authorize(request.header("authorization"))
             kind = check_content_type(raw_type)
             encoding = check_encoding(request.header("content-encoding"))
             project = self._project(request)
@@ -190,25 +198,20 @@ class OtlpApp:
             await self._refuse(request, error, reply_kind, unread=True)
             return
         except Busy as busy:
-            await self._refuse_busy(request, busy, reply_kind, unread=True)
+            await self._refuse(request, self.policy.busy(busy), reply_kind, unread=True)
             return
         with account:  # the body's bytes stay charged until the request is answered
             try:
                 response = await self._ingest_body(request, account, encoding, kind, project)
             except _Unread as unread:
                 assert isinstance(unread.__cause__, Busy)
-                await self._refuse_busy(request, unread.__cause__, reply_kind, unread=True)
+                await self._refuse(request, self.policy.busy(unread.__cause__), reply_kind, unread=True)
                 return
-            except Busy as busy:
-                await self._refuse_busy(request, busy, reply_kind)
+            except BUSY as busy:  # a decode slot not free in time, or the spool full
+                await self._refuse(request, self.policy.busy(busy), reply_kind)
                 return
             except OtlpError as error:
                 await self._refuse(request, error, reply_kind)
-                return
-            except SpoolFull as full:  # the spool warns once per episode
-                _logger.info("Spool full, asking the sender to retry later: %s", full)
-                refusal = OtlpError(503, f"the bridge is busy: {full}; retry later")
-                await self._refuse(request, refusal, reply_kind, retry_after=full.retry_after)
                 return
             except _Gone:
                 _logger.debug(
@@ -220,12 +223,7 @@ class OtlpApp:
                 refusal = OtlpError(500, "internal error while receiving spans")
                 await self._refuse(request, refusal, reply_kind)
                 return
-        if response.HasField("partial_success"):
-            _logger.warning(
-                "Accepted a request with %d rejected spans: %s",
-                response.partial_success.rejected_spans,
-                response.partial_success.error_message,
-            )
+        self.policy.accepted(response)
         await self._send(request, 200, encode(response, kind), kind)
 
     async def _ingest_body(
@@ -245,10 +243,6 @@ class OtlpApp:
             del result
         return response
 
-    async def _refuse_busy(self, request: _Request, busy: Busy, kind: str, *, unread: bool = False) -> None:
-        refusal = OtlpError(503, f"the bridge is busy: {busy}; retry later")
-        await self._refuse(request, refusal, kind, unread=unread, retry_after=busy.retry_after)
-
     def _decode(
         self, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
     ) -> MappingResult:
@@ -262,9 +256,9 @@ class OtlpApp:
         return self.intake.map(request, project)
 
     async def _webhook(self, request: _Request) -> None:
-        """Label Studio's annotation webhooks: human scores go back to the traces as evaluation events."""
+        """Label Studio's annotation webhooks, handed whole to the feedback loop."""
         try:
-            self._check_token(request)
+            self.policy.authorize(request.header("authorization"))
             if self.webhook is None:
                 raise OtlpError(404, "no --feedback-endpoint is set, so webhooks are not taken")
             if media_type(request.header("content-type")) != JSON:
@@ -276,12 +270,15 @@ class OtlpApp:
         try:
             with self.budget.account() as account:
                 body = b"".join(await self._read_body(request, account))
-                sent = await self._run(self._operations, self._forward, body)
-        except Busy as busy:
-            await self._refuse_busy(request, busy, JSON, unread=True)
+                sent = await self._run(self._operations, self.webhook, body)
+        except BUSY as busy:  # the receive budget, or the disk under the outbox, full
+            await self._refuse(request, self.policy.busy(busy), JSON, unread=isinstance(busy, Busy))
             return
         except OtlpError as error:
             await self._refuse(request, error, JSON)
+            return
+        except ValueError as exc:
+            await self._refuse(request, OtlpError(400, str(exc)), JSON)
             return
         except _Gone:
             return
@@ -290,24 +287,6 @@ class OtlpApp:
             await self._refuse(request, OtlpError(503, f"could not keep the evaluation events: {exc}"), JSON)
             return
         await self._send(request, 200, json.dumps({"evaluation_events": sent}).encode(), JSON)
-
-    def _forward(self, body: bytes) -> int:
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise OtlpError(400, f"malformed JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise OtlpError(400, "a webhook payload is a JSON object")
-        assert self.webhook is not None
-        return self.webhook(payload)
-
-    def _check_token(self, request: _Request) -> None:
-        token = self.auth_token
-        if token is None:
-            return
-        scheme, _, value = (request.header("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise OtlpError(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
 
     def _project(self, request: _Request) -> str | None:
         try:
@@ -395,10 +374,10 @@ class OtlpApp:
         kind: str,
         *,
         unread: bool = False,
-        retry_after: float | None = None,
     ) -> None:
-        """An error answer with a google.rpc.Status body; it closes the connection, as the rest of
-        the body may still be on its way. ``unread``: the body was not read at all."""
+        """An error answer with a google.rpc.Status body (and Retry-After when the policy says when
+        to retry); it closes the connection, as the rest of the body may still be on its way.
+        ``unread``: the body was not read at all."""
         if error.status != 500:  # a 500 was logged with its traceback
             _logger.info("%s %s -> %d: %s", request.method, request.path, error.status, error.message)
         headers = [(b"connection", b"close")]
@@ -406,8 +385,8 @@ class OtlpApp:
             headers.append((b"allow", b"POST"))
         if error.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="otel-label-studio"'))
-        if retry_after is not None:
-            headers.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
+        if isinstance(error, Refusal) and error.retry_after is not None:
+            headers.append((b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()))
         if unread:
             await self._discard(request)
         await self._send(request, error.status, status_body(error, kind), kind, headers)

@@ -1,116 +1,369 @@
-"""``/metrics`` in the Prometheus text format (0.0.4), by hand: a dozen series need no library."""
+"""serve's own telemetry, through the OpenTelemetry metrics API, read by Prometheus on ``/metrics``.
+
+``ServeMetrics`` owns a ``MeterProvider`` of its own (never the global one, so an application that
+embeds the bridge keeps its own metrics setup) whose only reader is
+``opentelemetry-exporter-prometheus``'s, registered in a private ``prometheus_client`` registry.
+Counts that the intake, the worker, the spool and the feedback loop already keep are observed
+at scrape time (observable instruments: nothing is added to the ingest path); delivery latency
+is a histogram recorded as each task is created. Every instrument is declared once in
+``INSTRUMENTS`` / ``LATENCY``; the README's table of metrics lists the same names.
+
+OpenTelemetry names are dotted and carry their unit separately; the Prometheus reader turns
+``otel_label_studio.receiver.spans`` with unit ``{span}`` into ``otel_label_studio_receiver_spans_total``
+and ``otel_label_studio.delivery.latency`` in ``s`` into ``otel_label_studio_delivery_latency_seconds``.
+"""
 
 from __future__ import annotations
 
-from typing import Iterable
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CollectorRegistry, generate_latest
 
 from ..assembly import RunStats
 from ..ingest import IngestStats
+from ..rules.gate import ReviewCounts
 from ..worker import LATENCY_BUCKETS, WorkerStats
 
-PREFIX = "otel_label_studio_"
+SCOPE = "otel_label_studio.serve"
+COUNTER, GAUGE = "counter", "gauge"
+
+Attributes = dict[str, str | int]
+Value = int | float | Iterable[tuple[int, Attributes]]
 
 
-def render(
-    intake: IngestStats,
-    worker: WorkerStats,
-    *,
-    queue_depth: int,
-    dead_letters: int,
-    delivery_paused: bool,
-    http_responses: dict[int, int],
-    grpc_responses: dict[str, int],
-    busy_refusals: int = 0,
-    receive_refusals: int = 0,
-    feedback: tuple[int, int] | None = None,
-    runs: tuple[RunStats, int] | None = None,
-) -> str:
-    """``feedback`` is (events sent, events waiting in the outbox) when serve takes webhooks; ``runs``
-    the run assembler's counts and its open runs (mode agent)."""
-    lines: list[str] = []
+@dataclass
+class Readings:
+    """One scrape's figures, read once from the objects that keep them (``Sidecar.readings``)."""
 
-    def metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[str, float]]) -> None:
-        lines.append(f"# HELP {PREFIX}{name} {help_text}")
-        lines.append(f"# TYPE {PREFIX}{name} {kind}")
-        for labels, value in samples:
-            lines.append(f"{PREFIX}{name}{labels} {_number(value)}")
+    intake: IngestStats
+    worker: WorkerStats
+    queue_depth: int
+    dead_letters: int
+    delivery_paused: bool
+    http_responses: dict[int, int]
+    grpc_responses: dict[str, int]
+    refused: dict[str, int] = field(default_factory=dict)  # busy refusals by the bound that was full
+    feedback: tuple[int, int, int] | None = None  # events received, sent, waiting (when webhooks are taken)
+    review: ReviewCounts | None = None  # the review rules' decisions (when serve has a rules file)
+    folded: dict[str, int] | None = None  # folded repeats per project (when serve has a rules file)
+    runs: tuple[RunStats, int] | None = None  # the run assembler's counts and open runs (mode agent)
 
-    def counter(name: str, help_text: str, value: float) -> None:
-        metric(name, "counter", help_text, [("", value)])
 
-    def gauge(name: str, help_text: str, value: float) -> None:
-        metric(name, "gauge", help_text, [("", value)])
+@dataclass(frozen=True)
+class Instrument:
+    name: str  # OpenTelemetry name; Prometheus: dots -> underscores, unit and _total appended
+    kind: str  # COUNTER (monotonic) or GAUGE (a level)
+    unit: str
+    description: str
+    read: Callable[[Readings], Value | None]  # None: not observed (the feedback loop is off)
 
-    counter("export_requests_total", "OTLP export requests accepted.", intake.requests)
-    counter("spans_received_total", "Spans in accepted requests, LLM or not.", intake.spans_received)
-    counter("llm_spans_total", "LLM and chat spans among them.", intake.llm_spans)
-    counter("records_spooled_total", "LLM records committed to the spool.", intake.records_spooled)
-    counter(
-        "duplicate_spans_total", "LLM spans already spooled or delivered (sender retries).", intake.duplicates
-    )
-    counter(
-        "rejected_spans_total",
-        "LLM spans that cannot become tasks (partial_success).",
-        intake.rejected_spans,
-    )
-    counter("no_content_spans_total", "LLM spans with nothing to label.", intake.no_content)
-    counter("error_spans_skipped_total", "Failed LLM calls not wanted as tasks.", intake.errors_skipped)
-    counter("tasks_created_total", "Tasks imported into Label Studio.", worker.tasks_created)
-    counter("dead_lettered_total", "Tasks Label Studio refused for good.", worker.dead_lettered)
-    counter("import_requests_total", "Import requests sent to Label Studio.", worker.import_requests)
-    counter(
-        "requests_busy_total",
-        "Export requests refused busy (HTTP 503, gRPC UNAVAILABLE): every decode slot was taken.",
-        busy_refusals,
-    )
-    counter(
-        "requests_receive_busy_total",
-        "Export requests refused busy (HTTP 503, gRPC UNAVAILABLE): the receive budget was full "
-        "(HTTP: bytes of bodies being received; gRPC: every receive slot was taken).",
-        receive_refusals,
-    )
-    counter(
-        "predictions_repaired_total",
-        "Tasks Label Studio saved without their prediction, given it again.",
-        worker.predictions_repaired,
-    )
-    counter("delivery_failures_total", "Delivery attempts that failed and were retried.", worker.failures)
-    gauge("queue_depth", "Records in the spool waiting for delivery.", queue_depth)
-    gauge("dead_letters", "Records in the dead-letter table.", dead_letters)
-    gauge("delivery_paused", "1 while delivery waits on Label Studio or a bad key.", int(delivery_paused))
-    if feedback is not None:
-        counter("feedback_events_sent_total", "Evaluation events the feedback endpoint took.", feedback[0])
-        gauge("feedback_events_waiting", "Evaluation events kept until the endpoint takes them.", feedback[1])
-    if runs is not None:
-        stats, open_runs = runs
-        gauge("runs_open", "Traces whose agent runs wait for their grace period or idle timeout.", open_runs)
-        counter("runs_released_total", "Agent runs queued as records (mode agent).", stats.runs_released)
-        counter("runs_incomplete_total", "Agent runs queued without their top span.", stats.runs_incomplete)
-        counter("run_late_spans_total", "Spans dropped: they came after their run.", stats.late_spans_dropped)
 
-    name = "delivery_latency_seconds"
-    lines.append(f"# HELP {PREFIX}{name} Seconds from spooling a record to its task existing.")
-    lines.append(f"# TYPE {PREFIX}{name} histogram")
-    for bound, count in zip(LATENCY_BUCKETS, worker.latency_buckets, strict=True):  # already cumulative
-        lines.append(f'{PREFIX}{name}_bucket{{le="{_number(bound)}"}} {count}')
-    lines.append(f'{PREFIX}{name}_bucket{{le="+Inf"}} {worker.latency_count}')
-    lines.append(f"{PREFIX}{name}_sum {_number(worker.latency_sum)}")
-    lines.append(f"{PREFIX}{name}_count {worker.latency_count}")
+#: A rule's counters, as the ``outcome`` attribute names them.
+REVIEW_OUTCOMES = ("matched", "kept", "sampled_out", "over_limit", "folded")
 
-    metric(
-        "http_responses_total",
-        "counter",
+
+def _review(r: Readings) -> Value | None:
+    if r.review is None:
+        return None
+    points: list[tuple[int, Attributes]] = [
+        (getattr(counts, outcome), {"rule": rule, "outcome": outcome})
+        for rule, counts in r.review.rules.items()
+        for outcome in REVIEW_OUTCOMES
+    ]
+    points.append((r.review.no_rule, {"rule": "", "outcome": "no_rule_matched"}))
+    return points
+
+
+def _folded(r: Readings) -> Value | None:
+    if r.folded is None:
+        return None
+    return [(count, {"project": project}) for project, count in sorted(r.folded.items())]
+
+
+def _feedback(index: int) -> Callable[[Readings], int | None]:
+    return lambda r: r.feedback[index] if r.feedback is not None else None
+
+
+INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument(
+        "otel_label_studio.runs.open",
+        GAUGE,
+        "{trace}",
+        "Mode agent: traces whose runs wait for their grace period or idle timeout.",
+        lambda r: r.runs[1] if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.runs.released",
+        COUNTER,
+        "{run}",
+        "Mode agent: runs queued as records.",
+        lambda r: r.runs[0].runs_released if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.runs.incomplete",
+        COUNTER,
+        "{run}",
+        "Mode agent: runs queued without their top span, after the idle timeout.",
+        lambda r: r.runs[0].runs_incomplete if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.runs.late_spans",
+        COUNTER,
+        "{span}",
+        "Mode agent: spans dropped because they came after their run became a task.",
+        lambda r: r.runs[0].late_spans_dropped if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.requests",
+        COUNTER,
+        "{request}",
+        "OTLP export requests accepted.",
+        lambda r: r.intake.requests,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.spans",
+        COUNTER,
+        "{span}",
+        "Spans in accepted requests, LLM or not.",
+        lambda r: r.intake.spans_received,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.llm_spans",
+        COUNTER,
+        "{span}",
+        "LLM and chat spans among them.",
+        lambda r: r.intake.llm_spans,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.spooled_records",
+        COUNTER,
+        "{record}",
+        "LLM records committed to the spool.",
+        lambda r: r.intake.records_spooled,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.duplicate_spans",
+        COUNTER,
+        "{span}",
+        "LLM spans already spooled or delivered (sender retries).",
+        lambda r: r.intake.duplicates,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.rejected_spans",
+        COUNTER,
+        "{span}",
+        "LLM spans that cannot become tasks (reported in partial_success).",
+        lambda r: r.intake.rejected_spans,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.no_content_spans",
+        COUNTER,
+        "{span}",
+        "LLM spans with nothing to label.",
+        lambda r: r.intake.no_content,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.skipped_error_spans",
+        COUNTER,
+        "{span}",
+        "Failed LLM calls not wanted as tasks.",
+        lambda r: r.intake.errors_skipped,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.refused_requests",
+        COUNTER,
+        "{request}",
+        "Export requests refused busy (HTTP 503, gRPC UNAVAILABLE) by the bound that was full: "
+        "error.type decode_slots (every decode slot taken) or receive_budget (HTTP: bytes of bodies "
+        "being received; gRPC: every receive slot taken).",
+        lambda r: [(count, {"error.type": bound}) for bound, count in sorted(r.refused.items())],
+    ),
+    Instrument(
+        "otel_label_studio.receiver.http.responses",
+        COUNTER,
+        "{response}",
         "OTLP/HTTP and operations responses by status code.",
-        [(f'{{code="{code}"}}', count) for code, count in sorted(http_responses.items())],
-    )
-    metric(
-        "grpc_responses_total",
-        "counter",
+        lambda r: [
+            (count, {"http.response.status_code": code}) for code, count in sorted(r.http_responses.items())
+        ],
+    ),
+    Instrument(
+        "otel_label_studio.receiver.grpc.responses",
+        COUNTER,
+        "{response}",
         "OTLP/gRPC Export results by status.",
-        [(f'{{code="{code}"}}', count) for code, count in sorted(grpc_responses.items())],
-    )
-    return "\n".join(lines) + "\n"
+        lambda r: [
+            (count, {"rpc.response.status_code": code}) for code, count in sorted(r.grpc_responses.items())
+        ],
+    ),
+    Instrument(
+        "otel_label_studio.spool.records",
+        GAUGE,
+        "{record}",
+        "Records in the spool waiting for delivery.",
+        lambda r: r.queue_depth,
+    ),
+    Instrument(
+        "otel_label_studio.spool.dead_letters",
+        GAUGE,
+        "{record}",
+        "Records in the dead-letter table.",
+        lambda r: r.dead_letters,
+    ),
+    Instrument(
+        "otel_label_studio.delivery.tasks_created",
+        COUNTER,
+        "{task}",
+        "Tasks imported into Label Studio.",
+        lambda r: r.worker.tasks_created,
+    ),
+    Instrument(
+        "otel_label_studio.delivery.dead_lettered",
+        COUNTER,
+        "{record}",
+        "Records Label Studio refused for good.",
+        lambda r: r.worker.dead_lettered,
+    ),
+    Instrument(
+        "otel_label_studio.delivery.import_requests",
+        COUNTER,
+        "{request}",
+        "Import requests sent to Label Studio.",
+        lambda r: r.worker.import_requests,
+    ),
+    Instrument(
+        "otel_label_studio.delivery.repaired_predictions",
+        COUNTER,
+        "{task}",
+        "Tasks Label Studio saved without their prediction, given it again.",
+        lambda r: r.worker.predictions_repaired,
+    ),
+    Instrument(
+        "otel_label_studio.delivery.failures",
+        COUNTER,
+        "{attempt}",
+        "Delivery attempts that failed and were retried.",
+        lambda r: r.worker.failures,
+    ),
+    Instrument(
+        "otel_label_studio.delivery.paused",
+        GAUGE,
+        "",
+        "1 while delivery waits on Label Studio or a bad key.",
+        lambda r: int(r.delivery_paused),
+    ),
+    Instrument(
+        "otel_label_studio.review.spans",
+        COUNTER,
+        "{span}",
+        "LLM spans decided by the review rules, per rule and outcome (matched, kept, sampled_out, "
+        'over_limit, folded); rule "" with outcome no_rule_matched: spans no rule matched (no task).',
+        _review,
+    ),
+    Instrument(
+        "otel_label_studio.review.folded_repeats",
+        COUNTER,
+        "{span}",
+        "Repeats of a recent task (same input and response) folded, per project; kept with the review "
+        "state, so it survives a restart.",
+        _folded,
+    ),
+    Instrument(
+        "otel_label_studio.feedback.received_events",
+        COUNTER,
+        "{event}",
+        "Evaluation events taken from Label Studio's webhooks and kept in the outbox.",
+        _feedback(0),
+    ),
+    Instrument(
+        "otel_label_studio.feedback.sent_events",
+        COUNTER,
+        "{event}",
+        "Evaluation events the feedback endpoint took.",
+        _feedback(1),
+    ),
+    Instrument(
+        "otel_label_studio.feedback.waiting_events",
+        GAUGE,
+        "{event}",
+        "Evaluation events kept until the feedback endpoint takes them.",
+        _feedback(2),
+    ),
+)
+
+LATENCY = Instrument(
+    "otel_label_studio.delivery.latency",
+    "histogram",
+    "s",
+    "Seconds from spooling a record to its task existing.",
+    lambda r: None,
+)
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+class ServeMetrics:
+    """``render()`` is the ``/metrics`` body; ``observe_latency`` records one delivered record.
+
+    ``read`` gathers one ``Readings`` per scrape: it is the only place that knows where the
+    figures are kept."""
+
+    def __init__(self, read: Callable[[], Readings]):
+        self._read = read
+        self._readings: Readings | None = None
+        self._lock = threading.Lock()
+        self._registry = CollectorRegistry(auto_describe=False)
+        reader = PrometheusMetricReader(
+            disable_target_info=True, scope_info_enabled=False, registry=self._registry
+        )
+        self.provider = MeterProvider(
+            metric_readers=[reader],
+            resource=Resource.create({"service.name": "otel-label-studio"}),
+            shutdown_on_exit=False,
+        )
+        meter = self.provider.get_meter(SCOPE)
+        for instrument in INSTRUMENTS:
+            create = (
+                meter.create_observable_counter
+                if instrument.kind == COUNTER
+                else meter.create_observable_gauge
+            )
+            create(instrument.name, [self._callback(instrument)], instrument.unit, instrument.description)
+        self._latency = meter.create_histogram(
+            LATENCY.name,
+            LATENCY.unit,
+            LATENCY.description,
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        )
+
+    def observe_latency(self, seconds: float) -> None:
+        self._latency.record(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text format (0.0.4) of every instrument, read now."""
+        with self._lock:  # one reading per scrape, shared by every callback
+            self._readings = self._read()
+            try:
+                return generate_latest(self._registry)
+            finally:
+                self._readings = None
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+    def _callback(self, instrument: Instrument) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            if self._readings is None:  # collected outside render(): nothing read
+                return []
+            value = instrument.read(self._readings)
+            if value is None:
+                return []
+            if isinstance(value, (int, float)):
+                return [Observation(value)]
+            return [Observation(amount, attributes) for amount, attributes in value]
+
+        return observe

@@ -2,8 +2,10 @@
 
 Everything that can be wrong with the options (an unusable label config, a data directory that
 cannot be written, a port in use) is found in ``Sidecar.__init__``, before anything listens,
-and raised as ValueError with what to fix. SIGTERM stops taking requests, lets delivery drain
-for a bounded time, and exits; what is left stays in the spool for the next start.
+and raised as ValueError with what to fix (a bad review-rules file too: file, line, what to fix).
+SIGTERM stops taking requests, lets delivery drain for a bounded time, and exits; what is left
+stays in the spool for the next start. SIGHUP re-reads the review-rules file: a bad new file is
+logged as an ERROR (file and line) and the rules in force stay.
 """
 
 from __future__ import annotations
@@ -18,17 +20,17 @@ from typing import Any, Callable
 
 from ..bridge import build_bridge
 from ..config import Settings, default
-from ..feedback import FeedbackSender, evaluations, logs_request
+from ..feedback.loop import FeedbackLoop
 from ..labelstudio import ErrorKind, LabelStudioError
 from ..layouts import layout_for
 from ..outages import auth_hint
-from ..outbox import FeedbackOutbox, OutboxForwarder
 from ..spool import Spool
-from . import metrics
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
 from .limits import DecodeGate, ReceiveBudget
+from .metrics import Readings, ServeMetrics
+from .policy import ReceiverPolicy
 
 _logger = logging.getLogger(__name__)
 
@@ -90,17 +92,29 @@ class Sidecar:
         self.spool = Spool.in_directory(
             options.data_dir, max_rows=options.spool_max_rows, max_bytes=options.spool_max_bytes
         )
-        bridge = build_bridge(settings, layout, self.spool, after_import=after_import)
+        try:  # the review rules' limits and folds live beside the spool
+            bridge = build_bridge(
+                settings, layout, self.spool, after_import=after_import, review_state=options.data_dir
+            )
+        except ValueError:
+            self.spool.close()
+            raise
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
+        self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
         self.runs = bridge.ingest.runs  # mode agent: pieces of runs wait in the spool's file
-        self.feedback: FeedbackSender | None = None
-        self.outbox: FeedbackOutbox | None = None
-        self.forwarder: OutboxForwarder | None = None
+        self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
-            self.feedback = FeedbackSender(options.feedback_endpoint)
-            self.outbox = FeedbackOutbox.in_directory(options.data_dir)
-            self.forwarder = OutboxForwarder(self.outbox, self.feedback.send, endpoint=self.feedback.url)
+            try:
+                self.feedback = FeedbackLoop(
+                    options.feedback_endpoint, options.data_dir, predictions=self.client.task_predictions
+                )
+            except ValueError:
+                self._close_stores()
+                raise
+        self.policy = ReceiverPolicy(options.auth_token)
+        self.telemetry = ServeMetrics(self.readings)
+        self.worker.stats.on_latency = self.telemetry.observe_latency
         self._readiness: tuple[float, bool, str] | None = None
         # One bound on the requests decoded at once, whichever transport brought them.
         self.gate = DecodeGate(options.max_concurrent_decodes)
@@ -110,11 +124,11 @@ class Sidecar:
             self.http = OtlpHttpServer(
                 (options.host, options.http_port),
                 self.intake,
-                auth_token=options.auth_token,
+                policy=self.policy,
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
-                metrics=self.metrics,
-                webhook=self.forward_feedback if options.feedback_endpoint else None,
+                metrics=self.telemetry.render,
+                webhook=self.feedback.take if self.feedback is not None else None,
                 gate=self.gate,
                 budget=self.budget,
                 max_spans=options.max_spans_per_request,
@@ -131,7 +145,7 @@ class Sidecar:
                 self.intake,
                 host=options.host,
                 port=options.grpc_port,
-                auth_token=options.auth_token,
+                policy=self.policy,
                 max_body_bytes=options.max_body_bytes,
                 gate=self.gate,
                 max_spans=options.max_spans_per_request,
@@ -148,8 +162,8 @@ class Sidecar:
         self.worker.start()
         if self.runs is not None:
             self.runs.start()  # runs left open by the last process complete on their stored timers
-        if self.forwarder is not None:
-            self.forwarder.start()  # sends what a previous run kept, then waits for webhooks
+        if self.feedback is not None:
+            self.feedback.start()  # sends what a previous run kept, then waits for webhooks
         self.grpc.start()
         self.http.start()
         settings = self.options.settings
@@ -165,6 +179,12 @@ class Sidecar:
             stats.depth,
             "required" if self.options.auth_token else "not required",
         )
+        if self.review is not None:
+            _logger.info(
+                "Review rules from %s: %d rules decide which LLM spans become tasks (SIGHUP re-reads them)",
+                settings.review_rules,
+                len(self.review.rules.rules),
+            )
 
     def stop(self) -> None:
         """Stop taking requests, drain delivery for up to ``drain_seconds``, close the spool."""
@@ -175,12 +195,11 @@ class Sidecar:
             self.runs.stop()  # runs not yet whole stay in the spool's file
         emptied = self.worker.stop(self.options.drain_seconds)
         left = self.spool.stats().depth
-        if self.forwarder is not None:
-            self.forwarder.stop()
+        if self.feedback is not None:
+            self.feedback.stop()
         self._close_stores()
         self.client.close()
-        if self.feedback is not None:
-            self.feedback.close()
+        self.telemetry.shutdown()
         _logger.info(
             "Stopped after %.1fs; %s",
             time.monotonic() - started,
@@ -189,31 +208,18 @@ class Sidecar:
             else f"{left} records stay in the spool and are delivered after the next start",
         )
 
-    def forward_feedback(self, payload: dict[str, Any]) -> int:
-        """A Label Studio webhook in, evaluation events out to the feedback endpoint; how many."""
-        assert self.feedback is not None
-        task = payload.get("task")
-        if isinstance(task, dict) and task.get("id") and "predictions" not in task:
-            # Label Studio's webhook payload has no predictions: "edited" needs the model's answer.
-            try:
-                payload = {
-                    **payload,
-                    "task": {**task, "predictions": self.client.task_predictions(int(task["id"]))},
-                }
-            except (LabelStudioError, ValueError) as exc:
-                _logger.warning("Could not read the predictions of task %s: %s", task.get("id"), exc)
-        items = evaluations(payload)
-        if items:
-            assert self.outbox is not None and self.forwarder is not None
-            self.outbox.put(logs_request(items).SerializeToString(), len(items))  # kept before the answer
-            self.forwarder.wake()
-            _logger.info("Took %d evaluation events for %s", len(items), self.feedback.url)
-        return len(items)
+    def reload_rules(self) -> bool:
+        """Re-read the review-rules file (SIGHUP); a bad file leaves the rules in force."""
+        if self.review is None or not self.options.settings.review_rules:
+            _logger.warning("SIGHUP: no review-rules file to re-read (serve started without one)")
+            return False
+        return self.review.reload_file(self.options.settings.review_rules)
 
     def _close_stores(self) -> None:
+        self.ingest.close()
         self.spool.close()
-        if self.outbox is not None:
-            self.outbox.close()
+        if self.feedback is not None:
+            self.feedback.close()
 
     def readiness(self) -> tuple[bool, str]:
         """Label Studio answers with this key and the default project takes tasks (cached briefly).
@@ -249,20 +255,23 @@ class Sidecar:
         self._readiness = (now, ready, message)
         return ready, message
 
-    def metrics(self) -> str:
-        return metrics.render(
-            self.intake.stats,
-            self.worker.stats,
+    def readings(self) -> Readings:
+        """What ``/metrics`` shows, read from where it is kept (one scrape's worth)."""
+        return Readings(
+            intake=self.intake.stats,
+            worker=self.worker.stats,
             queue_depth=self.spool.depth,
             dead_letters=self.spool.dead_letter_count(),
             delivery_paused=self.worker.paused_reason is not None,
-            http_responses=dict(self.http.responses),
-            busy_refusals=self.gate.refused,
-            receive_refusals=self.budget.refused + self._grpc_service.receiving.refused,
+            http_responses=self.http.responses,
             grpc_responses=dict(self._grpc_service.responses),
-            feedback=(self.forwarder.events_sent, self.outbox.waiting())
-            if self.forwarder is not None and self.outbox is not None
-            else None,
+            refused={
+                "decode_slots": self.gate.refused,
+                "receive_budget": self.budget.refused + self._grpc_service.receiving.refused,
+            },
+            feedback=self.feedback.counts() if self.feedback is not None else None,
+            review=self.review.counts() if self.review is not None else None,
+            folded=self.review.state.folded_by_project() if self.review is not None else None,
             runs=(self.runs.stats, self.runs.open_runs) if self.runs is not None else None,
         )
 
@@ -278,6 +287,8 @@ def run(options: ServeOptions, *, after_import: Callable[[], None] | None = None
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # SIGHUP re-reads the review rules; without a rules file it is logged, never the default (exit).
+    signal.signal(signal.SIGHUP, lambda signum, frame: sidecar.reload_rules())
     _tune_gc()
     sidecar.start()
     while not stop.wait(1.0):

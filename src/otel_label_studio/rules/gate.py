@@ -210,6 +210,22 @@ class ReviewGate:
             counts.kept += 1
             return True
 
+    def revoke(self, admitted: list[tuple[Decision, LLMRecord]]) -> None:
+        """Undo ``admit`` for records the queue then refused (a full spool: the sender retries them,
+        and a retry must be neither folded nor over a limit the refused batch used up)."""
+        with self._lock:
+            window = self._rules.fold_seconds
+            for decision, record in admitted:
+                rule = self._rules_by_name(decision.rule)
+                if rule is not None and rule.limit is not None:
+                    period = period_key(rule.limit.period, decision.at)
+                    self._state.give_back(rule.name, decision.project_key, period)
+                if window:
+                    self._state.forget(record_fingerprint(record))
+                counts = self._counts.rules.get(decision.rule or "")
+                if counts is not None:
+                    counts.kept -= 1
+
     def _rules_by_name(self, name: str | None) -> Rule | None:
         for rule in self._rules.rules:
             if rule.name == name:

@@ -74,6 +74,15 @@ class MemoryReviewState:
             self._changed_count(key)
             return True
 
+    def give_back(self, rule: str, project: str, period: str) -> None:
+        """Undo one ``take``: the task it counted was not queued after all."""
+        key = (rule, project, period)
+        with self._lock:
+            used = self._counts.get(key, 0)
+            if used > 0:
+                self._counts[key] = used - 1
+                self._changed_count(key)
+
     def seen_recently(self, fingerprint: bytes, now: float, window: float) -> bool:
         """Whether a task with this fingerprint was made less than ``window`` seconds before ``now``."""
         with self._lock:
@@ -84,6 +93,11 @@ class MemoryReviewState:
         """A task with this fingerprint was made at ``now``; forget it ``window`` seconds later."""
         with self._lock:
             self._remember(fingerprint, now, window)
+
+    def forget(self, fingerprint: bytes) -> None:
+        """Undo a ``remember`` of this batch (its task was not queued after all)."""
+        with self._lock:
+            self._forget(fingerprint)
 
     def count_folded(self, project: str) -> None:
         """One repeat folded for ``project`` (``spool stats`` and ``/metrics`` show these)."""
@@ -112,6 +126,9 @@ class MemoryReviewState:
         if self._since_prune >= _PRUNE_EVERY:
             self._since_prune = 0
             self._seen = {key: at for key, at in self._seen.items() if now - at < window}
+
+    def _forget(self, fingerprint: bytes) -> None:
+        self._seen.pop(fingerprint, None)
 
     def _changed_count(self, key: tuple[str, str, str]) -> None:
         pass
@@ -164,6 +181,9 @@ class SqliteReviewState(MemoryReviewState):
     def _remember(self, fingerprint: bytes, now: float, window: float) -> None:
         self._new_seen[fingerprint] = now
         self._window = max(self._window, window)
+
+    def _forget(self, fingerprint: bytes) -> None:
+        self._new_seen.pop(fingerprint, None)  # remembered in this batch, not yet written
 
     def _changed_count(self, key: tuple[str, str, str]) -> None:
         self._dirty_counts.add(key)

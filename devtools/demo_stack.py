@@ -1,7 +1,9 @@
 """`make demo` and `make stop`: a local Label Studio, the sidecar, and demo traffic both ways.
 
-    python -m otel_label_studio.demo_stack up   --label-studio-bin .venv-labelstudio/bin/label-studio
-    python -m otel_label_studio.demo_stack down
+    python -m devtools.demo_stack up   --label-studio-bin .venv-labelstudio/bin/label-studio
+    python -m devtools.demo_stack down
+
+(from the repository root: ``devtools`` is developer tooling, not part of the installed package)
 
 Everything lives under one state directory (default ``.local/demo``, which git ignores): Label
 Studio's SQLite data, the sidecar's spool, logs, the PIDs of the two servers and the local admin's
@@ -33,6 +35,7 @@ from .local_label_studio import ADMIN_EMAIL
 PROMPT_PROJECT = "Demo in-process (prompt)"
 CHAT_PROJECT = "Demo via sidecar (chat)"
 READY_SECONDS = 300
+DEMO_APP = Path(__file__).with_name("demo.py")  # run as a script: no import path needed
 WIPED = ("label-studio-data", "spool", "label-studio.log", "serve.log", "stack.json")  # what `up` makes
 
 
@@ -128,7 +131,7 @@ class Stack:
     def traffic(self, calls: int) -> None:
         """The demo app twice: in-process (prompt layout) and through the sidecar (chat layout)."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LABEL_STUDIO_"))}
-        demo = [sys.executable, "-m", "otel_label_studio.demo", "--calls", str(calls)]
+        demo = [sys.executable, str(DEMO_APP), "--calls", str(calls)]
         in_process = {
             **base,
             "LABEL_STUDIO_URL": self.ls_url,
@@ -186,7 +189,7 @@ def _queue_depth(serve_url: str) -> float:
     except httpx.HTTPError:
         return 0
     for line in text.splitlines():
-        if line.startswith("otel_label_studio_queue_depth "):
+        if line.startswith("otel_label_studio_spool_records "):
             return float(line.split()[1])
     return 0
 
@@ -234,7 +237,7 @@ def _report(stack: Stack) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m otel_label_studio.demo_stack", description=__doc__.split("\n\n")[0]
+        prog="python -m devtools.demo_stack", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("action", choices=["up", "down"])
     parser.add_argument(

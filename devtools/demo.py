@@ -1,10 +1,11 @@
 """A demo LangChain app: a few fake-model calls (no network, no API key), traced by the LangChain
 instrumentation, so there is something to label.
 
-    python -m otel_label_studio.demo               # OTLP to OTEL_EXPORTER_OTLP_ENDPOINT (Collector, serve)
-    python -m otel_label_studio.demo --in-process  # straight to Label Studio (LabelStudioSpanExporter)
+    python devtools/demo.py               # OTLP to OTEL_EXPORTER_OTLP_ENDPOINT (Collector, serve)
+    python devtools/demo.py --in-process  # straight to Label Studio (LabelStudioSpanExporter)
 
-Needs the ``demo`` extra: ``pip install 'otel-label-studio[demo]'``.
+Developer tooling, not part of the installed package: it runs as a script from a checkout (or the
+image's ``/app/devtools``) and needs the ``demo`` extra: ``pip install 'otel-label-studio[demo]'``.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def run_calls(calls: int, provider: str = "fake") -> int:
 
 def _exporter(in_process: bool) -> Any:
     if in_process:
-        from . import LabelStudioSpanExporter
+        from otel_label_studio import LabelStudioSpanExporter
 
         return LabelStudioSpanExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -99,9 +100,7 @@ def _exporter(in_process: bool) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m otel_label_studio.demo", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python devtools/demo.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=5, help="how many LLM calls to make (default: 5)")
     parser.add_argument(
         "--provider",

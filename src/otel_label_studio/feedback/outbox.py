@@ -3,10 +3,11 @@
 Label Studio sends each webhook once and never again, so an event the endpoint cannot take
 right now (a Collector restarting, a network blip) would be a reviewer's score lost for good.
 serve writes each webhook's events here first (SQLite in the data directory, committed before
-the webhook is answered), and ``OutboxForwarder`` sends them in order, retrying with backoff
-until they land. What is still waiting at shutdown is sent after the next start. A damaged
-outbox file stops serve at start (exit 2, with the ``mv`` that moves it aside); on a full disk
-a webhook is answered 503 and what was already kept stays until space is free.
+the webhook is answered), and ``OutboxForwarder`` sends them in order, retrying with the shared
+``Backoff`` (exponential, jittered, up to a minute) until they land. What is still waiting at
+shutdown is sent after the next start. A damaged outbox file stops serve at start (exit 2, with
+the ``mv`` that moves it aside); on a full disk a webhook is answered 503 with Retry-After and
+what was already kept stays until space is free.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .durable import (
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from ..backoff import Backoff
+from ..durable import (
     RETRY_AFTER_SECONDS,
     DiskFull,
     DiskFullEpisode,
@@ -124,7 +128,9 @@ class FeedbackOutbox:
 
 class OutboxForwarder:
     """Sends the outbox's requests in order through ``send`` (which raises when the endpoint
-    does not take one), on a thread of its own; backs off up to a minute while it fails."""
+    does not take one), on a thread of its own with instrumentation suppressed (its HTTP calls
+    must not become spans); backs off (``backoff``, up to a minute) while it fails, and tries at
+    once when woken by a new webhook."""
 
     def __init__(
         self,
@@ -132,12 +138,12 @@ class OutboxForwarder:
         send: Callable[[bytes], None],
         *,
         endpoint: str,
-        retry_cap: float = RETRY_CAP_SECONDS,
+        backoff: Backoff | None = None,
     ):
         self._outbox = outbox
         self._send = send
         self._endpoint = endpoint
-        self._retry_cap = retry_cap
+        self.backoff = backoff or Backoff(start=1.0, cap=RETRY_CAP_SECONDS)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,24 +170,30 @@ class OutboxForwarder:
             )
 
     def _run(self) -> None:
-        delay = 0.0
-        while not self._stop.is_set():
-            try:
-                emptied = self.send_waiting()
-            except DiskFull:  # the outbox warned once; a sent event not yet removed is sent again
-                emptied = False
-            except Exception:  # the outbox itself failed: say so, keep the thread alive
+        with suppress_instrumentation():  # sending the events must not make spans of its own
+            while not self._stop.is_set():
+                delay = self.step()
                 if self._stop.is_set():
-                    return  # a send outlived stop() and the outbox closed: it is re-sent after the next start
-                _logger.exception("Unexpected error in the feedback outbox")
-                emptied = False
-            if emptied:
-                delay = 0.0
-                self._wake.wait()
-            else:
-                delay = min(self._retry_cap, max(1.0, delay * 2))
-                self._wake.wait(delay)
-            self._wake.clear()
+                    return
+                self._wake.wait(delay)  # a new webhook wakes it early
+                self._wake.clear()
+
+    def step(self) -> float | None:
+        """One round: send what waits; None when the outbox is empty (wait for a wake), else the
+        pause before the next round."""
+        try:
+            emptied = self.send_waiting()
+        except DiskFull:  # the outbox warned once; a sent event not yet removed is sent again
+            emptied = False
+        except Exception:  # the outbox itself failed: say so, keep the thread alive
+            if self._stop.is_set():
+                return None  # a send outlived stop() and the outbox closed: re-sent after the next start
+            _logger.exception("Unexpected error in the feedback outbox")
+            emptied = False
+        if emptied:
+            self.backoff.succeeded()
+            return None
+        return self.backoff.failed()
 
     def send_waiting(self) -> bool:
         """Send what waits, oldest first; False when the endpoint refused one (it stays)."""

@@ -1,12 +1,8 @@
-"""Human scores back into the traces: Label Studio annotation webhooks -> ``gen_ai.evaluation.result``.
+"""Label Studio annotation webhooks -> ``gen_ai.evaluation.result`` events (pure mapping, no I/O).
 
 Each annotation a reviewer submits (or updates) on a task the bridge made becomes one OpenTelemetry
-GenAI evaluation event, carrying the trace and span ids of the LLM call the task came from, and
-is sent as OTLP/HTTP logs to the feedback endpoint (a Collector, or the tracing backend itself),
-so the backend shows the human score on the original call.
-
-The mapping (``evaluations``, ``logs_request``) is pure; ``FeedbackSender`` is the only I/O.
-serve keeps the events in the outbox (``outbox.py``) until the endpoint takes them.
+GenAI evaluation event, carrying the trace and span ids of the LLM call the task came from;
+``logs_request`` puts them into one OTLP logs request for the feedback endpoint.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import httpx
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
@@ -135,34 +130,6 @@ def logs_request(
             )
         ]
     )
-
-
-class FeedbackError(Exception):
-    pass
-
-
-class FeedbackSender:
-    """Posts evaluation events as OTLP/HTTP protobuf logs to ``<endpoint>/v1/logs``."""
-
-    def __init__(self, endpoint: str, timeout: float = 10.0, headers: Mapping[str, str] | None = None):
-        base = endpoint.rstrip("/")
-        self.url = base if base.endswith("/v1/logs") else f"{base}/v1/logs"
-        self._client = httpx.Client(timeout=timeout, headers=dict(headers or {}))
-
-    def send(self, body: bytes) -> None:
-        """Post one serialized logs request (``logs_request``); FeedbackError when the endpoint
-        does not take it."""
-        try:
-            response = self._client.post(
-                self.url, content=body, headers={"Content-Type": "application/x-protobuf"}
-            )
-        except httpx.HTTPError as exc:
-            raise FeedbackError(f"cannot send to {self.url}: {type(exc).__name__}: {exc}") from None
-        if response.status_code // 100 != 2:
-            raise FeedbackError(f"{self.url} answered HTTP {response.status_code}")
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def _kv(key: str, value: str) -> KeyValue:

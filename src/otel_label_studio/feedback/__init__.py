@@ -1,0 +1,20 @@
+"""Human scores back into the traces, beside the span -> task path.
+
+Label Studio's annotation webhooks (``loop.FeedbackLoop``, routed to by serve's HTTP server)
+become OpenTelemetry GenAI evaluation events (``events``: pure mapping), kept in a durable
+outbox (``outbox``) and sent as OTLP/HTTP logs to the feedback endpoint (``sender``), so the
+tracing backend shows the human score on the original LLM call.
+"""
+
+from .events import EVALUATION_NAME, EVENT_NAME, Evaluation, evaluations, logs_request
+from .sender import FeedbackError, FeedbackSender
+
+__all__ = [
+    "EVALUATION_NAME",
+    "EVENT_NAME",
+    "Evaluation",
+    "FeedbackError",
+    "FeedbackSender",
+    "evaluations",
+    "logs_request",
+]

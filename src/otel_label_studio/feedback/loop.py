@@ -1,0 +1,80 @@
+"""The feedback loop: Label Studio's annotation webhooks in, evaluation events out to the traces.
+
+serve's HTTP server hands each webhook body here (as it hands traces to the intake). Its
+evaluation events (``events.py``) are kept in the outbox (``outbox.py``) before the webhook is
+answered, and the forwarder sends them with ``FeedbackSender`` (``sender.py``) to the feedback
+endpoint until it takes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Callable
+
+from ..labelstudio import LabelStudioError
+from .events import evaluations, logs_request
+from .outbox import FeedbackOutbox, OutboxForwarder
+from .sender import FeedbackSender
+
+_logger = logging.getLogger(__name__)
+
+
+class FeedbackLoop:
+    """``take(body)`` for each webhook; ``start()`` sends what a previous run kept; ``stop()``
+    leaves what is unsent for the next start; ``close()`` releases the outbox and the client."""
+
+    def __init__(self, endpoint: str, data_dir: str, *, predictions: Callable[[int], list[Any]]):
+        self._predictions = predictions  # a task's predictions, read from Label Studio
+        self.outbox = FeedbackOutbox.in_directory(data_dir)  # ValueError when it is damaged
+        self.sender = FeedbackSender(endpoint)
+        self.forwarder = OutboxForwarder(self.outbox, self.sender.send, endpoint=self.sender.url)
+        self._lock = threading.Lock()
+        self.events_received = 0  # kept in the outbox since start
+
+    @property
+    def url(self) -> str:
+        return self.sender.url
+
+    def start(self) -> None:
+        self.forwarder.start()
+
+    def stop(self) -> None:
+        self.forwarder.stop()
+
+    def counts(self) -> tuple[int, int, int]:
+        """Evaluation events received (kept), sent, and waiting in the outbox."""
+        return self.events_received, self.forwarder.events_sent, self.outbox.waiting()
+
+    def close(self) -> None:
+        self.outbox.close()
+        self.sender.close()
+
+    def take(self, body: bytes) -> int:
+        """One webhook body -> its evaluation events kept (durable when this returns); how many.
+        ValueError when the body is not a JSON object; ``DiskFull`` when the outbox cannot keep them."""
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise ValueError(f"malformed JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise ValueError("a webhook payload is a JSON object")
+        return self.accept(payload)
+
+    def accept(self, payload: dict[str, Any]) -> int:
+        task = payload.get("task")
+        if isinstance(task, dict) and task.get("id") and "predictions" not in task:
+            # Label Studio's webhook payload has no predictions: "edited" needs the model's answer.
+            try:
+                payload = {**payload, "task": {**task, "predictions": self._predictions(int(task["id"]))}}
+            except (LabelStudioError, ValueError) as exc:
+                _logger.warning("Could not read the predictions of task %s: %s", task.get("id"), exc)
+        items = evaluations(payload)
+        if items:
+            self.outbox.put(logs_request(items).SerializeToString(), len(items))  # kept before the answer
+            with self._lock:
+                self.events_received += len(items)
+            self.forwarder.wake()
+            _logger.info("Took %d evaluation events for %s", len(items), self.sender.url)
+        return len(items)

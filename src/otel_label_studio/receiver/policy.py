@@ -1,0 +1,68 @@
+"""Receiver policy, decided once for both transports.
+
+Who may send (the bearer token), what a full bound means (a decode gate or receive budget that
+is full, a spool or disk that is full: busy, 503 / UNAVAILABLE with a retry delay, the sender
+keeps its data), and what is said about a request whose LLM spans were partly rejected. A
+refusal is an ``OtlpError`` carrying its HTTP status and google.rpc code (and a ``retry_after``
+when retrying helps): ``http.py`` and ``grpc.py`` only put it into their protocol's words.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from ..queue import QueueFull
+from .limits import Busy
+from .otlp import OtlpError
+
+_logger = logging.getLogger(__name__)
+
+BUSY = (Busy, QueueFull)
+"""What a full bound raises: the transports catch these and ask ``ReceiverPolicy.busy``."""
+
+
+class Refusal(OtlpError):
+    """A request refused by policy; ``retry_after`` (seconds) is set when the sender should retry."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None):
+        super().__init__(status, message)
+        self.retry_after = retry_after
+
+
+class ReceiverPolicy:
+    """Thread-safe (it holds only the token)."""
+
+    def __init__(self, auth_token: str | None):
+        self._token = auth_token.encode() if auth_token is not None else None
+
+    @property
+    def requires_token(self) -> bool:
+        return self._token is not None
+
+    def authorize(self, authorization: str | None) -> None:
+        """Raise a 401 / UNAUTHENTICATED ``Refusal`` unless ``authorization`` (the HTTP header or
+        gRPC metadata value) is ``Bearer <token>``; anything goes when no token is set."""
+        if self._token is None:
+            return
+        scheme, _, value = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self._token):
+            raise Refusal(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+
+    @staticmethod
+    def busy(cause: Busy | QueueFull) -> Refusal:
+        """A full bound -> 503 / UNAVAILABLE with its retry delay. Not logged here: the spool warns
+        once per full episode, and each transport logs the answer it gives."""
+        return Refusal(503, f"the bridge is busy: {cause}; retry later", cause.retry_after)
+
+    @staticmethod
+    def accepted(response: ExportTraceServiceResponse) -> None:
+        """Say what a partly rejected request lost (the sender sees it in ``partial_success``)."""
+        if response.HasField("partial_success"):
+            _logger.warning(
+                "Accepted a request with %d rejected spans: %s",
+                response.partial_success.rejected_spans,
+                response.partial_success.error_message,
+            )
