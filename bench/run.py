@@ -27,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 SCENARIOS = (
     "mapping",
     "rules",
+    "runs",
     "overhead",
     "e2e",
     "e2e_postgres",
@@ -91,6 +92,10 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         from bench import rules
 
         return rules.run(quick)
+    if name == "runs":
+        from bench import runs
+
+        return runs.run(workdir, quick)
     if name == "overhead":
         from bench import overhead
 
@@ -170,6 +175,11 @@ def _section(name: str, result: dict) -> str:
         lines.append(
             f"microseconds per span, {result['prompt_bytes']} B prompts: dropped by sampling "
             f"{result['dropped_us_per_span']}, kept {result['kept_us_per_span']}"
+        )
+    elif name == "runs":
+        lines.append(
+            f"agent runs of {result['spans_per_run']} spans: assembly cost per span (arrival, hold, release "
+            f"into the queue) above; Python heap with {result['open_runs']} runs open in the last column"
         )
     elif name == "overhead":
         lines.append(

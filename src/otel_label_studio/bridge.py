@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from .assembly import MemoryHold, RunAssembler, RunHold, SpoolHold
 from .config import Settings
 from .ingest import Ingest
 from .labelstudio import LabelStudioClient
@@ -18,6 +19,7 @@ from .mapping import Mapper
 from .projects import Projects
 from .queue import RecordQueue
 from .redact import Redactor
+from .spool import Spool
 from .worker import WAITING_IN_SPOOL, DeliveryWorker
 
 if TYPE_CHECKING:
@@ -76,10 +78,11 @@ def build_bridge(
     gate = review_gate(settings, review_state)  # first: a bad file leaves nothing open
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
     projects = projects_for(settings, client, layout)
+    redactor = Redactor(settings.redact, builtin=settings.redact_builtin)
     mapper = Mapper(
         metadata_prefix=settings.metadata_prefix,
         include_errors=settings.include_errors,
-        redactor=Redactor(settings.redact, builtin=settings.redact_builtin),
+        redactor=redactor,
     )
     worker = DeliveryWorker(
         queue,
@@ -91,4 +94,17 @@ def build_bridge(
         after_import=after_import,
         waiting=waiting,
     )
-    return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate), worker, gate)
+    runs = run_assembler(settings, queue, redactor) if settings.mode == "agent" else None
+    return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)
+
+
+def run_assembler(settings: Settings, queue: RecordQueue, redactor: Redactor) -> RunAssembler:
+    """Mode agent: runs wait in the spool's file when the queue is durable, else in memory (capped)."""
+    hold: RunHold
+    hold = SpoolHold(queue) if isinstance(queue, Spool) else MemoryHold(queue, settings.max_open_runs)
+    return RunAssembler(
+        hold,
+        grace=settings.run_grace,
+        idle_timeout=settings.run_idle_timeout,
+        redact=redactor.text if redactor else None,
+    )

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 _logger = logging.getLogger(__name__)
 
-MODES = ("prompt", "chat")
+MODES = ("prompt", "chat", "agent")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -311,16 +311,52 @@ class Settings(BaseModel):
         ),
     ] = Field(default=None, repr=False)
     mode: Annotated[
-        Literal["prompt", "chat"],
+        Literal["prompt", "chat", "agent"],
         _spec(
             env="OTEL_LABEL_STUDIO_MODE",
             flag="--mode",
             metavar="MODE",
             parse=parse_choice(*MODES),
             argument=True,
-            doc="layout of new projects: prompt or chat",
+            doc="what a task is and the layout of new projects: prompt or chat (one LLM call), agent "
+            "(one LangChain run, its steps in order)",
         ),
     ] = "prompt"
+    run_grace: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_RUN_GRACE",
+            flag="--run-grace",
+            metavar="SECONDS",
+            parse=parse_positive_seconds,
+            argument=True,
+            doc="mode agent: a run becomes a task once its top span came and no span of its trace arrived "
+            "for this long",
+        ),
+    ] = 5.0
+    run_idle_timeout: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_RUN_IDLE_TIMEOUT",
+            flag="--run-idle-timeout",
+            metavar="SECONDS",
+            parse=parse_positive_seconds,
+            argument=True,
+            doc="mode agent: a run whose top span never came becomes an incomplete task after this long "
+            "without a new span",
+        ),
+    ] = 300.0
+    max_open_runs: Annotated[
+        int,
+        _spec(
+            env="OTEL_LABEL_STUDIO_MAX_OPEN_RUNS",
+            parse=parse_positive_int,
+            argument=True,
+            serve=False,
+            doc="mode agent, without spool_path: most traces whose runs wait in memory; spans of more "
+            "are dropped and counted",
+        ),
+    ] = 1_000
     batch_size: Annotated[
         int,
         _spec(

@@ -50,7 +50,9 @@ class LabelStudioSpanExporter(SpanExporter):
         project_id: existing project to fill (``LABEL_STUDIO_PROJECT_ID``).
         project_name: project title, strftime'd (default ``LangChain-%Y-%m-%d``).
         project_config: label config XML for a new project (replaces the layout's default).
-        mode: ``"prompt"`` (default) or ``"chat"``: the default layout.
+        mode: ``"prompt"`` (default) or ``"chat"``: one task per LLM call; ``"agent"``: one task
+            per LangChain run (see ``assembly.py``: runs wait ``run_grace`` seconds after their top
+            span, at most ``max_open_runs`` traces in memory, or in the spool with ``spool_path``).
         batch_size: most tasks per import request (default 500).
         timeout: seconds one request to Label Studio may take, and how long ``shutdown()``
             lets delivery drain (default 10).
@@ -93,6 +95,9 @@ class LabelStudioSpanExporter(SpanExporter):
         max_queue_size: int | None = None,
         reviewers_per_task: int | None = None,
         review_rules: str | None = None,
+        run_grace: float | None = None,
+        run_idle_timeout: float | None = None,
+        max_open_runs: int | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -111,6 +116,9 @@ class LabelStudioSpanExporter(SpanExporter):
             max_queue_size=max_queue_size,
             reviewers_per_task=reviewers_per_task,
             review_rules=review_rules,
+            run_grace=run_grace,
+            run_idle_timeout=run_idle_timeout,
+            max_open_runs=max_open_runs,
         )
         settings = self._settings
         try:
@@ -136,6 +144,7 @@ class LabelStudioSpanExporter(SpanExporter):
             self._queue.close()
             raise
         self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
+        self._runs = bridge.ingest.runs  # mode agent
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False
@@ -146,8 +155,20 @@ class LabelStudioSpanExporter(SpanExporter):
         with review rules, per rule ``review.<rule>.<matched|kept|sampled_out|over_limit|folded>`` and
         ``review.no_rule_matched``."""
         ingest, delivery = self._ingest.stats, self._worker.stats
+        runs = self._runs.stats if self._runs is not None else None
         review = self._ingest.gate.counts().flat() if self._ingest.gate is not None else {}
         return {
+            **(
+                {
+                    "runs_released": runs.runs_released,
+                    "runs_incomplete": runs.runs_incomplete,
+                    "runs_open": self._runs.open_runs,
+                    "late_spans_dropped": runs.late_spans_dropped,
+                    "run_spans_dropped": runs.spans_dropped_full,
+                }
+                if runs is not None and self._runs is not None
+                else {}
+            ),
             "spans": ingest.spans_received,
             "llm_spans": ingest.llm_spans,
             "no_content": ingest.no_content,
@@ -179,7 +200,8 @@ class LabelStudioSpanExporter(SpanExporter):
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         mapped = self._ingest.map(from_readable_span(span) for span in spans)
         with self._lock:
-            if not self._started and (mapped.records or self._queue.depth):
+            waiting = mapped.records or mapped.held or self._queue.depth or self._open_runs()
+            if not self._started and waiting:
                 self._start()  # on the first export, so leftovers in a spool get delivered too
         try:
             added = self._ingest.enqueue(mapped)
@@ -198,7 +220,10 @@ class LabelStudioSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Wait until every queued record is delivered; False when the time ran out first."""
+        """Wait until every queued record is delivered; False when the time ran out first. Mode agent:
+        runs whose top span came are released at once, without waiting for the grace period."""
+        if self._runs is not None:
+            self._runs.release_ready(flush=True)
         with self._lock:
             if not self._started:
                 if not self._queue.depth:
@@ -215,9 +240,15 @@ class LabelStudioSpanExporter(SpanExporter):
         self._worker.wait_until_empty(seconds, or_key_refused=True)
         self._worker.stop(max(0.0, deadline - time.monotonic()))
 
+    def _open_runs(self) -> int:
+        """Runs a spool holds from before a restart (mode agent): the timer must run for them."""
+        return self._runs.open_runs if self._runs is not None else 0
+
     def _start(self) -> None:
         self._started = True
         self._worker.start()
+        if self._runs is not None:
+            self._runs.start()
 
     def shutdown(self) -> None:
         """Keep delivering for up to ``timeout`` seconds, then say what was left undelivered."""
@@ -225,6 +256,16 @@ class LabelStudioSpanExporter(SpanExporter):
             if self._shutdown:
                 return
             self._shutdown = True
+        if self._runs is not None:
+            self._runs.stop()
+            if not self._queue.durable:  # what waits in memory would be lost: released as it is
+                self._runs.release_ready(everything=True)
+            elif self._runs.open_runs:
+                _logger.warning(
+                    "%d agent runs not yet whole wait in the spool %s and are completed after the next start",
+                    self._runs.open_runs,
+                    self._queue.location,
+                )
         if self._started:
             self._drain(self._settings.timeout)
         left = self._queue.depth

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
 from . import dialects
+from .assembly import RunAssembler
 from .mapping import Mapper, MappingResult
 from .queue import AddResult, QueueFull, RecordQueue
 from .spanview import SpanView
@@ -76,6 +77,7 @@ class Ingest:
         *,
         stages: Sequence[Stage] = (),
         gate: ReviewGate | None = None,
+        runs: RunAssembler | None = None,
     ):
         self._mapper = mapper
         self._queue = queue
@@ -84,6 +86,9 @@ class Ingest:
         self.gate = gate
         self._lock = threading.Lock()
         self.stats = IngestStats()
+        self.runs = runs  # mode agent: runs, not calls, become records
+        if runs is not None:
+            runs.on_release = self._released
 
     def map(self, views: Iterable[SpanView], project: str | None = None) -> MappingResult:
         """The batch's records, redacted, ready to queue (the caller may drop its input afterwards);
@@ -93,6 +98,10 @@ class Ingest:
             for stage in self._stages:
                 batch = stage(batch)
             views = batch
+        if self.runs is not None:  # mode agent (review rules do not select runs yet)
+            batch = list(views)
+            held = self.runs.pieces_of(batch, project)
+            return MappingResult(spans=len(batch), llm_spans=len(held), held=held)
         result = self._mapper.map(views) if self.gate is None else self._map_with_rules(views, project)
         if project:
             for record in result.records:
@@ -129,6 +138,8 @@ class Ingest:
     def enqueue(self, result: MappingResult) -> AddResult:
         """Queue mapped records, count the batch and wake delivery when something was added.
         Raises ``QueueFull`` when the queue refuses them whole: nothing is counted then."""
+        if result.held and self.runs is not None:  # mode agent: hold them until their run is whole
+            self.runs.hold(result.held)
         try:
             added = self._queue.add(result.records)
         except QueueFull:
@@ -147,6 +158,13 @@ class Ingest:
         if added.added and self._wake is not None:
             self._wake()
         return added
+
+    def _released(self, added: int) -> None:
+        """Runs the assembler queued: counted as records, delivery woken."""
+        with self._lock:
+            self.stats.records_spooled += added
+        if added and self._wake is not None:
+            self._wake()
 
     def refused(self, result: MappingResult) -> int:
         """Count a batch the queue refused and no one will retry: its records are dropped; how many."""

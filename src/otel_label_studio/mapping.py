@@ -30,6 +30,7 @@ class MappingResult:
     unreadable: int = 0  # an adapter failed on the span
     problems: list[str] = field(default_factory=list)  # one line per unreadable span
     admitted: list[Any] = field(default_factory=list)  # review rules: (Decision, record) of each record
+    held: list[Any] = field(default_factory=list)  # mode agent: run pieces to hold (``assembly.py``)
 
 
 class Mapper:

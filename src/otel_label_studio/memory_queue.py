@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 
 from .config import default
 from .queue import AddResult, DeadLetter, QueueItem, QueueStats
-from .record import LLMRecord
+from .run_codec import AnyRecord
 
 _REMEMBERED = 10_000  # delivered span ids kept against duplicates
 _DEAD_KEPT = 1_000
@@ -26,7 +26,7 @@ _DEAD_KEPT = 1_000
 @dataclass
 class _Entry:
     seq: int
-    record: LLMRecord
+    record: AnyRecord
     enqueued_at: float
     attempts: int = 0
     in_flight: bool = False
@@ -58,7 +58,7 @@ class MemoryQueue:
     def depth(self) -> int:
         return len(self._entries)
 
-    def add(self, records: Sequence[LLMRecord]) -> AddResult:
+    def add(self, records: Sequence[AnyRecord]) -> AddResult:
         """Queue what fits; what does not is dropped and counted, never waited for."""
         added = duplicates = dropped = 0
         now = self._clock()

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 
-from .record import LLMRecord
+from .run_codec import AnyRecord
 
 
 class QueueFull(Exception):
@@ -28,7 +28,7 @@ class QueueFull(Exception):
 @dataclass(frozen=True, slots=True)
 class QueueItem:
     seq: int
-    record: LLMRecord
+    record: AnyRecord
     enqueued_at: float
     attempts: int
     in_flight: bool
@@ -58,7 +58,7 @@ class DeadLetter:
     span_id: str
     reason: str
     failed_at: float
-    record: LLMRecord
+    record: AnyRecord
 
 
 class RecordQueue(Protocol):
@@ -80,7 +80,7 @@ class RecordQueue(Protocol):
         """Records waiting for delivery, as this process counted them."""
         ...
 
-    def add(self, records: Sequence[LLMRecord]) -> AddResult:
+    def add(self, records: Sequence[AnyRecord]) -> AddResult:
         """Queue records; raises ``QueueFull`` (nothing added) or drops and counts what does not fit."""
         ...
 

@@ -153,6 +153,7 @@ class RunRecord:
     end_time_unix_nano: int = 0
     service_name: str | None = None
     error: str | None = None  # the top span's error
+    project: str | None = None  # a per-span project override (resource attribute, request header)
 
     @property
     def model(self) -> str | None:

@@ -39,7 +39,8 @@ from .durable import (
     rollback,
 )
 from .queue import AddResult, DeadLetter, QueueFull, QueueItem, QueueStats
-from .record import LLMRecord
+from .record import LLMRecord  # noqa: F401 (kept for importers)
+from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_record
 
 _logger = logging.getLogger(__name__)
 
@@ -78,6 +79,16 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL,
     enqueued_at REAL NOT NULL,
     failed_at REAL NOT NULL,
+    PRIMARY KEY (trace_id, span_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_pieces (
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    parent_span_id TEXT NOT NULL,
+    top_candidate INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    project TEXT,
+    view BLOB NOT NULL,
     PRIMARY KEY (trace_id, span_id)
 ) WITHOUT ROWID;
 """
@@ -157,7 +168,7 @@ class Spool:
         """Records waiting for delivery, as this process counted them."""
         return self._depth
 
-    def add(self, records: Sequence[LLMRecord]) -> AddResult:
+    def add(self, records: Sequence[AnyRecord]) -> AddResult:
         """Commit records durably; raise QueueFull (nothing added) when over a limit.
 
         Concurrent calls share one commit (group commit): the first caller commits the records of
@@ -235,9 +246,7 @@ class Spool:
                 "WHERE not_before <= ? ORDER BY seq LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [
-            QueueItem(seq, LLMRecord.from_bytes(text), at, n, bool(flag)) for seq, text, at, n, flag in rows
-        ]
+        return [QueueItem(seq, decode_record(text), at, n, bool(flag)) for seq, text, at, n, flag in rows]
 
     def next_due(self) -> float | None:
         """When the earliest waiting record is due, or None when the spool is empty."""
@@ -307,7 +316,7 @@ class Spool:
                 "ORDER BY failed_at LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [DeadLetter(t, s, reason, at, LLMRecord.from_bytes(text)) for t, s, reason, at, text in rows]
+        return [DeadLetter(t, s, reason, at, decode_record(text)) for t, s, reason, at, text in rows]
 
     def retry_dead_letters(self) -> int:
         """Put every dead letter back in the queue; how many were moved."""
@@ -333,6 +342,62 @@ class Spool:
                 return self._db.execute("DELETE FROM delivered WHERE delivered_at < ?", (cutoff,)).rowcount
         except DiskFull:
             return 0
+
+    # --- the pieces of agent runs not yet whole (``assembly.py``) ---------------------------------
+
+    def hold_pieces(self, pieces: Sequence[HeldPiece]) -> None:
+        """Commit run pieces (a span seen again replaces itself); raises ``QueueFull`` when the spool
+        is over its byte limit or the disk is full: the sender retries, nothing was acknowledged."""
+        if not pieces:
+            return
+        with self._lock:
+            if self._size() > self._max_bytes and self._used_bytes(reclaim=True) > self._max_bytes:
+                raise QueueFull(f"spool holds over {self._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
+            with self._transaction():
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO run_pieces (span_id, trace_id, parent_span_id, top_candidate, "
+                    "received_at, project, view) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (p.span_id, p.trace_id, p.parent_span_id, int(p.top), at, p.project, p.view)
+                        for p in pieces
+                        for at in (p.received_at,)
+                    ],
+                )
+            self._disk.written()
+
+    def open_traces(self) -> list[OpenTrace]:
+        """Each trace with held pieces: its last arrival and whether a top candidate came."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT trace_id, max(received_at), max(top_candidate) FROM run_pieces GROUP BY trace_id"
+            ).fetchall()
+        return [OpenTrace(trace_id, last, bool(top)) for trace_id, last, top in rows]
+
+    def held_pieces(self, trace_id: str) -> list[HeldPiece]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT span_id, trace_id, parent_span_id, top_candidate, received_at, project, view "
+                "FROM run_pieces WHERE trace_id = ?",
+                (trace_id,),
+            ).fetchall()
+        return [HeldPiece(s, t, parent, bool(top), *rest) for s, t, parent, top, *rest in rows]
+
+    def release_run(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
+        """Queue a trace's run records and delete the pieces they were built from, in one transaction:
+        a crash leaves either the pieces or the queued runs, never both, never neither. Not refused
+        for the row limit (the pieces were acknowledged already); how many records were added."""
+        now = self._clock()
+        rows = [(record.trace_id, record.span_id, record.to_bytes(), now) for record in records]
+        with self._lock:
+            with self._transaction():
+                added = max(0, self._db.executemany(_ADD, rows).rowcount) if rows else 0
+                self._db.executemany(
+                    "DELETE FROM run_pieces WHERE trace_id = ? AND span_id = ?",
+                    [(trace_id, span_id) for span_id in span_ids],
+                )
+            self._depth += added
+            self._disk.written()
+        return added
 
     def dead_letter_count(self) -> int:
         """Records in the dead letters, without ``stats``' full scans of the pending and delivered

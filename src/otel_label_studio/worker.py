@@ -46,6 +46,9 @@ from .layouts import Layout
 from .outages import OutageLog
 from .projects import RECHECK_SECONDS, Projects, Target
 from .queue import QueueFull, QueueItem, RecordQueue
+from .run_codec import AnyRecord
+from .run_tasks import run_task
+from .runs import RunRecord
 
 _logger = logging.getLogger(__name__)
 
@@ -418,7 +421,7 @@ class DeliveryWorker:
         missing: list[tuple[int, dict]] = []
         for item, task in pairs:
             try:
-                wanted = target.layout.task(item.record).get("predictions") or []
+                wanted = task_of(target.layout, item.record).get("predictions") or []
             except Exception:  # noqa: BLE001 - a record the config cannot show has no prediction to add
                 continue
             missing.extend(
@@ -485,8 +488,15 @@ class DeliveryWorker:
 
 
 def _encoded(layout: Layout, item: QueueItem) -> tuple[bytes, int]:
-    task = layout.task(item.record)
+    task = task_of(layout, item.record)
     return encode_task(task), len(task.get("predictions") or ())
+
+
+def task_of(layout: Layout, record: AnyRecord) -> dict:
+    """The task of a queued record: one call (``Layout.task``) or one agent run (``run_task``)."""
+    if isinstance(record, RunRecord):
+        return run_task(layout, record)
+    return layout.task(record)
 
 
 def _key(item: QueueItem) -> tuple[str, str]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -18,6 +16,7 @@ from otel_label_studio.feedback.loop import FeedbackLoop
 from tests.support import sidecar
 from tests.support.label_studio_reads import project_by_title, wait_for_tasks
 from tests.support.labelstudio_server import free_port
+from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF, llm_request
 
 
@@ -59,44 +58,6 @@ def test_evaluations_from_webhook_payloads():
     assert attributes["gen_ai.evaluation.score.value"].double_value == 4.0
     assert attributes["gen_ai.evaluation.score.label"].string_value == "edited"
     assert attributes["gen_ai.evaluation.name"].string_value == "label_studio.human_review"
-
-
-class LogsReceiver:
-    """An OTLP/HTTP logs endpoint that keeps every request it gets."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.requests: list[ExportLogsServiceRequest] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format, *args):  # noqa: A002
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.path == "/v1/logs":
-                    receiver.requests.append(ExportLogsServiceRequest.FromString(body))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def records(self):
-        return [
-            r
-            for req in self.requests
-            for rl in req.resource_logs
-            for sl in rl.scope_logs
-            for r in sl.log_records
-        ]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.mark.integration

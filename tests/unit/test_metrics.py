@@ -8,6 +8,7 @@ import re
 import prometheus_client
 from opentelemetry import metrics as otel_metrics
 
+from otel_label_studio.assembly import RunStats
 from otel_label_studio.ingest import IngestStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
 from otel_label_studio.rules.gate import ReviewCounts, RuleCounts
@@ -28,6 +29,7 @@ def readings(**changes) -> Readings:
         feedback=(3, 2, 1),
         review=ReviewCounts({"failures": RuleCounts(matched=4, kept=3, sampled_out=1)}, no_rule=2),
         folded={"Slow-2026-11": 5},
+        runs=(RunStats(runs_released=6, runs_incomplete=1, late_spans_dropped=3), 2),
     )
     values.update(changes)
     return Readings(**values)
@@ -128,3 +130,13 @@ def test_review_counts_show_per_rule_and_outcome_and_folds_per_project():
     assert values['otel_label_studio_review_folded_repeats_total{project="Slow-2026-11"}'] == 5.0
     without_rules = samples(ServeMetrics(lambda: readings(review=None, folded=None)).render().decode())
     assert not [name for name in without_rules if "review" in name]
+
+
+def test_run_counts_show_in_mode_agent_only():
+    values = samples(ServeMetrics(readings).render().decode())
+    assert values["otel_label_studio_runs_open"] == 2.0
+    assert values["otel_label_studio_runs_released_total"] == 6.0
+    assert values["otel_label_studio_runs_incomplete_total"] == 1.0
+    assert values["otel_label_studio_runs_late_spans_total"] == 3.0
+    without_runs = samples(ServeMetrics(lambda: readings(runs=None)).render().decode())
+    assert not [name for name in without_runs if "_runs_" in name]

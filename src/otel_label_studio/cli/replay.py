@@ -77,6 +77,8 @@ def backfill(
     bridge = build_bridge(settings, layout, queue)
     for request in requests:
         bridge.ingest.enqueue(bridge.ingest.map(from_otlp(request)))
+    if bridge.ingest.runs is not None:  # mode agent: the files hold whole runs, release them all now
+        bridge.ingest.runs.release_ready(everything=True)
     spans, records = bridge.ingest.stats.spans_received, bridge.ingest.stats.records_spooled
     left = deliver_in_foreground(bridge, queue, records, "replay", progress)
     stats = bridge.worker.stats

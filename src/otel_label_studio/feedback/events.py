@@ -57,13 +57,27 @@ def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> lis
             label = "edited"
         else:
             label = "accepted"
+        explanation = (response or "") if label == "edited" else ""
+        # An agent run's task (mode agent): what went wrong, as the reviewer chose it.
+        judged = {
+            item.get("from_name"): ", ".join(map(str, (item.get("value") or {}).get("choices") or ()))
+            for item in result
+            if isinstance(item, Mapping) and item.get("type") == "choices"
+        }
+        wrong = "; ".join(
+            f"{title}: {judged[name]}"
+            for name, title in (("failure_modes", "failure modes"), ("first_wrong_step", "first wrong step"))
+            if judged.get(name)
+        )
+        if wrong:
+            explanation = f"{wrong}\n{explanation}".strip()
         found.append(
             Evaluation(
                 trace_id=trace_id,
                 span_id=span_id,
                 label=label,
                 score=_rating(result),
-                explanation=(response or "")[:EXPLANATION_LIMIT] if label == "edited" else "",
+                explanation=explanation[:EXPLANATION_LIMIT],
                 annotation_id=annotation.get("id"),
                 task_id=task.get("id"),
                 time_unix_nano=now_ns if now_ns is not None else time.time_ns(),

@@ -25,6 +25,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
+from ..assembly import RunStats
 from ..ingest import IngestStats
 from ..rules.gate import ReviewCounts
 from ..worker import LATENCY_BUCKETS, WorkerStats
@@ -51,6 +52,7 @@ class Readings:
     feedback: tuple[int, int, int] | None = None  # events received, sent, waiting (when webhooks are taken)
     review: ReviewCounts | None = None  # the review rules' decisions (when serve has a rules file)
     folded: dict[str, int] | None = None  # folded repeats per project (when serve has a rules file)
+    runs: tuple[RunStats, int] | None = None  # the run assembler's counts and open runs (mode agent)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,34 @@ def _feedback(index: int) -> Callable[[Readings], int | None]:
 
 
 INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument(
+        "otel_label_studio.runs.open",
+        GAUGE,
+        "{trace}",
+        "Mode agent: traces whose runs wait for their grace period or idle timeout.",
+        lambda r: r.runs[1] if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.runs.released",
+        COUNTER,
+        "{run}",
+        "Mode agent: runs queued as records.",
+        lambda r: r.runs[0].runs_released if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.runs.incomplete",
+        COUNTER,
+        "{run}",
+        "Mode agent: runs queued without their top span, after the idle timeout.",
+        lambda r: r.runs[0].runs_incomplete if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.runs.late_spans",
+        COUNTER,
+        "{span}",
+        "Mode agent: spans dropped because they came after their run became a task.",
+        lambda r: r.runs[0].late_spans_dropped if r.runs is not None else None,
+    ),
     Instrument(
         "otel_label_studio.receiver.requests",
         COUNTER,

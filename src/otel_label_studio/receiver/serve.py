@@ -102,6 +102,7 @@ class Sidecar:
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
+        self.runs = bridge.ingest.runs  # mode agent: pieces of runs wait in the spool's file
         self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
             try:
@@ -159,6 +160,8 @@ class Sidecar:
     def start(self) -> None:
         stats = self.spool.stats()
         self.worker.start()
+        if self.runs is not None:
+            self.runs.start()  # runs left open by the last process complete on their stored timers
         if self.feedback is not None:
             self.feedback.start()  # sends what a previous run kept, then waits for webhooks
         self.grpc.start()
@@ -188,6 +191,8 @@ class Sidecar:
         started = time.monotonic()
         self.http.stop()
         self.grpc.stop(grace=2.0).wait(5.0)
+        if self.runs is not None:
+            self.runs.stop()  # runs not yet whole stay in the spool's file
         emptied = self.worker.stop(self.options.drain_seconds)
         left = self.spool.stats().depth
         if self.feedback is not None:
@@ -267,6 +272,7 @@ class Sidecar:
             feedback=self.feedback.counts() if self.feedback is not None else None,
             review=self.review.counts() if self.review is not None else None,
             folded=self.review.state.folded_by_project() if self.review is not None else None,
+            runs=(self.runs.stats, self.runs.open_runs) if self.runs is not None else None,
         )
 
 

@@ -1,0 +1,326 @@
+"""Agent runs assembled from their spans, whichever batches and requests brought them (``mode`` agent).
+
+A run's spans arrive in any order, over many export batches or OTLP requests. Ingest hands each
+batch's LangChain spans (``runs.pieces``) to ``RunAssembler.hold``, which keeps them in a hold:
+
+- ``SpoolHold`` (``serve``, or the exporter with ``spool_path``): the spool's ``run_pieces`` table,
+  committed before the request is acknowledged, so an acknowledged span is never lost;
+- ``MemoryHold`` (the exporter's default): at most ``max_open_runs`` traces open at once; the spans
+  of a trace beyond that are dropped and counted.
+
+A trace is *ready* when one of its spans can be a run's top (``runs.looks_like_top``) and nothing
+arrived for ``run_grace`` seconds (each new span restarts the wait). A trace whose top never came is
+ready after ``run_idle_timeout`` seconds without a new span; its runs are marked ``incomplete``.
+Releasing a trace builds its runs (``runs.runs_of``, ``runs.build_run``; the spans under one missing
+top are one incomplete run), redacts them, queues one record per run and deletes the pieces, in one
+transaction for the spool: after a kill -9 either the pieces wait or the runs are queued, once (the
+queue is keyed by the run's top span). Timers use each span's stored arrival time, so they resume
+after a restart. Memory holds only trace id -> (last arrival, has a top).
+
+A span arriving after its run was released (its own id, or its parent, among the run's spans) is
+dropped and counted for twice the idle timeout; later it would start a run of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol, Sequence
+
+from .queue import RecordQueue
+from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
+from .runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
+from .spanview import SpanView
+from .spool import Spool
+
+_logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.5  # how often the assembler looks for ready traces, at most
+
+
+class RunHold(Protocol):
+    """Where the pieces of runs not yet whole wait."""
+
+    def hold(self, pieces: Sequence[HeldPiece]) -> set[str]:
+        """Keep pieces; the traces whose pieces were dropped for lack of room (the spool raises
+        ``QueueFull`` instead)."""
+        ...
+
+    def open_traces(self) -> list[OpenTrace]: ...
+    def pieces(self, trace_id: str) -> list[HeldPiece]: ...
+    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
+        """Queue the records and forget the pieces (atomically where durable); how many were added."""
+        ...
+
+
+class SpoolHold:
+    """Pieces in the spool's SQLite file (``Spool.hold_pieces`` and friends)."""
+
+    encode = True
+
+    def __init__(self, spool: Spool):
+        self._spool = spool
+
+    def hold(self, pieces: Sequence[HeldPiece]) -> set[str]:
+        self._spool.hold_pieces(pieces)
+        return set()
+
+    def open_traces(self) -> list[OpenTrace]:
+        return self._spool.open_traces()
+
+    def pieces(self, trace_id: str) -> list[HeldPiece]:
+        return self._spool.held_pieces(trace_id)
+
+    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
+        return self._spool.release_run(trace_id, span_ids, records)
+
+
+class MemoryHold:
+    """Pieces in memory, at most ``max_open`` traces; released runs go to ``queue``."""
+
+    encode = False
+
+    def __init__(self, queue: RecordQueue, max_open: int):
+        self._queue = queue
+        self._max_open = max_open
+        self._lock = threading.Lock()
+        self._traces: dict[str, dict[str, HeldPiece]] = {}
+
+    def hold(self, pieces: Sequence[HeldPiece]) -> set[str]:
+        dropped = set()
+        with self._lock:
+            for piece in pieces:
+                trace = self._traces.get(piece.trace_id)
+                if trace is None:
+                    if len(self._traces) >= self._max_open:
+                        dropped.add(piece.trace_id)
+                        continue
+                    trace = self._traces[piece.trace_id] = {}
+                trace[piece.span_id] = piece
+        return dropped
+
+    def open_traces(self) -> list[OpenTrace]:
+        return []  # nothing survives the process
+
+    def pieces(self, trace_id: str) -> list[HeldPiece]:
+        with self._lock:
+            return list(self._traces.get(trace_id, {}).values())
+
+    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
+        added = self._queue.add(records).added
+        with self._lock:
+            trace = self._traces.get(trace_id, {})
+            for span_id in span_ids:
+                trace.pop(span_id, None)
+            if not trace:
+                self._traces.pop(trace_id, None)
+        return added
+
+
+@dataclass
+class RunStats:
+    spans_held: int = 0
+    runs_released: int = 0
+    runs_incomplete: int = 0
+    late_spans_dropped: int = 0  # arrived after their run became a task
+    spans_dropped_full: int = 0  # the in-memory hold had max_open_runs traces open
+
+
+class RunAssembler:
+    """Thread-safe. ``start`` runs the timer thread; ``release_ready`` is what it calls."""
+
+    def __init__(
+        self,
+        hold: RunHold,
+        *,
+        grace: float,
+        idle_timeout: float,
+        redact: Callable[[str], str] | None = None,
+        on_release: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._hold = hold
+        self._encode = bool(getattr(hold, "encode", True))
+        self.grace = grace
+        self.idle_timeout = idle_timeout
+        self._redact = redact
+        self.on_release = on_release
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._release_lock = threading.Lock()
+        self._open: dict[str, tuple[float, bool]] = {
+            trace.trace_id: (trace.last_arrival, trace.has_top) for trace in hold.open_traces()
+        }
+        self._released: OrderedDict[str, tuple[float, set[str]]] = OrderedDict()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats = RunStats()
+
+    @property
+    def open_runs(self) -> int:
+        """Traces with pieces waiting."""
+        return len(self._open)
+
+    # --- arrival --------------------------------------------------------------------------------
+
+    def pieces_of(self, views: Iterable[SpanView], project: str | None = None) -> list[HeldPiece]:
+        """The batch's run spans as pieces to hold; spans of runs already released are dropped and
+        counted here."""
+        now = self._clock()
+        held = []
+        late = 0
+        with self._lock:
+            self._forget_released(now)
+            for view in views:
+                if not is_run_span(view):
+                    continue
+                released = self._released.get(view.trace_id)
+                if released is not None and (
+                    view.span_id in released[1] or view.parent_span_id in released[1]
+                ):
+                    released[1].add(view.span_id)
+                    late += 1
+                    continue
+                held.append(
+                    HeldPiece(
+                        view.span_id,
+                        view.trace_id,
+                        view.parent_span_id,
+                        looks_like_top(view),
+                        now,
+                        project or None,
+                        encode_view(view) if self._encode else view,
+                    )
+                )
+            self.stats.late_spans_dropped += late
+        if late:
+            _logger.warning("%d spans arrived after their run became a task: dropped", late)
+        return held
+
+    def hold(self, pieces: Sequence[HeldPiece]) -> None:
+        """Keep pieces until their run is ready; raises ``QueueFull`` from a durable hold."""
+        if not pieces:
+            return
+        refused = self._hold.hold(pieces)
+        dropped = 0
+        with self._lock:
+            for piece in pieces:
+                if piece.trace_id in refused:
+                    dropped += 1
+                    continue
+                last, top = self._open.get(piece.trace_id, (0.0, False))
+                self._open[piece.trace_id] = (max(last, piece.received_at), top or piece.top)
+            self.stats.spans_held += len(pieces) - dropped
+            self.stats.spans_dropped_full += dropped
+        if dropped:
+            _logger.warning(
+                "%d spans dropped: too many agent runs open at once (max_open_runs); give spool_path= "
+                "to hold them on disk",
+                dropped,
+            )
+
+    # --- release --------------------------------------------------------------------------------
+
+    def ready(self, now: float | None = None, *, flush: bool = False, everything: bool = False) -> list[str]:
+        """Traces ready now; ``flush``: every trace with a top, at once; ``everything``: all."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            return [
+                trace_id
+                for trace_id, (last, top) in self._open.items()
+                if everything
+                or (top and (flush or now - last >= self.grace))
+                or (not top and now - last >= self.idle_timeout)
+            ]
+
+    def release_ready(
+        self, now: float | None = None, *, flush: bool = False, everything: bool = False
+    ) -> int:
+        """Release the ready traces: one queued record per run; how many records were added."""
+        added = 0
+        with self._release_lock:
+            for trace_id in self.ready(now, flush=flush, everything=everything):
+                try:
+                    added += self._release(trace_id)
+                except Exception:  # the pieces stay held; the next tick tries again
+                    _logger.exception("Could not release the runs of trace %s; retrying", trace_id)
+        if added and self.on_release is not None:
+            self.on_release(added)
+        return added
+
+    def _release(self, trace_id: str) -> int:
+        held = self._hold.pieces(trace_id)
+        if not held:
+            with self._lock:
+                self._open.pop(trace_id, None)
+            return 0
+        views = [decode_view(p.view) if isinstance(p.view, bytes) else p.view for p in held]
+        project = next((p.project for p in held if p.project), None)
+        records = [self._record(run, project) for run in _runs(views)]
+        added = self._hold.release(trace_id, [p.span_id for p in held], records)
+        now = self._clock()
+        with self._lock:
+            arrived = max(p.received_at for p in held)
+            last, _ = self._open.get(trace_id, (0.0, False))
+            if last > arrived:  # more came while releasing: it waits for its own turn
+                self._open[trace_id] = (last, any(p.top for p in self._hold.pieces(trace_id)))
+            else:
+                self._open.pop(trace_id, None)
+            remembered = self._released.setdefault(trace_id, (now, set()))[1]
+            remembered.update(view.span_id for view in views)
+            self._released[trace_id] = (now, remembered)
+            self._released.move_to_end(trace_id)
+            self.stats.runs_released += len(records)
+            self.stats.runs_incomplete += sum(record.incomplete for record in records)
+        return added
+
+    def _record(self, run: list[SpanView], project: str | None) -> RunRecord:
+        record = build_run(run)
+        record.project = project
+        if self._redact is not None:
+            record.redact(self._redact)
+        return record
+
+    def _forget_released(self, now: float) -> None:
+        cutoff = now - 2 * self.idle_timeout
+        while self._released:
+            trace_id, (at, _) = next(iter(self._released.items()))
+            if at >= cutoff:
+                break
+            del self._released[trace_id]
+
+    # --- the timer thread -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="otel-label-studio-runs", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+
+    def _run(self) -> None:
+        tick = max(0.05, min(TICK_SECONDS, self.grace / 2))
+        while not self._stop.wait(tick):
+            self.release_ready()
+
+
+def _runs(views: list[SpanView]) -> list[list[SpanView]]:
+    """A trace's runs; the runs whose top is missing and which hang under the same missing span are
+    one (incomplete) run, not one per orphaned branch."""
+    runs: list[list[SpanView]] = []
+    orphans: dict[str, list[SpanView]] = {}
+    for run in runs_of(views):
+        ids = {view.span_id for view in run}
+        top = next(view for view in run if view.parent_span_id not in ids)
+        if looks_like_top(top):
+            runs.append(run)
+        else:
+            orphans.setdefault(top.parent_span_id, []).extend(run)
+    return runs + list(orphans.values())

@@ -1,0 +1,278 @@
+"""Mode agent end to end: real LangChain / LangGraph runs become one task each in the real Label Studio,
+in-process (the exporter) and through a real `serve` process (requests out of order, kill -9, a lost top)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.layouts import AGENT_CONFIG, Layout
+from otel_label_studio.run_tasks import run_task
+from otel_label_studio.runs import build_run, looks_like_top, pieces, runs_of
+from otel_label_studio.spanview import from_readable_span
+from tests.support import scenarios, sidecar
+from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
+from tests.support.logs_receiver import LogsReceiver
+from tests.support.otlp_requests import PROTOBUF
+from tests.support.pipelines import pipeline
+from tests.support.serve_calls import metrics
+
+pytestmark = pytest.mark.integration
+
+AGENT_ARGS = ["--mode", "agent", "--run-grace", "1"]
+
+
+def agent_exporter(label_studio, project_name: str) -> LabelStudioSpanExporter:
+    return LabelStudioSpanExporter(
+        url=label_studio.url,
+        api_key=label_studio.pat,
+        project_name=project_name,
+        mode="agent",
+        run_grace=0.5,
+    )
+
+
+def run_spans(captured) -> list:
+    """The finished spans of LangChain runs (not LangGraph's agent construction, a trace of its own)."""
+    run_traces = {piece.trace_id for piece in pieces(map(from_readable_span, captured.get_finished_spans()))}
+    return [s for s in captured.get_finished_spans() if format(s.context.trace_id, "032x") in run_traces]
+
+
+def expected_task(spans) -> dict:
+    [[run]] = [runs_of(piece.spans) for piece in pieces(map(from_readable_span, spans))]
+    return run_task(Layout.from_config(AGENT_CONFIG), build_run(run))
+
+
+def send(side, requests) -> None:
+    for request in requests:
+        response = httpx.post(
+            side.traces_url, content=request.SerializeToString(), headers={**PROTOBUF, **side.auth()}
+        )
+        assert response.status_code == 200, response.text
+
+
+def test_an_agent_run_in_process_is_exactly_one_task_with_its_trajectory(
+    routing, captured, label_studio, ls, project_name
+):
+    exporter = agent_exporter(label_studio, project_name)
+    with pipeline(routing, exporter):
+        scenarios.agent_run()
+    assert exporter.force_flush(30_000)
+    [task] = tasks_of(ls, project_name)
+    expected = expected_task(run_spans(captured))
+    assert task.data == expected["data"]
+    assert task.meta == expected["meta"]
+    steps = [(item["role"], item["content"]) for item in task.data["steps"]]
+    assert steps[0] == ("user", "What's the weather in Paris?")
+    assert [role for role, _ in steps[1:]] == [
+        "1 · assistant",
+        "2 · tool search_weather",
+        "3 · retriever WeatherNotes",
+        "4 · assistant",
+    ]
+    assert steps[1][1] == '→ calls search_weather {"city": "Paris"}'
+    assert steps[2][1] == 'arguments: {"city": "Paris"}\nresult: Paris weather today: sunny, 22C.'
+    assert "[1] Paris weather today: sunny, 22C. (source: today.txt)" in steps[3][1]
+    assert "… [cut: 2320 more characters] (source: lyon)" in steps[3][1]
+    [prediction] = task.predictions
+    assert prediction.result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
+    assert task.data["incomplete"] is False
+    counts = exporter.counts
+    assert (counts["runs_released"], counts["tasks_created"], counts["runs_open"]) == (1, 1, 0)
+
+
+def test_two_concurrent_runs_in_one_process_do_not_mix(routing, captured, label_studio, ls, project_name):
+    exporter = agent_exporter(label_studio, project_name)
+    cities = ("Paris", "Oslo")
+    with pipeline(routing, exporter):
+        barrier = threading.Barrier(2)
+
+        def run(city: str) -> None:
+            barrier.wait()
+            scenarios.agent_run(city=city, answer=f"Sunny in {city}.")
+
+        threads = [threading.Thread(target=run, args=(city,)) for city in cities]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    tasks = tasks_of(ls, project_name)
+    assert len(tasks) == 2
+    for task in tasks:
+        city = next(city for city in cities if task.data["steps"][0]["content"].endswith(f"in {city}?"))
+        other = next(c for c in cities if c != city)
+        text = str(task.data["steps"])
+        assert other not in text
+        assert [item["role"] for item in task.data["steps"]][1:] == [
+            "1 · assistant",
+            "2 · tool search_weather",
+            "3 · retriever WeatherNotes",
+            "4 · assistant",
+        ]
+        assert task.data["steps"][2]["content"].endswith(f"result: {city} weather today: sunny, 22C.")
+        assert task.predictions[0].result[0]["value"] == {"text": [f"Sunny in {city}."]}
+
+
+def test_a_plain_call_outside_any_chain_is_a_one_step_run(routing, captured, label_studio, ls, project_name):
+    exporter = agent_exporter(label_studio, project_name)
+    with pipeline(routing, exporter):
+        scenarios.chat_system_human()
+    [task] = tasks_of(ls, project_name)
+    assert [item["role"] for item in task.data["steps"]] == ["user", "1 · assistant"]
+    assert task.data["steps"][0]["content"] == "Tell me a joke"
+    assert task.data["steps_count"] == 1 and task.data["incomplete"] is False
+    assert task.predictions[0].result[0]["value"] == {"text": ["Hi there 😀 café"]}
+
+
+def test_serve_makes_the_same_task_from_requests_sent_in_reverse_order(
+    tmp_path, routing, captured, label_studio, ls, project_name
+):
+    exporter = agent_exporter(label_studio, f"{project_name}-in-process")
+    with pipeline(routing, exporter):
+        scenarios.agent_run()
+    [in_process] = tasks_of(ls, f"{project_name}-in-process")
+    spans = run_spans(captured)
+    requests = [encode_spans(spans[i : i + 3]) for i in range(0, len(spans), 3)]
+    assert len(requests) >= 4
+    side = sidecar.start(label_studio, tmp_path / "serve", project_name, args=AGENT_ARGS)
+    try:
+        send(side, reversed(requests))
+        [task] = wait_for_tasks(ls, project_name, 1)
+        send(side, requests[:1])  # a sender's retry after the run became a task
+        counts = metrics(side)
+    finally:
+        side.terminate()
+    assert task.data == in_process.data
+    assert task.meta == in_process.meta
+    assert task.predictions[0].result == in_process.predictions[0].result
+    assert len(tasks_of(ls, project_name)) == 1
+    assert counts["otel_label_studio_runs_released_total"] == 1
+    assert counts["otel_label_studio_runs_open"] == 0
+    retried = sum(len(scope.spans) for spans in requests[0].resource_spans for scope in spans.scope_spans)
+    assert counts["otel_label_studio_runs_late_spans_total"] == retried  # dropped, counted: no second task
+
+
+def test_serve_killed_after_half_the_pieces_makes_one_complete_task_after_a_restart(
+    tmp_path, routing, captured, label_studio, ls, project_name
+):
+    with pipeline(routing, agent_exporter(label_studio, f"{project_name}-unused")):
+        scenarios.agent_run()
+    spans = run_spans(captured)
+    requests = [encode_spans(spans[i : i + 2]) for i in range(0, len(spans), 2)]
+    half = len(requests) // 2
+    # The last requests hold the top spans (they end last): sent first, a grace of 30 s keeps the run
+    # open until the kill, so the first process cannot have released it.
+    side = sidecar.start(
+        label_studio, tmp_path / "serve", project_name, args=["--mode", "agent", "--run-grace", "30"]
+    )
+    try:
+        send(side, reversed(requests[half:]))
+        side.kill()
+        side.command[side.command.index("30")] = "1"
+        side.respawn()
+        send(side, requests[:half])
+        [task] = wait_for_tasks(ls, project_name, 1)
+    finally:
+        side.terminate()
+    expected = expected_task(spans)
+    assert task.data == expected["data"] and task.meta == expected["meta"]
+    assert task.data["incomplete"] is False and task.data["steps_count"] == 4
+    assert len(tasks_of(ls, project_name)) == 1
+
+
+def test_serve_makes_one_incomplete_task_of_a_run_without_its_top_after_the_idle_timeout(
+    tmp_path, routing, captured, label_studio, ls, project_name
+):
+    with pipeline(routing, agent_exporter(label_studio, f"{project_name}-unused")):
+        scenarios.agent_run()
+    spans = [s for s in run_spans(captured) if not looks_like_top(from_readable_span(s))]
+    side = sidecar.start(
+        label_studio,
+        tmp_path / "serve",
+        project_name,
+        args=[*AGENT_ARGS, "--run-idle-timeout", "3"],
+    )
+    try:
+        send(side, [encode_spans(spans[i : i + 3]) for i in range(0, len(spans), 3)])
+        [task] = wait_for_tasks(ls, project_name, 1, timeout=30)
+    finally:
+        side.terminate()
+    assert task.data["incomplete"] is True and task.meta["incomplete"] is True
+    assert [item["role"] for item in task.data["steps"]][1:] == [
+        "1 · assistant",
+        "2 · tool search_weather",
+        "3 · retriever WeatherNotes",
+        "4 · assistant",
+    ]
+    assert task.predictions[0].result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
+    assert len(tasks_of(ls, project_name)) == 1
+
+
+def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
+    tmp_path, routing, captured, label_studio, ls, project_name
+):
+    with pipeline(routing, agent_exporter(label_studio, f"{project_name}-unused")):
+        scenarios.agent_run()
+    spans = run_spans(captured)
+    top = next(s for s in spans if s.parent is None)
+    receiver = LogsReceiver()
+    side = sidecar.start(
+        label_studio,
+        tmp_path / "serve",
+        project_name,
+        args=[*AGENT_ARGS, "--feedback-endpoint", receiver.url],
+    )
+    try:
+        send(side, [encode_spans(spans)])
+        [task] = wait_for_tasks(ls, project_name, 1)
+        project = project_by_title(ls, project_name)
+        env = {
+            **os.environ,
+            "LABEL_STUDIO_URL": label_studio.url,
+            "LABEL_STUDIO_API_KEY": label_studio.pat,
+            "OTEL_LABEL_STUDIO_AUTH_TOKEN": side.token,
+        }
+        registered = subprocess.run(
+            [str(sidecar.SCRIPT), "webhook", "--project-id", str(project.id), "--target", side.http_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert registered.returncode == 0, registered.stderr
+        ls.annotations.create(
+            id=task.id,
+            result=[
+                {"from_name": "first_wrong_step", "to_name": "steps", "type": "choices",
+                 "value": {"choices": ["2 · tool search_weather"]}},
+                {"from_name": "failure_modes", "to_name": "steps", "type": "choices",
+                 "value": {"choices": ["Wrong tool", "Unsupported claim"]}},
+                {"from_name": "response", "to_name": "steps", "type": "textarea",
+                 "value": {"text": ["It is sunny and 22C in Paris."]}},
+                {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 2}},
+            ],
+            was_cancelled=False,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not receiver.records() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [record] = receiver.records()
+    finally:
+        side.terminate()
+        receiver.close()
+    assert record.event_name == "gen_ai.evaluation.result"
+    assert record.trace_id.hex() == format(top.context.trace_id, "032x") == task.data["trace_id"]
+    assert record.span_id.hex() == format(top.context.span_id, "016x") == task.data["span_id"]
+    attributes = {kv.key: kv.value for kv in record.attributes}
+    assert attributes["gen_ai.evaluation.score.value"].double_value == 2.0
+    assert attributes["gen_ai.evaluation.score.label"].string_value == "accepted"
+    assert attributes["gen_ai.evaluation.explanation"].string_value == (
+        "failure modes: Wrong tool, Unsupported claim; first wrong step: 2 · tool search_weather"
+    )
