@@ -781,6 +781,15 @@ def read_settings(
                 values[name] = used
             else:
                 problems.append(Problem(source, str(exc)))
+    if values.get("mode") == "agent" and values.get("review_rules"):
+        # Until review rules can select runs (issue 16 item 7), the pair would drop the rules unseen.
+        problems.append(
+            Problem(
+                spec("review_rules").flag or "review_rules",
+                "review rules do not apply to mode agent yet (a run is not a single LLM span): "
+                "drop the rules file or use mode prompt or chat",
+            )
+        )
     if problems:
         raise SettingsError(problems)
     return Settings(**values)

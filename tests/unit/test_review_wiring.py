@@ -237,3 +237,12 @@ def test_a_batch_the_queue_refuses_is_neither_folded_nor_counted_against_the_lim
     counts = gate.counts().rules["all"]
     assert (counts.kept, counts.folded, counts.over_limit) == (2, 0, 0)
     gate.close()
+
+
+def test_review_rules_with_mode_agent_are_refused_at_start_not_dropped_unseen(tmp_path):
+    path = rules_file(tmp_path, "rules:\n  - name: all\n    sample: 1.0\n")
+    with pytest.raises(SettingsError, match="--review-rules: review rules do not apply to mode agent"):
+        read_settings(flags={"mode": "agent", "review_rules": path}, environ={})
+    with pytest.raises(ValueError, match="review rules do not apply to mode agent"):
+        LabelStudioSpanExporter(api_key="k", mode="agent", review_rules=path)
+    assert read_settings(flags={"mode": "chat", "review_rules": path}, environ={}).mode == "chat"
