@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .feedback.events import ANNOTATION_ACTIONS, EXPLANATION_LIMIT, Evaluation
+from .feedback.events import ANNOTATION_ACTIONS, EXPLANATION_LIMIT, Evaluation, is_hex_id
 from .record import LLMRecord, Message
 from .stats import wilson_interval
 
@@ -250,12 +250,14 @@ def pair_evaluations(payload: Mapping[str, Any], *, now_ns: int) -> list[Evaluat
     task = payload.get("task") or {}
     pair = (task.get("meta") or {}).get("pair")
     trace_id = str((task.get("data") or {}).get("trace_id") or "")
-    if not isinstance(pair, Mapping) or not _hex(trace_id, 32):
+    if not isinstance(pair, Mapping) or not is_hex_id(trace_id, 32):
         return []
     side_a, side_b = pair.get("a"), pair.get("b")
     if not (isinstance(side_a, Mapping) and isinstance(side_b, Mapping)):
         return []
-    if not (_hex(str(side_a.get("span_id") or ""), 16) and _hex(str(side_b.get("span_id") or ""), 16)):
+    if not (
+        is_hex_id(str(side_a.get("span_id") or ""), 16) and is_hex_id(str(side_b.get("span_id") or ""), 16)
+    ):
         return []
     found = []
     for annotation in payload.get("annotations") or [payload.get("annotation") or {}]:
@@ -298,16 +300,6 @@ def _explain(label: str, side: Mapping[str, Any], other: Mapping[str, Any]) -> s
     if label not in words:
         return ""
     return f"pairwise review: {name(side)} {words[label]} {name(other)}"
-
-
-def _hex(value: str, length: int) -> bool:
-    if len(value) != length:
-        return False
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        return False
-    return True
 
 
 # --- win rates --------------------------------------------------------------------------------

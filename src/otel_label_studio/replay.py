@@ -13,7 +13,7 @@ Pure: bytes in, requests out. Errors name the file and the line or offset.
 from __future__ import annotations
 
 import struct
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -85,3 +85,16 @@ def _framed(data: bytes) -> list[tuple[int, bytes]] | None:
 def frame(requests: list[ExportTraceServiceRequest]) -> bytes:
     """The ``format: proto`` file for these requests (tests and tools write fixtures with it)."""
     return b"".join(_LENGTH.pack(len(body)) + body for body in (r.SerializeToString() for r in requests))
+
+
+def read_files(names: Iterable[str]) -> list[ExportTraceServiceRequest]:
+    """Every export request in the named capture files; ValueError says which file cannot be read
+    or is not OTLP (``replay`` and ``rules check`` stop with it)."""
+    requests: list[ExportTraceServiceRequest] = []
+    for name in names:
+        try:
+            with open(name, "rb") as handle:
+                requests.extend(read_requests(name, handle.read()))
+        except OSError as exc:
+            raise ValueError(f"cannot read {name}: {exc.strerror or exc}") from None
+    return requests

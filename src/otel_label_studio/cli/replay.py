@@ -39,17 +39,12 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..replay import read_requests
+    from ..replay import read_files
 
-    requests: list[ExportTraceServiceRequest] = []
-    for name in args.files:
-        try:
-            with open(name, "rb") as handle:
-                requests.extend(read_requests(name, handle.read()))
-        except OSError as exc:
-            parser.error(f"cannot read {name}: {exc.strerror or exc}")
-        except ValueError as exc:
-            parser.error(str(exc))
+    try:
+        requests = read_files(args.files)
+    except ValueError as exc:
+        parser.error(str(exc))
     settings, layout = project_settings(args, parser)
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
     try:

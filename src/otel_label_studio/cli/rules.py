@@ -185,18 +185,13 @@ def dry_run(
 
 
 def _read_captures(names: list[str], parser: argparse.ArgumentParser) -> list[ExportTraceServiceRequest]:
-    from ..replay import read_requests
+    from ..replay import read_files
 
-    requests: list[ExportTraceServiceRequest] = []
-    for name in names:
-        try:
-            with open(name, "rb") as handle:
-                requests.extend(read_requests(name, handle.read()))
-        except OSError as exc:
-            parser.error(f"cannot read {name}: {exc.strerror or exc}")
-        except ValueError as exc:
-            parser.error(str(exc))
-    return requests
+    try:
+        return read_files(names)
+    except ValueError as exc:
+        parser.error(str(exc))
+    raise AssertionError("not reached: parser.error exits")
 
 
 def _describe(rule: Rule) -> str:

@@ -41,7 +41,7 @@ def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> lis
     task = payload.get("task") or {}
     data = task.get("data") or {}
     trace_id, span_id = str(data.get("trace_id") or ""), str(data.get("span_id") or "")
-    if not (_hex(trace_id, 32) and _hex(span_id, 16)):
+    if not (is_hex_id(trace_id, 32) and is_hex_id(span_id, 16)):
         return []  # not a task the bridge made: nothing to link to
     annotations = payload.get("annotations") or [payload.get("annotation") or {}]
     found = []
@@ -136,7 +136,8 @@ def _kv(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def _hex(value: str, length: int) -> bool:
+def is_hex_id(value: str, length: int) -> bool:
+    """Whether ``value`` is ``length`` hex digits (a trace id: 32, a span id: 16)."""
     if len(value) != length:
         return False
     try:
