@@ -1,0 +1,61 @@
+"""Judge results in, against the real Label Studio: an LLM span with ``gen_ai.evaluation.result``
+events becomes a task with a ``judge:<name>`` prediction per evaluation, and the labeling view of
+that task still loads with the model's response in it."""
+
+from __future__ import annotations
+
+import pytest
+
+from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.judge import read_judge
+from tests.support.browser import logged_in_page, wait_for_texts
+from tests.support.judge_spans import judged_chat_span
+from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.pipelines import deliver
+
+pytestmark = pytest.mark.integration
+
+QUESTION = "What is 2+2? (judged)"
+ANSWER = "The answer is 4 (judged)."
+
+
+def judged_task(label_studio, ls, project_name, mode):
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name, mode=mode
+    )
+    deliver(exporter, [judged_chat_span(QUESTION, ANSWER)])
+    exporter.shutdown()
+    (task,) = tasks_of(ls, project_name)
+    return task
+
+
+@pytest.mark.parametrize("mode", ["prompt", "chat"])
+def test_a_judged_span_gives_its_task_a_judge_prediction_per_evaluation(label_studio, ls, project_name, mode):
+    task = judged_task(label_studio, ls, project_name, mode)
+    predictions = {p.model_version: p.model_dump() for p in task.predictions}
+    assert set(predictions) == {"gpt-4o-mini", "judge:helpfulness", "judge:toxicity"}
+    helpfulness = read_judge(predictions["judge:helpfulness"])
+    toxicity = read_judge(predictions["judge:toxicity"])
+    assert helpfulness is not None and toxicity is not None
+    assert (helpfulness.score, helpfulness.rating) == (0.75, 4.0)
+    assert (toxicity.score, toxicity.rating) == (0.0, 1.0)
+    target = "dialogue" if mode == "chat" else "prompt"
+    assert predictions["judge:helpfulness"]["result"][0]["to_name"] == target
+    assert task.meta["evaluations"][0]["explanation"] == "answers the question"
+    # the model's prediction set the project's model_version: the label stream pre-fills the response
+    assert project_by_title(ls, project_name).model_version == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("mode", ["prompt", "chat"])
+def test_the_labeling_view_of_a_judged_task_loads(browser, label_studio, ls, project_name, mode):
+    task = judged_task(label_studio, ls, project_name, mode)
+    project_id = project_by_title(ls, project_name).id
+    page = logged_in_page(browser, label_studio)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task.id}")
+    wait_for_texts(page, [QUESTION, ANSWER])
+    page.wait_for_load_state("networkidle")
+    text = wait_for_texts(page, [QUESTION])
+    assert "Rate the response:" in text
+    assert not errors, errors
