@@ -4,13 +4,19 @@ that task still loads with the model's response in it."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.judge import read_judge
+from tests.support import sidecar
 from tests.support.browser import logged_in_page, wait_for_texts
 from tests.support.judge_spans import judged_chat_span
-from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
 from tests.support.pipelines import deliver
 
 pytestmark = pytest.mark.integration
@@ -59,3 +65,25 @@ def test_the_labeling_view_of_a_judged_task_loads(browser, label_studio, ls, pro
     text = wait_for_texts(page, [QUESTION])
     assert "Rate the response:" in text
     assert not errors, errors
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_serve_gives_a_judged_span_its_judge_predictions(label_studio, ls, project_name, tmp_path, transport):
+    side = sidecar.start(label_studio, tmp_path / "data", project_name)
+    try:
+        headers = side.auth()
+        otlp = (
+            GrpcExporter(endpoint=side.grpc_target, insecure=True, headers=headers)
+            if transport == "grpc"
+            else HttpExporter(endpoint=side.traces_url, headers=headers)
+        )
+        assert (
+            otlp.export([judged_chat_span(f"{QUESTION} {uuid.uuid4().hex[:6]}")]) == SpanExportResult.SUCCESS
+        )
+        otlp.shutdown()
+        (task,) = wait_for_tasks(ls, project_name, 1)
+    finally:
+        assert side.terminate() == 0
+    ratings = {p.model_version: read_judge(p.model_dump()) for p in task.predictions}
+    assert ratings["judge:helpfulness"].rating == 4.0 and ratings["judge:toxicity"].rating == 1.0  # type: ignore[union-attr]
+    assert task.predictions[-1].model_version == "gpt-4o-mini"
