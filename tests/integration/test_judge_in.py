@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.judge import read_judge
+from otel_label_studio.layouts import PROMPT_CONFIG
 from tests.support import sidecar
 from tests.support.browser import logged_in_page, wait_for_texts
 from tests.support.judge_spans import judged_chat_span
@@ -87,3 +88,36 @@ def test_serve_gives_a_judged_span_its_judge_predictions(label_studio, ls, proje
     ratings = {p.model_version: read_judge(p.model_dump()) for p in task.predictions}
     assert ratings["judge:helpfulness"].rating == 4.0 and ratings["judge:toxicity"].rating == 1.0  # type: ignore[union-attr]
     assert task.predictions[-1].model_version == "gpt-4o-mini"
+
+
+JUDGE_NOTE_CONFIG = PROMPT_CONFIG.replace(
+    '<Rating name="rating" toName="prompt"/>',
+    '<Rating name="rating" toName="prompt"/>\n<Header value="Judge said:"/>\n'
+    '<TextArea name="judge" toName="prompt" rows="2"/>',
+)
+
+
+def test_a_config_with_a_judge_textarea_shows_what_the_judge_said(browser, label_studio, ls, project_name):
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url,
+        api_key=label_studio.pat,
+        project_name=project_name,
+        project_config=JUDGE_NOTE_CONFIG,
+    )
+    deliver(exporter, [judged_chat_span(QUESTION, ANSWER)])
+    exporter.shutdown()
+    (task,) = tasks_of(ls, project_name)
+    project_id = project_by_title(ls, project_name).id
+    page = logged_in_page(browser, label_studio)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task.id}")
+    wait_for_texts(page, [QUESTION, ANSWER])  # the model's prediction opens first
+    page.wait_for_load_state("networkidle")
+    # the prediction list names each by its model_version, cut in the middle ("judge:he...ulness"),
+    # with its score as a percentage
+    assert "75.00%" in page.inner_text("body")
+    page.get_by_text("judge:he", exact=False).first.click()
+    text = wait_for_texts(page, ["explanation: answers the question", "label: helpful"])
+    assert "Judge said:" in text
+    assert not errors, errors
