@@ -15,6 +15,7 @@ from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
 
+from .judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
 from .record import UNKNOWN_MODEL, LLMRecord, Message
 
 # The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
@@ -133,6 +134,13 @@ class Layout:
     prompt_key: str  # that object's $variable
     dialogue: bool  # True: the prompt is a list of {role, content}; False: text
     variables: tuple[str, ...]  # every $variable the config reads
+    # Where a judge's result shows (judge.py): the Rating that gets its score, the TextArea named
+    # "judge" that gets its label and explanation; None where the config has no such tag, and then
+    # the judge prediction leaves that part out (a result whose from_name the config lacks is not
+    # something the labeling view is asked to show).
+    rating_name: str | None = None
+    rating_max: int = RATING_SCALE_MAX
+    judge_note_name: str | None = None
 
     @classmethod
     def from_config(cls, label_config: str) -> Layout:
@@ -178,6 +186,17 @@ class Layout:
                 f'<{target.tag} name="{target_name}"> must read its value from a task field, '
                 f'e.g. value="$prompt" (it has value="{target.value}")'
             )
+        ratings = [
+            c for c in interface.controls if c.tag.lower() == "rating" and target_name in (c.to_name or [])
+        ]
+        rating = next((c for c in ratings if c.name == "rating"), ratings[0] if ratings else None)
+        try:
+            rating_max = (
+                int((rating.attr or {}).get("maxRating", RATING_SCALE_MAX)) if rating else RATING_SCALE_MAX
+            )
+        except (TypeError, ValueError):
+            rating_max = RATING_SCALE_MAX
+        note = next((c for c in textareas if c.name == NOTE_NAME and target_name in (c.to_name or [])), None)
         return cls(
             label_config=label_config,
             response_name=textarea.name,
@@ -185,6 +204,9 @@ class Layout:
             prompt_key=match.group(1),
             dialogue=tag in DIALOGUE_OBJECTS,
             variables=_variables(label_config),
+            rating_name=rating.name if rating else None,
+            rating_max=rating_max,
+            judge_note_name=note.name if note else None,
         )
 
     def task(self, record: LLMRecord) -> dict[str, Any]:
@@ -224,7 +246,35 @@ class Layout:
         # Label Studio names a prediction by its model_version ("undefined" when there is none),
         # in a tab that shows about 16 characters.
         prediction["model_version"] = model or record.provider or "unknown model"
-        return {"data": data, "meta": task_meta(record), "predictions": [prediction]}
+        # The model's prediction last: Label Studio 1.23.2 sets an empty project model_version from
+        # the LAST prediction of the first import that has any (tasks/serializers.py), and that
+        # version decides what the label stream pre-fills: the response, not a judge's stars.
+        return {
+            "data": data,
+            "meta": task_meta(record),
+            "predictions": [*self.judge_predictions(record), prediction],
+        }
+
+    def judge_predictions(self, record: LLMRecord) -> list[dict[str, Any]]:
+        """One ``judge:<name>`` prediction per evaluation the span carried, with only the parts
+        this config can show; an evaluation with nothing to show here still gives its score."""
+        predictions = []
+        for evaluation in record.evaluations:
+            prediction = judge_prediction(
+                str(evaluation.get("name")),
+                evaluation.get("score"),
+                label=evaluation.get("label") if self.judge_note_name else None,
+                explanation=evaluation.get("explanation") if self.judge_note_name else None,
+                rating_name=self.rating_name or "rating",
+                to_name=self.target_name,
+                note_name=self.judge_note_name or NOTE_NAME,
+                max_rating=self.rating_max,
+            )
+            if self.rating_name is None:
+                prediction["result"] = [item for item in prediction["result"] if item["type"] != "rating"]
+            if prediction["result"] or "score" in prediction:
+                predictions.append(prediction)
+        return predictions
 
 
 def layout_for(mode: str, project_config: str | None) -> Layout:
@@ -251,6 +301,8 @@ def task_meta(record: LLMRecord) -> dict[str, Any]:
         meta["metadata"] = record.metadata
     if record.error:
         meta["error"] = record.error
+    if record.evaluations:
+        meta["evaluations"] = record.evaluations
     return meta
 
 

@@ -72,6 +72,9 @@ class LLMRecord:
     truncated: bool = False
     error: str | None = None
     project: str | None = None  # a per-span project override (resource attribute)
+    # judge results from gen_ai.evaluation.result span events (evaluations.py): plain dicts with
+    # name, score, label, explanation. Last, so a record spooled before it still loads.
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def model(self) -> str | None:

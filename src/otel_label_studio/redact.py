@@ -60,4 +60,7 @@ class Redactor:
         record.metadata = {key: self.text(value) for key, value in record.metadata.items()}
         if record.error:
             record.error = self.text(record.error)
+        for evaluation in record.evaluations:  # a judge's explanation may quote the prompt
+            if evaluation.get("explanation"):
+                evaluation["explanation"] = self.text(evaluation["explanation"])
         return record

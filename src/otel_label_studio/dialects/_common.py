@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..evaluations import read_evaluations
 from ..record import UNKNOWN_MODEL, LLMRecord, to_text
 from ..spanview import STATUS_ERROR, SpanView
 
@@ -82,6 +83,7 @@ def new_record(view: SpanView, *, operation: str, dialect: str, metadata_prefix:
         end_time_unix_nano=view.end_time_unix_nano,
         truncated=view.dropped_attributes_count > 0,
         project=text_attr(view.resource, PROJECT_ATTRIBUTE),
+        evaluations=read_evaluations(view.events) if view.events else [],
     )
     if view.status_code == STATUS_ERROR:
         record.error = error_text(view)

@@ -4,7 +4,9 @@ The same names and the same values as the record the dialect would map (``model`
 response model, else the request model, else LangChain's ``ls_model_name``; ``provider`` as
 ``dialects`` normalises it; ``metadata.<key>`` as run metadata), but without mapping: no
 message is decoded, nothing is copied. ``tests/test_rules_fields.py`` holds the two to agreement
-for every dialect. Any other key is a span attribute, else a resource attribute, by full name.
+for every dialect. ``evaluation.<name>`` is the ``(score, label)`` of the span's last
+``gen_ai.evaluation.result`` event of that name (``evaluations``), None when there is none. Any
+other key is a span attribute, else a resource attribute, by full name.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any, Callable, Mapping
 
 from ..dialects import genai, legacy, openinference
 from ..dialects._common import int_attr, model_attr, text_attr
+from ..evaluations import EVENT_NAME, LABEL, NAME, SCORE, score_value
 from ..record import to_text
 from ..spanview import STATUS_ERROR, SpanView
-from .language import METADATA_PREFIX
+from .language import EVALUATION_PREFIX, METADATA_PREFIX
 
 Reader = Callable[[SpanView, str], Any]  # (view, dialect name) -> value or None
 
@@ -45,6 +48,9 @@ class FieldReader:
         if key.startswith(METADATA_PREFIX):
             name = key[len(METADATA_PREFIX) :]
             return lambda view, dialect: self.metadata(view, dialect, name)
+        if key.startswith(EVALUATION_PREFIX):
+            evaluation = key[len(EVALUATION_PREFIX) :]
+            return lambda view, dialect: _evaluation(view, evaluation)
         return lambda view, dialect: _attribute(view, key)
 
     def metadata(self, view: SpanView, dialect: str, name: str) -> str | None:
@@ -90,6 +96,16 @@ def _attribute(view: SpanView, key: str) -> Any:
     if value is None:
         value = view.resource.get(key)
     return value
+
+
+def _evaluation(view: SpanView, name: str) -> tuple[float | None, str | None] | None:
+    """The last ``gen_ai.evaluation.result`` event named ``name``: (score, label); None if none."""
+    found = None
+    for event in view.events:
+        if event.name == EVENT_NAME and event.attributes.get(NAME) == name:
+            label = event.attributes.get(LABEL)
+            found = (score_value(event.attributes.get(SCORE)), None if label is None else str(label))
+    return found
 
 
 def _operation(view: SpanView, dialect: str) -> str | None:

@@ -47,6 +47,10 @@ RECORD_FIELDS = (
     "dialect",
 )
 METADATA_PREFIX = "metadata."
+#: ``evaluation.<name>``: a judge's result on the span (a ``gen_ai.evaluation.result`` event named
+#: ``<name>``). The value read is ``(score, label)``: a number or comparison matches the score,
+#: text or a glob the label, ``{exists: ...}`` whether the span carries that evaluation at all.
+EVALUATION_PREFIX = "evaluation."
 STATUSES = ("error", "ok")
 RULE_KEYS = ("name", "match", "sample", "limit", "project", "include_errors")
 TOP_KEYS = ("rules", "fold_duplicates", "include_errors")
@@ -296,11 +300,15 @@ class _Reader:
             raise self.error(
                 key_node,
                 f"unknown match key {key!r} in {what}{_did_you_mean(key, RECORD_FIELDS)}; a match key is a "
-                f"record field ({', '.join(RECORD_FIELDS)}), metadata.<key>, or an attribute's full name "
-                "such as service.name",
+                f"record field ({', '.join(RECORD_FIELDS)}), metadata.<key>, evaluation.<name>, or an "
+                "attribute's full name such as service.name",
             )
         if key.startswith(METADATA_PREFIX) and len(key) == len(METADATA_PREFIX):
             raise self.error(key_node, f"metadata. in {what} needs the metadata key: metadata.user_id")
+        if key == EVALUATION_PREFIX:
+            raise self.error(
+                key_node, f"evaluation. in {what} needs the evaluation's name: evaluation.helpfulness"
+            )
         label = f"{key} in {what}"
         if isinstance(node, SequenceNode):
             if not node.value:
@@ -313,6 +321,20 @@ class _Reader:
         return Condition(key, written, check)
 
     def pattern(self, node: Node, key: str, label: str) -> tuple[Any, Predicate]:
+        written, check = self.value_pattern(node, key, label)
+        if not key.startswith(EVALUATION_PREFIX):
+            return written, check
+        if isinstance(written, dict):  # exists: the evaluation is there or not
+            return written, check
+        if (
+            isinstance(written, (int, float))
+            and not isinstance(written, bool)
+            or (isinstance(written, str) and _COMPARISON.match(written))
+        ):
+            return written, lambda seen: seen is not None and check(seen[0])  # the score
+        return written, lambda seen: seen is not None and check(seen[1])  # the label
+
+    def value_pattern(self, node: Node, key: str, label: str) -> tuple[Any, Predicate]:
         if isinstance(node, MappingNode):
             spec = self.mapping(node, f"the pattern of {label}", ("exists",))
             if not spec:

@@ -1,0 +1,97 @@
+"""Judge results in: ``gen_ai.evaluation.result`` span events on an LLM span become the record's
+evaluations, survive the spool, and become ``judge:<name>`` predictions on the task."""
+
+from __future__ import annotations
+
+import pickle
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from otel_label_studio.judge import read_judge
+from otel_label_studio.layouts import AGENT_CONFIG, Layout, layout_for
+from otel_label_studio.mapping import Mapper
+from otel_label_studio.record import LLMRecord
+from otel_label_studio.redact import Redactor
+from otel_label_studio.spanview import from_otlp, from_readable_span
+from tests.support.judge_spans import judged_chat_span
+
+EXPECTED = [
+    {"name": "helpfulness", "score": 0.75, "label": "helpful", "explanation": "answers the question"},
+    {"name": "toxicity", "score": 0.0, "label": None, "explanation": None},
+]
+
+
+def mapped(views, redactor=None):
+    result = Mapper(metadata_prefix="x", include_errors=False, redactor=redactor).map(views)
+    (record,) = result.records
+    return record
+
+
+def test_sdk_and_otlp_spans_carry_their_evaluation_events_to_the_record():
+    span = judged_chat_span()
+    through_otlp = ExportTraceServiceRequest.FromString(encode_spans([span]).SerializeToString())
+    assert mapped([from_readable_span(span)]).evaluations == EXPECTED
+    assert mapped(from_otlp(through_otlp)).evaluations == EXPECTED
+
+
+def test_evaluations_survive_the_spool_and_an_old_spooled_record_still_loads():
+    record = mapped([from_readable_span(judged_chat_span())])
+    assert LLMRecord.from_bytes(record.to_bytes()).evaluations == EXPECTED
+    old = pickle.dumps(pickle.loads(record.to_bytes())[:-1], protocol=5)  # spooled before the field
+    assert LLMRecord.from_bytes(old).evaluations == []
+
+
+def test_the_task_has_one_judge_prediction_per_evaluation_before_the_model_prediction():
+    task = layout_for("prompt", None).task(mapped([from_readable_span(judged_chat_span())]))
+    helpfulness, toxicity, model = task["predictions"]
+    assert model["model_version"] == "gpt-4o-mini" and model["result"][0]["from_name"] == "response"
+    assert helpfulness == {
+        "model_version": "judge:helpfulness",
+        "score": 0.75,
+        "result": [{"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": 4}}],
+    }
+    assert read_judge(toxicity).rating == 1  # type: ignore[union-attr]
+    assert task["meta"]["evaluations"] == EXPECTED  # the label and explanation, for datasets
+
+
+def test_a_config_with_a_judge_textarea_shows_the_label_and_explanation():
+    config = layout_for("chat", None).label_config.replace(
+        '<Rating name="rating" toName="dialogue"/>',
+        '<Rating name="stars" toName="dialogue" maxRating="10"/>'
+        '<TextArea name="judge" toName="dialogue" readonly="true"/>',
+    )
+    task = Layout.from_config(config).task(mapped([from_readable_span(judged_chat_span())]))
+    helpfulness = read_judge(task["predictions"][0], rating_name="stars")
+    assert helpfulness is not None
+    assert (helpfulness.rating, helpfulness.label, helpfulness.explanation) == (
+        8.0,
+        "helpful",
+        "answers the question",
+    )
+    assert {item["from_name"] for item in task["predictions"][0]["result"]} == {"stars", "judge"}
+
+
+def test_a_config_without_a_rating_gets_no_rating_item_and_no_empty_prediction():
+    layout = Layout.from_config(AGENT_CONFIG.replace('<Rating name="rating" toName="steps"/>', ""))
+    record = mapped([from_readable_span(judged_chat_span())])
+    assert [p["result"] for p in layout.judge_predictions(record)] == [[], []]  # scores only
+    record.evaluations = [{"name": "tone", "score": None, "label": "polite", "explanation": None}]
+    assert layout.judge_predictions(record) == []
+
+
+def test_events_that_are_not_evaluations_or_name_nothing_are_left_out_and_explanations_are_redacted():
+    span = judged_chat_span(
+        evaluations=[
+            {"gen_ai.evaluation.score.value": 0.5},  # no name
+            {"gen_ai.evaluation.name": "empty"},  # says nothing
+            {
+                "gen_ai.evaluation.name": "leak",
+                "gen_ai.evaluation.score.value": "0.2",
+                "gen_ai.evaluation.explanation": "said secret-123",
+            },
+        ]
+    )
+    record = mapped([from_readable_span(span)], Redactor([r"secret-\d+"]))
+    assert [(e["name"], e["score"]) for e in record.evaluations] == [("leak", 0.2)]
+    assert "secret-123" not in record.evaluations[0]["explanation"]
