@@ -35,22 +35,21 @@ class _Clock:
 
 
 def _agent_spans() -> list[SpanView]:
-    from opentelemetry.instrumentation.langchain import LangchainInstrumentor
-    from opentelemetry.sdk.trace import TracerProvider
+    """A real agent run's spans, through the process's one LangChain instrumentation (instrumenting
+    again after ``uninstrument`` makes no spans: the e2e and overhead scenarios that follow need it)."""
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from bench.common import app_switch
     from tests.support import scenarios
 
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    instrumentor = LangchainInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
+    switch = app_switch()
+    switch.target = SimpleSpanProcessor(memory)
     try:
         scenarios.agent_run()
     finally:
-        instrumentor.uninstrument()
+        switch.target = None
     [piece] = pieces(from_readable_span(span) for span in memory.get_finished_spans())
     return piece.spans
 
