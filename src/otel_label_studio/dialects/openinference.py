@@ -142,7 +142,8 @@ def _generations(value: Any) -> list[str]:
     ]
 
 
-def _metadata(attributes: Any) -> dict[str, str]:
+def metadata_object(attributes: Any) -> dict[str, Any]:
+    """The run metadata OpenInference writes as one JSON object in ``metadata`` ({} when not one)."""
     raw = attributes.get("metadata")
     if not isinstance(raw, str):
         return {}
@@ -150,6 +151,8 @@ def _metadata(attributes: Any) -> dict[str, str]:
         decoded = json.loads(raw)
     except ValueError:
         return {}
-    if not isinstance(decoded, dict):
-        return {}
-    return {str(k): to_text(v) for k, v in decoded.items()}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def _metadata(attributes: Any) -> dict[str, str]:
+    return {str(k): to_text(v) for k, v in metadata_object(attributes).items()}

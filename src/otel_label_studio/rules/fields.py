@@ -11,8 +11,7 @@ other key is a span attribute, else a resource attribute, by full name.
 
 from __future__ import annotations
 
-import json
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from ..dialects import genai, legacy, openinference
 from ..dialects._common import int_attr, model_attr, text_attr
@@ -56,7 +55,7 @@ class FieldReader:
     def metadata(self, view: SpanView, dialect: str, name: str) -> str | None:
         """Run metadata ``name`` as the record holds it (OpenInference's ``metadata`` JSON wins)."""
         if dialect == openinference.NAME:
-            decoded = _openinference_metadata(view.attributes)
+            decoded = openinference.metadata_object(view.attributes)
             if name in decoded:
                 return to_text(decoded[name])
         value = view.attributes.get(self._prefix + name)
@@ -164,14 +163,3 @@ _FIELDS: dict[str, Reader] = {
     "total_tokens": _total_tokens,
     "dialect": lambda view, dialect: dialect,
 }
-
-
-def _openinference_metadata(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    raw = attributes.get("metadata")
-    if not isinstance(raw, str):
-        return {}
-    try:
-        decoded = json.loads(raw)
-    except ValueError:
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
