@@ -3,8 +3,6 @@ in-process (the exporter) and through a real `serve` process (requests out of or
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 
@@ -22,7 +20,7 @@ from tests.support.label_studio_reads import project_by_title, tasks_of, wait_fo
 from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF
 from tests.support.pipelines import pipeline
-from tests.support.serve_calls import metrics
+from tests.support.serve_calls import metrics, register_webhook
 
 pytestmark = pytest.mark.integration
 
@@ -233,19 +231,7 @@ def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
         send(side, [encode_spans(spans)])
         [task] = wait_for_tasks(ls, project_name, 1)
         project = project_by_title(ls, project_name)
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": label_studio.url,
-            "LABEL_STUDIO_API_KEY": label_studio.pat,
-            "OTEL_LABEL_STUDIO_AUTH_TOKEN": side.token,
-        }
-        registered = subprocess.run(
-            [str(sidecar.SCRIPT), "webhook", "--project-id", str(project.id), "--target", side.http_url],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        registered = register_webhook(side, label_studio, project.id)
         assert registered.returncode == 0, registered.stderr
         ls.annotations.create(
             id=task.id,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 
 import httpx
@@ -18,6 +16,7 @@ from tests.support.label_studio_reads import project_by_title, wait_for_tasks
 from tests.support.labelstudio_server import free_port
 from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF, llm_request
+from tests.support.serve_calls import register_webhook
 
 
 def payload(action="ANNOTATION_CREATED", *, result=None, cancelled=False, data=None):
@@ -76,19 +75,7 @@ def test_a_real_webhook_becomes_an_evaluation_event_on_the_original_span(
         )
         (task,) = wait_for_tasks(ls, project_name, 1)
         project = project_by_title(ls, project_name)
-        env = {
-            **os.environ,
-            "LABEL_STUDIO_URL": label_studio.url,
-            "LABEL_STUDIO_API_KEY": label_studio.pat,
-            "OTEL_LABEL_STUDIO_AUTH_TOKEN": side.token,
-        }
-        registered = subprocess.run(
-            [str(sidecar.SCRIPT), "webhook", "--project-id", str(project.id), "--target", side.http_url],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        registered = register_webhook(side, label_studio, project.id)
         assert registered.returncode == 0, registered.stderr
         assert side.token not in registered.stdout + registered.stderr
 

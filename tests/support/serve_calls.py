@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 
 import grpc
@@ -44,3 +46,22 @@ def grpc_export(process: sidecar.Sidecar, body: bytes, metadata=()):
         return call(body, metadata=metadata, timeout=30)
     finally:
         channel.close()
+
+
+def register_webhook(
+    process: sidecar.Sidecar, label_studio, project_id: int
+) -> subprocess.CompletedProcess[str]:
+    """``otel-label-studio webhook`` as a user runs it: serve's webhook registered on the project."""
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.pat,
+        "OTEL_LABEL_STUDIO_AUTH_TOKEN": process.token,
+    }
+    return subprocess.run(
+        [str(sidecar.SCRIPT), "webhook", "--project-id", str(project_id), "--target", process.http_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
