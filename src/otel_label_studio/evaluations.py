@@ -10,7 +10,8 @@ a ``judge:<name>`` prediction on the task built at delivery (``layouts.Layout.ta
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable, Protocol, Sequence
 
 from .spanview import EventView
 
@@ -59,3 +60,25 @@ def read_evaluations(events: Iterable[EventView]) -> list[dict[str, Any]]:
             continue
         found.append({"name": name, "score": score, "label": label, "explanation": explanation})
     return found
+
+
+@dataclass(frozen=True)
+class JudgeEvent:
+    """One judge result that arrived on its own (an OTLP log record, the SDK's log exporter), not as
+    an event on the span it evaluates: it names that span, or the response, and waits to be joined
+    with the span's task."""
+
+    trace_id: str  # 32 lowercase hex digits; "" when the record carries none
+    span_id: str  # 16 lowercase hex digits; "" when the record names gen_ai.response.id instead
+    response_id: str | None  # gen_ai.response.id, where the record carries it
+    result: dict[str, Any]  # as ``read_evaluations`` gives: name, score, label, explanation
+    observed_ns: int  # when it arrived (time.time_ns())
+
+
+class JudgeSink(Protocol):
+    """Where judge results that arrive on their own go (the join with their span's task)."""
+
+    def accept(self, events: Sequence[JudgeEvent]) -> None:
+        """Take the events (durably where the bridge has a spool, before returning); raises
+        ``queue.QueueFull`` when it cannot take them now, so a receiver can ask its sender to retry."""
+        ...
