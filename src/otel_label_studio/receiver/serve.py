@@ -28,6 +28,7 @@ from ..spool import Spool
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
+from .judge_intake import JudgeIntake, UnjoinedJudgeResults
 from .limits import DecodeGate, ReceiveBudget
 from .metrics import Readings, ServeMetrics
 from .policy import ReceiverPolicy
@@ -102,6 +103,9 @@ class Sidecar:
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
+        # Judge results sent as OTLP logs (POST /v1/logs, LogsService/Export). Until the durable
+        # join with tasks is wired in here, they are counted and dropped (UnjoinedJudgeResults).
+        self.judge = JudgeIntake(UnjoinedJudgeResults())
         self.runs = bridge.ingest.runs  # mode agent: pieces of runs wait in the spool's file
         self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
@@ -133,6 +137,7 @@ class Sidecar:
                 budget=self.budget,
                 max_spans=options.max_spans_per_request,
                 read_timeout=options.http_read_timeout,
+                judge=self.judge,
             )
         except OSError as exc:
             self._close_stores()
@@ -150,6 +155,7 @@ class Sidecar:
                 gate=self.gate,
                 max_spans=options.max_spans_per_request,
                 receive_budget_bytes=options.max_receive_bytes,
+                judge=self.judge,
             )
         except ValueError as exc:
             self.http.stop()
@@ -259,6 +265,7 @@ class Sidecar:
         """What ``/metrics`` shows, read from where it is kept (one scrape's worth)."""
         return Readings(
             intake=self.intake.stats,
+            judge=self.judge.stats,
             worker=self.worker.stats,
             queue_depth=self.spool.depth,
             dead_letters=self.spool.dead_letter_count(),
