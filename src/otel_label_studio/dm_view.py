@@ -5,6 +5,10 @@ in the labeling view's task list. A dialogue project's prompt is such a list, an
 is also in ``data.conversation`` as text. The tab hides the raw column in both modes, shows the
 text instead in the labeling view's narrow task list, and otherwise keeps Label Studio's own
 default visibility (read from its column list). A text-prompt project needs no tab of its own.
+
+A pairwise project (a config with a ``Pairwise`` tag) gets a tab too (``pair_view``): the prompt
+(as text, for a dialogue) and both answers as columns of the table, the prompt alone in the
+labeling view's task list. Its tasks name no model anywhere in ``data``, so no column shows one.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .layouts import CONVERSATION_KEY, Layout
+from .pair_layout import PairLayout, is_pairwise
 
 #: What Label Studio calls the tab it makes itself; ours replaces it, so it keeps the name.
 TITLE = "Default"
@@ -22,6 +27,24 @@ MODES = ("explore", "labeling")  # the Data Manager's table; the labeling view's
 #: noise in the labeling view's task list.
 TASK_KEYS = ("trace_id", "span_id", "model", "provider", "service_name", "error")
 
+#: The keys a pair task carries besides the prompt and the answers (see ``PairLayout.task``).
+PAIR_KEYS = ("trace_id", "pair_id")
+
+
+def needs_tab(layout: Layout | PairLayout) -> bool:
+    """Whether a project created with ``layout``'s config gets a tab of ours (``view_for``)."""
+    return layout.dialogue or is_pairwise(layout.label_config)
+
+
+def view_for(layout: Layout | PairLayout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The tab of a new project with ``layout``'s config: ``pair_view`` for a pairwise config
+    (whichever layout bound it), else ``review_view``."""
+    if isinstance(layout, PairLayout):
+        return pair_view(layout, columns)
+    if is_pairwise(layout.label_config):
+        return pair_view(PairLayout.from_config(layout.label_config), columns)
+    return review_view(layout, columns)
+
 
 def review_view(layout: Layout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The ``data`` of the tab for a project of ``layout``, or None when Label Studio's default reads well.
@@ -31,19 +54,39 @@ def review_view(layout: Layout, columns: Sequence[Mapping[str, Any]]) -> dict[st
     """
     if not layout.dialogue:
         return None
-    raw = data_column(layout.prompt_key)
-    hidden: dict[str, list[str]] = {mode: [raw] for mode in MODES}
-    for column in columns:
-        defaults = column.get("visibility_defaults") or {}
-        for mode in MODES:
-            if defaults.get(mode, True) is False:
-                _add(hidden[mode], column_id(column))
+    hidden = _defaults([data_column(layout.prompt_key)], columns)
     for key in TASK_KEYS:
         if key not in layout.variables:  # what the config reads stays, as in Label Studio's default
             _add(hidden["labeling"], data_column(key))
     readable = data_column(CONVERSATION_KEY)
     hidden["labeling"] = [c for c in hidden["labeling"] if c != readable]
     return {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": hidden}
+
+
+def pair_view(layout: PairLayout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``data`` of a pairwise project's tab: in the table, the prompt (its text, for a dialogue)
+    and both answers, with Label Studio's own defaults for the rest; in the labeling view's task
+    list, the prompt only (the answers are on the page beside it)."""
+    prompt = CONVERSATION_KEY if layout.dialogue else layout.prompt_key
+    hidden = _defaults([data_column(layout.prompt_key)] if layout.dialogue else [], columns)
+    for key in (*layout.answer_keys, *PAIR_KEYS):
+        if key != prompt:
+            _add(hidden["labeling"], data_column(key))
+    for mode in MODES:  # what we show stays shown, whatever Label Studio's defaults say
+        hidden[mode] = [c for c in hidden[mode] if c != data_column(prompt)]
+    hidden["explore"] = [c for c in hidden["explore"] if c not in map(data_column, layout.answer_keys)]
+    return {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": hidden}
+
+
+def _defaults(hide: list[str], columns: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """``hide`` in both modes, and what Label Studio's own default tab hides in each."""
+    hidden: dict[str, list[str]] = {mode: list(hide) for mode in MODES}
+    for column in columns:
+        defaults = column.get("visibility_defaults") or {}
+        for mode in MODES:
+            if defaults.get(mode, True) is False:
+                _add(hidden[mode], column_id(column))
+    return hidden
 
 
 def data_column(key: str) -> str:

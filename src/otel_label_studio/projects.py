@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from .dm_view import review_view
+from .dm_view import needs_tab, view_for
 from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, Project
 from .layouts import Layout
 
@@ -84,10 +84,10 @@ class Projects:
 
     def _add_view(self, project: Project, timeout: float | None) -> None:
         """Give a new project the Data Manager tab its layout reads well in; never stops delivery."""
-        if not self._layout.dialogue:  # a text prompt reads well in Label Studio's own Default tab
+        if not needs_tab(self._layout):  # a text prompt reads well in Label Studio's own Default tab
             return
         try:
-            data = review_view(self._layout, self._client.data_manager_columns(project.id, timeout))
+            data = view_for(self._layout, self._client.data_manager_columns(project.id, timeout))
             if data is not None:
                 self._client.create_view(project.id, data, timeout)
         except Exception as exc:  # the tab is presentation only: whatever fails, the tasks go in

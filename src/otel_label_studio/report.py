@@ -11,6 +11,10 @@
 - **Largest disagreements**: the stars between a human and a judge, or between the highest and
   lowest human rating of a task, largest first, each with a link to the task.
 
+A **pairwise project** (``pair_layout.is_pairwise``) gets win rates instead (``build_pair_report``):
+per pair of variants (models, or a run-metadata key), wins, losses, ties, "both bad" and the win
+rate with its 95% Wilson interval (``pairs.win_rates``).
+
 Only a few numbers per task are kept, never the tasks: a project of any size streams through.
 """
 
@@ -23,6 +27,7 @@ from xml.etree import ElementTree
 
 from . import judge, stats
 from .datasets import newest_annotation
+from .pairs import WinRate, outcome_of, win_rates
 
 TOP_DISAGREEMENTS = 20
 
@@ -290,4 +295,78 @@ def render_text(report: Report) -> str:
         else:
             said = f"human {_stars(d.human[0])} vs {d.kind} {_stars(d.other)}"
         lines.append(f"  task {d.task_id}: {_stars(d.gap)} apart, {said}  {d.link}")
+    return "\n".join(lines) + "\n"
+
+
+# --- pairwise projects (tasks from pair_layout.PairLayout) -------------------------------------
+
+
+@dataclass
+class PairReport:
+    """Win rates of a pairwise project: each task's newest submitted annotation is one outcome
+    (the choice ``export`` reads), compared by ``variant``: each side's ``model``, or a run-metadata
+    key such as ``prompt_version`` recorded in the pair's meta."""
+
+    project_id: int
+    title: str
+    tasks: int
+    variant: str
+    reviewed: int  # tasks whose newest annotation chose A, B, "Tie" or "Both bad"
+    same_variant: int  # of those, pairs whose two sides are the same variant: left out of the rates
+    win_rates: list[WinRate]
+
+
+def build_pair_report(
+    tasks: Iterable[Mapping[str, Any]], *, variant: str = "model", project_id: int, title: str = ""
+) -> PairReport:
+    count, outcomes = 0, []
+    for task in tasks:
+        count += 1
+        outcome = outcome_of(task, variant)
+        if outcome is not None:
+            outcomes.append(outcome)
+    return PairReport(
+        project_id=project_id,
+        title=title,
+        tasks=count,
+        variant=variant,
+        reviewed=len(outcomes),
+        same_variant=sum(1 for o in outcomes if o.a == o.b),
+        win_rates=win_rates(outcomes),
+    )
+
+
+def pair_report_json(report: PairReport) -> dict[str, Any]:
+    data = asdict(report)
+    data["kind"] = "pairwise"
+    for rate, source in zip(data["win_rates"], report.win_rates, strict=True):
+        rate["decided"] = source.decided
+    return data
+
+
+def _rate(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def render_pair_text(report: PairReport) -> str:
+    lines = [
+        f"Project {report.project_id} {report.title!r}: {report.tasks} pair tasks, {report.reviewed} with a "
+        f"choice; compared by {report.variant}",
+        "",
+        "Win rates (first vs second: wins / (wins + losses); ties and both bad counted, not in the rate; "
+        "95% Wilson interval)",
+    ]
+    if not report.win_rates:
+        lines.append(f"  no reviewed pair has two different {report.variant} values")
+    for r in report.win_rates:
+        interval = "" if r.low is None else f" [{r.low:.3f}, {r.high:.3f}]"
+        lines.append(
+            f"  {r.first} vs {r.second}: wins {r.wins}, losses {r.losses}, ties {r.ties}, "
+            f"both bad {r.both_bad}; win rate {_rate(r.win_rate)}{interval} (n={r.decided})"
+        )
+    if report.same_variant:
+        lines += [
+            "",
+            f"Left out: {report.same_variant} reviewed pairs with the same {report.variant} on both sides",
+        ]
     return "\n".join(lines) + "\n"

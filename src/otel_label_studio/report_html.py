@@ -1,6 +1,7 @@
 """The agreement report as one self-contained HTML page (pure): inline SVG charts, no script, no
 network. A confusion-matrix heatmap and a score scatter per judge, the human-vs-human figures and
-the largest disagreements linked to their tasks.
+the largest disagreements linked to their tasks; for a pairwise project (``render_pair_html``), the
+win rates as bars with their 95% Wilson interval as whiskers, and the counts in a table.
 
 Hand-written SVG rather than a plotting library: the page needs two simple chart kinds, and
 matplotlib (not installed; ~40 MB with its dependencies) or plotly (a 3.5 MB script inlined into
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .report import Report, fmt
+from .pairs import WinRate
+from .report import PairReport, Report, fmt
 
 _CELL = 44
 _PLOT = 260
@@ -120,6 +122,10 @@ def render_html(report: Report) -> str:
         '<h2>Largest disagreements</h2><table class="disagreements"><tr><th>task</th><th>between</th>'
         f"<th>stars apart</th><th>human</th><th>judge</th></tr>{rows}</table>"
     )
+    return _page(title, body)
+
+
+def _page(title: str, body: list[str]) -> str:
     style = (
         "body{font-family:sans-serif;margin:2em;color:#222}.charts{display:flex;gap:2em;flex-wrap:wrap}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
@@ -128,3 +134,87 @@ def render_html(report: Report) -> str:
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def _win_rate_bars(rates: list[WinRate], variant: str) -> str:
+    label_width, row, pad = 240, 34, 30
+    width = label_width + _PLOT * 1.6 + 20
+    plot = _PLOT * 1.6
+    height = pad + row * len(rates) + 30
+
+    def x(value: float) -> float:
+        return label_width + value * plot
+
+    parts = [
+        f'<svg class="winrates" role="img" width="{width:.0f}" height="{height}" '
+        f'viewBox="0 0 {width:.0f} {height}">',
+        f"<title>win rate per pair of {escape(variant)} values, with 95% Wilson intervals</title>",
+    ]
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        dash = ' stroke-dasharray="4 3"' if tick == 0.5 else ""
+        parts.append(
+            f'<line x1="{x(tick):.1f}" y1="{pad - 6}" x2="{x(tick):.1f}" y2="{height - 24}" '
+            f'stroke="#bbb"{dash}/>'
+        )
+        parts.append(_text(x(tick), pad - 10, f"{tick:g}", size=11))
+    for i, r in enumerate(rates):
+        top = pad + i * row
+        middle = top + row / 2
+        parts.append(_text(label_width - 8, middle + 4, f"{escape(r.first)} vs {escape(r.second)}", "end"))
+        data = (
+            f'data-first="{escape(r.first)}" data-second="{escape(r.second)}" data-wins="{r.wins}" '
+            f'data-losses="{r.losses}" data-ties="{r.ties}" data-both-bad="{r.both_bad}"'
+        )
+        if r.win_rate is None or r.low is None or r.high is None:
+            parts.append(_text(x(0) + 6, middle + 4, "no decided pairs", "start", 11, f" {data}"))
+            continue
+        tip = (
+            f"{escape(r.first)} vs {escape(r.second)}: win rate {r.win_rate:.3f} "
+            f"[{r.low:.3f}, {r.high:.3f}], {r.wins} wins, {r.losses} losses, {r.ties} ties, "
+            f"{r.both_bad} both bad"
+        )
+        parts.append(
+            f'<rect class="bar" x="{x(0):.1f}" y="{top + 7}" width="{r.win_rate * plot:.1f}" '
+            f'height="{row - 14}" fill="#3b6fd4" fill-opacity="0.75" {data} '
+            f'data-win-rate="{r.win_rate:.6f}"><title>{tip}</title></rect>'
+        )
+        parts.append(
+            f'<g class="whisker" data-low="{r.low:.6f}" data-high="{r.high:.6f}" stroke="#222" '
+            f'stroke-width="1.5"><line x1="{x(r.low):.1f}" y1="{middle}" x2="{x(r.high):.1f}" y2="{middle}"/>'
+            f'<line x1="{x(r.low):.1f}" y1="{middle - 6}" x2="{x(r.low):.1f}" y2="{middle + 6}"/>'
+            f'<line x1="{x(r.high):.1f}" y1="{middle - 6}" x2="{x(r.high):.1f}" y2="{middle + 6}"/></g>'
+        )
+    parts.append(_text(x(0.5), height - 6, "win rate of the first (wins / (wins + losses))"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_pair_html(report: PairReport) -> str:
+    title = f"Win rates: project {report.project_id} {escape(report.title)}"
+    body = [
+        f"<h1>{title}</h1>",
+        f"<p>{report.tasks} pair tasks, {report.reviewed} with a choice; compared by "
+        f"<b>{escape(report.variant)}</b>. Ties and both bad are counted but not in the rate; the "
+        "whiskers are the 95% Wilson interval.</p>",
+    ]
+    if report.win_rates:
+        body.append(_win_rate_bars(report.win_rates, report.variant))
+    else:
+        body.append(f"<p>No reviewed pair has two different {escape(report.variant)} values.</p>")
+    rows = "".join(
+        f"<tr><td>{escape(r.first)}</td><td>{escape(r.second)}</td><td>{r.wins}</td><td>{r.losses}</td>"
+        f"<td>{r.ties}</td><td>{r.both_bad}</td>"
+        f"<td>{'undefined' if r.win_rate is None else f'{r.win_rate:.3f}'}</td>"
+        f"<td>{'' if r.low is None or r.high is None else f'{r.low:.3f} to {r.high:.3f}'}</td></tr>"
+        for r in report.win_rates
+    )
+    body.append(
+        '<table class="winrates"><tr><th>first</th><th>second</th><th>wins</th><th>losses</th><th>ties</th>'
+        f"<th>both bad</th><th>win rate</th><th>95% interval</th></tr>{rows}</table>"
+    )
+    if report.same_variant:
+        body.append(
+            f"<p>Left out: {report.same_variant} reviewed pairs with the same {escape(report.variant)} "
+            "on both sides.</p>"
+        )
+    return _page(title, body)

@@ -1,13 +1,16 @@
 """Seen in a browser: a pairwise task shows the prompt once and both answers, never the models
-(issue 17), and a click on an answer in the real editor stores the Pairwise choice."""
+(issue 17), and a click on an answer in the real editor stores the Pairwise choice. The project is
+created as the bridge creates it (``Projects``), so it opens on its own Data Manager tab."""
 
 from __future__ import annotations
 
 import pytest
 
 from otel_label_studio.labelstudio import LabelStudioClient, encode_task
+from otel_label_studio.layouts import Layout
 from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout
 from otel_label_studio.pairs import form_pairs
+from otel_label_studio.projects import Projects
 from tests.support.browser import logged_in_page, screenshot, task_table, wait_for_texts  # noqa: F401
 from tests.support.pair_spans import ANSWER_CANDIDATE, ANSWER_SERVED, records_of, served_and_candidate
 
@@ -19,7 +22,14 @@ def test_a_reviewer_sees_both_answers_blind_and_picks_one(browser, captured, lab
     (pair,) = form_pairs(records_of(captured.get_finished_spans())).pairs
     client = LabelStudioClient(label_studio.url, label_studio.pat, 30)
     try:
-        project = client.create_project(project_name, PAIRWISE_CONFIG)
+        projects = Projects(
+            client,
+            Layout.from_config(PAIRWISE_CONFIG),
+            project_id=None,
+            project_name=project_name,
+            config_given=False,
+        )
+        project = projects.resolve(project_name).project
         (task_id,) = client.import_tasks(
             project.id, [encode_task(PairLayout.from_config(PAIRWISE_CONFIG).task(pair))]
         ).task_ids
@@ -43,6 +53,8 @@ def test_a_reviewer_sees_both_answers_blind_and_picks_one(browser, captured, lab
         assert hidden not in text, f"{hidden!r} is on the labeling page"
         assert hidden not in listed, f"{hidden!r} is in the task list"
     assert "00:00:00" not in text
+    # the task list shows the dialogue as text, not the raw JSON of the prompt list
+    assert "What is the capital of France?" in listed and '"role"' not in listed, listed
 
     # the reviewer prefers B: the last match is in the editor (the task list comes first)
     page.get_by_text(pair.b.answer, exact=True).last.click()

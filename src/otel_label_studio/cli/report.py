@@ -1,4 +1,5 @@
-"""``otel-label-studio report``: do humans and judges agree on a project's tasks?"""
+"""``otel-label-studio report``: do humans and judges agree on a project's tasks? On a pairwise
+project: the win rates of the reviewers' A/B choices."""
 
 from __future__ import annotations
 
@@ -18,10 +19,18 @@ def add_parser(commands: Commands) -> None:
         description="Read a project's annotations and judge:<name> predictions and print: human vs each "
         "judge (Cohen's kappa quadratic-weighted, Spearman's rho, confusion matrix), human vs human on tasks "
         "with 2+ annotators (Krippendorff's alpha ordinal, percent agreement) and the 20 largest "
-        "disagreements with links to their tasks.",
+        "disagreements with links to their tasks. On a pairwise project (a config with a Pairwise tag): per "
+        "pair of models (or --variant values), wins, losses, ties, both bad and the win rate with a 95% "
+        "Wilson interval.",
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
+    report.add_argument(
+        "--variant",
+        metavar="KEY",
+        help="pairwise projects: what the win rates compare, 'model' (each side's model, the default) or a "
+        "run-metadata key recorded with each side, such as prompt_version",
+    )
     report.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(report, LABEL_STUDIO_SETTINGS, help={"project_id": "the project to read (required)"})
     report.set_defaults(run=run, parser=report)
@@ -31,8 +40,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm
 
     from ..labelstudio import LabelStudioClient, LabelStudioError
-    from ..report import Scale, build_report, render_text, to_json
-    from ..report_html import render_html
+    from ..pair_layout import is_pairwise
+    from ..report import (
+        Scale,
+        build_pair_report,
+        build_report,
+        pair_report_json,
+        render_pair_text,
+        render_text,
+        to_json,
+    )
+    from ..report_html import render_html, render_pair_html
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)
@@ -40,18 +58,30 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
     # Paging a long project takes many requests: each gets three times the request timeout.
     client = LabelStudioClient(url, settings.api_key, settings.timeout * 3)
+    if args.variant is not None and not args.variant.strip():
+        parser.error("--variant: give 'model' or a run-metadata key such as prompt_version")
     try:
         project = client.get_project(project_id)
-        scale = Scale.from_config(project.label_config)
+        pairwise = is_pairwise(project.label_config)
+        if args.variant is not None and not pairwise:
+            print(
+                f"--variant applies to a pairwise project (a label config with a Pairwise tag); project "
+                f"{project_id} {project.title!r} has none",
+                file=sys.stderr,
+            )
+            return 2
         total = client.task_count(project_id)
         bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="report", file=sys.stderr)
-        report = build_report(
-            _counted(client.iter_tasks(project_id), bar),
-            scale,
-            url=url,
-            project_id=project.id,
-            title=project.title,
-        )
+        tasks = _counted(client.iter_tasks(project_id), bar)
+        if pairwise:
+            pairs = build_pair_report(
+                tasks, variant=args.variant or "model", project_id=project.id, title=project.title
+            )
+            page, data, text = render_pair_html(pairs), pair_report_json(pairs), render_pair_text(pairs)
+        else:
+            scale = Scale.from_config(project.label_config)
+            report = build_report(tasks, scale, url=url, project_id=project.id, title=project.title)
+            page, data, text = render_html(report), to_json(report), render_text(report)
         bar.close()
     except LabelStudioError as error:
         print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
@@ -60,15 +90,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         client.close()
     if args.html:
         try:
-            with open(args.html, "w", encoding="utf-8") as page:
-                page.write(render_html(report))
+            with open(args.html, "w", encoding="utf-8") as out:
+                out.write(page)
         except OSError as exc:
             print(f"--html {args.html}: {exc.strerror or exc}", file=sys.stderr)
             return 1
     if args.json:
-        print(json.dumps(to_json(report), indent=2))
+        print(json.dumps(data, indent=2))
     else:
-        sys.stdout.write(render_text(report))
+        sys.stdout.write(text)
     return 0
 
 

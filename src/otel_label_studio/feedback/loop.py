@@ -1,9 +1,9 @@
 """The feedback loop: Label Studio's annotation webhooks in, evaluation events out to the traces.
 
 serve's HTTP server hands each webhook body here (as it hands traces to the intake). Its
-evaluation events (``events.py``) are kept in the outbox (``outbox.py``) before the webhook is
-answered, and the forwarder sends them with ``FeedbackSender`` (``sender.py``) to the feedback
-endpoint until it takes them.
+evaluation events (``events.py``; for a pair task, one per side, ``pairs.pair_evaluations``)
+are kept in the outbox (``outbox.py``) before the webhook is answered, and the forwarder sends
+them with ``FeedbackSender`` (``sender.py``) to the feedback endpoint until it takes them.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from ..labelstudio import LabelStudioError
-from .events import evaluations, logs_request
+from ..pairs import pair_evaluations
+from .events import Evaluation, evaluations, logs_request
 from .outbox import FeedbackOutbox, OutboxForwarder
 from .sender import FeedbackSender
 
@@ -64,13 +66,18 @@ class FeedbackLoop:
 
     def accept(self, payload: dict[str, Any]) -> int:
         task = payload.get("task")
+        if isinstance(task, dict) and isinstance(task.get("meta"), dict) and "pair" in task["meta"]:
+            # A pair task (pairwise layout): an event per side, each on its own span.
+            return self._keep(pair_evaluations(payload, now_ns=time.time_ns()))
         if isinstance(task, dict) and task.get("id") and "predictions" not in task:
             # Label Studio's webhook payload has no predictions: "edited" needs the model's answer.
             try:
                 payload = {**payload, "task": {**task, "predictions": self._predictions(int(task["id"]))}}
             except (LabelStudioError, ValueError) as exc:
                 _logger.warning("Could not read the predictions of task %s: %s", task.get("id"), exc)
-        items = evaluations(payload)
+        return self._keep(evaluations(payload))
+
+    def _keep(self, items: list[Evaluation]) -> int:
         if items:
             self.outbox.put(logs_request(items).SerializeToString(), len(items))  # kept before the answer
             with self._lock:
