@@ -10,6 +10,7 @@ from opentelemetry import metrics as otel_metrics
 
 from otel_label_studio.assembly import RunStats
 from otel_label_studio.ingest import IngestStats
+from otel_label_studio.pair_hold import PairStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
 from otel_label_studio.rules.gate import ReviewCounts, RuleCounts
 from otel_label_studio.worker import WorkerStats
@@ -30,6 +31,7 @@ def readings(**changes) -> Readings:
         review=ReviewCounts({"failures": RuleCounts(matched=4, kept=3, sampled_out=1)}, no_rule=2),
         folded={"Slow-2026-11": 5},
         runs=(RunStats(runs_released=6, runs_incomplete=1, late_spans_dropped=3), 2),
+        pairs=(PairStats(pairs_released=4, spans_unpaired=2, identical=1), RunStats(late_spans_dropped=1), 3),
     )
     values.update(changes)
     return Readings(**values)
@@ -140,3 +142,14 @@ def test_run_counts_show_in_mode_agent_only():
     assert values["otel_label_studio_runs_late_spans_total"] == 3.0
     without_runs = samples(ServeMetrics(lambda: readings(runs=None)).render().decode())
     assert not [name for name in without_runs if "_runs_" in name]
+
+
+def test_pair_counts_show_in_mode_pairwise_only():
+    values = samples(ServeMetrics(readings).render().decode())
+    assert values["otel_label_studio_pairs_waiting"] == 3.0
+    assert values["otel_label_studio_pairs_released_total"] == 4.0
+    assert values["otel_label_studio_pairs_unpaired_spans_total"] == 2.0
+    assert values["otel_label_studio_pairs_identical_total"] == 1.0
+    assert values["otel_label_studio_pairs_late_spans_total"] == 1.0
+    without_pairs = samples(ServeMetrics(lambda: readings(pairs=None)).render().decode())
+    assert not [name for name in without_pairs if "_pairs_" in name]
