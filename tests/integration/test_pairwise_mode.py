@@ -12,6 +12,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.labelstudio import LabelStudioClient
 from otel_label_studio.pair_layout import is_pairwise
 from otel_label_studio.spanview import from_readable_span
 from tests.support import scenarios, sidecar
@@ -94,7 +95,13 @@ def test_two_models_on_the_same_messages_in_one_request_are_one_blind_pair_task(
     finally:
         exporter.shutdown()
     assert_blind_pair_task(task, llm_span_ids(captured))
-    assert is_pairwise(project_by_title(ls, project_name).label_config)  # the pairwise layout by default
+    project = project_by_title(ls, project_name)
+    assert is_pairwise(project.label_config)  # the pairwise layout by default
+    # What delivery asks after a crash between an import and its commit: the pair task is found by pair id.
+    client = LabelStudioClient(label_studio.url, label_studio.pat, 10)
+    found = client.find_tasks(project.id, [task.data["pair_id"]])
+    client.close()
+    assert list(found) == [(task.data["trace_id"], task.data["pair_id"])]
     assert (counts["pairs_released"], counts["pair_spans_unpaired"], counts["pair_traces_waiting"]) == (
         1,
         0,

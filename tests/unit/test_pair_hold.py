@@ -8,9 +8,11 @@ import pytest
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.assembly import MemoryHold, RunAssembler, SpoolHold
 from otel_label_studio.config import SettingsError, resolve_settings
+from otel_label_studio.layouts import PROMPT_CONFIG
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.memory_queue import MemoryQueue
 from otel_label_studio.pair_hold import PairBuild
+from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout
 from otel_label_studio.pair_record import PairRecord
 from otel_label_studio.run_codec import decode_record
 from otel_label_studio.spanview import SpanView, from_readable_span
@@ -130,3 +132,28 @@ def test_review_rules_with_mode_pairwise_are_refused_at_start(tmp_path):
         LabelStudioSpanExporter(api_key="k", mode="pairwise", review_rules=str(rules))
     assert resolve_settings(mode="pairwise", pair_wait=2).pair_wait == 2.0
     assert resolve_settings().pair_wait == 60.0
+
+
+OWN_CONFIG = (
+    "<View><Text name='question' value='$question'/>"
+    "<Pairwise name='pick' toName='left,right'/>"
+    "<Text name='left' value='$left'/><Text name='right' value='$right'/></View>"
+)
+
+
+def test_mode_pairwise_gets_the_pairwise_layout_and_a_users_own_pairwise_config_binds():
+    default = LabelStudioSpanExporter(api_key="k", mode="pairwise")
+    own = LabelStudioSpanExporter(api_key="k", mode="pairwise", project_config=OWN_CONFIG)
+    try:
+        assert isinstance(default.layout, PairLayout) and default.layout.label_config == PAIRWISE_CONFIG
+        assert isinstance(own.layout, PairLayout)
+        assert (own.layout.answer_keys, own.layout.prompt_key, own.layout.dialogue) == (
+            ("left", "right"),
+            "question",
+            False,
+        )
+    finally:
+        default.shutdown()
+        own.shutdown()
+    with pytest.raises(ValueError, match="project_config: a pairwise label config needs <Pairwise"):
+        LabelStudioSpanExporter(api_key="k", mode="pairwise", project_config=PROMPT_CONFIG)
