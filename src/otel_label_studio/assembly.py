@@ -19,6 +19,11 @@ after a restart. Memory holds only trace id -> (last arrival, has a top).
 
 A span arriving after its run was released (its own id, or its parent, among the run's spans) is
 dropped and counted for twice the idle timeout; later it would start a run of its own.
+
+What a released trace becomes is the assembler's ``Build``: ``RunBuild`` (mode agent, above) or
+``pair_hold.PairBuild`` (mode pairwise: a trace's LLM spans, none of them a top, released
+``pair_wait`` seconds after the last one arrived, become pairs). The hold, its timers, the
+release transaction and the late-span rule are the same for both.
 """
 
 from __future__ import annotations
@@ -122,11 +127,67 @@ class MemoryHold:
 
 @dataclass
 class RunStats:
+    """The hold's counts (both builds) and the runs' (``RunBuild``)."""
+
     spans_held: int = 0
     runs_released: int = 0
     runs_incomplete: int = 0
     late_spans_dropped: int = 0  # arrived after their run became a task
     spans_dropped_full: int = 0  # the in-memory hold had max_open_runs traces open
+
+
+class Build(Protocol):
+    """What the assembler holds and what a released trace becomes."""
+
+    noun: str  # what is waiting, for log lines: "agent runs", "pairs"
+
+    def takes(self, view: SpanView) -> bool:
+        """Whether the span is held (the others are not this mode's business)."""
+        ...
+
+    def top(self, view: SpanView) -> bool:
+        """Whether the span can end the wait early (``grace`` instead of ``idle_timeout``)."""
+        ...
+
+    def build(
+        self, views: list[SpanView], project: str | None
+    ) -> tuple[Sequence[AnyRecord], Callable[[], None]]:
+        """A released trace's records, and what counts them once they are queued."""
+        ...
+
+
+class RunBuild:
+    """Mode agent: a trace's LangChain spans become one record per run."""
+
+    noun = "agent runs"
+
+    def __init__(self, stats: RunStats, redact: Callable[[str], str] | None = None):
+        self._stats = stats
+        self._redact = redact
+
+    def takes(self, view: SpanView) -> bool:
+        return is_run_span(view)
+
+    def top(self, view: SpanView) -> bool:
+        return looks_like_top(view)
+
+    def build(
+        self, views: list[SpanView], project: str | None
+    ) -> tuple[Sequence[AnyRecord], Callable[[], None]]:
+        records = [self._record(run, project) for run in _runs(views)]
+
+        def count() -> None:
+            self._stats.runs_released += len(records)
+            self._stats.runs_incomplete += sum(record.incomplete for record in records)
+
+        return records, count
+
+    def _record(self, run: list[SpanView], project: str | None) -> RunRecord:
+        record = build_run(run)
+        record.project = project
+        if self._redact is not None:
+            record.redact(self._redact)
+        return record
 
 
 class RunAssembler:
@@ -141,12 +202,12 @@ class RunAssembler:
         redact: Callable[[str], str] | None = None,
         on_release: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
+        build: Build | None = None,
     ):
         self._hold = hold
         self._encode = bool(getattr(hold, "encode", True))
         self.grace = grace
         self.idle_timeout = idle_timeout
-        self._redact = redact
         self.on_release = on_release
         self._clock = clock
         self._lock = threading.Lock()
@@ -158,6 +219,7 @@ class RunAssembler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = RunStats()
+        self.build: Build = build if build is not None else RunBuild(self.stats, redact)
 
     @property
     def open_runs(self) -> int:
@@ -175,7 +237,7 @@ class RunAssembler:
         with self._lock:
             self._forget_released(now)
             for view in views:
-                if not is_run_span(view):
+                if not self.build.takes(view):
                     continue
                 released = self._released.get(view.trace_id)
                 if released is not None and (
@@ -189,7 +251,7 @@ class RunAssembler:
                         view.span_id,
                         view.trace_id,
                         view.parent_span_id,
-                        looks_like_top(view),
+                        self.build.top(view),
                         now,
                         project or None,
                         encode_view(view) if self._encode else view,
@@ -197,7 +259,7 @@ class RunAssembler:
                 )
             self.stats.late_spans_dropped += late
         if late:
-            _logger.warning("%d spans arrived after their run became a task: dropped", late)
+            _logger.warning("%d spans arrived after their %s became tasks: dropped", late, self.build.noun)
         return held
 
     def hold(self, pieces: Sequence[HeldPiece]) -> None:
@@ -217,9 +279,10 @@ class RunAssembler:
             self.stats.spans_dropped_full += dropped
         if dropped:
             _logger.warning(
-                "%d spans dropped: too many agent runs open at once (max_open_runs); give spool_path= "
-                "to hold them on disk",
+                "%d spans dropped: too many traces wait for their %s at once (max_open_runs); give "
+                "spool_path= to hold them on disk",
                 dropped,
+                self.build.noun,
             )
 
     # --- release --------------------------------------------------------------------------------
@@ -246,7 +309,9 @@ class RunAssembler:
                 try:
                     added += self._release(trace_id)
                 except Exception:  # the pieces stay held; the next tick tries again
-                    _logger.exception("Could not release the runs of trace %s; retrying", trace_id)
+                    _logger.exception(
+                        "Could not release the %s of trace %s; retrying", self.build.noun, trace_id
+                    )
         if added and self.on_release is not None:
             self.on_release(added)
         return added
@@ -259,7 +324,7 @@ class RunAssembler:
             return 0
         views = [decode_view(p.view) if isinstance(p.view, bytes) else p.view for p in held]
         project = next((p.project for p in held if p.project), None)
-        records = [self._record(run, project) for run in _runs(views)]
+        records, count = self.build.build(views, project)
         added = self._hold.release(trace_id, [p.span_id for p in held], records)
         now = self._clock()
         with self._lock:
@@ -273,16 +338,8 @@ class RunAssembler:
             remembered.update(view.span_id for view in views)
             self._released[trace_id] = (now, remembered)
             self._released.move_to_end(trace_id)
-            self.stats.runs_released += len(records)
-            self.stats.runs_incomplete += sum(record.incomplete for record in records)
+            count()
         return added
-
-    def _record(self, run: list[SpanView], project: str | None) -> RunRecord:
-        record = build_run(run)
-        record.project = project
-        if self._redact is not None:
-            record.redact(self._redact)
-        return record
 
     def _forget_released(self, now: float) -> None:
         cutoff = now - 2 * self.idle_timeout

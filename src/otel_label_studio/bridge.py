@@ -16,6 +16,8 @@ from .ingest import Ingest
 from .labelstudio import LabelStudioClient
 from .layouts import Layout
 from .mapping import Mapper
+from .pair_hold import PairBuild
+from .pair_layout import PairLayout
 from .projects import Projects
 from .queue import RecordQueue
 from .redact import Redactor
@@ -52,7 +54,7 @@ def review_gate(settings: Settings, state_beside: str | None) -> ReviewGate | No
     )
 
 
-def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout) -> Projects:
+def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout | PairLayout) -> Projects:
     """The projects the settings name: by id, or by the strftime'd title."""
     return Projects(
         client,
@@ -66,7 +68,7 @@ def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout) 
 
 def build_bridge(
     settings: Settings,
-    layout: Layout,
+    layout: Layout | PairLayout,
     queue: RecordQueue,
     *,
     after_import: Callable[[], None] | None = None,
@@ -94,17 +96,34 @@ def build_bridge(
         after_import=after_import,
         waiting=waiting,
     )
-    runs = run_assembler(settings, queue, redactor) if settings.mode == "agent" else None
+    runs: RunAssembler | None = None
+    if settings.mode == "agent":
+        runs = run_assembler(settings, queue, redactor)
+    elif settings.mode == "pairwise":
+        runs = pair_assembler(settings, queue, mapper)
     return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)
 
 
+def _hold(settings: Settings, queue: RecordQueue) -> RunHold:
+    """Spans wait in the spool's file when the queue is durable, else in memory (capped)."""
+    return SpoolHold(queue) if isinstance(queue, Spool) else MemoryHold(queue, settings.max_open_runs)
+
+
 def run_assembler(settings: Settings, queue: RecordQueue, redactor: Redactor) -> RunAssembler:
-    """Mode agent: runs wait in the spool's file when the queue is durable, else in memory (capped)."""
-    hold: RunHold
-    hold = SpoolHold(queue) if isinstance(queue, Spool) else MemoryHold(queue, settings.max_open_runs)
+    """Mode agent: a trace's runs, released after ``run_grace`` (``run_idle_timeout`` without a top)."""
     return RunAssembler(
-        hold,
+        _hold(settings, queue),
         grace=settings.run_grace,
         idle_timeout=settings.run_idle_timeout,
         redact=redactor.text if redactor else None,
+    )
+
+
+def pair_assembler(settings: Settings, queue: RecordQueue, mapper: Mapper) -> RunAssembler:
+    """Mode pairwise: a trace's LLM spans, paired ``pair_wait`` seconds after the last one arrived."""
+    return RunAssembler(
+        _hold(settings, queue),
+        grace=settings.pair_wait,
+        idle_timeout=settings.pair_wait,
+        build=PairBuild(mapper),
     )

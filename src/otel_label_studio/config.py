@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 _logger = logging.getLogger(__name__)
 
-MODES = ("prompt", "chat", "agent")
+MODES = ("prompt", "chat", "agent", "pairwise")
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -311,7 +311,7 @@ class Settings(BaseModel):
         ),
     ] = Field(default=None, repr=False)
     mode: Annotated[
-        Literal["prompt", "chat", "agent"],
+        Literal["prompt", "chat", "agent", "pairwise"],
         _spec(
             env="OTEL_LABEL_STUDIO_MODE",
             flag="--mode",
@@ -319,7 +319,7 @@ class Settings(BaseModel):
             parse=parse_choice(*MODES),
             argument=True,
             doc="what a task is and the layout of new projects: prompt or chat (one LLM call), agent "
-            "(one LangChain run, its steps in order)",
+            "(one LangChain run, its steps in order), pairwise (two answers to one prompt, A/B)",
         ),
     ] = "prompt"
     run_grace: Annotated[
@@ -353,10 +353,22 @@ class Settings(BaseModel):
             parse=parse_positive_int,
             argument=True,
             serve=False,
-            doc="mode agent, without spool_path: most traces whose runs wait in memory; spans of more "
-            "are dropped and counted",
+            doc="mode agent or pairwise, without spool_path: most traces whose spans wait in memory; "
+            "spans of more are dropped and counted",
         ),
     ] = 1_000
+    pair_wait: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_PAIR_WAIT",
+            flag="--pair-wait",
+            metavar="SECONDS",
+            parse=parse_positive_seconds,
+            argument=True,
+            doc="mode pairwise: a trace's LLM spans are paired this long after its last span arrived; "
+            "a span with no partner by then is counted, not imported",
+        ),
+    ] = 60.0
     batch_size: Annotated[
         int,
         _spec(
@@ -794,6 +806,16 @@ def read_settings(
                 spec("review_rules").flag or "review_rules",
                 "review rules do not apply to mode agent yet (a run is not a single LLM span): "
                 "drop the rules file or use mode prompt or chat",
+            )
+        )
+    if values.get("mode") == "pairwise" and values.get("review_rules"):
+        # A rule deciding each span alone could keep one side of a pair and drop the other.
+        problems.append(
+            Problem(
+                spec("review_rules").flag or "review_rules",
+                "review rules do not apply to mode pairwise (a rule decides each LLM span alone, and "
+                "could keep one side of a pair and drop the other): drop the rules file or use mode "
+                "prompt or chat",
             )
         )
     if problems:

@@ -15,8 +15,9 @@ import httpx
 from .bridge import projects_for
 from .config import Settings, base_url_problem
 from .labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
-from .layouts import Layout, layout_for
+from .layouts import Layout, task_layout
 from .outages import auth_hint
+from .pair_layout import PairLayout
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -111,7 +112,7 @@ def _key(client: LabelStudioClient, settings: Settings) -> Finding:
 
 def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> list[Finding]:
     try:
-        layout = layout_for(settings.mode, settings.project_config)
+        layout = task_layout(settings.mode, settings.project_config)
     except ValueError as exc:
         return [
             Finding(
@@ -148,6 +149,21 @@ def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> l
             )
         ]
     findings = [Finding(OK, "project", f"{project.title!r} (id {project.id}) is readable")]
+    if isinstance(layout, PairLayout):
+        try:
+            pair_bound = PairLayout.from_config(project.label_config)
+        except ValueError as exc:
+            return [
+                *findings,
+                Finding(
+                    FAIL,
+                    "config",
+                    f"project {project.title!r} cannot take pairwise tasks: {exc}",
+                    "add a <Pairwise> tag to its label config, or use another project",
+                ),
+            ]
+        answers = " and ".join(f"${key}" for key in pair_bound.answer_keys)
+        return [*findings, Finding(OK, "config", f"pairs fit: answers -> {answers}")]
     try:
         bound = Layout.from_config(project.label_config)
     except ValueError as exc:

@@ -24,7 +24,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
 from .durable import DamagedFile
-from .layouts import Layout, layout_for
+from .layouts import Layout, task_layout
+from .pair_hold import PairBuild
+from .pair_layout import PairLayout
 from .queue import QueueFull, RecordQueue, open_queue
 from .spanview import from_readable_span
 from .worker import WAITING_IN_SPOOL
@@ -52,7 +54,10 @@ class LabelStudioSpanExporter(SpanExporter):
         project_config: label config XML for a new project (replaces the layout's default).
         mode: ``"prompt"`` (default) or ``"chat"``: one task per LLM call; ``"agent"``: one task
             per LangChain run (see ``assembly.py``: runs wait ``run_grace`` seconds after their top
-            span, at most ``max_open_runs`` traces in memory, or in the spool with ``spool_path``).
+            span, at most ``max_open_runs`` traces in memory, or in the spool with ``spool_path``);
+            ``"pairwise"``: one task per pair of answers to one prompt (see ``pair_hold.py``: a
+            trace's LLM spans wait ``pair_wait`` seconds after its last span; a span with no
+            partner is counted in ``counts["pair_spans_unpaired"]``, not imported).
         batch_size: most tasks per import request (default 500).
         timeout: seconds one request to Label Studio may take, and how long ``shutdown()``
             lets delivery drain (default 10).
@@ -98,6 +103,7 @@ class LabelStudioSpanExporter(SpanExporter):
         run_grace: float | None = None,
         run_idle_timeout: float | None = None,
         max_open_runs: int | None = None,
+        pair_wait: float | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -119,10 +125,11 @@ class LabelStudioSpanExporter(SpanExporter):
             run_grace=run_grace,
             run_idle_timeout=run_idle_timeout,
             max_open_runs=max_open_runs,
+            pair_wait=pair_wait,
         )
         settings = self._settings
         try:
-            self.layout: Layout = layout_for(settings.mode, settings.project_config)
+            self.layout: Layout | PairLayout = task_layout(settings.mode, settings.project_config)
         except ValueError as exc:
             raise ValueError(f"project_config: {exc}") from None
         if not settings.api_key:
@@ -144,7 +151,7 @@ class LabelStudioSpanExporter(SpanExporter):
             self._queue.close()
             raise
         self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
-        self._runs = bridge.ingest.runs  # mode agent
+        self._runs = bridge.ingest.runs  # mode agent or pairwise: spans held until their trace is released
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False
@@ -152,23 +159,14 @@ class LabelStudioSpanExporter(SpanExporter):
     @property
     def counts(self) -> dict[str, int]:
         """What happened so far: spans seen, records queued, tasks created, records waiting or dropped;
-        with review rules, per rule ``review.<rule>.<matched|kept|sampled_out|over_limit|folded>`` and
-        ``review.no_rule_matched``."""
+        mode agent: ``runs_*``; mode pairwise: ``pairs_released``, ``pair_spans_unpaired`` (spans with
+        no partner when their trace's wait ended: not imported), ``pairs_identical``,
+        ``pair_traces_waiting``; with review rules, per rule
+        ``review.<rule>.<matched|kept|sampled_out|over_limit|folded>`` and ``review.no_rule_matched``."""
         ingest, delivery = self._ingest.stats, self._worker.stats
-        runs = self._runs.stats if self._runs is not None else None
         review = self._ingest.gate.counts().flat() if self._ingest.gate is not None else {}
         return {
-            **(
-                {
-                    "runs_released": runs.runs_released,
-                    "runs_incomplete": runs.runs_incomplete,
-                    "runs_open": self._runs.open_runs,
-                    "late_spans_dropped": runs.late_spans_dropped,
-                    "run_spans_dropped": runs.spans_dropped_full,
-                }
-                if runs is not None and self._runs is not None
-                else {}
-            ),
+            **self._mode_counts(),
             "spans": ingest.spans_received,
             "llm_spans": ingest.llm_spans,
             "no_content": ingest.no_content,
@@ -180,6 +178,30 @@ class LabelStudioSpanExporter(SpanExporter):
             "dead_lettered": delivery.dead_lettered,
             "waiting": self._queue.depth,
             **review,
+        }
+
+    def _mode_counts(self) -> dict[str, int]:
+        held = self._runs
+        if held is None:
+            return {}
+        runs = held.stats
+        if isinstance(held.build, PairBuild):  # mode pairwise
+            pairs = held.build.stats
+            return {
+                "pairs_released": pairs.pairs_released,
+                "pair_spans_unpaired": pairs.spans_unpaired,
+                "pairs_identical": pairs.identical,
+                "pair_spans_rejected": pairs.rejected,
+                "pair_traces_waiting": held.open_runs,
+                "late_spans_dropped": runs.late_spans_dropped,
+                "pair_spans_dropped": runs.spans_dropped_full,
+            }
+        return {
+            "runs_released": runs.runs_released,
+            "runs_incomplete": runs.runs_incomplete,
+            "runs_open": held.open_runs,
+            "late_spans_dropped": runs.late_spans_dropped,
+            "run_spans_dropped": runs.spans_dropped_full,
         }
 
     @property
@@ -221,7 +243,9 @@ class LabelStudioSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait until every queued record is delivered; False when the time ran out first. Mode agent:
-        runs whose top span came are released at once, without waiting for the grace period."""
+        runs whose top span came are released at once, without waiting for the grace period. Mode
+        pairwise: the pair wait is not cut short (a partner may still come); ``shutdown`` without a
+        spool pairs what has arrived."""
         if self._runs is not None:
             self._runs.release_ready(flush=True)
         with self._lock:
@@ -262,8 +286,10 @@ class LabelStudioSpanExporter(SpanExporter):
                 self._runs.release_ready(everything=True)
             elif self._runs.open_runs:
                 _logger.warning(
-                    "%d agent runs not yet whole wait in the spool %s and are completed after the next start",
+                    "%d traces whose %s are not yet formed wait in the spool %s and are completed after "
+                    "the next start",
                     self._runs.open_runs,
+                    self._runs.build.noun,
                     self._queue.location,
                 )
         if self._started:

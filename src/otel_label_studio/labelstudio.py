@@ -349,7 +349,8 @@ class LabelStudioClient:
     def find_tasks(
         self, project_id: int, span_ids: Sequence[str], timeout: float | None = None
     ) -> dict[tuple[str, str], FoundTask]:
-        """The tasks in a project made from ``span_ids``, by (trace_id, span_id), with their predictions.
+        """The tasks in a project made from ``span_ids``, by (trace_id, span_id), with their predictions;
+        an id with a ``|`` is a pair id (mode pairwise), found in the task's ``pair_id``.
 
         Label Studio has no uniqueness on import, so before re-importing records whose import
         may have landed (a crash, an import given up on) delivery asks which already have tasks,
@@ -364,7 +365,8 @@ class LabelStudioClient:
                         "conjunction": "or",
                         "items": [
                             {
-                                "filter": "filter:tasks:data.span_id",
+                                # a pair (mode pairwise) is queued under its pair id: its task holds it
+                                "filter": f"filter:tasks:data.{'pair_id' if '|' in span_id else 'span_id'}",
                                 "operator": "equal",
                                 "type": "String",
                                 "value": span_id,
@@ -387,8 +389,9 @@ class LabelStudioClient:
 
             for task in sorted(_call(lookup, project_id), key=lambda t: int(t.id or 0)):
                 data = task.data or {}
-                if data.get("span_id") and data.get("trace_id"):
-                    key = (str(data["trace_id"]), str(data["span_id"]))
+                span_id = data.get("span_id") or data.get("pair_id")
+                if span_id and data.get("trace_id"):
+                    key = (str(data["trace_id"]), str(span_id))
                     predictions = [_plain(p) for p in getattr(task, "predictions", None) or []]
                     found.setdefault(key, FoundTask(int(task.id or 0), predictions))
         return found

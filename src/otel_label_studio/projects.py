@@ -18,6 +18,7 @@ from typing import Callable
 from .dm_view import needs_tab, view_for
 from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, Project
 from .layouts import Layout
+from .pair_layout import PairLayout
 
 _logger = logging.getLogger(__name__)
 
@@ -27,14 +28,14 @@ RECHECK_SECONDS = 60.0  # how long a misfit verdict stands before the project is
 @dataclass(frozen=True)
 class Target:
     project: Project
-    layout: Layout
+    layout: Layout | PairLayout  # a PairLayout in mode pairwise
 
 
 class Projects:
     def __init__(
         self,
         client: LabelStudioClient,
-        layout: Layout,
+        layout: Layout | PairLayout,
         *,
         project_id: int | None,
         project_name: str,
@@ -134,21 +135,27 @@ class Projects:
         """Drop a cached project (it was deleted, or its config changed)."""
         self._targets.pop(key, None)
 
-    def _bind(self, project: Project, key: str) -> Layout:
+    def _bind(self, project: Project, key: str) -> Layout | PairLayout:
         if _same_config(project.label_config, self._layout.label_config):
             return self._layout
+        pairwise = isinstance(self._layout, PairLayout)
         try:
-            layout = Layout.from_config(project.label_config)
+            layout: Layout | PairLayout = (
+                PairLayout.from_config(project.label_config)
+                if pairwise
+                else Layout.from_config(project.label_config)
+            )
         except ValueError as exc:
             error = LabelStudioError(
                 ErrorKind.MISFIT,
-                f"project {project.title!r} (id {project.id}) cannot take LLM tasks: {exc}. "
+                f"project {project.title!r} (id {project.id}) cannot take "
+                f"{'pairwise' if pairwise else 'LLM'} tasks: {exc}. "
                 "Fix its label config in Label Studio or choose another project.",
             )
             self._misfits[key] = (self._clock(), error)
             _logger.error("%s", error.detail)
             raise error from None
-        if project.id in self._warned:
+        if project.id in self._warned or not isinstance(layout, Layout):
             return layout
         self._warned.add(project.id)
         if self._config_given:

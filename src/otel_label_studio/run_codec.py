@@ -12,16 +12,19 @@ import io
 import pickle
 from dataclasses import dataclass
 
+from .pair_record import PairRecord, is_pair_bytes
 from .record import LLMRecord, _PlainUnpickler
 from .runs import RunRecord
 from .spanview import EventView, SpanView
 
-AnyRecord = LLMRecord | RunRecord
+AnyRecord = LLMRecord | RunRecord | PairRecord  # a pair: mode pairwise (``pair_record.py``)
 
 
 def decode_record(data: bytes) -> AnyRecord:
     """A queued record, of either kind, from its bytes: told apart by the pickle's first opcode after
     its header (and frame), ``}`` (an empty dict, filled) for a run; no second unpickling."""
+    if is_pair_bytes(data):  # mode pairwise: not a pickle (``pair_record.MAGIC``)
+        return PairRecord.from_bytes(data)
     first = 11 if data[2:3] == _FRAME else 2
     if data[first : first + 1] == _EMPTY_DICT:
         return RunRecord.from_bytes(data)

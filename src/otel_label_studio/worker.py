@@ -44,6 +44,8 @@ from .labelstudio import (
 )
 from .layouts import Layout
 from .outages import OutageLog
+from .pair_layout import PairLayout
+from .pair_record import PairRecord
 from .projects import RECHECK_SECONDS, Projects, Target
 from .queue import QueueFull, QueueItem, RecordQueue
 from .run_codec import AnyRecord
@@ -120,7 +122,7 @@ class DeliveryWorker:
         # here were sent by an earlier process: they settle at ``_orphans_settle``.
         self._settles_at: dict[tuple[str, str], float] = {}
         # Records of the next batch, encoded while the last import was in flight, with the layout used.
-        self._encoded: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
+        self._encoded: dict[tuple[str, str], tuple[Layout | PairLayout, bytes, int]] = {}
         self._started = clock()
         self._orphans_settle = self._started + min(ORPHAN_SETTLE_SECONDS, self._import_timeout)
         self._backoff = Backoff(start=BACKOFF_START_SECONDS, cap=BACKOFF_MAX_SECONDS, rng=rng, clock=clock)
@@ -392,7 +394,7 @@ class DeliveryWorker:
     def _prefetch(self, key: str, target: Target, in_flight: Sequence[QueueItem]) -> None:
         """Encode the records the next import will most likely take, while this one is in flight."""
         sending = {_key(item) for item in in_flight}
-        ahead: dict[tuple[str, str], tuple[Layout, bytes, int]] = {}
+        ahead: dict[tuple[str, str], tuple[Layout | PairLayout, bytes, int]] = {}
         for item in self._queue.take(self._batch_size + len(sending)):
             if len(ahead) >= self._batch_size:
                 break
@@ -487,13 +489,24 @@ class DeliveryWorker:
         self.paused_reason = f"delivery paused: {reason}"
 
 
-def _encoded(layout: Layout, item: QueueItem) -> tuple[bytes, int]:
+def _encoded(layout: Layout | PairLayout, item: QueueItem) -> tuple[bytes, int]:
     task = task_of(layout, item.record)
     return encode_task(task), len(task.get("predictions") or ())
 
 
-def task_of(layout: Layout, record: AnyRecord) -> dict:
-    """The task of a queued record: one call (``Layout.task``) or one agent run (``run_task``)."""
+def task_of(layout: Layout | PairLayout, record: AnyRecord) -> dict:
+    """The task of a queued record: one call (``Layout.task``), one agent run (``run_task``) or one
+    pair (``PairLayout.task``); a record the project's layout cannot show raises ValueError (the
+    record goes to the dead letters with the reason)."""
+    if isinstance(record, PairRecord):
+        if not isinstance(layout, PairLayout):
+            raise ValueError(
+                "a pair needs a pairwise label config (a <Pairwise> tag); this project's config "
+                "takes single answers"
+            )
+        return layout.task(record.pair)
+    if isinstance(layout, PairLayout):
+        raise ValueError("a pairwise label config takes pairs, not single LLM calls or runs")
     if isinstance(record, RunRecord):
         return run_task(layout, record)
     return layout.task(record)

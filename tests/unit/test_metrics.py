@@ -10,6 +10,7 @@ from opentelemetry import metrics as otel_metrics
 
 from otel_label_studio.assembly import RunStats
 from otel_label_studio.ingest import IngestStats
+from otel_label_studio.pair_hold import PairStats
 from otel_label_studio.receiver.judge_intake import JudgeIntakeStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
 from otel_label_studio.rules.gate import ReviewCounts, RuleCounts
@@ -32,6 +33,7 @@ def readings(**changes) -> Readings:
         folded={"Slow-2026-11": 5},
         runs=(RunStats(runs_released=6, runs_incomplete=1, late_spans_dropped=3), 2),
         judge=JudgeIntakeStats(requests=2, accepted=3, rejected=1, ignored=4),
+        pairs=(PairStats(pairs_released=4, spans_unpaired=2, identical=1), RunStats(late_spans_dropped=1), 3),
     )
     values.update(changes)
     return Readings(**values)
@@ -152,3 +154,14 @@ def test_logs_counts_show_each_outcome_of_the_log_records():
     assert values['otel_label_studio_receiver_log_records_total{outcome="ignored"}'] == 4.0
     without_logs = samples(ServeMetrics(lambda: readings(judge=None)).render().decode())
     assert not [name for name in without_logs if "log" in name]
+
+
+def test_pair_counts_show_in_mode_pairwise_only():
+    values = samples(ServeMetrics(readings).render().decode())
+    assert values["otel_label_studio_pairs_waiting"] == 3.0
+    assert values["otel_label_studio_pairs_released_total"] == 4.0
+    assert values["otel_label_studio_pairs_unpaired_spans_total"] == 2.0
+    assert values["otel_label_studio_pairs_identical_total"] == 1.0
+    assert values["otel_label_studio_pairs_late_spans_total"] == 1.0
+    without_pairs = samples(ServeMetrics(lambda: readings(pairs=None)).render().decode())
+    assert not [name for name in without_pairs if "_pairs_" in name]

@@ -11,7 +11,8 @@ from typing import Collection, Mapping, TypeAlias
 
 from .. import config
 from ..config import Settings
-from ..layouts import Layout, layout_for
+from ..layouts import Layout, task_layout
+from ..pair_layout import PairLayout
 
 #: What ``add_subparsers`` returns: each command module adds its parser to it.
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -101,16 +102,18 @@ def read_options(
     return settings
 
 
-def project_layout(settings: Settings, parser: argparse.ArgumentParser) -> Layout:
+def project_layout(settings: Settings, parser: argparse.ArgumentParser) -> Layout | PairLayout:
     """The task layout of the settings' mode and label config; exits 2 when the config cannot take tasks."""
     try:
-        return layout_for(settings.mode, settings.project_config)
+        return task_layout(settings.mode, settings.project_config)
     except ValueError as exc:
         parser.error(f"project config: {exc}")
     raise AssertionError("not reached: parser.error exits")
 
 
-def project_settings(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[Settings, Layout]:
+def project_settings(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[Settings, Layout | PairLayout]:
     """Label Studio, the project and the task layout from the options; exits 2 with what to fix."""
     settings = read_options(args, parser, PROJECT_SETTINGS)
     return settings, project_layout(settings, parser)

@@ -9,6 +9,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from .. import config, logs
 from ..durable import DamagedFile
 from ..layouts import Layout
+from ..pair_layout import PairLayout
 from ..queue import RecordQueue
 from ..spool import Spool
 from .foreground import deliver_in_foreground
@@ -46,6 +47,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     settings, layout = project_settings(args, parser)
+    if isinstance(layout, PairLayout):
+        parser.error(
+            "replay does not form pairs: replay with --mode prompt or chat, or send the traffic to "
+            "`serve --mode pairwise`"
+        )
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
     try:
         return backfill(

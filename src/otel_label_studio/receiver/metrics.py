@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from ..assembly import RunStats
 from ..ingest import IngestStats
+from ..pair_hold import PairStats
 from ..rules.gate import ReviewCounts
 from ..worker import LATENCY_BUCKETS, WorkerStats
 from .judge_intake import JudgeIntakeStats
@@ -55,6 +56,7 @@ class Readings:
     folded: dict[str, int] | None = None  # folded repeats per project (when serve has a rules file)
     runs: tuple[RunStats, int] | None = None  # the run assembler's counts and open runs (mode agent)
     judge: JudgeIntakeStats | None = None  # judge results sent as OTLP logs (when logs are taken)
+    pairs: tuple[PairStats, RunStats, int] | None = None  # mode pairwise: pairs, the hold, traces waiting
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,41 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "{span}",
         "Mode agent: spans dropped because they came after their run became a task.",
         lambda r: r.runs[0].late_spans_dropped if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.pairs.waiting",
+        GAUGE,
+        "{trace}",
+        "Mode pairwise: traces whose LLM spans wait for the pair wait to end.",
+        lambda r: r.pairs[2] if r.pairs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.pairs.released",
+        COUNTER,
+        "{pair}",
+        "Mode pairwise: pairs queued as records.",
+        lambda r: r.pairs[0].pairs_released if r.pairs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.pairs.unpaired_spans",
+        COUNTER,
+        "{span}",
+        "Mode pairwise: LLM spans with no partner when their trace's wait ended; not imported.",
+        lambda r: r.pairs[0].spans_unpaired if r.pairs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.pairs.identical",
+        COUNTER,
+        "{pair}",
+        "Mode pairwise: candidate pairs whose two answers were the same; not imported.",
+        lambda r: r.pairs[0].identical if r.pairs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.pairs.late_spans",
+        COUNTER,
+        "{span}",
+        "Mode pairwise: spans dropped because they came after their trace was paired.",
+        lambda r: r.pairs[1].late_spans_dropped if r.pairs is not None else None,
     ),
     Instrument(
         "otel_label_studio.receiver.requests",

@@ -22,8 +22,9 @@ from ..bridge import build_bridge
 from ..config import Settings, default
 from ..feedback.loop import FeedbackLoop
 from ..labelstudio import ErrorKind, LabelStudioError
-from ..layouts import layout_for
+from ..layouts import task_layout
 from ..outages import auth_hint
+from ..pair_hold import PairBuild
 from ..spool import Spool
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
@@ -87,7 +88,7 @@ class Sidecar:
             )
         settings = options.settings
         try:
-            layout = layout_for(settings.mode, settings.project_config)
+            layout = task_layout(settings.mode, settings.project_config)
         except ValueError as exc:
             raise ValueError(f"project config: {exc}") from None
         self.spool = Spool.in_directory(
@@ -106,7 +107,7 @@ class Sidecar:
         # Judge results sent as OTLP logs (POST /v1/logs, LogsService/Export). Until the durable
         # join with tasks is wired in here, they are counted and dropped (UnjoinedJudgeResults).
         self.judge = JudgeIntake(UnjoinedJudgeResults())
-        self.runs = bridge.ingest.runs  # mode agent: pieces of runs wait in the spool's file
+        self.runs = bridge.ingest.runs  # mode agent or pairwise: held spans wait in the spool's file
         self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
             try:
@@ -279,8 +280,17 @@ class Sidecar:
             feedback=self.feedback.counts() if self.feedback is not None else None,
             review=self.review.counts() if self.review is not None else None,
             folded=self.review.state.folded_by_project() if self.review is not None else None,
-            runs=(self.runs.stats, self.runs.open_runs) if self.runs is not None else None,
+            **self._held_readings(),
         )
+
+    def _held_readings(self) -> dict[str, Any]:
+        """The hold's figures: ``runs`` in mode agent, ``pairs`` in mode pairwise."""
+        held = self.runs
+        if held is None:
+            return {}
+        if isinstance(held.build, PairBuild):
+            return {"pairs": (held.build.stats, held.stats, held.open_runs)}
+        return {"runs": (held.stats, held.open_runs)}
 
 
 def run(options: ServeOptions, *, after_import: Callable[[], None] | None = None) -> int:
