@@ -28,13 +28,16 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
 from .queue import RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
 from .runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
 from .spanview import SpanView
 from .spool import Spool
+
+if TYPE_CHECKING:
+    from .rules import Decision, ReviewGate
 
 _logger = logging.getLogger(__name__)
 
@@ -141,8 +144,10 @@ class RunAssembler:
         redact: Callable[[str], str] | None = None,
         on_release: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
+        gate: ReviewGate | None = None,
     ):
         self._hold = hold
+        self.gate = gate  # review rules: which released runs are queued
         self._encode = bool(getattr(hold, "encode", True))
         self.grace = grace
         self.idle_timeout = idle_timeout
@@ -259,8 +264,23 @@ class RunAssembler:
             return 0
         views = [decode_view(p.view) if isinstance(p.view, bytes) else p.view for p in held]
         project = next((p.project for p in held if p.project), None)
-        records = [self._record(run, project) for run in _runs(views)]
-        added = self._hold.release(trace_id, [p.span_id for p in held], records)
+        runs = [(self._record(run, project), run) for run in _runs(views)]
+        records = [record for record, _ in runs]
+        admitted: list[tuple[Decision, RunRecord]] = []
+        gate = self.gate
+        if gate is not None:  # review rules pick the runs that become tasks
+            from .rules.run_fields import select_runs
+
+            records, admitted = select_runs(gate, runs, project)
+        try:
+            added = self._hold.release(trace_id, [p.span_id for p in held], records)
+        except Exception:
+            if gate is not None:  # not queued: neither counted against a limit nor one to fold into
+                gate.revoke(admitted)
+            raise
+        finally:
+            if gate is not None:
+                gate.commit()
         now = self._clock()
         with self._lock:
             arrived = max(p.received_at for p in held)

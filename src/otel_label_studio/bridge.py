@@ -94,11 +94,13 @@ def build_bridge(
         after_import=after_import,
         waiting=waiting,
     )
-    runs = run_assembler(settings, queue, redactor) if settings.mode == "agent" else None
+    runs = run_assembler(settings, queue, redactor, gate) if settings.mode == "agent" else None
     return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)
 
 
-def run_assembler(settings: Settings, queue: RecordQueue, redactor: Redactor) -> RunAssembler:
+def run_assembler(
+    settings: Settings, queue: RecordQueue, redactor: Redactor, gate: ReviewGate | None = None
+) -> RunAssembler:
     """Mode agent: runs wait in the spool's file when the queue is durable, else in memory (capped)."""
     hold: RunHold
     hold = SpoolHold(queue) if isinstance(queue, Spool) else MemoryHold(queue, settings.max_open_runs)
@@ -107,4 +109,5 @@ def run_assembler(settings: Settings, queue: RecordQueue, redactor: Redactor) ->
         grace=settings.run_grace,
         idle_timeout=settings.run_idle_timeout,
         redact=redactor.text if redactor else None,
+        gate=gate,
     )

@@ -262,3 +262,39 @@ def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
     assert attributes["gen_ai.evaluation.explanation"].string_value == (
         "failure modes: Wrong tool, Unsupported claim; first wrong step: 2 · tool search_weather"
     )
+
+
+def test_review_rules_keep_runs_with_a_tool_call_or_a_failure_and_sample_the_rest_out(
+    tmp_path, routing, captured, label_studio, ls, project_name
+):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: tools\n    match: {run.tools: {exists: true}}\n"
+        "  - name: failed\n    match: {run.failed: true}\n"
+        "  - name: rest\n    sample: 0\n",
+        encoding="utf-8",
+    )
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url,
+        api_key=label_studio.pat,
+        project_name=project_name,
+        mode="agent",
+        run_grace=0.5,
+        review_rules=str(rules),
+    )
+    with pipeline(routing, exporter):
+        scenarios.agent_run()
+        scenarios.failing()
+        scenarios.chat_system_human()
+        scenarios.chain()
+    assert exporter.force_flush(30_000)
+    tasks = tasks_of(ls, project_name)
+    assert sorted((t.data["tools_called"], t.data["errors"] > 0) for t in tasks) == [
+        ("", True),
+        ("search_weather", False),
+    ]
+    counts = exporter.counts
+    assert (counts["review.tools.kept"], counts["review.failed.kept"]) == (1, 1)
+    assert (counts["review.rest.sampled_out"], counts["review.no_rule_matched"]) == (2, 0)
+    assert (counts["runs_released"], counts["tasks_created"], counts["runs_open"]) == (2, 2, 0)
