@@ -243,13 +243,19 @@ def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
                 {"from_name": "response", "to_name": "steps", "type": "textarea",
                  "value": {"text": ["It is sunny and 22C in Paris."]}},
                 {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 2}},
+                {"from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
+                 "value": {"start": "1", "end": "1", "startOffset": 0, "endOffset": 8, "text": "→ calls ",
+                           "paragraphlabels": ["Good step"]}},
+                {"from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
+                 "value": {"start": "3", "end": "3", "startOffset": 0, "endOffset": 6, "text": "query:",
+                           "paragraphlabels": ["Wrong step"]}},
             ],
             was_cancelled=False,
         )  # fmt: skip
         deadline = time.monotonic() + 30
-        while not receiver.records() and time.monotonic() < deadline:
+        while len(receiver.records()) < 4 and time.monotonic() < deadline:
             time.sleep(0.1)
-        [record] = receiver.records()
+        record, *step_records = receiver.records()
     finally:
         side.terminate()
         receiver.close()
@@ -262,6 +268,21 @@ def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
     assert attributes["gen_ai.evaluation.explanation"].string_value == (
         "failure modes: Wrong tool, Unsupported claim; first wrong step: 2 · tool search_weather"
     )
+    # Each judged step, against its own span (the task's step provenance), in step order.
+    span_ids = [step["span_id"] for step in task.meta["steps"]]
+    by_id = {format(s.context.span_id, "016x"): s for s in spans}
+    judged = []
+    for step_record in step_records:
+        values = {kv.key: kv.value.string_value for kv in step_record.attributes}
+        assert values["gen_ai.evaluation.name"] == "label_studio.human_review.step"
+        assert step_record.trace_id.hex() == task.data["trace_id"]
+        judged.append((step_record.span_id.hex(), values["gen_ai.evaluation.score.label"]))
+    assert judged == [
+        (span_ids[0], "Good step"),
+        (span_ids[1], "First wrong step"),
+        (span_ids[2], "Wrong step"),
+    ]
+    assert by_id[judged[1][0]].name.endswith("search_weather")
 
 
 def test_review_rules_keep_runs_with_a_tool_call_or_a_failure_and_sample_the_rest_out(
