@@ -3,6 +3,10 @@ in-process (the exporter) and through a real `serve` process (requests out of or
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -20,6 +24,7 @@ from tests.support.label_studio_reads import project_by_title, tasks_of, wait_fo
 from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF
 from tests.support.pipelines import pipeline
+from tests.support.prerequisites import REPO_ROOT
 from tests.support.serve_calls import metrics, register_webhook
 
 pytestmark = pytest.mark.integration
@@ -319,3 +324,53 @@ def test_review_rules_keep_runs_with_a_tool_call_or_a_failure_and_sample_the_res
     assert (counts["review.tools.kept"], counts["review.failed.kept"]) == (1, 1)
     assert (counts["review.rest.sampled_out"], counts["review.no_rule_matched"]) == (2, 0)
     assert (counts["runs_released"], counts["tasks_created"], counts["runs_open"]) == (2, 2, 0)
+
+
+def test_the_exporter_killed_mid_run_keeps_its_runs_in_the_spool_and_a_restart_makes_their_tasks(
+    tmp_path, label_studio, ls, project_name
+):
+    """A real app process: one whole run, then one stopped after a few spans, SIGKILLed before any
+    grace ran out; started again on the same spool_path (its exporter starts with the first span the
+    restarted app exports), it makes the whole run's task and the half run's (incomplete) task, once."""
+    spool = str(tmp_path / "spool")
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.pat,
+        "PROJECT_NAME": project_name,
+    }
+    command = [sys.executable, "-m", "tests.support.agent_app"]
+    app = subprocess.Popen(
+        [*command, "run", spool], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        lines = []
+        while not lines or lines[-1] != "HELD":
+            line = app.stdout.readline()  # type: ignore[union-attr]
+            assert line, f"the app ended before holding its runs: {lines}"
+            lines.append(line.strip())
+        assert "RUN 1" in lines  # the whole run waits in the spool (its grace is an hour)
+        app.send_signal(signal.SIGKILL)
+        assert app.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert project_by_title(ls, project_name) is None  # nothing was released before the kill
+    restart = subprocess.run(
+        [*command, "restart", spool], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert restart.returncode == 0, restart.stderr[-2000:]
+    tasks = {task.data["steps"][0]["content"]: task for task in tasks_of(ls, project_name)}
+    assert sorted(tasks) == ["Tell me a joke", "What's the weather in Oslo?", "What's the weather in Paris?"]
+    whole, half = tasks["What's the weather in Paris?"], tasks["What's the weather in Oslo?"]
+    assert [item["role"] for item in whole.data["steps"]][1:] == [
+        "1 · assistant",
+        "2 · tool search_weather",
+        "3 · retriever WeatherNotes",
+        "4 · assistant",
+    ]
+    assert whole.data["incomplete"] is False
+    assert whole.predictions[0].result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
+    assert half.data["incomplete"] is True  # its top span never ended: the app died mid-run
+    assert half.data["steps"][1]["role"] == "1 · assistant"
+    assert half.data["steps"][1]["content"] == '→ calls search_weather {"city": "Oslo"}'
