@@ -12,7 +12,8 @@ A trace is *ready* when one of its spans can be a run's top (``runs.looks_like_t
 arrived for ``run_grace`` seconds (each new span restarts the wait). A trace whose top never came is
 ready after ``run_idle_timeout`` seconds without a new span; its runs are marked ``incomplete``.
 Releasing a trace builds its runs (``runs.runs_of``, ``runs.build_run``; the spans under one missing
-top are one incomplete run), redacts them, queues one record per run and deletes the pieces, in one
+top are one incomplete run), redacts them, lets the review rules pick the runs to keep (``gate``:
+``rules.run_fields``), queues one record per kept run and deletes the pieces, in one
 transaction for the spool: after a kill -9 either the pieces wait or the runs are queued, once (the
 queue is keyed by the run's top span). Timers use each span's stored arrival time, so they resume
 after a restart. Memory holds only trace id -> (last arrival, has a top).
