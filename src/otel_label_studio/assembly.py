@@ -12,7 +12,8 @@ A trace is *ready* when one of its spans can be a run's top (``runs.looks_like_t
 arrived for ``run_grace`` seconds (each new span restarts the wait). A trace whose top never came is
 ready after ``run_idle_timeout`` seconds without a new span; its runs are marked ``incomplete``.
 Releasing a trace builds its runs (``runs.runs_of``, ``runs.build_run``; the spans under one missing
-top are one incomplete run), redacts them, queues one record per run and deletes the pieces, in one
+top are one incomplete run), redacts them, lets the review rules pick the runs to keep (``gate``:
+``rules.run_fields``), queues one record per kept run and deletes the pieces, in one
 transaction for the spool: after a kill -9 either the pieces wait or the runs are queued, once (the
 queue is keyed by the run's top span). Timers use each span's stored arrival time, so they resume
 after a restart. Memory holds only trace id -> (last arrival, has a top).
@@ -33,13 +34,16 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
 from .queue import RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
 from .runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
 from .spanview import SpanView
 from .spool import Spool
+
+if TYPE_CHECKING:
+    from .rules import Decision, ReviewGate
 
 _logger = logging.getLogger(__name__)
 
@@ -155,15 +159,27 @@ class Build(Protocol):
         """A released trace's records, and what counts them once they are queued."""
         ...
 
+    def settle(self, *, queued: bool) -> None:
+        """After the records of the last ``build`` were queued (or not): what the build decided is
+        kept or given back. Releases are one at a time, so the last build is the one meant."""
+        ...
+
 
 class RunBuild:
     """Mode agent: a trace's LangChain spans become one record per run."""
 
     noun = "agent runs"
 
-    def __init__(self, stats: RunStats, redact: Callable[[str], str] | None = None):
+    def __init__(
+        self,
+        stats: RunStats,
+        redact: Callable[[str], str] | None = None,
+        gate: ReviewGate | None = None,
+    ):
         self._stats = stats
         self._redact = redact
+        self._gate = gate  # review rules pick the runs that become tasks
+        self._admitted: list[tuple[Decision, RunRecord]] = []
 
     def takes(self, view: SpanView) -> bool:
         return is_run_span(view)
@@ -174,13 +190,27 @@ class RunBuild:
     def build(
         self, views: list[SpanView], project: str | None
     ) -> tuple[Sequence[AnyRecord], Callable[[], None]]:
-        records = [self._record(run, project) for run in _runs(views)]
+        runs = [(self._record(run, project), run) for run in _runs(views)]
+        records = [record for record, _ in runs]
+        self._admitted = []
+        if self._gate is not None:
+            from .rules.run_fields import select_runs
+
+            records, self._admitted = select_runs(self._gate, runs, project)
 
         def count() -> None:
             self._stats.runs_released += len(records)
             self._stats.runs_incomplete += sum(record.incomplete for record in records)
 
         return records, count
+
+    def settle(self, *, queued: bool) -> None:
+        gate, admitted, self._admitted = self._gate, self._admitted, []
+        if gate is None:
+            return
+        if not queued:  # not queued: neither counted against a limit nor one to fold into
+            gate.revoke(admitted)
+        gate.commit()
 
     def _record(self, run: list[SpanView], project: str | None) -> RunRecord:
         record = build_run(run)
@@ -203,8 +233,10 @@ class RunAssembler:
         on_release: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
         build: Build | None = None,
+        gate: ReviewGate | None = None,
     ):
         self._hold = hold
+        self.gate = gate  # review rules: which released runs are queued (mode agent)
         self._encode = bool(getattr(hold, "encode", True))
         self.grace = grace
         self.idle_timeout = idle_timeout
@@ -219,7 +251,7 @@ class RunAssembler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = RunStats()
-        self.build: Build = build if build is not None else RunBuild(self.stats, redact)
+        self.build: Build = build if build is not None else RunBuild(self.stats, redact, gate)
 
     @property
     def open_runs(self) -> int:
@@ -325,7 +357,12 @@ class RunAssembler:
         views = [decode_view(p.view) if isinstance(p.view, bytes) else p.view for p in held]
         project = next((p.project for p in held if p.project), None)
         records, count = self.build.build(views, project)
-        added = self._hold.release(trace_id, [p.span_id for p in held], records)
+        try:
+            added = self._hold.release(trace_id, [p.span_id for p in held], records)
+        except Exception:
+            self.build.settle(queued=False)
+            raise
+        self.build.settle(queued=True)
         now = self._clock()
         with self._lock:
             arrived = max(p.received_at for p in held)

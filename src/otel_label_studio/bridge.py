@@ -98,7 +98,7 @@ def build_bridge(
     )
     runs: RunAssembler | None = None
     if settings.mode == "agent":
-        runs = run_assembler(settings, queue, redactor)
+        runs = run_assembler(settings, queue, redactor, gate)
     elif settings.mode == "pairwise":
         runs = pair_assembler(settings, queue, mapper)
     return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)
@@ -109,13 +109,16 @@ def _hold(settings: Settings, queue: RecordQueue) -> RunHold:
     return SpoolHold(queue) if isinstance(queue, Spool) else MemoryHold(queue, settings.max_open_runs)
 
 
-def run_assembler(settings: Settings, queue: RecordQueue, redactor: Redactor) -> RunAssembler:
+def run_assembler(
+    settings: Settings, queue: RecordQueue, redactor: Redactor, gate: ReviewGate | None = None
+) -> RunAssembler:
     """Mode agent: a trace's runs, released after ``run_grace`` (``run_idle_timeout`` without a top)."""
     return RunAssembler(
         _hold(settings, queue),
         grace=settings.run_grace,
         idle_timeout=settings.run_idle_timeout,
         redact=redactor.text if redactor else None,
+        gate=gate,
     )
 
 

@@ -799,15 +799,6 @@ def read_settings(
                 values[name] = used
             else:
                 problems.append(Problem(source, str(exc)))
-    if values.get("mode") == "agent" and values.get("review_rules"):
-        # Until review rules can select runs (issue 16 item 7), the pair would drop the rules unseen.
-        problems.append(
-            Problem(
-                spec("review_rules").flag or "review_rules",
-                "review rules do not apply to mode agent yet (a run is not a single LLM span): "
-                "drop the rules file or use mode prompt or chat",
-            )
-        )
     if values.get("mode") == "pairwise" and values.get("review_rules"):
         # A rule deciding each span alone could keep one side of a pair and drop the other.
         problems.append(
@@ -818,6 +809,13 @@ def read_settings(
                 "prompt or chat",
             )
         )
+    if values.get("review_rules"):  # run.* keys need mode agent; one call's fields do not fit it
+        from .rules.run_fields import check_file_for_mode
+
+        try:
+            check_file_for_mode(values["review_rules"], values.get("mode"))
+        except ValueError as exc:
+            problems.append(Problem(spec("review_rules").flag or "review_rules", str(exc)))
     if problems:
         raise SettingsError(problems)
     return Settings(**values)

@@ -98,7 +98,7 @@ class Ingest:
             for stage in self._stages:
                 batch = stage(batch)
             views = batch
-        if self.runs is not None:  # mode agent (review rules do not select runs yet)
+        if self.runs is not None:  # mode agent: review rules decide when a run is released
             batch = list(views)
             held = self.runs.pieces_of(batch, project)
             return MappingResult(spans=len(batch), llm_spans=len(held), held=held)

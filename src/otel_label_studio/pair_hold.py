@@ -80,3 +80,6 @@ class PairBuild:
                 )
 
         return records, count
+
+    def settle(self, *, queued: bool) -> None:
+        """Nothing to keep or give back: review rules do not apply to mode pairwise."""

@@ -3,6 +3,10 @@ in-process (the exporter) and through a real `serve` process (requests out of or
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -20,6 +24,7 @@ from tests.support.label_studio_reads import project_by_title, tasks_of, wait_fo
 from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF
 from tests.support.pipelines import pipeline
+from tests.support.prerequisites import REPO_ROOT
 from tests.support.serve_calls import metrics, register_webhook
 
 pytestmark = pytest.mark.integration
@@ -243,13 +248,19 @@ def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
                 {"from_name": "response", "to_name": "steps", "type": "textarea",
                  "value": {"text": ["It is sunny and 22C in Paris."]}},
                 {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 2}},
+                {"from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
+                 "value": {"start": "1", "end": "1", "startOffset": 0, "endOffset": 8, "text": "→ calls ",
+                           "paragraphlabels": ["Good step"]}},
+                {"from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
+                 "value": {"start": "3", "end": "3", "startOffset": 0, "endOffset": 6, "text": "query:",
+                           "paragraphlabels": ["Wrong step"]}},
             ],
             was_cancelled=False,
         )  # fmt: skip
         deadline = time.monotonic() + 30
-        while not receiver.records() and time.monotonic() < deadline:
+        while len(receiver.records()) < 4 and time.monotonic() < deadline:
             time.sleep(0.1)
-        [record] = receiver.records()
+        record, *step_records = receiver.records()
     finally:
         side.terminate()
         receiver.close()
@@ -262,3 +273,104 @@ def test_a_reviewers_scores_of_a_run_go_back_against_its_top_span(
     assert attributes["gen_ai.evaluation.explanation"].string_value == (
         "failure modes: Wrong tool, Unsupported claim; first wrong step: 2 · tool search_weather"
     )
+    # Each judged step, against its own span (the task's step provenance), in step order.
+    span_ids = [step["span_id"] for step in task.meta["steps"]]
+    by_id = {format(s.context.span_id, "016x"): s for s in spans}
+    judged = []
+    for step_record in step_records:
+        values = {kv.key: kv.value.string_value for kv in step_record.attributes}
+        assert values["gen_ai.evaluation.name"] == "label_studio.human_review.step"
+        assert step_record.trace_id.hex() == task.data["trace_id"]
+        judged.append((step_record.span_id.hex(), values["gen_ai.evaluation.score.label"]))
+    assert judged == [
+        (span_ids[0], "Good step"),
+        (span_ids[1], "First wrong step"),
+        (span_ids[2], "Wrong step"),
+    ]
+    assert by_id[judged[1][0]].name.endswith("search_weather")
+
+
+def test_review_rules_keep_runs_with_a_tool_call_or_a_failure_and_sample_the_rest_out(
+    tmp_path, routing, captured, label_studio, ls, project_name
+):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - name: tools\n    match: {run.tools: {exists: true}}\n"
+        "  - name: failed\n    match: {run.failed: true}\n"
+        "  - name: rest\n    sample: 0\n",
+        encoding="utf-8",
+    )
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url,
+        api_key=label_studio.pat,
+        project_name=project_name,
+        mode="agent",
+        run_grace=0.5,
+        review_rules=str(rules),
+    )
+    with pipeline(routing, exporter):
+        scenarios.agent_run()
+        scenarios.failing()
+        scenarios.chat_system_human()
+        scenarios.chain()
+    assert exporter.force_flush(30_000)
+    tasks = tasks_of(ls, project_name)
+    assert sorted((t.data["tools_called"], t.data["errors"] > 0) for t in tasks) == [
+        ("", True),
+        ("search_weather", False),
+    ]
+    counts = exporter.counts
+    assert (counts["review.tools.kept"], counts["review.failed.kept"]) == (1, 1)
+    assert (counts["review.rest.sampled_out"], counts["review.no_rule_matched"]) == (2, 0)
+    assert (counts["runs_released"], counts["tasks_created"], counts["runs_open"]) == (2, 2, 0)
+
+
+def test_the_exporter_killed_mid_run_keeps_its_runs_in_the_spool_and_a_restart_makes_their_tasks(
+    tmp_path, label_studio, ls, project_name
+):
+    """A real app process: one whole run, then one stopped after a few spans, SIGKILLed before any
+    grace ran out; started again on the same spool_path (its exporter starts with the first span the
+    restarted app exports), it makes the whole run's task and the half run's (incomplete) task, once."""
+    spool = str(tmp_path / "spool")
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.pat,
+        "PROJECT_NAME": project_name,
+    }
+    command = [sys.executable, "-m", "tests.support.agent_app"]
+    app = subprocess.Popen(
+        [*command, "run", spool], env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        lines = []
+        while not lines or lines[-1] != "HELD":
+            line = app.stdout.readline()  # type: ignore[union-attr]
+            assert line, f"the app ended before holding its runs: {lines}"
+            lines.append(line.strip())
+        assert "RUN 1" in lines  # the whole run waits in the spool (its grace is an hour)
+        app.send_signal(signal.SIGKILL)
+        assert app.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert project_by_title(ls, project_name) is None  # nothing was released before the kill
+    restart = subprocess.run(
+        [*command, "restart", spool], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert restart.returncode == 0, restart.stderr[-2000:]
+    tasks = {task.data["steps"][0]["content"]: task for task in tasks_of(ls, project_name)}
+    assert sorted(tasks) == ["Tell me a joke", "What's the weather in Oslo?", "What's the weather in Paris?"]
+    whole, half = tasks["What's the weather in Paris?"], tasks["What's the weather in Oslo?"]
+    assert [item["role"] for item in whole.data["steps"]][1:] == [
+        "1 · assistant",
+        "2 · tool search_weather",
+        "3 · retriever WeatherNotes",
+        "4 · assistant",
+    ]
+    assert whole.data["incomplete"] is False
+    assert whole.predictions[0].result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
+    assert half.data["incomplete"] is True  # its top span never ended: the app died mid-run
+    assert half.data["steps"][1]["role"] == "1 · assistant"
+    assert half.data["steps"][1]["content"] == '→ calls search_weather {"city": "Oslo"}'

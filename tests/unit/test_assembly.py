@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import pickle
 from dataclasses import replace
+
+import pytest
 
 from otel_label_studio.assembly import MemoryHold, RunAssembler, SpoolHold
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.memory_queue import MemoryQueue
-from otel_label_studio.run_codec import decode_record, decode_view, encode_view
+from otel_label_studio.run_codec import VIEW_FORMAT, decode_record, decode_view, encode_view
 from otel_label_studio.runs import RunRecord, build_run, looks_like_top, pieces, runs_of
-from otel_label_studio.spanview import SpanView, from_readable_span
+from otel_label_studio.spanview import EventView, SpanView, from_readable_span
 from otel_label_studio.spool import Spool
 from tests.support import scenarios
 
@@ -156,3 +160,69 @@ def test_the_spool_holds_spans_of_different_traces_apart_even_with_equal_span_id
     assert assembler.release_ready() == 2
     assert sorted(run.trace_id for run in queued_runs(spool)) == [f"{n:032x}" for n in (1, 2)]
     spool.close()
+
+
+def test_a_held_view_is_plain_values_with_a_version_byte_and_keeps_every_attribute_type():
+    values = {
+        "text": "café 😀",
+        "empty": "",
+        "yes": True,
+        "no": False,
+        "int": 7,
+        "big": -(2**63),
+        "huge": 2**70,
+        "float": 0.25,
+        "whole_float": 2.0,
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "bytes": b"\x00\xff",
+        "texts": ("a", "b"),
+        "bools": (True, False),
+        "ints": (1, 2),
+        "floats": (1.5, 2.0),
+        "nested": ((1, "x"), ()),
+        "kvlist": {"k": (1, b"v"), "inner": {"deep": None}},
+    }
+    view = SpanView(
+        "0af7651916cd43dd8448eb211c80319c",
+        "b7ad6b7169203331",
+        "chat",
+        values,
+        1,
+        2,
+        "ERROR",
+        "boom",
+        (EventView("gen_ai.evaluation.result", 3, {"score": 0.5, "tags": ("x",)}),),
+        {"service.name": "svc", "pid": 42},
+        5,
+        "00f067aa0ba902b7",
+    )
+    data = encode_view(view)
+    assert data[:1] == VIEW_FORMAT and b"pickle" not in data and data[1:2] == b"["
+    back = decode_view(data)
+    assert math.isnan(back.attributes.pop("nan"))  # NaN != NaN: compared apart
+    expected = {key: value for key, value in values.items() if key != "nan"}
+    assert back.attributes == expected
+    for key, value in expected.items():
+        assert type(back.attributes[key]) is type(value), key
+    assert (back.trace_id, back.span_id, back.parent_span_id, back.name) == (
+        view.trace_id,
+        view.span_id,
+        view.parent_span_id,
+        view.name,
+    )
+    assert (back.start_time_unix_nano, back.end_time_unix_nano, back.status_code, back.status_message) == (
+        1,
+        2,
+        "ERROR",
+        "boom",
+    )
+    assert back.events == view.events and back.resource == view.resource
+    assert back.dropped_attributes_count == 5
+    old = pickle.dumps(  # a piece held by a version before VIEW_FORMAT is still read
+        (view.trace_id, view.span_id, "chat", {"a": 1}, 1, 2, "OK", "", [("e", 3, {})], {}, 0, ""),
+        protocol=5,
+    )
+    assert decode_view(old).attributes == {"a": 1} and decode_view(old).events == (EventView("e", 3, {}),)
+    with pytest.raises(ValueError, match="not a held span view"):
+        decode_view(b"\x02[]")

@@ -30,6 +30,7 @@ COLLECTOR_DIR = REPO_ROOT / "collector-config"
 SIDECAR = COLLECTOR_DIR / "sidecar.yaml"
 LOADBALANCED = COLLECTOR_DIR / "loadbalanced.yaml"
 PREFILTER = COLLECTOR_DIR / "review-prefilter.yaml"
+AGENT = COLLECTOR_DIR / "agent.yaml"
 
 # The filter from the reference: a span for which the condition is true is dropped.
 LLM_ONLY_CONDITION = (
@@ -143,7 +144,7 @@ def pipelines_from(config: dict[str, Any], receiver: str) -> dict[str, dict[str,
 # --- Collector configs ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [SIDECAR, LOADBALANCED, PREFILTER], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [SIDECAR, LOADBALANCED, PREFILTER, AGENT], ids=lambda p: p.name)
 def test_collector_config_is_structurally_sound(path):
     assert collector_config_problems(load(path)) == []
 
@@ -170,6 +171,50 @@ def test_otlp_receiver_fans_out_to_backend_and_bridge(path):
     assert not any(component_type(p) == "filter" for p in backend[0]["processors"])
     assert "otlp/backend" not in bridge[0]["exporters"]
     assert config["exporters"]["otlp/backend"]["endpoint"] == "tracing-backend:4317"
+
+
+# The agent config's filter: a span for which it is true is dropped; it names attributes only.
+LANGCHAIN_RUNS_CONDITION = (
+    'not (attributes["gen_ai.operation.name"] != nil'
+    ' or attributes["traceloop.span.kind"] != nil'
+    ' or attributes["llm.request.type"] != nil'
+    ' or attributes["openinference.span.kind"] != nil)'
+)
+_PRESENT = re.compile(r'attributes\["([^"]+)"\] != nil')
+
+
+def _dropped_by(condition: str, attributes: dict[str, Any]) -> bool:
+    """The Collector's verdict for a condition of the form ``not (attributes["a"] != nil or ...)``."""
+    inner = condition.removeprefix("not (").removesuffix(")")
+    terms = inner.split(" or ")
+    assert all(_PRESENT.fullmatch(term) for term in terms), condition  # no other form is evaluated here
+    return not any(attributes.get(_PRESENT.fullmatch(term).group(1)) is not None for term in terms)  # type: ignore[union-attr]
+
+
+def test_agent_config_sends_every_span_of_a_langchain_run_to_the_bridge(captured):
+    from otel_label_studio.runs import is_run_span
+    from otel_label_studio.spanview import SpanView, from_readable_span
+    from tests.support import fixtures, scenarios
+
+    config = load(AGENT)
+    pipeline = config["service"]["pipelines"]["traces/label-studio"]
+    assert pipeline["processors"] == ["memory_limiter", "filter/langchain-runs", "batch"]
+    assert pipeline["exporters"] == ["otlphttp/label-studio"]
+    assert config["exporters"]["otlphttp/label-studio"]["sending_queue"]["storage"] == "file_storage/queue"
+    assert config["service"]["pipelines"]["traces/backend"]["processors"] == ["memory_limiter", "batch"]
+    condition = config["processors"]["filter/langchain-runs"]["traces"]["span"]
+    assert condition == [LANGCHAIN_RUNS_CONDITION]
+    scenarios.agent_run()
+    spans = list(captured.get_finished_spans())
+    spans += fixtures.load("legacy", "agent_run") + fixtures.load("openinference", "agent_run")
+    app_span = SpanView("1" * 32, "2" * 16, "GET /weather", {"http.request.method": "GET"})  # the app's own
+    views = [from_readable_span(span) for span in spans] + [app_span]
+    run_spans = [view for view in views if is_run_span(view)]
+    kinds = {view.attributes.get("gen_ai.operation.name") for view in run_spans}
+    assert {"execute_tool", "vector_db_retrieve", "chat"} <= kinds  # tool and retriever steps too
+    assert {view.attributes.get("openinference.span.kind") for view in run_spans} >= {"TOOL", "CHAIN", "LLM"}
+    dropped = [view.name for view in views if _dropped_by(LANGCHAIN_RUNS_CONDITION, dict(view.attributes))]
+    assert dropped == ["GET /weather"]  # every span of the runs goes on, in all three dialects
 
 
 def test_sidecar_sends_llm_spans_to_the_bridge_through_a_persistent_queue():

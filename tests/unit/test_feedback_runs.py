@@ -33,7 +33,12 @@ def test_an_agent_runs_rating_and_failure_modes_go_to_its_top_span(captured):
         },
     ]
     payload = {"action": "ANNOTATION_CREATED", "task": task, "annotation": {"id": 3, "result": result}}
-    [item] = evaluations(payload, now_ns=1)
+    item, step = evaluations(payload, now_ns=1)
+    assert (step.span_id, step.label, step.name) == (
+        run.steps[1].span_id,
+        "First wrong step",
+        "label_studio.human_review.step",
+    )
     assert (item.trace_id, item.span_id) == (run.trace_id, run.span_id)
     assert item.span_id not in {step.span_id for step in run.steps}  # the run, not one of its steps
     assert (item.label, item.score) == ("edited", 2.0)
@@ -53,3 +58,42 @@ def test_an_accepted_run_without_failure_modes_has_no_explanation(captured):
     result = [{"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 5}}]
     [item] = evaluations({"action": "ANNOTATION_CREATED", "task": task, "annotation": {"result": result}})
     assert (item.span_id, item.label, item.score, item.explanation) == (run.span_id, "accepted", 5.0, "")
+
+
+def test_each_step_a_reviewer_labels_gets_its_own_evaluation_against_the_steps_span(captured):
+    run = captured_run(captured)
+    task = {"id": 7, **run_task(Layout.from_config(AGENT_CONFIG), run)}
+
+    def region(start: str, end: str, label: str, text: str) -> dict:
+        return {
+            "from_name": "step_judgment",
+            "to_name": "steps",
+            "type": "paragraphlabels",
+            "value": {"start": start, "end": end, "startOffset": 0, "endOffset": len(text), "text": text,
+                      "paragraphlabels": [label]},
+        }  # fmt: skip
+
+    result = [
+        region("1", "1", "Good step", "→ calls search_weather"),
+        region("2", "3", "Wrong step", "result: Paris weather"),
+        region("0", "0", "Wrong step", "What's the weather"),  # the request: not a step
+        {"from_name": "first_wrong_step", "to_name": "steps", "type": "choices",
+         "value": {"choices": ["2 · tool search_weather"]}},
+        {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 3}},
+    ]  # fmt: skip
+    payload = {"action": "ANNOTATION_CREATED", "task": task, "annotation": {"id": 3, "result": result}}
+    top, *steps = evaluations(payload, now_ns=1)
+    assert (top.span_id, top.score, top.name) == (run.span_id, 3.0, "label_studio.human_review")
+    assert [(item.span_id, item.label, item.explanation) for item in steps] == [
+        (run.steps[0].span_id, "Good step", "→ calls search_weather"),
+        (run.steps[1].span_id, "Wrong step, First wrong step", "result: Paris weather"),
+        (run.steps[2].span_id, "Wrong step", "result: Paris weather"),
+    ]
+    records = logs_request([top, *steps]).resource_logs[0].scope_logs[0].log_records
+    names = [
+        {kv.key: kv.value.string_value for kv in r.attributes}["gen_ai.evaluation.name"] for r in records
+    ]
+    assert names == ["label_studio.human_review"] + ["label_studio.human_review.step"] * 3
+    assert [r.span_id.hex() for r in records[1:]] == [step.span_id for step in run.steps[:3]]
+    skipped = {**payload, "annotation": {"id": 4, "result": result, "was_cancelled": True}}
+    assert [item.span_id for item in evaluations(skipped)] == [run.span_id]

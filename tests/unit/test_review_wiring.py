@@ -239,10 +239,26 @@ def test_a_batch_the_queue_refuses_is_neither_folded_nor_counted_against_the_lim
     gate.close()
 
 
-def test_review_rules_with_mode_agent_are_refused_at_start_not_dropped_unseen(tmp_path):
-    path = rules_file(tmp_path, "rules:\n  - name: all\n    sample: 1.0\n")
-    with pytest.raises(SettingsError, match="--review-rules: review rules do not apply to mode agent"):
-        read_settings(flags={"mode": "agent", "review_rules": path}, environ={})
-    with pytest.raises(ValueError, match="review rules do not apply to mode agent"):
-        LabelStudioSpanExporter(api_key="k", mode="agent", review_rules=path)
-    assert read_settings(flags={"mode": "chat", "review_rules": path}, environ={}).mode == "chat"
+def test_run_rules_are_taken_in_mode_agent_and_refused_elsewhere_with_their_line(tmp_path):
+    path = rules_file(
+        tmp_path,
+        """\
+        rules:
+          - name: tools
+            match: {run.tools: search_*}
+          - name: rest
+            sample: 0
+        """,
+    )
+    assert read_settings(flags={"mode": "agent", "review_rules": path}, environ={}).review_rules == path
+    LabelStudioSpanExporter(api_key="k", mode="agent", review_rules=path).shutdown()
+    for mode in ("chat", "prompt"):
+        with pytest.raises(SettingsError, match=r"--review-rules: .*rules.yaml, line 3: run.tools in rule "
+                           r"'tools' is a run's field: it applies in mode agent only"):  # fmt: skip
+            read_settings(flags={"mode": mode, "review_rules": path}, environ={})
+    call_fields = rules_file(tmp_path, "rules:\n  - name: slow\n    match: {latency_ms: '>2000'}\n", "c.yaml")
+    with pytest.raises(SettingsError, match=r"c.yaml, line 3: latency_ms in rule 'slow' is one LLM call's "
+                       r"field and mode agent decides whole runs: match run.duration_ms"):  # fmt: skip
+        read_settings(flags={"mode": "agent", "review_rules": call_fields}, environ={})
+    with pytest.raises(ValueError, match="match run.duration_ms instead"):
+        LabelStudioSpanExporter(api_key="k", mode="agent", review_rules=call_fields)

@@ -3,6 +3,12 @@
 Each annotation a reviewer submits (or updates) on a task the bridge made becomes one OpenTelemetry
 GenAI evaluation event, carrying the trace and span ids of the LLM call the task came from;
 ``logs_request`` puts them into one OTLP logs request for the feedback endpoint.
+
+An agent run's task (``mode`` agent) gets that event against the run's top span and, for each step
+the reviewer judged (``ParagraphLabels`` regions over the steps, or the "first step that went wrong"
+choice), one more named ``label_studio.human_review.step`` against that step's span (the span ids
+of the task's step provenance, ``meta["steps"]``): its label is the labels given (e.g. "Wrong step",
+and "First wrong step"), its explanation the text the reviewer marked.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 EVENT_NAME = "gen_ai.evaluation.result"
 EVALUATION_NAME = "label_studio.human_review"
 ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
+STEP_EVALUATION_NAME = "label_studio.human_review.step"
+FIRST_WRONG_STEP = "First wrong step"
 EXPLANATION_LIMIT = 2000
 
 
@@ -32,6 +40,7 @@ class Evaluation:
     annotation_id: int | None
     task_id: int | None
     time_unix_nano: int
+    name: str = EVALUATION_NAME
 
 
 def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> list[Evaluation]:
@@ -71,6 +80,7 @@ def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> lis
         )
         if wrong:
             explanation = f"{wrong}\n{explanation}".strip()
+        at = now_ns if now_ns is not None else time.time_ns()
         found.append(
             Evaluation(
                 trace_id=trace_id,
@@ -80,10 +90,72 @@ def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> lis
                 explanation=explanation[:EXPLANATION_LIMIT],
                 annotation_id=annotation.get("id"),
                 task_id=task.get("id"),
-                time_unix_nano=now_ns if now_ns is not None else time.time_ns(),
+                time_unix_nano=at,
             )
         )
+        if not annotation.get("was_cancelled"):
+            found.extend(
+                Evaluation(
+                    trace_id=trace_id,
+                    span_id=step_span,
+                    label=", ".join(labels),
+                    score=None,
+                    explanation="\n".join(texts)[:EXPLANATION_LIMIT],
+                    annotation_id=annotation.get("id"),
+                    task_id=task.get("id"),
+                    time_unix_nano=at,
+                    name=STEP_EVALUATION_NAME,
+                )
+                for step_span, (labels, texts) in _step_judgments(result, task.get("meta")).items()
+            )
     return found
+
+
+def _step_judgments(result: Any, meta: Any) -> dict[str, tuple[list[str], list[str]]]:
+    """Per step span id, in step order: the labels the reviewer gave the step and the text marked.
+    Item n (n >= 1) of the task's ``steps`` is step n, whose span id is ``meta["steps"][n - 1]``."""
+    provenance = meta.get("steps") if isinstance(meta, Mapping) else None
+    if not isinstance(provenance, list) or not isinstance(result, list):
+        return {}
+    span_ids = {
+        step.get("number"): str(step.get("span_id"))
+        for step in provenance
+        if isinstance(step, Mapping) and is_hex_id(str(step.get("span_id")), 16)
+    }
+    judged: dict[int, tuple[list[str], list[str]]] = {}
+
+    def add(number: int, label: str, text: str) -> None:
+        if number in span_ids:
+            labels, texts = judged.setdefault(number, ([], []))
+            if label not in labels:
+                labels.append(label)
+            if text and text not in texts:
+                texts.append(text)
+
+    for item in result:
+        if not isinstance(item, Mapping):
+            continue
+        value = item.get("value") or {}
+        if item.get("type") == "paragraphlabels":
+            first, last = _int(value.get("start")), _int(value.get("end"))
+            if first is None:
+                continue
+            for number in range(first, max(first, last if last is not None else first) + 1):
+                for label in value.get("paragraphlabels") or ():
+                    add(number, str(label), str(value.get("text") or ""))
+        elif item.get("type") == "choices" and item.get("from_name") == "first_wrong_step":
+            for choice in value.get("choices") or ():
+                chosen = _int(str(choice).split(" · ", 1)[0])
+                if chosen is not None:
+                    add(chosen, FIRST_WRONG_STEP, "")
+    return {span_ids[number]: judged[number] for number in sorted(judged)}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def logs_request(
@@ -93,7 +165,7 @@ def logs_request(
     records = []
     for item in items:
         attributes = [
-            _kv("gen_ai.evaluation.name", EVALUATION_NAME),
+            _kv("gen_ai.evaluation.name", item.name),
             _kv("gen_ai.evaluation.score.label", item.label),
         ]
         if item.score is not None:

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from .. import dialects
 from ..dialects._common import PROJECT_ATTRIBUTE
@@ -33,6 +33,10 @@ from ..spanview import SpanView
 from .fields import FieldReader, Reader
 from .language import Rule, RulesError, RuleSet, load_file
 from .state import MemoryReviewState, SqliteReviewState, period_key, state_path_for
+
+if TYPE_CHECKING:
+    from ..runs import RunRecord
+    from .run_fields import RunView
 
 _logger = logging.getLogger(__name__)
 
@@ -165,6 +169,21 @@ class ReviewGate:
             self._counts.no_rule += 1
         return Decision(False, None, None, NO_RULE)
 
+    def decide_run(self, run: RunView, project: str | None = None) -> Decision:
+        """Mode agent: whether a released run may become a task (``run_fields``), sampled by its
+        trace id and limited per run as a span is."""
+        from .run_fields import compile_runs
+
+        compiled = getattr(self, "_runs_compiled", None)
+        if compiled is None or compiled[0] is not self._rules:
+            compiled = self._runs_compiled = (self._rules, compile_runs(self._rules, self._fields))
+        for rule, checks in compiled[1]:
+            if all(holds(read(run)) for read, holds in checks):
+                return self._decide(rule, run.top, project)
+        with self._lock:
+            self._counts.no_rule += 1
+        return Decision(False, None, None, NO_RULE)
+
     def _decide(self, rule: Rule, view: SpanView, project: str | None) -> Decision:
         counts = self._counts.rules[rule.name]
         # TraceIdRatioBased: the trace id's lower 64 bits (the last 16 hex digits) below round(p * 2**64).
@@ -188,7 +207,7 @@ class ReviewGate:
         keep_errors = rule.keeps_errors or self._rules.include_errors
         return Decision(True, rule.name, rule.project, KEPT, project_key, keep_errors, now)
 
-    def admit(self, decision: Decision, record: LLMRecord) -> bool:
+    def admit(self, decision: Decision, record: LLMRecord | RunRecord) -> bool:
         """For a kept span's record about to be queued: False when it repeats a recent task
         (folded) or its limit filled up meanwhile (over limit); True counts it as kept."""
         rule = self._rules_by_name(decision.rule)
@@ -210,7 +229,7 @@ class ReviewGate:
             counts.kept += 1
             return True
 
-    def revoke(self, admitted: list[tuple[Decision, LLMRecord]]) -> None:
+    def revoke(self, admitted: list[tuple[Decision, LLMRecord]] | list[tuple[Decision, RunRecord]]) -> None:
         """Undo ``admit`` for records the queue then refused (a full spool: the sender retries them,
         and a retry must be neither folded nor over a limit the refused batch used up)."""
         with self._lock:
@@ -258,9 +277,13 @@ def open_gate(
     return ReviewGate(rules, state, metadata_prefix=metadata_prefix, default_project=default_project)
 
 
-def record_fingerprint(record: LLMRecord) -> bytes:
+def record_fingerprint(record: LLMRecord | RunRecord) -> bytes:
     """What a reviewer would see twice: the input messages (role and whitespace-normalised text),
-    the responses and any error, hashed (BLAKE2b, 16 bytes)."""
+    the responses and any error, hashed (BLAKE2b, 16 bytes); a run's: ``run_fields.run_fingerprint``."""
+    if type(record) is not LLMRecord:  # a run (mode agent)
+        from .run_fields import run_fingerprint
+
+        return run_fingerprint(record)  # type: ignore[arg-type]
     digest = hashlib.blake2b(digest_size=16)
     for message in record.messages:
         digest.update(message.role.encode())

@@ -51,6 +51,19 @@ METADATA_PREFIX = "metadata."
 #: ``<name>``). The value read is ``(score, label)``: a number or comparison matches the score,
 #: text or a glob the label, ``{exists: ...}`` whether the span carries that evaluation at all.
 EVALUATION_PREFIX = "evaluation."
+#: ``run.<field>``: a whole agent run's fields (``mode`` agent only; read by ``run_fields``).
+RUN_PREFIX = "run."
+RUN_FIELDS = (
+    "run.steps",
+    "run.llm_steps",
+    "run.tool_steps",
+    "run.retriever_steps",
+    "run.tools",
+    "run.failed",
+    "run.incomplete",
+    "run.total_tokens",
+    "run.duration_ms",
+)
 STATUSES = ("error", "ok")
 RULE_KEYS = ("name", "match", "sample", "limit", "project", "include_errors")
 TOP_KEYS = ("rules", "fold_duplicates", "include_errors")
@@ -82,6 +95,7 @@ class Condition:
     key: str
     pattern: Any  # as written, for messages and the dry run
     holds: Predicate  # over the value read for ``key`` (None when absent)
+    line: int = 0  # where the key is written
 
 
 @dataclass(frozen=True)
@@ -309,6 +323,13 @@ class _Reader:
             raise self.error(
                 key_node, f"evaluation. in {what} needs the evaluation's name: evaluation.helpfulness"
             )
+        if key.startswith(RUN_PREFIX) and key not in RUN_FIELDS:
+            raise self.error(
+                key_node,
+                f"unknown run field {key!r} in {what}{_did_you_mean(key, RUN_FIELDS)}; the run fields are: "
+                f"{', '.join(RUN_FIELDS)}",
+            )
+        line = key_node.start_mark.line + 1
         label = f"{key} in {what}"
         if isinstance(node, SequenceNode):
             if not node.value:
@@ -316,9 +337,9 @@ class _Reader:
             parts = [self.pattern(item, key, label) for item in node.value]
             written = [p[0] for p in parts]
             checks = tuple(p[1] for p in parts)
-            return Condition(key, written, lambda value: any(check(value) for check in checks))
+            return Condition(key, written, lambda value: any(check(value) for check in checks), line)
         written, check = self.pattern(node, key, label)
-        return Condition(key, written, check)
+        return Condition(key, written, check, line)
 
     def pattern(self, node: Node, key: str, label: str) -> tuple[Any, Predicate]:
         written, check = self.value_pattern(node, key, label)
