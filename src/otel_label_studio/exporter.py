@@ -24,9 +24,13 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
 from .durable import DamagedFile
+from .judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
+from .judge_join import register as register_judges
+from .judge_join import unregister as unregister_judges
 from .layouts import Layout, layout_for
 from .queue import QueueFull, RecordQueue, open_queue
 from .spanview import from_readable_span
+from .spool import Spool
 from .worker import WAITING_IN_SPOOL
 
 _logger = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ class LabelStudioSpanExporter(SpanExporter):
             aside) and records are kept in memory instead, so the app starts all the same.
         max_queue_size: most records waiting in memory; more are dropped and counted
             (``OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE``, default 10000).
+        judge_wait: seconds a judge result from the ``label_studio`` logs exporter waits for its span's
+            task before it is dropped and counted (``OTEL_LABEL_STUDIO_JUDGE_WAIT``, default 3600).
         review_rules: path of a review-rules file (``OTEL_LABEL_STUDIO_REVIEW_RULES``): which LLM
             spans become tasks; its limits and folds are kept beside ``spool_path`` when given.
 
@@ -98,6 +104,7 @@ class LabelStudioSpanExporter(SpanExporter):
         run_grace: float | None = None,
         run_idle_timeout: float | None = None,
         max_open_runs: int | None = None,
+        judge_wait: float | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -119,6 +126,7 @@ class LabelStudioSpanExporter(SpanExporter):
             run_grace=run_grace,
             run_idle_timeout=run_idle_timeout,
             max_open_runs=max_open_runs,
+            judge_wait=judge_wait,
         )
         settings = self._settings
         try:
@@ -148,6 +156,19 @@ class LabelStudioSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False
+        # Judge results from the companion logs exporter (judge_logs.py) join this exporter's tasks.
+        self.judges = JudgeJoin(
+            SpoolJudgeStore(self._queue)
+            if isinstance(self._queue, Spool)
+            else MemoryJudgeStore(settings.max_queue_size),
+            self._client,
+            bridge.projects,
+            wait=settings.judge_wait,
+            timeout=settings.timeout,
+            wake=self._wake_for_judges,
+        )
+        self._worker.judges = self.judges
+        register_judges(self.judges)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -179,6 +200,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "tasks_created": delivery.tasks_created,
             "dead_lettered": delivery.dead_lettered,
             "waiting": self._queue.depth,
+            **self.judges.counts,
             **review,
         }
 
@@ -244,6 +266,15 @@ class LabelStudioSpanExporter(SpanExporter):
         """Runs a spool holds from before a restart (mode agent): the timer must run for them."""
         return self._runs.open_runs if self._runs is not None else 0
 
+    def _wake_for_judges(self) -> None:
+        """A judge result arrived: delivery (which joins it) runs, started if need be."""
+        with self._lock:
+            if self._shutdown:
+                return
+            if not self._started:
+                self._start()
+        self._worker.wake()
+
     def _start(self) -> None:
         self._started = True
         self._worker.start()
@@ -256,6 +287,7 @@ class LabelStudioSpanExporter(SpanExporter):
             if self._shutdown:
                 return
             self._shutdown = True
+        unregister_judges(self.judges)
         if self._runs is not None:
             self._runs.stop()
             if not self._queue.durable:  # what waits in memory would be lost: released as it is

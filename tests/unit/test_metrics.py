@@ -10,6 +10,7 @@ from opentelemetry import metrics as otel_metrics
 
 from otel_label_studio.assembly import RunStats
 from otel_label_studio.ingest import IngestStats
+from otel_label_studio.judge_join import JudgeStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
 from otel_label_studio.rules.gate import ReviewCounts, RuleCounts
 from otel_label_studio.worker import WorkerStats
@@ -30,6 +31,7 @@ def readings(**changes) -> Readings:
         review=ReviewCounts({"failures": RuleCounts(matched=4, kept=3, sampled_out=1)}, no_rule=2),
         folded={"Slow-2026-11": 5},
         runs=(RunStats(runs_released=6, runs_incomplete=1, late_spans_dropped=3), 2),
+        judges=(JudgeStats(received=5, added=3, expired=1), 1),
     )
     values.update(changes)
     return Readings(**values)

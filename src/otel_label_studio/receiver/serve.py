@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ..bridge import build_bridge
 from ..config import Settings, default
 from ..feedback.loop import FeedbackLoop
+from ..judge_join import JudgeJoin, SpoolJudgeStore
 from ..labelstudio import ErrorKind, LabelStudioError
 from ..layouts import layout_for
 from ..outages import auth_hint
@@ -102,6 +103,16 @@ class Sidecar:
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
+        # Judge results sent as OTLP logs wait in the spool's file until their span's task exists.
+        self.judges = JudgeJoin(
+            SpoolJudgeStore(self.spool),
+            self.client,
+            self.projects,
+            wait=settings.judge_wait,
+            timeout=settings.timeout,
+            wake=self.worker.wake,
+        )
+        self.worker.judges = self.judges
         self.runs = bridge.ingest.runs  # mode agent: pieces of runs wait in the spool's file
         self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
@@ -273,6 +284,7 @@ class Sidecar:
             review=self.review.counts() if self.review is not None else None,
             folded=self.review.state.folded_by_project() if self.review is not None else None,
             runs=(self.runs.stats, self.runs.open_runs) if self.runs is not None else None,
+            judges=(self.judges.stats, self.judges.waiting),
         )
 
 
