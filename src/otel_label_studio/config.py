@@ -521,7 +521,10 @@ class Settings(BaseModel):
             metavar="PORT",
             parse=parse_port,
             exporter=False,
-            doc="OTLP/HTTP port: POST /v1/traces, GET /healthz, /readyz, /metrics",
+            doc=(
+                "OTLP/HTTP port: POST /v1/traces, POST /v1/logs (judge results), "
+                "GET /healthz, /readyz, /metrics"
+            ),
         ),
     ] = 4318
     grpc_port: Annotated[
@@ -532,7 +535,7 @@ class Settings(BaseModel):
             metavar="PORT",
             parse=parse_port,
             exporter=False,
-            doc="OTLP/gRPC port (TraceService/Export)",
+            doc="OTLP/gRPC port (TraceService/Export, LogsService/Export)",
         ),
     ] = 4317
     data_dir: Annotated[
@@ -603,7 +606,10 @@ class Settings(BaseModel):
             metavar="N",
             parse=parse_positive_int,
             exporter=False,
-            doc="most spans one export request may hold; more get 413 / RESOURCE_EXHAUSTED",
+            doc=(
+                "most spans (log records, in a logs request) one export request may hold; "
+                "more get 413 / RESOURCE_EXHAUSTED"
+            ),
         ),
     ] = 100_000
     http_read_timeout: Annotated[

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_label_studio import LabelStudioSpanExporter
-from tests.support.judge_logs import emit, evaluation, judge_logger, wait_for_judges
+from tests.support.judge_emit import emit, evaluation, judge_logger, wait_for_judges
 from tests.support.label_studio_reads import project_by_title, tasks_of
 
 pytestmark = pytest.mark.integration

@@ -185,6 +185,19 @@ def test_sidecar_sends_llm_spans_to_the_bridge_through_a_persistent_queue():
     assert config["extensions"]["file_storage/queue"]["create_directory"] is True
 
 
+def test_sidecar_sends_only_judge_results_to_the_bridge_s_logs_endpoint():
+    config = load(SIDECAR)
+    pipeline = config["service"]["pipelines"]["logs/label-studio"]
+    assert pipeline == {
+        "receivers": ["otlp"],
+        "processors": ["memory_limiter", "filter/judge-results", "batch"],
+        "exporters": ["otlphttp/label-studio"],  # the same exporter and queue as the LLM spans
+    }
+    judge_only = config["processors"]["filter/judge-results"]
+    assert judge_only["error_mode"] == "ignore"
+    assert judge_only["logs"]["log_record"] == ['attributes["gen_ai.evaluation.name"] == nil']
+
+
 def test_loadbalanced_routes_by_trace_id_to_the_bridges_grpc_port():
     config = load(LOADBALANCED)
     assert config["service"]["pipelines"]["traces/label-studio"]["exporters"] == ["loadbalancing"]

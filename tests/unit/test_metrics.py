@@ -11,6 +11,7 @@ from opentelemetry import metrics as otel_metrics
 from otel_label_studio.assembly import RunStats
 from otel_label_studio.ingest import IngestStats
 from otel_label_studio.judge_join import JudgeStats
+from otel_label_studio.receiver.judge_intake import JudgeIntakeStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
 from otel_label_studio.rules.gate import ReviewCounts, RuleCounts
 from otel_label_studio.worker import WorkerStats
@@ -32,6 +33,7 @@ def readings(**changes) -> Readings:
         folded={"Slow-2026-11": 5},
         runs=(RunStats(runs_released=6, runs_incomplete=1, late_spans_dropped=3), 2),
         judges=(JudgeStats(received=5, added=3, expired=1), 1),
+        judge=JudgeIntakeStats(requests=2, accepted=3, rejected=1, ignored=4),
     )
     values.update(changes)
     return Readings(**values)
@@ -142,3 +144,13 @@ def test_run_counts_show_in_mode_agent_only():
     assert values["otel_label_studio_runs_late_spans_total"] == 3.0
     without_runs = samples(ServeMetrics(lambda: readings(runs=None)).render().decode())
     assert not [name for name in without_runs if "_runs_" in name]
+
+
+def test_logs_counts_show_each_outcome_of_the_log_records():
+    values = samples(ServeMetrics(readings).render().decode())
+    assert values["otel_label_studio_receiver_logs_requests_total"] == 2.0
+    assert values['otel_label_studio_receiver_log_records_total{outcome="accepted"}'] == 3.0
+    assert values['otel_label_studio_receiver_log_records_total{outcome="rejected"}'] == 1.0
+    assert values['otel_label_studio_receiver_log_records_total{outcome="ignored"}'] == 4.0
+    without_logs = samples(ServeMetrics(lambda: readings(judge=None)).render().decode())
+    assert not [name for name in without_logs if "log" in name]

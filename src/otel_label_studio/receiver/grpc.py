@@ -1,4 +1,9 @@
-"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+"""OTLP/gRPC: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``, and
+``opentelemetry.proto.collector.logs.v1.LogsService/Export`` for judge results sent as logs.
+
+Both services follow the same rules (``ExportService``): they share the receive slots, the
+decode gate, the policy and the counts of answers; only how a message is decoded and where it
+is committed differ.
 
 The request is parsed here (``otlp.parse_request``) rather than by gRPC, so malformed bytes get
 INVALID_ARGUMENT (not an INTERNAL deserialization failure) and an amplifying request is refused
@@ -45,11 +50,14 @@ from typing import Any, Callable, Iterator
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from ..config import default
 from .intake import PROJECT_HEADER, Intake, project_from_header
+from .judge_intake import JudgeIntake
 from .limits import (
     RECEIVE_BUDGET,
     DecodeGate,
@@ -60,6 +68,7 @@ from .policy import BUSY, ReceiverPolicy, Refusal
 _logger = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
 GRPC_WORKERS = 16
 """Threads taking calls: a call waits here for a receive slot holding no body, so this can be
@@ -72,25 +81,28 @@ about 10 Mbit/s); past it the call is cancelled (CANCELLED, which senders retry)
 _STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
-class TraceService:
+class ExportService:
+    """One OTLP service's Export: auth, receive slot, decode slot, answers; ``_handle`` is the
+    signal's part (decode and commit a whole message)."""
+
+    items = "data"  # what the service receives, for messages
+    response_type: type[Message] = Message
+
     def __init__(
         self,
-        intake: Intake,
         policy: ReceiverPolicy,
         gate: DecodeGate,
-        max_spans: int = default("max_spans_per_request"),
         receiving: DecodeGate | None = None,
         receive_seconds: float = RECEIVE_SECONDS,
+        responses: dict[str, int] | None = None,
     ):
-        self._intake = intake
         self._policy = policy
         self._gate = gate
         self.receiving = receiving or DecodeGate(gate.slots, name="gRPC receive slots", bound=RECEIVE_BUDGET)
-        self._max_spans = max_spans
         self._receive_seconds = receive_seconds
-        self.responses: dict[str, int] = {}
+        self.responses: dict[str, int] = {} if responses is None else responses
 
-    def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> Any:
         try:
             response = self._export(messages, context)
         except OtlpError as refusal:
@@ -102,15 +114,15 @@ class TraceService:
             self._abort(context, _STATUS_CODES[refusal.code], refusal.message)
         except grpc.RpcError:  # the sender went away before its request was read
             self._count("CANCELLED")
-            return ExportTraceServiceResponse()
+            return self.response_type()
         except Exception:
-            _logger.exception("Unexpected error while receiving spans")
-            self._abort(context, grpc.StatusCode.INTERNAL, "internal error while receiving spans")
+            _logger.exception("Unexpected error while receiving %s", self.items)
+            self._abort(context, grpc.StatusCode.INTERNAL, f"internal error while receiving {self.items}")
         self._policy.accepted(response)
         self._count("OK")
         return response
 
-    def _export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    def _export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> Message:
         metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
         self._policy.authorize(metadata.get("authorization"))
         try:
@@ -123,11 +135,15 @@ class TraceService:
                 if body is None:
                     raise OtlpError(400, "Export needs one request message")
                 with self._gate.slot():
-                    request = parse_request(body, PROTOBUF, max_spans=self._max_spans)
+                    held = [body]
                     del body
-                    return self._intake.accept(request, project)
-        except BUSY as busy:  # a slot not free in time, or the spool full
+                    return self._handle(held, project)
+        except BUSY as busy:  # a slot not free in time, or the spool (the judge sink) full
             raise self._policy.busy(busy) from None
+
+    def _handle(self, held: list[bytes], project: str | None) -> Message:
+        """Decode the message in ``held`` (taking it out) and commit it; the Export response."""
+        raise NotImplementedError
 
     def _receive(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes | None:
         """The request message, or the call cancelled (RpcError) when it takes longer than
@@ -150,6 +166,46 @@ class TraceService:
         self.responses[name] = self.responses.get(name, 0) + 1
 
 
+class TraceService(ExportService):
+    items = "spans"
+    response_type = ExportTraceServiceResponse
+
+    def __init__(
+        self,
+        intake: Intake,
+        policy: ReceiverPolicy,
+        gate: DecodeGate,
+        max_spans: int = default("max_spans_per_request"),
+        receiving: DecodeGate | None = None,
+        receive_seconds: float = RECEIVE_SECONDS,
+    ):
+        super().__init__(policy, gate, receiving, receive_seconds)
+        self._intake = intake
+        self._max_spans = max_spans
+
+    def _handle(self, held: list[bytes], project: str | None) -> Message:
+        request = parse_request(held.pop(), PROTOBUF, max_spans=self._max_spans)
+        return self._intake.accept(request, project)
+
+
+class LogsService(ExportService):
+    """Judge results as OTLP logs; the project header does not apply (a result names its span)."""
+
+    items = "log records"
+    response_type = ExportLogsServiceResponse
+
+    def __init__(self, judge: JudgeIntake, beside: ExportService, max_records: int):
+        """``beside``: the traces service whose receive slots, policy and counts it shares."""
+        super().__init__(
+            beside._policy, beside._gate, beside.receiving, beside._receive_seconds, beside.responses
+        )
+        self._judge = judge
+        self._max_records = max_records
+
+    def _handle(self, held: list[bytes], project: str | None) -> Message:
+        return self._judge.commit(self._judge.decode(held.pop(), PROTOBUF, max_records=self._max_records))
+
+
 def make_grpc_server(
     intake: Intake,
     *,
@@ -162,12 +218,14 @@ def make_grpc_server(
     workers: int = GRPC_WORKERS,
     receive_seconds: float = RECEIVE_SECONDS,
     receive_budget_bytes: int = default("max_receive_bytes"),
+    judge: JudgeIntake | None = None,
 ) -> tuple[grpc.Server, TraceService, int]:
     """A started-ready server bound to host:port; raises ValueError when the port cannot be bound.
 
     ``gate`` is the decode gate shared with OTLP/HTTP (a gate of its own when not given); the
     receive slots are as many messages of ``max_body_bytes`` as ``receive_budget_bytes`` holds,
-    and at least the gate's slots."""
+    and at least the gate's slots. With ``judge``, LogsService/Export takes judge results too,
+    sharing the traces service's slots and counts."""
     gate = gate or DecodeGate()
     receiving = DecodeGate(
         receive_slots(gate.slots, max_body_bytes, receive_budget_bytes),
@@ -188,7 +246,16 @@ def make_grpc_server(
         request_deserializer=None,  # raw bytes: parsed in export(), inside a decode slot
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),))
+    handlers = [grpc.method_handlers_generic_handler(SERVICE, {"Export": handler})]
+    if judge is not None:
+        logs = LogsService(judge, service, max_spans)
+        logs_handler = grpc.stream_unary_rpc_method_handler(
+            logs.export,
+            request_deserializer=None,
+            response_serializer=ExportLogsServiceResponse.SerializeToString,
+        )
+        handlers.append(grpc.method_handlers_generic_handler(LOGS_SERVICE, {"Export": logs_handler}))
+    server.add_generic_rpc_handlers(tuple(handlers))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     with _stderr_kept() as said:
         try:

@@ -1,4 +1,5 @@
-"""OTLP/HTTP: ``POST /v1/traces``, plus ``/healthz``, ``/readyz`` and ``/metrics`` on the same port.
+"""OTLP/HTTP: ``POST /v1/traces`` and ``POST /v1/logs`` (judge results), plus ``/healthz``,
+``/readyz`` and ``/metrics`` on the same port.
 
 HTTP/1.1 itself (framing, chunking, keep-alive, the listen backlog) is uvicorn's with the
 httptools parser, which refuses malformed framing before our code runs: a bad or negative chunk
@@ -14,17 +15,19 @@ what they have sent. A body must arrive within the read timeout (408). Only a wh
 takes a slot of the shared ``DecodeGate`` (503 + Retry-After when none frees in time), and
 keeps it while the body is inflated, parsed, mapped and spooled; the body, the inflated bytes
 and the parsed request are dropped once the records are mapped. Every answer carries a Content-Length;
-success bodies are an ``ExportTraceServiceResponse`` and error bodies a ``google.rpc.Status``,
-both in the request's content type. An answer given before the body was read closes the
-connection, after reading (and dropping) a bounded part of what the sender is still sending,
-so the sender reads the answer rather than a reset.
+success bodies are an ``ExportTraceServiceResponse`` (``ExportLogsServiceResponse``) and error
+bodies a ``google.rpc.Status``, both in the request's content type. An answer given before the
+body was read closes the connection, after reading (and dropping) a bounded part of what the
+sender is still sending, so the sender reads the answer rather than a reset.
 
 Decoding and spooling run on a small thread pool, operations (readiness, metrics, webhooks) on
 another: the event loop only moves bytes, so idle or slow connections never stop the others.
 
-Who may send, what busy means and what a partial success logs are ``policy.py``'s; traces go to
-the intake and Label Studio's webhooks to the feedback loop (``otel_label_studio.feedback``):
-this module only speaks HTTP.
+Both signals follow the same rules above, one route each (``_Signal``): only how a whole body is
+decoded and where it is committed differ. Who may send, what busy means and what a partial
+success logs are ``policy.py``'s; traces go to the intake, judge results sent as logs to the
+judge intake (``judge_intake.py``) and Label Studio's webhooks to the feedback loop
+(``otel_label_studio.feedback``): this module only speaks HTTP.
 """
 
 from __future__ import annotations
@@ -37,15 +40,18 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import uvicorn
+from google.protobuf.message import Message
 from google.rpc import code_pb2
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import default
 from ..mapping import MappingResult
 from .intake import PROJECT_HEADER, Intake, project_from_header
+from .judge_intake import JudgeIntake
 from .limits import (
     Busy,
     Charge,
@@ -69,6 +75,7 @@ from .policy import BUSY, ReceiverPolicy, Refusal
 _logger = logging.getLogger(__name__)
 
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 WEBHOOK_PATH = "/webhooks/label-studio"
 DISCARD_LIMIT_BYTES = 16 * 1024 * 1024
 DISCARD_SECONDS = 5.0
@@ -106,6 +113,19 @@ class _Unread(Exception):
     """The body passed the receive budget while it was read (its cause, a ``Busy``)."""
 
 
+@dataclass(frozen=True)
+class _Signal:
+    """One OTLP export route: how a whole, inflated body becomes work ready to commit (in a decode
+    slot: parse, map) and how that work is committed (spooled, or handed to the judge sink; it
+    raises ``QueueFull`` when it cannot be taken now). Everything else is the same for every
+    signal: auth, content types, encodings, size limits, the receive budget and decode slots."""
+
+    path: str
+    items: str  # what the request carries, for messages: "spans", "log records"
+    prepare: Callable[[list[bytes], str, str | None], Any]  # [body] (emptied), content type, project
+    commit: Callable[[Any], Message]  # work -> the Export*ServiceResponse
+
+
 Webhook = Callable[[bytes], int]
 """A webhook body in, how many evaluation events were kept; ValueError when the body is not a
 payload (400), any other exception when the events could not be kept (503)."""
@@ -127,8 +147,12 @@ class OtlpApp:
         budget: ReceiveBudget | None = None,
         max_spans: int = default("max_spans_per_request"),
         read_timeout: float = default("http_read_timeout"),
+        judge: JudgeIntake | None = None,
     ):
+        """``judge``: where judge results sent as OTLP logs go (``POST /v1/logs``); without it,
+        that path is a 404 saying so."""
         self.intake = intake
+        self.judge = judge
         self.policy = policy or ReceiverPolicy(None)
         self.max_body_bytes = max_body_bytes
         self.readiness = readiness
@@ -143,6 +167,10 @@ class OtlpApp:
         # A decode holds a gate slot, so the gate's size is all the ingest threads ever needed.
         self._ingest = ThreadPoolExecutor(self.gate.slots, thread_name_prefix="otlp-http-ingest")
         self._operations = ThreadPoolExecutor(OPERATION_THREADS, thread_name_prefix="otlp-http-ops")
+        self._signals = {TRACES_PATH: _Signal(TRACES_PATH, "spans", self._map_spans, intake.spool)}
+        if judge is not None:
+            logs = _Signal(LOGS_PATH, "log records", self._read_judge_results, judge.commit)
+            self._signals[LOGS_PATH] = logs
 
     def close(self) -> None:
         self._ingest.shutdown(wait=True)
@@ -157,8 +185,13 @@ class OtlpApp:
             return
         request = _Request(scope, receive, send)
         path, method = request.path, request.method
-        if method == "POST" and path == TRACES_PATH:
-            await self._traces(request)
+        signal = self._signals.get(path)
+        if method == "POST" and signal is not None:
+            await self._export(request, signal)
+        elif method == "POST" and path == LOGS_PATH:
+            error = OtlpError(404, f"no judge results (logs) are taken here: send traces to {TRACES_PATH}")
+            kind = media_type(request.header("content-type"))
+            await self._refuse(request, error, kind if kind in CONTENT_TYPES else JSON, unread=True)
         elif method == "POST" and path == WEBHOOK_PATH:
             await self._webhook(request)
         elif method == "POST":
@@ -172,8 +205,8 @@ class OtlpApp:
         elif method == "GET" and path == "/metrics":
             text = await self._run(self._operations, self.metrics)
             await self._send(request, 200, text, METRICS_TYPE)
-        elif path == TRACES_PATH:
-            error = OtlpError(405, f"{method} is not allowed on {TRACES_PATH}: use POST")
+        elif path in (TRACES_PATH, LOGS_PATH):
+            error = OtlpError(405, f"{method} is not allowed on {path}: use POST")
             await self._refuse(request, error, JSON, unread=True)
         else:
             error = OtlpError(404, f"no such endpoint: {method} {path}")
@@ -181,7 +214,8 @@ class OtlpApp:
 
     # --- OTLP ---------------------------------------------------------------------------------
 
-    async def _traces(self, request: _Request) -> None:
+    async def _export(self, request: _Request, signal: _Signal) -> None:
+        """An OTLP export request of any signal, under the same rules."""
         raw_type = request.header("content-type")
         kind = media_type(raw_type)
         reply_kind = kind if kind in CONTENT_TYPES else JSON
@@ -202,7 +236,7 @@ class OtlpApp:
             return
         with account:  # the body's bytes stay charged until the request is answered
             try:
-                response = await self._ingest_body(request, account, encoding, kind, project)
+                response = await self._ingest_body(request, signal, account, encoding, kind, project)
             except _Unread as unread:
                 assert isinstance(unread.__cause__, Busy)
                 await self._refuse(request, self.policy.busy(unread.__cause__), reply_kind, unread=True)
@@ -215,21 +249,27 @@ class OtlpApp:
                 return
             except _Gone:
                 _logger.debug(
-                    "POST %s: the sender closed the connection before its body was read", TRACES_PATH
+                    "POST %s: the sender closed the connection before its body was read", signal.path
                 )
                 return
             except Exception:
-                _logger.exception("Unexpected error while receiving spans")
-                refusal = OtlpError(500, "internal error while receiving spans")
+                _logger.exception("Unexpected error while receiving %s", signal.items)
+                refusal = OtlpError(500, f"internal error while receiving {signal.items}")
                 await self._refuse(request, refusal, reply_kind)
                 return
         self.policy.accepted(response)
         await self._send(request, 200, encode(response, kind), kind)
 
     async def _ingest_body(
-        self, request: _Request, account: Charge, encoding: str | None, kind: str, project: str | None
+        self,
+        request: _Request,
+        signal: _Signal,
+        account: Charge,
+        encoding: str | None,
+        kind: str,
+        project: str | None,
     ) -> Any:
-        """Read the body (charged to the budget, no slot held), then decode and spool it in a
+        """Read the body (charged to the budget, no slot held), then decode and commit it in a
         decode slot. The budget passed while reading raises ``_Unread`` (the rest of the body is
         still coming) from the ``Busy``, with the pieces read so far already dropped."""
         try:
@@ -237,23 +277,33 @@ class OtlpApp:
         except Busy as busy:
             raise _Unread from busy.with_traceback(None)
         async with self.gate.async_slot():
-            result = await self._run(self._ingest, self._decode, chunks, encoding, kind, project)
+            work = await self._run(self._ingest, self._decode, signal, chunks, encoding, kind, project)
             del chunks  # emptied by _decode: the body is gone already
-            response = await self._run(self._ingest, self.intake.spool, result)
-            del result
+            response = await self._run(self._ingest, signal.commit, work)
+            del work
         return response
 
     def _decode(
-        self, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
-    ) -> MappingResult:
-        """Body pieces -> mapped records, in a worker thread. Empties ``chunks``; the body, the
-        inflated bytes and the parsed request are released when this returns."""
+        self, signal: _Signal, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
+    ) -> Any:
+        """Body pieces -> the signal's work (mapped records, judge results), in a worker thread.
+        Empties ``chunks``; the body and the inflated bytes are released when this returns."""
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
-        body = inflate(body, encoding, self.max_body_bytes)
-        request = parse_request(body, kind, max_spans=self.max_spans)
+        chunks.append(inflate(body, encoding, self.max_body_bytes))
         del body
+        return signal.prepare(chunks, kind, project)
+
+    def _map_spans(self, held: list[bytes], kind: str, project: str | None) -> MappingResult:
+        """Traces: the body is dropped once parsed, the parsed request once its records are mapped."""
+        request = parse_request(held.pop(), kind, max_spans=self.max_spans)
         return self.intake.map(request, project)
+
+    def _read_judge_results(self, held: list[bytes], kind: str, project: str | None) -> Any:
+        """Logs: judge results name their span, so the project header does not apply; the
+        request's log records share the per-request limit on spans."""
+        assert self.judge is not None
+        return self.judge.decode(held.pop(), kind, max_records=self.max_spans)
 
     async def _webhook(self, request: _Request) -> None:
         """Label Studio's annotation webhooks, handed whole to the feedback loop."""

@@ -30,6 +30,7 @@ from ..ingest import IngestStats
 from ..judge_join import JudgeStats
 from ..rules.gate import ReviewCounts
 from ..worker import LATENCY_BUCKETS, WorkerStats
+from .judge_intake import JudgeIntakeStats
 
 SCOPE = "otel_label_studio.serve"
 COUNTER, GAUGE = "counter", "gauge"
@@ -54,7 +55,8 @@ class Readings:
     review: ReviewCounts | None = None  # the review rules' decisions (when serve has a rules file)
     folded: dict[str, int] | None = None  # folded repeats per project (when serve has a rules file)
     runs: tuple[RunStats, int] | None = None  # the run assembler's counts and open runs (mode agent)
-    judges: tuple[JudgeStats, int] | None = None  # judge results' counts and how many wait for a task
+    judge: JudgeIntakeStats | None = None  # judge results sent as OTLP logs (when logs are taken)
+    judges: tuple[JudgeStats, int] | None = None  # the join's counts and how many results wait for a task
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,16 @@ def _folded(r: Readings) -> Value | None:
     if r.folded is None:
         return None
     return [(count, {"project": project}) for project, count in sorted(r.folded.items())]
+
+
+#: What became of the log records in accepted logs requests, as the ``outcome`` attribute names it.
+LOG_OUTCOMES = ("accepted", "rejected", "ignored")
+
+
+def _log_records(r: Readings) -> Value | None:
+    if r.judge is None:
+        return None
+    return [(getattr(r.judge, outcome), {"outcome": outcome}) for outcome in LOG_OUTCOMES]
 
 
 def _feedback(index: int) -> Callable[[Readings], int | None]:
@@ -210,6 +222,22 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "error.type decode_slots (every decode slot taken) or receive_budget (HTTP: bytes of bodies "
         "being received; gRPC: every receive slot taken).",
         lambda r: [(count, {"error.type": bound}) for bound, count in sorted(r.refused.items())],
+    ),
+    Instrument(
+        "otel_label_studio.receiver.logs.requests",
+        COUNTER,
+        "{request}",
+        "OTLP logs export requests accepted (judge results in).",
+        lambda r: r.judge.requests if r.judge is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.receiver.log_records",
+        COUNTER,
+        "{record}",
+        "Log records in accepted logs requests, by outcome: accepted (gen_ai.evaluation.result records "
+        "handed on as judge results), rejected (evaluation records naming no span nor response, or "
+        "saying nothing; reported in partial_success), ignored (other log records).",
+        _log_records,
     ),
     Instrument(
         "otel_label_studio.receiver.http.responses",

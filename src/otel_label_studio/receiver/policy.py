@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from google.protobuf.message import Message
 
 from ..queue import QueueFull
 from .limits import Busy
@@ -58,11 +59,15 @@ class ReceiverPolicy:
         return Refusal(503, f"the bridge is busy: {cause}; retry later", cause.retry_after)
 
     @staticmethod
-    def accepted(response: ExportTraceServiceResponse) -> None:
-        """Say what a partly rejected request lost (the sender sees it in ``partial_success``)."""
+    def accepted(response: Message) -> None:
+        """Say what a partly rejected request lost (the sender sees it in ``partial_success``):
+        spans of a traces request, log records of a logs request."""
         if response.HasField("partial_success"):
+            partial: Any = response.partial_success
+            if hasattr(partial, "rejected_spans"):
+                rejected, what = partial.rejected_spans, "spans"
+            else:
+                rejected, what = partial.rejected_log_records, "log records"
             _logger.warning(
-                "Accepted a request with %d rejected spans: %s",
-                response.partial_success.rejected_spans,
-                response.partial_success.error_message,
+                "Accepted a request with %d rejected %s: %s", rejected, what, partial.error_message
             )

@@ -29,6 +29,7 @@ from ..spool import Spool
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
+from .judge_intake import JudgeIntake
 from .limits import DecodeGate, ReceiveBudget
 from .metrics import Readings, ServeMetrics
 from .policy import ReceiverPolicy
@@ -103,7 +104,8 @@ class Sidecar:
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
-        # Judge results sent as OTLP logs wait in the spool's file until their span's task exists.
+        # Judge results sent as OTLP logs (POST /v1/logs, LogsService/Export) wait in the spool's
+        # file until their span's task exists (judge_join.py), then become its judge predictions.
         self.judges = JudgeJoin(
             SpoolJudgeStore(self.spool),
             self.client,
@@ -113,6 +115,7 @@ class Sidecar:
             wake=self.worker.wake,
         )
         self.worker.judges = self.judges
+        self.judge = JudgeIntake(self.judges)
         self.runs = bridge.ingest.runs  # mode agent: pieces of runs wait in the spool's file
         self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
@@ -144,6 +147,7 @@ class Sidecar:
                 budget=self.budget,
                 max_spans=options.max_spans_per_request,
                 read_timeout=options.http_read_timeout,
+                judge=self.judge,
             )
         except OSError as exc:
             self._close_stores()
@@ -161,6 +165,7 @@ class Sidecar:
                 gate=self.gate,
                 max_spans=options.max_spans_per_request,
                 receive_budget_bytes=options.max_receive_bytes,
+                judge=self.judge,
             )
         except ValueError as exc:
             self.http.stop()
@@ -270,6 +275,7 @@ class Sidecar:
         """What ``/metrics`` shows, read from where it is kept (one scrape's worth)."""
         return Readings(
             intake=self.intake.stats,
+            judge=self.judge.stats,
             worker=self.worker.stats,
             queue_depth=self.spool.depth,
             dead_letters=self.spool.dead_letter_count(),
