@@ -3,18 +3,26 @@ real Label Studio: before the task exists they ride in its import, after it they
 
 from __future__ import annotations
 
+import time
+import uuid
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
+from tests.support import sidecar
 from tests.support.judge_emit import emit, evaluation, judge_logger, wait_for_judges
-from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.judge_spans import judged_chat_span
+from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
+from tests.support.serve_calls import metrics
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +92,86 @@ def test_in_process_results_before_and_after_the_task_become_its_judge_predictio
     spans.shutdown()  # shuts the exporter down
     provider.shutdown()
     assert (counts["judge_results"], counts["judge_added"], counts["judge_waiting"]) == (2, 2, 0)
+
+
+def otlp_logger(side: sidecar.Sidecar, transport: str) -> tuple[Any, Any]:
+    """A LoggerProvider with the real OTLP log exporter to serve."""
+    exporter = (
+        GrpcLogExporter(endpoint=side.grpc_target, insecure=True, headers=tuple(side.auth().items()))
+        if transport == "grpc"
+        else HttpLogExporter(endpoint=f"{side.http_url}/v1/logs", headers=side.auth())
+    )
+    return judge_logger(exporter)
+
+
+def send_span(side: sidecar.Sidecar, span: Any) -> None:
+    otlp = HttpExporter(endpoint=side.traces_url, headers=side.auth())
+    assert otlp.export([span]) == SpanExportResult.SUCCESS
+    otlp.shutdown()
+
+
+def ids(span: Any) -> dict[str, str]:
+    context = span.get_span_context()
+    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+
+
+def wait_for_metric(side: sidecar.Sidecar, name: str, value: float, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    values: dict = {}
+    while time.monotonic() < deadline:
+        values = metrics(side)
+        if values.get(name) == value:
+            return values
+        time.sleep(0.3)
+    raise AssertionError(f"{name} = {values.get(name)}, expected {value}")
+
+
+def test_serve_joins_results_sent_before_and_after_the_span_and_drops_unknown_ones_after_judge_wait(
+    label_studio, ls, project_name, tmp_path
+):
+    side = sidecar.start(label_studio, tmp_path / "data", project_name, args=["--judge-wait", "3"])
+    try:
+        span = judged_chat_span(f"What is 2+2? {uuid.uuid4().hex[:6]}", "4", evaluations=[])
+        early, early_logger = otlp_logger(side, "http")
+        emit(early_logger, evaluation("helpfulness", 0.75, label="helpful"), **ids(span))
+        early.shutdown()
+        send_span(side, span)
+        (task,) = wait_for_tasks(ls, project_name, 1)
+        late, late_logger = otlp_logger(side, "grpc")
+        emit(late_logger, evaluation("correctness", 0.25), **ids(span))
+        unknown = {"trace_id": "ab" * 16, "span_id": "cd" * 8}  # no such span
+        emit(late_logger, evaluation("helpfulness", 1.0), **unknown)
+        late.shutdown()
+        judges = wait_for_judges(ls, task.id, {"judge:helpfulness", "judge:correctness"})
+        values = wait_for_metric(side, 'otel_label_studio_judge_results_total{outcome="expired"}', 1.0)
+    finally:
+        assert side.terminate() == 0
+    assert (judges["judge:helpfulness"].score, judges["judge:helpfulness"].rating) == (0.75, 4.0)
+    assert (judges["judge:correctness"].score, judges["judge:correctness"].rating) == (0.25, 2.0)
+    versions = [p.model_version for p in ls.tasks.get(str(task.id)).predictions]
+    assert versions == ["judge:helpfulness", "gpt-4o-mini", "judge:correctness"]
+    assert project_by_title(ls, project_name).model_version == "gpt-4o-mini"
+    assert values['otel_label_studio_judge_results_total{outcome="received"}'] == 3.0
+    assert values['otel_label_studio_judge_results_total{outcome="added"}'] == 2.0
+    assert values["otel_label_studio_judge_waiting"] == 0.0
+    assert "1 judge results dropped: no task for their span within judge_wait (3 s)" in side.logs()
+
+
+def test_a_result_serve_accepted_before_a_kill_9_reaches_the_span_s_task_after_a_restart(
+    label_studio, ls, project_name, tmp_path
+):
+    side = sidecar.start(label_studio, tmp_path / "data", project_name)
+    span = judged_chat_span(f"What is 3+3? {uuid.uuid4().hex[:6]}", "6", evaluations=[])
+    try:
+        provider, logger = otlp_logger(side, "http")
+        emit(logger, evaluation("helpfulness", 0.5), **ids(span))
+        provider.shutdown()  # answered 200: the result is in the spool's file
+        side.kill()
+        side.respawn()
+        send_span(side, span)
+        (task,) = wait_for_tasks(ls, project_name, 1)
+        judges = wait_for_judges(ls, task.id, {"judge:helpfulness"})
+    finally:
+        assert side.terminate() == 0
+    assert (judges["judge:helpfulness"].score, judges["judge:helpfulness"].rating) == (0.5, 3.0)
+    assert len(ls.tasks.get(str(task.id)).predictions) == 2
