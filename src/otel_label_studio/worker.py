@@ -451,7 +451,8 @@ class DeliveryWorker:
         missing: list[tuple[int, dict]] = []
         for item, task in pairs:
             try:
-                wanted = task_of(target.layout, item.record).get("predictions") or []
+                record = item.record if self.judges is None else self.judges.attach(item.record)
+                wanted = task_of(target.layout, record).get("predictions") or []
             except Exception:  # noqa: BLE001 - a record the config cannot show has no prediction to add
                 continue
             missing.extend(

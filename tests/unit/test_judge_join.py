@@ -17,12 +17,15 @@ from otel_label_studio import judge_join
 from otel_label_studio.evaluations import JudgeEvent
 from otel_label_studio.judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
 from otel_label_studio.judge_logs import LabelStudioLogExporter, judge_event
-from otel_label_studio.labelstudio import ErrorKind, LabelStudioError
+from otel_label_studio.labelstudio import ErrorKind, Imported, LabelStudioError
 from otel_label_studio.layouts import layout_for
+from otel_label_studio.projects import Projects as ProjectsOf
 from otel_label_studio.queue import QueueFull, QueueItem
 from otel_label_studio.spool import Spool
+from otel_label_studio.worker import DeliveryWorker
 from tests.support.builders import plain
 from tests.support.clock import Clock
+from tests.support.fake_label_studio import FakeLabelStudio
 
 EVENT = "gen_ai.evaluation.result"
 ATTRIBUTES = {"gen_ai.evaluation.name": "helpfulness", "gen_ai.evaluation.score.value": 0.75}
@@ -226,3 +229,82 @@ def test_the_logs_exporter_alone_warns_once_and_counts_what_it_drops(caplog):
         exporter.export([])  # nothing to say
     assert exporter.dropped == 1
     assert caplog.text.count("no Label Studio span exporter in this process") == 1
+
+
+class Stripping(FakeLabelStudio):
+    """Saves the tasks of the first import without their predictions (seen live after a 500)."""
+
+    strip = True
+
+    def import_tasks(self, project_id, tasks, timeout=None, import_timeout=None):
+        imported = super().import_tasks(project_id, tasks, timeout, import_timeout)
+        if self.strip:
+            self.strip = False
+            for task in self.tasks:
+                task["predictions"] = []
+            return Imported(imported.task_ids, 0)
+        return imported
+
+    def task_predictions(self, task_id, timeout=None):
+        return list(self.tasks[task_id]["predictions"])
+
+    def create_prediction(self, task_id, prediction, timeout=None):  # pragma: no cover - must not be needed
+        raise AssertionError("the judge result was in the import: nothing to add")
+
+
+def judged_worker(spool: Spool, client: FakeLabelStudio, clock: Clock) -> DeliveryWorker:
+    layout = layout_for("prompt", None)
+    projects = ProjectsOf(client, layout, project_id=None, project_name="P", config_given=False)  # type: ignore[arg-type]
+    worker = DeliveryWorker(spool, client, projects, batch_size=100, timeout=5, clock=clock)  # type: ignore[arg-type]
+    worker.judges = JudgeJoin(
+        SpoolJudgeStore(spool),
+        client,  # type: ignore[arg-type]
+        projects,
+        wait=60.0,
+        timeout=5.0,
+        clock=clock,
+    )
+    return worker
+
+
+def test_a_result_in_an_import_saved_without_predictions_is_repaired_with_the_model_s(tmp_path):
+    clock = Clock()
+    spool = Spool(str(tmp_path / "spool.sqlite3"), clock=clock)
+    client = Stripping()
+    worker = judged_worker(spool, client, clock)
+    assert worker.judges is not None
+    worker.judges.accept([event(plain(1))])  # type: ignore[attr-defined]
+    spool.add([plain(1)])
+    assert worker.run_once()
+    ((task),) = client.tasks
+    assert [p["model_version"] for p in task["predictions"]] == ["judge:helpfulness", "gpt-x"]
+    assert spool.judge_waiting() == 0 and not worker.judges.pump()
+    spool.close()
+
+
+def test_after_a_crash_between_import_and_commit_a_result_that_rode_in_it_is_not_added_again(tmp_path):
+    clock = Clock()
+    path = str(tmp_path / "spool.sqlite3")
+    spool = Spool(path, clock=clock)
+    client = Stripping()
+    client.strip = False
+    worker = judged_worker(spool, client, clock)
+    worker.judges.accept([event(plain(1))])  # type: ignore[union-attr,attr-defined]
+    spool.add([plain(1)])
+
+    def die() -> None:
+        raise RuntimeError("killed after the import, before the commit")
+
+    worker._after_import = die
+    with pytest.raises(RuntimeError):
+        worker.run_once()
+    spool.close()
+    spool = Spool(path, clock=clock)
+    worker = judged_worker(spool, client, clock)  # a new process
+    clock.now += 60.0
+    assert worker.run_once()  # the lookup finds the task, with the result that rode in its import
+    assert worker.judges is not None and not worker.judges.pump()
+    ((task),) = client.tasks
+    assert [p["model_version"] for p in task["predictions"]] == ["judge:helpfulness", "gpt-x"]
+    assert spool.judge_waiting() == 0
+    spool.close()
