@@ -28,7 +28,8 @@ from otel_label_studio.queue import QueueFull
 from otel_label_studio.receiver.grpc import RETRY_INFO_KEY, make_grpc_server
 from otel_label_studio.receiver.http import OtlpHttpServer
 from otel_label_studio.receiver.intake import Intake
-from otel_label_studio.receiver.judge_intake import JudgeIntake
+from otel_label_studio.receiver.judge_intake import JudgeIntake, UnjoinedJudgeResults
+from otel_label_studio.receiver.limits import DecodeGate
 from otel_label_studio.receiver.policy import ReceiverPolicy
 from otel_label_studio.spool import Spool
 from tests.support import sidecar
@@ -293,6 +294,36 @@ def test_without_a_judge_intake_the_logs_path_says_so(tmp_path):
         assert answer.status_code == 404
         assert "no judge results" in status_pb2.Status.FromString(answer.content).message
         assert time.monotonic() - started < 5
+    finally:
+        http.stop()
+        spool.close()
+
+
+def test_logs_share_the_decode_slots_with_traces(tmp_path):
+    """A logs request waits for the same decode slots as traces, and is told to come back."""
+    spool = Spool.in_directory(str(tmp_path))
+    intake = Intake(Ingest(Mapper(metadata_prefix="x", include_errors=False), spool))
+    gate = DecodeGate(1)
+    http = OtlpHttpServer(
+        ("127.0.0.1", 0),
+        intake,
+        max_body_bytes=1 << 20,
+        readiness=lambda: (True, ""),
+        metrics=lambda: b"",
+        gate=gate,
+        judge=JudgeIntake(UnjoinedJudgeResults()),
+    )
+    http.start()
+    url = f"http://127.0.0.1:{http.server_address[1]}/v1/logs"
+    body = logs_request([(span_context(TRACE, SPAN), HELPFUL)]).SerializeToString()
+    try:
+        gate.acquire()  # taken, as by a traces request being decoded
+        busy = httpx.post(url, content=body, headers=PROTOBUF, timeout=10)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "1"
+        assert "decode slots are busy" in status_pb2.Status.FromString(busy.content).message
+        gate.release()
+        assert httpx.post(url, content=body, headers=PROTOBUF, timeout=10).status_code == 200
     finally:
         http.stop()
         spool.close()

@@ -220,7 +220,8 @@ def test_llm_spans_without_content_are_reported_in_partial_success(side, project
         ("GET", "/v1/traces", 405),
         ("PUT", "/v1/traces", 405),
         ("DELETE", "/v1/traces", 405),
-        ("POST", "/v1/logs", 404),
+        ("GET", "/v1/logs", 405),
+        ("POST", "/v1/metrics", 404),  # logs are taken (judge results), metrics are not
     ],
 )
 def test_wrong_method_or_path(side, method, path, status):
