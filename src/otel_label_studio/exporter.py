@@ -317,6 +317,20 @@ class LabelStudioSpanExporter(SpanExporter):
                     left,
                     self._settings.timeout,
                 )
+        judges = self.judges.waiting
+        if judges:
+            if self._queue.durable:
+                _logger.warning(
+                    "%d judge results wait in the spool %s for their spans' tasks (up to judge_wait)",
+                    judges,
+                    self._queue.location,
+                )
+            else:
+                _logger.error(
+                    "%d judge results still waiting for their spans' tasks are lost: without spool_path they "
+                    "wait in memory only",
+                    judges,
+                )
         dropped = self._ingest.stats.dropped
         if dropped:
             _logger.error("%d records were dropped while the queue was full", dropped)
