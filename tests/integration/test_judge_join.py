@@ -3,6 +3,9 @@ real Label Studio: before the task exists they ride in its import, after it they
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from importlib.metadata import entry_points
@@ -175,3 +178,54 @@ def test_a_result_serve_accepted_before_a_kill_9_reaches_the_span_s_task_after_a
         assert side.terminate() == 0
     assert (judges["judge:helpfulness"].score, judges["judge:helpfulness"].rating) == (0.5, 3.0)
     assert len(ls.tasks.get(str(task.id)).predictions) == 2
+
+
+APP = """
+from opentelemetry import _logs, trace
+from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+from opentelemetry.sdk.trace import SpanProcessor
+
+LangchainInstrumentor().instrument()
+started = []
+
+
+class Keep(SpanProcessor):
+    def on_start(self, span, parent_context=None):
+        started.append(span)
+
+
+trace.get_tracer_provider().add_span_processor(Keep())
+from langchain_core.language_models.fake import FakeListLLM
+
+print(FakeListLLM(responses=["judged answer"]).invoke("Judge me"))
+_logs.get_logger_provider().get_logger("judge").emit(
+    event_name="gen_ai.evaluation.result",
+    attributes={"gen_ai.evaluation.name": "helpfulness", "gen_ai.evaluation.score.value": 0.75},
+    context=trace.set_span_in_context(started[-1]),
+)
+"""
+
+
+def test_otel_logs_exporter_label_studio_beside_the_traces_exporter_under_opentelemetry_instrument(
+    label_studio, ls, project_name, tmp_path
+):
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    instrument = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "label_studio",
+        "OTEL_LOGS_EXPORTER": "label_studio",
+        "OTEL_METRICS_EXPORTER": "none",
+        "LABEL_STUDIO_URL": label_studio.url,
+        "LABEL_STUDIO_API_KEY": label_studio.pat,
+        "OTEL_LABEL_STUDIO_PROJECT_NAME": project_name,
+    }
+    done = subprocess.run(
+        [instrument, sys.executable, str(app)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "no Label Studio span exporter" not in done.stderr
+    (task,) = tasks_of(ls, project_name)
+    judges = wait_for_judges(ls, task.id, {"judge:helpfulness"}, timeout=5.0)
+    assert judges["judge:helpfulness"].score == 0.75
