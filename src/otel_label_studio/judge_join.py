@@ -466,10 +466,9 @@ def _identity(event: JudgeEvent) -> tuple[str, str, str, bytes]:
     )
 
 
-def _response_id(record: Any) -> str:
-    params = getattr(record, "request_params", None) or {}
-    value = params.get("response_id")
-    return value if isinstance(value, str) else ""
+def _response_id(record: AnyRecord) -> str:
+    """A call's ``gen_ai.response.id``, or "" (an agent run has none)."""
+    return getattr(record, "response_id", "")
 
 
 def _same(wanted: dict[str, Any], present: dict[str, Any]) -> bool:

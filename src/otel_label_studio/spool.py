@@ -102,7 +102,7 @@ CREATE TABLE IF NOT EXISTS judge_results (
     UNIQUE (trace_id, span_id, response_id, result)
 );
 CREATE INDEX IF NOT EXISTS judge_results_due ON judge_results (next_check);
-CREATE INDEX IF NOT EXISTS judge_results_response ON judge_results (response_id) WHERE response_id != '';
+CREATE INDEX IF NOT EXISTS judge_results_by_response ON judge_results (response_id);
 CREATE TABLE IF NOT EXISTS judge_responses (
     response_id TEXT PRIMARY KEY,
     trace_id TEXT NOT NULL,
@@ -294,6 +294,18 @@ class Spool:
                     ],
                 )
                 self._db.executemany("DELETE FROM pending WHERE seq = ?", [(item.seq,) for item in items])
+                responses = [
+                    (response, item.record.trace_id, item.record.span_id, now)
+                    for item in items
+                    for response in (_response_id(item.record),)
+                    if response
+                ]
+                if responses:  # for judge results that name only the response (judge_join.py)
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO judge_responses "
+                        "(response_id, trace_id, span_id, delivered_at) VALUES (?, ?, ?, ?)",
+                        responses,
+                    )
             self._depth = max(0, self._depth - len(items))
 
     def defer(self, items: Iterable[QueueItem], until: float, reason: str, *, landed: bool = True) -> None:
@@ -482,21 +494,21 @@ class Spool:
 
     def judge_delivered(self, spans: Sequence[tuple[str, str, str]]) -> None:
         """Records just delivered (trace id, span id, response id or ""): results waiting for them
-        are due at once, and their response ids are remembered for results that name only those."""
+        are due at once (``delivered`` remembered their response ids)."""
         if not spans:
             return
-        now = self._clock()
-        with self._lock, self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO judge_responses (response_id, trace_id, span_id, delivered_at) "
-                "VALUES (?, ?, ?, ?)",
-                [(response, trace, span, now) for trace, span, response in spans if response],
-            )
-            self._db.executemany(
-                "UPDATE judge_results SET next_check = 0 WHERE (trace_id = ?1 AND span_id = ?2) "
-                "OR (?3 != '' AND response_id = ?3)",
-                list(spans),
-            )
+        with self._lock:
+            if not self._count("judge_results"):
+                return
+            with self._transaction():
+                self._db.executemany(
+                    "UPDATE judge_results SET next_check = 0 WHERE trace_id = ? AND span_id = ?",
+                    [(trace, span) for trace, span, _ in spans],
+                )
+                self._db.executemany(
+                    "UPDATE judge_results SET next_check = 0 WHERE response_id = ? AND span_id = ''",
+                    [(response,) for _, _, response in spans if response],
+                )
 
     def judge_task(
         self, trace_id: str, span_id: str, response_id: str
@@ -617,6 +629,11 @@ class Spool:
             return error
         self._disk.full(error)
         return DiskFull("no space left on the disk for the spool", retry_after=RETRY_AFTER_SECONDS)
+
+
+def _response_id(record: AnyRecord) -> str:
+    """A call's ``gen_ai.response.id``, or "" (an agent run has none)."""
+    return getattr(record, "response_id", "")
 
 
 class _Transaction:
