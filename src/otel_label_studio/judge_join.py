@@ -161,6 +161,7 @@ class MemoryJudgeStore:
         self._next_id = 0
         self._tasks: OrderedDict[tuple[str, str], tuple[int, int | None]] = OrderedDict()
         self._responses: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._by_span: dict[tuple[str, str], set[int]] = {}  # _span_key -> ids waiting
 
     def add(self, events: Sequence[JudgeEvent], now: float) -> int:
         added = 0
@@ -174,6 +175,7 @@ class MemoryJudgeStore:
                     raise MemoryFull(raise_full, added)
                 self._next_id += 1
                 self._waiting[self._next_id] = (Waiting(self._next_id, event, now), 0.0)
+                self._by_span.setdefault(_span_key(event), set()).add(self._next_id)
                 self._seen.add(key)
                 added += 1
         return added
@@ -185,12 +187,14 @@ class MemoryJudgeStore:
 
     def waiting_for(self, trace_id: str, span_id: str, response_id: str) -> list[Waiting]:
         with self._lock:
-            return [
-                waiting
-                for waiting, _at in self._waiting.values()
-                if (waiting.event.trace_id, waiting.event.span_id) == (trace_id, span_id)
-                or (response_id and not waiting.event.span_id and waiting.event.response_id == response_id)
-            ]
+            ids = sorted(self._ids_for(trace_id, span_id, response_id))
+            return [self._waiting[row_id][0] for row_id in ids]
+
+    def _ids_for(self, trace_id: str, span_id: str, response_id: str) -> set[int]:
+        ids = set(self._by_span.get((trace_id, span_id), ()))
+        if response_id:
+            ids |= self._by_span.get(("", response_id), set())
+        return ids
 
     def recheck(self, ids: Sequence[int], at: float) -> None:
         with self._lock:
@@ -203,26 +207,27 @@ class MemoryJudgeStore:
             for row_id in ids:
                 entry = self._waiting.pop(row_id, None)
                 if entry is not None:
-                    self._seen.discard(_identity(entry[0].event))
+                    event = entry[0].event
+                    self._seen.discard(_identity(event))
+                    waiting = self._by_span.get(_span_key(event))
+                    if waiting is not None:
+                        waiting.discard(row_id)
+                        if not waiting:
+                            del self._by_span[_span_key(event)]
 
     def delivered(
         self, spans: Sequence[tuple[str, str, str]], project_id: int, task_ids: Sequence[int | None]
     ) -> None:
         with self._lock:
-            keys = set()
             for (trace, span, response), task_id in zip(spans, task_ids, strict=True):
                 self._tasks[(trace, span)] = (project_id, task_id)
-                keys.add((trace, span))
                 if response:
                     self._responses[response] = (trace, span)
-                    keys.add(("", response))
+                for row_id in self._ids_for(trace, span, response):
+                    self._waiting[row_id] = (self._waiting[row_id][0], 0.0)
             for store in (self._tasks, self._responses):
                 while len(store) > MEMORY_REMEMBERED:
                     store.popitem(last=False)
-            for row_id, (waiting, _at) in list(self._waiting.items()):
-                event = waiting.event
-                if (event.trace_id, event.span_id) in keys or ("", event.response_id or "") in keys:
-                    self._waiting[row_id] = (waiting, 0.0)
 
     def task(self, event: JudgeEvent) -> Delivery | None:
         with self._lock:
@@ -455,6 +460,11 @@ class JudgeJoin:
 
 def _waiting(row_id: int, trace: str, span: str, response: str, result: bytes, at: float) -> Waiting:
     return Waiting(row_id, JudgeEvent(trace, span, response or None, orjson.loads(result), int(at * 1e9)), at)
+
+
+def _span_key(event: JudgeEvent) -> tuple[str, str]:
+    """What a result names: its span, else ("", its response id)."""
+    return (event.trace_id, event.span_id) if event.span_id else ("", event.response_id or "")
 
 
 def _identity(event: JudgeEvent) -> tuple[str, str, str, bytes]:
