@@ -369,6 +369,18 @@ class Settings(BaseModel):
             "a span with no partner by then is counted, not imported",
         ),
     ] = 60.0
+    judge_wait: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_JUDGE_WAIT",
+            flag="--judge-wait",
+            metavar="SECONDS",
+            parse=parse_positive_seconds,
+            argument=True,
+            doc="how long a judge result that arrived on its own (OTLP logs, the logs exporter) waits for "
+            "its span's task; then it is dropped and counted",
+        ),
+    ] = 3600.0
     batch_size: Annotated[
         int,
         _spec(

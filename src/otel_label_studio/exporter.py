@@ -24,11 +24,15 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
 from .durable import DamagedFile
+from .judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
+from .judge_join import register as register_judges
+from .judge_join import unregister as unregister_judges
 from .layouts import Layout, task_layout
 from .pair_hold import PairBuild
 from .pair_layout import PairLayout
 from .queue import QueueFull, RecordQueue, open_queue
 from .spanview import from_readable_span
+from .spool import Spool
 from .worker import WAITING_IN_SPOOL
 
 _logger = logging.getLogger(__name__)
@@ -72,6 +76,8 @@ class LabelStudioSpanExporter(SpanExporter):
             aside) and records are kept in memory instead, so the app starts all the same.
         max_queue_size: most records waiting in memory; more are dropped and counted
             (``OTEL_LABEL_STUDIO_MAX_QUEUE_SIZE``, default 10000).
+        judge_wait: seconds a judge result from the ``label_studio`` logs exporter waits for its span's
+            task before it is dropped and counted (``OTEL_LABEL_STUDIO_JUDGE_WAIT``, default 3600).
         review_rules: path of a review-rules file (``OTEL_LABEL_STUDIO_REVIEW_RULES``): which LLM
             spans become tasks; its limits and folds are kept beside ``spool_path`` when given.
 
@@ -104,6 +110,7 @@ class LabelStudioSpanExporter(SpanExporter):
         run_idle_timeout: float | None = None,
         max_open_runs: int | None = None,
         pair_wait: float | None = None,
+        judge_wait: float | None = None,
     ):
         self._settings: Settings = resolve_settings(
             url=url,
@@ -126,6 +133,7 @@ class LabelStudioSpanExporter(SpanExporter):
             run_idle_timeout=run_idle_timeout,
             max_open_runs=max_open_runs,
             pair_wait=pair_wait,
+            judge_wait=judge_wait,
         )
         settings = self._settings
         try:
@@ -155,6 +163,19 @@ class LabelStudioSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False
+        # Judge results from the companion logs exporter (judge_logs.py) join this exporter's tasks.
+        self.judges = JudgeJoin(
+            SpoolJudgeStore(self._queue)
+            if isinstance(self._queue, Spool)
+            else MemoryJudgeStore(settings.max_queue_size),
+            self._client,
+            bridge.projects,
+            wait=settings.judge_wait,
+            timeout=settings.timeout,
+            wake=self._wake_for_judges,
+        )
+        self._worker.judges = self.judges
+        register_judges(self.judges)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -177,6 +198,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "tasks_created": delivery.tasks_created,
             "dead_lettered": delivery.dead_lettered,
             "waiting": self._queue.depth,
+            **self.judges.counts,
             **review,
         }
 
@@ -268,6 +290,15 @@ class LabelStudioSpanExporter(SpanExporter):
         """Runs a spool holds from before a restart (mode agent): the timer must run for them."""
         return self._runs.open_runs if self._runs is not None else 0
 
+    def _wake_for_judges(self) -> None:
+        """A judge result arrived: delivery (which joins it) runs, started if need be."""
+        with self._lock:
+            if self._shutdown:
+                return
+            if not self._started:
+                self._start()
+        self._worker.wake()
+
     def _start(self) -> None:
         self._started = True
         self._worker.start()
@@ -280,6 +311,7 @@ class LabelStudioSpanExporter(SpanExporter):
             if self._shutdown:
                 return
             self._shutdown = True
+        unregister_judges(self.judges)
         if self._runs is not None:
             self._runs.stop()
             if not self._queue.durable:  # what waits in memory would be lost: released as it is
@@ -310,6 +342,20 @@ class LabelStudioSpanExporter(SpanExporter):
                     "Give spool_path= to keep them on disk across restarts.",
                     left,
                     self._settings.timeout,
+                )
+        judges = self.judges.waiting
+        if judges:
+            if self._queue.durable:
+                _logger.warning(
+                    "%d judge results wait in the spool %s for their spans' tasks (up to judge_wait)",
+                    judges,
+                    self._queue.location,
+                )
+            else:
+                _logger.error(
+                    "%d judge results still waiting for their spans' tasks are lost: without spool_path they "
+                    "wait in memory only",
+                    judges,
                 )
         dropped = self._ingest.stats.dropped
         if dropped:

@@ -300,6 +300,24 @@ class LabelStudioClient:
         created = getattr(response, "created", None)
         return int(created) if created is not None else len(request)
 
+    def create_prediction(
+        self, task_id: int, prediction: dict[str, Any], timeout: float | None = None
+    ) -> int:
+        """Add one prediction (``judge.judge_prediction``'s shape) to an existing task; its id."""
+        extra: dict[str, Any] = {}
+        if isinstance(prediction.get("score"), (int, float)):
+            extra["score"] = float(prediction["score"])
+        created = _call(
+            lambda: self._client().predictions.create(
+                task=task_id,
+                result=prediction["result"],
+                model_version=str(prediction.get("model_version") or ""),
+                request_options=self._options(timeout),
+                **extra,
+            )
+        )
+        return int(getattr(created, "id", 0) or 0)
+
     def register_webhook(self, project_id: int, target: str, token: str | None = None) -> int:
         """Annotation created/updated webhooks, with payload, to ``target``; the webhook's id."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}

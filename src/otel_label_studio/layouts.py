@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
@@ -261,8 +261,12 @@ class Layout:
     def judge_predictions(self, record: LLMRecord) -> list[dict[str, Any]]:
         """One ``judge:<name>`` prediction per evaluation the span carried, with only the parts
         this config can show; an evaluation with nothing to show here still gives its score."""
+        return self.judge_predictions_of(record.evaluations)
+
+    def judge_predictions_of(self, evaluations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``judge_predictions`` for evaluations given on their own (a result that arrived as a log)."""
         predictions = []
-        for evaluation in record.evaluations:
+        for evaluation in evaluations:
             prediction = judge_prediction(
                 str(evaluation.get("name")),
                 evaluation.get("score"),

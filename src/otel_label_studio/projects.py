@@ -131,6 +131,17 @@ class Projects:
         self._misfits.pop(key, None)
         return target
 
+    def layout_of(self, project_id: int, timeout: float | None = None) -> Layout | PairLayout:
+        """The layout bound to a project records were delivered to (looked up, and kept, when this
+        process has not delivered to it): a judge result added to an existing task takes its shape."""
+        for target in list(self._targets.values()):
+            if target.project.id == project_id:
+                return target.layout
+        key = f"#{project_id}"
+        project = self._client.get_project(project_id, timeout)
+        self._targets[key] = Target(project, self._bind(project, key))
+        return self._targets[key].layout
+
     def forget(self, key: str) -> None:
         """Drop a cached project (it was deleted, or its config changed)."""
         self._targets.pop(key, None)

@@ -89,6 +89,13 @@ class LLMRecord:
         return None
 
     @property
+    def response_id(self) -> str:
+        """``gen_ai.response.id`` as the dialect read it (the GenAI dialect keeps it among the request
+        parameters), or "": judge results that name no span find their record by it."""
+        value = self.request_params.get("response_id")
+        return value if isinstance(value, str) else ""
+
+    @property
     def latency_ms(self) -> float | None:
         start, end = self.start_time_unix_nano, self.end_time_unix_nano
         if start and end >= start:

@@ -91,6 +91,24 @@ CREATE TABLE IF NOT EXISTS run_pieces (
     view BLOB NOT NULL,
     PRIMARY KEY (trace_id, span_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS judge_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    response_id TEXT NOT NULL,
+    result BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    next_check REAL NOT NULL DEFAULT 0,
+    UNIQUE (trace_id, span_id, response_id, result)
+);
+CREATE INDEX IF NOT EXISTS judge_results_due ON judge_results (next_check);
+CREATE INDEX IF NOT EXISTS judge_results_by_response ON judge_results (response_id);
+CREATE TABLE IF NOT EXISTS judge_responses (
+    response_id TEXT PRIMARY KEY,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    delivered_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -276,6 +294,18 @@ class Spool:
                     ],
                 )
                 self._db.executemany("DELETE FROM pending WHERE seq = ?", [(item.seq,) for item in items])
+                responses = [
+                    (response, item.record.trace_id, item.record.span_id, now)
+                    for item in items
+                    for response in (_response_id(item.record),)
+                    if response
+                ]
+                if responses:  # for judge results that name only the response (judge_join.py)
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO judge_responses "
+                        "(response_id, trace_id, span_id, delivered_at) VALUES (?, ?, ?, ?)",
+                        responses,
+                    )
             self._depth = max(0, self._depth - len(items))
 
     def defer(self, items: Iterable[QueueItem], until: float, reason: str, *, landed: bool = True) -> None:
@@ -399,6 +429,127 @@ class Spool:
             self._disk.written()
         return added
 
+    # --- judge results waiting for their span's task (``judge_join.py``) ----------------------------
+
+    def judge_add(self, rows: Sequence[tuple[str, str, str, bytes, float]]) -> int:
+        """Commit judge results (trace id, span id, response id or "", result, received at); one seen
+        before adds nothing. Raises ``QueueFull`` over the spool's row or byte limit, or on a full
+        disk: nothing was taken, the sender retries. How many were added."""
+        if not rows:
+            return 0
+        with self._lock:
+            if self._count("judge_results") + len(rows) > self._max_rows:
+                raise QueueFull(
+                    f"spool holds {self._max_rows} judge results waiting for their tasks (the row limit)",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
+            if self._size() > self._max_bytes and self._used_bytes(reclaim=True) > self._max_bytes:
+                raise QueueFull(f"spool holds over {self._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
+            with self._transaction():
+                cursor = self._db.executemany(
+                    "INSERT OR IGNORE INTO judge_results "
+                    "(trace_id, span_id, response_id, result, received_at) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+            self._disk.written()
+        return max(0, cursor.rowcount)
+
+    def judge_due(self, now: float, limit: int) -> list[tuple[int, str, str, str, bytes, float]]:
+        """Judge results due for a look at their task: (id, trace, span, response id, result, received)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
+                "WHERE next_check <= ? ORDER BY id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+
+    def judge_waiting_for(
+        self, trace_id: str, span_id: str, response_id: str
+    ) -> list[tuple[int, str, str, str, bytes, float]]:
+        """The judge results waiting for one span (by span id, or by its response id)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
+                "WHERE trace_id = ? AND span_id = ? ORDER BY id",
+                (trace_id, span_id),
+            ).fetchall()
+            if response_id:
+                rows += self._db.execute(
+                    "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
+                    "WHERE response_id = ? AND span_id = '' ORDER BY id",
+                    (response_id,),
+                ).fetchall()
+        return rows
+
+    def judge_recheck(self, ids: Sequence[int], at: float) -> None:
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "UPDATE judge_results SET next_check = ? WHERE id = ?", [(at, i) for i in ids]
+            )
+
+    def judge_done(self, ids: Sequence[int]) -> None:
+        """Forget judge results that are on their task now, or dropped."""
+        with self._lock, self._transaction():
+            self._db.executemany("DELETE FROM judge_results WHERE id = ?", [(i,) for i in ids])
+
+    def judge_delivered(self, spans: Sequence[tuple[str, str, str]]) -> None:
+        """Records just delivered (trace id, span id, response id or ""): results waiting for them
+        are due at once (``delivered`` remembered their response ids)."""
+        if not spans:
+            return
+        with self._lock:
+            if not self._count("judge_results"):
+                return
+            with self._transaction():
+                self._db.executemany(
+                    "UPDATE judge_results SET next_check = 0 WHERE trace_id = ? AND span_id = ?",
+                    [(trace, span) for trace, span, _ in spans],
+                )
+                self._db.executemany(
+                    "UPDATE judge_results SET next_check = 0 WHERE response_id = ? AND span_id = ''",
+                    [(response,) for _, _, response in spans if response],
+                )
+
+    def judge_task(
+        self, trace_id: str, span_id: str, response_id: str
+    ) -> tuple[str, str, int, int | None] | None:
+        """The span's delivery (trace id, span id, project id, task id) by span id, else by response id;
+        None when it was not delivered (or so long ago that it is forgotten)."""
+        with self._lock:
+            row = None
+            if span_id:
+                row = self._db.execute(
+                    "SELECT trace_id, span_id, project_id, task_id FROM delivered "
+                    "WHERE trace_id = ? AND span_id = ?",
+                    (trace_id, span_id),
+                ).fetchone()
+            if row is None and response_id:
+                row = self._db.execute(
+                    "SELECT d.trace_id, d.span_id, d.project_id, d.task_id FROM judge_responses r "
+                    "JOIN delivered d ON d.trace_id = r.trace_id AND d.span_id = r.span_id "
+                    "WHERE r.response_id = ?",
+                    (response_id,),
+                ).fetchone()
+        if row is None or row[2] is None:
+            return None
+        return row[0], row[1], int(row[2]), None if row[3] is None else int(row[3])
+
+    def judge_waiting(self) -> int:
+        """Judge results kept until their span's task exists."""
+        with self._lock:
+            return self._count("judge_results")
+
+    def judge_forget_responses(self) -> int:
+        """Drop remembered response ids past the delivered retention."""
+        cutoff = self._clock() - self._keep_delivered
+        try:
+            with self._lock, self._transaction():
+                return self._db.execute(
+                    "DELETE FROM judge_responses WHERE delivered_at < ?", (cutoff,)
+                ).rowcount
+        except DiskFull:
+            return 0
+
     def dead_letter_count(self) -> int:
         """Records in the dead letters, without ``stats``' full scans of the pending and delivered
         tables: /metrics asks on every scrape, and the scan would hold up ingest meanwhile."""
@@ -478,6 +629,11 @@ class Spool:
             return error
         self._disk.full(error)
         return DiskFull("no space left on the disk for the spool", retry_after=RETRY_AFTER_SECONDS)
+
+
+def _response_id(record: AnyRecord) -> str:
+    """A call's ``gen_ai.response.id``, or "" (an agent run has none)."""
+    return getattr(record, "response_id", "")
 
 
 class _Transaction:

@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence, cast
+from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
@@ -68,6 +68,16 @@ lands within seconds (unless Label Studio stalls on SQLite locks for longer), an
 request never arrived whole never lands. So they are looked up at once, and the missing ones are
 imported again this long after this process started (or ``import timeout``, if shorter), rather
 than a whole ``import timeout`` later: a crash delays them by seconds, not minutes."""
+
+
+class JudgeHooks(Protocol):
+    """What the worker tells the judge join (``judge_join.JudgeJoin``), and when it lets it work."""
+
+    def attach(self, record: AnyRecord) -> AnyRecord: ...
+    def delivered(
+        self, items: Sequence[QueueItem], project_id: int, task_ids: Sequence[int] = ()
+    ) -> None: ...
+    def pump(self) -> bool: ...
 
 
 @dataclass
@@ -138,6 +148,7 @@ class DeliveryWorker:
         self.paused_reason: str | None = None  # set while delivery waits on an outage or a bad key
         self.key_refused = False  # the last attempt failed on the API key: /readyz says so
         self.stats = WorkerStats()
+        self.judges: JudgeHooks | None = None  # judge results that arrived on their own (judge_join.py)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="otel-label-studio-delivery", daemon=True)
@@ -200,6 +211,7 @@ class DeliveryWorker:
                 return
             try:
                 worked = self.run_once()
+                worked |= self._pump_judges()
             except QueueFull as full:  # a full disk: the spool warned once; what was in flight is looked up
                 worked = False
                 self._pause(None, str(full))
@@ -212,6 +224,18 @@ class DeliveryWorker:
                 return
             if not worked:
                 self._wait()
+
+    def _pump_judges(self) -> bool:
+        """Judge results whose task exists now are added to it (their own backoff on failures)."""
+        if self.judges is None:
+            return False
+        return self.judges.pump()
+
+    def _delivered(self, items: Sequence[QueueItem], project_id: int, task_ids: Sequence[int]) -> None:
+        """Bookkeeping after a commit: the queue forgets the records, waiting judge results get due."""
+        self._queue.delivered(items, project_id, task_ids)
+        if self.judges is not None:
+            self.judges.delivered(items, project_id, task_ids)
 
     def _wait(self) -> None:
         now = self._clock()
@@ -289,7 +313,7 @@ class DeliveryWorker:
             self._repair(
                 target, [(item, found[_key(item)]) for item in landed], "found after an interrupted import"
             )
-            self._queue.delivered(landed, project_id, [found[_key(item)].id for item in landed])
+            self._delivered(landed, project_id, [found[_key(item)].id for item in landed])
             self._forget(landed)
             self.stats.already_present += len(landed)
             _logger.info(
@@ -356,7 +380,7 @@ class DeliveryWorker:
             )
             pairs = [(item, found[_key(item)]) for item in ready if _key(item) in found]
             self._repair(target, pairs, f"the import saved {imported.prediction_count} of {sent} predictions")
-        self._queue.delivered(ready, target.project.id, imported.task_ids)
+        self._delivered(ready, target.project.id, imported.task_ids)
         self._forget(ready)
         now = self._clock()
         self.stats.tasks_created += len(ready)
@@ -406,7 +430,7 @@ class DeliveryWorker:
                 ahead[record_key] = known
                 continue
             try:
-                ahead[record_key] = (target.layout, *_encoded(target.layout, item))
+                ahead[record_key] = (target.layout, *self._shaped(target.layout, item))
             except Exception:  # noqa: BLE001 - _import dead-letters it with the reason
                 continue
         self._encoded = ahead
@@ -416,14 +440,21 @@ class DeliveryWorker:
         known = self._encoded.pop(_key(item), None)
         if known is not None and known[0] is target.layout:
             return known[1], known[2]
-        return _encoded(target.layout, item)
+        return self._shaped(target.layout, item)
+
+    def _shaped(self, layout: Layout | PairLayout, item: QueueItem) -> tuple[bytes, int]:
+        """``_encoded`` with the judge results that wait for the record's span among its evaluations."""
+        if self.judges is None:
+            return _encoded(layout, item.record)
+        return _encoded(layout, self.judges.attach(item.record))
 
     def _repair(self, target: Target, pairs: Sequence[tuple[QueueItem, FoundTask]], reason: str) -> None:
         """Add our prediction to each found task that lacks it, in one request."""
         missing: list[tuple[int, dict]] = []
         for item, task in pairs:
             try:
-                wanted = task_of(target.layout, item.record).get("predictions") or []
+                record = item.record if self.judges is None else self.judges.attach(item.record)
+                wanted = task_of(target.layout, record).get("predictions") or []
             except Exception:  # noqa: BLE001 - a record the config cannot show has no prediction to add
                 continue
             missing.extend(
@@ -489,8 +520,8 @@ class DeliveryWorker:
         self.paused_reason = f"delivery paused: {reason}"
 
 
-def _encoded(layout: Layout | PairLayout, item: QueueItem) -> tuple[bytes, int]:
-    task = task_of(layout, item.record)
+def _encoded(layout: Layout | PairLayout, record: AnyRecord) -> tuple[bytes, int]:
+    task = task_of(layout, record)
     return encode_task(task), len(task.get("predictions") or ())
 
 

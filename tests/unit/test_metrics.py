@@ -10,6 +10,7 @@ from opentelemetry import metrics as otel_metrics
 
 from otel_label_studio.assembly import RunStats
 from otel_label_studio.ingest import IngestStats
+from otel_label_studio.judge_join import JudgeStats
 from otel_label_studio.pair_hold import PairStats
 from otel_label_studio.receiver.judge_intake import JudgeIntakeStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
@@ -32,6 +33,7 @@ def readings(**changes) -> Readings:
         review=ReviewCounts({"failures": RuleCounts(matched=4, kept=3, sampled_out=1)}, no_rule=2),
         folded={"Slow-2026-11": 5},
         runs=(RunStats(runs_released=6, runs_incomplete=1, late_spans_dropped=3), 2),
+        judges=(JudgeStats(received=5, added=3, expired=1), 1),
         judge=JudgeIntakeStats(requests=2, accepted=3, rejected=1, ignored=4),
         pairs=(PairStats(pairs_released=4, spans_unpaired=2, identical=1), RunStats(late_spans_dropped=1), 3),
     )

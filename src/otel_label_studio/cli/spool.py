@@ -27,7 +27,11 @@ def add_parser(commands: Commands) -> None:
     spool_commands = spool.add_subparsers(dest="spool_command", metavar="ACTION")
     spool_commands.required = True
     for name, run, text in (
-        ("stats", stats, "records waiting, age of the oldest, dead letters, feedback events waiting"),
+        (
+            "stats",
+            stats,
+            "records waiting, age of the oldest, dead letters, feedback events and judge results waiting",
+        ),
         ("dead-letters", dead_letters, "tasks Label Studio refused for good, with the reason"),
         ("retry", retry, "put every dead letter back in the queue"),
         ("drain", drain, "deliver what waits, in the foreground with progress (serve must not run)"),
@@ -47,6 +51,7 @@ def add_parser(commands: Commands) -> None:
 def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spool = _open_spool(args, parser)
     figures = spool.stats()
+    judges = spool.judge_waiting()
     spool.close()
     try:
         feedback = _feedback_waiting(os.path.dirname(spool.path))
@@ -59,6 +64,7 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             **dataclasses.asdict(figures),
             "feedback_events_waiting": feedback,
             "folded_repeats": folded,
+            "judge_results_waiting": judges,
         }
         print(json.dumps(values))
         return 0
@@ -71,6 +77,7 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         f"size:             {figures.size_bytes} bytes on disk, {figures.used_bytes} in use (limit's measure)"
     )
     print(f"feedback:         {feedback} evaluation events waiting for the feedback endpoint")
+    print(f"judge results:    {judges} waiting for their span's task (dropped after judge_wait)")
     if folded:
         shown = ", ".join(f"{project} {count}" for project, count in folded.items())
         print(f"folded repeats:   {sum(folded.values())} (review rules; per project: {shown})")

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from ..assembly import RunStats
 from ..ingest import IngestStats
+from ..judge_join import JudgeStats
 from ..pair_hold import PairStats
 from ..rules.gate import ReviewCounts
 from ..worker import LATENCY_BUCKETS, WorkerStats
@@ -56,6 +57,7 @@ class Readings:
     folded: dict[str, int] | None = None  # folded repeats per project (when serve has a rules file)
     runs: tuple[RunStats, int] | None = None  # the run assembler's counts and open runs (mode agent)
     judge: JudgeIntakeStats | None = None  # judge results sent as OTLP logs (when logs are taken)
+    judges: tuple[JudgeStats, int] | None = None  # the join's counts and how many results wait for a task
     pairs: tuple[PairStats, RunStats, int] | None = None  # mode pairwise: pairs, the hold, traces waiting
 
 
@@ -104,7 +106,32 @@ def _feedback(index: int) -> Callable[[Readings], int | None]:
     return lambda r: r.feedback[index] if r.feedback is not None else None
 
 
+#: What became of judge results that arrived as OTLP logs, as the ``outcome`` attribute names it.
+JUDGE_OUTCOMES = ("received", "added", "already_present", "expired", "rejected")
+
+
+def _judges(r: Readings) -> Value | None:
+    if r.judges is None:
+        return None
+    return [(getattr(r.judges[0], outcome), {"outcome": outcome}) for outcome in JUDGE_OUTCOMES]
+
+
 INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument(
+        "otel_label_studio.judge.results",
+        COUNTER,
+        "{result}",
+        "Judge results sent as OTLP logs, by outcome: received, added (a judge prediction on the span's "
+        "task), already_present, expired (no task within judge_wait), rejected (Label Studio refused it).",
+        _judges,
+    ),
+    Instrument(
+        "otel_label_studio.judge.waiting",
+        GAUGE,
+        "{result}",
+        "Judge results kept until their span's task exists.",
+        lambda r: r.judges[1] if r.judges is not None else None,
+    ),
     Instrument(
         "otel_label_studio.runs.open",
         GAUGE,

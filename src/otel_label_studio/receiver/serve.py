@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ..bridge import build_bridge
 from ..config import Settings, default
 from ..feedback.loop import FeedbackLoop
+from ..judge_join import JudgeJoin, SpoolJudgeStore
 from ..labelstudio import ErrorKind, LabelStudioError
 from ..layouts import task_layout
 from ..outages import auth_hint
@@ -29,7 +30,7 @@ from ..spool import Spool
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake
-from .judge_intake import JudgeIntake, UnjoinedJudgeResults
+from .judge_intake import JudgeIntake
 from .limits import DecodeGate, ReceiveBudget
 from .metrics import Readings, ServeMetrics
 from .policy import ReceiverPolicy
@@ -104,9 +105,18 @@ class Sidecar:
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
-        # Judge results sent as OTLP logs (POST /v1/logs, LogsService/Export). Until the durable
-        # join with tasks is wired in here, they are counted and dropped (UnjoinedJudgeResults).
-        self.judge = JudgeIntake(UnjoinedJudgeResults())
+        # Judge results sent as OTLP logs (POST /v1/logs, LogsService/Export) wait in the spool's
+        # file until their span's task exists (judge_join.py), then become its judge predictions.
+        self.judges = JudgeJoin(
+            SpoolJudgeStore(self.spool),
+            self.client,
+            self.projects,
+            wait=settings.judge_wait,
+            timeout=settings.timeout,
+            wake=self.worker.wake,
+        )
+        self.worker.judges = self.judges
+        self.judge = JudgeIntake(self.judges)
         self.runs = bridge.ingest.runs  # mode agent or pairwise: held spans wait in the spool's file
         self.feedback: FeedbackLoop | None = None
         if options.feedback_endpoint:
@@ -281,6 +291,7 @@ class Sidecar:
             review=self.review.counts() if self.review is not None else None,
             folded=self.review.state.folded_by_project() if self.review is not None else None,
             **self._held_readings(),
+            judges=(self.judges.stats, self.judges.waiting),
         )
 
     def _held_readings(self) -> dict[str, Any]:

@@ -1,0 +1,537 @@
+"""Judge results that arrive on their own, joined with their span's task.
+
+A ``gen_ai.evaluation.result`` that comes as a log record (``serve``'s OTLP logs, the in-process
+``label_studio`` logs exporter) names the span it evaluates (trace and span id) or the response
+(``gen_ai.response.id``). ``JudgeJoin.accept`` keeps it (in the spool's SQLite file, committed
+before it returns, where there is a spool; bounded in memory otherwise). The delivery worker's
+thread then joins it:
+
+- its span's record already became a task (the spool's delivered bookkeeping, or what this
+  process remembers of its deliveries, bounded): a ``judge:<name>`` prediction is added to that
+  task through the SDK, shaped by the project's layout (``Layout.judge_predictions_of``);
+- not yet: it waits; the delivery of the record makes it due at once, so it lands right after
+  the task's import (the model's own prediction stays the project's ``model_version``);
+- the span never becomes a task (not an LLM call, left out by the review rules, never sent):
+  after ``judge_wait`` seconds it is dropped and counted (``judge_expired``).
+
+Exactly once: before adding, the task's predictions are read, and a result already there (same
+``model_version``, score and result) is not added again, so neither a crash between the add and
+its bookkeeping nor a sender's retry makes a second prediction. Label Studio failures are
+classified once (``labelstudio.ErrorKind``): an outage waits on the worker's backoff, a task
+Label Studio refuses (deleted) drops the result and counts it.
+
+The in-process logs exporter finds the span exporter's join through ``register``/``current``:
+one join per process, the last span exporter made.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+import orjson
+
+from .backoff import Backoff
+from .evaluations import JudgeEvent
+from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
+from .layouts import Layout
+from .projects import Projects
+from .queue import QueueItem
+from .record import LLMRecord
+from .run_codec import AnyRecord
+from .spool import Spool
+
+_logger = logging.getLogger(__name__)
+
+BACKOFF_START_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+RECHECK_SECONDS = 30.0  # a result whose task was not found looks again this often (a delivery wakes it)
+BATCH = 200  # results looked at per cycle
+PRUNE_EVERY_SECONDS = 3600.0
+MEMORY_REMEMBERED = 10_000  # deliveries the in-memory join remembers (span -> task)
+
+
+@dataclass
+class JudgeStats:
+    received: int = 0  # results accepted (a repeat of a waiting one included)
+    added: int = 0  # judge predictions added to tasks
+    already_present: int = 0  # found on the task already (a retry, or a crash after the add)
+    expired: int = 0  # dropped: no task for their span within judge_wait
+    rejected: int = 0  # dropped: Label Studio refused the prediction for good (task deleted)
+    dropped: int = 0  # refused on arrival: the in-memory join was full, or no join to take them
+
+
+@dataclass(frozen=True)
+class Waiting:
+    id: int
+    event: JudgeEvent
+    received_at: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    trace_id: str
+    span_id: str
+    project_id: int
+    task_id: int | None
+
+
+class JudgeStore(Protocol):
+    """Where results wait, and what is known about which span became which task."""
+
+    durable: bool
+
+    def add(self, events: Sequence[JudgeEvent], now: float) -> int: ...
+    def due(self, now: float, limit: int) -> list[Waiting]: ...
+    def waiting_for(self, trace_id: str, span_id: str, response_id: str) -> list[Waiting]: ...
+    def recheck(self, ids: Sequence[int], at: float) -> None: ...
+    def done(self, ids: Sequence[int]) -> None: ...
+    def delivered(
+        self, spans: Sequence[tuple[str, str, str]], project_id: int, task_ids: Sequence[int | None]
+    ) -> None: ...
+    def task(self, event: JudgeEvent) -> Delivery | None: ...
+    def waiting(self) -> int: ...
+    def prune(self) -> None: ...
+
+
+class SpoolJudgeStore:
+    """Results in the spool's file (table ``judge_results``); span -> task from its ``delivered`` table."""
+
+    durable = True
+
+    def __init__(self, spool: Spool):
+        self._spool = spool
+
+    def add(self, events: Sequence[JudgeEvent], now: float) -> int:
+        return self._spool.judge_add(
+            [
+                (
+                    e.trace_id,
+                    e.span_id,
+                    e.response_id or "",
+                    orjson.dumps(e.result, option=orjson.OPT_SORT_KEYS),
+                    now,
+                )
+                for e in events
+            ]
+        )
+
+    def due(self, now: float, limit: int) -> list[Waiting]:
+        return [_waiting(*row) for row in self._spool.judge_due(now, limit)]
+
+    def waiting_for(self, trace_id: str, span_id: str, response_id: str) -> list[Waiting]:
+        return [_waiting(*row) for row in self._spool.judge_waiting_for(trace_id, span_id, response_id)]
+
+    def recheck(self, ids: Sequence[int], at: float) -> None:
+        self._spool.judge_recheck(ids, at)
+
+    def done(self, ids: Sequence[int]) -> None:
+        self._spool.judge_done(ids)
+
+    def delivered(
+        self, spans: Sequence[tuple[str, str, str]], project_id: int, task_ids: Sequence[int | None]
+    ) -> None:
+        self._spool.judge_delivered(spans)  # the spool's own ``delivered`` already holds the task ids
+
+    def task(self, event: JudgeEvent) -> Delivery | None:
+        found = self._spool.judge_task(event.trace_id, event.span_id, event.response_id or "")
+        return None if found is None else Delivery(*found)
+
+    def waiting(self) -> int:
+        return self._spool.judge_waiting()
+
+    def prune(self) -> None:
+        self._spool.judge_forget_responses()
+
+
+class MemoryJudgeStore:
+    """Results in memory, at most ``max_waiting`` (more are refused and counted); the last
+    ``MEMORY_REMEMBERED`` deliveries remembered for results that come after their task."""
+
+    durable = False
+
+    def __init__(self, max_waiting: int):
+        self._max = max_waiting
+        self._lock = threading.Lock()
+        self._waiting: dict[int, tuple[Waiting, float]] = {}  # id -> (result, next check)
+        self._seen: set[tuple[str, str, str, bytes]] = set()
+        self._next_id = 0
+        self._tasks: OrderedDict[tuple[str, str], tuple[int, int | None]] = OrderedDict()
+        self._responses: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._by_span: dict[tuple[str, str], set[int]] = {}  # _span_key -> ids waiting
+
+    def add(self, events: Sequence[JudgeEvent], now: float) -> int:
+        added = 0
+        with self._lock:
+            for event in events:
+                key = _identity(event)
+                if key in self._seen:
+                    continue
+                if len(self._waiting) >= self._max:
+                    raise_full = len(events) - added
+                    raise MemoryFull(raise_full, added)
+                self._next_id += 1
+                self._waiting[self._next_id] = (Waiting(self._next_id, event, now), 0.0)
+                self._by_span.setdefault(_span_key(event), set()).add(self._next_id)
+                self._seen.add(key)
+                added += 1
+        return added
+
+    def due(self, now: float, limit: int) -> list[Waiting]:
+        with self._lock:
+            found = [waiting for waiting, at in self._waiting.values() if at <= now]
+        return found[:limit]
+
+    def waiting_for(self, trace_id: str, span_id: str, response_id: str) -> list[Waiting]:
+        with self._lock:
+            ids = sorted(self._ids_for(trace_id, span_id, response_id))
+            return [self._waiting[row_id][0] for row_id in ids]
+
+    def _ids_for(self, trace_id: str, span_id: str, response_id: str) -> set[int]:
+        ids = set(self._by_span.get((trace_id, span_id), ()))
+        if response_id:
+            ids |= self._by_span.get(("", response_id), set())
+        return ids
+
+    def recheck(self, ids: Sequence[int], at: float) -> None:
+        with self._lock:
+            for row_id in ids:
+                if row_id in self._waiting:
+                    self._waiting[row_id] = (self._waiting[row_id][0], at)
+
+    def done(self, ids: Sequence[int]) -> None:
+        with self._lock:
+            for row_id in ids:
+                entry = self._waiting.pop(row_id, None)
+                if entry is not None:
+                    event = entry[0].event
+                    self._seen.discard(_identity(event))
+                    waiting = self._by_span.get(_span_key(event))
+                    if waiting is not None:
+                        waiting.discard(row_id)
+                        if not waiting:
+                            del self._by_span[_span_key(event)]
+
+    def delivered(
+        self, spans: Sequence[tuple[str, str, str]], project_id: int, task_ids: Sequence[int | None]
+    ) -> None:
+        with self._lock:
+            for (trace, span, response), task_id in zip(spans, task_ids, strict=True):
+                self._tasks[(trace, span)] = (project_id, task_id)
+                if response:
+                    self._responses[response] = (trace, span)
+                for row_id in self._ids_for(trace, span, response):
+                    self._waiting[row_id] = (self._waiting[row_id][0], 0.0)
+            for store in (self._tasks, self._responses):
+                while len(store) > MEMORY_REMEMBERED:
+                    store.popitem(last=False)
+
+    def task(self, event: JudgeEvent) -> Delivery | None:
+        with self._lock:
+            key = (event.trace_id, event.span_id)
+            if key not in self._tasks and event.response_id:
+                key = self._responses.get(event.response_id, key)
+            found = self._tasks.get(key)
+        return None if found is None else Delivery(key[0], key[1], found[0], found[1])
+
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def prune(self) -> None:
+        pass
+
+
+class MemoryFull(Exception):
+    def __init__(self, refused: int, added: int):
+        super().__init__(f"{refused} judge results refused: the in-memory join is full")
+        self.refused = refused
+        self.added = added
+
+
+class JudgeJoin:
+    """A ``evaluations.JudgeSink``: ``accept`` from any thread; ``pump`` and ``delivered`` from the
+    delivery worker's thread (``DeliveryWorker.judges``)."""
+
+    def __init__(
+        self,
+        store: JudgeStore,
+        client: LabelStudioClient,
+        projects: Projects,
+        *,
+        wait: float,
+        timeout: float,
+        clock: Callable[[], float] = time.time,
+        wake: Callable[[], None] | None = None,
+    ):
+        self._store = store
+        self._client = client
+        self._projects = projects
+        self.wait = wait
+        self._timeout = timeout
+        self._clock = clock
+        self._wake = wake
+        self._backoff = Backoff(start=BACKOFF_START_SECONDS, cap=BACKOFF_MAX_SECONDS, clock=clock)
+        self._pruned_at = 0.0
+        self._waiting_hint = store.waiting()  # 0: no record needs a look (recounted each cycle)
+        self._attached: dict[tuple[str, str], list[int]] = {}  # span -> results in its task being imported
+        self._lock = threading.Lock()  # the counters: accept runs on receiver threads
+        self.stats = JudgeStats()
+
+    # --- evaluations.JudgeSink -----------------------------------------------------------------
+
+    def accept(self, events: Sequence[JudgeEvent]) -> None:
+        """Keep the results until their task exists. Durable stores commit before returning and raise
+        ``queue.QueueFull`` when full; the in-memory store drops what does not fit and counts it."""
+        events = [event for event in events if event.span_id or event.response_id]
+        if not events:
+            return
+        try:
+            self._store.add(events, self._clock())
+        except MemoryFull as full:
+            with self._lock:
+                self.stats.received += full.added
+                self.stats.dropped += full.refused
+            _logger.warning("%s (at most %d wait for their tasks)", full, self.waiting)
+        else:
+            with self._lock:
+                self.stats.received += len(events)
+        self._waiting_hint += len(events)
+        if self._wake is not None:
+            self._wake()
+
+    def refused(self, count: int) -> None:
+        """Results that could not be handed to a join (the logs exporter without a span exporter)."""
+        with self._lock:
+            self.stats.dropped += count
+
+    @property
+    def waiting(self) -> int:
+        return self._store.waiting()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        stats = self.stats
+        return {
+            "judge_results": stats.received,
+            "judge_added": stats.added,
+            "judge_waiting": self.waiting,
+            "judge_expired": stats.expired,
+            "judge_rejected": stats.rejected,
+            "judge_dropped": stats.dropped,
+        }
+
+    # --- the worker's side ----------------------------------------------------------------------
+
+    def attach(self, record: AnyRecord) -> AnyRecord:
+        """The record with the results waiting for its span among its evaluations, so its task is
+        imported with their ``judge:<name>`` predictions (before the model's, which stays last)."""
+        if not self._waiting_hint or not isinstance(record, LLMRecord):
+            return record
+        key = (record.trace_id, record.span_id)
+        found = self._store.waiting_for(record.trace_id, record.span_id, _response_id(record))
+        if not found:
+            self._attached.pop(key, None)
+            return record
+        self._attached[key] = [waiting.id for waiting in found]
+        return replace(record, evaluations=[*record.evaluations, *(w.event.result for w in found)])
+
+    def delivered(self, items: Sequence[QueueItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
+        """Records just became tasks: the results imported with them are done, the others waiting
+        for them are due now."""
+        imported = [
+            row_id
+            for item in items
+            for row_id in self._attached.pop((item.record.trace_id, item.record.span_id), ())
+        ]
+        if imported:
+            self._store.done(imported)
+            with self._lock:
+                self.stats.added += len(imported)
+        ids: list[int | None] = list(task_ids) if len(task_ids) == len(items) else [None] * len(items)
+        spans = [(item.record.trace_id, item.record.span_id, _response_id(item.record)) for item in items]
+        self._store.delivered(spans, project_id, ids)
+
+    def pump(self) -> bool:
+        """Add the due results whose task exists, drop the expired ones; True when any was settled."""
+        now = self._clock()
+        if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = now
+            self._store.prune()
+        self._waiting_hint = self._store.waiting()
+        if now < self._backoff.until or not self._waiting_hint:
+            return False
+        due = self._store.due(now, BATCH)
+        if not due:
+            return False
+        by_task: dict[int, list[tuple[Waiting, Delivery]]] = {}
+        unknown: list[Waiting] = []
+        for waiting in due:
+            try:
+                delivery = self._find(waiting.event)
+            except LabelStudioError as error:
+                self._backoff.failed(error.retry_after)
+                _logger.warning("Could not look up the task of a judge result (%s)", error.detail)
+                return False
+            if delivery is None or delivery.task_id is None:
+                unknown.append(waiting)
+            else:
+                by_task.setdefault(delivery.task_id, []).append((waiting, delivery))
+        settled = self._expire(unknown, now)
+        for task_id, pairs in by_task.items():
+            try:
+                settled += self._add(task_id, pairs)
+            except LabelStudioError as error:
+                if error.kind in (ErrorKind.REJECTED, ErrorKind.PROJECT_GONE):
+                    self._rejected(task_id, pairs, error)
+                    settled += len(pairs)
+                    continue
+                self._backoff.failed(error.retry_after)
+                _logger.warning(
+                    "Could not add judge results to task %d (%s); retrying in %.0f s",
+                    task_id,
+                    error.detail,
+                    self._backoff.remaining(),
+                )
+                return settled > 0
+        if by_task:
+            self._backoff.succeeded()
+        return settled > 0
+
+    def _find(self, event: JudgeEvent) -> Delivery | None:
+        delivery = self._store.task(event)
+        if delivery is None or delivery.task_id is not None:
+            return delivery
+        # delivered, but the import did not name task ids (an asynchronous import): look it up
+        found = self._client.find_tasks(delivery.project_id, [delivery.span_id], self._timeout)
+        task = found.get((delivery.trace_id, delivery.span_id))
+        return (
+            None
+            if task is None
+            else Delivery(delivery.trace_id, delivery.span_id, delivery.project_id, task.id)
+        )
+
+    def _expire(self, unknown: list[Waiting], now: float) -> int:
+        expired = [w for w in unknown if now - w.received_at >= self.wait]
+        if expired:
+            self._store.done([w.id for w in expired])
+            self.stats.expired += len(expired)
+            _logger.warning(
+                "%d judge results dropped: no task for their span within judge_wait (%g s); the span was "
+                "not an LLM call, was left out by the review rules, or never arrived "
+                "(first: trace %s span %s)",
+                len(expired),
+                self.wait,
+                expired[0].event.trace_id,
+                expired[0].event.span_id or expired[0].event.response_id,
+            )
+        rest = [w for w in unknown if w not in expired]
+        if rest:
+            soonest = min(w.received_at + self.wait for w in rest)
+            self._store.recheck([w.id for w in rest], min(now + RECHECK_SECONDS, soonest))
+        return len(expired)
+
+    def _add(self, task_id: int, pairs: list[tuple[Waiting, Delivery]]) -> int:
+        layout = self._projects.layout_of(pairs[0][1].project_id, self._timeout)
+        if not isinstance(layout, Layout):  # a pair task shows no judge predictions
+            self._store.done([waiting.id for waiting, _ in pairs])
+            self.stats.rejected += len(pairs)
+            _logger.warning(
+                "%d judge results name a span of a pair task, which shows none; dropped", len(pairs)
+            )
+            return len(pairs)
+        present = self._client.task_predictions(task_id, self._timeout)
+        for waiting, _delivery in pairs:
+            for prediction in layout.judge_predictions_of([waiting.event.result]):
+                if any(_same(prediction, other) for other in present):
+                    self.stats.already_present += 1
+                    continue
+                self._client.create_prediction(task_id, prediction, self._timeout)
+                present.append(prediction)
+                self.stats.added += 1
+            self._store.done([waiting.id])
+        return len(pairs)
+
+    def _rejected(self, task_id: int, pairs: list[tuple[Waiting, Delivery]], error: LabelStudioError) -> None:
+        self._store.done([waiting.id for waiting, _ in pairs])
+        self.stats.rejected += len(pairs)
+        _logger.error(
+            "Label Studio refused %d judge results for task %d for good (%s); dropped",
+            len(pairs),
+            task_id,
+            error.detail,
+        )
+
+
+def _waiting(row_id: int, trace: str, span: str, response: str, result: bytes, at: float) -> Waiting:
+    return Waiting(row_id, JudgeEvent(trace, span, response or None, orjson.loads(result), int(at * 1e9)), at)
+
+
+def _span_key(event: JudgeEvent) -> tuple[str, str]:
+    """What a result names: its span, else ("", its response id)."""
+    return (event.trace_id, event.span_id) if event.span_id else ("", event.response_id or "")
+
+
+def _identity(event: JudgeEvent) -> tuple[str, str, str, bytes]:
+    return (
+        event.trace_id,
+        event.span_id,
+        event.response_id or "",
+        orjson.dumps(event.result, option=orjson.OPT_SORT_KEYS),
+    )
+
+
+def _response_id(record: AnyRecord) -> str:
+    """A call's ``gen_ai.response.id``, or "" (an agent run has none)."""
+    return getattr(record, "response_id", "")
+
+
+def _same(wanted: dict[str, Any], present: dict[str, Any]) -> bool:
+    """The same judge prediction: model version, score and result items (ids and extras aside)."""
+    if present.get("model_version") != wanted.get("model_version"):
+        return False
+    score, other = wanted.get("score"), present.get("score")
+    if score is None or other is None:
+        if score is not None or other is not None:
+            return False
+    elif abs(float(score) - float(other)) > 1e-9:
+        return False
+    return _items(wanted.get("result")) == _items(present.get("result"))
+
+
+def _items(result: Iterable[dict[str, Any]] | None) -> list[tuple[Any, Any, bytes]]:
+    return sorted(
+        (
+            item.get("from_name"),
+            item.get("type"),
+            orjson.dumps(item.get("value"), option=orjson.OPT_SORT_KEYS),
+        )
+        for item in result or ()
+    )
+
+
+# --- the process's join, for the in-process logs exporter ---------------------------------------
+
+_current: JudgeJoin | None = None
+_current_lock = threading.Lock()
+
+
+def register(join: JudgeJoin) -> None:
+    """The span exporter's join takes the logs exporter's results (the last one registered wins)."""
+    global _current
+    with _current_lock:
+        _current = join
+
+
+def unregister(join: JudgeJoin) -> None:
+    global _current
+    with _current_lock:
+        if _current is join:
+            _current = None
+
+
+def current() -> JudgeJoin | None:
+    return _current
