@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.json:
         print(json.dumps(_as_json(path, outcome)))
     else:
-        print(_table(path, args.captures, outcome))
+        print(table(path, args.captures, outcome))
     return 0
 
 
@@ -208,7 +208,8 @@ def _projects(outcome: RuleOutcome) -> str:
     return ", ".join(f"{name} ({count})" for name, count in sorted(outcome.projects.items())) or "-"
 
 
-def _table(path: str, captures: list[str], result: DryRun) -> str:
+def table(path: str, captures: list[str], result: DryRun) -> str:
+    """What each rule did, as ``rules check`` and ``replay --review-rules`` print it."""
     heads = (
         "rule",
         "matched",
