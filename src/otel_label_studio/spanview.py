@@ -110,6 +110,27 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
     return attributes
 
 
+def _values(index: Mapping[str, KeyValue]) -> dict[str, Any]:
+    """``_attributes`` of a span whose keys are indexed already (the same order, the same values)."""
+    attributes: dict[str, Any] = {}
+    for key, kv in index.items():
+        value = kv.value
+        text = value.string_value
+        if text:
+            attributes[key] = text
+            continue
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            attributes[key] = text
+        elif kind is None:
+            attributes[key] = None
+        elif kind == "array_value" or kind == "kvlist_value":
+            attributes[key] = _any_value(value)
+        else:
+            attributes[key] = getattr(value, kind)
+    return attributes
+
+
 def _value(value: AnyValue) -> Any:
     """One attribute's value, as ``_attributes`` reads it."""
     text = value.string_value
@@ -126,9 +147,10 @@ def _value(value: AnyValue) -> Any:
 class _OtlpSpanView(SpanView):
     """An OTLP span's view: its attributes stay protobuf ``KeyValue``s until read.
 
-    ``attributes`` decodes them all, once (the mapping reads most of them). ``attribute(key)``
-    before that indexes the keys once and decodes only the value asked for: dialect checks and
-    review rules read two to five values of a span they may drop.
+    ``attribute(key)`` indexes the keys once and decodes only the value asked for: dialect checks
+    and review rules read two to five values of a span they may drop. ``attributes`` decodes them
+    all, once, from that index when there is one (the mapping reads most of them): the keys are
+    read from protobuf once either way, in the same order, and a repeated key's last value wins.
     """
 
     __slots__ = ("_pairs", "_decoded", "_index")
@@ -168,7 +190,8 @@ class _OtlpSpanView(SpanView):
     def attributes(self) -> Mapping[str, Any]:
         decoded = self._decoded
         if decoded is None:
-            decoded = self._decoded = _attributes(self._pairs)
+            index = self._index
+            decoded = self._decoded = _attributes(self._pairs) if index is None else _values(index)
             self._pairs, self._index = (), None  # a view kept (runs held) keeps no request alive
         return decoded
 
