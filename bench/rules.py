@@ -82,7 +82,7 @@ def _with_rules(requests: Sequence[ExportTraceServiceRequest], sample: float) ->
     started = time.thread_time()
     made = 0
     for request in requests:
-        for view in from_otlp(request):
+        for view in from_otlp(request, lazy=True):  # as serve views spans when rules decide
             dialect = dialect_for(view)
             if dialect is None:
                 continue

@@ -3,10 +3,11 @@
 The in-process exporter gets SDK ``ReadableSpan`` objects; a receiver gets OTLP protobuf.
 Both become a ``SpanView`` so the dialect adapters are written once.
 
-An OTLP span's attributes are decoded when first read (``attributes``), not when the view is
-made: a span that is not mapped (not an LLM span, or one the review rules drop) is decided on
-``attribute(key)``, which decodes only the values asked for. Decoding every attribute of a span
-with 2 KB prompts costs more than the rest of its view and its decision together.
+Where review rules decide before mapping (``from_otlp(..., lazy=True)``), an OTLP span's
+attributes are decoded when first read (``attributes``), not when the view is made: a span the
+rules drop is decided on ``attribute(key)``, which decodes only the values asked for. Decoding
+every attribute of a span with 2 KB prompts costs more than the rest of its view and its
+decision together. Without rules every LLM span is mapped, so its view decodes them at once.
 """
 
 from __future__ import annotations
@@ -110,11 +111,10 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
     return attributes
 
 
-def _values(index: Mapping[str, KeyValue]) -> dict[str, Any]:
+def _values(index: Mapping[str, AnyValue]) -> dict[str, Any]:
     """``_attributes`` of a span whose keys are indexed already (the same order, the same values)."""
     attributes: dict[str, Any] = {}
-    for key, kv in index.items():
-        value = kv.value
+    for key, value in index.items():
         text = value.string_value
         if text:
             attributes[key] = text
@@ -176,7 +176,7 @@ class _OtlpSpanView(SpanView):
         self.name = name
         self._pairs = pairs
         self._decoded: dict[str, Any] | None = None
-        self._index: dict[str, KeyValue] | None = None
+        self._index: dict[str, AnyValue] | None = None
         self.start_time_unix_nano = start_time_unix_nano
         self.end_time_unix_nano = end_time_unix_nano
         self.status_code = status_code
@@ -205,17 +205,20 @@ class _OtlpSpanView(SpanView):
             return decoded.get(key)
         index = self._index
         if index is None:  # last one wins, as in ``_attributes``
-            index = self._index = {kv.key: kv for kv in self._pairs}
-        kv = index.get(key)
-        return None if kv is None else _value(kv.value)
+            index = self._index = {kv.key: kv.value for kv in self._pairs}
+        value = index.get(key)
+        return None if value is None else _value(value)
 
 
 _STATUS_NAMES = {0: STATUS_UNSET, 1: STATUS_OK, 2: STATUS_ERROR}
 
 
-def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
+def from_otlp(request: ExportTraceServiceRequest, *, lazy: bool = False) -> Iterator[SpanView]:
     """View every span of an OTLP export request, with its resource's attributes (decoded once
-    per resource); each span's own attributes are decoded when first read."""
+    per resource). ``lazy``: each span's own attributes are decoded when first read, for spans
+    review rules decide before mapping (most are dropped on a few reads); otherwise at once, as
+    a mapped span reads nearly all of them anyway."""
+    view = _OtlpSpanView if lazy else _plain_view
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
@@ -223,7 +226,7 @@ def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                 status = span.status
                 events = span.events
                 # Positional: the receiver's hot path, and keywords cost a third of the call.
-                yield _OtlpSpanView(
+                yield view(
                     span.trace_id.hex(),
                     span.span_id.hex(),
                     span.name,
@@ -239,3 +242,34 @@ def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                     span.dropped_attributes_count,
                     span.parent_span_id.hex(),
                 )
+
+
+def _plain_view(
+    trace_id: str,
+    span_id: str,
+    name: str,
+    pairs: Sequence[KeyValue],
+    start_time_unix_nano: int,
+    end_time_unix_nano: int,
+    status_code: str,
+    status_message: str,
+    events: Sequence[EventView],
+    resource: Mapping[str, Any],
+    dropped_attributes_count: int,
+    parent_span_id: str,
+) -> SpanView:
+    """A span view with its attributes decoded now (``from_otlp`` without ``lazy``)."""
+    return SpanView(
+        trace_id,
+        span_id,
+        name,
+        _attributes(pairs),
+        start_time_unix_nano,
+        end_time_unix_nano,
+        status_code,
+        status_message,
+        events,
+        resource,
+        dropped_attributes_count,
+        parent_span_id,
+    )

@@ -25,6 +25,7 @@ def test_live_spans_survive_otlp_encoding(captured, name):
     direct = [from_readable_span(s) for s in spans]
     assert sorted(v.span_id for v in decoded) == sorted(v.span_id for v in direct)
     assert _records(decoded) == _records(direct)
+    assert _records(from_otlp(encode_spans(spans), lazy=True)) == _records(direct)
     assert all(v.resource["service.name"] == "otel-ls-tests" for v in decoded)
 
 
@@ -56,9 +57,9 @@ def _every_kind_of_value() -> ExportTraceServiceRequest:
 
 def test_an_otlp_views_single_reads_agree_with_its_attributes_decoded_whole():
     keys = ["text", "empty", "unset", "count", "ratio", "flag", "raw", "list", "map", "absent"]
-    (lazy,) = from_otlp(_every_kind_of_value())
+    (lazy,) = from_otlp(_every_kind_of_value(), lazy=True)
     read_one_by_one = {key: lazy.attribute(key) for key in keys}  # before anything decodes them all
-    (whole,) = from_otlp(_every_kind_of_value())
+    (whole,) = from_otlp(_every_kind_of_value(), lazy=True)
     decoded = dict(whole.attributes)
     assert read_one_by_one == {key: decoded.get(key) for key in keys}
     assert read_one_by_one["count"] == 43 and read_one_by_one["list"] == ("a", 1)
@@ -66,3 +67,5 @@ def test_an_otlp_views_single_reads_agree_with_its_attributes_decoded_whole():
     assert lazy.attributes == decoded  # decoding after single reads gives the same mapping
     assert {key: lazy.attribute(key) for key in keys} == read_one_by_one
     assert lazy == whole
+    (eager,) = from_otlp(_every_kind_of_value())
+    assert eager.attributes == decoded and {key: eager.attribute(key) for key in keys} == read_one_by_one

@@ -103,7 +103,7 @@ def backfill(
         raise
     projects: dict[str, Counter[str]] = {}
     for request in requests:
-        result = bridge.ingest.map(from_otlp(request))
+        result = bridge.ingest.map(from_otlp(request, lazy=bridge.gate is not None))
         bridge.ingest.enqueue(result)
         _tally_projects(result, projects)
     if bridge.ingest.runs is not None:  # mode agent: the files hold whole runs, release them all now

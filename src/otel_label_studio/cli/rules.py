@@ -148,7 +148,7 @@ def dry_run(
     }
     result = DryRun(rules={rule.name: RuleOutcome() for rule in rules.rules})
     for request in requests:
-        for view in from_otlp(request):
+        for view in from_otlp(request, lazy=True):
             result.spans += 1
             dialect = dialects.dialect_for(view)
             if dialect is None:
