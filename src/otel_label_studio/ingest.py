@@ -116,13 +116,15 @@ class Ingest:
         include_errors = mapper.include_errors
         result = MappingResult()
         records = result.records
+        dialect_for, decide = dialects.dialect_for, gate.decide
+        spans = llm_spans = 0  # counted here, added once: a dropped span costs only its decision
         for view in views:
-            result.spans += 1
-            dialect = dialects.dialect_for(view)
+            spans += 1
+            dialect = dialect_for(view)
             if dialect is None:
                 continue
-            result.llm_spans += 1
-            decision = gate.decide(view, dialect.name, project)
+            llm_spans += 1
+            decision = decide(view, dialect.name, project)
             if not decision.keep:
                 continue
             record = mapper.map_llm(view, dialect, result, decision.keep_errors or include_errors)
@@ -133,6 +135,8 @@ class Ingest:
             if gate.admit(decision, record):
                 records.append(record)
                 result.admitted.append((decision, record))
+        result.spans += spans
+        result.llm_spans += llm_spans
         return result
 
     def enqueue(self, result: MappingResult) -> AddResult:

@@ -2,6 +2,12 @@
 
 The in-process exporter gets SDK ``ReadableSpan`` objects; a receiver gets OTLP protobuf.
 Both become a ``SpanView`` so the dialect adapters are written once.
+
+Where review rules decide before mapping (``from_otlp(..., lazy=True)``), an OTLP span's
+attributes are decoded when first read (``attributes``), not when the view is made: a span the
+rules drop is decided on ``attribute(key)``, which decodes only the values asked for. Decoding
+every attribute of a span with 2 KB prompts costs more than the rest of its view and its
+decision together. Without rules every LLM span is mapped, so its view decodes them at once.
 """
 
 from __future__ import annotations
@@ -41,6 +47,11 @@ class SpanView:
     resource: Mapping[str, Any] = field(default_factory=dict)
     dropped_attributes_count: int = 0
     parent_span_id: str = ""  # lowercase hex; empty for a trace's root span
+
+    def attribute(self, key: str) -> Any:
+        """One span attribute's value, None when absent: ``attributes.get(key)``, without
+        decoding the others where the view has not decoded them yet (dialect checks, rules)."""
+        return self.attributes.get(key)
 
 
 def from_readable_span(span: ReadableSpan) -> SpanView:
@@ -100,11 +111,114 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
     return attributes
 
 
+def _values(index: Mapping[str, AnyValue]) -> dict[str, Any]:
+    """``_attributes`` of a span whose keys are indexed already (the same order, the same values)."""
+    attributes: dict[str, Any] = {}
+    for key, value in index.items():
+        text = value.string_value
+        if text:
+            attributes[key] = text
+            continue
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            attributes[key] = text
+        elif kind is None:
+            attributes[key] = None
+        elif kind == "array_value" or kind == "kvlist_value":
+            attributes[key] = _any_value(value)
+        else:
+            attributes[key] = getattr(value, kind)
+    return attributes
+
+
+def _value(value: AnyValue) -> Any:
+    """One attribute's value, as ``_attributes`` reads it."""
+    text = value.string_value
+    if text:
+        return text
+    kind = value.WhichOneof("value")
+    if kind == "string_value" or kind is None:
+        return text if kind else None
+    if kind == "array_value" or kind == "kvlist_value":
+        return _any_value(value)
+    return getattr(value, kind)
+
+
+class _OtlpSpanView(SpanView):
+    """An OTLP span's view: its attributes stay protobuf ``KeyValue``s until read.
+
+    ``attribute(key)`` indexes the keys once and decodes only the value asked for: dialect checks
+    and review rules read two to five values of a span they may drop. ``attributes`` decodes them
+    all, once, from that index when there is one (the mapping reads most of them): the keys are
+    read from protobuf once either way, in the same order, and a repeated key's last value wins.
+    """
+
+    __slots__ = ("_pairs", "_decoded", "_index")
+
+    def __init__(
+        self,
+        trace_id: str,
+        span_id: str,
+        name: str,
+        pairs: Sequence[KeyValue],
+        start_time_unix_nano: int,
+        end_time_unix_nano: int,
+        status_code: str,
+        status_message: str,
+        events: Sequence[EventView],
+        resource: Mapping[str, Any],
+        dropped_attributes_count: int,
+        parent_span_id: str,
+    ):
+        # Every field set here, positionally: the receiver makes one view per span.
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.name = name
+        self._pairs = pairs
+        self._decoded: dict[str, Any] | None = None
+        self._index: dict[str, AnyValue] | None = None
+        self.start_time_unix_nano = start_time_unix_nano
+        self.end_time_unix_nano = end_time_unix_nano
+        self.status_code = status_code
+        self.status_message = status_message
+        self.events = events
+        self.resource = resource
+        self.dropped_attributes_count = dropped_attributes_count
+        self.parent_span_id = parent_span_id
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        decoded = self._decoded
+        if decoded is None:
+            index = self._index
+            decoded = self._decoded = _attributes(self._pairs) if index is None else _values(index)
+            self._pairs, self._index = (), None  # a view kept (runs held) keeps no request alive
+        return decoded
+
+    @attributes.setter
+    def attributes(self, value: Mapping[str, Any]) -> None:
+        self._decoded = dict(value)
+
+    def attribute(self, key: str) -> Any:
+        decoded = self._decoded
+        if decoded is not None:
+            return decoded.get(key)
+        index = self._index
+        if index is None:  # last one wins, as in ``_attributes``
+            index = self._index = {kv.key: kv.value for kv in self._pairs}
+        value = index.get(key)
+        return None if value is None else _value(value)
+
+
 _STATUS_NAMES = {0: STATUS_UNSET, 1: STATUS_OK, 2: STATUS_ERROR}
 
 
-def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
-    """View every span of an OTLP export request, with its resource's attributes."""
+def from_otlp(request: ExportTraceServiceRequest, *, lazy: bool = False) -> Iterator[SpanView]:
+    """View every span of an OTLP export request, with its resource's attributes (decoded once
+    per resource). ``lazy``: each span's own attributes are decoded when first read, for spans
+    review rules decide before mapping (most are dropped on a few reads); otherwise at once, as
+    a mapped span reads nearly all of them anyway."""
+    view = _OtlpSpanView if lazy else _plain_view
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
@@ -112,11 +226,11 @@ def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                 status = span.status
                 events = span.events
                 # Positional: the receiver's hot path, and keywords cost a third of the call.
-                yield SpanView(
+                yield view(
                     span.trace_id.hex(),
                     span.span_id.hex(),
                     span.name,
-                    _attributes(span.attributes),
+                    span.attributes,
                     span.start_time_unix_nano,
                     span.end_time_unix_nano,
                     _STATUS_NAMES.get(status.code, STATUS_UNSET),
@@ -128,3 +242,34 @@ def from_otlp(request: ExportTraceServiceRequest) -> Iterator[SpanView]:
                     span.dropped_attributes_count,
                     span.parent_span_id.hex(),
                 )
+
+
+def _plain_view(
+    trace_id: str,
+    span_id: str,
+    name: str,
+    pairs: Sequence[KeyValue],
+    start_time_unix_nano: int,
+    end_time_unix_nano: int,
+    status_code: str,
+    status_message: str,
+    events: Sequence[EventView],
+    resource: Mapping[str, Any],
+    dropped_attributes_count: int,
+    parent_span_id: str,
+) -> SpanView:
+    """A span view with its attributes decoded now (``from_otlp`` without ``lazy``)."""
+    return SpanView(
+        trace_id,
+        span_id,
+        name,
+        _attributes(pairs),
+        start_time_unix_nano,
+        end_time_unix_nano,
+        status_code,
+        status_message,
+        events,
+        resource,
+        dropped_attributes_count,
+        parent_span_id,
+    )

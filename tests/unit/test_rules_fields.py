@@ -11,11 +11,12 @@ import contextlib
 from pathlib import Path
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from otel_label_studio import dialects
 from otel_label_studio.rules.fields import FieldReader
 from otel_label_studio.rules.language import RECORD_FIELDS
-from otel_label_studio.spanview import SpanView, from_readable_span
+from otel_label_studio.spanview import SpanView, from_otlp, from_readable_span
 from tests.support import fixtures, scenarios
 
 PREFIX = "traceloop.association.properties"
@@ -76,6 +77,27 @@ def test_cheap_reads_agree_with_the_record_for_live_genai_spans(captured, name):
         scenarios.SCENARIOS[name]()
     views = [from_readable_span(span) for span in captured.get_finished_spans()]
     assert assert_agree(views) >= 1
+
+
+@pytest.mark.parametrize("dialect, scenario", RECORDED)
+def test_cheap_reads_of_undecoded_otlp_views_agree_with_the_record(dialect, scenario):
+    """As serve decides with rules: views whose attributes are decoded only when read; the reads
+    of every key but OpenInference's operation (which looks at every key) leave them undecoded."""
+    request = encode_spans(fixtures.load(dialect, scenario))
+    reader = FieldReader(PREFIX)
+    checked = 0
+    for lazy, eager in zip(from_otlp(request, lazy=True), from_otlp(request), strict=True):
+        found = dialects.dialect_for(lazy)
+        if found is None:
+            continue
+        name, expected = expected_fields(eager)
+        cheap = [key for key in expected if not (key == "operation" and name == "openinference")]
+        seen = {key: reader.reader(key)(lazy, name) for key in cheap}
+        assert seen == {key: expected[key] for key in cheap}, lazy.name
+        assert lazy._decoded is None  # only the values read were decoded
+        assert reader.reader("operation")(lazy, name) == expected["operation"]
+        checked += 1
+    assert checked >= 1
 
 
 def test_every_record_field_has_a_reader_and_other_keys_are_attributes():

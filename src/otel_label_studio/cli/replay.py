@@ -1,19 +1,36 @@
-"""``otel-label-studio replay``: backfill spans saved to files (the Collector's file exporter)."""
+"""``otel-label-studio replay``: backfill spans saved to files (the Collector's file exporter).
+
+With review rules (``--review-rules``) each replayed span is decided by the same gate as in
+``serve``, on the same ingest path; the counts per rule are printed at the end, as ``rules
+check`` prints them. The rules' limits and folded repeats are kept in memory for the one replay,
+or beside the spool when ``--data-dir`` names one (so a later replay into it continues them).
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
+from typing import TYPE_CHECKING
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config, logs
 from ..durable import DamagedFile
+from ..ingest import IngestStats
 from ..layouts import Layout
+from ..mapping import MappingResult
 from ..pair_layout import PairLayout
 from ..queue import RecordQueue
 from ..spool import Spool
 from .foreground import deliver_in_foreground
-from .options import PROJECT_SETTINGS, Commands, add_options, project_settings
+from .options import PROJECT_SETTINGS, Commands, add_options, project_layout, read_options
+
+if TYPE_CHECKING:
+    from ..rules import ReviewGate
+    from .rules import DryRun
+
+#: Replay delivers to a project, and may decide each span by review rules as serve does.
+REPLAY_SETTINGS = (*PROJECT_SETTINGS, "review_rules")
 
 
 def add_parser(commands: Commands) -> None:
@@ -23,12 +40,15 @@ def add_parser(commands: Commands) -> None:
         description="Import spans saved to files (what the Collector's file exporter writes: OTLP/JSON "
         "lines, or length-prefixed OTLP protobuf) as Label Studio tasks, with a progress bar.",
         epilog="Replaying the same files twice makes their tasks twice, unless --data-dir names a spool "
-        "kept between replays (not one a running serve uses): spans are deduplicated there.",
+        "kept between replays (not one a running serve uses): spans are deduplicated there. With "
+        "--review-rules each span is decided as serve decides it and the counts per rule are printed "
+        "at the end (as `rules check` predicts them); the rules' limits and folded repeats live in "
+        "memory for this replay, or beside the spool of --data-dir, continued by later replays into it.",
     )
     replay.add_argument(
         "files", nargs="+", metavar="FILE", help="OTLP/JSON (.json, .jsonl) or OTLP protobuf files"
     )
-    add_options(replay, PROJECT_SETTINGS)
+    add_options(replay, REPLAY_SETTINGS)
     replay.add_argument(
         "--data-dir",
         dest="replay_data_dir",
@@ -46,7 +66,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         requests = read_files(args.files)
     except ValueError as exc:
         parser.error(str(exc))
-    settings, layout = project_settings(args, parser)
+    settings = read_options(args, parser, REPLAY_SETTINGS)
+    layout = project_layout(settings, parser)
     if isinstance(layout, PairLayout):
         parser.error(
             "replay does not form pairs: replay with --mode prompt or chat, or send the traffic to "
@@ -55,9 +76,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
     try:
         return backfill(
-            settings, layout, requests, data_dir=args.replay_data_dir, progress=not args.no_progress
+            settings,
+            layout,
+            requests,
+            data_dir=args.replay_data_dir,
+            progress=not args.no_progress,
+            files=args.files,
         )
-    except DamagedFile as exc:
+    except (DamagedFile, ValueError) as exc:  # a damaged spool or review state file
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
@@ -68,6 +94,7 @@ def backfill(
     *,
     data_dir: str | None,
     progress: bool,
+    files: list[str] | None = None,
 ) -> int:
     """Map the requests and deliver them, showing progress; 0 when every record became a task."""
     from ..bridge import build_bridge
@@ -75,11 +102,19 @@ def backfill(
     from ..spanview import from_otlp
 
     queue: RecordQueue = Spool.in_directory(data_dir) if data_dir else MemoryQueue(max_records=10**9)
-    bridge = build_bridge(settings, layout, queue)
+    try:  # review rules: their state beside the spool, else in memory for this replay
+        bridge = build_bridge(settings, layout, queue, review_state=data_dir)
+    except BaseException:
+        queue.close()
+        raise
+    projects: dict[str, Counter[str]] = {}
     for request in requests:
-        bridge.ingest.enqueue(bridge.ingest.map(from_otlp(request)))
+        result = bridge.ingest.map(from_otlp(request, lazy=bridge.gate is not None))
+        bridge.ingest.enqueue(result)
+        _tally_projects(result, projects)
     if bridge.ingest.runs is not None:  # mode agent: the files hold whole runs, release them all now
         bridge.ingest.runs.release_ready(everything=True)
+    bridge.ingest.close()  # the review state, written
     spans, records = bridge.ingest.stats.spans_received, bridge.ingest.stats.records_spooled
     left = deliver_in_foreground(bridge, queue, records, "replay", progress)
     stats = bridge.worker.stats
@@ -87,4 +122,36 @@ def backfill(
         f"{spans} spans read, {records} new LLM records: {stats.tasks_created} tasks created, "
         f"{stats.dead_lettered} dead letters" + (f", {left} not delivered" if left else "")
     )
+    if bridge.gate is not None and settings.review_rules:
+        from .rules import table
+
+        outcome = review_outcome(bridge.gate, bridge.ingest.stats, projects)
+        print()
+        print(table(settings.review_rules, files or [], outcome))
     return 0 if not left and not stats.dead_lettered else 1
+
+
+def _tally_projects(result: MappingResult, projects: dict[str, Counter[str]]) -> None:
+    """The project each admitted record goes to, per rule (as ``rules check`` shows them)."""
+    for decision, _record in result.admitted:
+        projects.setdefault(decision.rule, Counter())[decision.project_key] += 1
+
+
+def review_outcome(gate: ReviewGate, stats: IngestStats, projects: dict[str, Counter[str]]) -> DryRun:
+    """What each rule did in this replay, in the shape of ``rules check``'s dry run."""
+    from .rules import DryRun, RuleOutcome
+
+    counts = gate.counts()
+    outcome = DryRun(spans=stats.spans_received, llm_spans=stats.llm_spans, no_rule=counts.no_rule)
+    for name, rule in counts.rules.items():
+        decided = rule.sampled_out + rule.over_limit + rule.folded + rule.kept
+        outcome.rules[name] = RuleOutcome(
+            matched=rule.matched,
+            kept_by_sampling=rule.matched - rule.sampled_out,
+            cut_by_limit=rule.over_limit,
+            folded=rule.folded,
+            not_a_task=max(0, rule.matched - decided),  # kept, but nothing to label (or a failure)
+            tasks=rule.kept,
+            projects=projects.get(name, Counter()),
+        )
+    return outcome

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.json:
         print(json.dumps(_as_json(path, outcome)))
     else:
-        print(_table(path, args.captures, outcome))
+        print(table(path, args.captures, outcome))
     return 0
 
 
@@ -148,7 +148,7 @@ def dry_run(
     }
     result = DryRun(rules={rule.name: RuleOutcome() for rule in rules.rules})
     for request in requests:
-        for view in from_otlp(request):
+        for view in from_otlp(request, lazy=True):
             result.spans += 1
             dialect = dialects.dialect_for(view)
             if dialect is None:
@@ -208,7 +208,8 @@ def _projects(outcome: RuleOutcome) -> str:
     return ", ".join(f"{name} ({count})" for name, count in sorted(outcome.projects.items())) or "-"
 
 
-def _table(path: str, captures: list[str], result: DryRun) -> str:
+def table(path: str, captures: list[str], result: DryRun) -> str:
+    """What each rule did, as ``rules check`` and ``replay --review-rules`` print it."""
     heads = (
         "rule",
         "matched",

@@ -23,6 +23,9 @@ def add_parser(commands: Commands) -> None:
         "spool",
         help="inspect the spool of a serve process: stats, dead letters, retry, drain",
         description="Inspect the durable spool (works while serve is running).",
+        epilog="Review rules decide when spans arrive (serve, replay --review-rules): every record in a "
+        "spool was already decided and is delivered as it is, so no spool action takes --review-rules. "
+        "To see what rules would do to traffic, run `rules check` on a capture.",
     )
     spool_commands = spool.add_subparsers(dest="spool_command", metavar="ACTION")
     spool_commands.required = True
@@ -34,7 +37,12 @@ def add_parser(commands: Commands) -> None:
         ),
         ("dead-letters", dead_letters, "tasks Label Studio refused for good, with the reason"),
         ("retry", retry, "put every dead letter back in the queue"),
-        ("drain", drain, "deliver what waits, in the foreground with progress (serve must not run)"),
+        (
+            "drain",
+            drain,
+            "deliver what waits, in the foreground with progress (serve must not run); its records "
+            "were decided by the review rules when they arrived",
+        ),
     ):
         action = spool_commands.add_parser(name, help=text, description=text)
         add_options(action, ("data_dir",), help=DATA_DIR_HELP)

@@ -13,7 +13,11 @@ PROJECT_ATTRIBUTE = "label_studio.project"
 
 
 def text_attr(attributes: Mapping[str, Any], key: str) -> str | None:
-    value = attributes.get(key)
+    return text_value(attributes.get(key))
+
+
+def text_value(value: Any) -> str | None:
+    """An attribute's value as text; None for none or empty (``text_attr`` of a value read)."""
     if value is None or value == "":
         return None
     return str(value)
@@ -27,8 +31,19 @@ def model_attr(attributes: Mapping[str, Any], key: str) -> str | None:
     return value if type(value) is str else str(value)  # noqa: E721 - no call: it runs per span
 
 
+def model_value(value: Any) -> str | None:
+    """``model_attr`` of a value read (review rules read one attribute, not the mapping)."""
+    if not value or value == UNKNOWN_MODEL:
+        return None
+    return value if type(value) is str else str(value)  # noqa: E721
+
+
 def int_attr(attributes: Mapping[str, Any], key: str) -> int | None:
-    value = attributes.get(key)
+    return int_value(attributes.get(key))
+
+
+def int_value(value: Any) -> int | None:
+    """An attribute's value as a count: ints, and floats or text that read as a number."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -47,7 +47,7 @@ _REQUEST_KEYS = tuple(
 
 
 def claims(view: SpanView) -> bool:
-    return view.attributes.get(OPERATION) in OPERATIONS
+    return view.attribute(OPERATION) in OPERATIONS
 
 
 def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:

@@ -38,7 +38,7 @@ _USAGE_KEYS = {
 
 
 def claims(view: SpanView) -> bool:
-    return view.attributes.get(REQUEST_TYPE) in OPERATIONS
+    return view.attribute(REQUEST_TYPE) in OPERATIONS
 
 
 def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:

@@ -36,7 +36,7 @@ _USAGE_KEYS = {
 
 
 def claims(view: SpanView) -> bool:
-    return view.attributes.get(SPAN_KIND) == "LLM"
+    return view.attribute(SPAN_KIND) == "LLM"
 
 
 def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:

@@ -43,7 +43,8 @@ class Intake:
 
     def map(self, request: ExportTraceServiceRequest, project: str | None = None) -> MappingResult:
         """The request's records, ready to queue: the caller may drop the request afterwards."""
-        return self._ingest.map(from_otlp(request), project)
+        lazy = self._ingest.gate is not None  # rules decide first: views decode what they read
+        return self._ingest.map(from_otlp(request, lazy=lazy), project)
 
     def spool(self, result: MappingResult) -> ExportTraceServiceResponse:
         """Commit mapped records and count them; raises QueueFull (nothing counted then)."""

@@ -1,6 +1,8 @@
 """The values review rules match on, read cheaply from a span view: only the attributes asked for.
 
-The same names and the same values as the record the dialect would map (``model`` is the
+Values are read with ``SpanView.attribute``: a view from OTLP decodes only the attributes a rule
+reads, so a span the rules drop never has its prompts decoded. The same names and the same
+values as the record the dialect would map (``model`` is the
 response model, else the request model, else LangChain's ``ls_model_name``; ``provider`` as
 ``dialects`` normalises it; ``metadata.<key>`` as run metadata), but without mapping: no
 message is decoded, nothing is copied. ``tests/test_rules_fields.py`` holds the two to agreement
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..dialects import genai, legacy, openinference
-from ..dialects._common import int_attr, model_attr, text_attr
+from ..dialects._common import int_value, model_value, text_value
 from ..evaluations import EVENT_NAME, LABEL, NAME, SCORE, score_value
 from ..record import to_text
 from ..spanview import STATUS_ERROR, SpanView
@@ -55,34 +57,32 @@ class FieldReader:
     def metadata(self, view: SpanView, dialect: str, name: str) -> str | None:
         """Run metadata ``name`` as the record holds it (OpenInference's ``metadata`` JSON wins)."""
         if dialect == openinference.NAME:
-            decoded = openinference.metadata_object(view.attributes)
+            decoded = openinference.metadata_object({"metadata": view.attribute("metadata")})
             if name in decoded:
                 return to_text(decoded[name])
-        value = view.attributes.get(self._prefix + name)
+        value = view.attribute(self._prefix + name)
         if value is None:
             return None
         return value if isinstance(value, str) else to_text(value)
 
     def _model(self, view: SpanView, dialect: str) -> str | None:
-        attributes = view.attributes
+        read = view.attribute
         if dialect == openinference.NAME:
-            found = model_attr(attributes, "llm.model_name")
+            found = model_value(read("llm.model_name"))
         else:
-            found = model_attr(attributes, "gen_ai.response.model") or model_attr(
-                attributes, "gen_ai.request.model"
-            )
+            found = model_value(read("gen_ai.response.model")) or model_value(read("gen_ai.request.model"))
         if found:
             return found
         fallback = self.metadata(view, dialect, "ls_model_name")
         return fallback if fallback and fallback != "unknown" else None
 
     def _provider(self, view: SpanView, dialect: str) -> str | None:
-        attributes = view.attributes
+        read = view.attribute
         if dialect == openinference.NAME:
-            return text_attr(attributes, "llm.provider") or text_attr(attributes, "llm.system")
-        raw = text_attr(attributes, "gen_ai.system")
+            return text_value(read("llm.provider")) or text_value(read("llm.system"))
+        raw = text_value(read("gen_ai.system"))
         if dialect == genai.NAME:
-            raw = text_attr(attributes, "gen_ai.provider.name") or raw
+            raw = text_value(read("gen_ai.provider.name")) or raw
         if raw is None or raw.lower() == "langchain":  # as dialects._common.provider_name
             ls_provider = self.metadata(view, dialect, "ls_provider")
             if ls_provider:
@@ -91,7 +91,7 @@ class FieldReader:
 
 
 def _attribute(view: SpanView, key: str) -> Any:
-    value = view.attributes.get(key)
+    value = view.attribute(key)
     if value is None:
         value = view.resource.get(key)
     return value
@@ -108,12 +108,11 @@ def _evaluation(view: SpanView, name: str) -> tuple[float | None, str | None] | 
 
 
 def _operation(view: SpanView, dialect: str) -> str | None:
-    attributes = view.attributes
     if dialect == genai.NAME:
-        return genai.OPERATIONS.get(str(attributes.get(genai.OPERATION)))
+        return genai.OPERATIONS.get(str(view.attribute(genai.OPERATION)))
     if dialect == legacy.NAME:
-        return legacy.OPERATIONS.get(str(attributes.get(legacy.REQUEST_TYPE)))
-    return "chat" if any(key.startswith(_INPUT_MESSAGES) for key in attributes) else "completion"
+        return legacy.OPERATIONS.get(str(view.attribute(legacy.REQUEST_TYPE)))
+    return "chat" if any(key.startswith(_INPUT_MESSAGES) for key in view.attributes) else "completion"
 
 
 def _status(view: SpanView, dialect: str) -> str:
@@ -128,13 +127,13 @@ def _latency_ms(view: SpanView, dialect: str) -> float | None:
 
 
 def _usage(name: str) -> Reader:
+    keys = {dialect: tuple(k for k, n in usage.items() if n == name) for dialect, usage in _USAGE.items()}
+
     def read(view: SpanView, dialect: str) -> int | None:
-        attributes = view.attributes
-        for key, named in _USAGE[dialect].items():
-            if named == name and attributes.get(key) is not None:
-                value = int_attr(attributes, key)
-                if value is not None:
-                    return value
+        for key in keys[dialect]:
+            value = int_value(view.attribute(key))
+            if value is not None:
+                return value
         return None
 
     return read

@@ -24,14 +24,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .. import dialects
 from ..dialects._common import PROJECT_ATTRIBUTE
 from ..record import LLMRecord
-from ..spanview import SpanView
+from ..spanview import STATUS_ERROR, SpanView
 from .fields import FieldReader, Reader
-from .language import Rule, RulesError, RuleSet, load_file
+from .language import Condition, Rule, RulesError, RuleSet, load_file
 from .state import MemoryReviewState, SqliteReviewState, period_key, state_path_for
 
 if TYPE_CHECKING:
@@ -84,9 +84,15 @@ class ReviewCounts:
         return values
 
 
+def _failed(view: SpanView, dialect: str) -> bool:
+    """``status`` as an index into its test's answers: True (1) for a failed call."""
+    return view.status_code == STATUS_ERROR
+
+
 class _CompiledRule(NamedTuple):
     rule: Rule
-    checks: tuple[tuple[Reader, Callable[[object], bool]], ...]
+    checks: tuple[tuple[Reader, Callable[[Any], bool]], ...]
+    counts: RuleCounts  # the rule's counters (kept by name across reloads)
 
 
 class ReviewGate:
@@ -123,14 +129,23 @@ class ReviewGate:
 
     def reload(self, rules: RuleSet) -> None:
         """Decide with new rules from now on; counters of rules kept by name carry on."""
-        compiled = tuple(
-            _CompiledRule(rule, tuple((self._fields.reader(c.key), c.holds) for c in rule.conditions))
-            for rule in rules.rules
-        )
         with self._lock:
-            for rule in rules.rules:
-                self._counts.rules.setdefault(rule.name, RuleCounts())
+            compiled = tuple(
+                _CompiledRule(
+                    rule,
+                    tuple(self._check(condition) for condition in rule.conditions),
+                    self._counts.rules.setdefault(rule.name, RuleCounts()),
+                )
+                for rule in rules.rules
+            )
             self._rules, self._compiled = rules, compiled
+
+    def _check(self, condition: Condition) -> tuple[Reader, Callable[[Any], bool]]:
+        """The reader and the test of one condition. ``status`` has two values: its test is
+        answered once here (a tuple indexed by whether the span failed), not per span."""
+        if condition.key == "status":
+            return _failed, (condition.holds("ok"), condition.holds("error")).__getitem__
+        return self._fields.reader(condition.key), condition.holds
 
     def reload_file(self, path: str) -> bool:
         """Re-read the rules file (serve on SIGHUP): True when the new rules decide from now on;
@@ -159,12 +174,12 @@ class ReviewGate:
             if found is None:
                 return Decision(False, None, None, NOT_LLM)
             dialect = found.name
-        for rule, checks in self._compiled:  # plain loops: this runs for every LLM span
+        for rule, checks, counts in self._compiled:  # plain loops: this runs for every LLM span
             for read, holds in checks:
                 if not holds(read(view, dialect)):
                     break
             else:
-                return self._decide(rule, view, project)
+                return self._decide(rule, counts, view, project)
         with self._lock:
             self._counts.no_rule += 1
         return Decision(False, None, None, NO_RULE)
@@ -179,13 +194,14 @@ class ReviewGate:
             compiled = self._runs_compiled = (self._rules, compile_runs(self._rules, self._fields))
         for rule, checks in compiled[1]:
             if all(holds(read(run)) for read, holds in checks):
-                return self._decide(rule, run.top, project)
+                with self._lock:
+                    counts = self._counts.rules.setdefault(rule.name, RuleCounts())
+                return self._decide(rule, counts, run.top, project)
         with self._lock:
             self._counts.no_rule += 1
         return Decision(False, None, None, NO_RULE)
 
-    def _decide(self, rule: Rule, view: SpanView, project: str | None) -> Decision:
-        counts = self._counts.rules[rule.name]
+    def _decide(self, rule: Rule, counts: RuleCounts, view: SpanView, project: str | None) -> Decision:
         # TraceIdRatioBased: the trace id's lower 64 bits (the last 16 hex digits) below round(p * 2**64).
         if rule.bound <= _LOW_64 and int(view.trace_id[16:], 16) >= rule.bound:
             with self._lock:
