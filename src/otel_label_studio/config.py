@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -71,15 +72,22 @@ def parse_port(raw: str) -> int:
     return port
 
 
+def _number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        return math.nan  # refused below with what to write, not float()'s "could not convert"
+
+
 def parse_seconds(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if not value >= 0:
         raise ValueError(f"{raw!r} must be a number of seconds, 0 or more")
     return value
 
 
 def parse_positive_seconds(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if not value > 0:
         raise ValueError(f"{raw!r} must be a number of seconds above 0")
     return value

@@ -174,3 +174,13 @@ def test_the_exporter_starts_with_a_malformed_environment(monkeypatch, caplog):
         assert "using 'http://localhost:1'" in caplog.text
     finally:
         exporter.shutdown()
+
+
+def test_a_duration_that_is_not_a_number_says_what_to_write():
+    """`--pair-wait 60s` said only "could not convert string to float: '60s'"."""
+    durations = (("pair_wait", "--pair-wait"), ("judge_wait", "--judge-wait"), ("run_grace", "--run-grace"))
+    for name, flag in durations:
+        with pytest.raises(SettingsError) as refused:
+            read_settings([name], flags={name: "60s"}, environ={})
+        assert f"{flag}: '60s' must be a number of seconds above 0" in str(refused.value)
+        assert "could not convert" not in str(refused.value)
