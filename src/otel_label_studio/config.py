@@ -791,6 +791,7 @@ def read_settings(
     wanted = Settings.model_fields if names is None else names
     values: dict[str, Any] = {}
     problems: list[Problem] = []
+    sources: dict[str, str] = {}  # where each value came from, to name it in a later problem
     for name in wanted:
         item = spec(name)
         flag_value = (flags or {}).get(name)
@@ -804,6 +805,7 @@ def read_settings(
             if env_value is None:
                 continue
             source, raw, from_text = item.env, env_value, True
+        sources[name] = source
         if name in unchecked and from_text:
             values[name] = raw
             continue
@@ -823,7 +825,7 @@ def read_settings(
         # A rule deciding each span alone could keep one side of a pair and drop the other.
         problems.append(
             Problem(
-                spec("review_rules").flag or "review_rules",
+                sources.get("review_rules", "review_rules"),
                 "review rules do not apply to mode pairwise (a rule decides each LLM span alone, and "
                 "could keep one side of a pair and drop the other): drop the rules file or use mode "
                 "prompt or chat",
@@ -835,7 +837,7 @@ def read_settings(
         try:
             check_file_for_mode(values["review_rules"], values.get("mode"))
         except ValueError as exc:
-            problems.append(Problem(spec("review_rules").flag or "review_rules", str(exc)))
+            problems.append(Problem(sources.get("review_rules", "review_rules"), str(exc)))
     if problems:
         raise SettingsError(problems)
     return Settings(**values)
