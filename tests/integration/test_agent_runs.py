@@ -395,5 +395,6 @@ def test_sighup_refuses_a_rules_file_that_does_not_fit_mode_agent_as_the_start_d
         logs = side.logs()
         assert f"{rules}, line 3: latency_ms in rule 'slow' is one LLM call's field" in logs
         assert "Review rules reloaded" not in logs
+        assert "1 rules decide which runs become tasks" in logs  # the start's line: runs, not LLM spans
     finally:
         assert side.terminate() == 0

@@ -198,9 +198,10 @@ class Sidecar:
         )
         if self.review is not None:
             _logger.info(
-                "Review rules from %s: %d rules decide which LLM spans become tasks (SIGHUP re-reads them)",
+                "Review rules from %s: %d rules decide which %s become tasks (SIGHUP re-reads them)",
                 settings.review_rules,
                 len(self.review.rules.rules),
+                "runs" if settings.mode == "agent" else "LLM spans",
             )
 
     def stop(self) -> None:
