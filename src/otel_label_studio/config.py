@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -71,15 +72,22 @@ def parse_port(raw: str) -> int:
     return port
 
 
+def _number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        return math.nan  # refused below with what to write, not float()'s "could not convert"
+
+
 def parse_seconds(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if not value >= 0:
         raise ValueError(f"{raw!r} must be a number of seconds, 0 or more")
     return value
 
 
 def parse_positive_seconds(raw: str) -> float:
-    value = float(raw)
+    value = _number(raw)
     if not value > 0:
         raise ValueError(f"{raw!r} must be a number of seconds above 0")
     return value
@@ -783,6 +791,7 @@ def read_settings(
     wanted = Settings.model_fields if names is None else names
     values: dict[str, Any] = {}
     problems: list[Problem] = []
+    sources: dict[str, str] = {}  # where each value came from, to name it in a later problem
     for name in wanted:
         item = spec(name)
         flag_value = (flags or {}).get(name)
@@ -796,6 +805,7 @@ def read_settings(
             if env_value is None:
                 continue
             source, raw, from_text = item.env, env_value, True
+        sources[name] = source
         if name in unchecked and from_text:
             values[name] = raw
             continue
@@ -815,7 +825,7 @@ def read_settings(
         # A rule deciding each span alone could keep one side of a pair and drop the other.
         problems.append(
             Problem(
-                spec("review_rules").flag or "review_rules",
+                sources.get("review_rules", "review_rules"),
                 "review rules do not apply to mode pairwise (a rule decides each LLM span alone, and "
                 "could keep one side of a pair and drop the other): drop the rules file or use mode "
                 "prompt or chat",
@@ -827,7 +837,7 @@ def read_settings(
         try:
             check_file_for_mode(values["review_rules"], values.get("mode"))
         except ValueError as exc:
-            problems.append(Problem(spec("review_rules").flag or "review_rules", str(exc)))
+            problems.append(Problem(sources.get("review_rules", "review_rules"), str(exc)))
     if problems:
         raise SettingsError(problems)
     return Settings(**values)

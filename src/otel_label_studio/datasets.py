@@ -132,7 +132,8 @@ def dataset_lines(
         if item is None or not _passes(item, filters):
             continue
         if fmt == "judge":
-            yield from _judge_lines(item, task.get("predictions") or (), binding)
+            sent = (task.get("meta") or {}).get("evaluations") or ()
+            yield from _judge_lines(item, task.get("predictions") or (), binding, sent)
             continue
         line = _line(item, fmt)
         if line is not None:
@@ -174,10 +175,16 @@ def _line(item: Labeled, fmt: str) -> dict[str, Any] | None:
 
 
 def _judge_lines(
-    item: Labeled, predictions: Iterable[Mapping[str, Any]], binding: Binding
+    item: Labeled,
+    predictions: Iterable[Mapping[str, Any]],
+    binding: Binding,
+    sent: Iterable[Mapping[str, Any]] = (),
 ) -> Iterator[dict[str, Any]]:
     """One line per judge result on a task the human rated: what the judge said beside what the
-    human said (the correction is the reviewer's response when they changed it, else null)."""
+    human said (the correction is the reviewer's response when they changed it, else null).
+
+    A config without a judge TextArea keeps no label or explanation in the prediction; they are
+    taken from the span event of the same name and score in the task's ``meta.evaluations``."""
     if item.rating is None:
         return
     newest: dict[str, judge.JudgeResult] = {}
@@ -187,6 +194,9 @@ def _judge_lines(
             newest[result.name] = result
     for name in sorted(newest):
         result = newest[name]
+        event: Mapping[str, Any] = next(
+            (e for e in reversed(list(sent)) if e.get("name") == name and e.get("score") == result.score), {}
+        )
         yield {
             "input": item.prompt,
             "output": item.model_response,
@@ -194,8 +204,10 @@ def _judge_lines(
                 "name": name,
                 "score": result.score,
                 "rating": result.rating,
-                "label": result.label,
-                "explanation": result.explanation,
+                "label": result.label if result.label is not None else event.get("label"),
+                "explanation": result.explanation
+                if result.explanation is not None
+                else event.get("explanation"),
             },
             "human": {
                 "rating": item.rating,

@@ -374,3 +374,27 @@ def test_the_exporter_killed_mid_run_keeps_its_runs_in_the_spool_and_a_restart_m
     assert half.data["incomplete"] is True  # its top span never ended: the app died mid-run
     assert half.data["steps"][1]["role"] == "1 · assistant"
     assert half.data["steps"][1]["content"] == '→ calls search_weather {"city": "Oslo"}'
+
+
+def test_sighup_refuses_a_rules_file_that_does_not_fit_mode_agent_as_the_start_does(
+    tmp_path, label_studio, project_name
+):
+    """A call's field (latency_ms) stops serve --mode agent at start; re-read on SIGHUP it used to be
+    taken, and the run rules in force replaced by one that no run can match."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: tools\n    match: {run.tools: {exists: true}}\n", encoding="utf-8")
+    side = sidecar.start(
+        label_studio, tmp_path / "serve", project_name, args=[*AGENT_ARGS, "--review-rules", str(rules)]
+    )
+    try:
+        rules.write_text("rules:\n  - name: slow\n    match: {latency_ms: '>2000'}\n", encoding="utf-8")
+        side.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "Review rules not reloaded" not in side.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        logs = side.logs()
+        assert f"{rules}, line 3: latency_ms in rule 'slow' is one LLM call's field" in logs
+        assert "Review rules reloaded" not in logs
+        assert "1 rules decide which runs become tasks" in logs  # the start's line: runs, not LLM spans
+    finally:
+        assert side.terminate() == 0

@@ -133,6 +133,8 @@ def test_version_and_help_say_what_is_true():
     assert "default: 64MiB" in serve and "default: 1GiB" in serve and "67108864" not in serve
     stats = " ".join(run("spool", "stats", "--help").stdout.split())
     assert "created if missing" not in stats and "it must exist" in stats
+    top = " ".join(run("--help").stdout.split())
+    assert "win rates" in top  # report on a pairwise project: the command list says it, not agreement alone
 
 
 def test_pyproject_license_is_an_spdx_expression():

@@ -176,3 +176,37 @@ def test_export_writes_exactly_the_expected_lines(label_studio, ls, tmp_path, pr
     assert [json.loads(line)["metadata"]["task_id"] for line in edited_only.stdout.splitlines()] == [
         edited.id
     ]
+
+
+def test_judge_lines_take_the_label_and_explanation_a_span_event_sent_when_the_config_cannot_show_them():
+    """The default prompt config has no judge TextArea, so the prediction holds only the stars and the
+    score; the span event's label and explanation are in the task's meta.evaluations, and the judge
+    export used to write them as null."""
+    from otel_label_studio.judge import judge_prediction
+
+    binding = Binding.from_config(PROMPT_CONFIG)
+    prediction = {
+        "id": 3,
+        **judge_prediction("correctness", 0.25, label="wrong", explanation="Lyon is not it"),
+    }
+    prediction["result"] = [item for item in prediction["result"] if item["type"] == "rating"]  # as shaped
+    sent = {"name": "correctness", "score": 0.25, "label": "wrong", "explanation": "Lyon is not it"}
+    other = {"name": "correctness", "score": 0.9, "label": "right", "explanation": "a later result"}
+    task = {
+        "id": 7,
+        "data": {"prompt": "Capital of France?", "trace_id": "t" * 32, "span_id": "s" * 16},
+        "meta": {"evaluations": [other, sent]},
+        "predictions": [prediction, {"result": [textarea("Lyon")]}],
+        "annotations": [{"id": 5, "result": [rating(5)], "updated_at": "2026-11-20"}],
+    }
+    (line,) = dataset_lines([task], binding, "judge")
+    assert line["judge"] == {
+        "name": "correctness",
+        "score": 0.25,
+        "rating": 2.0,
+        "label": "wrong",
+        "explanation": "Lyon is not it",
+    }
+    task["meta"] = {"evaluations": [other]}  # no event with this score: nothing is borrowed from another
+    (line,) = dataset_lines([task], binding, "judge")
+    assert (line["judge"]["label"], line["judge"]["explanation"]) == (None, None)

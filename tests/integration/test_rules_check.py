@@ -206,3 +206,40 @@ def test_rules_check_on_a_bad_file_exits_2_with_file_and_line(tmp_path):
     rules.write_text(RULES)
     bad_capture = rules_check("--review-rules", str(rules), str(broken_capture))
     assert bad_capture.returncode == 2 and "notes.json" in bad_capture.stderr
+
+
+AGENT_RULES = """\
+rules:
+  - name: tool-runs
+    match: {run.tools: {exists: true}}
+  - name: rest
+    sample: 0.05
+"""
+
+
+def test_rules_check_reads_the_mode_as_serve_does(tmp_path):
+    """run.* keys are refused outside mode agent, and any rules in mode pairwise, as serve refuses them."""
+    rules = tmp_path / "agent.yaml"
+    rules.write_text(AGENT_RULES)
+    prompt = rules_check("--review-rules", str(rules))  # mode prompt, the default
+    assert prompt.returncode == 2
+    assert f"{rules}, line 3: run.tools in rule 'tool-runs' is a run's field" in prompt.stderr
+    agent = rules_check("--review-rules", str(rules), "--mode", "agent")
+    assert agent.returncode == 0, agent.stderr
+    assert f"{rules}: valid, 2 rules" in agent.stdout and "mode agent" in agent.stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_LABEL_STUDIO_", "LABEL_STUDIO_"))}
+    from_env = subprocess.run(
+        [SCRIPT, "rules", "check", "--review-rules", str(rules)],
+        env={**env, "OTEL_LABEL_STUDIO_MODE": "agent"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert from_env.returncode == 0, from_env.stderr
+    pairwise = rules_check("--review-rules", str(rules), "--mode", "pairwise")
+    assert pairwise.returncode == 2 and "do not apply to mode pairwise" in pairwise.stderr
+    rules.write_text(RULES)  # one call's fields: refused in mode agent, with the run field to use
+    calls_in_agent = rules_check("--review-rules", str(rules), "--mode", "agent")
+    assert calls_in_agent.returncode == 2
+    assert "latency_ms in rule 'slow-gpt4o' is one LLM call's field" in calls_in_agent.stderr
+    assert "run.duration_ms" in calls_in_agent.stderr

@@ -174,3 +174,28 @@ def test_the_exporter_starts_with_a_malformed_environment(monkeypatch, caplog):
         assert "using 'http://localhost:1'" in caplog.text
     finally:
         exporter.shutdown()
+
+
+def test_a_duration_that_is_not_a_number_says_what_to_write():
+    """`--pair-wait 60s` said only "could not convert string to float: '60s'"."""
+    durations = (("pair_wait", "--pair-wait"), ("judge_wait", "--judge-wait"), ("run_grace", "--run-grace"))
+    for name, flag in durations:
+        with pytest.raises(SettingsError) as refused:
+            read_settings([name], flags={name: "60s"}, environ={})
+        assert f"{flag}: '60s' must be a number of seconds above 0" in str(refused.value)
+        assert "could not convert" not in str(refused.value)
+
+
+def test_a_rules_file_the_mode_refuses_is_named_as_it_was_given(tmp_path):
+    """Named as given: the exporter's `review_rules`, the variable, or serve's flag."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: long-runs\n    match: {run.steps: '>3'}\n")
+    with pytest.raises(ValueError) as as_argument:
+        resolve_settings(review_rules=str(rules), environ={})
+    assert str(as_argument.value).startswith(f"review_rules: {rules}, line 3: run.steps")
+    with pytest.raises(ValueError) as from_variable:
+        resolve_settings(mode="pairwise", environ={"OTEL_LABEL_STUDIO_REVIEW_RULES": str(rules)})
+    assert str(from_variable.value).startswith("OTEL_LABEL_STUDIO_REVIEW_RULES: review rules do not apply")
+    with pytest.raises(SettingsError) as as_flag:
+        read_settings(["mode", "review_rules"], flags={"review_rules": str(rules)}, environ={})
+    assert str(as_flag.value).startswith("--review-rules: ")

@@ -15,7 +15,8 @@ from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options,
 def add_parser(commands: Commands) -> None:
     report = commands.add_parser(
         "report",
-        help="agreement of humans and judges on a project: kappa, Spearman, Krippendorff's alpha",
+        help="agreement of humans and judges on a project (kappa, Spearman, Krippendorff's alpha); "
+        "win rates on a pairwise project",
         description="Read a project's annotations and judge:<name> predictions and print: human vs each "
         "judge (Cohen's kappa quadratic-weighted, Spearman's rho, confusion matrix), human vs human on tasks "
         "with 2+ annotators (Krippendorff's alpha ordinal, percent agreement) and the 20 largest "

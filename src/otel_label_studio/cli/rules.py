@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config
-from .options import Commands
+from .options import Commands, add_options
 
 if TYPE_CHECKING:
     from ..rules import Rule, RuleSet
@@ -73,6 +74,11 @@ def add_parser(commands: Commands) -> None:
         default=None,
         help="as serve's: every failed call kept by a rule is a task (env OTEL_LABEL_STUDIO_INCLUDE_ERRORS)",
     )
+    add_options(
+        check,
+        ("mode",),
+        help={"mode": "as serve's: run.* keys need agent (whole runs); pairwise takes no rules"},
+    )
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.set_defaults(run=run, parser=check)
 
@@ -115,6 +121,23 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    try:  # serve's checks of the file against the mode (run.* keys, pairwise)
+        mode = config.read_settings(
+            ("mode", "review_rules"), flags={"mode": args.mode, "review_rules": path}, environ=os.environ
+        ).mode
+    except config.SettingsError as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+    if mode == "agent":  # on stdout, unless it must hold JSON alone
+        print(
+            "mode agent: the rules decide whole runs as they are released"
+            + (
+                "; the table decides the captured LLM calls one by one (runs are not assembled), "
+                "so it is not a prediction of the tasks"
+                if args.captures
+                else ""
+            ),
+            file=sys.stderr if args.json else sys.stdout,
+        )
     if not args.captures:
         print(f"{path}: valid, {len(rules.rules)} rules")
         for rule in rules.rules:

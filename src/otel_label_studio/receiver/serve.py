@@ -198,9 +198,10 @@ class Sidecar:
         )
         if self.review is not None:
             _logger.info(
-                "Review rules from %s: %d rules decide which LLM spans become tasks (SIGHUP re-reads them)",
+                "Review rules from %s: %d rules decide which %s become tasks (SIGHUP re-reads them)",
                 settings.review_rules,
                 len(self.review.rules.rules),
+                "runs" if settings.mode == "agent" else "LLM spans",
             )
 
     def stop(self) -> None:
@@ -229,6 +230,13 @@ class Sidecar:
         """Re-read the review-rules file (SIGHUP); a bad file leaves the rules in force."""
         if self.review is None or not self.options.settings.review_rules:
             _logger.warning("SIGHUP: no review-rules file to re-read (serve started without one)")
+            return False
+        from ..rules.run_fields import check_file_for_mode
+
+        try:  # what the start refuses for the mode (run.* keys outside agent, a call's fields in it)
+            check_file_for_mode(self.options.settings.review_rules, self.options.settings.mode)
+        except ValueError as exc:
+            _logger.error("Review rules not reloaded, the rules in force stay: %s", exc)
             return False
         return self.review.reload_file(self.options.settings.review_rules)
 
