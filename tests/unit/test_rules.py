@@ -3,6 +3,7 @@ as the OpenTelemetry SDK's TraceIdRatioBased, limits and folding (also across a 
 
 from __future__ import annotations
 
+import logging
 import random
 import textwrap
 
@@ -601,3 +602,22 @@ def test_a_bad_file_on_reload_keeps_the_rules_in_force(tmp_path, caplog):
     rules.write_text("rules:\n  - name: all\n")
     assert gate.reload_file(str(rules)) is True
     assert gate.decide(view()).reason == KEPT
+
+
+def test_a_reload_is_logged_at_info_and_a_refused_one_at_error(tmp_path, caplog):
+    """A successful SIGHUP reload is a normal operation: it was logged at WARNING."""
+    caplog.set_level(logging.INFO, logger="otel_label_studio")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: none\n    sample: 0\n")
+    gate = open_gate(str(rules), metadata_prefix=PREFIX, project_id=None, project_name="P")
+    rules.write_text("rules:\n  - name: all\n")
+    assert gate.reload_file(str(rules)) is True
+    rules.write_text("rules:\n  - name: all\n    sampel: 1\n")
+    assert gate.reload_file(str(rules)) is False
+    levels = [
+        (r.levelname, r.getMessage().split(":")[0]) for r in caplog.records if "reloaded" in r.getMessage()
+    ]
+    assert levels == [
+        ("INFO", f"Review rules reloaded from {rules}"),
+        ("ERROR", "Review rules not reloaded, the rules in force stay"),
+    ]

@@ -156,7 +156,7 @@ class ReviewGate:
             _logger.error("Review rules not reloaded, the rules in force stay: %s", exc)
             return False
         self.reload(rules)
-        _logger.warning("Review rules reloaded from %s: %d rules", path, len(rules.rules))
+        _logger.info("Review rules reloaded from %s: %d rules", path, len(rules.rules))
         return True
 
     def counts(self) -> ReviewCounts:
