@@ -2,7 +2,8 @@
 
 Checks in the order a user would fix them: Label Studio reachable at the URL, the key accepted
 (and which kind it is), the project there or creatable, its label config able to take tasks,
-and the receiver's ports free (or held by a healthy serve). Nothing is created or changed.
+the review-rules file as serve's start checks it against the mode, and the receiver's ports free
+(or held by a healthy serve). Nothing is created or changed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 
 from .bridge import projects_for
-from .config import Settings, base_url_problem
+from .config import Settings, SettingsError, base_url_problem, read_settings
 from .labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
 from .layouts import Layout, task_layout
 from .outages import auth_hint
@@ -35,20 +36,43 @@ class Finding:
 
 
 def diagnose(
-    settings: Settings, *, host: str | None = None, ports: tuple[int, ...] = (), timeout: float = 10.0
+    settings: Settings,
+    *,
+    host: str | None = None,
+    ports: tuple[int, ...] = (),
+    timeout: float = 10.0,
+    rules: str | None = None,
 ) -> list[Finding]:
+    """``rules`` is the review-rules path as given (checked here, as serve's start checks it)."""
     findings = [_url(settings.url, timeout)]
-    if findings[0].status == FAIL:
-        return findings + _ports(host, ports)
-    client = LabelStudioClient(settings.url, settings.api_key, timeout)
-    try:
-        key = _key(client, settings)
-        findings.append(key)
-        if key.status != FAIL:
-            findings.extend(_project(client, settings, timeout))
-    finally:
-        client.close()
+    if findings[0].status != FAIL:
+        client = LabelStudioClient(settings.url, settings.api_key, timeout)
+        try:
+            key = _key(client, settings)
+            findings.append(key)
+            if key.status != FAIL:
+                findings.extend(_project(client, settings, timeout))
+        finally:
+            client.close()
+    if rules:
+        findings.append(_rules(rules, settings.mode))
     return findings + _ports(host, ports)
+
+
+def _rules(path: str, mode: str) -> Finding:
+    """The file as serve's start reads it: loadable, and fit for the mode (run.* keys, pairwise)."""
+    try:
+        read_settings(("mode", "review_rules"), arguments={"mode": mode, "review_rules": path}, environ={})
+    except SettingsError as error:
+        detail = "; ".join(problem.message for problem in error.problems)
+        return Finding(
+            FAIL,
+            "rules",
+            f"serve would refuse to start: {detail}",
+            f"correct {path} or the mode as it says; otel-label-studio rules check --review-rules {path} "
+            f"--mode {mode} checks the file alone",
+        )
+    return Finding(OK, "rules", f"{path} loads and fits mode {mode}")
 
 
 def _url(url: str, timeout: float) -> Finding:

@@ -18,12 +18,15 @@ pytestmark = pytest.mark.integration
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 
 
-def doctor(url: str, key: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+def doctor(
+    url: str, key: str | None, *args: str, command: str = "doctor", **variables: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_LABEL_STUDIO_", "LABEL_STUDIO_"))}
     if key is not None:
         env["LABEL_STUDIO_API_KEY"] = key
+    env.update(variables)
     return subprocess.run(
-        [SCRIPT, "doctor", "--url", url, *args], env=env, capture_output=True, text=True, timeout=120
+        [SCRIPT, command, "--url", url, *args], env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -145,3 +148,55 @@ def test_each_receiver_port_is_checked_on_its_own_protocol(label_studio, tmp_pat
         in theirs.stdout
     )
     assert f"FAIL port: OTLP/gRPC 127.0.0.1:{taken} is in use by another program" in theirs.stdout
+
+
+RULES = "rules:\n  - name: everything\n    sample: 1.0\n"
+RUN_RULES = "rules:\n  - name: tool-runs\n    match: {run.tools: {exists: true}}\n"
+BAD_RULES = "rules:\n  - name: everything\n    sampel: 1.0\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "mode", "via_variable", "problem"),
+    [
+        (RULES, "pairwise", False, "review rules do not apply to mode pairwise"),
+        (RUN_RULES, "prompt", True, "line 3: run.tools in rule 'tool-runs' is a run's field"),
+        (BAD_RULES, "chat", False, "line 3: unknown key 'sampel' in rule 'everything'"),
+    ],
+    ids=["pairwise-takes-no-rules", "run-keys-in-mode-prompt-by-variable", "bad-file"],
+)
+def test_a_rules_file_serve_would_refuse_is_a_failed_check(
+    label_studio, tmp_path, project_name, text, mode, via_variable, problem
+):
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    args = ("--project-name", project_name, "--mode", mode, "--http-port", "0", "--grpc-port", "0")
+    given = {"OTEL_LABEL_STUDIO_REVIEW_RULES": str(path)} if via_variable else {}
+    if not via_variable:
+        args += ("--review-rules", str(path))
+    result = doctor(label_studio.url, label_studio.pat, *args, "--no-ports", **given)
+    assert result.returncode == 1, result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("FAIL rules:"))
+    assert "serve would refuse to start:" in line and problem in line, line
+    assert f"-> correct {path} or the mode as it says" in line
+    assert result.stdout.strip().endswith("1 problem to fix")
+    # serve, given the same, refuses to start with the same problem
+    serve = doctor(label_studio.url, label_studio.pat, *args, command="serve", **given)
+    assert serve.returncode == 2 and problem in serve.stderr, serve.stderr
+
+
+def test_a_rules_file_that_fits_the_mode_is_ok(label_studio, tmp_path, project_name):
+    path = tmp_path / "rules.yaml"
+    path.write_text(RUN_RULES)
+    result = doctor(
+        label_studio.url,
+        label_studio.pat,
+        "--project-name",
+        project_name,
+        "--mode",
+        "agent",
+        "--review-rules",
+        str(path),
+        "--no-ports",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok   rules: {path} loads and fits mode agent" in result.stdout

@@ -37,19 +37,8 @@ PROJECT_SETTINGS = (
     "redact_builtin",
 )
 
-#: What doctor checks.
-DOCTOR_SETTINGS = (
-    "host",
-    "http_port",
-    "grpc_port",
-    "url",
-    "api_key",
-    "project_id",
-    "project_name",
-    "mode",
-    "project_config",
-    "timeout",
-)
+#: doctor takes serve's options, so a serve command line works with doctor in its place.
+DOCTOR_SETTINGS = SERVE_SETTINGS
 
 #: Talking to Label Studio about one project: export and webhook.
 LABEL_STUDIO_SETTINGS = ("url", "api_key", "project_id", "timeout")
