@@ -245,3 +245,19 @@ def test_replay_reads_the_redact_variable_like_serve(tmp_path):
     )
     assert result.returncode == 2
     assert "OTEL_LABEL_STUDIO_REDACT: must be a JSON list of strings" in result.stderr
+
+
+def test_replay_offers_only_the_modes_it_takes(tmp_path):
+    """replay --help listed pairwise under --mode, and then refused it."""
+    saved = tmp_path / "none.jsonl"
+    saved.write_text("")
+    help_text = " ".join(run("replay", "--help").stdout.split())
+    mode = help_text[help_text.index("--mode MODE ") : help_text.index("--project-config FILE ")]
+    assert "agent" in mode and "pairwise (two answers" not in mode, mode
+    assert "not pairwise: replay does not form pairs" in mode
+    flag = run("replay", str(saved), "--mode", "pairwise", "--no-progress")
+    assert flag.returncode == 2
+    assert "--mode: invalid choice: 'pairwise' (choose from 'prompt', 'chat', 'agent')" in flag.stderr
+    variable = run("replay", str(saved), "--no-progress", env={"OTEL_LABEL_STUDIO_MODE": "pairwise"})
+    assert variable.returncode == 2
+    assert "OTEL_LABEL_STUDIO_MODE=pairwise: replay does not form pairs" in variable.stderr

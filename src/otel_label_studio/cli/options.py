@@ -52,9 +52,14 @@ def help_text(name: str, text: str | None = None) -> str:
 
 
 def add_options(
-    parser: argparse.ArgumentParser, names: Collection[str], *, help: Mapping[str, str] | None = None
+    parser: argparse.ArgumentParser,
+    names: Collection[str],
+    *,
+    help: Mapping[str, str] | None = None,
+    choices: Mapping[str, Collection[str]] | None = None,
 ) -> None:
-    """Add the command-line option of each setting in ``names`` that has one."""
+    """Add the command-line option of each setting in ``names`` that has one; ``help`` replaces a
+    setting's documentation, ``choices`` narrows the values a command takes on its command line."""
     for name in names:
         spec = config.spec(name)
         if spec.flag is None:
@@ -65,6 +70,7 @@ def add_options(
             default=None,
             action="append" if spec.repeatable else "store",
             metavar=spec.metavar,
+            choices=(choices or {}).get(name),
             help=help_text(name, (help or {}).get(name)),
         )
 

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 #: Replay delivers to a project, and may decide each span by review rules as serve does.
 REPLAY_SETTINGS = (*PROJECT_SETTINGS, "review_rules")
 
+#: The modes replay takes: it does not form pairs (that needs pair_wait over live traffic).
+REPLAY_MODES = ("prompt", "chat", "agent")
+
 
 def add_parser(commands: Commands) -> None:
     replay = commands.add_parser(
@@ -48,7 +51,15 @@ def add_parser(commands: Commands) -> None:
     replay.add_argument(
         "files", nargs="+", metavar="FILE", help="OTLP/JSON (.json, .jsonl) or OTLP protobuf files"
     )
-    add_options(replay, REPLAY_SETTINGS)
+    add_options(
+        replay,
+        REPLAY_SETTINGS,
+        help={
+            "mode": "what a task is and the layout of new projects: prompt or chat (one LLM call), agent "
+            "(one LangChain run, its steps in order); not pairwise: replay does not form pairs"
+        },
+        choices={"mode": REPLAY_MODES},
+    )
     replay.add_argument(
         "--data-dir",
         dest="replay_data_dir",
@@ -69,9 +80,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = read_options(args, parser, REPLAY_SETTINGS)
     layout = project_layout(settings, parser)
     if isinstance(layout, PairLayout):
-        parser.error(
-            "replay does not form pairs: replay with --mode prompt or chat, or send the traffic to "
-            "`serve --mode pairwise`"
+        parser.error(  # the variable's pairwise: the option takes only REPLAY_MODES
+            f"{config.spec('mode').env}=pairwise: replay does not form pairs: replay with --mode "
+            "prompt, chat or agent, or send the traffic to `serve --mode pairwise`"
         )
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
     try:
