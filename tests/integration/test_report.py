@@ -351,3 +351,18 @@ def test_reviewers_per_task_must_be_a_positive_number():
         answer.returncode == 2
         and "--reviewers-per-task: '0' must be a positive whole number" in answer.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("report",), ("export", "--format", "sft", "--output", "-")],
+    ids=["report", "export"],
+)
+def test_a_project_that_does_not_exist_is_a_bad_argument(label_studio, args):
+    """report and export printed Label Studio's raw 404 and exited 1."""
+    missing = 99999
+    result = run_cli(label_studio.url, label_studio.pat, *args, "--project-id", str(missing), "--no-progress")
+    assert result.returncode == 2, result.stderr
+    assert f"no project {missing} on {label_studio.url}: check --project-id" in result.stderr
+    assert "HTTP 404" not in result.stderr and "No Project matches" not in result.stderr
+    assert result.stdout == ""

@@ -10,7 +10,14 @@ from typing import Any, Iterable, Iterator
 
 from .. import logs
 from ..datasets import FORMATS
-from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
+from .options import (
+    LABEL_STUDIO_SETTINGS,
+    Commands,
+    add_options,
+    no_project,
+    read_options,
+    required_project_id,
+)
 
 
 def add_parser(commands: Commands) -> None:
@@ -43,7 +50,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm
 
     from ..datasets import Binding, Filters, dataset_lines, pair_lines
-    from ..labelstudio import LabelStudioClient, LabelStudioError
+    from ..labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
     from ..pair_layout import PairLayout, is_pairwise
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
@@ -89,6 +96,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if out is not sys.stdout:
                 out.close()
     except LabelStudioError as error:
+        if error.kind == ErrorKind.PROJECT_GONE:
+            no_project(parser, project_id, url)
         print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
         return 1
     except ValueError as exc:

@@ -9,7 +9,14 @@ import sys
 from typing import Any, Iterable, Iterator
 
 from .. import logs
-from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
+from .options import (
+    LABEL_STUDIO_SETTINGS,
+    Commands,
+    add_options,
+    no_project,
+    read_options,
+    required_project_id,
+)
 
 
 def add_parser(commands: Commands) -> None:
@@ -40,7 +47,7 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm
 
-    from ..labelstudio import LabelStudioClient, LabelStudioError
+    from ..labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
     from ..pair_layout import is_pairwise
     from ..report import (
         Scale,
@@ -85,6 +92,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             page, data, text = render_html(report), to_json(report), render_text(report)
         bar.close()
     except LabelStudioError as error:
+        if error.kind == ErrorKind.PROJECT_GONE:
+            no_project(parser, project_id, url)
         print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
         return 1
     finally:
