@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -261,3 +263,40 @@ def test_replay_offers_only_the_modes_it_takes(tmp_path):
     variable = run("replay", str(saved), "--no-progress", env={"OTEL_LABEL_STUDIO_MODE": "pairwise"})
     assert variable.returncode == 2
     assert "OTEL_LABEL_STUDIO_MODE=pairwise: replay does not form pairs" in variable.stderr
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every command that runs (serve, spool stats, rules check, ...), with its parser."""
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subparsers:
+        yield path, parser
+    for action in subparsers:
+        for name, sub in action.choices.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    from otel_label_studio.cli import build_parser
+
+    problems = []
+    commands = list(_commands(build_parser()))
+    assert len(commands) >= 11  # serve doctor replay export webhook report, spool x4, rules check
+    for path, parser in commands:
+        shown = " ".join(run(*path, "--help").stdout.split())  # what the real command prints
+        for action in parser._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS or action.dest == "help":
+                continue
+            flag, text = action.option_strings[0], " ".join((action.help or "").split())
+            where = f"{' '.join(path)} {flag}"
+            if len(text) < 12:
+                problems.append(f"{where}: no help that says what it does ({text!r})")
+            takes_value = action.nargs != 0
+            if takes_value and not action.required and "default" not in text and "required" not in text:
+                problems.append(f"{where}: takes a value but its help names no default: {text!r}")
+            if "shutdown()" in text or "the argument is the XML itself" in text:
+                problems.append(f"{where}: the in-process exporter's meaning, not this command's: {text!r}")
+            if text and text.replace("%%", "%")[:40] not in shown:
+                problems.append(f"{where}: its help is not in `{' '.join(path)} --help`")
+    assert not problems, "\n".join(problems)

@@ -30,12 +30,24 @@ def add_parser(commands: Commands) -> None:
         "(each judge:<name> prediction's score and explanation beside the human rating and correction). "
         "Only submitted, non-skipped annotations count; the newest annotation of a task wins.",
     )
-    export.add_argument("--format", required=True, choices=FORMATS, help="sft, preference, reward or judge")
     export.add_argument(
-        "--output", required=True, metavar="FILE", help="JSONL file to write, or - for stdout"
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="what to write (required): sft (chat fine-tuning), preference (chosen/rejected pairs), reward "
+        "(response and rating) or judge (judge scores beside the human rating)",
     )
-    export.add_argument("--min-rating", type=float, metavar="N", help="only tasks rated at least N")
-    export.add_argument("--since", metavar="DATE", help="only annotations made or changed since (ISO 8601)")
+    export.add_argument(
+        "--output", required=True, metavar="FILE", help="JSONL file to write, or - for stdout (required)"
+    )
+    export.add_argument(
+        "--min-rating", type=float, metavar="N", help="only tasks rated at least N (default: no minimum)"
+    )
+    export.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only annotations made or changed since DATE, ISO 8601 (default: any date)",
+    )
     export.add_argument(
         "--only-edited", action="store_true", help="only tasks whose response the reviewer changed"
     )

@@ -44,11 +44,19 @@ DOCTOR_SETTINGS = SERVE_SETTINGS
 LABEL_STUDIO_SETTINGS = ("url", "api_key", "project_id", "timeout")
 
 
+#: A setting's meaning on the command line where its model doc speaks of the in-process exporter.
+COMMAND_DOCS = {
+    "timeout": "seconds one request to Label Studio may take",
+    "project_config": "label config file (XML) for new projects, instead of the layout's",
+}
+
+
 def help_text(name: str, text: str | None = None) -> str:
     """A setting's ``--help`` line: its documentation, its variable, its default."""
     spec = config.spec(name)
     shown = config.shown_default(name).replace("`", "")
-    return f"{text or spec.doc} (env {spec.env}; default: {shown})".replace("%", "%%")
+    text = text or COMMAND_DOCS.get(name) or spec.doc
+    return f"{text} (env {spec.env}; default: {shown})".replace("%", "%%")
 
 
 def add_options(

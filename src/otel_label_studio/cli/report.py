@@ -32,7 +32,9 @@ def add_parser(commands: Commands) -> None:
         "Wilson interval.",
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
-    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page with charts")
+    report.add_argument(
+        "--html", metavar="FILE", help="also write a self-contained HTML page with charts (default: none)"
+    )
     report.add_argument(
         "--variant",
         metavar="KEY",
@@ -40,7 +42,14 @@ def add_parser(commands: Commands) -> None:
         "run-metadata key recorded with each side, such as prompt_version",
     )
     report.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_options(report, LABEL_STUDIO_SETTINGS, help={"project_id": "the project to read (required)"})
+    add_options(
+        report,
+        LABEL_STUDIO_SETTINGS,
+        help={
+            "project_id": "the project to read (required)",
+            "timeout": "seconds one request to Label Studio may take (a page of tasks: three times this)",
+        },
+    )
     report.set_defaults(run=run, parser=report)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config
-from .options import Commands, add_options
+from .options import Commands, add_options, help_text
 
 if TYPE_CHECKING:
     from ..rules import Rule, RuleSet
@@ -51,28 +51,26 @@ def add_parser(commands: Commands) -> None:
         "--review-rules",
         metavar="PATH",
         default=None,
-        help=f"the rules file (env {REVIEW_RULES_ENV})",
+        help=f"the rules file (required, here or in {REVIEW_RULES_ENV})",
     )
-    check.add_argument(
-        "--project-id", metavar="ID", default=None, help="as serve's (env LABEL_STUDIO_PROJECT_ID)"
-    )
+    check.add_argument("--project-id", metavar="ID", default=None, help=help_text("project_id", "as serve's"))
     check.add_argument(
         "--project-name",
         metavar="TITLE",
         default=None,
-        help="as serve's, strftime'd (env OTEL_LABEL_STUDIO_PROJECT_NAME)",
+        help=help_text("project_name", "as serve's, strftime'd"),
     )
     check.add_argument(
         "--metadata-prefix",
         metavar="PREFIX",
         default=None,
-        help="as serve's (env OTEL_LABEL_STUDIO_METADATA_PREFIX)",
+        help=help_text("metadata_prefix", "as serve's"),
     )
     check.add_argument(
         "--include-errors",
         action="store_true",
         default=None,
-        help="as serve's: every failed call kept by a rule is a task (env OTEL_LABEL_STUDIO_INCLUDE_ERRORS)",
+        help=help_text("include_errors", "as serve's: every failed call kept by a rule is a task"),
     )
     add_options(
         check,

@@ -49,7 +49,9 @@ def add_parser(commands: Commands) -> None:
         if name != "drain":
             action.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "dead-letters":
-            action.add_argument("--limit", type=int, default=100, help="most letters to show (default: 100)")
+            action.add_argument(
+                "--limit", type=int, default=100, metavar="N", help="most letters to show (default: 100)"
+            )
         if name == "drain":
             add_options(action, PROJECT_SETTINGS)
             action.add_argument("--no-progress", action="store_true", help="no progress bar")

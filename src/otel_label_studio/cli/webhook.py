@@ -22,7 +22,7 @@ def add_parser(commands: Commands) -> None:
         "--target",
         required=True,
         metavar="URL",
-        help="serve's base URL as Label Studio reaches it, e.g. http://bridge:4318",
+        help="serve's base URL as Label Studio reaches it, e.g. http://bridge:4318 (required)",
     )
     add_options(
         webhook,
