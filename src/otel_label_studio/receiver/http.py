@@ -277,11 +277,15 @@ class OtlpApp:
         except Busy as busy:
             raise _Unread from busy.with_traceback(None)
         async with self.gate.async_slot():
-            work = await self._run(self._ingest, self._decode, signal, chunks, encoding, kind, project)
-            del chunks  # emptied by _decode: the body is gone already
-            response = await self._run(self._ingest, signal.commit, work)
-            del work
-        return response
+            return await self._run(self._ingest, self._take, signal, chunks, encoding, kind, project)
+
+    def _take(
+        self, signal: _Signal, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
+    ) -> Message:
+        """Decode and commit, in one worker-thread call (one hop from the event loop and back
+        per request, not two); the work is dropped before the answer goes back."""
+        work = self._decode(signal, chunks, encoding, kind, project)
+        return signal.commit(work)
 
     def _decode(
         self, signal: _Signal, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
