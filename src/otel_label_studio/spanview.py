@@ -111,10 +111,11 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
     return attributes
 
 
-def _values(index: Mapping[str, AnyValue]) -> dict[str, Any]:
+def _values(index: Mapping[str, KeyValue]) -> dict[str, Any]:
     """``_attributes`` of a span whose keys are indexed already (the same order, the same values)."""
     attributes: dict[str, Any] = {}
-    for key, value in index.items():
+    for key, pair in index.items():
+        value = pair.value
         text = value.string_value
         if text:
             attributes[key] = text
@@ -147,7 +148,8 @@ def _value(value: AnyValue) -> Any:
 class _OtlpSpanView(SpanView):
     """An OTLP span's view: its attributes stay protobuf ``KeyValue``s until read.
 
-    ``attribute(key)`` indexes the keys once and decodes only the value asked for: dialect checks
+    ``attribute(key)`` indexes the keys once (key -> ``KeyValue``: a value's own protobuf wrapper
+    is made only for the values read) and decodes only the value asked for: dialect checks
     and review rules read two to five values of a span they may drop. ``attributes`` decodes them
     all, once, from that index when there is one (the mapping reads most of them): the keys are
     read from protobuf once either way, in the same order, and a repeated key's last value wins.
@@ -176,7 +178,7 @@ class _OtlpSpanView(SpanView):
         self.name = name
         self._pairs = pairs
         self._decoded: dict[str, Any] | None = None
-        self._index: dict[str, AnyValue] | None = None
+        self._index: dict[str, KeyValue] | None = None
         self.start_time_unix_nano = start_time_unix_nano
         self.end_time_unix_nano = end_time_unix_nano
         self.status_code = status_code
@@ -204,10 +206,10 @@ class _OtlpSpanView(SpanView):
         if decoded is not None:
             return decoded.get(key)
         index = self._index
-        if index is None:  # last one wins, as in ``_attributes``
-            index = self._index = {kv.key: kv.value for kv in self._pairs}
-        value = index.get(key)
-        return None if value is None else _value(value)
+        if index is None:  # last one wins, as in ``_attributes``; a value is read when asked for
+            index = self._index = {kv.key: kv for kv in self._pairs}
+        pair = index.get(key)
+        return None if pair is None else _value(pair.value)
 
 
 _STATUS_NAMES = {0: STATUS_UNSET, 1: STATUS_OK, 2: STATUS_ERROR}

@@ -277,11 +277,15 @@ class OtlpApp:
         except Busy as busy:
             raise _Unread from busy.with_traceback(None)
         async with self.gate.async_slot():
-            work = await self._run(self._ingest, self._decode, signal, chunks, encoding, kind, project)
-            del chunks  # emptied by _decode: the body is gone already
-            response = await self._run(self._ingest, signal.commit, work)
-            del work
-        return response
+            return await self._run(self._ingest, self._take, signal, chunks, encoding, kind, project)
+
+    def _take(
+        self, signal: _Signal, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
+    ) -> Message:
+        """Decode and commit, in one worker-thread call (one hop from the event loop and back
+        per request, not two); the work is dropped before the answer goes back."""
+        work = self._decode(signal, chunks, encoding, kind, project)
+        return signal.commit(work)
 
     def _decode(
         self, signal: _Signal, chunks: list[bytes], encoding: str | None, kind: str, project: str | None
@@ -365,13 +369,20 @@ class OtlpApp:
 
     async def _read_body(self, request: _Request, account: Charge) -> list[bytes]:
         """The body's pieces, up to the cap (413), within the read timeout (408), each charged to
-        ``account`` as it arrives (``Busy`` when it passes the receive budget)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.read_timeout
+        ``account`` as it arrives (``Busy`` when it passes the receive budget). One timer for the
+        whole body, not one per piece: each timed wait costs a task and a turn of the loop."""
+        try:
+            return await asyncio.wait_for(self._read_pieces(request, account), self.read_timeout)
+        except asyncio.TimeoutError:
+            raise ReadTimeout(self.read_timeout) from None
+
+    async def _read_pieces(self, request: _Request, account: Charge) -> list[bytes]:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await self._receive(request, deadline - loop.time())
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise _Gone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:

@@ -93,6 +93,7 @@ class _CompiledRule(NamedTuple):
     rule: Rule
     checks: tuple[tuple[Reader, Callable[[Any], bool]], ...]
     counts: RuleCounts  # the rule's counters (kept by name across reloads)
+    sampled_out: Decision  # the rule's answer for a span its sampling drops: the same every time
 
 
 class ReviewGate:
@@ -135,6 +136,7 @@ class ReviewGate:
                     rule,
                     tuple(self._check(condition) for condition in rule.conditions),
                     self._counts.rules.setdefault(rule.name, RuleCounts()),
+                    Decision(False, rule.name, rule.project, SAMPLED_OUT),
                 )
                 for rule in rules.rules
             )
@@ -174,11 +176,16 @@ class ReviewGate:
             if found is None:
                 return Decision(False, None, None, NOT_LLM)
             dialect = found.name
-        for rule, checks, counts in self._compiled:  # plain loops: this runs for every LLM span
+        for rule, checks, counts, sampled_out in self._compiled:  # plain loops: this runs for every LLM span
             for read, holds in checks:
                 if not holds(read(view, dialect)):
                     break
             else:
+                if rule.bound <= _LOW_64 and int(view.trace_id[16:], 16) >= rule.bound:  # as _decide
+                    with self._lock:
+                        counts.matched += 1
+                        counts.sampled_out += 1
+                    return sampled_out
                 return self._decide(rule, counts, view, project)
         with self._lock:
             self._counts.no_rule += 1

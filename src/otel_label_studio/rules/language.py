@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from fnmatch import translate
@@ -435,20 +436,22 @@ def text(value: Any) -> str:
 
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 
 
-def _compare(operator: str, bound: float) -> Predicate:
+def _compare(symbol: str, bound: float) -> Predicate:
     """A comparison never holds for a missing or non-numeric value (``!=`` included)."""
-    compare = _OPERATORS[operator]
+    compare = _OPERATORS[symbol]
 
     def holds(value: Any) -> bool:
+        if type(value) is float:  # noqa: E721 - latency_ms, per span: ``number`` would return it as is
+            return compare(value, bound)
         seen = number(value)
         return seen is not None and compare(seen, bound)
 
