@@ -204,13 +204,24 @@ class Serve:
         self.grpc_port = self._sidecar.grpc_port
         self.traces_url = self._sidecar.traces_url
         if cpu is not None:
-            os.sched_setaffinity(self.process.pid, {cpu})
+            pin(self.process.pid, {cpu})
 
     def stop(self) -> None:
         try:
             self._sidecar.terminate()
         except subprocess.TimeoutExpired:
             self._sidecar.kill()
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Hold a process to ``cpus``: every thread it has now (``sched_setaffinity(pid)`` alone moves
+    only the main thread, and threads started before the call keep every CPU); threads it starts
+    later inherit the mask from the thread that starts them."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
 
 
 def settle(seconds: float = 1.0) -> None:

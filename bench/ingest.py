@@ -21,7 +21,7 @@ import grpc
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from bench.common import REPO, Serve, closed_port_url, request_bodies, settle
+from bench.common import REPO, Serve, closed_port_url, pin, request_bodies, settle
 from tests.support import rotel_agent
 
 SPANS_PER_REQUEST = 100
@@ -103,7 +103,7 @@ def _rotel_rate(workdir: Path, bodies: list[bytes], senders: int, seconds: float
     except RuntimeError:
         return None
     try:
-        os.sched_setaffinity(process.pid, {SERVE_CPU})
+        pin(process.pid, {SERVE_CPU})
         return measure(_http_sender, f"http://127.0.0.1:{http_port}/v1/traces", bodies, senders, seconds)
     finally:
         process.terminate()
