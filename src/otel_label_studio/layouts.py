@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 # them off; the selector matches the CSS-module classes by their stable prefix (``time--<hash>``),
 # so a release that renames them shows the times again and loses nothing else. Label Studio
 # HTML-escapes a <Style>'s text, so the CSS holds no quotes, ">" or "&".
+# Added to LangChain's tags, under the rating in every default config (agent too): a TextArea named
+# "judge" where a judge:<name> prediction shows the label and explanation (judge.py). Label Studio
+# 1.23's TextArea has no read-only attribute; maxSubmissions="0" hides its input box, so a reviewer
+# can read what a judge said there but not type into it (editable="false": nor edit it).
 PROMPT_CONFIG = """
 <View>
 <Style>
@@ -49,6 +53,8 @@ PROMPT_CONFIG = """
 </View>
 <Header value="Rate the response:"/>
 <Rating name="rating" toName="prompt"/>
+<Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
+<TextArea name="judge" toName="prompt" rows="2" editable="false" maxSubmissions="0"/>
 </View>"""
 
 CHAT_CONFIG = """
@@ -72,6 +78,8 @@ CHAT_CONFIG = """
 </View>
 <Header value="Rate the response:"/>
 <Rating name="rating" toName="dialogue"/>
+<Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
+<TextArea name="judge" toName="dialogue" rows="2" editable="false" maxSubmissions="0"/>
 </View>"""
 
 # One task per LangChain run (``run_tasks.run_task`` fills it): the trajectory as a dialogue whose item n
@@ -115,6 +123,8 @@ AGENT_CONFIG = """
           maxSubmissions="1" editable="true" required="true"/>
 <Header value="Rate the run:"/>
 <Rating name="rating" toName="steps"/>
+<Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
+<TextArea name="judge" toName="steps" rows="2" editable="false" maxSubmissions="0"/>
 </View>"""
 
 LAYOUT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG, "agent": AGENT_CONFIG}

@@ -14,6 +14,7 @@ from otel_label_studio import PROMPT_CONFIG, LabelStudioSpanExporter
 from otel_label_studio.datasets import Binding, Filters, dataset_lines, newest_annotation
 from tests.support import fixtures
 from tests.support.label_studio_reads import project_by_title, tasks_of
+from tests.support.old_configs import without_judge_area
 from tests.support.pipelines import deliver
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
@@ -179,12 +180,12 @@ def test_export_writes_exactly_the_expected_lines(label_studio, ls, tmp_path, pr
 
 
 def test_judge_lines_take_the_label_and_explanation_a_span_event_sent_when_the_config_cannot_show_them():
-    """The default prompt config has no judge TextArea, so the prediction holds only the stars and the
-    score; the span event's label and explanation are in the task's meta.evaluations, and the judge
-    export used to write them as null."""
+    """A project made with an older default config has no judge TextArea, so the prediction holds only
+    the stars and the score; the span event's label and explanation are in the task's meta.evaluations,
+    and the judge export used to write them as null."""
     from otel_label_studio.judge import judge_prediction
 
-    binding = Binding.from_config(PROMPT_CONFIG)
+    binding = Binding.from_config(without_judge_area(PROMPT_CONFIG))
     prediction = {
         "id": 3,
         **judge_prediction("correctness", 0.25, label="wrong", explanation="Lyon is not it"),

@@ -18,6 +18,7 @@ from tests.support import sidecar
 from tests.support.browser import logged_in_page, wait_for_texts
 from tests.support.judge_spans import judged_chat_span
 from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
+from tests.support.old_configs import without_judge_area
 from tests.support.pipelines import deliver
 
 pytestmark = pytest.mark.integration
@@ -48,23 +49,51 @@ def test_a_judged_span_gives_its_task_a_judge_prediction_per_evaluation(label_st
     assert (toxicity.score, toxicity.rating) == (0.0, 1.0)
     target = "dialogue" if mode == "chat" else "prompt"
     assert predictions["judge:helpfulness"]["result"][0]["to_name"] == target
+    assert (helpfulness.label, helpfulness.explanation) == ("helpful", "answers the question")
+    assert (toxicity.label, toxicity.explanation) == (None, None)  # the event carried neither
     assert task.meta["evaluations"][0]["explanation"] == "answers the question"
     # the model's prediction set the project's model_version: the label stream pre-fills the response
     assert project_by_title(ls, project_name).model_version == "gpt-4o-mini"
 
 
+def test_a_project_made_with_the_old_default_config_keeps_working(label_studio, ls, project_name):
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url,
+        api_key=label_studio.pat,
+        project_name=project_name,
+        project_config=without_judge_area(PROMPT_CONFIG),
+    )
+    deliver(exporter, [judged_chat_span(QUESTION, ANSWER)])
+    exporter.shutdown()
+    (task,) = tasks_of(ls, project_name)
+    predictions = {p.model_version: p.model_dump() for p in task.predictions}
+    assert set(predictions) == {"gpt-4o-mini", "judge:helpfulness", "judge:toxicity"}
+    # as before: the stars and the raw score; the label and explanation stay in the task's meta
+    assert [item["from_name"] for item in predictions["judge:helpfulness"]["result"]] == ["rating"]
+    assert task.meta["evaluations"][0]["label"] == "helpful"
+
+
 @pytest.mark.parametrize("mode", ["prompt", "chat"])
-def test_the_labeling_view_of_a_judged_task_loads(browser, label_studio, ls, project_name, mode):
+def test_the_labeling_view_of_a_judged_task_shows_what_the_judge_said(
+    browser, label_studio, ls, project_name, mode
+):
     task = judged_task(label_studio, ls, project_name, mode)
     project_id = project_by_title(ls, project_name).id
     page = logged_in_page(browser, label_studio)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task.id}")
-    wait_for_texts(page, [QUESTION, ANSWER])
+    wait_for_texts(page, [QUESTION, ANSWER])  # the model's prediction opens first
     page.wait_for_load_state("networkidle")
     text = wait_for_texts(page, [QUESTION])
     assert "Rate the response:" in text
+    assert "label: helpful" not in text  # the judge's words are in its own prediction only
+    # no box to type in: not the judge area (maxSubmissions="0"), not the filled response
+    assert page.locator('[data-testid="textarea-form"]').count() == 0
+    # the prediction list names each by its model_version, cut in the middle ("judge:he...ulness")
+    page.get_by_text("judge:he", exact=False).first.click()
+    text = wait_for_texts(page, ["label: helpful", "explanation: answers the question"])
+    assert "Judge's verdict" in text
     assert not errors, errors
 
 
@@ -90,11 +119,13 @@ def test_serve_gives_a_judged_span_its_judge_predictions(label_studio, ls, proje
     assert task.predictions[-1].model_version == "gpt-4o-mini"
 
 
-JUDGE_NOTE_CONFIG = PROMPT_CONFIG.replace(
-    '<Rating name="rating" toName="prompt"/>',
-    '<Rating name="rating" toName="prompt"/>\n<Header value="Judge said:"/>\n'
-    '<TextArea name="judge" toName="prompt" rows="2"/>',
-)
+def judge_note_config() -> str:
+    """A user's own config (the old default) with a judge TextArea of its own."""
+    return without_judge_area(PROMPT_CONFIG).replace(
+        '<Rating name="rating" toName="prompt"/>',
+        '<Rating name="rating" toName="prompt"/>\n<Header value="Judge said:"/>\n'
+        '<TextArea name="judge" toName="prompt" rows="2"/>',
+    )
 
 
 def test_a_config_with_a_judge_textarea_shows_what_the_judge_said(browser, label_studio, ls, project_name):
@@ -102,7 +133,7 @@ def test_a_config_with_a_judge_textarea_shows_what_the_judge_said(browser, label
         url=label_studio.url,
         api_key=label_studio.pat,
         project_name=project_name,
-        project_config=JUDGE_NOTE_CONFIG,
+        project_config=judge_note_config(),
     )
     deliver(exporter, [judged_chat_span(QUESTION, ANSWER)])
     exporter.shutdown()

@@ -3,12 +3,14 @@ real Label Studio: before the task exists they ride in its import, after it they
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -25,6 +27,7 @@ from tests.support import sidecar
 from tests.support.judge_emit import emit, evaluation, judge_logger, wait_for_judges
 from tests.support.judge_spans import judged_chat_span
 from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
+from tests.support.pipelines import deliver
 from tests.support.serve_calls import metrics
 
 pytestmark = pytest.mark.integration
@@ -80,10 +83,17 @@ def test_in_process_results_before_and_after_the_task_become_its_judge_predictio
     (task,) = tasks_of(ls, project_name)
     llm = started.spans[-1].get_span_context()
     assert task.data["span_id"] == format(llm.span_id, "016x")
-    emit(logger, evaluation("correctness", 0.25), span=started.spans[-1])  # after the task exists
+    late = evaluation("correctness", 0.25, label="wrong", explanation="2+2 is not 4 here")
+    emit(logger, late, span=started.spans[-1])  # after the task exists
     judges = wait_for_judges(ls, task.id, {"judge:helpfulness", "judge:correctness"})
     assert (judges["judge:helpfulness"].score, judges["judge:helpfulness"].rating) == (0.75, 4.0)
     assert (judges["judge:correctness"].score, judges["judge:correctness"].rating) == (0.25, 2.0)
+    # the default layout's judge area shows what each judge said, in the import or added later
+    said = {name: (judge.label, judge.explanation) for name, judge in judges.items()}
+    assert said == {
+        "judge:helpfulness": ("helpful", "answers the question"),
+        "judge:correctness": ("wrong", "2+2 is not 4 here"),
+    }
     predictions = ls.tasks.get(str(task.id)).predictions
     assert len(predictions) == 3
     # the result that came first rode in the import, before the model's prediction, which stays the
@@ -95,6 +105,47 @@ def test_in_process_results_before_and_after_the_task_become_its_judge_predictio
     spans.shutdown()  # shuts the exporter down
     provider.shutdown()
     assert (counts["judge_results"], counts["judge_added"], counts["judge_waiting"]) == (2, 2, 0)
+
+
+def test_export_judge_gives_the_label_and_explanation_of_a_result_sent_after_the_import(
+    label_studio, ls, project_name, tmp_path
+):
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name
+    )
+    provider, logger = judge_logger(logs_exporter())
+    span = judged_chat_span("Capital of France? (exported)", "Lyon.", evaluations=[])
+    deliver(exporter, [span])
+    (task,) = tasks_of(ls, project_name)
+    said = evaluation("correctness", 0.25, label="wrong", explanation="Lyon is not the capital")
+    emit(logger, said, **ids(span))  # a log record, after the import: nothing of it in the task's meta
+    wait_for_judges(ls, task.id, {"judge:correctness"})
+    exporter.shutdown()
+    provider.shutdown()
+    stars = {"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": 1}}
+    ls.annotations.create(id=task.id, result=[stars])
+    out = tmp_path / "judge.jsonl"
+    env = {**os.environ, "LABEL_STUDIO_API_KEY": label_studio.legacy_token}
+    env["LABEL_STUDIO_URL"] = label_studio.url
+    project_id = str(project_by_title(ls, project_name).id)
+    command = ["export", "--project-id", project_id, "--format", "judge", "--output", str(out)]
+    answer = subprocess.run(
+        [str(Path(sys.executable).parent / "otel-label-studio"), *command, "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answer.returncode == 0, answer.stderr
+    (line,) = map(json.loads, out.read_text().splitlines())
+    assert line["judge"] == {
+        "name": "correctness",
+        "score": 0.25,
+        "rating": 2.0,
+        "label": "wrong",
+        "explanation": "Lyon is not the capital",
+    }
+    assert line["human"] == {"rating": 1, "correction": None}
 
 
 def otlp_logger(side: sidecar.Sidecar, transport: str) -> tuple[Any, Any]:

@@ -22,6 +22,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from ..judge import NOTE_NAME, is_judge
+
 EVENT_NAME = "gen_ai.evaluation.result"
 EVALUATION_NAME = "label_studio.human_review"
 ANNOTATION_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED")
@@ -220,8 +222,12 @@ def is_hex_id(value: str, length: int) -> bool:
 
 
 def _textarea(result: Any) -> str | None:
+    """The first TextArea's text but a judge's note (an annotation started from a judge's prediction
+    holds it; it is what the judge said, not the reviewer's response)."""
     for item in result if isinstance(result, list) else []:
-        if isinstance(item, Mapping) and item.get("type") == "textarea":
+        if not isinstance(item, Mapping) or item.get("from_name") == NOTE_NAME:
+            continue
+        if item.get("type") == "textarea":
             text = (item.get("value") or {}).get("text")
             if isinstance(text, list):
                 return "\n".join(str(part) for part in text)
@@ -232,7 +238,7 @@ def _textarea(result: Any) -> str | None:
 
 def _textarea_of_predictions(predictions: Any) -> str | None:
     for prediction in predictions if isinstance(predictions, list) else []:
-        if isinstance(prediction, Mapping):
+        if isinstance(prediction, Mapping) and not is_judge(prediction):
             text = _textarea(prediction.get("result"))
             if text is not None:
                 return text
