@@ -18,9 +18,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 
 from otel_label_studio.evaluations import JudgeEvent
 from otel_label_studio.queue import QueueFull
-from otel_label_studio.receiver import otlp_logs
 from otel_label_studio.receiver.judge_intake import JudgeIntake, JudgeIntakeStats
-from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError, encode
+from otel_label_studio.receiver.otlp import JSON, PROTOBUF, PROTOBUF_SCAN_ABOVE_BYTES, OtlpError, encode
 from otel_label_studio.receiver.otlp_logs import judge_results, parse_logs_request, response_for
 from otel_label_studio.receiver.policy import ReceiverPolicy
 from tests.support.judge_logs import HELPFUL, logs_request, span_context
@@ -213,7 +212,7 @@ def many_records(count: int) -> ExportLogsServiceRequest:
 def test_more_log_records_than_the_limit_is_413_in_both_encodings(count):
     request = many_records(count)
     body = request.SerializeToString()
-    assert (len(body) > otlp_logs.PROTOBUF_SCAN_ABOVE_BYTES) == (count > 11)
+    assert (len(body) > PROTOBUF_SCAN_ABOVE_BYTES) == (count > 11)
     with pytest.raises(OtlpError) as caught:
         parse_logs_request(body, PROTOBUF, max_records=10)
     assert caught.value.status == 413

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor
@@ -126,29 +126,51 @@ def parse_request(
     than ``max_spans`` spans, or decoding into more objects than ``DECODE_BUDGET_BYTES`` allows,
     is a 413, found before the full parse allocates them.
     """
-    request = ExportTraceServiceRequest()
+    request = parse_into(
+        ExportTraceServiceRequest(),
+        body,
+        kind,
+        prescan=lambda data: prescan(data, max_spans=max_spans),
+        hex_ids=_hex_ids_to_base64,
+    )
+    _check_spans(request, max_spans)
+    return request
+
+
+_Request = TypeVar("_Request", bound=Message)
+
+
+def parse_into(
+    request: _Request,
+    body: bytes,
+    kind: str,
+    *,
+    prescan: Callable[[bytes], object],
+    hex_ids: Callable[[dict[str, Any]], None],
+) -> _Request:
+    """Protobuf or OTLP/JSON bytes into an export request of either signal: 400 when malformed.
+    ``prescan`` looks at a large protobuf body first (a 413 before the parse allocates it);
+    ``hex_ids`` turns the signal's OTLP/JSON hex ids into what protobuf's JSON reader takes."""
     if kind == PROTOBUF:
         if len(body) > PROTOBUF_SCAN_ABOVE_BYTES:
-            prescan(body, max_spans=max_spans)
+            prescan(body)
         try:
             request.ParseFromString(body)
         except (DecodeError, RecursionError, ValueError) as exc:
             raise OtlpError(400, f"malformed protobuf: {exc}") from None
-    else:
-        _check_json_size(body)
-        try:
-            document = json.loads(body) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise OtlpError(400, f"malformed JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise OtlpError(400, "malformed OTLP/JSON: the body must be a JSON object")
-        _hex_ids_to_base64(document)
-        try:
-            json_format.ParseDict(document, request, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-            raise OtlpError(400, f"malformed OTLP/JSON: {exc}") from None
-        del document
-    _check_spans(request, max_spans)
+        return request
+    _check_json_size(body)
+    try:
+        document = json.loads(body) if body.strip() else {}
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise OtlpError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise OtlpError(400, "malformed OTLP/JSON: the body must be a JSON object")
+    hex_ids(document)
+    try:
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise OtlpError(400, f"malformed OTLP/JSON: {exc}") from None
     return request
 
 

@@ -21,12 +21,9 @@ unusable, not the request malformed.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -37,15 +34,13 @@ from ..evaluations import EVENT_NAME, SCORE, JudgeEvent, read_evaluations, score
 from ..spanview import EventView, _attributes
 from .otlp import (
     DECODE_BUDGET_BYTES,
-    PROTOBUF,
-    PROTOBUF_SCAN_ABOVE_BYTES,
     SPAN_COST_BYTES,
     OtlpError,
-    _check_json_size,
     _dicts,
     _kinds,
     _Tally,
     _walk,
+    parse_into,
 )
 
 LEGACY_EVENT_NAME = "event.name"
@@ -72,28 +67,13 @@ def parse_logs_request(body: bytes, kind: str, *, max_records: int) -> ExportLog
     """An ``ExportLogsServiceRequest`` from protobuf or OTLP/JSON bytes: 400 when malformed (or an
     id in JSON is not hex), 413 when it holds more than ``max_records`` records or would decode
     into more objects than ``DECODE_BUDGET_BYTES`` allows."""
-    request = ExportLogsServiceRequest()
-    if kind == PROTOBUF:
-        if len(body) > PROTOBUF_SCAN_ABOVE_BYTES:
-            prescan_logs(body, max_records=max_records)
-        try:
-            request.ParseFromString(body)
-        except (DecodeError, RecursionError, ValueError) as exc:
-            raise OtlpError(400, f"malformed protobuf: {exc}") from None
-    else:
-        _check_json_size(body)
-        try:
-            document = json.loads(body) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise OtlpError(400, f"malformed JSON: {exc}") from None
-        if not isinstance(document, dict):
-            raise OtlpError(400, "malformed OTLP/JSON: the body must be a JSON object")
-        _hex_ids_to_base64(document)
-        try:
-            json_format.ParseDict(document, request, ignore_unknown_fields=True)
-        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-            raise OtlpError(400, f"malformed OTLP/JSON: {exc}") from None
-        del document
+    request = parse_into(
+        ExportLogsServiceRequest(),
+        body,
+        kind,
+        prescan=lambda data: prescan_logs(data, max_records=max_records),
+        hex_ids=_hex_ids_to_base64,
+    )
     count = sum(len(scope.log_records) for logs in request.resource_logs for scope in logs.scope_logs)
     if count > max_records:
         raise _too_many_records(max_records)
