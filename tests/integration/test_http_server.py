@@ -29,17 +29,12 @@ from otel_label_studio.receiver.intake import Intake
 from otel_label_studio.receiver.limits import Busy, DecodeGate, ReceiveBudget
 from otel_label_studio.spool import Spool
 from tests.support import sidecar
-from tests.support.labelstudio_server import LabelStudioServer, free_port
+from tests.support.labelstudio_server import free_port, nowhere
 from tests.support.otlp_requests import llm_request
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 READ_TIMEOUT = 2
 KEY = "http-server-key-0123"
-
-
-def nowhere() -> LabelStudioServer:
-    """A Label Studio nobody answers: ingest only, delivery waits."""
-    return LabelStudioServer(f"http://127.0.0.1:{free_port()}", "", "")
 
 
 @pytest.fixture(scope="module")

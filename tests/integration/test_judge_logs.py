@@ -34,7 +34,7 @@ from otel_label_studio.receiver.policy import ReceiverPolicy
 from otel_label_studio.spool import Spool
 from tests.support import sidecar
 from tests.support.judge_logs import HELPFUL, log_records, logs_request, span_context
-from tests.support.labelstudio_server import LabelStudioServer, free_port
+from tests.support.labelstudio_server import nowhere
 from tests.support.serve_calls import metrics
 
 pytestmark = pytest.mark.integration
@@ -44,11 +44,6 @@ JSON_TYPE = {"Content-Type": "application/json"}
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 KEY = "judge-logs-key-0123"
 TRACE, SPAN = 0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331
-
-
-def nowhere() -> LabelStudioServer:
-    """A Label Studio nobody answers: the receiver only."""
-    return LabelStudioServer(f"http://127.0.0.1:{free_port()}", "", "")
 
 
 @pytest.fixture(scope="module")

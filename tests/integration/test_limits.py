@@ -48,7 +48,7 @@ from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError, parse_req
 from otel_label_studio.receiver.policy import ReceiverPolicy
 from otel_label_studio.spool import Spool
 from tests.support import sidecar
-from tests.support.labelstudio_server import LabelStudioServer, free_port
+from tests.support.labelstudio_server import free_port, nowhere
 from tests.support.otlp_requests import llm_json
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -247,7 +247,7 @@ def test_grpc_receive_slots_are_the_messages_of_the_body_cap_in_the_receive_budg
 @pytest.fixture(scope="module")
 def side(tmp_path_factory) -> Iterator[sidecar.Sidecar]:
     """serve with default limits and Label Studio unreachable: accepted spans wait in the spool."""
-    unreachable = LabelStudioServer(f"http://127.0.0.1:{free_port()}", "", "")
+    unreachable = nowhere()
     process = sidecar.start(
         unreachable, tmp_path_factory.mktemp("limits") / "data", "limits", token=TOKEN, api_key="limits-key"
     )

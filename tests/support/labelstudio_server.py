@@ -58,6 +58,12 @@ class LabelStudioServer:
             self.process.wait(timeout=10)
 
 
+def nowhere() -> LabelStudioServer:
+    """A Label Studio nobody answers (a free loopback port): for tests of the receiver alone,
+    where delivery only waits."""
+    return LabelStudioServer(f"http://127.0.0.1:{free_port()}", "", "")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
