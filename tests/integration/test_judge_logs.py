@@ -28,7 +28,7 @@ from otel_label_studio.queue import QueueFull
 from otel_label_studio.receiver.grpc import RETRY_INFO_KEY, make_grpc_server
 from otel_label_studio.receiver.http import OtlpHttpServer
 from otel_label_studio.receiver.intake import Intake
-from otel_label_studio.receiver.judge_intake import JudgeIntake, UnjoinedJudgeResults
+from otel_label_studio.receiver.judge_intake import JudgeIntake
 from otel_label_studio.receiver.limits import DecodeGate
 from otel_label_studio.receiver.policy import ReceiverPolicy
 from otel_label_studio.spool import Spool
@@ -231,6 +231,16 @@ class FullSink:
         raise QueueFull("the judge results store is full", 3.0)
 
 
+class TakingSink:
+    """A judge sink that keeps what it is given (the join's part is tested in test_judge_join)."""
+
+    def __init__(self):
+        self.taken = []
+
+    def accept(self, events):
+        self.taken.extend(events)
+
+
 def test_a_full_judge_sink_is_503_with_retry_after_and_unavailable_with_retry_info(tmp_path):
     spool = Spool.in_directory(str(tmp_path))
     intake = Intake(Ingest(Mapper(metadata_prefix="x", include_errors=False), spool))
@@ -306,7 +316,7 @@ def test_logs_share_the_decode_slots_with_traces(tmp_path):
         readiness=lambda: (True, ""),
         metrics=lambda: b"",
         gate=gate,
-        judge=JudgeIntake(UnjoinedJudgeResults()),
+        judge=JudgeIntake(sink := TakingSink()),
     )
     http.start()
     url = f"http://127.0.0.1:{http.server_address[1]}/v1/logs"
@@ -317,8 +327,12 @@ def test_logs_share_the_decode_slots_with_traces(tmp_path):
         assert busy.status_code == 503, busy.text
         assert busy.headers["retry-after"] == "1"
         assert "decode slots are busy" in status_pb2.Status.FromString(busy.content).message
+        assert sink.taken == []
         gate.release()
         assert httpx.post(url, content=body, headers=PROTOBUF, timeout=10).status_code == 200
+        assert [(event.trace_id, event.span_id) for event in sink.taken] == [
+            (f"{TRACE:032x}", f"{SPAN:016x}")
+        ]
     finally:
         http.stop()
         spool.close()

@@ -9,21 +9,18 @@ the events; a sink that cannot take them now raises ``QueueFull``, which the tra
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 
-from ..evaluations import JudgeEvent, JudgeSink
+from ..evaluations import JudgeSink
 from .otlp_logs import JudgeResults, judge_results, parse_logs_request, response_for
-
-_logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,22 +64,3 @@ class JudgeIntake:
             self._stats.rejected += found.rejected
             self._stats.ignored += found.ignored
         return response_for(found)
-
-
-class UnjoinedJudgeResults:
-    """A sink for a bridge that cannot join judge results with tasks yet: it drops them, and says
-    so once (an ERROR: they are lost). serve uses it until the durable join is wired in."""
-
-    def __init__(self) -> None:
-        self._said = False
-        self.dropped = 0
-
-    def accept(self, events: Sequence[JudgeEvent]) -> None:
-        self.dropped += len(events)
-        if not self._said:
-            self._said = True
-            _logger.error(
-                "Judge results arrived as OTLP logs but this bridge does not join them with tasks yet: "
-                "%d dropped (and any that follow)",
-                len(events),
-            )
