@@ -36,6 +36,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
+from . import threads
 from .queue import RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
 from .runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
@@ -389,9 +390,11 @@ class RunAssembler:
     # --- the timer thread -----------------------------------------------------------------------
 
     def start(self) -> None:
+        """The timer that releases runs; none at interpreter shutdown, where ``release_ready`` is called
+        by whoever drains (``shutdown``, ``force_flush``)."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="otel-label-studio-runs", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name="otel-label-studio-runs", daemon=True)
+            self._thread = thread if threads.start(thread) else None
 
     def stop(self) -> None:
         self._stop.set()

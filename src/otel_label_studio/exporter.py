@@ -33,11 +33,10 @@ from .pair_layout import PairLayout
 from .queue import QueueFull, RecordQueue, open_queue
 from .spanview import from_readable_span
 from .spool import Spool
-from .worker import WAITING_IN_SPOOL
+from .worker import DRAIN_RETRY_SECONDS, WAITING_IN_SPOOL
 
 _logger = logging.getLogger(__name__)
 
-DRAIN_RETRY_SECONDS = 1.0  # while shutdown() drains, delivery retries at least this often
 MEMORY_WAITING = (
     "wait in memory and are retried; those still waiting when the app exits are lost "
     "(give spool_path= to keep them on disk)"
@@ -267,7 +266,14 @@ class LabelStudioSpanExporter(SpanExporter):
         """Wait until every queued record is delivered; False when the time ran out first. Mode agent:
         runs whose top span came are released at once, without waiting for the grace period. Mode
         pairwise: the pair wait is not cut short (a partner may still come); ``shutdown`` without a
-        spool pairs what has arrived."""
+        spool pairs what has arrived. Never raises."""
+        try:
+            return self._flush(timeout_millis / 1000)
+        except Exception:  # never into the app
+            _logger.exception("Unexpected error while flushing spans to Label Studio")
+            return False
+
+    def _flush(self, seconds: float) -> bool:
         if self._runs is not None:
             self._runs.release_ready(flush=True)
         with self._lock:
@@ -275,16 +281,19 @@ class LabelStudioSpanExporter(SpanExporter):
                 if not self._queue.depth:
                     return True
                 self._start()
+        if not self._worker.threaded:  # none could be started (interpreter shutdown): deliver here
+            return self._worker.deliver_here(seconds)
         self._worker.wake()
-        return self._worker.wait_until_empty(timeout_millis / 1000)
+        return self._worker.wait_until_empty(seconds)
 
     def _drain(self, seconds: float) -> None:
         """Until the queue is empty or ``seconds`` passed, delivery keeps trying, at least once a second;
         not with a refused key, which no retry fixes."""
         deadline = time.monotonic() + seconds
-        self._worker.cap_pauses(DRAIN_RETRY_SECONDS)  # a backoff pause must not outlast the drain
-        self._worker.wait_until_empty(seconds, or_key_refused=True)
-        self._worker.stop(max(0.0, deadline - time.monotonic()))
+        if self._worker.threaded:
+            self._worker.cap_pauses(DRAIN_RETRY_SECONDS)  # a backoff pause must not outlast the drain
+            self._worker.wait_until_empty(seconds, or_key_refused=True)
+        self._worker.stop(max(0.0, deadline - time.monotonic()))  # without a thread: delivers here
 
     def _open_runs(self) -> int:
         """Runs a spool holds from before a restart (mode agent): the timer must run for them."""
@@ -300,13 +309,21 @@ class LabelStudioSpanExporter(SpanExporter):
         self._worker.wake()
 
     def _start(self) -> None:
+        """Delivery (and mode agent's run timer) starts; at interpreter shutdown no thread can, and
+        ``force_flush``/``shutdown`` then deliver in their caller's thread."""
         self._started = True
         self._worker.start()
         if self._runs is not None:
             self._runs.start()
 
     def shutdown(self) -> None:
-        """Keep delivering for up to ``timeout`` seconds, then say what was left undelivered."""
+        """Keep delivering for up to ``timeout`` seconds, then say what was left undelivered. Never raises."""
+        try:
+            self._shut_down()
+        except Exception:  # never into the app, which may be exiting
+            _logger.exception("Unexpected error while shutting down the Label Studio exporter")
+
+    def _shut_down(self) -> None:
         with self._lock:
             if self._shutdown:
                 return

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from . import threads
 from .backoff import Backoff
 from .config import default
 from .labelstudio import (
@@ -61,6 +62,7 @@ PRUNE_EVERY_SECONDS = 3600.0  # how often remembered deliveries past their reten
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 WAITING_IN_SPOOL = "wait to be delivered; nothing is dropped"  # what an outage means for spooled records
 DEAD_LETTERS_LOGGED_PER_BATCH = 3  # each with its span and reason; the rest of a batch in one line
+DRAIN_RETRY_SECONDS = 1.0  # in a drain, delivery tries at least this often, whatever the backoff says
 UNSETTLED_RECHECK_SECONDS = 5.0  # how often records whose import may still land are looked up
 ORPHAN_SETTLE_SECONDS = 30.0
 """Records a killed process left in flight: its import, if Label Studio took the whole request,
@@ -150,9 +152,17 @@ class DeliveryWorker:
         self.stats = WorkerStats()
         self.judges: JudgeHooks | None = None  # judge results that arrived on their own (judge_join.py)
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="otel-label-studio-delivery", daemon=True)
-        self._thread.start()
+    def start(self) -> bool:
+        """Start the delivery thread; False when the interpreter refuses one (at its shutdown): then
+        ``deliver_here`` and ``stop`` deliver in the caller's thread."""
+        thread = threading.Thread(target=self._run, name="otel-label-studio-delivery", daemon=True)
+        self._thread = thread if threads.start(thread) else None
+        return self._thread is not None
+
+    @property
+    def threaded(self) -> bool:
+        """Whether the delivery thread runs (False before ``start`` or when none could be started)."""
+        return self._thread is not None
 
     def wake(self) -> None:
         self._wake.set()
@@ -188,7 +198,26 @@ class DeliveryWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(drain_seconds + self._timeout + 1.0)
+        else:
+            self.deliver_here(drain_seconds)
         return self._queue.stats().depth == 0
+
+    def deliver_here(self, seconds: float) -> bool:
+        """Deliver in the calling thread until the queue is empty, ``seconds`` (real time) passed or
+        the key is refused; True when the queue was emptied. For when no delivery thread could be
+        started: the app's last batch, exported during interpreter shutdown, is still delivered."""
+        deadline = time.monotonic() + seconds
+        self.cap_pauses(DRAIN_RETRY_SECONDS)  # a backoff pause must not outlast the drain
+        with suppress_instrumentation():
+            while self._queue.depth and not self.key_refused:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if not self._cycle():
+                    self._wake.wait(min(left, DRAIN_RETRY_SECONDS))
+                    self._wake.clear()
+        self._progressed()
+        return self._queue.depth == 0
 
     def _run(self) -> None:
         try:
@@ -209,21 +238,23 @@ class DeliveryWorker:
                 self._queue.forget_delivered()
             if self._stopping.is_set() and self._clock() >= self._drain_deadline:
                 return
-            try:
-                worked = self.run_once()
-                worked |= self._pump_judges()
-            except QueueFull as full:  # a full disk: the spool warned once; what was in flight is looked up
-                worked = False
-                self._pause(None, str(full))
-            except Exception:  # the worker must outlive any bug in one cycle
-                _logger.exception("Delivery cycle failed; retrying")
-                worked = False
-                self._pause(None, "internal error")
+            worked = self._cycle()
             self._progressed()
             if self._stopping.is_set() and not worked:
                 return
             if not worked:
                 self._wait()
+
+    def _cycle(self) -> bool:
+        """One delivery cycle that never raises; whether it did any work."""
+        try:
+            return self.run_once() | self._pump_judges()
+        except QueueFull as full:  # a full disk: the spool warned once; what was in flight is looked up
+            self._pause(None, str(full))
+        except Exception:  # the worker must outlive any bug in one cycle
+            _logger.exception("Delivery cycle failed; retrying")
+            self._pause(None, "internal error")
+        return False
 
     def _pump_judges(self) -> bool:
         """Judge results whose task exists now are added to it (their own backoff on failures)."""
@@ -405,12 +436,14 @@ class DeliveryWorker:
             name="otel-label-studio-import",
             daemon=True,
         )
-        sender.start()
-        try:
-            self._prefetch(key, target, ready)
-        except Exception:  # noqa: BLE001 - only a head start; the next cycle encodes what it needs
-            _logger.debug("Encoding the next batch ahead failed", exc_info=True)
-        sender.join()
+        if not threads.start(sender):  # at interpreter shutdown: the import runs here, no head start
+            call()
+        else:
+            try:
+                self._prefetch(key, target, ready)
+            except Exception:  # noqa: BLE001 - only a head start; the next cycle encodes what it needs
+                _logger.debug("Encoding the next batch ahead failed", exc_info=True)
+            sender.join()
         if "error" in outcome:
             raise outcome["error"]
         return cast(Imported, outcome["imported"])

@@ -23,6 +23,7 @@ from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
 from tests.support import fixtures
 from tests.support import sidecar as sidecars
+from tests.support.child_env import user_environment
 from tests.support.labelstudio_server import LabelStudioServer, free_port
 from tests.support.otlp_requests import llm_spans
 from tests.support.prerequisites import REPO_ROOT, missing
@@ -40,13 +41,6 @@ model = FakeListChatModel(responses=["Paris.", "Rome."])
 for question in ("Capital of France?", "Capital of Italy?"):
     print(model.invoke([SystemMessage("Answer briefly."), HumanMessage(question)]).content)
 """
-
-
-def _user_environment(**variables: str) -> dict[str, str]:
-    """The caller's environment without any OpenTelemetry, Label Studio or virtualenv settings."""
-    prefixes = ("OTEL_", "LABEL_STUDIO_", "TRACELOOP_", "VIRTUAL_ENV", "PYTHON")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**env, **variables}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +62,7 @@ def clean_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         timeout=600,
-        env=_user_environment(),
+        env=user_environment(),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return venv
@@ -98,7 +92,7 @@ def test_zero_code_on_a_clean_install_makes_tasks(
     clean_install: Path, label_studio: LabelStudioServer, ls, project_name: str, tmp_path: Path
 ) -> None:
     # The README's command, word for word: OTEL_TRACES_EXPORTER=label_studio opentelemetry-instrument ...
-    env = _user_environment(
+    env = user_environment(
         OTEL_TRACES_EXPORTER="label_studio",
         OTEL_LABEL_STUDIO_PROJECT_NAME=project_name,
         LABEL_STUDIO_URL=label_studio.url,
@@ -119,7 +113,7 @@ def test_zero_code_otlp_beside_label_studio_on_a_clean_install(
     # The README's `otlp,label_studio` example, with a real OTLP receiver (serve) as the Collector.
     relay = sidecars.start(label_studio, tmp_path / "serve", project_name + "-via-otlp", token=None)
     try:
-        env = _user_environment(
+        env = user_environment(
             OTEL_TRACES_EXPORTER="otlp,label_studio",
             OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{relay.grpc_target}",
             OTEL_LABEL_STUDIO_PROJECT_NAME=project_name,
