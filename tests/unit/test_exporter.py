@@ -186,3 +186,39 @@ def test_force_flush_and_shutdown_are_woken_by_delivery_not_a_polling_loop(monke
     exporter.shutdown()
     assert time.monotonic() - started < 5  # drained for its 1 s timeout, then gave up
     assert exporter.counts["waiting"] == 1
+
+
+def refuse_new_threads(monkeypatch):
+    """What Python 3.12 does once interpreter shutdown began (where the SDK's last batch comes from
+    its atexit handler): every new thread is refused."""
+
+    def refused(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+
+
+def test_at_interpreter_shutdown_export_and_shutdown_deliver_in_the_callers_thread(monkeypatch, caplog):
+    exporter = LabelStudioSpanExporter(url=f"http://127.0.0.1:{closed_port()}", api_key="k", timeout=1)
+    spans = fixtures.load("legacy", "completion")
+    refuse_new_threads(monkeypatch)
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert exporter.counts["waiting"] == 1  # kept, not lost with the thread that could not start
+    assert exporter.force_flush(300) is False  # tried here, in this thread: Label Studio is down
+    exporter.shutdown()  # no "cannot join thread before it is started"
+    assert "1 records were not delivered to Label Studio before shutdown" in caplog.text
+    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
+
+
+def test_shutdown_and_force_flush_never_raise(monkeypatch, caplog):
+    exporter = LabelStudioSpanExporter(url="http://127.0.0.1:9", api_key="k")
+    exporter.export(fixtures.load("legacy", "completion"))
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(exporter._worker, "wait_until_empty", broken)
+    monkeypatch.setattr(exporter._worker, "stop", broken)
+    assert exporter.force_flush(100) is False
+    exporter.shutdown()
+    assert caplog.text.count("RuntimeError: bug") == 2

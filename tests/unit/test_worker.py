@@ -5,6 +5,7 @@ and asking before re-importing after a crash."""
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
@@ -157,3 +158,16 @@ def test_waiting_for_an_empty_queue_wakes_with_delivery_and_gives_up_on_a_refuse
     assert not worker.wait_until_empty(600, or_key_refused=True)  # returns at the refusal, not in 10 min
     assert worker.key_refused and spool.stats().depth == 1
     assert worker.stop(0) is False
+
+
+def test_with_no_thread_to_be_had_stop_delivers_in_the_callers_thread(setup, monkeypatch):
+    spool, client, worker, _ = setup
+    spool.add([plain(n) for n in range(3)])
+
+    def refused(self):  # Python 3.12 at interpreter shutdown
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    assert worker.start() is False and not worker.threaded
+    assert worker.stop(5.0) is True  # the imports ran here, each without a sender thread
+    assert len(client.tasks) == 3 and spool.stats().depth == 0
