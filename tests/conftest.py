@@ -1,5 +1,9 @@
 """Fixtures for every test: no secret in any log, and LangChain instrumented once for the whole session.
 
+``--shift-clock-days N`` runs the whole session with Python's wall clock (``time.time``,
+``datetime.now``) moved N days forward by time-machine: no test may depend on today's date, so
+``pytest tests/unit --shift-clock-days 400`` passes as a plain run does.
+
 Unit tests (tests/unit) need nothing more; the real Label Studio is in tests/integration/conftest.py,
 so ``pytest tests/unit`` never starts it. Shared helpers are modules in tests/support, never test modules.
 """
@@ -18,6 +22,32 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support import secrets_watch
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--shift-clock-days",
+        type=float,
+        default=0.0,
+        help="run every test with the wall clock moved this many days forward (time-machine)",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shifted_wall_clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With ``--shift-clock-days N``: the wall clock runs on, N days ahead, for the whole session."""
+    days = request.config.getoption("--shift-clock-days")
+    if not days:
+        yield
+        return
+    import datetime as dt
+
+    import time_machine
+
+    destination = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+    with time_machine.travel(destination, tick=True):
+        assert dt.datetime.now(dt.timezone.utc) >= destination, "time-machine did not move the clock"
+        yield
 
 
 class RoutingProcessor(SpanProcessor):

@@ -428,7 +428,12 @@ fold_duplicates: 24h
 @pytest.mark.parametrize("state_kind", ["memory", "sqlite"])
 def test_a_repeat_within_the_window_is_folded(tmp_path, state_kind):
     clock = Clock(NOON)
-    state = MemoryReviewState() if state_kind == "memory" else SqliteReviewState(str(tmp_path / "s.db"))
+    # the state reads the test's clock too: on the wall clock, the window it prunes by is another day's
+    state = (
+        MemoryReviewState()
+        if state_kind == "memory"
+        else SqliteReviewState(str(tmp_path / "s.db"), clock=clock)
+    )
     gate = gate_for(FOLDING, state, clock, default_project="Reviews")
     assert offer(gate, view(), record("What is  the capital\nof France? ", "Paris.")) == KEPT
     gate.commit()

@@ -61,8 +61,9 @@ class OutboxItem:
 class FeedbackOutbox:
     """Thread-safe; one connection, serialized by a lock."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, clock: Callable[[], float] = time.time):
         self.path = path
+        self._clock = clock  # when an event was kept (queued_at)
         self._lock = threading.Lock()
         self._disk = DiskFullEpisode(
             path, "feedback outbox", "webhooks are answered 503 and events already kept wait"
@@ -82,7 +83,7 @@ class FeedbackOutbox:
     def put(self, body: bytes, events: int) -> None:
         """Keep one request's events; durable when this returns."""
         self._write(
-            "INSERT INTO outbox (body, events, queued_at) VALUES (?, ?, ?)", (body, events, time.time())
+            "INSERT INTO outbox (body, events, queued_at) VALUES (?, ?, ?)", (body, events, self._clock())
         )
 
     def oldest(self, limit: int = BATCH) -> list[OutboxItem]:

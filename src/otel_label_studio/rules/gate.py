@@ -289,15 +289,18 @@ def open_gate(
     project_id: int | None,
     project_name: str,
     spool_path: str | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> ReviewGate:
     """The gate for a rules file, as the exporter and serve build it: its state beside the spool
     (``spool_path``, a file or a directory) so limits and folding survive a restart, else in
-    memory. Raises RulesError (a ValueError naming file and line) for a bad file, ValueError
-    for a state file that cannot be opened."""
+    memory; the gate and its state read one clock. Raises RulesError (a ValueError naming file
+    and line) for a bad file, ValueError for a state file that cannot be opened."""
     rules = load_file(rules_path)
-    state = SqliteReviewState(state_path_for(spool_path)) if spool_path else MemoryReviewState()
+    state = SqliteReviewState(state_path_for(spool_path), clock=clock) if spool_path else MemoryReviewState()
     default_project = f"#{project_id}" if project_id is not None else project_name
-    return ReviewGate(rules, state, metadata_prefix=metadata_prefix, default_project=default_project)
+    return ReviewGate(
+        rules, state, metadata_prefix=metadata_prefix, default_project=default_project, clock=clock
+    )
 
 
 def record_fingerprint(record: LLMRecord | RunRecord) -> bytes:
