@@ -17,7 +17,9 @@ from pathlib import Path
 def candidates(version: str) -> list[str]:
     found = [shutil.which(f"python{version}") or ""]
     pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    found += [str(path) for path in sorted((pyenv_root / "versions").glob(f"{version}.*/bin/python{version}"))]
+    found += [
+        str(path) for path in sorted((pyenv_root / "versions").glob(f"{version}.*/bin/python{version}"))
+    ]
     found += [f"/usr/local/bin/python{version}", f"/usr/bin/python{version}"]
     return [path for path in found if path]
 
