@@ -171,11 +171,12 @@ class ToolCallingFake(FakeMessagesListChatModel):
 
 
 def agent_run(city: str = "Paris", answer: str = "It is sunny and 22C in Paris.") -> Any:
-    """A LangGraph prebuilt ReAct agent: one tool call (the tool asks a retriever), then the answer."""
+    """An agent made by LangChain's ``create_agent`` (the current API): one tool call (the tool asks a
+    retriever), then the answer."""
+    from langchain.agents import create_agent
     from langchain_core.documents import Document
     from langchain_core.retrievers import BaseRetriever
     from langchain_core.tools import tool
-    from langgraph.prebuilt import create_react_agent
 
     class WeatherNotes(BaseRetriever):
         def _get_relevant_documents(self, query: str, *, run_manager: Any = None) -> list[Document]:
@@ -200,6 +201,6 @@ def agent_run(city: str = "Paris", answer: str = "It is sunny and 22C in Paris."
             AIMessage(content=answer),
         ]
     )
-    agent = create_react_agent(model, [search_weather], prompt="You are a weather assistant.")
+    agent = create_agent(model, [search_weather], system_prompt="You are a weather assistant.")
     result = agent.invoke({"messages": [HumanMessage(content=f"What's the weather in {city}?")]})
     return result["messages"][-1].content

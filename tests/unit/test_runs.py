@@ -149,9 +149,12 @@ def test_a_plain_call_is_a_one_step_run(captured):
 
 
 def test_a_failing_tool_is_an_error_step(captured):
+    """The one test on LangGraph's prebuilt ``create_react_agent`` (deprecated since LangGraph 1.0, gone
+    in 2.0; the other agents are LangChain's ``create_agent``): kept while apps still use it."""
     from langchain_core.messages import AIMessage, HumanMessage
     from langchain_core.tools import tool
     from langgraph.prebuilt import ToolNode, create_react_agent
+    from langgraph.warnings import LangGraphDeprecatedSinceV10
 
     @tool
     def broken(city: str) -> str:
@@ -164,7 +167,8 @@ def test_a_failing_tool_is_an_error_step(captured):
             AIMessage(content="I could not find it."),
         ]
     )
-    agent = create_react_agent(model, ToolNode([broken], handle_tool_errors=True))
+    with pytest.warns(LangGraphDeprecatedSinceV10, match="create_react_agent"):
+        agent = create_react_agent(model, ToolNode([broken], handle_tool_errors=True))
     agent.invoke({"messages": [HumanMessage(content="Weather in Rome?")]})
     run = runs.build_run(
         view
