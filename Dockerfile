@@ -7,12 +7,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# The locked dependencies first (their layer is reused while the lock does not change), then the package.
+COPY requirements/app.txt ./requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/app.txt
 COPY pyproject.toml README.md ./
 COPY src/ ./src/
 # The demo extra and devtools/demo.py (developer tooling, not in the package) let the same image run
-# the compose file's demo-app (python /app/devtools/demo.py).
+# the compose file's demo-app (python /app/devtools/demo.py); requirements/app.txt holds the extra.
 COPY devtools/demo.py ./devtools/
-RUN pip install --no-cache-dir ".[demo]" \
+RUN pip install --no-cache-dir --no-deps ".[demo]" \
     && rm -rf /app/src /app/build
 
 # Run as an unprivileged user that owns the data directory (the durable spool lives there).

@@ -23,7 +23,7 @@ from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
 from tests.support import fixtures
 from tests.support import sidecar as sidecars
-from tests.support.child_env import user_environment
+from tests.support.child_env import lock_constraints, user_environment
 from tests.support.labelstudio_server import LabelStudioServer, free_port
 from tests.support.otlp_requests import llm_spans
 from tests.support.prerequisites import REPO_ROOT, missing
@@ -45,7 +45,8 @@ for question in ("Capital of France?", "Capital of Italy?"):
 
 @pytest.fixture(scope="module")
 def clean_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``pip install .`` (a copy of the checkout) and langchain-core into a new virtual environment."""
+    """``pip install .`` (a copy of the checkout) and langchain-core into a new virtual environment,
+    with the versions of requirements/app.txt (the lock) as constraints: the same packages any day."""
     root = tmp_path_factory.mktemp("clean-install")
     source = root / "source"
     source.mkdir()
@@ -57,8 +58,20 @@ def clean_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
+    constraints = root / "constraints.txt"
+    constraints.write_text(lock_constraints(REPO_ROOT / "requirements" / "app.txt"))
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", str(source), "langchain-core"],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-c",
+            str(constraints),
+            str(source),
+            "langchain-core",
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -427,7 +427,12 @@ def test_dockerfile_installs_the_package_and_runs_the_cli():
     for keyword, rest in instructions:
         values.setdefault(keyword, []).append(rest)
     assert values["FROM"] == ["python:3.11-slim"]
-    assert any('pip install --no-cache-dir ".[demo]"' in run for run in values["RUN"])  # demo-app uses it too
+    # the locked dependencies (requirements/app.txt, with the demo extra demo-app uses), then the package
+    assert any(
+        "pip install --no-cache-dir --require-hashes -r requirements/app.txt" in run for run in values["RUN"]
+    )
+    assert any('pip install --no-cache-dir --no-deps ".[demo]"' in run for run in values["RUN"])
+    assert "requirements/app.txt ./requirements/" in values["COPY"]
     assert any(copy.startswith("devtools/demo.py ") for copy in values["COPY"])  # the demo-app's script
     assert json.loads(values["ENTRYPOINT"][-1]) == ["otel-label-studio"]
     assert json.loads(values["CMD"][-1])[0] == "serve"
