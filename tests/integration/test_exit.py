@@ -19,13 +19,24 @@ from tests.support.child_env import user_environment
 from tests.support.labelstudio_server import LabelStudioServer
 from tests.support.prerequisites import REPO_ROOT, missing
 
-SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")  # as pyproject's classifiers and the README say
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 APP = REPO_ROOT / "tests" / "support" / "exit_app.py"
 WAYS = {
     "zero-code": [],
     "in-process, first export at exit": ["--in-process", "at-exit"],
     "in-process, late": ["--in-process", "late"],
 }
+
+
+def test_the_supported_pythons_are_the_ones_the_package_declares() -> None:
+    from importlib.metadata import metadata
+
+    declared = {
+        line.rsplit(":: ", 1)[1]
+        for line in metadata("otel-label-studio").get_all("Classifier") or []
+        if line.startswith("Programming Language :: Python :: 3.")
+    }
+    assert declared == set(SUPPORTED_PYTHONS)
 
 
 def child_python(version: str) -> Path:
