@@ -91,6 +91,7 @@ def test_an_agent_run_in_process_is_exactly_one_task_with_its_trajectory(
     assert task.data["incomplete"] is False
     counts = exporter.counts
     assert (counts["runs_released"], counts["tasks_created"], counts["runs_open"]) == (1, 1, 0)
+    assert counts["llm_spans"] == 2  # its two chat calls, not every span of the run
 
 
 def test_two_concurrent_runs_in_one_process_do_not_mix(routing, captured, label_studio, ls, project_name):
@@ -201,6 +202,8 @@ def test_serve_makes_the_same_task_from_requests_sent_in_reverse_order(
     assert counts["otel_label_studio_runs_open"] == 0
     retried = sum(len(scope.spans) for spans in requests[0].resource_spans for scope in spans.scope_spans)
     assert counts["otel_label_studio_runs_late_spans_total"] == retried  # dropped, counted: no second task
+    chat_calls_retried = sum(span.name == "ToolCallingFake.chat" for span in spans[:3])
+    assert counts["otel_label_studio_receiver_llm_spans_total"] == 2 + chat_calls_retried  # chat spans only
 
 
 def test_serve_killed_after_half_the_pieces_makes_one_complete_task_after_a_restart(
