@@ -214,8 +214,9 @@ class RunBuild:
         gate.commit()
 
     def _record(self, run: list[SpanView], project: str | None) -> RunRecord:
+        """``project`` (the request's header) only for a run whose resource names none."""
         record = build_run(run)
-        record.project = project
+        record.project = record.project or project
         if self._redact is not None:
             record.redact(self._redact)
         return record

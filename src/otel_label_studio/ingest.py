@@ -101,7 +101,8 @@ class Ingest:
         if self.runs is not None:  # mode agent: review rules decide when a run is released
             batch = list(views)
             held = self.runs.pieces_of(batch, project)
-            return MappingResult(spans=len(batch), llm_spans=len(held), held=held)
+            llm_spans = sum(dialects.dialect_for(view) is not None for view in batch)  # not every held span
+            return MappingResult(spans=len(batch), llm_spans=llm_spans, held=held)
         result = self._mapper.map(views) if self.gate is None else self._map_with_rules(views, project)
         if project:
             for record in result.records:

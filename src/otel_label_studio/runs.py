@@ -8,8 +8,8 @@ a span any of the three dialects writes: OpenLLMetry 0.55+ (``gen_ai.operation.n
 
 ``pieces`` splits a batch of spans by trace (what a durable assembler holds until the run is whole);
 ``runs_of`` splits one trace's spans into runs; ``build_run`` reads one run's spans, in any order, into
-a ``RunRecord``: the user's request, each step (``run_steps``), the final answer, provenance per step
-and the run's totals.
+a ``RunRecord``: the user's request, each step (``run_steps``), the final answer, provenance per step,
+the run's totals and the project its resource names (``label_studio.project``, as for an LLM call).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pickle
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
-from .dialects._common import SERVICE_NAME, error_text, text_attr
+from .dialects._common import PROJECT_ATTRIBUTE, SERVICE_NAME, error_text, text_attr
 from .record import _PlainUnpickler
 from .run_steps import (
     DOCUMENT_LIMIT,
@@ -153,7 +153,7 @@ class RunRecord:
     end_time_unix_nano: int = 0
     service_name: str | None = None
     error: str | None = None  # the top span's error
-    project: str | None = None  # a per-span project override (resource attribute, request header)
+    project: str | None = None  # the resource's label_studio.project, else the request's project header
 
     @property
     def model(self) -> str | None:
@@ -318,7 +318,19 @@ def build_run(views: Iterable[SpanView], *, incomplete: bool | None = None) -> R
         end_time_unix_nano=max(view.end_time_unix_nano for view in spans),
         service_name=text_attr(top.resource, SERVICE_NAME),
         error=error_text(top) if top.status_code == STATUS_ERROR else None,
+        project=_run_project(top, spans),
     )
+
+
+def _run_project(top: SpanView, spans: Iterable[SpanView]) -> str | None:
+    """The project the run's resource names (``label_studio.project``), as an LLM call's record reads
+    it: the top span's, else the first of the other spans carrying it (a run's spans share one
+    resource unless the run crossed processes)."""
+    for view in (top, *spans):
+        project = text_attr(view.resource, PROJECT_ATTRIBUTE)
+        if project is not None:
+            return project
+    return None
 
 
 __all__ = [

@@ -23,9 +23,9 @@ from tests.support import scenarios, sidecar
 from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
 from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF
-from tests.support.pipelines import pipeline
+from tests.support.pipelines import deliver, pipeline, routed
 from tests.support.prerequisites import REPO_ROOT
-from tests.support.serve_calls import metrics, register_webhook
+from tests.support.serve_calls import metrics, register_webhook, wait_for_tasks_created
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +53,12 @@ def expected_task(spans) -> dict:
     return run_task(Layout.from_config(AGENT_CONFIG), build_run(run))
 
 
-def send(side, requests) -> None:
+def send(side, requests, headers: dict[str, str] | None = None) -> None:
     for request in requests:
         response = httpx.post(
-            side.traces_url, content=request.SerializeToString(), headers={**PROTOBUF, **side.auth()}
+            side.traces_url,
+            content=request.SerializeToString(),
+            headers={**PROTOBUF, **side.auth(), **(headers or {})},
         )
         assert response.status_code == 200, response.text
 
@@ -89,6 +91,7 @@ def test_an_agent_run_in_process_is_exactly_one_task_with_its_trajectory(
     assert task.data["incomplete"] is False
     counts = exporter.counts
     assert (counts["runs_released"], counts["tasks_created"], counts["runs_open"]) == (1, 1, 0)
+    assert counts["llm_spans"] == 2  # its two chat calls, not every span of the run
 
 
 def test_two_concurrent_runs_in_one_process_do_not_mix(routing, captured, label_studio, ls, project_name):
@@ -134,6 +137,45 @@ def test_a_plain_call_outside_any_chain_is_a_one_step_run(routing, captured, lab
     assert task.predictions[0].result[0]["value"] == {"text": ["Hi there 😀 café"]}
 
 
+def test_an_in_process_run_goes_to_the_project_its_resource_names(captured, label_studio, ls, project_name):
+    """``label_studio.project`` on the app's resource wins over the exporter's project_name, as for
+    LLM calls (README, "Tasks go to a project chosen like this")."""
+    scenarios.agent_run()
+    routed_title = f"{project_name}-routed"
+    exporter = agent_exporter(label_studio, project_name)
+    try:
+        deliver(exporter, routed(run_spans(captured), routed_title))
+    finally:
+        exporter.shutdown()
+    [task] = tasks_of(ls, routed_title)
+    assert task.data["steps"][0]["content"] == "What's the weather in Paris?"
+    assert task.predictions[0].result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
+    assert project_by_title(ls, project_name) is None
+
+
+def test_serve_sends_a_run_to_its_resource_project_and_one_naming_none_to_the_requests_project(
+    tmp_path, captured, label_studio, ls, project_name
+):
+    scenarios.agent_run()
+    paris = run_spans(captured)
+    captured.clear()
+    scenarios.agent_run(city="Oslo", answer="Rain in Oslo.")
+    oslo = run_spans(captured)
+    routed_title, header_title = f"{project_name}-routed", f"{project_name}-header"
+    side = sidecar.start(label_studio, tmp_path / "serve", project_name, args=AGENT_ARGS)
+    try:
+        requests = [encode_spans(routed(paris, routed_title)), encode_spans(oslo)]
+        send(side, requests, headers={"x-label-studio-project": header_title})
+        wait_for_tasks_created(side, 2)
+    finally:
+        side.terminate()
+    assert project_by_title(ls, project_name) is None
+    [routed_task] = tasks_of(ls, routed_title)
+    assert routed_task.data["steps"][0]["content"] == "What's the weather in Paris?"
+    [header_task] = tasks_of(ls, header_title)
+    assert header_task.data["steps"][0]["content"] == "What's the weather in Oslo?"
+
+
 def test_serve_makes_the_same_task_from_requests_sent_in_reverse_order(
     tmp_path, routing, captured, label_studio, ls, project_name
 ):
@@ -160,6 +202,8 @@ def test_serve_makes_the_same_task_from_requests_sent_in_reverse_order(
     assert counts["otel_label_studio_runs_open"] == 0
     retried = sum(len(scope.spans) for spans in requests[0].resource_spans for scope in spans.scope_spans)
     assert counts["otel_label_studio_runs_late_spans_total"] == retried  # dropped, counted: no second task
+    chat_calls_retried = sum(span.name == "ToolCallingFake.chat" for span in spans[:3])
+    assert counts["otel_label_studio_receiver_llm_spans_total"] == 2 + chat_calls_retried  # chat spans only
 
 
 def test_serve_killed_after_half_the_pieces_makes_one_complete_task_after_a_restart(

@@ -7,8 +7,6 @@ import logging
 from dataclasses import replace
 
 import pytest
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.dm_view import TASK_KEYS, review_view
@@ -16,7 +14,7 @@ from otel_label_studio.layouts import CHAT_CONFIG, CONVERSATION_KEY, PROMPT_CONF
 from tests.support import fixtures
 from tests.support.builders import record
 from tests.support.label_studio_reads import project_by_title, tasks_of
-from tests.support.pipelines import deliver
+from tests.support.pipelines import deliver, routed
 from tests.support.proxy import LabelStudioProxy
 
 pytestmark = pytest.mark.integration
@@ -95,26 +93,6 @@ def test_a_tab_that_cannot_be_made_is_said_once_and_tasks_go_in(label_studio, ls
     assert [r.levelname for r in caplog.records if "Data Manager tab" in r.getMessage()] == ["WARNING"]
     assert len(tasks_of(ls, project_name)) == 1 and len(tasks_of(ls, other)) == 1
     assert views_of(ls, project_name) == [] and views_of(ls, other) == []
-
-
-def routed(spans, title: str) -> list[ReadableSpan]:
-    """The spans as sent by an app whose resource names the project ``title``."""
-    resource = Resource.create({"label_studio.project": title})
-    return [
-        ReadableSpan(
-            name=s.name,
-            context=s.context,
-            parent=s.parent,
-            resource=resource,
-            attributes=s.attributes,
-            events=s.events,
-            kind=s.kind,
-            status=s.status,
-            start_time=s.start_time,
-            end_time=s.end_time,
-        )
-        for s in spans
-    ]
 
 
 def test_the_tab_knows_every_key_a_task_carries():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_label_studio import LabelStudioSpanExporter
@@ -26,3 +28,23 @@ def deliver(exporter: LabelStudioSpanExporter, spans) -> None:
     """Export the way a span processor does, then wait until the delivery thread has imported it."""
     exporter.export(spans)
     assert exporter.force_flush(30_000), exporter.counts
+
+
+def routed(spans, title: str) -> list[ReadableSpan]:
+    """The spans as sent by an app whose resource names the project ``title``."""
+    resource = Resource.create({"label_studio.project": title})
+    return [
+        ReadableSpan(
+            name=s.name,
+            context=s.context,
+            parent=s.parent,
+            resource=resource,
+            attributes=s.attributes,
+            events=s.events,
+            kind=s.kind,
+            status=s.status,
+            start_time=s.start_time,
+            end_time=s.end_time,
+        )
+        for s in spans
+    ]

@@ -35,6 +35,17 @@ def wait_until_drained(process: sidecar.Sidecar, timeout: float = 60.0) -> dict[
     raise AssertionError("the spool did not drain")
 
 
+def wait_for_tasks_created(process: sidecar.Sidecar, count: int, timeout: float = 60.0) -> dict[str, float]:
+    """The metrics once ``count`` tasks were imported, whichever projects they went to."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        values = metrics(process)
+        if values.get("otel_label_studio_delivery_tasks_created_total", 0) >= count:
+            return values
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} tasks were created in {timeout}s")
+
+
 def grpc_export(process: sidecar.Sidecar, body: bytes, metadata=()):
     channel = grpc.insecure_channel(process.grpc_target, options=[("grpc.max_send_message_length", 64 << 20)])
     try:

@@ -148,6 +148,25 @@ def test_two_runs_in_one_trace_are_two_records(captured):
     }
 
 
+def test_a_run_goes_to_its_resource_project_before_the_requests_project(captured, tmp_path):
+    """The request's project (serve's x-label-studio-project header) is for runs whose spans name none,
+    as for LLM calls; it survives the spool's hold."""
+    paris, oslo = agent_views(captured, city="Paris"), agent_views(captured, city="Oslo")
+    routed = [replace(view, resource={**view.resource, "label_studio.project": "Support"}) for view in paris]
+    clock = Clock()
+    spool = Spool(str(tmp_path / "spool.sqlite3"), clock=clock)
+    assembler = RunAssembler(SpoolHold(spool), grace=5, idle_timeout=300, clock=clock)
+    assembler.hold(assembler.pieces_of(routed + oslo, "From-Header"))
+    clock.now += 5
+    assert assembler.release_ready() == 2
+    projects = {run.request: run.project for run in queued_runs(spool)}
+    assert projects == {
+        "What's the weather in Paris?": "Support",
+        "What's the weather in Oslo?": "From-Header",
+    }
+    spool.close()
+
+
 def test_the_spool_holds_spans_of_different_traces_apart_even_with_equal_span_ids(captured, tmp_path):
     views = agent_views(captured)
     copies = [[replace(view, trace_id=f"{n:032x}") for view in views] for n in (1, 2)]

@@ -8,6 +8,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.assembly import MemoryHold, RunAssembler
 from otel_label_studio.ingest import Ingest, IngestStats
 from otel_label_studio.mapping import Mapper
 from otel_label_studio.memory_queue import MemoryQueue
@@ -16,7 +17,7 @@ from otel_label_studio.receiver.intake import Intake
 from otel_label_studio.redact import Redactor
 from otel_label_studio.spanview import SpanView, from_readable_span
 from otel_label_studio.spool import Spool
-from tests.support import fixtures
+from tests.support import fixtures, scenarios
 
 
 def spans():
@@ -84,6 +85,19 @@ def test_a_stage_sees_the_views_before_mapping_and_may_hold_some_back():
     assert (first.spans, first.records) == (0, [])
     second = ingest.map(views()[-1:])  # the completion again: released with the held batch
     assert second.spans == 7 and len(second.records) == 3 and calls == [6, 1]
+
+
+def test_mode_agent_counts_the_llm_spans_of_a_run_not_every_span_it_holds(captured):
+    """A run's LangChain spans are all held, but only its chat spans are LLM spans (as in mode prompt)."""
+    scenarios.agent_run()  # two chat calls among 17 run spans (and create_agent, no run span)
+    batch = [from_readable_span(span) for span in captured.get_finished_spans()]
+    queue = MemoryQueue(100)
+    ingest = Ingest(mapper(), queue, runs=RunAssembler(MemoryHold(queue, 10), grace=5, idle_timeout=30))
+    result = ingest.map(batch)
+    assert len(result.held) == 17
+    ingest.enqueue(result)
+    assert (ingest.stats.spans_received, ingest.stats.llm_spans) == (18, 2)
+    assert ingest.stats.llm_spans == mapper().map(batch).llm_spans  # what mode prompt counts
 
 
 def test_the_exporter_and_the_receiver_count_the_same_spans_alike(monkeypatch, tmp_path):

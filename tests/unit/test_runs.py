@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -80,6 +81,23 @@ def test_spans_in_any_order_make_the_same_run(captured):
     random.Random(7).shuffle(shuffled)
     assert runs.build_run(reversed(views)) == expected
     assert runs.build_run(shuffled) == expected
+
+
+def test_a_run_goes_to_the_project_its_spans_resource_names(captured):
+    """The resource attribute ``label_studio.project`` routes a run as it routes an LLM call; the top
+    span's resource first, then the first step's carrying it."""
+    views = [view for piece in runs.pieces(agent_spans(captured)) for view in piece.spans]
+    assert runs.build_run(views).project is None  # no attribute: the exporter's own project
+
+    def named(view: SpanView, title: str) -> SpanView:
+        return replace(view, resource={**view.resource, "label_studio.project": title})
+
+    assert runs.build_run([named(view, "Support-%Y") for view in views]).project == "Support-%Y"
+    top = next(view for view in views if not view.parent_span_id)
+    steps_only = [named(view, "Steps") if view is not top else view for view in views]
+    assert runs.build_run(steps_only).project == "Steps"
+    mixed = [named(view, "Top") if view is top else view for view in steps_only]
+    assert runs.build_run(mixed).project == "Top"
 
 
 def test_the_trajectory_as_openai_messages(captured):
