@@ -184,7 +184,7 @@ def test_serve_makes_the_same_task_from_requests_sent_in_reverse_order(
         scenarios.agent_run()
     [in_process] = tasks_of(ls, f"{project_name}-in-process")
     spans = run_spans(captured)
-    requests = [encode_spans(spans[i : i + 3]) for i in range(0, len(spans), 3)]
+    requests = [encode_spans(spans[i : i + 2]) for i in range(0, len(spans), 2)]
     assert len(requests) >= 4
     side = sidecar.start(label_studio, tmp_path / "serve", project_name, args=AGENT_ARGS)
     try:
