@@ -64,6 +64,7 @@ class Side:
     latency_ms: float | None
     start_time_unix_nano: int = 0
     metadata: dict[str, str] = field(default_factory=dict)
+    model_class: str | None = None  # LangChain's (``LLMRecord.model_class``)
 
     @property
     def key(self) -> str:
@@ -78,6 +79,7 @@ class Side:
             "latency_ms": self.latency_ms,
             "start_time_unix_nano": self.start_time_unix_nano,
             "metadata": dict(self.metadata),
+            "model_class": self.model_class,
         }
 
 
@@ -173,6 +175,7 @@ def _side(record: LLMRecord, generation: int) -> Side:
         latency_ms=record.latency_ms,
         start_time_unix_nano=record.start_time_unix_nano,
         metadata=dict(record.metadata),
+        model_class=record.model_class,
     )
 
 
