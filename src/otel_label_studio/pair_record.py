@@ -89,4 +89,5 @@ def _side(side: Side) -> dict[str, Any]:
         "latency_ms": side.latency_ms,
         "start_time_unix_nano": side.start_time_unix_nano,
         "metadata": dict(side.metadata),
+        "model_class": side.model_class,
     }

@@ -64,6 +64,7 @@ class Side:
     latency_ms: float | None
     start_time_unix_nano: int = 0
     metadata: dict[str, str] = field(default_factory=dict)
+    model_class: str | None = None  # LangChain's (``LLMRecord.model_class``)
 
     @property
     def key(self) -> str:
@@ -78,6 +79,7 @@ class Side:
             "latency_ms": self.latency_ms,
             "start_time_unix_nano": self.start_time_unix_nano,
             "metadata": dict(self.metadata),
+            "model_class": self.model_class,
         }
 
 
@@ -173,6 +175,7 @@ def _side(record: LLMRecord, generation: int) -> Side:
         latency_ms=record.latency_ms,
         start_time_unix_nano=record.start_time_unix_nano,
         metadata=dict(record.metadata),
+        model_class=record.model_class,
     )
 
 
@@ -305,6 +308,16 @@ def _explain(label: str, side: Mapping[str, Any], other: Mapping[str, Any]) -> s
 # --- win rates --------------------------------------------------------------------------------
 
 
+#: What tells a pair's two sides apart when no variant is asked for: the first of these whose values
+#: differ. Fake models and some providers record no model name; two LangChain models of one provider
+#: differ by class. A side without one counts as "unknown", so a named model against an unnamed one
+#: is still told apart by model.
+SIDE_ATTRIBUTES = ("model", "provider", "model_class", "ls_model_name")
+#: Variants read from the side itself (``Side.meta``); any other is a run-metadata key.
+_SIDE_FIELDS = ("model", "provider", "model_class")
+UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One reviewed pair: the variant (model, or a metadata value) on each side and the choice."""
@@ -312,6 +325,8 @@ class Outcome:
     a: str
     b: str
     choice: str  # one of OUTCOMES
+    by: str = ""  # what told the sides apart (a variant name); "" when nothing did (then a == b)
+    others: tuple[str, ...] = ()  # when nothing did: the variants whose values differ between the sides
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,11 +349,12 @@ class WinRate:
         return self.wins + self.losses
 
 
-def outcome_of(task: Mapping[str, Any], variant: str = "model") -> Outcome | None:
+def outcome_of(task: Mapping[str, Any], variant: str | None = None) -> Outcome | None:
     """The outcome of a pair task's newest submitted annotation; None without a choice.
 
-    ``variant`` says what is compared: ``model`` (each side's model), or a run-metadata key such as
-    ``prompt_version`` read from each side's metadata. A side without it counts as "unknown".
+    ``variant`` says what is compared: ``model``, ``provider`` or ``model_class`` (each side's), or a
+    run-metadata key such as ``prompt_version`` read from each side's metadata; None: the first of
+    ``SIDE_ATTRIBUTES`` that differs. A side without it counts as "unknown".
     """
     from .datasets import newest_annotation  # here: datasets imports this module
 
@@ -351,14 +367,35 @@ def outcome_of(task: Mapping[str, Any], variant: str = "model") -> Outcome | Non
     choice = choice_of(annotation.get("result") or ())
     if choice is None:
         return None
-    return Outcome(_variant(pair.get("a"), variant), _variant(pair.get("b"), variant), choice)
+    side_a, side_b = _mapping(pair.get("a")), _mapping(pair.get("b"))
+    for name in SIDE_ATTRIBUTES if variant is None else (variant,):
+        a, b = _variant(side_a, name), _variant(side_b, name)
+        if a != b:
+            return Outcome(a, b, choice, name)
+    same = _variant(side_a, variant or "model")
+    return Outcome(same, same, choice, "", _differing(side_a, side_b, exclude=variant))
 
 
-def _variant(side: Any, variant: str) -> str:
-    if not isinstance(side, Mapping):
-        return "unknown"
-    value = side.get("model") if variant == "model" else (side.get("metadata") or {}).get(variant)
-    return str(value) if value else "unknown"
+def _mapping(side: Any) -> Mapping[str, Any]:
+    return side if isinstance(side, Mapping) else {}
+
+
+def _variant(side: Mapping[str, Any], variant: str) -> str:
+    value = side.get(variant) if variant in _SIDE_FIELDS else _metadata(side).get(variant)
+    return str(value) if value else UNKNOWN
+
+
+def _metadata(side: Mapping[str, Any]) -> Mapping[str, Any]:
+    metadata = side.get("metadata")
+    return metadata if isinstance(metadata, Mapping) else {}
+
+
+def _differing(a: Mapping[str, Any], b: Mapping[str, Any], *, exclude: str | None) -> tuple[str, ...]:
+    """The variants (side fields, then run-metadata keys) whose values differ between two sides."""
+    keys = sorted({*_metadata(a), *_metadata(b)} - set(_SIDE_FIELDS))
+    return tuple(
+        name for name in (*_SIDE_FIELDS, *keys) if name != exclude and _variant(a, name) != _variant(b, name)
+    )
 
 
 def win_rates(outcomes: Iterable[Outcome], z: float = 1.959963984540054) -> list[WinRate]:

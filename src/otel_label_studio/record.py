@@ -27,6 +27,9 @@ _ROLE_ALIASES = {
     "developer": "system",
 }
 
+#: What OpenLLMetry appends to a LangChain model's run name to name its span (``FakeListChatModel.chat``).
+_OPENLLMETRY_SUFFIXES = (".chat", ".completion")
+
 #: OpenLLMetry's placeholder for a model LangChain cannot name. The one rule for every model field
 #: (``request_model``, ``response_model``, ``model``): this, like an empty name, is no model. The
 #: checks are inline where they run per span.
@@ -75,6 +78,7 @@ class LLMRecord:
     # judge results from gen_ai.evaluation.result span events (evaluations.py): plain dicts with
     # name, score, label, explanation. Last, so a record spooled before it still loads.
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    span_name: str = ""  # last too: the LangChain model class is read from it (``model_class``)
 
     @property
     def model(self) -> str | None:
@@ -87,6 +91,22 @@ class LLMRecord:
             if candidate and candidate != UNKNOWN_MODEL:
                 return candidate
         return None
+
+    @property
+    def model_class(self) -> str | None:
+        """LangChain's name for the model's run: its class (``FakeListChatModel``) unless the app named
+        the run. What tells apart two models that report no model name (fake models, some providers).
+        None for a span LangChain did not make (its run metadata has no ``ls_model_type``, and the
+        instrumentation does not name the provider "langchain")."""
+        if "ls_model_type" not in self.metadata and self.provider != "langchain":
+            return None
+        name = self.span_name
+        if self.dialect != "openinference":  # OpenLLMetry names the span "<run name>.<request type>"
+            for suffix in _OPENLLMETRY_SUFFIXES:
+                if name.endswith(suffix):
+                    name = name[: -len(suffix)]
+                    break
+        return name or None
 
     @property
     def response_id(self) -> str:

@@ -13,7 +13,10 @@
 
 A **pairwise project** (``pair_layout.is_pairwise``) gets win rates instead (``build_pair_report``):
 per pair of variants (models, or a run-metadata key), wins, losses, ties, "both bad" and the win
-rate with its 95% Wilson interval (``pairs.win_rates``).
+rate with its 95% Wilson interval (``pairs.win_rates``). Spans of fake models and of some providers
+carry no model name: without a variant asked for, such a pair's sides are told apart by their
+provider, LangChain model class or ``ls_model_name``, and when nothing tells any pair's sides apart
+``nothing_told_apart`` says which ``--variant`` to use.
 
 Only a few numbers per task are kept, never the tasks: a project of any size streams through.
 """
@@ -21,13 +24,14 @@ Only a few numbers per task are kept, never the tasks: a project of any size str
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 from xml.etree import ElementTree
 
 from . import judge, stats
 from .datasets import newest_annotation
-from .pairs import WinRate, outcome_of, win_rates
+from .pairs import SIDE_ATTRIBUTES, WinRate, outcome_of, win_rates
 
 TOP_DISAGREEMENTS = 20
 
@@ -301,38 +305,123 @@ def render_text(report: Report) -> str:
 # --- pairwise projects (tasks from pair_layout.PairLayout) -------------------------------------
 
 
+#: How a report names what told the sides of a pair apart.
+_ATTRIBUTE_WORDS = {"model_class": "LangChain model class"}
+#: Most --variant suggestions a report or an error gives.
+MAX_OTHER_VARIANTS = 5
+
+
 @dataclass
 class PairReport:
     """Win rates of a pairwise project: each task's newest submitted annotation is one outcome
     (the choice ``export`` reads), compared by ``variant``: each side's ``model``, or a run-metadata
-    key such as ``prompt_version`` recorded in the pair's meta."""
+    key such as ``prompt_version`` recorded in the pair's meta. Without a variant asked for
+    (``falls_back``), a pair whose sides have no or the same model is compared by the first of
+    provider, LangChain model class and ``ls_model_name`` that differs (``pairs.SIDE_ATTRIBUTES``)."""
 
     project_id: int
     title: str
     tasks: int
     variant: str
     reviewed: int  # tasks whose newest annotation chose A, B, "Tie" or "Both bad"
-    same_variant: int  # of those, pairs whose two sides are the same variant: left out of the rates
+    same_variant: int  # of those, pairs whose two sides nothing told apart: left out of the rates
     win_rates: list[WinRate]
+    falls_back: bool = False
+    told_apart_by: dict[str, int] = field(default_factory=dict)  # reviewed pairs per what told them apart
+    other_variants: list[str] = field(default_factory=list)  # what differs in the pairs left out: --variant
 
 
 def build_pair_report(
-    tasks: Iterable[Mapping[str, Any]], *, variant: str = "model", project_id: int, title: str = ""
+    tasks: Iterable[Mapping[str, Any]], *, variant: str | None = None, project_id: int, title: str = ""
 ) -> PairReport:
     count, outcomes = 0, []
+    told_apart_by: Counter[str] = Counter()
+    others: Counter[str] = Counter()
     for task in tasks:
         count += 1
         outcome = outcome_of(task, variant)
         if outcome is not None:
             outcomes.append(outcome)
+            if outcome.by:
+                told_apart_by[outcome.by] += 1
+            others.update(outcome.others)
+    order = {name: i for i, name in enumerate(SIDE_ATTRIBUTES)}
     return PairReport(
         project_id=project_id,
         title=title,
         tasks=count,
-        variant=variant,
+        variant=variant or "model",
         reviewed=len(outcomes),
         same_variant=sum(1 for o in outcomes if o.a == o.b),
         win_rates=win_rates(outcomes),
+        falls_back=variant is None,
+        told_apart_by=dict(sorted(told_apart_by.items(), key=lambda kv: order.get(kv[0], 0))),
+        other_variants=[name for name, _ in sorted(others.items(), key=lambda kv: (-kv[1], kv[0]))][
+            :MAX_OTHER_VARIANTS
+        ],
+    )
+
+
+def attribute_words(name: str) -> str:
+    return _ATTRIBUTE_WORDS.get(name, name)
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def compared_by(report: PairReport) -> str:
+    """``model``, or ``model; where ... by provider (2 pairs)`` when the report fell back."""
+    fallbacks = [
+        f"{attribute_words(name)} ({n} {'pair' if n == 1 else 'pairs'})"
+        for name, n in report.told_apart_by.items()
+        if name != report.variant
+    ]
+    if not (report.falls_back and fallbacks):
+        return report.variant
+    return f"{report.variant}; where it is missing or the same on both sides, by {', '.join(fallbacks)}"
+
+
+def told_apart_by_words(report: PairReport) -> str:
+    """What the report compares the sides by, in words: its variant, or the fallback chain."""
+    if not report.falls_back:
+        return report.variant
+    words = [attribute_words(name) for name in SIDE_ATTRIBUTES]
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def left_out(report: PairReport) -> str:
+    """Why the pairs left out are: what their sides share, and what differs (the --variant to try)."""
+    same = f"the same {report.variant} on both sides"
+    if report.falls_back:
+        rest = [attribute_words(name) for name in SIDE_ATTRIBUTES if name != report.variant]
+        same += f" (and the same {_and(rest)})"
+    line = f"Left out: {report.same_variant} reviewed pairs with {same}"
+    if report.other_variants:
+        line += "; what differs between their sides: " + ", ".join(
+            f"--variant {name}" for name in report.other_variants
+        )
+    return line
+
+
+def nothing_told_apart(report: PairReport) -> str | None:
+    """Without --variant, when nothing tells the two sides of any reviewed pair apart: what to do
+    instead (the ``--variant`` to use); None when there is something to report."""
+    if not report.falls_back or not report.reviewed or report.told_apart_by:
+        return None
+    attributes = _and([attribute_words(name) for name in SIDE_ATTRIBUTES])
+    message = (
+        f"project {report.project_id} {report.title!r}: nothing tells the two sides of its "
+        f"{report.reviewed} reviewed pairs apart (each pair has the same {attributes} on both sides, or "
+        "none recorded), so there is no win rate to give; "
+    )
+    if report.other_variants:
+        choices = " or ".join(f"--variant {name}" for name in report.other_variants)
+        return message + f"compare by what differs between their sides: {choices}"
+    return message + (
+        "nothing else recorded with them differs either: record what tells the variants apart as run "
+        'metadata on each model or call (LangChain: .with_config(metadata={"variant": "candidate"})) and '
+        "compare by it with --variant variant"
     )
 
 
@@ -351,13 +440,13 @@ def _rate(value: float | None) -> str:
 def render_pair_text(report: PairReport) -> str:
     lines = [
         f"Project {report.project_id} {report.title!r}: {report.tasks} pair tasks, {report.reviewed} with a "
-        f"choice; compared by {report.variant}",
+        f"choice; compared by {compared_by(report)}",
         "",
         "Win rates (first vs second: wins / (wins + losses); ties and both bad counted, not in the rate; "
         "95% Wilson interval)",
     ]
     if not report.win_rates:
-        lines.append(f"  no reviewed pair has two different {report.variant} values")
+        lines.append(f"  no reviewed pair has two different {told_apart_by_words(report)} values")
     for r in report.win_rates:
         interval = "" if r.low is None else f" [{r.low:.3f}, {r.high:.3f}]"
         lines.append(
@@ -365,8 +454,5 @@ def render_pair_text(report: PairReport) -> str:
             f"both bad {r.both_bad}; win rate {_rate(r.win_rate)}{interval} (n={r.decided})"
         )
     if report.same_variant:
-        lines += [
-            "",
-            f"Left out: {report.same_variant} reviewed pairs with the same {report.variant} on both sides",
-        ]
+        lines += ["", left_out(report)]
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from html import escape
 
 from .pairs import WinRate
-from .report import PairReport, Report, fmt
+from .report import PairReport, Report, compared_by, fmt, left_out, told_apart_by_words
 
 _CELL = 44
 _PLOT = 260
@@ -194,13 +194,14 @@ def render_pair_html(report: PairReport) -> str:
     body = [
         f"<h1>{title}</h1>",
         f"<p>{report.tasks} pair tasks, {report.reviewed} with a choice; compared by "
-        f"<b>{escape(report.variant)}</b>. Ties and both bad are counted but not in the rate; the "
+        f"<b>{escape(compared_by(report))}</b>. Ties and both bad are counted but not in the rate; the "
         "whiskers are the 95% Wilson interval.</p>",
     ]
     if report.win_rates:
         body.append(_win_rate_bars(report.win_rates, report.variant))
     else:
-        body.append(f"<p>No reviewed pair has two different {escape(report.variant)} values.</p>")
+        what = escape(told_apart_by_words(report))
+        body.append(f"<p>No reviewed pair has two different {what} values.</p>")
     rows = "".join(
         f"<tr><td>{escape(r.first)}</td><td>{escape(r.second)}</td><td>{r.wins}</td><td>{r.losses}</td>"
         f"<td>{r.ties}</td><td>{r.both_bad}</td>"
@@ -213,8 +214,5 @@ def render_pair_html(report: PairReport) -> str:
         f"<th>both bad</th><th>win rate</th><th>95% interval</th></tr>{rows}</table>"
     )
     if report.same_variant:
-        body.append(
-            f"<p>Left out: {report.same_variant} reviewed pairs with the same {escape(report.variant)} "
-            "on both sides.</p>"
-        )
+        body.append(f"<p>{escape(left_out(report))}.</p>")
     return _page(title, body)

@@ -336,3 +336,44 @@ def test_legacy_list_content_of_text_blocks_is_their_text():
         ("user", mixed),  # not only text: nothing is dropped
         ("tool", "[tool result #call_1] 22C"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "scenario", "model_class"),
+    [
+        ("legacy", "chat_system_human", "FakeListChatModel"),  # span "FakeListChatModel.chat"
+        ("legacy", "completion", "FakeListLLM"),  # no run metadata; gen_ai.system "Langchain"
+        ("openinference", "chat_system_human", "FakeListChatModel"),
+        ("openinference", "completion", "FakeListLLM"),
+    ],
+)
+def test_the_langchain_model_class_is_read_from_the_span_name(dialect, scenario, model_class):
+    """Fake models name no model: their class is what tells two of them apart in a pair."""
+    (record,) = records(fixtures.load(dialect, scenario)).records
+    assert record.model is None and record.model_class == model_class
+
+
+def test_the_model_class_of_live_spans_and_none_for_spans_langchain_did_not_make(captured):
+    import dataclasses
+    import pickle
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from otel_label_studio.record import LLMRecord
+
+    GenericFakeChatModel(messages=iter([AIMessage(content="ok")])).invoke("hi")
+    (live,) = records(captured.get_finished_spans()).records
+    assert (live.dialect, live.model, live.model_class) == ("genai", None, "GenericFakeChatModel")
+    native = SpanView(
+        trace_id="ab" * 16,
+        span_id="cd" * 8,
+        name="chat gpt-4o",
+        attributes={**_chat_attributes("q", "a"), "gen_ai.provider.name": "openai"},
+    )
+    (record,) = records_from_views([native])
+    assert (record.provider, record.model_class) == ("openai", None)
+    # a record spooled before the span's name was kept still loads: no class
+    before = [f.name for f in dataclasses.fields(LLMRecord)].index("span_name")
+    old = LLMRecord.from_bytes(pickle.dumps(pickle.loads(live.to_bytes())[:before], protocol=5))
+    assert (old.span_name, old.model_class, old.outputs) == ("", None, ["ok"])

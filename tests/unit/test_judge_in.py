@@ -3,6 +3,7 @@ evaluations, survive the spool, and become ``judge:<name>`` predictions on the t
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import re
 
@@ -41,7 +42,8 @@ def test_sdk_and_otlp_spans_carry_their_evaluation_events_to_the_record():
 def test_evaluations_survive_the_spool_and_an_old_spooled_record_still_loads():
     record = mapped([from_readable_span(judged_chat_span())])
     assert LLMRecord.from_bytes(record.to_bytes()).evaluations == EXPECTED
-    old = pickle.dumps(pickle.loads(record.to_bytes())[:-1], protocol=5)  # spooled before the field
+    before = [f.name for f in dataclasses.fields(LLMRecord)].index("evaluations")
+    old = pickle.dumps(pickle.loads(record.to_bytes())[:before], protocol=5)  # spooled before the field
     assert LLMRecord.from_bytes(old).evaluations == []
 
 

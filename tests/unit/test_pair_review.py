@@ -3,16 +3,23 @@ Manager tab of a text-prompt config, and the feedback loop taking a pair task's 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
+import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_label_studio.dm_view import data_column, needs_tab, view_for
 from otel_label_studio.feedback.loop import FeedbackLoop
 from otel_label_studio.layouts import PROMPT_CONFIG, Layout
 from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout
-from otel_label_studio.report import build_pair_report, pair_report_json, render_pair_text
+from otel_label_studio.report import (
+    build_pair_report,
+    nothing_told_apart,
+    pair_report_json,
+    render_pair_text,
+)
 from otel_label_studio.report_html import render_pair_html
 
 TEXT_PAIRWISE = """
@@ -78,6 +85,92 @@ def test_a_side_without_the_variant_key_counts_as_unknown():
     (row,) = build_pair_report(tasks, variant="prompt_version", project_id=1).win_rates
     assert (row.first, row.second, row.wins, row.losses) == ("unknown", "v1", 1, 0)
     assert row.win_rate == 1.0 and math.isclose(row.high or 0, 1.0)
+
+
+def sides_task(task_id: int, a: dict, b: dict, result: list) -> dict:
+    """A pair task whose sides record only ``a`` and ``b`` (plus span ids)."""
+    task = pair_task(task_id, ("", ""), result)
+    for letter, side in (("a", a), ("b", b)):
+        task["meta"]["pair"][letter] = {"span_id": f"{task_id:015x}{letter}", **copy.deepcopy(side)}
+    return task
+
+
+FAKE_LIST = {"provider": "fakelistchatmodel", "model_class": "FakeListChatModel", "metadata": {}}
+GENERIC = {"provider": "genericfakechatmodel", "model_class": "GenericFakeChatModel", "metadata": {}}
+SERVED = {"provider": "acme", "model_class": "ServedChat", "metadata": {}}
+CANDIDATE = {"provider": "acme", "model_class": "CandidateChat", "metadata": {}}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "by", "names"),
+    [
+        (FAKE_LIST, GENERIC, "provider", ("fakelistchatmodel", "genericfakechatmodel")),
+        (SERVED, CANDIDATE, "model_class", ("CandidateChat", "ServedChat")),
+        (
+            {**SERVED, "model": "m", "metadata": {"ls_model_name": "served-model"}},
+            {**SERVED, "model": "m", "metadata": {"ls_model_name": "candidate-model"}},
+            "ls_model_name",
+            ("candidate-model", "served-model"),
+        ),
+        ({**SERVED, "model": "gpt-4o"}, CANDIDATE, "model", ("gpt-4o", "unknown")),  # one name: the model
+    ],
+    ids=["provider", "model-class", "ls-model-name", "one-side-named"],
+)
+def test_sides_with_no_or_the_same_model_are_told_apart_by_the_first_attribute_that_differs(a, b, by, names):
+    """Spans of fake models carry no model name: report said both sides were the same model."""
+    tasks = [
+        sides_task(1, a, b, choose("left")),
+        sides_task(2, b, a, choose("left")),
+        sides_task(3, a, b, TIE),
+    ]
+    report = build_pair_report(tasks, project_id=4, title="fakes")
+    (row,) = report.win_rates
+    assert (row.first, row.second) == names
+    assert (row.wins + row.losses, row.ties, report.same_variant) == (2, 1, 0)
+    assert report.told_apart_by == {by: 3} and nothing_told_apart(report) is None
+    text = render_pair_text(report)
+    assert f"{names[0]} vs {names[1]}: wins 1, losses 1, ties 1" in text
+    if by == "model_class":
+        assert "where it is missing or the same on both sides, by LangChain model class (3 pairs)" in text
+    assert pair_report_json(report)["told_apart_by"] == {by: 3}
+    # --variant compares what it names, and nothing else
+    assert build_pair_report(tasks, variant="model", project_id=4).win_rates == (
+        [] if by != "model" else [row]
+    )
+
+
+def test_pairs_nothing_tells_apart_name_the_variant_to_use():
+    same = {**FAKE_LIST, "metadata": {"ls_model_type": "chat"}}
+    served = {**FAKE_LIST, "metadata": {"variant": "served", "step": "1"}}
+    candidate = {**FAKE_LIST, "metadata": {"variant": "candidate", "step": "2"}}
+    tasks = [sides_task(1, served, candidate, choose("left")), sides_task(2, candidate, served, TIE)]
+    tasks.append(sides_task(3, same, same, choose("right")))
+    tasks[1]["meta"]["pair"]["b"]["metadata"]["step"] = "2"  # only "variant" differs in this pair
+    report = build_pair_report(tasks, project_id=4, title="fakes")
+    assert (report.reviewed, report.same_variant, report.win_rates) == (3, 3, [])
+    assert report.other_variants == ["variant", "step"]
+    message = nothing_told_apart(report)
+    assert message is not None and message.startswith(
+        "project 4 'fakes': nothing tells the two sides of its 3"
+    )
+    assert "the same model, provider, LangChain model class and ls_model_name on both sides" in message
+    assert message.endswith(
+        "compare by what differs between their sides: --variant variant or --variant step"
+    )
+    # and with what it names: win rates
+    (row,) = build_pair_report(tasks, variant="variant", project_id=4).win_rates
+    assert (row.first, row.second, row.losses, row.ties) == ("candidate", "served", 1, 1)
+
+    nothing = nothing_told_apart(build_pair_report([tasks[2]], project_id=4, title="n2"))
+    assert nothing is not None and "record what tells the variants apart as run metadata" in nothing
+    assert nothing.endswith("compare by it with --variant variant")
+    # nothing reviewed yet, or a --variant given: a report to print, not a usage problem
+    assert nothing_told_apart(build_pair_report([sides_task(5, same, same, [])], project_id=4)) is None
+    explicit = build_pair_report(tasks, variant="model", project_id=4)
+    assert nothing_told_apart(explicit) is None
+    assert "Left out: 3 reviewed pairs with the same model on both sides; what differs between their" in (
+        render_pair_text(explicit)
+    )
 
 
 def test_a_text_prompt_pairwise_config_gets_its_tab_too():

@@ -29,7 +29,9 @@ def add_parser(commands: Commands) -> None:
         "with 2+ annotators (Krippendorff's alpha ordinal, percent agreement) and the 20 largest "
         "disagreements with links to their tasks. On a pairwise project (a config with a Pairwise tag): per "
         "pair of models (or --variant values), wins, losses, ties, both bad and the win rate with a 95% "
-        "Wilson interval.",
+        "Wilson interval; a pair whose sides have no or the same model is compared by provider, LangChain "
+        "model class or ls_model_name, and when nothing tells any pair's sides apart report exits with "
+        "status 2 naming the --variant to use.",
     )
     report.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
     report.add_argument(
@@ -38,8 +40,10 @@ def add_parser(commands: Commands) -> None:
     report.add_argument(
         "--variant",
         metavar="KEY",
-        help="pairwise projects: what the win rates compare, 'model' (each side's model, the default) or a "
-        "run-metadata key recorded with each side, such as prompt_version",
+        help="pairwise projects: what the win rates compare: 'model', 'provider' or 'model_class' "
+        "(LangChain's class of each side's model), or a run-metadata key recorded with each side, such as "
+        "prompt_version (default: the model, else the first of provider, model_class, ls_model_name that "
+        "differs)",
     )
     report.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         Scale,
         build_pair_report,
         build_report,
+        nothing_told_apart,
         pair_report_json,
         render_pair_text,
         render_text,
@@ -91,13 +96,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="report", file=sys.stderr)
         tasks = _counted(client.iter_tasks(project_id), bar)
         if pairwise:
-            pairs = build_pair_report(
-                tasks, variant=args.variant or "model", project_id=project.id, title=project.title
-            )
+            pairs = build_pair_report(tasks, variant=args.variant, project_id=project.id, title=project.title)
+            problem = nothing_told_apart(pairs)
             page, data, text = render_pair_html(pairs), pair_report_json(pairs), render_pair_text(pairs)
         else:
             scale = Scale.from_config(project.label_config)
             report = build_report(tasks, scale, url=url, project_id=project.id, title=project.title)
+            problem = None
             page, data, text = render_html(report), to_json(report), render_text(report)
         bar.close()
     except LabelStudioError as error:
@@ -107,6 +112,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 1
     finally:
         client.close()
+    if problem is not None:  # a usage problem: the --variant to give
+        print(problem, file=sys.stderr)
+        return 2
     if args.html:
         try:
             with open(args.html, "w", encoding="utf-8") as out:

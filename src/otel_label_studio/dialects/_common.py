@@ -99,6 +99,7 @@ def new_record(view: SpanView, *, operation: str, dialect: str, metadata_prefix:
         truncated=view.dropped_attributes_count > 0,
         project=text_attr(view.resource, PROJECT_ATTRIBUTE),
         evaluations=read_evaluations(view.events) if view.events else [],
+        span_name=view.name,
     )
     if view.status_code == STATUS_ERROR:
         record.error = error_text(view)
