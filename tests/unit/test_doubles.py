@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import textwrap
+from types import SimpleNamespace
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -15,6 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
 from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.doctor import langchain_instrumentations
 from otel_label_studio.doubles import find_doubles
 from otel_label_studio.ingest import Ingest
 from otel_label_studio.mapping import Mapper
@@ -231,3 +233,19 @@ def test_mode_agent_keeps_both_and_warns_once(caplog):
     assert "each becomes a task of its own" in warning and UNINSTALL in warning
     assert exporter.counts["described_twice"] == 0
     exporter.shutdown()
+
+
+def test_doctor_names_each_distribution_that_registers_an_instrumentor_named_langchain():
+    def entry(name: str, dist: str | None, value: str = "pkg.module:Instrumentor"):
+        return SimpleNamespace(name=name, value=value, dist=SimpleNamespace(name=dist) if dist else None)
+
+    ours = entry("langchain", "opentelemetry-instrumentation-langchain")
+    theirs = entry("langchain", "openinference-instrumentation-langchain")
+    assert langchain_instrumentations([ours, entry("httpx", "opentelemetry-instrumentation-httpx")]) == [
+        "opentelemetry-instrumentation-langchain"
+    ]
+    assert langchain_instrumentations([ours, ours, theirs]) == [  # a distribution found twice counts once
+        "openinference-instrumentation-langchain",
+        "opentelemetry-instrumentation-langchain",
+    ]
+    assert langchain_instrumentations([entry("langchain", None, "some.module:X")]) == ["some.module"]
