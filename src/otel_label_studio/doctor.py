@@ -2,17 +2,21 @@
 
 Checks in the order a user would fix them: Label Studio reachable at the URL, the key accepted
 (and which kind it is), the project there or creatable, its label config able to take tasks,
-the review-rules file as serve's start checks it against the mode, and the receiver's ports free
-(or held by a healthy serve). Nothing is created or changed.
+the review-rules file as serve's start checks it against the mode, LangChain instrumented once by
+``opentelemetry-instrument`` in the environment doctor runs in, and the receiver's ports free (or
+held by a healthy serve). Nothing is created or changed.
 """
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Iterable
 
 import httpx
 
+from . import doubles
 from .bridge import projects_for
 from .config import Settings, SettingsError, base_url_problem, read_settings
 from .labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
@@ -56,7 +60,40 @@ def diagnose(
             client.close()
     if rules:
         findings.append(_rules(rules, settings.mode))
+    findings.append(_instrumentations(entry_points(group="opentelemetry_instrumentor")))
     return findings + _ports(host, ports)
+
+
+def langchain_instrumentations(instrumentors: Iterable[EntryPoint]) -> list[str]:
+    """The distributions whose ``opentelemetry_instrumentor`` is named ``langchain``, each once: all
+    of them are turned on by ``opentelemetry-instrument``, which tells instrumentors apart by that name
+    only (so ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=langchain`` turns them all off)."""
+    found = {
+        entry.dist.name if entry.dist is not None else entry.value.partition(":")[0]
+        for entry in instrumentors
+        if entry.name == "langchain"
+    }
+    return sorted(found)
+
+
+def _instrumentations(instrumentors: Iterable[EntryPoint]) -> Finding:
+    found = langchain_instrumentations(instrumentors)
+    if not found:
+        return Finding(
+            OK, "instrumentation", "no LangChain instrumentation for opentelemetry-instrument here"
+        )
+    if len(found) == 1:
+        return Finding(
+            OK, "instrumentation", f"opentelemetry-instrument here instruments LangChain once ({found[0]})"
+        )
+    return Finding(
+        WARN,
+        "instrumentation",
+        f"{' and '.join(found)} are both installed here, each an instrumentor of LangChain named langchain: "
+        "with both on, each LLM call gets two spans (modes prompt and chat keep one task per call; agent "
+        "and pairwise make a task of each)",
+        doubles.FIX,
+    )
 
 
 def _rules(path: str, mode: str) -> Finding:

@@ -178,7 +178,9 @@ class LabelStudioSpanExporter(SpanExporter):
 
     @property
     def counts(self) -> dict[str, int]:
-        """What happened so far: spans seen, records queued, tasks created, records waiting or dropped;
+        """What happened so far: spans seen, records queued, tasks created, records waiting or dropped,
+        LLM spans not made tasks because another instrumentation described the same call
+        (``described_twice``, see ``doubles.py``);
         mode agent: ``runs_*``; mode pairwise: ``pairs_released``, ``pair_spans_unpaired`` (spans with
         no partner when their trace's wait ended: not imported), ``pairs_identical``,
         ``pair_traces_waiting``; with review rules, per rule
@@ -193,6 +195,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "errors_skipped": ingest.errors_skipped,
             "unreadable": ingest.unreadable,
             "duplicates": ingest.duplicates,
+            "described_twice": ingest.described_twice,
             "dropped": ingest.dropped,
             "tasks_created": delivery.tasks_created,
             "dead_lettered": delivery.dead_lettered,

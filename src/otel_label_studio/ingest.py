@@ -24,22 +24,33 @@ not mapped, redacted or queued. A kept span is mapped with its rule's ``include_
 naming ``status: error`` keeps failed calls as tasks showing the error), goes to its rule's
 project, and is admitted (limits, folding) after redaction; the gate's state is written once per
 batch. Without a gate the batch takes the mapper's own loop: no per-span work is added.
+
+Calls described twice (two LangChain instrumentations in one app, ``doubles.py``): in modes prompt
+and chat, of two records of a batch that describe one call, the OpenInference one is dropped and counted
+in ``described_twice``; review rules give back what its admission took (its place under a limit,
+its fingerprint), though within its batch a limit it filled may have refused a later call;
+modes agent and pairwise build tasks from whole traces, and each instrumentation has its own, so
+there both stay. Either way the first batch found with one logs a WARNING naming the fix, once.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
-from . import dialects
+from . import dialects, doubles
 from .assembly import RunAssembler
 from .mapping import Mapper, MappingResult
 from .queue import AddResult, QueueFull, RecordQueue
 from .spanview import SpanView
 
 if TYPE_CHECKING:
+    from .record import LLMRecord
     from .rules import ReviewGate
+
+_logger = logging.getLogger(__name__)
 
 
 class Stage(Protocol):
@@ -64,6 +75,7 @@ class IngestStats:
     unreadable: int = 0
     no_content: int = 0
     errors_skipped: int = 0  # failed calls, not wanted as tasks
+    described_twice: int = 0  # LLM spans of a call another instrumentation's span described too
 
 
 class Ingest:
@@ -86,6 +98,7 @@ class Ingest:
         self.gate = gate
         self._lock = threading.Lock()
         self.stats = IngestStats()
+        self._warned_doubles = False
         self.runs = runs  # mode agent: runs, not calls, become records
         if runs is not None:
             runs.on_release = self._released
@@ -100,10 +113,20 @@ class Ingest:
             views = batch
         if self.runs is not None:  # mode agent: review rules decide when a run is released
             batch = list(views)
+            if not self._warned_doubles:
+                self._look_for_doubles(batch)
             held = self.runs.pieces_of(batch, project)
             llm_spans = sum(dialects.dialect_for(view) is not None for view in batch)  # not every held span
             return MappingResult(spans=len(batch), llm_spans=llm_spans, held=held)
-        result = self._mapper.map(views) if self.gate is None else self._map_with_rules(views, project)
+        if self.gate is None:
+            result = self._mapper.map(views)
+            twice = doubles.find_doubles(result.records)
+            if twice:
+                result.records = _without(result.records, twice)
+                result.described_twice = len(twice)
+                self._warn_of_doubles(one_task_kept=True)
+        else:
+            result = self._map_with_rules(views, project)
         if project:
             for record in result.records:
                 if not record.project:
@@ -136,9 +159,40 @@ class Ingest:
             if gate.admit(decision, record):
                 records.append(record)
                 result.admitted.append((decision, record))
+        twice = doubles.find_doubles(records)
+        if twice:  # admitted one by one (a span over its limit is not even mapped): given back now
+            gone = {id(record) for record in twice}
+            gate.revoke([pair for pair in result.admitted if id(pair[1]) in gone])
+            result.admitted = [pair for pair in result.admitted if id(pair[1]) not in gone]
+            result.records = _without(records, twice)
+            result.described_twice = len(twice)
+            self._warn_of_doubles(one_task_kept=True)
         result.spans += spans
         result.llm_spans += llm_spans
         return result
+
+    def _look_for_doubles(self, views: list[SpanView]) -> None:
+        """Modes agent and pairwise: calls described twice are only warned of (the module's docstring).
+        Each LLM span is read for it only while the batch holds both instrumentations' spans."""
+        found = [(view, dialect) for view in views if (dialect := dialects.dialect_for(view)) is not None]
+        if len({dialect.name in doubles.OPENLLMETRY for _, dialect in found}) < 2:
+            return
+        records = []
+        for view, dialect in found:
+            try:
+                records.append(dialect.to_record(view, self._mapper.metadata_prefix))
+            except Exception:  # read for real when its run is released, and counted then
+                continue
+        if doubles.find_doubles(records):
+            self._warn_of_doubles(one_task_kept=False)
+
+    def _warn_of_doubles(self, *, one_task_kept: bool) -> None:
+        """Once per ingest path: per exporter, per serve."""
+        with self._lock:
+            if self._warned_doubles:
+                return
+            self._warned_doubles = True
+        _logger.warning(doubles.warning(one_task_kept))
 
     def enqueue(self, result: MappingResult) -> AddResult:
         """Queue mapped records, count the batch and wake delivery when something was added.
@@ -192,3 +246,9 @@ class Ingest:
         stats.unreadable += result.unreadable
         stats.no_content += result.no_content
         stats.errors_skipped += result.errors_skipped
+        stats.described_twice += result.described_twice
+
+
+def _without(records: list[LLMRecord], dropped: list[LLMRecord]) -> list[LLMRecord]:
+    gone = {id(record) for record in dropped}
+    return [record for record in records if id(record) not in gone]

@@ -28,6 +28,7 @@ class MappingResult:
     no_content: int = 0  # LLM spans with nothing to label
     errors_skipped: int = 0  # failed calls, not wanted as tasks
     unreadable: int = 0  # an adapter failed on the span
+    described_twice: int = 0  # LLM spans dropped: another instrumentation's span described the call
     problems: list[str] = field(default_factory=list)  # one line per unreadable span
     admitted: list[Any] = field(default_factory=list)  # review rules: (Decision, record) of each record
     held: list[Any] = field(default_factory=list)  # mode agent: run pieces to hold (``assembly.py``)
@@ -75,6 +76,10 @@ class Mapper:
     @property
     def include_errors(self) -> bool:
         return self._include_errors
+
+    @property
+    def metadata_prefix(self) -> str:
+        return self._metadata_prefix
 
     def _keep(self, record: LLMRecord, result: MappingResult, include_errors: bool) -> bool:
         if record.error and not record.outputs:

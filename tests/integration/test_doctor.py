@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from otel_label_studio.doctor import langchain_instrumentations
 from tests.support import sidecar
 from tests.support.labelstudio_server import free_port
+from tests.support.prerequisites import missing
 
 pytestmark = pytest.mark.integration
 
@@ -200,3 +202,20 @@ def test_a_rules_file_that_fits_the_mode_is_ok(label_studio, tmp_path, project_n
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ok   rules: {path} loads and fits mode agent" in result.stdout
+
+
+def test_both_langchain_instrumentations_installed_is_a_warning_with_the_fix(label_studio, project_name):
+    from importlib.metadata import entry_points
+
+    if len(langchain_instrumentations(entry_points(group="opentelemetry_instrumentor"))) < 2:
+        missing("the test extra installs openinference-instrumentation-langchain beside ours: make setup")
+    result = doctor(label_studio.url, label_studio.pat, "--project-name", project_name, "--no-ports")
+    assert result.returncode == 0, result.stdout  # a warning: each call still makes one task
+    line = next(line for line in result.stdout.splitlines() if line.startswith("warn instrumentation:"))
+    both = "openinference-instrumentation-langchain and opentelemetry-instrumentation-langchain"
+    assert f"{both} are both installed" in line, line
+    assert "-> Keep one: pip uninstall openinference-instrumentation-langchain" in line
+    assert (
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=langchain" in line
+        and "LangchainInstrumentor().instrument()" in line
+    )

@@ -268,6 +268,9 @@ def test_otel_logs_exporter_label_studio_beside_the_traces_exporter_under_opente
         "OTEL_TRACES_EXPORTER": "label_studio",
         "OTEL_LOGS_EXPORTER": "label_studio",
         "OTEL_METRICS_EXPORTER": "none",
+        # the app instruments LangChain itself; OpenInference's instrumentor (installed for the
+        # double-instrumentation tests) stays off, so the judged span is the one that becomes the task
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "langchain",
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": label_studio.pat,
         "OTEL_LABEL_STUDIO_PROJECT_NAME": project_name,

@@ -12,7 +12,8 @@ from .options import DOCTOR_SETTINGS, Commands, add_options, read_options
 def add_parser(commands: Commands) -> None:
     doctor = commands.add_parser(
         "doctor",
-        help="check the URL, the key, the project, its config and the receiver's ports",
+        help="check the URL, the key, the project, its config, LangChain's instrumentation and the "
+        "receiver's ports",
         description="Check this setup the way serve and the exporter would use it; one line per finding, "
         "each with a fix. Takes serve's options and variables, so a serve command line works with doctor "
         "in its place. Creates and changes nothing. Exit status 1 when something must be fixed, 2 for a "
