@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import threading
 import time
 
@@ -13,10 +11,11 @@ import pytest
 from otel_label_studio.durable import DamagedFile, DiskFull
 from otel_label_studio.feedback.outbox import FeedbackOutbox
 from otel_label_studio.queue import QueueFull
-from otel_label_studio.record import LLMRecord, Message
+from otel_label_studio.record import LLMRecord
 from otel_label_studio.spool import Spool
 from tests.support.builders import record
 from tests.support.clock import Clock
+from tests.support.spools import big_record, overwrite
 
 
 @pytest.fixture
@@ -244,18 +243,6 @@ def test_a_spool_file_cannot_make_the_bridge_run_code():
 # --- a full disk ------------------------------------------------------------------------------------------
 
 
-def big_record(n: int) -> LLMRecord:
-    """A record that needs pages of its own (its output spills to overflow pages)."""
-    return LLMRecord(
-        trace_id="b" * 32,
-        span_id=f"{n:016x}",
-        operation="chat",
-        dialect="genai",
-        messages=[Message("user", f"question {n}")],
-        outputs=[f"{n} " + "x" * 20_000],
-    )
-
-
 def fill_disk(spool: Spool) -> None:
     """SQLite's own cap on the file: the next page it needs fails with SQLITE_FULL, as on a full disk."""
     pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
@@ -337,40 +324,6 @@ def test_the_byte_limit_truncates_a_wal_that_stands_over_it(tmp_path):
 
 
 # --- a damaged file ----------------------------------------------------------------------------------------
-
-
-def overwrite(path: str) -> None:
-    with open(path, "wb") as file:
-        file.write(os.urandom(50_000))
-
-
-def real_spool(directory) -> str:
-    spool = Spool.in_directory(str(directory))
-    spool.add([big_record(n) for n in range(30)])
-    spool.close()
-    return spool.path
-
-
-@pytest.mark.parametrize(
-    ("damage", "wrong"),
-    [
-        (overwrite, "is not an SQLite database"),
-        (lambda path: os.truncate(path, os.path.getsize(path) // 2), "is corrupt"),
-        (lambda path: os.truncate(path, 4096), "is corrupt"),
-    ],
-    ids=["garbage", "truncated-half", "truncated-first-page"],
-)
-def test_a_damaged_spool_says_which_file_what_is_wrong_and_how_to_move_it_aside(tmp_path, damage, wrong):
-    path = real_spool(tmp_path / "data")
-    damage(path)
-    with pytest.raises(DamagedFile) as error:
-        Spool.in_directory(str(tmp_path / "data"))
-    message = str(error.value)
-    assert f"the spool file {path} is damaged: it {wrong}" in message
-    (command,) = re.findall(r"mv \S+ \S+$", message)
-    subprocess.run(command, shell=True, check=True)  # the command works as given
-    assert not os.path.exists(path)
-    assert Spool.in_directory(str(tmp_path / "data")).stats().depth == 0
 
 
 def test_a_damaged_outbox_is_named_too(tmp_path):
