@@ -23,10 +23,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from bench.common import app_switch, genai_attributes, prompt_text
 from otel_label_studio import PROMPT_CONFIG, LabelStudioSpanExporter
-from otel_label_studio.labelstudio import LabelStudioClient, encode_task
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.spanview import from_readable_span
+from otel_label_studio.delivery.labelstudio import LabelStudioClient, encode_task
+from otel_label_studio.modes.layouts import layout_for
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import from_readable_span
 
 TARGET_OF_CEILING = 0.95
 PROMPT_BYTES = 2048

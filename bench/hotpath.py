@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from bench.common import request_bodies, settle
-from otel_label_studio.mapping import Mapper
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import from_otlp
 from otel_label_studio.receiver.otlp import PROTOBUF, parse_request
-from otel_label_studio.spanview import from_otlp
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.spool import Spool
 
 
 def _steps(workdir: Path, bodies: list[bytes]) -> dict[str, float]:

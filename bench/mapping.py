@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bench.common import genai_attributes, otlp_request, prompt_text
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.spanview import SpanView, from_otlp, from_readable_span
+from otel_label_studio.modes.layouts import layout_for
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import SpanView, from_otlp, from_readable_span
 
 SIZES = (200, 2048, 32768, 262144)
 TARGET_SPANS_PER_SECOND = 50_000

@@ -19,11 +19,11 @@ from typing import Sequence
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench.common import otlp_request
-from otel_label_studio import dialects
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.mapping import Mapper
+from otel_label_studio.modes.layouts import layout_for
+from otel_label_studio.reading import dialects
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import from_otlp
 from otel_label_studio.rules import MemoryReviewState, ReviewGate, parse
-from otel_label_studio.spanview import from_otlp
 
 PROMPT_BYTES = 2048
 ROUNDS = 5  # best of five

@@ -16,12 +16,12 @@ import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
-from otel_label_studio.assembly import MemoryHold, RunAssembler, SpoolHold
-from otel_label_studio.memory_queue import MemoryQueue
-from otel_label_studio.run_codec import decode_view, encode_view
-from otel_label_studio.runs import pieces
-from otel_label_studio.spanview import SpanView, from_readable_span
-from otel_label_studio.spool import Spool
+from otel_label_studio.modes.runs import pieces
+from otel_label_studio.reading.spanview import SpanView, from_readable_span
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler, SpoolHold
+from otel_label_studio.store.memory_queue import MemoryQueue
+from otel_label_studio.store.run_codec import decode_view, encode_view
+from otel_label_studio.store.spool import Spool
 
 OPEN = 10_000
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from .assembly import MemoryHold, RunAssembler, RunHold, SpoolHold
 from .config import Settings
+from .delivery.labelstudio import LabelStudioClient
+from .delivery.projects import Projects
+from .delivery.worker import WAITING_IN_SPOOL, DeliveryWorker
 from .ingest import Ingest
-from .labelstudio import LabelStudioClient
-from .layouts import Layout
-from .mapping import Mapper
-from .pair_hold import PairBuild
-from .pair_layout import PairLayout
-from .projects import Projects
-from .queue import RecordQueue
-from .redact import Redactor
-from .spool import Spool
-from .worker import WAITING_IN_SPOOL, DeliveryWorker
+from .modes.layouts import Layout
+from .modes.pair_hold import PairBuild
+from .modes.pair_layout import PairLayout
+from .reading.mapping import Mapper
+from .reading.redact import Redactor
+from .store.assembly import MemoryHold, RunAssembler, RunHold, SpoolHold
+from .store.queue import RecordQueue
+from .store.spool import Spool
 
 if TYPE_CHECKING:
     from .rules import ReviewGate

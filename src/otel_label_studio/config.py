@@ -195,7 +195,7 @@ def parse_patterns(raw: str) -> tuple[str, ...]:
 
 
 def _compiled(patterns: Sequence[str]) -> tuple[str, ...]:
-    from .redact import Redactor  # says which pattern does not compile
+    from .reading.redact import Redactor  # says which pattern does not compile
 
     Redactor(patterns)
     return tuple(patterns)

@@ -16,13 +16,13 @@ from typing import Iterable
 
 import httpx
 
-from . import doubles
 from .bridge import projects_for
 from .config import Settings, SettingsError, base_url_problem, read_settings
-from .labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
-from .layouts import Layout, task_layout
-from .outages import auth_hint
-from .pair_layout import PairLayout
+from .delivery.labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
+from .delivery.outages import auth_hint
+from .modes.layouts import Layout, task_layout
+from .modes.pair_layout import PairLayout
+from .reading import doubles
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 

@@ -23,17 +23,17 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
-from .durable import DamagedFile
-from .judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
-from .judge_join import register as register_judges
-from .judge_join import unregister as unregister_judges
-from .layouts import Layout, task_layout
-from .pair_hold import PairBuild
-from .pair_layout import PairLayout
-from .queue import QueueFull, RecordQueue, open_queue
-from .spanview import from_readable_span
-from .spool import Spool
-from .worker import DRAIN_RETRY_SECONDS, WAITING_IN_SPOOL
+from .delivery.worker import DRAIN_RETRY_SECONDS, WAITING_IN_SPOOL
+from .judges.judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
+from .judges.judge_join import register as register_judges
+from .judges.judge_join import unregister as unregister_judges
+from .modes.layouts import Layout, task_layout
+from .modes.pair_hold import PairBuild
+from .modes.pair_layout import PairLayout
+from .reading.spanview import from_readable_span
+from .store.durable import DamagedFile
+from .store.queue import QueueFull, RecordQueue, open_queue
+from .store.spool import Spool
 
 _logger = logging.getLogger(__name__)
 

@@ -40,14 +40,14 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
-from . import dialects, doubles
-from .assembly import RunAssembler
-from .mapping import Mapper, MappingResult
-from .queue import AddResult, QueueFull, RecordQueue
-from .spanview import SpanView
+from .reading import dialects, doubles
+from .reading.mapping import Mapper, MappingResult
+from .reading.spanview import SpanView
+from .store.assembly import RunAssembler
+from .store.queue import AddResult, QueueFull, RecordQueue
 
 if TYPE_CHECKING:
-    from .record import LLMRecord
+    from .reading.record import LLMRecord
     from .rules import ReviewGate
 
 _logger = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from typing import Any, Mapping, Sequence
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
-from . import judge_join
-from .evaluations import EVENT_NAME, JudgeEvent, read_evaluations
-from .queue import QueueFull
-from .spanview import EventView
+from .judges import judge_join
+from .reading.evaluations import EVENT_NAME, JudgeEvent, read_evaluations
+from .reading.spanview import EventView
+from .store.queue import QueueFull
 
 _logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from otel_label_studio.layouts import AGENT_CONFIG, Layout
-from otel_label_studio.run_tasks import run_task
+from otel_label_studio.modes.layouts import AGENT_CONFIG, Layout
+from otel_label_studio.modes.run_tasks import run_task
 from tests.support.agent_runs import captured_run
 from tests.support.browser import logged_in_page, screenshot, visible, wait_for_texts
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_label_studio.datasets import Binding, dataset_lines
-from otel_label_studio.layouts import AGENT_CONFIG, CHAT_CONFIG, PROMPT_CONFIG, Layout
-from otel_label_studio.run_tasks import NO_WRONG_STEP, TRAJECTORY_KEY, run_task
+from otel_label_studio.analysis.datasets import Binding, dataset_lines
+from otel_label_studio.modes.layouts import AGENT_CONFIG, CHAT_CONFIG, PROMPT_CONFIG, Layout
+from otel_label_studio.modes.run_tasks import NO_WRONG_STEP, TRAJECTORY_KEY, run_task
 from tests.support.agent_runs import captured_run
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")

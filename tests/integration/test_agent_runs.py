@@ -15,10 +15,10 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.layouts import AGENT_CONFIG, Layout
-from otel_label_studio.run_tasks import run_task
-from otel_label_studio.runs import build_run, looks_like_top, pieces, runs_of
-from otel_label_studio.spanview import from_readable_span
+from otel_label_studio.modes.layouts import AGENT_CONFIG, Layout
+from otel_label_studio.modes.run_tasks import run_task
+from otel_label_studio.modes.runs import build_run, looks_like_top, pieces, runs_of
+from otel_label_studio.reading.spanview import from_readable_span
 from tests.support import scenarios, sidecar
 from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
 from tests.support.logs_receiver import LogsReceiver

@@ -19,7 +19,7 @@ from otel_label_studio import config
 from otel_label_studio.cli.options import SERVE_SETTINGS
 from otel_label_studio.config import parse_size
 from otel_label_studio.feedback.outbox import FeedbackOutbox
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.spool import Spool
 from tests.support.builders import record
 from tests.support.prerequisites import REPO_ROOT
 

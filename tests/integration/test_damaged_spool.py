@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from otel_label_studio.durable import DamagedFile
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.durable import DamagedFile
+from otel_label_studio.store.spool import Spool
 from tests.support.spools import overwrite, real_spool
 
 

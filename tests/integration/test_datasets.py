@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from otel_label_studio import PROMPT_CONFIG, LabelStudioSpanExporter
-from otel_label_studio.datasets import Binding, Filters, dataset_lines, newest_annotation
+from otel_label_studio.analysis.datasets import Binding, Filters, dataset_lines, newest_annotation
 from tests.support import fixtures
 from tests.support.label_studio_reads import project_by_title, tasks_of
 from tests.support.old_configs import without_judge_area
@@ -183,7 +183,7 @@ def test_judge_lines_take_the_label_and_explanation_a_span_event_sent_when_the_c
     """A project made with an older default config has no judge TextArea, so the prediction holds only
     the stars and the score; the span event's label and explanation are in the task's meta.evaluations,
     and the judge export used to write them as null."""
-    from otel_label_studio.judge import judge_prediction
+    from otel_label_studio.judges.judge import judge_prediction
 
     binding = Binding.from_config(without_judge_area(PROMPT_CONFIG))
     prediction = {

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
+from otel_label_studio.delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
 from tests.support import fixtures
 from tests.support import sidecar as sidecars
 from tests.support.child_env import lock_constraints, user_environment
@@ -310,7 +310,7 @@ def test_shutdown_says_plainly_what_is_lost_without_a_spool(caplog) -> None:
 
 def _outage_said(caplog) -> str:  # type: ignore[no-untyped-def]
     """The once-per-outage error line of delivery, or ''."""
-    said = [r.getMessage() for r in caplog.records if r.name == "otel_label_studio.outages"]
+    said = [r.getMessage() for r in caplog.records if r.name == "otel_label_studio.delivery.outages"]
     return said[0] if said else ""
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, encode_task
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.projects import Projects
+from otel_label_studio.delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, encode_task
+from otel_label_studio.delivery.projects import Projects
+from otel_label_studio.modes.layouts import layout_for
 from tests.support import fixtures
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.labelstudio import ErrorKind, ImportUnsettled
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.projects import Projects
-from otel_label_studio.spool import Spool
-from otel_label_studio.worker import ORPHAN_SETTLE_SECONDS, DeliveryWorker
+from otel_label_studio.delivery.labelstudio import ErrorKind, ImportUnsettled
+from otel_label_studio.delivery.projects import Projects
+from otel_label_studio.delivery.worker import ORPHAN_SETTLE_SECONDS, DeliveryWorker
+from otel_label_studio.modes.layouts import layout_for
+from otel_label_studio.store.spool import Spool
 from tests.support import sidecar
 from tests.support.builders import plain
 from tests.support.clock import Clock

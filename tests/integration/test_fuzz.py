@@ -20,9 +20,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from otel_label_studio.config import Settings
-from otel_label_studio.mapping import Mapper
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import EventView, SpanView, from_otlp
 from otel_label_studio.receiver.serve import ServeOptions, Sidecar
-from otel_label_studio.spanview import EventView, SpanView, from_otlp
 from tests.support.labelstudio_server import free_port
 from tests.support.otlp_requests import llm_json
 

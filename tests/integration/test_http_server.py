@@ -23,11 +23,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_label_studio.ingest import Ingest
-from otel_label_studio.mapping import Mapper
+from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.receiver.http import OtlpHttpServer
 from otel_label_studio.receiver.intake import Intake
 from otel_label_studio.receiver.limits import Busy, DecodeGate, ReceiveBudget
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.spool import Spool
 from tests.support import sidecar
 from tests.support.labelstudio_server import free_port, nowhere
 from tests.support.otlp_requests import llm_request

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.labelstudio import LabelStudioClient
+from otel_label_studio.delivery.labelstudio import LabelStudioClient
 from tests.support import fixtures, scenarios
 from tests.support.configs import SEED_CUSTOM_CONFIG
 from tests.support.label_studio_reads import project_by_title, tasks_of

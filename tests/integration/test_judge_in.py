@@ -12,8 +12,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.judge import read_judge
-from otel_label_studio.layouts import PROMPT_CONFIG
+from otel_label_studio.judges.judge import read_judge
+from otel_label_studio.modes.layouts import PROMPT_CONFIG
 from tests.support import sidecar
 from tests.support.browser import logged_in_page, wait_for_texts
 from tests.support.judge_spans import judged_chat_span

@@ -23,15 +23,15 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.sdk._logs.export import LogRecordExportResult
 
 from otel_label_studio.ingest import Ingest
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.queue import QueueFull
+from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.receiver.grpc import RETRY_INFO_KEY, make_grpc_server
 from otel_label_studio.receiver.http import OtlpHttpServer
 from otel_label_studio.receiver.intake import Intake
 from otel_label_studio.receiver.judge_intake import JudgeIntake
 from otel_label_studio.receiver.limits import DecodeGate
 from otel_label_studio.receiver.policy import ReceiverPolicy
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.queue import QueueFull
+from otel_label_studio.store.spool import Spool
 from tests.support import sidecar
 from tests.support.judge_logs import HELPFUL, log_records, logs_request, span_context
 from tests.support.labelstudio_server import nowhere

@@ -35,7 +35,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_label_studio.config import default
 from otel_label_studio.ingest import Ingest
-from otel_label_studio.mapping import Mapper
+from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.receiver import otlp
 from otel_label_studio.receiver.grpc import make_grpc_server, receive_slots
 from otel_label_studio.receiver.intake import Intake
@@ -46,7 +46,7 @@ from otel_label_studio.receiver.limits import (
 )
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError, parse_request
 from otel_label_studio.receiver.policy import ReceiverPolicy
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.spool import Spool
 from tests.support import sidecar
 from tests.support.labelstudio_server import free_port, nowhere
 from tests.support.otlp_requests import llm_json

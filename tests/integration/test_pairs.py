@@ -20,11 +20,12 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableLambda
 
-from otel_label_studio.datasets import pair_lines
+from otel_label_studio.analysis.datasets import pair_lines
+from otel_label_studio.analysis.stats import wilson_interval
+from otel_label_studio.delivery.labelstudio import LabelStudioClient, encode_task
 from otel_label_studio.feedback import logs_request
-from otel_label_studio.labelstudio import LabelStudioClient, encode_task
-from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout, is_pairwise
-from otel_label_studio.pairs import (
+from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout, is_pairwise
+from otel_label_studio.modes.pairs import (
     GENERATIONS,
     SAME_INPUT,
     Outcome,
@@ -35,8 +36,7 @@ from otel_label_studio.pairs import (
     pair_evaluations,
     win_rates,
 )
-from otel_label_studio.record import LLMRecord, Message
-from otel_label_studio.stats import wilson_interval
+from otel_label_studio.reading.record import LLMRecord, Message
 from tests.support import scenarios
 from tests.support.pair_spans import (  # noqa: F401
     ANSWER_CANDIDATE,

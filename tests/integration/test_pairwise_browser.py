@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from otel_label_studio.labelstudio import LabelStudioClient, encode_task
-from otel_label_studio.layouts import Layout
-from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout
-from otel_label_studio.pairs import form_pairs
-from otel_label_studio.projects import Projects
+from otel_label_studio.delivery.labelstudio import LabelStudioClient, encode_task
+from otel_label_studio.delivery.projects import Projects
+from otel_label_studio.modes.layouts import Layout
+from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
+from otel_label_studio.modes.pairs import form_pairs
 from tests.support.browser import logged_in_page, screenshot, task_table, wait_for_texts  # noqa: F401
 from tests.support.pair_spans import ANSWER_CANDIDATE, ANSWER_SERVED, records_of, served_and_candidate
 

@@ -12,9 +12,9 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.labelstudio import LabelStudioClient
-from otel_label_studio.pair_layout import is_pairwise
-from otel_label_studio.spanview import from_readable_span
+from otel_label_studio.delivery.labelstudio import LabelStudioClient
+from otel_label_studio.modes.pair_layout import is_pairwise
+from otel_label_studio.reading.spanview import from_readable_span
 from tests.support import scenarios, sidecar
 from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
 from tests.support.pair_spans import ANSWER_CANDIDATE, ANSWER_SERVED, records_of, served_and_candidate

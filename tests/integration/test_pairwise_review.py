@@ -22,12 +22,12 @@ from label_studio_sdk import LabelStudio
 from scipy.stats import binomtest
 
 from otel_label_studio import PROMPT_CONFIG
-from otel_label_studio.labelstudio import LabelStudioClient, encode_task
-from otel_label_studio.layouts import Layout
-from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout
-from otel_label_studio.pairs import Pair, form_pairs
-from otel_label_studio.projects import Projects
-from otel_label_studio.record import Message
+from otel_label_studio.delivery.labelstudio import LabelStudioClient, encode_task
+from otel_label_studio.delivery.projects import Projects
+from otel_label_studio.modes.layouts import Layout
+from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
+from otel_label_studio.modes.pairs import Pair, form_pairs
+from otel_label_studio.reading.record import Message
 from tests.support import sidecar
 from tests.support.browser import ARTIFACTS, chromium
 from tests.support.builders import record

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from otel_label_studio.replay import frame, read_requests
+from otel_label_studio.receiver.replay import frame, read_requests
 from tests.support.label_studio_reads import tasks_of
 from tests.support.otlp_requests import attribute, llm_spans, span_ids
 
@@ -80,7 +80,7 @@ def test_replay_says_which_file_is_not_otlp(tmp_path):
 
 @pytest.mark.integration
 def test_spool_drain_delivers_in_the_foreground(label_studio, ls, tmp_path, project_name):
-    from otel_label_studio.spool import Spool
+    from otel_label_studio.store.spool import Spool
     from tests.support.builders import record
 
     spool = Spool.in_directory(str(tmp_path / "data"))

@@ -26,9 +26,9 @@ from sklearn.metrics import cohen_kappa_score
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from otel_label_studio import PROMPT_CONFIG
-from otel_label_studio.judge import judge_prediction, score_to_rating
-from otel_label_studio.labelstudio import LabelStudioClient
-from otel_label_studio.report import Scale, build_report, render_text
+from otel_label_studio.analysis.report import Scale, build_report, render_text
+from otel_label_studio.delivery.labelstudio import LabelStudioClient
+from otel_label_studio.judges.judge import judge_prediction, score_to_rating
 from tests.support.prerequisites import REPO_ROOT
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 
-from otel_label_studio.replay import frame
+from otel_label_studio.receiver.replay import frame
 from tests.support import serve_calls, sidecar
 from tests.support.label_studio_reads import tasks_of, wait_for_tasks
 

@@ -21,7 +21,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from otel_label_studio.replay import frame
+from otel_label_studio.receiver.replay import frame
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 RULES = """\

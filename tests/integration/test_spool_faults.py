@@ -22,8 +22,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_label_studio.record import LLMRecord, Message
-from otel_label_studio.spool import Spool
+from otel_label_studio.reading.record import LLMRecord, Message
+from otel_label_studio.store.spool import Spool
 from tests.support import sidecar
 from tests.support.disk_full import FLAG_VARIABLE
 from tests.support.label_studio_reads import assert_exactly_once, wait_for_tasks

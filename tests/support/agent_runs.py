@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from otel_label_studio import runs
-from otel_label_studio.spanview import from_readable_span
+from otel_label_studio.modes import runs
+from otel_label_studio.reading.spanview import from_readable_span
 from tests.support import scenarios
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from otel_label_studio.record import LLMRecord, Message
+from otel_label_studio.reading.record import LLMRecord, Message
 
 
 def record(n: int, trace: str = "a" * 32) -> LLMRecord:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-from otel_label_studio import worker
 from otel_label_studio.cli import main
+from otel_label_studio.delivery import worker
 
 CRASH_STATUS = 86
 

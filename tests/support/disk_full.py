@@ -12,8 +12,8 @@ import os
 import sqlite3
 import sys
 
-from otel_label_studio import spool
 from otel_label_studio.cli import main
+from otel_label_studio.store import spool
 
 FLAG_VARIABLE = "OTEL_LABEL_STUDIO_TEST_DISK_FULL_FLAG"
 

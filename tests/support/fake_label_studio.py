@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from otel_label_studio.labelstudio import ErrorKind, FoundTask, Imported, LabelStudioError, Project
-from otel_label_studio.layouts import layout_for
+from otel_label_studio.delivery.labelstudio import ErrorKind, FoundTask, Imported, LabelStudioError, Project
+from otel_label_studio.modes.layouts import layout_for
 
 
 class FakeLabelStudio:

@@ -13,7 +13,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordPro
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel_label_studio.judge import read_judge
+from otel_label_studio.judges.judge import read_judge
 
 EVENT = "gen_ai.evaluation.result"
 

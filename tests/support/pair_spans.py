@@ -9,9 +9,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableParallel
 
 from otel_label_studio import config
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.record import LLMRecord
-from otel_label_studio.spanview import from_readable_span
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.record import LLMRecord
+from otel_label_studio.reading.spanview import from_readable_span
 
 QUESTION = [
     SystemMessage(content="Answer in one line."),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from otel_label_studio.record import LLMRecord, Message
-from otel_label_studio.spool import Spool
+from otel_label_studio.reading.record import LLMRecord, Message
+from otel_label_studio.store.spool import Spool
 
 
 def big_record(n: int) -> LLMRecord:

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from otel_label_studio.assembly import MemoryHold, RunAssembler, SpoolHold
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.memory_queue import MemoryQueue
-from otel_label_studio.run_codec import VIEW_FORMAT, decode_record, decode_view, encode_view
-from otel_label_studio.runs import RunRecord, build_run, looks_like_top, pieces, runs_of
-from otel_label_studio.spanview import EventView, SpanView, from_readable_span
-from otel_label_studio.spool import Spool
+from otel_label_studio.modes.runs import RunRecord, build_run, looks_like_top, pieces, runs_of
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import EventView, SpanView, from_readable_span
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler, SpoolHold
+from otel_label_studio.store.memory_queue import MemoryQueue
+from otel_label_studio.store.run_codec import VIEW_FORMAT, decode_record, decode_view, encode_view
+from otel_label_studio.store.spool import Spool
 from tests.support import scenarios
 
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from otel_label_studio.backoff import Backoff
+from otel_label_studio.delivery.backoff import Backoff
 
 
 class _Clock:

@@ -187,8 +187,8 @@ def _dropped_by(condition: str, attributes: dict[str, Any]) -> bool:
 
 
 def test_agent_config_sends_every_span_of_a_langchain_run_to_the_bridge(captured):
-    from otel_label_studio.runs import is_run_span
-    from otel_label_studio.spanview import SpanView, from_readable_span
+    from otel_label_studio.modes.runs import is_run_span
+    from otel_label_studio.reading.spanview import SpanView, from_readable_span
     from tests.support import fixtures, scenarios
 
     config = load(AGENT)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.spanview import SpanView, from_readable_span
+from otel_label_studio.modes.layouts import layout_for
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import SpanView, from_readable_span
 from tests.support import fixtures, scenarios
 from tests.support.scenarios import LIVE
 
@@ -196,7 +196,7 @@ def test_media_and_tool_parts_render_readably():
 
 
 def test_messages_on_the_details_event_are_read():
-    from otel_label_studio.spanview import EventView
+    from otel_label_studio.reading.spanview import EventView
 
     event = EventView(
         "gen_ai.client.inference.operation.details",
@@ -211,7 +211,7 @@ def test_messages_on_the_details_event_are_read():
 
 
 def test_an_unreadable_span_costs_only_that_span(monkeypatch):
-    from otel_label_studio.dialects import genai
+    from otel_label_studio.reading.dialects import genai
 
     good = _view(_chat_attributes("q", "a"))
     bad = _view({"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": object()})
@@ -360,7 +360,7 @@ def test_the_model_class_of_live_spans_and_none_for_spans_langchain_did_not_make
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from otel_label_studio.record import LLMRecord
+    from otel_label_studio.reading.record import LLMRecord
 
     GenericFakeChatModel(messages=iter([AIMessage(content="ok")])).invoke("hi")
     (live,) = records(captured.get_finished_spans()).records

@@ -17,14 +17,14 @@ from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.doctor import langchain_instrumentations
-from otel_label_studio.doubles import find_doubles
 from otel_label_studio.ingest import Ingest
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.memory_queue import MemoryQueue
+from otel_label_studio.reading.doubles import find_doubles
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.record import LLMRecord
+from otel_label_studio.reading.spanview import from_readable_span
 from otel_label_studio.receiver.intake import Intake
-from otel_label_studio.record import LLMRecord
 from otel_label_studio.rules import ReviewGate, load_file
-from otel_label_studio.spanview import from_readable_span
+from otel_label_studio.store.memory_queue import MemoryQueue
 
 PREFIX = "traceloop.association.properties"
 FIX = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=langchain"

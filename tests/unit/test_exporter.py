@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.spool import Spool
 from tests.support import fixtures
 
 

@@ -5,7 +5,7 @@ explanation in the ``judge`` TextArea, which is what the judge said, not what th
 from __future__ import annotations
 
 from otel_label_studio.feedback import evaluations
-from otel_label_studio.judge import judge_prediction
+from otel_label_studio.judges.judge import judge_prediction
 
 ANSWER = "Paris is the capital of France."
 

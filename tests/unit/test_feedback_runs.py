@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from otel_label_studio.feedback import evaluations, logs_request
-from otel_label_studio.layouts import AGENT_CONFIG, Layout
-from otel_label_studio.run_tasks import run_task
+from otel_label_studio.modes.layouts import AGENT_CONFIG, Layout
+from otel_label_studio.modes.run_tasks import run_task
 from tests.support.agent_runs import captured_run
 
 

@@ -7,16 +7,17 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from otel_label_studio import LabelStudioSpanExporter, runs
-from otel_label_studio.assembly import MemoryHold, RunAssembler
+from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.ingest import Ingest, IngestStats
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.memory_queue import MemoryQueue
-from otel_label_studio.queue import QueueFull
+from otel_label_studio.modes import runs
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.redact import Redactor
+from otel_label_studio.reading.spanview import SpanView, from_readable_span
 from otel_label_studio.receiver.intake import Intake
-from otel_label_studio.redact import Redactor
-from otel_label_studio.spanview import SpanView, from_readable_span
-from otel_label_studio.spool import Spool
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler
+from otel_label_studio.store.memory_queue import MemoryQueue
+from otel_label_studio.store.queue import QueueFull
+from otel_label_studio.store.spool import Spool
 from tests.support import fixtures, scenarios
 
 

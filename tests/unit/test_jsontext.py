@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from otel_label_studio.jsontext import loads
+from otel_label_studio.reading.jsontext import loads
 
 
 @pytest.mark.parametrize(

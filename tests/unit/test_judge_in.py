@@ -11,12 +11,12 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otel_label_studio.judge import read_judge
-from otel_label_studio.layouts import AGENT_CONFIG, LAYOUT_CONFIGS, Layout, layout_for
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.record import LLMRecord
-from otel_label_studio.redact import Redactor
-from otel_label_studio.spanview import from_otlp, from_readable_span
+from otel_label_studio.judges.judge import read_judge
+from otel_label_studio.modes.layouts import AGENT_CONFIG, LAYOUT_CONFIGS, Layout, layout_for
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.record import LLMRecord
+from otel_label_studio.reading.redact import Redactor
+from otel_label_studio.reading.spanview import from_otlp, from_readable_span
 from tests.support.judge_spans import judged_chat_span
 from tests.support.old_configs import without_judge_area
 

@@ -13,16 +13,16 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
-from otel_label_studio import judge_join
-from otel_label_studio.evaluations import JudgeEvent
-from otel_label_studio.judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
+from otel_label_studio.delivery.labelstudio import ErrorKind, Imported, LabelStudioError
+from otel_label_studio.delivery.projects import Projects as ProjectsOf
+from otel_label_studio.delivery.worker import DeliveryWorker
 from otel_label_studio.judge_logs import LabelStudioLogExporter, judge_event
-from otel_label_studio.labelstudio import ErrorKind, Imported, LabelStudioError
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.projects import Projects as ProjectsOf
-from otel_label_studio.queue import QueueFull, QueueItem
-from otel_label_studio.spool import Spool
-from otel_label_studio.worker import DeliveryWorker
+from otel_label_studio.judges import judge_join
+from otel_label_studio.judges.judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
+from otel_label_studio.modes.layouts import layout_for
+from otel_label_studio.reading.evaluations import JudgeEvent
+from otel_label_studio.store.queue import QueueFull, QueueItem
+from otel_label_studio.store.spool import Spool
 from tests.support.builders import plain
 from tests.support.clock import Clock
 from tests.support.fake_label_studio import FakeLabelStudio
@@ -136,7 +136,7 @@ def test_a_result_for_a_span_that_never_becomes_a_task_is_dropped_after_judge_wa
     clock.now += 29.0
     assert not join.pump() and join.waiting == 1
     clock.now += 1.0
-    with caplog.at_level(logging.WARNING, "otel_label_studio.judge_join"):
+    with caplog.at_level(logging.WARNING, "otel_label_studio.judges.judge_join"):
         assert join.pump()
     assert join.waiting == 0 and join.counts["judge_expired"] == 1
     assert "no task for their span within judge_wait (30 s)" in caplog.text

@@ -2,8 +2,8 @@
 
 import pytest
 
-from otel_label_studio.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout, layout_for
-from otel_label_studio.record import LLMRecord, Message
+from otel_label_studio.modes.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout, layout_for
+from otel_label_studio.reading.record import LLMRecord, Message
 from tests.support.configs import EXTRA_VARIABLES_CONFIG, SEED_CUSTOM_CONFIG
 from tests.support.prerequisites import REPO_ROOT
 

@@ -8,14 +8,14 @@ import re
 import prometheus_client
 from opentelemetry import metrics as otel_metrics
 
-from otel_label_studio.assembly import RunStats
+from otel_label_studio.delivery.worker import WorkerStats
 from otel_label_studio.ingest import IngestStats
-from otel_label_studio.judge_join import JudgeStats
-from otel_label_studio.pair_hold import PairStats
+from otel_label_studio.judges.judge_join import JudgeStats
+from otel_label_studio.modes.pair_hold import PairStats
 from otel_label_studio.receiver.judge_intake import JudgeIntakeStats
 from otel_label_studio.receiver.metrics import INSTRUMENTS, LATENCY, Readings, ServeMetrics
 from otel_label_studio.rules.gate import ReviewCounts, RuleCounts
-from otel_label_studio.worker import WorkerStats
+from otel_label_studio.store.assembly import RunStats
 from tests.support.prerequisites import REPO_ROOT
 
 

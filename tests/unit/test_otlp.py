@@ -14,9 +14,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otel_label_studio.reading.spanview import from_otlp
 from otel_label_studio.receiver import otlp
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, OtlpError
-from otel_label_studio.spanview import from_otlp
 from tests.support.otlp_requests import spec_example
 
 

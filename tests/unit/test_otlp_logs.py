@@ -16,12 +16,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
-from otel_label_studio.evaluations import JudgeEvent
-from otel_label_studio.queue import QueueFull
+from otel_label_studio.reading.evaluations import JudgeEvent
 from otel_label_studio.receiver.judge_intake import JudgeIntake, JudgeIntakeStats
 from otel_label_studio.receiver.otlp import JSON, PROTOBUF, PROTOBUF_SCAN_ABOVE_BYTES, OtlpError, encode
 from otel_label_studio.receiver.otlp_logs import judge_results, parse_logs_request, response_for
 from otel_label_studio.receiver.policy import ReceiverPolicy
+from otel_label_studio.store.queue import QueueFull
 from tests.support.judge_logs import HELPFUL, logs_request, span_context
 
 TRACE, SPAN = 0x5B8EFFF798038103D269B633813FC60C, 0xEEE19B7EC3C1B174

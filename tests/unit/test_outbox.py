@@ -8,7 +8,7 @@ import time
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from otel_label_studio.backoff import Backoff
+from otel_label_studio.delivery.backoff import Backoff
 from otel_label_studio.feedback import FeedbackError
 from otel_label_studio.feedback.outbox import FeedbackOutbox, OutboxForwarder
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.assembly import MemoryHold, RunAssembler, SpoolHold
 from otel_label_studio.config import SettingsError, resolve_settings
-from otel_label_studio.layouts import PROMPT_CONFIG
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.memory_queue import MemoryQueue
-from otel_label_studio.pair_hold import PairBuild
-from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout
-from otel_label_studio.pair_record import PairRecord
-from otel_label_studio.run_codec import decode_record
-from otel_label_studio.spanview import SpanView, from_readable_span
-from otel_label_studio.spool import Spool
+from otel_label_studio.modes.layouts import PROMPT_CONFIG
+from otel_label_studio.modes.pair_hold import PairBuild
+from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
+from otel_label_studio.modes.pair_record import PairRecord
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import SpanView, from_readable_span
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler, SpoolHold
+from otel_label_studio.store.memory_queue import MemoryQueue
+from otel_label_studio.store.run_codec import decode_record
+from otel_label_studio.store.spool import Spool
 from tests.support import scenarios
 from tests.support.pair_spans import ANSWER_CANDIDATE, ANSWER_SERVED, served_and_candidate
 

@@ -10,17 +10,17 @@ import math
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from otel_label_studio.dm_view import data_column, needs_tab, view_for
-from otel_label_studio.feedback.loop import FeedbackLoop
-from otel_label_studio.layouts import PROMPT_CONFIG, Layout
-from otel_label_studio.pair_layout import PAIRWISE_CONFIG, PairLayout
-from otel_label_studio.report import (
+from otel_label_studio.analysis.report import (
     build_pair_report,
     nothing_told_apart,
     pair_report_json,
     render_pair_text,
 )
-from otel_label_studio.report_html import render_pair_html
+from otel_label_studio.analysis.report_html import render_pair_html
+from otel_label_studio.delivery.dm_view import data_column, needs_tab, view_for
+from otel_label_studio.feedback.loop import FeedbackLoop
+from otel_label_studio.modes.layouts import PROMPT_CONFIG, Layout
+from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
 
 TEXT_PAIRWISE = """
 <View>

@@ -8,11 +8,11 @@ import pytest
 from google.rpc import code_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from otel_label_studio.durable import DiskFull
-from otel_label_studio.queue import QueueFull
 from otel_label_studio.receiver.limits import Busy
 from otel_label_studio.receiver.otlp import response_for
 from otel_label_studio.receiver.policy import BUSY, ReceiverPolicy, Refusal
+from otel_label_studio.store.durable import DiskFull
+from otel_label_studio.store.queue import QueueFull
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer wrong", "Basic s3cret-token", "s3cret-token"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_label_studio.config import parse_patterns, resolve_settings
-from otel_label_studio.redact import BUILTIN_PATTERNS, MASK, Redactor
+from otel_label_studio.reading.redact import BUILTIN_PATTERNS, MASK, Redactor
 from tests.support.builders import record
 
 SAMPLES = {

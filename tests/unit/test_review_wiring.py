@@ -12,12 +12,12 @@ import pytest
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.config import SettingsError, read_settings
 from otel_label_studio.ingest import Ingest
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.memory_queue import MemoryQueue
-from otel_label_studio.queue import QueueFull
-from otel_label_studio.redact import Redactor
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.redact import Redactor
+from otel_label_studio.reading.spanview import from_readable_span
 from otel_label_studio.rules import ReviewGate, SqliteReviewState, load_file
-from otel_label_studio.spanview import from_readable_span
+from otel_label_studio.store.memory_queue import MemoryQueue
+from otel_label_studio.store.queue import QueueFull
 from tests.support import fixtures
 
 PREFIX = "traceloop.association.properties"

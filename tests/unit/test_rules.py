@@ -10,7 +10,8 @@ import textwrap
 import pytest
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
-from otel_label_studio.record import LLMRecord, Message
+from otel_label_studio.reading.record import LLMRecord, Message
+from otel_label_studio.reading.spanview import SpanView
 from otel_label_studio.rules import (
     KEPT,
     NO_RULE,
@@ -28,7 +29,6 @@ from otel_label_studio.rules import (
     record_fingerprint,
     state_path_for,
 )
-from otel_label_studio.spanview import SpanView
 from tests.support.prerequisites import REPO_ROOT
 
 PREFIX = "traceloop.association.properties"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from otel_label_studio.reading.spanview import EventView, SpanView, from_readable_span
 from otel_label_studio.rules import KEPT, ReviewGate, RulesError, parse
-from otel_label_studio.spanview import EventView, SpanView, from_readable_span
 from tests.support.judge_spans import judged_chat_span
 
 

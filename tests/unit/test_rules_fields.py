@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from otel_label_studio import dialects
+from otel_label_studio.reading import dialects
+from otel_label_studio.reading.spanview import SpanView, from_otlp, from_readable_span
 from otel_label_studio.rules.fields import FieldReader
 from otel_label_studio.rules.language import RECORD_FIELDS
-from otel_label_studio.spanview import SpanView, from_otlp, from_readable_span
 from tests.support import fixtures, scenarios
 
 PREFIX = "traceloop.association.properties"

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from otel_label_studio.assembly import MemoryHold, RunAssembler
-from otel_label_studio.memory_queue import MemoryQueue
+from otel_label_studio.modes.runs import build_run, pieces, runs_of
+from otel_label_studio.reading.spanview import SpanView, from_readable_span
 from otel_label_studio.rules import ReviewGate, RulesError, parse
 from otel_label_studio.rules.fields import FieldReader
 from otel_label_studio.rules.run_fields import check_mode, run_reader, run_view
-from otel_label_studio.runs import build_run, pieces, runs_of
-from otel_label_studio.spanview import SpanView, from_readable_span
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler
+from otel_label_studio.store.memory_queue import MemoryQueue
 from tests.support import scenarios
 
 PREFIX = "traceloop.association.properties"

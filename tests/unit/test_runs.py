@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_label_studio import runs
-from otel_label_studio.spanview import SpanView, from_readable_span
+from otel_label_studio.modes import runs
+from otel_label_studio.reading.spanview import SpanView, from_readable_span
 from tests.support import fixtures, scenarios
 
 
@@ -278,7 +278,7 @@ def test_cut_marks_what_it_leaves_out():
 
 
 def test_a_run_survives_the_spool_and_is_redacted_everywhere(captured):
-    from otel_label_studio.redact import Redactor
+    from otel_label_studio.reading.redact import Redactor
 
     run = runs.build_run(agent_spans(captured))
     assert runs.RunRecord.from_bytes(run.to_bytes()) == run
@@ -328,7 +328,7 @@ def test_a_run_from_otlp_requests_in_reverse_order_equals_the_in_process_run(cap
     """What serve will see: the spans in several OTLP requests, last first; parents from the protobuf."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    from otel_label_studio.spanview import from_otlp
+    from otel_label_studio.reading.spanview import from_otlp
 
     scenarios.agent_run()
     spans = list(captured.get_finished_spans())

@@ -6,8 +6,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from otel_label_studio.mapping import Mapper
-from otel_label_studio.spanview import from_otlp, from_readable_span
+from otel_label_studio.reading.mapping import Mapper
+from otel_label_studio.reading.spanview import from_otlp, from_readable_span
 from tests.support import fixtures, scenarios
 
 PREFIX = "traceloop.association.properties"

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from otel_label_studio.durable import DamagedFile, DiskFull
 from otel_label_studio.feedback.outbox import FeedbackOutbox
-from otel_label_studio.queue import QueueFull
-from otel_label_studio.record import LLMRecord
-from otel_label_studio.spool import Spool
+from otel_label_studio.reading.record import LLMRecord
+from otel_label_studio.store.durable import DamagedFile, DiskFull
+from otel_label_studio.store.queue import QueueFull
+from otel_label_studio.store.spool import Spool
 from tests.support.builders import record
 from tests.support.clock import Clock
 from tests.support.spools import big_record, overwrite

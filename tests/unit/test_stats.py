@@ -14,7 +14,7 @@ from scipy import stats as scipy_stats
 from sklearn.metrics import cohen_kappa_score
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from otel_label_studio.stats import (
+from otel_label_studio.analysis.stats import (
     cohen_kappa,
     confusion_matrix,
     krippendorff_alpha,

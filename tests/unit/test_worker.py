@@ -9,14 +9,11 @@ import threading
 
 import pytest
 
-from otel_label_studio.labelstudio import (
-    ErrorKind,
-    LabelStudioError,
-)
-from otel_label_studio.layouts import layout_for
-from otel_label_studio.projects import Projects
-from otel_label_studio.spool import Spool
-from otel_label_studio.worker import DeliveryWorker
+from otel_label_studio.delivery.labelstudio import ErrorKind, LabelStudioError
+from otel_label_studio.delivery.projects import Projects
+from otel_label_studio.delivery.worker import DeliveryWorker
+from otel_label_studio.modes.layouts import layout_for
+from otel_label_studio.store.spool import Spool
 from tests.support.builders import plain
 from tests.support.clock import Clock
 from tests.support.fake_label_studio import FakeLabelStudio

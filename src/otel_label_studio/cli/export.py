@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
 from .. import logs
-from ..datasets import FORMATS
+from ..analysis.datasets import FORMATS
 from .options import (
     LABEL_STUDIO_SETTINGS,
     Commands,
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from tqdm import tqdm
 
-    from ..datasets import Binding, Filters, dataset_lines, pair_lines
-    from ..labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
-    from ..pair_layout import PairLayout, is_pairwise
+    from ..analysis.datasets import Binding, Filters, dataset_lines, pair_lines
+    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
+    from ..modes.pair_layout import PairLayout, is_pairwise
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..bridge import Bridge
-from ..queue import RecordQueue
+from ..store.queue import RecordQueue
 
 STALL_SECONDS = 60.0  # foreground delivery gives up after this long without progress
 

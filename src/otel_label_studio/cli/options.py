@@ -11,8 +11,8 @@ from typing import Collection, Mapping, NoReturn, TypeAlias
 
 from .. import config
 from ..config import Settings
-from ..layouts import Layout, task_layout
-from ..pair_layout import PairLayout
+from ..modes.layouts import Layout, task_layout
+from ..modes.pair_layout import PairLayout
 
 #: What ``add_subparsers`` returns: each command module adds its parser to it.
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config, logs
-from ..durable import DamagedFile
 from ..ingest import IngestStats
-from ..layouts import Layout
-from ..mapping import MappingResult
-from ..pair_layout import PairLayout
-from ..queue import RecordQueue
-from ..spool import Spool
+from ..modes.layouts import Layout
+from ..modes.pair_layout import PairLayout
+from ..reading.mapping import MappingResult
+from ..store.durable import DamagedFile
+from ..store.queue import RecordQueue
+from ..store.spool import Spool
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_layout, read_options
 
@@ -71,7 +71,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..replay import read_files
+    from ..receiver.replay import read_files
 
     try:
         requests = read_files(args.files)
@@ -109,8 +109,8 @@ def backfill(
 ) -> int:
     """Map the requests and deliver them, showing progress; 0 when every record became a task."""
     from ..bridge import build_bridge
-    from ..memory_queue import MemoryQueue
-    from ..spanview import from_otlp
+    from ..reading.spanview import from_otlp
+    from ..store.memory_queue import MemoryQueue
 
     queue: RecordQueue = Spool.in_directory(data_dir) if data_dir else MemoryQueue(max_records=10**9)
     try:  # review rules: their state beside the spool, else in memory for this replay

@@ -60,9 +60,7 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm
 
-    from ..labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
-    from ..pair_layout import is_pairwise
-    from ..report import (
+    from ..analysis.report import (
         Scale,
         build_pair_report,
         build_report,
@@ -72,7 +70,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         render_text,
         to_json,
     )
-    from ..report_html import render_html, render_pair_html
+    from ..analysis.report_html import render_html, render_pair_html
+    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
+    from ..modes.pair_layout import is_pairwise
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)

@@ -154,11 +154,11 @@ def dry_run(
     rules: RuleSet, settings: config.Settings, requests: Iterable[ExportTraceServiceRequest]
 ) -> DryRun:
     """Decide, map, redact and admit every span as the bridge does; count what each rule did."""
-    from .. import dialects
-    from ..mapping import Mapper
-    from ..redact import Redactor
+    from ..reading import dialects
+    from ..reading.mapping import Mapper
+    from ..reading.redact import Redactor
+    from ..reading.spanview import from_otlp
     from ..rules import KEPT, OVER_LIMIT, SAMPLED_OUT, ReviewGate
-    from ..spanview import from_otlp
 
     default_project = f"#{settings.project_id}" if settings.project_id is not None else settings.project_name
     gate = ReviewGate(rules, metadata_prefix=settings.metadata_prefix, default_project=default_project)
@@ -206,7 +206,7 @@ def dry_run(
 
 
 def _read_captures(names: list[str], parser: argparse.ArgumentParser) -> list[ExportTraceServiceRequest]:
-    from ..replay import read_files
+    from ..receiver.replay import read_files
 
     try:
         return read_files(names)

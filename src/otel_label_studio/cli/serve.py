@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import config, logs
-from ..durable import DamagedFile
+from ..store.durable import DamagedFile
 from .options import SERVE_SETTINGS, Commands, add_options, project_layout, read_options
 
 SERVE_EPILOG = f"""\

@@ -10,7 +10,7 @@ import time
 
 from .. import logs
 from ..feedback.outbox import OUTBOX_FILE, FeedbackOutbox
-from ..spool import SPOOL_FILE, Spool
+from ..store.spool import SPOOL_FILE, Spool
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_settings, read_options
 

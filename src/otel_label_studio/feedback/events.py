@@ -22,7 +22,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from ..judge import NOTE_NAME, is_judge
+from ..judges.judge import NOTE_NAME, is_judge
 
 EVENT_NAME = "gen_ai.evaluation.result"
 EVALUATION_NAME = "label_studio.human_review"

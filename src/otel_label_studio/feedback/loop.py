@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..labelstudio import LabelStudioError
-from ..pairs import pair_evaluations
+from ..delivery.labelstudio import LabelStudioError
+from ..modes.pairs import pair_evaluations
 from .events import Evaluation, evaluations, logs_request
 from .outbox import FeedbackOutbox, OutboxForwarder
 from .sender import FeedbackSender

@@ -22,8 +22,8 @@ from typing import Callable
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from ..backoff import Backoff
-from ..durable import (
+from ..delivery.backoff import Backoff
+from ..store.durable import (
     RETRY_AFTER_SECONDS,
     DiskFull,
     DiskFullEpisode,

@@ -49,7 +49,7 @@ from google.rpc import code_pb2
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import default
-from ..mapping import MappingResult
+from ..reading.mapping import MappingResult
 from .intake import PROJECT_HEADER, Intake, project_from_header
 from .judge_intake import JudgeIntake
 from .limits import (

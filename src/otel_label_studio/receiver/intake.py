@@ -18,8 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from ..ingest import Ingest, IngestStats
-from ..mapping import MappingResult
-from ..spanview import from_otlp
+from ..reading.mapping import MappingResult
+from ..reading.spanview import from_otlp
 from .otlp import response_for
 
 PROJECT_HEADER = "x-label-studio-project"

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
-from ..evaluations import JudgeSink
+from ..reading.evaluations import JudgeSink
 from .otlp_logs import JudgeResults, judge_results, parse_logs_request, response_for
 
 

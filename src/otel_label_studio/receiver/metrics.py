@@ -25,12 +25,12 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ..assembly import RunStats
+from ..delivery.worker import LATENCY_BUCKETS, WorkerStats
 from ..ingest import IngestStats
-from ..judge_join import JudgeStats
-from ..pair_hold import PairStats
+from ..judges.judge_join import JudgeStats
+from ..modes.pair_hold import PairStats
 from ..rules.gate import ReviewCounts
-from ..worker import LATENCY_BUCKETS, WorkerStats
+from ..store.assembly import RunStats
 from .judge_intake import JudgeIntakeStats
 
 SCOPE = "otel_label_studio.serve"

@@ -30,8 +30,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from ..evaluations import EVENT_NAME, SCORE, JudgeEvent, read_evaluations, score_value
-from ..spanview import EventView, _attributes
+from ..reading.evaluations import EVENT_NAME, SCORE, JudgeEvent, read_evaluations, score_value
+from ..reading.spanview import EventView, _attributes
 from .otlp import (
     DECODE_BUDGET_BYTES,
     SPAN_COST_BYTES,

@@ -15,7 +15,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from ..queue import QueueFull
+from ..store.queue import QueueFull
 from .limits import Busy
 from .otlp import OtlpError
 

@@ -20,13 +20,13 @@ from typing import Any, Callable
 
 from ..bridge import build_bridge
 from ..config import Settings, default
+from ..delivery.labelstudio import ErrorKind, LabelStudioError
+from ..delivery.outages import auth_hint
 from ..feedback.loop import FeedbackLoop
-from ..judge_join import JudgeJoin, SpoolJudgeStore
-from ..labelstudio import ErrorKind, LabelStudioError
-from ..layouts import task_layout
-from ..outages import auth_hint
-from ..pair_hold import PairBuild
-from ..spool import Spool
+from ..judges.judge_join import JudgeJoin, SpoolJudgeStore
+from ..modes.layouts import task_layout
+from ..modes.pair_hold import PairBuild
+from ..store.spool import Spool
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
 from .intake import Intake

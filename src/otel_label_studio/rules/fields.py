@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..dialects import genai, legacy, openinference
-from ..dialects._common import int_value, model_value, text_value
-from ..evaluations import EVENT_NAME, LABEL, NAME, SCORE, score_value
-from ..record import to_text
-from ..spanview import STATUS_ERROR, SpanView
+from ..reading.dialects import genai, legacy, openinference
+from ..reading.dialects._common import int_value, model_value, text_value
+from ..reading.evaluations import EVENT_NAME, LABEL, NAME, SCORE, score_value
+from ..reading.record import to_text
+from ..reading.spanview import STATUS_ERROR, SpanView
 from .language import EVALUATION_PREFIX, METADATA_PREFIX
 
 Reader = Callable[[SpanView, str], Any]  # (view, dialect name) -> value or None

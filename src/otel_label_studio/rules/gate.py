@@ -26,16 +26,16 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from .. import dialects
-from ..dialects._common import PROJECT_ATTRIBUTE
-from ..record import LLMRecord
-from ..spanview import STATUS_ERROR, SpanView
+from ..reading import dialects
+from ..reading.dialects._common import PROJECT_ATTRIBUTE
+from ..reading.record import LLMRecord
+from ..reading.spanview import STATUS_ERROR, SpanView
 from .fields import FieldReader, Reader
 from .language import Condition, Rule, RulesError, RuleSet, load_file
 from .state import MemoryReviewState, SqliteReviewState, period_key, state_path_for
 
 if TYPE_CHECKING:
-    from ..runs import RunRecord
+    from ..modes.runs import RunRecord
     from .run_fields import RunView
 
 _logger = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ..dialects import genai, openinference
-from ..runs import RunRecord
-from ..spanview import STATUS_ERROR, SpanView
+from ..modes.runs import RunRecord
+from ..reading.dialects import genai, openinference
+from ..reading.spanview import STATUS_ERROR, SpanView
 from .fields import FieldReader
 from .language import (
     EVALUATION_PREFIX,

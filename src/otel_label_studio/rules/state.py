@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Callable
 
-from ..durable import open_durable
+from ..store.durable import open_durable
 
 STATE_FILE = "review-state.sqlite3"
 _PRUNE_EVERY = 4096  # fingerprints remembered between two sweeps of expired ones (in memory)

@@ -20,12 +20,12 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from . import dialects
-from .mapping import Mapper
+from ..reading import dialects
+from ..reading.mapping import Mapper
+from ..reading.spanview import SpanView
+from ..store.run_codec import AnyRecord
 from .pair_record import PairRecord
 from .pairs import form_pairs
-from .run_codec import AnyRecord
-from .spanview import SpanView
 
 _logger = logging.getLogger(__name__)
 

@@ -35,15 +35,15 @@ from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import orjson
 
-from .backoff import Backoff
-from .evaluations import JudgeEvent
-from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
-from .layouts import Layout
-from .projects import Projects
-from .queue import QueueItem
-from .record import LLMRecord
-from .run_codec import AnyRecord
-from .spool import Spool
+from ..delivery.backoff import Backoff
+from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
+from ..delivery.projects import Projects
+from ..modes.layouts import Layout
+from ..reading.evaluations import JudgeEvent
+from ..reading.record import LLMRecord
+from ..store.queue import QueueItem
+from ..store.run_codec import AnyRecord
+from ..store.spool import Spool
 
 _logger = logging.getLogger(__name__)
 

@@ -31,9 +31,16 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
+from ..config import default
+from ..modes.layouts import Layout
+from ..modes.pair_layout import PairLayout
+from ..modes.pair_record import PairRecord
+from ..modes.run_tasks import run_task
+from ..modes.runs import RunRecord
+from ..store.queue import QueueFull, QueueItem, RecordQueue
+from ..store.run_codec import AnyRecord
 from . import threads
 from .backoff import Backoff
-from .config import default
 from .labelstudio import (
     ErrorKind,
     FoundTask,
@@ -43,15 +50,8 @@ from .labelstudio import (
     LabelStudioError,
     encode_task,
 )
-from .layouts import Layout
 from .outages import OutageLog
-from .pair_layout import PairLayout
-from .pair_record import PairRecord
 from .projects import RECHECK_SECONDS, Projects, Target
-from .queue import QueueFull, QueueItem, RecordQueue
-from .run_codec import AnyRecord
-from .run_tasks import run_task
-from .runs import RunRecord
 
 _logger = logging.getLogger(__name__)
 

@@ -36,15 +36,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
-from . import threads
+from ..delivery import threads
+from ..modes.runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
+from ..reading.spanview import SpanView
 from .queue import RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
-from .runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
-from .spanview import SpanView
 from .spool import Spool
 
 if TYPE_CHECKING:
-    from .rules import Decision, ReviewGate
+    from ..rules import Decision, ReviewGate
 
 _logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class RunBuild:
         records = [record for record, _ in runs]
         self._admitted = []
         if self._gate is not None:
-            from .rules.run_fields import select_runs
+            from ..rules.run_fields import select_runs
 
             records, self._admitted = select_runs(self._gate, runs, project)
 

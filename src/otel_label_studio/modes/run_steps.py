@@ -19,11 +19,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from . import dialects
-from .dialects._common import error_text, indexed, text_attr
-from .jsontext import loads
-from .record import blocks_text, normalize_role, to_text
-from .spanview import STATUS_ERROR, SpanView
+from ..reading import dialects
+from ..reading.dialects._common import error_text, indexed, text_attr
+from ..reading.jsontext import loads
+from ..reading.record import blocks_text, normalize_role, to_text
+from ..reading.spanview import STATUS_ERROR, SpanView
 
 DOCUMENT_LIMIT = 1000
 """Characters kept of each retrieved document."""

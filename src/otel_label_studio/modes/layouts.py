@@ -15,8 +15,8 @@ from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from .judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
-from .record import UNKNOWN_MODEL, LLMRecord, Message
+from ..judges.judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
+from ..reading.record import UNKNOWN_MODEL, LLMRecord, Message
 
 if TYPE_CHECKING:
     from .pair_layout import PairLayout

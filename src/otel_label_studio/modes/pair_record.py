@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from ..reading.record import Message
 from .pairs import Pair, Side
-from .record import Message
 
 MAGIC = b"\x00pair1\n"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .pairs import WinRate
+from ..modes.pairs import WinRate
 from .report import PairReport, Report, compared_by, fmt, left_out, told_apart_by_words
 
 _CELL = 44

@@ -29,9 +29,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping
 from xml.etree import ElementTree
 
-from . import judge, stats
+from ..judges import judge
+from ..modes.pairs import SIDE_ATTRIBUTES, WinRate, outcome_of, win_rates
+from . import stats
 from .datasets import newest_annotation
-from .pairs import SIDE_ATTRIBUTES, WinRate, outcome_of, win_rates
 
 TOP_DISAGREEMENTS = 20
 

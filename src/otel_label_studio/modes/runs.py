@@ -19,8 +19,9 @@ import pickle
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
-from .dialects._common import PROJECT_ATTRIBUTE, SERVICE_NAME, error_text, text_attr
-from .record import _PlainUnpickler
+from ..reading.dialects._common import PROJECT_ATTRIBUTE, SERVICE_NAME, error_text, text_attr
+from ..reading.record import _PlainUnpickler
+from ..reading.spanview import STATUS_ERROR, SpanView
 from .run_steps import (
     DOCUMENT_LIMIT,
     OPENINFERENCE_KIND,
@@ -38,7 +39,6 @@ from .run_steps import (
     tool_definitions,
     top_text,
 )
-from .spanview import STATUS_ERROR, SpanView
 
 LEGACY_REQUEST_TYPE = "llm.request.type"
 

@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping
 from xml.etree import ElementTree
 
-from . import judge
-from .layouts import Layout
-from .pair_layout import PairLayout
-from .pairs import BOTH_BAD, TIE, A, B, choice_of
-from .run_tasks import TRAJECTORY_KEY
+from ..judges import judge
+from ..modes.layouts import Layout
+from ..modes.pair_layout import PairLayout
+from ..modes.pairs import BOTH_BAD, TIE, A, B, choice_of
+from ..modes.run_tasks import TRAJECTORY_KEY
 
 FORMATS = ("sft", "preference", "reward", "judge")
 

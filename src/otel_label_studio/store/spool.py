@@ -27,7 +27,8 @@ import threading
 import time
 from typing import Callable, Iterable, Sequence
 
-from .config import default
+from ..config import default
+from ..reading.record import LLMRecord  # noqa: F401 (kept for importers)
 from .durable import (
     BUSY_TIMEOUT_MS,
     RETRY_AFTER_SECONDS,
@@ -39,7 +40,6 @@ from .durable import (
     rollback,
 )
 from .queue import AddResult, DeadLetter, QueueFull, QueueItem, QueueStats
-from .record import LLMRecord  # noqa: F401 (kept for importers)
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_record
 
 _logger = logging.getLogger(__name__)

@@ -33,9 +33,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .feedback.events import ANNOTATION_ACTIONS, EXPLANATION_LIMIT, Evaluation, is_hex_id
-from .record import LLMRecord, Message
-from .stats import wilson_interval
+from ..analysis.stats import wilson_interval
+from ..feedback.events import ANNOTATION_ACTIONS, EXPLANATION_LIMIT, Evaluation, is_hex_id
+from ..reading.record import LLMRecord, Message
 
 GENERATIONS = "generations"
 SAME_INPUT = "same_input"
@@ -356,7 +356,7 @@ def outcome_of(task: Mapping[str, Any], variant: str | None = None) -> Outcome |
     run-metadata key such as ``prompt_version`` read from each side's metadata; None: the first of
     ``SIDE_ATTRIBUTES`` that differs. A side without it counts as "unknown".
     """
-    from .datasets import newest_annotation  # here: datasets imports this module
+    from ..analysis.datasets import newest_annotation  # here: datasets imports this module
 
     pair = (task.get("meta") or {}).get("pair")
     if not isinstance(pair, Mapping):

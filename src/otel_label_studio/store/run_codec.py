@@ -29,10 +29,10 @@ from typing import Any, Mapping
 
 import orjson
 
-from .pair_record import PairRecord, is_pair_bytes
-from .record import LLMRecord, _PlainUnpickler
-from .runs import RunRecord
-from .spanview import EventView, SpanView
+from ..modes.pair_record import PairRecord, is_pair_bytes
+from ..modes.runs import RunRecord
+from ..reading.record import LLMRecord, _PlainUnpickler
+from ..reading.spanview import EventView, SpanView
 
 AnyRecord = LLMRecord | RunRecord | PairRecord  # a pair: mode pairwise (``pair_record.py``)
 

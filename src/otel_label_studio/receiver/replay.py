@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from .receiver.otlp import JSON, OtlpError, parse_request
+from .otlp import JSON, OtlpError, parse_request
 
 _LENGTH = struct.Struct(">I")
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from ..modes.layouts import Layout
+from ..modes.pair_layout import PairLayout
 from .dm_view import needs_tab, view_for
 from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, Project
-from .layouts import Layout
-from .pair_layout import PairLayout
 
 _logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Iterable, Sequence
 
-from .config import default
+from ..config import default
 from .queue import AddResult, DeadLetter, QueueItem, QueueStats
 from .run_codec import AnyRecord
 

@@ -1,0 +1,3 @@
+"""What waits: the queue interface, the in-memory queue, the durable spool (SQLite), held traces and their
+codec.
+"""
