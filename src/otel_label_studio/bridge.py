@@ -43,7 +43,7 @@ def review_gate(settings: Settings, state_beside: str | None) -> ReviewGate | No
     ValueError (file and line) for a bad rules file or a state file that cannot be opened."""
     if not settings.review_rules:
         return None
-    from .rules import open_gate
+    from .rules import open_gate  # start-up time: the rule language (YAML) only when rules are given
 
     return open_gate(
         settings.review_rules,

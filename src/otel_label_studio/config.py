@@ -31,6 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .reading.redact import Redactor
+
 _logger = logging.getLogger(__name__)
 
 MODES = ("prompt", "chat", "agent", "pairwise")
@@ -195,8 +197,6 @@ def parse_patterns(raw: str) -> tuple[str, ...]:
 
 
 def _compiled(patterns: Sequence[str]) -> tuple[str, ...]:
-    from .reading.redact import Redactor  # says which pattern does not compile
-
     Redactor(patterns)
     return tuple(patterns)
 
@@ -832,7 +832,7 @@ def read_settings(
             )
         )
     if values.get("review_rules"):  # run.* keys need mode agent; one call's fields do not fit it
-        from .rules.run_fields import check_file_for_mode
+        from .rules.run_fields import check_file_for_mode  # the rule language only when rules are given
 
         try:
             check_file_for_mode(values["review_rules"], values.get("mode"))

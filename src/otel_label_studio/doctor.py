@@ -20,7 +20,8 @@ from .bridge import projects_for
 from .config import Settings, SettingsError, base_url_problem, read_settings
 from .delivery.labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
 from .delivery.outages import auth_hint
-from .modes.layouts import Layout, task_layout
+from .modes import task_layout
+from .modes.layouts import Layout
 from .modes.pair_layout import PairLayout
 from .reading import doubles
 
@@ -297,9 +298,11 @@ def _healthy_serve(host: str, port: int) -> bool:
 
 def _answers_otlp_grpc(host: str, port: int) -> bool:
     """An OTLP/gRPC trace receiver answers an empty export (or refuses it for want of a token)."""
-    import grpc
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+    import grpc  # start-up time: gRPC only for the gRPC check
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc  # with grpc
+
+    ExportTraceServiceRequest = trace_service_pb2.ExportTraceServiceRequest
+    TraceServiceStub = trace_service_pb2_grpc.TraceServiceStub
 
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     with grpc.insecure_channel(target) as channel:

@@ -27,12 +27,14 @@ from .delivery.worker import DRAIN_RETRY_SECONDS, WAITING_IN_SPOOL
 from .judges.judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
 from .judges.judge_join import register as register_judges
 from .judges.judge_join import unregister as unregister_judges
-from .modes.layouts import Layout, task_layout
+from .modes import task_layout
+from .modes.layouts import Layout
 from .modes.pair_hold import PairBuild
 from .modes.pair_layout import PairLayout
 from .reading.spanview import from_readable_span
+from .store import open_queue
 from .store.durable import DamagedFile
-from .store.queue import QueueFull, RecordQueue, open_queue
+from .store.queue import QueueFull, RecordQueue
 from .store.spool import Spool
 
 _logger = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from otel_label_studio import PROMPT_CONFIG, LabelStudioSpanExporter
-from otel_label_studio.analysis.datasets import Binding, Filters, dataset_lines, newest_annotation
+from otel_label_studio.analysis.datasets import Binding, Filters, dataset_lines
+from otel_label_studio.modes.annotations import newest_annotation
 from tests.support import fixtures
 from tests.support.label_studio_reads import project_by_title, tasks_of
 from tests.support.old_configs import without_judge_area

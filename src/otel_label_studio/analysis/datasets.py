@@ -21,6 +21,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from xml.etree import ElementTree
 
 from ..judges import judge
+from ..modes.annotations import newest_annotation
 from ..modes.layouts import Layout
 from ..modes.pair_layout import PairLayout
 from ..modes.pairs import BOTH_BAD, TIE, A, B, choice_of
@@ -111,14 +112,6 @@ def _trajectory(value: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     messages = [dict(message) for message in value["messages"] if isinstance(message, Mapping)]
     tools = value.get("tools")
     return messages, [dict(t) for t in tools if isinstance(t, Mapping)] if isinstance(tools, list) else []
-
-
-def newest_annotation(annotations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """Submitted and not skipped (``was_cancelled``), newest first by update time, then id."""
-    kept = [a for a in annotations if not a.get("was_cancelled") and a.get("result") is not None]
-    if not kept:
-        return None
-    return max(kept, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
 
 
 def dataset_lines(

@@ -30,9 +30,9 @@ from typing import Any, Iterable, Mapping
 from xml.etree import ElementTree
 
 from ..judges import judge
+from ..modes.annotations import newest_annotation
 from ..modes.pairs import SIDE_ATTRIBUTES, WinRate, outcome_of, win_rates
 from . import stats
-from .datasets import newest_annotation
 
 TOP_DISAGREEMENTS = 20
 

@@ -25,7 +25,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..doctor import FAIL, diagnose
+    from ..doctor import FAIL, diagnose  # start-up time: loaded only when this command runs
 
     # The URL and the key are findings of their own: doctor checks them, rather than stopping.
     # So is the rules file: diagnose checks it against the mode as serve's start does.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
@@ -57,13 +58,11 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from collections import Counter
+    from tqdm import tqdm  # start-up time: loaded only when this command runs
 
-    from tqdm import tqdm
-
-    from ..analysis.datasets import Binding, Filters, dataset_lines, pair_lines
-    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
-    from ..modes.pair_layout import PairLayout, is_pairwise
+    from ..analysis.datasets import Binding, Filters, dataset_lines, pair_lines  # start-up time
+    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError  # start-up time
+    from ..modes.pair_layout import PairLayout, is_pairwise  # start-up time
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)

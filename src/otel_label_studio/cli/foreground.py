@@ -13,7 +13,7 @@ STALL_SECONDS = 60.0  # foreground delivery gives up after this long without pro
 def deliver_in_foreground(bridge: Bridge, queue: RecordQueue, total: int, desc: str, progress: bool) -> int:
     """Run the delivery worker with a progress bar until the queue is empty, the key is refused, or
     nothing moved for STALL_SECONDS; how many records were left."""
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up time: loaded only when this command runs
 
     stats = bridge.worker.stats
     bar = tqdm(total=total, unit="task", disable=not progress, desc=desc)

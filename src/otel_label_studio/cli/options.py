@@ -11,7 +11,8 @@ from typing import Collection, Mapping, NoReturn, TypeAlias
 
 from .. import config
 from ..config import Settings
-from ..modes.layouts import Layout, task_layout
+from ..modes import task_layout
+from ..modes.layouts import Layout
 from ..modes.pair_layout import PairLayout
 
 #: What ``add_subparsers`` returns: each command module adds its parser to it.

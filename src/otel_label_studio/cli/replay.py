@@ -26,8 +26,8 @@ from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_layout, read_options
 
 if TYPE_CHECKING:
-    from ..rules import ReviewGate
-    from .rules import DryRun
+    from ..rules import ReviewGate  # start-up time: loaded only when this command runs
+    from .rules import DryRun  # start-up time: loaded only when this command runs
 
 #: Replay delivers to a project, and may decide each span by review rules as serve does.
 REPLAY_SETTINGS = (*PROJECT_SETTINGS, "review_rules")
@@ -71,7 +71,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..receiver.replay import read_files
+    from ..receiver.replay import read_files  # start-up time: loaded only when this command runs
 
     try:
         requests = read_files(args.files)
@@ -108,9 +108,9 @@ def backfill(
     files: list[str] | None = None,
 ) -> int:
     """Map the requests and deliver them, showing progress; 0 when every record became a task."""
-    from ..bridge import build_bridge
-    from ..reading.spanview import from_otlp
-    from ..store.memory_queue import MemoryQueue
+    from ..bridge import build_bridge  # start-up time: loaded only when this command runs
+    from ..reading.spanview import from_otlp  # start-up time: loaded only when this command runs
+    from ..store.memory_queue import MemoryQueue  # start-up time: loaded only when this command runs
 
     queue: RecordQueue = Spool.in_directory(data_dir) if data_dir else MemoryQueue(max_records=10**9)
     try:  # review rules: their state beside the spool, else in memory for this replay
@@ -134,7 +134,7 @@ def backfill(
         f"{stats.dead_lettered} dead letters" + (f", {left} not delivered" if left else "")
     )
     if bridge.gate is not None and settings.review_rules:
-        from .rules import table
+        from .rules import table  # start-up time: loaded only when this command runs
 
         outcome = review_outcome(bridge.gate, bridge.ingest.stats, projects)
         print()
@@ -150,7 +150,7 @@ def _tally_projects(result: MappingResult, projects: dict[str, Counter[str]]) ->
 
 def review_outcome(gate: ReviewGate, stats: IngestStats, projects: dict[str, Counter[str]]) -> DryRun:
     """What each rule did in this replay, in the shape of ``rules check``'s dry run."""
-    from .rules import DryRun, RuleOutcome
+    from .rules import DryRun, RuleOutcome  # start-up time: loaded only when this command runs
 
     counts = gate.counts()
     outcome = DryRun(spans=stats.spans_received, llm_spans=stats.llm_spans, no_rule=counts.no_rule)

@@ -58,9 +58,9 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tqdm import tqdm
+    from tqdm import tqdm  # start-up time: loaded only when this command runs
 
-    from ..analysis.report import (
+    from ..analysis.report import (  # start-up time: loaded only when this command runs
         Scale,
         build_pair_report,
         build_report,
@@ -70,9 +70,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         render_text,
         to_json,
     )
-    from ..analysis.report_html import render_html, render_pair_html
-    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
-    from ..modes.pair_layout import is_pairwise
+    from ..analysis.report_html import render_html, render_pair_html  # start-up time
+    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError  # start-up time
+    from ..modes.pair_layout import is_pairwise  # start-up time: loaded only when this command runs
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)

@@ -22,7 +22,7 @@ from .. import config
 from .options import Commands, add_options, help_text
 
 if TYPE_CHECKING:
-    from ..rules import Rule, RuleSet
+    from ..rules import Rule, RuleSet  # start-up time: loaded only when this command runs
 
 REVIEW_RULES_ENV = config.spec("review_rules").env
 
@@ -101,7 +101,7 @@ class DryRun:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..rules import RulesError, load_file
+    from ..rules import RulesError, load_file  # start-up time: loaded only when this command runs
 
     path = args.review_rules or config.env_str(REVIEW_RULES_ENV)
     if not path:
@@ -154,11 +154,11 @@ def dry_run(
     rules: RuleSet, settings: config.Settings, requests: Iterable[ExportTraceServiceRequest]
 ) -> DryRun:
     """Decide, map, redact and admit every span as the bridge does; count what each rule did."""
-    from ..reading import dialects
-    from ..reading.mapping import Mapper
-    from ..reading.redact import Redactor
-    from ..reading.spanview import from_otlp
-    from ..rules import KEPT, OVER_LIMIT, SAMPLED_OUT, ReviewGate
+    from ..reading import dialects  # start-up time: loaded only when this command runs
+    from ..reading.mapping import Mapper  # start-up time: loaded only when this command runs
+    from ..reading.redact import Redactor  # start-up time: loaded only when this command runs
+    from ..reading.spanview import from_otlp  # start-up time: loaded only when this command runs
+    from ..rules import KEPT, OVER_LIMIT, SAMPLED_OUT, ReviewGate  # start-up time
 
     default_project = f"#{settings.project_id}" if settings.project_id is not None else settings.project_name
     gate = ReviewGate(rules, metadata_prefix=settings.metadata_prefix, default_project=default_project)
@@ -206,7 +206,7 @@ def dry_run(
 
 
 def _read_captures(names: list[str], parser: argparse.ArgumentParser) -> list[ExportTraceServiceRequest]:
-    from ..receiver.replay import read_files
+    from ..receiver.replay import read_files  # start-up time: loaded only when this command runs
 
     try:
         return read_files(names)

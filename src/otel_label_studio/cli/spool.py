@@ -131,7 +131,7 @@ def retry(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def drain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..bridge import build_bridge
+    from ..bridge import build_bridge  # start-up time: loaded only when this command runs
 
     spool = _open_spool(args, parser)
     settings, layout = project_settings(args, parser)
@@ -160,7 +160,7 @@ def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Sp
 
 def _folded_repeats(data_dir: str) -> dict[str, int]:
     """Repeats the review rules folded, per project (empty without review rules)."""
-    from ..rules import read_folded, state_path_for
+    from ..rules import read_folded, state_path_for  # start-up time: loaded only when this command runs
 
     return read_folded(state_path_for(data_dir))
 

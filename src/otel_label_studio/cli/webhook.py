@@ -36,7 +36,7 @@ def add_parser(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..delivery.labelstudio import LabelStudioClient, LabelStudioError
+    from ..delivery.labelstudio import LabelStudioClient, LabelStudioError  # start-up time
 
     settings = read_options(args, parser, WEBHOOK_SETTINGS)
     project_id = required_project_id(settings, parser)

@@ -19,7 +19,7 @@ from ..judges.judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
 from ..reading.record import UNKNOWN_MODEL, LLMRecord, Message
 
 if TYPE_CHECKING:
-    from .pair_layout import PairLayout
+    pass
 
 # The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
 # variables, with presentation only added. The prompt layout gets the header above the response
@@ -296,16 +296,6 @@ class Layout:
 
 def layout_for(mode: str, project_config: str | None) -> Layout:
     return Layout.from_config(project_config if project_config else LAYOUT_CONFIGS[mode])
-
-
-def task_layout(mode: str, project_config: str | None) -> Layout | PairLayout:
-    """The layout new projects of a mode get and records are shaped by: a ``PairLayout`` for mode
-    pairwise (its default config, or the user's own config with a ``Pairwise`` tag)."""
-    if mode == "pairwise":
-        from .pair_layout import PAIRWISE_CONFIG, PairLayout  # here: pair_layout imports this module
-
-        return PairLayout.from_config(project_config if project_config else PAIRWISE_CONFIG)
-    return layout_for(mode, project_config)
 
 
 def task_meta(record: LLMRecord) -> dict[str, Any]:

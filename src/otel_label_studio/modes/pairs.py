@@ -36,6 +36,7 @@ from typing import Any
 from ..analysis.stats import wilson_interval
 from ..feedback.events import ANNOTATION_ACTIONS, EXPLANATION_LIMIT, Evaluation, is_hex_id
 from ..reading.record import LLMRecord, Message
+from .annotations import newest_annotation
 
 GENERATIONS = "generations"
 SAME_INPUT = "same_input"
@@ -356,8 +357,6 @@ def outcome_of(task: Mapping[str, Any], variant: str | None = None) -> Outcome |
     run-metadata key such as ``prompt_version`` read from each side's metadata; None: the first of
     ``SIDE_ATTRIBUTES`` that differs. A side without it counts as "unknown".
     """
-    from ..analysis.datasets import newest_annotation  # here: datasets imports this module
-
     pair = (task.get("meta") or {}).get("pair")
     if not isinstance(pair, Mapping):
         return None

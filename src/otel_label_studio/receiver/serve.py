@@ -24,8 +24,9 @@ from ..delivery.labelstudio import ErrorKind, LabelStudioError
 from ..delivery.outages import auth_hint
 from ..feedback.loop import FeedbackLoop
 from ..judges.judge_join import JudgeJoin, SpoolJudgeStore
-from ..modes.layouts import task_layout
+from ..modes import task_layout
 from ..modes.pair_hold import PairBuild
+from ..rules.run_fields import check_file_for_mode
 from ..store.spool import Spool
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
@@ -231,8 +232,6 @@ class Sidecar:
         if self.review is None or not self.options.settings.review_rules:
             _logger.warning("SIGHUP: no review-rules file to re-read (serve started without one)")
             return False
-        from ..rules.run_fields import check_file_for_mode
-
         try:  # what the start refuses for the mode (run.* keys outside agent, a call's fields in it)
             check_file_for_mode(self.options.settings.review_rules, self.options.settings.mode)
         except ValueError as exc:

@@ -32,6 +32,7 @@ from ..reading.record import LLMRecord
 from ..reading.spanview import STATUS_ERROR, SpanView
 from .fields import FieldReader, Reader
 from .language import Condition, Rule, RulesError, RuleSet, load_file
+from .run_fields import compile_runs, run_fingerprint
 from .state import MemoryReviewState, SqliteReviewState, period_key, state_path_for
 
 if TYPE_CHECKING:
@@ -194,8 +195,6 @@ class ReviewGate:
     def decide_run(self, run: RunView, project: str | None = None) -> Decision:
         """Mode agent: whether a released run may become a task (``run_fields``), sampled by its
         trace id and limited per run as a span is."""
-        from .run_fields import compile_runs
-
         compiled = getattr(self, "_runs_compiled", None)
         if compiled is None or compiled[0] is not self._rules:
             compiled = self._runs_compiled = (self._rules, compile_runs(self._rules, self._fields))
@@ -307,8 +306,6 @@ def record_fingerprint(record: LLMRecord | RunRecord) -> bytes:
     """What a reviewer would see twice: the input messages (role and whitespace-normalised text),
     the responses and any error, hashed (BLAKE2b, 16 bytes); a run's: ``run_fields.run_fingerprint``."""
     if type(record) is not LLMRecord:  # a run (mode agent)
-        from .run_fields import run_fingerprint
-
         return run_fingerprint(record)  # type: ignore[arg-type]
     digest = hashlib.blake2b(digest_size=16)
     for message in record.messages:

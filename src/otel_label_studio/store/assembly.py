@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 from ..delivery import threads
 from ..modes.runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
 from ..reading.spanview import SpanView
+from ..rules.run_fields import select_runs
 from .queue import RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
 from .spool import Spool
@@ -195,8 +196,6 @@ class RunBuild:
         records = [record for record, _ in runs]
         self._admitted = []
         if self._gate is not None:
-            from ..rules.run_fields import select_runs
-
             records, self._admitted = select_runs(self._gate, runs, project)
 
         def count() -> None:

@@ -9,7 +9,6 @@ implementations sees only ``RecordQueue``: what differs between them that a call
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 
@@ -99,23 +98,3 @@ class RecordQueue(Protocol):
     def forget_delivered(self) -> int: ...
     def stats(self) -> QueueStats: ...
     def close(self) -> None: ...
-
-
-def open_queue(spool_path: str | None, *, max_records: int) -> RecordQueue:
-    """The queue for a ``spool_path`` setting: None keeps at most ``max_records`` in memory; a
-    directory holds its ``spool.sqlite3``; any other path is the spool file itself (its directory
-    is created).
-
-    Raises ``DamagedFile`` (a ValueError) for a damaged spool file, ValueError or OSError for one
-    that cannot be opened; whether to go on in memory instead is the caller's choice.
-    """
-    # Imported here: both implementations import this module for the types above.
-    from .memory_queue import MemoryQueue
-    from .spool import Spool
-
-    if spool_path is None:
-        return MemoryQueue(max_records)
-    if os.path.isdir(spool_path):
-        return Spool.in_directory(spool_path)
-    os.makedirs(os.path.dirname(os.path.abspath(spool_path)), exist_ok=True)
-    return Spool(spool_path)

@@ -1,0 +1,48 @@
+"""The package's structure holds: no import cycle (imports inside functions counted), an import
+inside a function says on its line why it is there, and few modules at the top level (the folders
+show the architecture). Read from the source with ``devtools.structure``; nothing is imported."""
+
+from __future__ import annotations
+
+from devtools import structure
+from tests.support.prerequisites import REPO_ROOT
+
+TOP_LEVEL_MOST = 10  # what users and the wiring meet; everything else lives in a folder of its concern
+
+
+def read() -> dict[str, structure.Module]:
+    known = structure.modules(REPO_ROOT)
+    structure.read_imports(known)
+    return known
+
+
+def test_no_import_cycle_counting_imports_inside_functions():
+    assert structure.cycles(read()) == []
+
+
+def test_an_import_inside_a_function_says_why_on_its_line():
+    unexplained = [
+        f"{module.name}:{line}  {text}"
+        for module in read().values()
+        for line, text in module.inner_imports
+        if "#" not in text
+    ]
+    assert unexplained == []
+
+
+def test_few_modules_at_the_top_level():
+    top = [m.name for m in read().values() if m.name.count(".") == 1 and m.path.name != "__init__.py"]
+    assert len(top) <= TOP_LEVEL_MOST, top
+
+
+def test_the_reader_sees_a_cycle_and_an_unexplained_import(tmp_path):
+    """The checks above can fail: a two-module cycle through an import inside a function is found."""
+    package = tmp_path / "src" / structure.PACKAGE
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .b import B\nA = 1\n")
+    (package / "b.py").write_text("def f():\n    from .a import A\n    return A\nB = 2\n")
+    known = structure.modules(tmp_path)
+    structure.read_imports(known)
+    assert structure.cycles(known) == [[f"{structure.PACKAGE}.a", f"{structure.PACKAGE}.b"]]
+    assert known[f"{structure.PACKAGE}.b"].inner_imports == [(2, "from .a import A")]
