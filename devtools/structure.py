@@ -64,6 +64,23 @@ def _targets(node: ast.ImportFrom | ast.Import, module: Module, known: dict[str,
     return {name for name in found if name in known}
 
 
+def _with_packages(targets: set[str], module: Module, known: dict[str, Module]) -> set[str]:
+    """Importing ``a.b.c`` runs ``a.b``'s ``__init__`` first: an edge to each package above a target,
+    but for the packages the importing module is itself inside (already being imported)."""
+    own = set()
+    parts = module.name.split(".")
+    for end in range(1, len(parts) + 1):
+        own.add(".".join(parts[:end]))
+    found = set(targets)
+    for target in targets:
+        parts = target.split(".")
+        for end in range(1, len(parts)):
+            package = ".".join(parts[:end])
+            if package in known and package not in own:
+                found.add(package)
+    return found
+
+
 def read_imports(known: dict[str, Module]) -> None:
     for module in known.values():
         lines = module.path.read_text().splitlines()
@@ -77,7 +94,7 @@ def read_imports(known: dict[str, Module]) -> None:
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
                 continue
             under_type_checking = _under_type_checking(module.tree, node)
-            targets = _targets(node, module, known) - {module.name}
+            targets = _with_packages(_targets(node, module, known), module, known) - {module.name}
             if not under_type_checking:
                 module.imports |= targets
             if id(node) in inner:

@@ -16,13 +16,13 @@ from .delivery.projects import Projects
 from .delivery.worker import WAITING_IN_SPOOL, DeliveryWorker
 from .ingest import Ingest
 from .modes.layouts import Layout
-from .modes.pair_hold import PairBuild
 from .modes.pair_layout import PairLayout
+from .modes.unit import HoldSettings
+from .modes.units import unit_for
 from .reading.mapping import Mapper
 from .reading.redact import Redactor
-from .store.assembly import MemoryHold, RunAssembler, RunHold, SpoolHold
+from .store.opening import hold_for
 from .store.queue import RecordQueue
-from .store.spool import Spool
 
 if TYPE_CHECKING:
     from .rules import ReviewGate
@@ -96,37 +96,11 @@ def build_bridge(
         after_import=after_import,
         waiting=waiting,
     )
-    runs: RunAssembler | None = None
-    if settings.mode == "agent":
-        runs = run_assembler(settings, queue, redactor, gate)
-    elif settings.mode == "pairwise":
-        runs = pair_assembler(settings, queue, mapper)
-    return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)
-
-
-def _hold(settings: Settings, queue: RecordQueue) -> RunHold:
-    """Spans wait in the spool's file when the queue is durable, else in memory (capped)."""
-    return SpoolHold(queue) if isinstance(queue, Spool) else MemoryHold(queue, settings.max_open_runs)
-
-
-def run_assembler(
-    settings: Settings, queue: RecordQueue, redactor: Redactor, gate: ReviewGate | None = None
-) -> RunAssembler:
-    """Mode agent: a trace's runs, released after ``run_grace`` (``run_idle_timeout`` without a top)."""
-    return RunAssembler(
-        _hold(settings, queue),
-        grace=settings.run_grace,
-        idle_timeout=settings.run_idle_timeout,
+    runs = unit_for(settings.mode).hold(
+        lambda: hold_for(queue, settings.max_open_runs),
+        HoldSettings(settings.run_grace, settings.run_idle_timeout, settings.pair_wait),
+        mapper=mapper,
         redact=redactor.text if redactor else None,
         gate=gate,
     )
-
-
-def pair_assembler(settings: Settings, queue: RecordQueue, mapper: Mapper) -> RunAssembler:
-    """Mode pairwise: a trace's LLM spans, paired ``pair_wait`` seconds after the last one arrived."""
-    return RunAssembler(
-        _hold(settings, queue),
-        grace=settings.pair_wait,
-        idle_timeout=settings.pair_wait,
-        build=PairBuild(mapper),
-    )
+    return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from .reading.redact import Redactor
+from .store import memory_queue, spool
 
 _logger = logging.getLogger(__name__)
 
@@ -519,7 +520,7 @@ class Settings(BaseModel):
             serve=False,
             doc="most records waiting in memory; more are dropped and counted",
         ),
-    ] = 10_000
+    ] = memory_queue.MAX_RECORDS
 
     # --- the `otel-label-studio serve` process -----------------------------------------------
     host: Annotated[
@@ -664,7 +665,7 @@ class Settings(BaseModel):
             exporter=False,
             doc="records the spool holds before the receiver answers 503 (retry later)",
         ),
-    ] = 100_000
+    ] = spool.MAX_ROWS
     spool_max_bytes: Annotated[
         int,
         _spec(
@@ -676,7 +677,7 @@ class Settings(BaseModel):
             doc="spool pages in use plus its WAL before the receiver answers 503 (retry later); space "
             "freed by delivery counts again at once",
         ),
-    ] = 1 << 30
+    ] = spool.MAX_BYTES
     feedback_endpoint: Annotated[
         str | None,
         _spec(
@@ -821,21 +822,12 @@ def read_settings(
                 values[name] = used
             else:
                 problems.append(Problem(source, str(exc)))
-    if values.get("mode") == "pairwise" and values.get("review_rules"):
-        # A rule deciding each span alone could keep one side of a pair and drop the other.
-        problems.append(
-            Problem(
-                sources.get("review_rules", "review_rules"),
-                "review rules do not apply to mode pairwise (a rule decides each LLM span alone, and "
-                "could keep one side of a pair and drop the other): drop the rules file or use mode "
-                "prompt or chat",
-            )
-        )
-    if values.get("review_rules"):  # run.* keys need mode agent; one call's fields do not fit it
-        from .rules.run_fields import check_file_for_mode  # the rule language only when rules are given
+    # what the mode's unit takes: run.* keys in mode agent only, no rules in mode pairwise
+    if values.get("review_rules"):
+        from .modes.units import check_rules_file  # the rule language only when rules are given
 
         try:
-            check_file_for_mode(values["review_rules"], values.get("mode"))
+            check_rules_file(values["review_rules"], values.get("mode") or default("mode"))
         except ValueError as exc:
             problems.append(Problem(sources.get("review_rules", "review_rules"), str(exc)))
     if problems:

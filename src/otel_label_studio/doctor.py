@@ -20,9 +20,9 @@ from .bridge import projects_for
 from .config import Settings, SettingsError, base_url_problem, read_settings
 from .delivery.labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
 from .delivery.outages import auth_hint
-from .modes import task_layout
 from .modes.layouts import Layout
 from .modes.pair_layout import PairLayout
+from .modes.units import task_layout
 from .reading import doubles
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"

@@ -24,18 +24,16 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
 from .delivery.worker import DRAIN_RETRY_SECONDS, WAITING_IN_SPOOL
-from .judges.judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
+from .judges.judge_join import JudgeJoin, judge_store_for
 from .judges.judge_join import register as register_judges
 from .judges.judge_join import unregister as unregister_judges
-from .modes import task_layout
 from .modes.layouts import Layout
-from .modes.pair_hold import PairBuild
 from .modes.pair_layout import PairLayout
+from .modes.units import task_layout, unit_for
 from .reading.spanview import from_readable_span
-from .store import open_queue
 from .store.durable import DamagedFile
+from .store.opening import open_queue
 from .store.queue import QueueFull, RecordQueue
-from .store.spool import Spool
 
 _logger = logging.getLogger(__name__)
 
@@ -161,14 +159,13 @@ class LabelStudioSpanExporter(SpanExporter):
             raise
         self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
         self._runs = bridge.ingest.runs  # mode agent or pairwise: spans held until their trace is released
+        self._unit = unit_for(settings.mode)
         self._lock = threading.Lock()
         self._started = False
         self._shutdown = False
         # Judge results from the companion logs exporter (judge_logs.py) join this exporter's tasks.
         self.judges = JudgeJoin(
-            SpoolJudgeStore(self._queue)
-            if isinstance(self._queue, Spool)
-            else MemoryJudgeStore(settings.max_queue_size),
+            judge_store_for(self._queue, settings.max_queue_size),
             self._client,
             bridge.projects,
             wait=settings.judge_wait,
@@ -207,28 +204,7 @@ class LabelStudioSpanExporter(SpanExporter):
         }
 
     def _mode_counts(self) -> dict[str, int]:
-        held = self._runs
-        if held is None:
-            return {}
-        runs = held.stats
-        if isinstance(held.build, PairBuild):  # mode pairwise
-            pairs = held.build.stats
-            return {
-                "pairs_released": pairs.pairs_released,
-                "pair_spans_unpaired": pairs.spans_unpaired,
-                "pairs_identical": pairs.identical,
-                "pair_spans_rejected": pairs.rejected,
-                "pair_traces_waiting": held.open_runs,
-                "late_spans_dropped": runs.late_spans_dropped,
-                "pair_spans_dropped": runs.spans_dropped_full,
-            }
-        return {
-            "runs_released": runs.runs_released,
-            "runs_incomplete": runs.runs_incomplete,
-            "runs_open": held.open_runs,
-            "late_spans_dropped": runs.late_spans_dropped,
-            "run_spans_dropped": runs.spans_dropped_full,
-        }
+        return self._unit.counts(self._runs) if self._runs is not None else {}
 
     @property
     def settings(self) -> Settings:

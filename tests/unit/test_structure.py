@@ -46,3 +46,16 @@ def test_the_reader_sees_a_cycle_and_an_unexplained_import(tmp_path):
     structure.read_imports(known)
     assert structure.cycles(known) == [[f"{structure.PACKAGE}.a", f"{structure.PACKAGE}.b"]]
     assert known[f"{structure.PACKAGE}.b"].inner_imports == [(2, "from .a import A")]
+
+
+def test_importing_a_module_imports_the_packages_above_it(tmp_path):
+    """``from ..p.m import X`` runs ``p/__init__`` first: a cycle through a package's face is one."""
+    package = tmp_path / "src" / structure.PACKAGE
+    (package / "p").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "p" / "__init__.py").write_text("from .m import M\nfrom ..low import L\n")
+    (package / "p" / "m.py").write_text("M = 1\n")
+    (package / "low.py").write_text("from .p.m import M\nL = 2\n")
+    known = structure.modules(tmp_path)
+    structure.read_imports(known)
+    assert structure.cycles(known) == [[f"{structure.PACKAGE}.low", f"{structure.PACKAGE}.p"]]

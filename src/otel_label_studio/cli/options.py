@@ -11,9 +11,9 @@ from typing import Collection, Mapping, NoReturn, TypeAlias
 
 from .. import config
 from ..config import Settings
-from ..modes import task_layout
 from ..modes.layouts import Layout
 from ..modes.pair_layout import PairLayout
+from ..modes.units import task_layout
 
 #: What ``add_subparsers`` returns: each command module adds its parser to it.
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"

@@ -34,9 +34,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from ..config import default
 from ..modes.layouts import Layout
 from ..modes.pair_layout import PairLayout
-from ..modes.pair_record import PairRecord
-from ..modes.run_tasks import run_task
-from ..modes.runs import RunRecord
+from ..modes.units import unit_of
 from ..store.queue import QueueFull, QueueItem, RecordQueue
 from ..store.run_codec import AnyRecord
 from . import threads
@@ -559,21 +557,9 @@ def _encoded(layout: Layout | PairLayout, record: AnyRecord) -> tuple[bytes, int
 
 
 def task_of(layout: Layout | PairLayout, record: AnyRecord) -> dict:
-    """The task of a queued record: one call (``Layout.task``), one agent run (``run_task``) or one
-    pair (``PairLayout.task``); a record the project's layout cannot show raises ValueError (the
-    record goes to the dead letters with the reason)."""
-    if isinstance(record, PairRecord):
-        if not isinstance(layout, PairLayout):
-            raise ValueError(
-                "a pair needs a pairwise label config (a <Pairwise> tag); this project's config "
-                "takes single answers"
-            )
-        return layout.task(record.pair)
-    if isinstance(layout, PairLayout):
-        raise ValueError("a pairwise label config takes pairs, not single LLM calls or runs")
-    if isinstance(record, RunRecord):
-        return run_task(layout, record)
-    return layout.task(record)
+    """The task of a queued record, as its review unit shapes it; a record the project's layout cannot
+    show raises ValueError (the record goes to the dead letters with the reason)."""
+    return unit_of(record).task(layout, record)
 
 
 def _key(item: QueueItem) -> tuple[str, str]:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 import orjson
 
@@ -41,7 +41,7 @@ from ..delivery.projects import Projects
 from ..modes.layouts import Layout
 from ..reading.evaluations import JudgeEvent
 from ..reading.record import LLMRecord
-from ..store.queue import QueueItem
+from ..store.queue import QueueItem, RecordQueue
 from ..store.run_codec import AnyRecord
 from ..store.spool import Spool
 
@@ -535,3 +535,9 @@ def unregister(join: JudgeJoin) -> None:
 
 def current() -> JudgeJoin | None:
     return _current
+
+
+def judge_store_for(queue: RecordQueue, max_results: int) -> JudgeStore:
+    """Where judge results wait for their task: the spool's file when the queue is durable, else memory
+    (at most ``max_results``)."""
+    return SpoolJudgeStore(cast(Spool, queue)) if queue.durable else MemoryJudgeStore(max_results)

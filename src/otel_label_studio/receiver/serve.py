@@ -24,9 +24,7 @@ from ..delivery.labelstudio import ErrorKind, LabelStudioError
 from ..delivery.outages import auth_hint
 from ..feedback.loop import FeedbackLoop
 from ..judges.judge_join import JudgeJoin, SpoolJudgeStore
-from ..modes import task_layout
-from ..modes.pair_hold import PairBuild
-from ..rules.run_fields import check_file_for_mode
+from ..modes.units import check_rules_file, task_layout, unit_for
 from ..store.spool import Spool
 from .grpc import make_grpc_server
 from .http import OtlpHttpServer
@@ -202,7 +200,7 @@ class Sidecar:
                 "Review rules from %s: %d rules decide which %s become tasks (SIGHUP re-reads them)",
                 settings.review_rules,
                 len(self.review.rules.rules),
-                "runs" if settings.mode == "agent" else "LLM spans",
+                unit_for(settings.mode).decided,
             )
 
     def stop(self) -> None:
@@ -233,7 +231,7 @@ class Sidecar:
             _logger.warning("SIGHUP: no review-rules file to re-read (serve started without one)")
             return False
         try:  # what the start refuses for the mode (run.* keys outside agent, a call's fields in it)
-            check_file_for_mode(self.options.settings.review_rules, self.options.settings.mode)
+            check_rules_file(self.options.settings.review_rules, self.options.settings.mode)
         except ValueError as exc:
             _logger.error("Review rules not reloaded, the rules in force stay: %s", exc)
             return False
@@ -302,13 +300,11 @@ class Sidecar:
         )
 
     def _held_readings(self) -> dict[str, Any]:
-        """The hold's figures: ``runs`` in mode agent, ``pairs`` in mode pairwise."""
+        """The hold's figures: ``runs`` in mode agent, ``pairs`` in mode pairwise (the unit says)."""
         held = self.runs
         if held is None:
             return {}
-        if isinstance(held.build, PairBuild):
-            return {"pairs": (held.build.stats, held.stats, held.open_runs)}
-        return {"runs": (held.stats, held.open_runs)}
+        return unit_for(self.options.settings.mode).readings(held)
 
 
 def run(options: ServeOptions, *, after_import: Callable[[], None] | None = None) -> int:

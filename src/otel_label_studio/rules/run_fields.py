@@ -40,7 +40,6 @@ from .language import (
     Rule,
     RulesError,
     RuleSet,
-    load_file,
 )
 
 if TYPE_CHECKING:
@@ -170,10 +169,6 @@ def check_mode(rules: RuleSet, mode: str | None) -> None:
                     f"{key} in rule {rule.name!r} is one LLM call's field and mode agent decides whole "
                     f"runs: match {instead} instead",
                 )
-
-
-def check_file_for_mode(path: str, mode: str | None) -> None:
-    check_mode(load_file(path), mode)
 
 
 def run_fingerprint(record: RunRecord) -> bytes:

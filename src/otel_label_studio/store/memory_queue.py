@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Iterable, Sequence
 
-from ..config import default
 from .queue import AddResult, DeadLetter, QueueItem, QueueStats
 from .run_codec import AnyRecord
 
 _REMEMBERED = 10_000  # delivered span ids kept against duplicates
 _DEAD_KEPT = 1_000
+
+
+MAX_RECORDS = 10_000  # the default of the max_queue_size setting (config.Settings)
 
 
 @dataclass
@@ -34,9 +36,7 @@ class _Entry:
 
 
 class MemoryQueue:
-    def __init__(
-        self, max_records: int = default("max_queue_size"), *, clock: Callable[[], float] = time.time
-    ):
+    def __init__(self, max_records: int = MAX_RECORDS, *, clock: Callable[[], float] = time.time):
         self._max = max_records
         self._clock = clock
         self._lock = threading.Lock()

@@ -27,7 +27,6 @@ import threading
 import time
 from typing import Callable, Iterable, Sequence
 
-from ..config import default
 from ..reading.record import LLMRecord  # noqa: F401 (kept for importers)
 from .durable import (
     BUSY_TIMEOUT_MS,
@@ -120,6 +119,11 @@ _ADD = (
 )
 
 
+# the defaults of the spool_max_rows and spool_max_bytes settings (config.Settings)
+MAX_ROWS = 100_000
+MAX_BYTES = 1 << 30
+
+
 class Spool:
     """Thread-safe; one connection per process, serialized by a lock (SQLite writes one at a time anyway)."""
 
@@ -127,8 +131,8 @@ class Spool:
         self,
         path: str,
         *,
-        max_rows: int = default("spool_max_rows"),
-        max_bytes: int = default("spool_max_bytes"),
+        max_rows: int = MAX_ROWS,
+        max_bytes: int = MAX_BYTES,
         keep_delivered_seconds: float = KEEP_DELIVERED_SECONDS,
         clock: Callable[[], float] = time.time,
     ):

@@ -1,0 +1,74 @@
+"""Mode agent: one LangChain run, one task. A trace's spans are held until its run is whole
+(its top span ended, then ``run_grace``; or ``run_idle_timeout`` without one), then the run
+record (``runs.py``) becomes a task (``run_tasks.py``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..rules.language import RuleSet
+from ..rules.run_fields import check_mode
+from ..store.assembly import RunAssembler, RunHold
+from ..store.run_codec import AnyRecord
+from .layouts import Layout, layout_for
+from .run_tasks import run_task
+from .runs import RunRecord
+from .unit import AnyLayout, HoldSettings, ReviewUnit
+
+if TYPE_CHECKING:
+    from ..reading.mapping import Mapper
+    from ..rules import ReviewGate
+
+
+class AgentUnit(ReviewUnit):
+    mode = "agent"
+    decided = "runs"
+
+    def layout(self, project_config: str | None) -> AnyLayout:
+        return layout_for(self.mode, project_config)
+
+    def takes(self, record: AnyRecord) -> bool:
+        return isinstance(record, RunRecord)
+
+    def task(self, layout: AnyLayout, record: AnyRecord) -> dict:
+        if not isinstance(layout, Layout):
+            raise ValueError("a pairwise label config takes pairs, not single LLM calls or runs")
+        assert isinstance(record, RunRecord)
+        return run_task(layout, record)
+
+    def hold(
+        self,
+        held_in: Callable[[], RunHold],
+        settings: HoldSettings,
+        *,
+        mapper: Mapper,
+        redact: Callable[[str], str] | None,
+        gate: ReviewGate | None,
+    ) -> RunAssembler | None:
+        """A trace's runs, released ``run_grace`` after their top span (``run_idle_timeout`` without one)."""
+        return RunAssembler(
+            held_in(),
+            grace=settings.run_grace,
+            idle_timeout=settings.run_idle_timeout,
+            redact=redact,
+            gate=gate,
+        )
+
+    def counts(self, held: RunAssembler) -> dict[str, int]:
+        runs = held.stats
+        return {
+            "runs_released": runs.runs_released,
+            "runs_incomplete": runs.runs_incomplete,
+            "runs_open": held.open_runs,
+            "late_spans_dropped": runs.late_spans_dropped,
+            "run_spans_dropped": runs.spans_dropped_full,
+        }
+
+    def readings(self, held: RunAssembler) -> dict[str, Any]:
+        return {"runs": (held.stats, held.open_runs)}
+
+    def check_rules(self, rules: RuleSet) -> None:
+        check_mode(rules, self.mode)  # one call's fields do not fit a whole run
+
+
+AGENT = AgentUnit()

@@ -1,0 +1,85 @@
+"""The seam every review unit implements: what it holds and when it releases it, how its record
+becomes a task in its layout, what it counts, and which review rules fit it.
+
+The units are prompt and chat (one LLM call a task, ``calls.py``), agent (one LangChain run,
+``agent.py``) and pairwise (two answers to one prompt, ``pairwise.py``); ``modes.unit_for`` picks
+one by mode and ``modes.unit_of`` by record. The code outside ``modes/`` asks the unit and never
+tells records, layouts or builds apart itself. To add a unit, see ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..rules.language import load_file
+from ..store.assembly import RunAssembler, RunHold
+from ..store.run_codec import AnyRecord
+from .layouts import Layout
+from .pair_layout import PairLayout
+
+if TYPE_CHECKING:
+    from ..reading.mapping import Mapper
+    from ..rules import ReviewGate
+    from ..rules.language import RuleSet
+
+AnyLayout = Layout | PairLayout
+
+
+@dataclass(frozen=True)
+class HoldSettings:
+    """What a unit that holds spans needs from the settings (``config.Settings`` fields)."""
+
+    run_grace: float
+    run_idle_timeout: float
+    pair_wait: float
+
+
+class ReviewUnit(ABC):
+    """One kind of review task. Plain (no hold, no counts, every rule fits) unless a unit says otherwise."""
+
+    mode: str  # the ``mode`` setting that picks it
+    decided: str  # what review rules decide about, for log lines: "LLM spans", "runs"
+
+    @abstractmethod
+    def layout(self, project_config: str | None) -> AnyLayout:
+        """The layout new projects get and records are shaped by (``project_config``: the user's own)."""
+
+    @abstractmethod
+    def takes(self, record: AnyRecord) -> bool:
+        """Whether a queued record is this unit's."""
+
+    @abstractmethod
+    def task(self, layout: AnyLayout, record: AnyRecord) -> dict:
+        """The record's task in a project of ``layout``; ValueError when that layout cannot show it
+        (the record goes to the dead letters with the reason)."""
+
+    def hold(
+        self,
+        held_in: Callable[[], RunHold],
+        settings: HoldSettings,
+        *,
+        mapper: Mapper,
+        redact: Callable[[str], str] | None,
+        gate: ReviewGate | None,
+    ) -> RunAssembler | None:
+        """What holds spans until the unit's record can be formed (in the hold ``held_in`` makes: the
+        spool's file or memory); None: each span goes on at once."""
+        return None
+
+    def counts(self, held: RunAssembler) -> dict[str, int]:
+        """The hold's figures for ``exporter.counts``."""
+        return {}
+
+    def readings(self, held: RunAssembler) -> dict[str, Any]:
+        """The hold's figures for serve's metrics (``receiver/metrics.py``)."""
+        return {}
+
+    @abstractmethod
+    def check_rules(self, rules: RuleSet) -> None:
+        """RulesError (file, line, what to write) when a rule matches on fields this unit lacks."""
+
+    def check_rules_file(self, path: str) -> None:
+        """``check_rules`` on the file at ``path`` (RulesError for a file that does not load)."""
+        self.check_rules(load_file(path))
