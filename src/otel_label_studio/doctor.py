@@ -20,8 +20,6 @@ from .bridge import projects_for
 from .config import Settings, SettingsError, base_url_problem, read_settings
 from .delivery.labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
 from .delivery.outages import auth_hint
-from .modes.layouts import Layout
-from .modes.pair_layout import PairLayout
 from .modes.units import task_layout
 from .reading import doubles
 
@@ -211,42 +209,19 @@ def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> l
             )
         ]
     findings = [Finding(OK, "project", f"{project.title!r} (id {project.id}) is readable")]
-    if isinstance(layout, PairLayout):
-        try:
-            pair_bound = PairLayout.from_config(project.label_config)
-        except ValueError as exc:
-            return [
-                *findings,
-                Finding(
-                    FAIL,
-                    "config",
-                    f"project {project.title!r} cannot take pairwise tasks: {exc}",
-                    "add a <Pairwise> tag to its label config, or use another project",
-                ),
-            ]
-        answers = " and ".join(f"${key}" for key in pair_bound.answer_keys)
-        return [*findings, Finding(OK, "config", f"pairs fit: answers -> {answers}")]
     try:
-        bound = Layout.from_config(project.label_config)
+        bound = layout.rebind(project.label_config)
     except ValueError as exc:
-        findings.append(
+        return [
+            *findings,
             Finding(
                 FAIL,
                 "config",
-                f"project {project.title!r} cannot take LLM tasks: {exc}",
-                "add a <TextArea> for the response to its label config, or use another project",
-            )
-        )
-        return findings
-    findings.append(
-        Finding(
-            OK,
-            "config",
-            f"tasks fit: {'dialogue' if bound.dialogue else 'prompt'} -> ${bound.prompt_key}, "
-            f"response -> {bound.response_name}",
-        )
-    )
-    return findings
+                f"project {project.title!r} cannot take {layout.noun} tasks: {exc}",
+                f"{layout.fix}, or use another project",
+            ),
+        ]
+    return [*findings, Finding(OK, "config", bound.fit())]
 
 
 def _ports(host: str | None, ports: tuple[int, ...]) -> list[Finding]:

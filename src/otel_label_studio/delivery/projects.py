@@ -149,50 +149,23 @@ class Projects:
     def _bind(self, project: Project, key: str) -> Layout | PairLayout:
         if _same_config(project.label_config, self._layout.label_config):
             return self._layout
-        pairwise = isinstance(self._layout, PairLayout)
         try:
-            layout: Layout | PairLayout = (
-                PairLayout.from_config(project.label_config)
-                if pairwise
-                else Layout.from_config(project.label_config)
-            )
+            layout = self._layout.rebind(project.label_config)
         except ValueError as exc:
             error = LabelStudioError(
                 ErrorKind.MISFIT,
                 f"project {project.title!r} (id {project.id}) cannot take "
-                f"{'pairwise' if pairwise else 'LLM'} tasks: {exc}. "
+                f"{self._layout.noun} tasks: {exc}. "
                 "Fix its label config in Label Studio or choose another project.",
             )
             self._misfits[key] = (self._clock(), error)
             _logger.error("%s", error.detail)
             raise error from None
-        if project.id in self._warned or not isinstance(layout, Layout):
-            return layout
-        self._warned.add(project.id)
-        if self._config_given:
-            _logger.warning(
-                "Project %r (id %d) already exists with a different label config: tasks follow "
-                "the project's config (response -> %s, prompt -> $%s); the project_config given "
-                "here is not applied to it.",
-                project.title,
-                project.id,
-                layout.response_name,
-                layout.prompt_key,
-            )
-        elif layout.dialogue != self._layout.dialogue:
-            mode, other = ("chat", "prompt") if self._layout.dialogue else ("prompt", "chat")
-            _logger.warning(
-                "Project %r (id %d) already exists with a label config that shows the prompt %s: "
-                "tasks follow the project's config, so mode=%r does not apply to it (a mode only "
-                "chooses the config of a project it creates). Set mode=%r "
-                "(OTEL_LABEL_STUDIO_MODE=%s) to match it, or choose another project.",
-                project.title,
-                project.id,
-                "as a dialogue" if layout.dialogue else "as text",
-                mode,
-                other,
-                other,
-            )
+        if project.id not in self._warned:
+            note = layout.rebound_note(project.title, project.id, self._layout, self._config_given)
+            if note:
+                self._warned.add(project.id)
+                _logger.warning("%s", note)
         return layout
 
 

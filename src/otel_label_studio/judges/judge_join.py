@@ -38,7 +38,7 @@ import orjson
 from ..delivery.backoff import Backoff
 from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
 from ..delivery.projects import Projects
-from ..modes.layouts import Layout
+from ..modes.units import unit_of
 from ..reading.evaluations import JudgeEvent
 from ..reading.record import LLMRecord
 from ..store.queue import QueueItem, RecordQueue
@@ -329,8 +329,9 @@ class JudgeJoin:
     def attach(self, record: AnyRecord) -> AnyRecord:
         """The record with the results waiting for its span among its evaluations, so its task is
         imported with their ``judge:<name>`` predictions (before the model's, which stays last)."""
-        if not self._waiting_hint or not isinstance(record, LLMRecord):
+        if not self._waiting_hint or not unit_of(record).judged:
             return record
+        record = cast(LLMRecord, record)  # a call: the one record that carries evaluations
         key = (record.trace_id, record.span_id)
         found = self._store.waiting_for(record.trace_id, record.span_id, _response_id(record))
         if not found:
@@ -436,7 +437,7 @@ class JudgeJoin:
 
     def _add(self, task_id: int, pairs: list[tuple[Waiting, Delivery]]) -> int:
         layout = self._projects.layout_of(pairs[0][1].project_id, self._timeout)
-        if not isinstance(layout, Layout):  # a pair task shows no judge predictions
+        if not layout.shows_judges:  # a pair task shows no judge predictions
             self._store.done([waiting.id for waiting, _ in pairs])
             self.stats.rejected += len(pairs)
             _logger.warning(

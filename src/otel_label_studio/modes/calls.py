@@ -13,6 +13,7 @@ from .unit import AnyLayout, ReviewUnit
 
 class CallUnit(ReviewUnit):
     decided = "LLM spans"
+    judged = True
 
     def __init__(self, mode: str):
         self.mode = mode

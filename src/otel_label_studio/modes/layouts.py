@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
@@ -19,6 +19,8 @@ from ..judges.judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
 from ..reading.record import UNKNOWN_MODEL, LLMRecord, Message
 
 if TYPE_CHECKING:
+    from .pair_layout import PairLayout
+
     pass
 
 # The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
@@ -154,6 +156,43 @@ class Layout:
     rating_name: str | None = None
     rating_max: int = RATING_SCALE_MAX
     judge_note_name: str | None = None
+
+    noun: ClassVar[str] = "LLM"  # what its tasks are, for messages: "cannot take LLM tasks"
+    fix: ClassVar[str] = "add a <TextArea> for the response to its label config"  # when a config won't bind
+    shows_judges: ClassVar[bool] = True  # a judge:<name> prediction can be added to its tasks
+
+    def rebind(self, label_config: str) -> Layout:
+        """The same kind of layout for another project's config (ValueError saying what is wrong)."""
+        return Layout.from_config(label_config)
+
+    def rebound_note(
+        self, title: str, project_id: int, chosen: Layout | PairLayout, config_given: bool
+    ) -> str | None:
+        """What to tell the user when this layout, bound to an existing project's config, differs
+        from the one the settings chose (``chosen``): the project's config wins."""
+        if config_given:
+            return (
+                f"Project {title!r} (id {project_id}) already exists with a different label config: tasks "
+                f"follow the project's config (response -> {self.response_name}, prompt -> "
+                f"${self.prompt_key}); the project_config given here is not applied to it."
+            )
+        if self.dialogue == chosen.dialogue:
+            return None
+        mode, other = ("chat", "prompt") if chosen.dialogue else ("prompt", "chat")
+        return (
+            f"Project {title!r} (id {project_id}) already exists with a label config that shows the "
+            f"prompt {'as a dialogue' if self.dialogue else 'as text'}: tasks follow the project's config, "
+            f"so mode={mode!r} does not apply to it (a mode only chooses the config of a project it "
+            f"creates). Set mode={other!r} (OTEL_LABEL_STUDIO_MODE={other}) to match it, or choose "
+            "another project."
+        )
+
+    def fit(self) -> str:
+        """How records fit this config, for doctor."""
+        return (
+            f"tasks fit: {'dialogue' if self.dialogue else 'prompt'} -> ${self.prompt_key}, "
+            f"response -> {self.response_name}"
+        )
 
     @classmethod
     def from_config(cls, label_config: str) -> Layout:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Iterable
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from .layouts import CONVERSATION_KEY, DIALOGUE_OBJECTS, TEXT_OBJECTS, _variables
+from .layouts import CONVERSATION_KEY, DIALOGUE_OBJECTS, TEXT_OBJECTS, Layout, _variables
 from .pairs import VERDICTS, Pair
 
 # Label Studio HTML-escapes a <Style>'s text: no quotes, ">" or "&" in the CSS. The first rule
@@ -87,6 +87,28 @@ class PairLayout:
     verdict_name: str | None  # a Choices with "Tie" and/or "Both bad"
     correction_names: tuple[str | None, str | None]  # a TextArea on A, on B
     variables: tuple[str, ...]
+
+    noun: ClassVar[str] = "pairwise"  # what its tasks are, for messages
+    fix: ClassVar[str] = "add a <Pairwise> tag to its label config"  # when a config won't bind
+    shows_judges: ClassVar[bool] = False  # a pair task shows no judge predictions
+
+    def rebind(self, label_config: str) -> PairLayout:
+        """The same kind of layout for another project's config (ValueError saying what is wrong)."""
+        return PairLayout.from_config(label_config)
+
+    def rebound_note(
+        self, title: str, project_id: int, chosen: Layout | PairLayout, config_given: bool
+    ) -> str | None:
+        """Nothing to tell: a pairwise config binds its answers by the Pairwise tag."""
+        return None
+
+    def judge_predictions_of(self, evaluations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """None: a pair task shows no judge predictions (``shows_judges``)."""
+        return []
+
+    def fit(self) -> str:
+        """How pairs fit this config, for doctor."""
+        return "pairs fit: answers -> " + " and ".join(f"${key}" for key in self.answer_keys)
 
     @classmethod
     def from_config(cls, label_config: str) -> PairLayout:

@@ -2,8 +2,8 @@
 becomes a task in its layout, what it counts, and which review rules fit it.
 
 The units are prompt and chat (one LLM call a task, ``calls.py``), agent (one LangChain run,
-``agent.py``) and pairwise (two answers to one prompt, ``pairwise.py``); ``modes.unit_for`` picks
-one by mode and ``modes.unit_of`` by record. The code outside ``modes/`` asks the unit and never
+``agent.py``) and pairwise (two answers to one prompt, ``pairwise.py``); ``units.unit_for`` picks
+one by mode and ``units.unit_of`` by record. The code outside ``modes/`` asks the unit and never
 tells records, layouts or builds apart itself. To add a unit, see ARCHITECTURE.md.
 """
 
@@ -41,6 +41,7 @@ class ReviewUnit(ABC):
 
     mode: str  # the ``mode`` setting that picks it
     decided: str  # what review rules decide about, for log lines: "LLM spans", "runs"
+    judged: bool = False  # judge results waiting for its span are imported with its task
 
     @abstractmethod
     def layout(self, project_config: str | None) -> AnyLayout:
