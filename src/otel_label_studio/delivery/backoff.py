@@ -1,4 +1,6 @@
-"""One waiting policy for everything that retries (delivery, the feedback sender).
+"""One waiting policy for everything that retries (delivery, the judge join, the feedback sender), built
+here: ``label_studio_backoff`` for what sends to Label Studio, ``feedback_backoff`` for the feedback
+endpoint.
 
 Exponential from ``start`` to ``cap`` with "equal jitter" (a random half to whole of the step), so
 sidecars that failed together do not retry together. The clock and the randomness are injected:
@@ -53,3 +55,21 @@ class Backoff:
     def shorten(self, seconds: float) -> None:
         """Cut the current pause to at most ``seconds`` from now (a shutdown drain)."""
         self.until = min(self.until, self.clock() + seconds)
+
+
+LABEL_STUDIO_START_SECONDS = 1.0
+LABEL_STUDIO_CAP_SECONDS = 30.0
+FEEDBACK_START_SECONDS = 1.0
+FEEDBACK_CAP_SECONDS = 60.0  # a tracing backend is not waited on by a user: a longer pause is fine
+
+
+def label_studio_backoff(
+    clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
+) -> Backoff:
+    """The pause between tries of what sends to Label Studio (delivery, judge results)."""
+    return Backoff(start=LABEL_STUDIO_START_SECONDS, cap=LABEL_STUDIO_CAP_SECONDS, rng=rng, clock=clock)
+
+
+def feedback_backoff(clock: Callable[[], float] = time.monotonic) -> Backoff:
+    """The pause between tries of the feedback sender (reviewers' scores to the feedback endpoint)."""
+    return Backoff(start=FEEDBACK_START_SECONDS, cap=FEEDBACK_CAP_SECONDS, clock=clock)

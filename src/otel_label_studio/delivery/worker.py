@@ -38,7 +38,7 @@ from ..modes.units import unit_of
 from ..store.queue import QueueFull, QueueItem, RecordQueue
 from ..store.run_codec import AnyRecord
 from . import threads
-from .backoff import Backoff
+from .backoff import label_studio_backoff
 from .labelstudio import (
     ErrorKind,
     FoundTask,
@@ -53,8 +53,6 @@ from .projects import RECHECK_SECONDS, Projects, Target
 
 _logger = logging.getLogger(__name__)
 
-BACKOFF_START_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 30.0
 IDLE_POLL_SECONDS = 1.0
 PRUNE_EVERY_SECONDS = 3600.0  # how often remembered deliveries past their retention are dropped
 LATENCY_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -135,7 +133,7 @@ class DeliveryWorker:
         self._encoded: dict[tuple[str, str], tuple[Layout | PairLayout, bytes, int]] = {}
         self._started = clock()
         self._orphans_settle = self._started + min(ORPHAN_SETTLE_SECONDS, self._import_timeout)
-        self._backoff = Backoff(start=BACKOFF_START_SECONDS, cap=BACKOFF_MAX_SECONDS, rng=rng, clock=clock)
+        self._backoff = label_studio_backoff(clock, rng)
         self._pause_cap: float | None = None  # set by ``cap_pauses``: no pause lasts longer
         self._after_import = after_import  # a test hook: runs between an import and its commit
         self._dead_in_batch = 0

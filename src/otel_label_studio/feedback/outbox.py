@@ -22,7 +22,7 @@ from typing import Callable
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from ..delivery.backoff import Backoff
+from ..delivery.backoff import Backoff, feedback_backoff
 from ..store.durable import (
     RETRY_AFTER_SECONDS,
     DiskFull,
@@ -36,7 +36,6 @@ from ..store.durable import (
 _logger = logging.getLogger(__name__)
 
 OUTBOX_FILE = "feedback-outbox.sqlite3"
-RETRY_CAP_SECONDS = 60.0
 BATCH = 50
 
 _SCHEMA = """
@@ -144,7 +143,7 @@ class OutboxForwarder:
         self._outbox = outbox
         self._send = send
         self._endpoint = endpoint
-        self.backoff = backoff or Backoff(start=1.0, cap=RETRY_CAP_SECONDS)
+        self.backoff = backoff or feedback_backoff()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

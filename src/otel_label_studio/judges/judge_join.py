@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 import orjson
 
-from ..delivery.backoff import Backoff
+from ..delivery.backoff import label_studio_backoff
 from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
 from ..delivery.projects import Projects
 from ..modes.units import unit_of
@@ -47,8 +47,6 @@ from ..store.spool import Spool
 
 _logger = logging.getLogger(__name__)
 
-BACKOFF_START_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 30.0
 RECHECK_SECONDS = 30.0  # a result whose task was not found looks again this often (a delivery wakes it)
 BATCH = 200  # results looked at per cycle
 PRUNE_EVERY_SECONDS = 3600.0
@@ -274,7 +272,7 @@ class JudgeJoin:
         self._timeout = timeout
         self._clock = clock
         self._wake = wake
-        self._backoff = Backoff(start=BACKOFF_START_SECONDS, cap=BACKOFF_MAX_SECONDS, clock=clock)
+        self._backoff = label_studio_backoff(clock)
         self._pruned_at = 0.0
         self._waiting_hint = store.waiting()  # 0: no record needs a look (recounted each cycle)
         self._attached: dict[tuple[str, str], list[int]] = {}  # span -> results in its task being imported
