@@ -18,10 +18,10 @@ from pathlib import Path
 
 from otel_label_studio.modes.runs import pieces
 from otel_label_studio.reading.spanview import SpanView, from_readable_span
-from otel_label_studio.store.assembly import MemoryHold, RunAssembler, SpoolHold
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler
 from otel_label_studio.store.memory_queue import MemoryQueue
 from otel_label_studio.store.run_codec import decode_view, encode_view
-from otel_label_studio.store.spool import Spool
+from otel_label_studio.store.spool import Spool, SpoolHold
 
 OPEN = 10_000
 

@@ -11,10 +11,10 @@ import pytest
 from otel_label_studio.modes.runs import RunRecord, build_run, looks_like_top, pieces, runs_of
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.reading.spanview import EventView, SpanView, from_readable_span
-from otel_label_studio.store.assembly import MemoryHold, RunAssembler, SpoolHold
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler
 from otel_label_studio.store.memory_queue import MemoryQueue
 from otel_label_studio.store.run_codec import VIEW_FORMAT, decode_record, decode_view, encode_view
-from otel_label_studio.store.spool import Spool
+from otel_label_studio.store.spool import Spool, SpoolHold
 from tests.support import scenarios
 
 
@@ -125,7 +125,7 @@ def test_held_pieces_survive_a_restart_and_release_on_their_stored_times(capture
     assert assembler.release_ready() == 1
     [run] = queued_runs(spool)
     assert run == build_run(views)
-    assert spool.open_traces() == []  # the pieces went with the release, in its transaction
+    assert SpoolHold(spool).open_traces() == []  # the pieces went with the release, in its transaction
     spool.close()
     spool = Spool(path, clock=clock)
     assert RunAssembler(SpoolHold(spool), grace=5, idle_timeout=300).open_runs == 0

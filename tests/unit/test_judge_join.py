@@ -22,7 +22,7 @@ from otel_label_studio.judges.judge_join import JudgeJoin, MemoryJudgeStore, Spo
 from otel_label_studio.modes.layouts import layout_for
 from otel_label_studio.reading.evaluations import JudgeEvent
 from otel_label_studio.store.queue import QueueFull, QueueItem
-from otel_label_studio.store.spool import Spool
+from otel_label_studio.store.spool import Spool, SpoolJudgeResults
 from tests.support.builders import plain
 from tests.support.clock import Clock
 from tests.support.fake_label_studio import FakeLabelStudio
@@ -278,7 +278,7 @@ def test_a_result_in_an_import_saved_without_predictions_is_repaired_with_the_mo
     assert worker.run_once()
     ((task),) = client.tasks
     assert [p["model_version"] for p in task["predictions"]] == ["judge:helpfulness", "gpt-x"]
-    assert spool.judge_waiting() == 0 and not worker.judges.pump()
+    assert SpoolJudgeResults(spool).waiting() == 0 and not worker.judges.pump()
     spool.close()
 
 
@@ -306,5 +306,5 @@ def test_after_a_crash_between_import_and_commit_a_result_that_rode_in_it_is_not
     assert worker.judges is not None and not worker.judges.pump()
     ((task),) = client.tasks
     assert [p["model_version"] for p in task["predictions"]] == ["judge:helpfulness", "gpt-x"]
-    assert spool.judge_waiting() == 0
+    assert SpoolJudgeResults(spool).waiting() == 0
     spool.close()

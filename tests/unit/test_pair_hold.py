@@ -13,10 +13,10 @@ from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
 from otel_label_studio.modes.pair_record import PairRecord
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.reading.spanview import SpanView, from_readable_span
-from otel_label_studio.store.assembly import MemoryHold, RunAssembler, SpoolHold
+from otel_label_studio.store.assembly import MemoryHold, RunAssembler
 from otel_label_studio.store.memory_queue import MemoryQueue
 from otel_label_studio.store.run_codec import decode_record
-from otel_label_studio.store.spool import Spool
+from otel_label_studio.store.spool import Spool, SpoolHold
 from tests.support import scenarios
 from tests.support.pair_spans import ANSWER_CANDIDATE, ANSWER_SERVED, served_and_candidate
 
@@ -104,7 +104,7 @@ def test_a_restart_between_the_halves_keeps_the_first_and_pairs_it_with_the_seco
     assert assembler.release_ready() == 1
     [record] = queued_pairs(spool)
     assert {record.pair.a.span_id, record.pair.b.span_id} == {first.span_id, second.span_id}
-    assert spool.open_traces() == []  # the held spans went in the same transaction
+    assert SpoolHold(spool).open_traces() == []  # the held spans went in the same transaction
     spool.close()
 
 

@@ -10,7 +10,7 @@ import time
 
 from .. import logs
 from ..feedback.outbox import OUTBOX_FILE, FeedbackOutbox
-from ..store.spool import SPOOL_FILE, Spool
+from ..store.spool import SPOOL_FILE, Spool, SpoolJudgeResults
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_settings, read_options
 
@@ -61,7 +61,7 @@ def add_parser(commands: Commands) -> None:
 def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spool = _open_spool(args, parser)
     figures = spool.stats()
-    judges = spool.judge_waiting()
+    judges = SpoolJudgeResults(spool).waiting()
     spool.close()
     try:
         feedback = _feedback_waiting(os.path.dirname(spool.path))

@@ -43,7 +43,7 @@ from ..reading.evaluations import JudgeEvent
 from ..reading.record import LLMRecord
 from ..store.queue import QueueItem, RecordQueue
 from ..store.run_codec import AnyRecord
-from ..store.spool import Spool
+from ..store.spool import Spool, SpoolJudgeResults
 
 _logger = logging.getLogger(__name__)
 
@@ -97,15 +97,17 @@ class JudgeStore(Protocol):
 
 
 class SpoolJudgeStore:
-    """Results in the spool's file (table ``judge_results``); span -> task from its ``delivered`` table."""
+    """Results in the spool's file (``store.spool.SpoolJudgeResults``), as this module's types; span ->
+    task from the spool's ``delivered`` table."""
 
     durable = True
 
     def __init__(self, spool: Spool):
-        self._spool = spool
+        self._spool = spool  # the queue whose ``delivered`` table says which task a span became
+        self._results = SpoolJudgeResults(spool)
 
     def add(self, events: Sequence[JudgeEvent], now: float) -> int:
-        return self._spool.judge_add(
+        return self._results.add(
             [
                 (
                     e.trace_id,
@@ -119,31 +121,31 @@ class SpoolJudgeStore:
         )
 
     def due(self, now: float, limit: int) -> list[Waiting]:
-        return [_waiting(*row) for row in self._spool.judge_due(now, limit)]
+        return [_waiting(*row) for row in self._results.due(now, limit)]
 
     def waiting_for(self, trace_id: str, span_id: str, response_id: str) -> list[Waiting]:
-        return [_waiting(*row) for row in self._spool.judge_waiting_for(trace_id, span_id, response_id)]
+        return [_waiting(*row) for row in self._results.waiting_for(trace_id, span_id, response_id)]
 
     def recheck(self, ids: Sequence[int], at: float) -> None:
-        self._spool.judge_recheck(ids, at)
+        self._results.recheck(ids, at)
 
     def done(self, ids: Sequence[int]) -> None:
-        self._spool.judge_done(ids)
+        self._results.done(ids)
 
     def delivered(
         self, spans: Sequence[tuple[str, str, str]], project_id: int, task_ids: Sequence[int | None]
     ) -> None:
-        self._spool.judge_delivered(spans)  # the spool's own ``delivered`` already holds the task ids
+        self._results.delivered(spans)  # the spool's own ``delivered`` already holds the task ids
 
     def task(self, event: JudgeEvent) -> Delivery | None:
-        found = self._spool.judge_task(event.trace_id, event.span_id, event.response_id or "")
+        found = self._results.task(event.trace_id, event.span_id, event.response_id or "")
         return None if found is None else Delivery(*found)
 
     def waiting(self) -> int:
-        return self._spool.judge_waiting()
+        return self._results.waiting()
 
     def prune(self) -> None:
-        self._spool.judge_forget_responses()
+        self._results.forget_responses()
 
 
 class MemoryJudgeStore:

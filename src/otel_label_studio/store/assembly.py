@@ -42,7 +42,6 @@ from ..reading.spanview import SpanView
 from ..rules.run_fields import select_runs
 from .queue import RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
-from .spool import Spool
 
 if TYPE_CHECKING:
     from ..rules import Decision, ReviewGate
@@ -65,28 +64,6 @@ class RunHold(Protocol):
     def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
         """Queue the records and forget the pieces (atomically where durable); how many were added."""
         ...
-
-
-class SpoolHold:
-    """Pieces in the spool's SQLite file (``Spool.hold_pieces`` and friends)."""
-
-    encode = True
-
-    def __init__(self, spool: Spool):
-        self._spool = spool
-
-    def hold(self, pieces: Sequence[HeldPiece]) -> set[str]:
-        self._spool.hold_pieces(pieces)
-        return set()
-
-    def open_traces(self) -> list[OpenTrace]:
-        return self._spool.open_traces()
-
-    def pieces(self, trace_id: str) -> list[HeldPiece]:
-        return self._spool.held_pieces(trace_id)
-
-    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
-        return self._spool.release_run(trace_id, span_ids, records)
 
 
 class MemoryHold:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from .assembly import MemoryHold, RunHold, SpoolHold
+from .assembly import MemoryHold, RunHold
 from .memory_queue import MemoryQueue
 from .queue import RecordQueue
-from .spool import Spool
+from .spool import Spool, SpoolHold
 
 
 def open_queue(spool_path: str | None, *, max_records: int) -> RecordQueue:

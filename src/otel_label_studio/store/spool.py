@@ -377,183 +377,6 @@ class Spool:
         except DiskFull:
             return 0
 
-    # --- the pieces of agent runs not yet whole (``assembly.py``) ---------------------------------
-
-    def hold_pieces(self, pieces: Sequence[HeldPiece]) -> None:
-        """Commit run pieces (a span seen again replaces itself); raises ``QueueFull`` when the spool
-        is over its byte limit or the disk is full: the sender retries, nothing was acknowledged."""
-        if not pieces:
-            return
-        with self._lock:
-            if self._size() > self._max_bytes and self._used_bytes(reclaim=True) > self._max_bytes:
-                raise QueueFull(f"spool holds over {self._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
-            with self._transaction():
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO run_pieces (span_id, trace_id, parent_span_id, top_candidate, "
-                    "received_at, project, view) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (p.span_id, p.trace_id, p.parent_span_id, int(p.top), at, p.project, p.view)
-                        for p in pieces
-                        for at in (p.received_at,)
-                    ],
-                )
-            self._disk.written()
-
-    def open_traces(self) -> list[OpenTrace]:
-        """Each trace with held pieces: its last arrival and whether a top candidate came."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT trace_id, max(received_at), max(top_candidate) FROM run_pieces GROUP BY trace_id"
-            ).fetchall()
-        return [OpenTrace(trace_id, last, bool(top)) for trace_id, last, top in rows]
-
-    def held_pieces(self, trace_id: str) -> list[HeldPiece]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT span_id, trace_id, parent_span_id, top_candidate, received_at, project, view "
-                "FROM run_pieces WHERE trace_id = ?",
-                (trace_id,),
-            ).fetchall()
-        return [HeldPiece(s, t, parent, bool(top), *rest) for s, t, parent, top, *rest in rows]
-
-    def release_run(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
-        """Queue a trace's run records and delete the pieces they were built from, in one transaction:
-        a crash leaves either the pieces or the queued runs, never both, never neither. Not refused
-        for the row limit (the pieces were acknowledged already); how many records were added."""
-        now = self._clock()
-        rows = [(record.trace_id, record.span_id, record.to_bytes(), now) for record in records]
-        with self._lock:
-            with self._transaction():
-                added = max(0, self._db.executemany(_ADD, rows).rowcount) if rows else 0
-                self._db.executemany(
-                    "DELETE FROM run_pieces WHERE trace_id = ? AND span_id = ?",
-                    [(trace_id, span_id) for span_id in span_ids],
-                )
-            self._depth += added
-            self._disk.written()
-        return added
-
-    # --- judge results waiting for their span's task (``judge_join.py``) ----------------------------
-
-    def judge_add(self, rows: Sequence[tuple[str, str, str, bytes, float]]) -> int:
-        """Commit judge results (trace id, span id, response id or "", result, received at); one seen
-        before adds nothing. Raises ``QueueFull`` over the spool's row or byte limit, or on a full
-        disk: nothing was taken, the sender retries. How many were added."""
-        if not rows:
-            return 0
-        with self._lock:
-            if self._count("judge_results") + len(rows) > self._max_rows:
-                raise QueueFull(
-                    f"spool holds {self._max_rows} judge results waiting for their tasks (the row limit)",
-                    retry_after=RETRY_AFTER_SECONDS,
-                )
-            if self._size() > self._max_bytes and self._used_bytes(reclaim=True) > self._max_bytes:
-                raise QueueFull(f"spool holds over {self._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
-            with self._transaction():
-                cursor = self._db.executemany(
-                    "INSERT OR IGNORE INTO judge_results "
-                    "(trace_id, span_id, response_id, result, received_at) VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-            self._disk.written()
-        return max(0, cursor.rowcount)
-
-    def judge_due(self, now: float, limit: int) -> list[tuple[int, str, str, str, bytes, float]]:
-        """Judge results due for a look at their task: (id, trace, span, response id, result, received)."""
-        with self._lock:
-            return self._db.execute(
-                "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
-                "WHERE next_check <= ? ORDER BY id LIMIT ?",
-                (now, limit),
-            ).fetchall()
-
-    def judge_waiting_for(
-        self, trace_id: str, span_id: str, response_id: str
-    ) -> list[tuple[int, str, str, str, bytes, float]]:
-        """The judge results waiting for one span (by span id, or by its response id)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
-                "WHERE trace_id = ? AND span_id = ? ORDER BY id",
-                (trace_id, span_id),
-            ).fetchall()
-            if response_id:
-                rows += self._db.execute(
-                    "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
-                    "WHERE response_id = ? AND span_id = '' ORDER BY id",
-                    (response_id,),
-                ).fetchall()
-        return rows
-
-    def judge_recheck(self, ids: Sequence[int], at: float) -> None:
-        with self._lock, self._transaction():
-            self._db.executemany(
-                "UPDATE judge_results SET next_check = ? WHERE id = ?", [(at, i) for i in ids]
-            )
-
-    def judge_done(self, ids: Sequence[int]) -> None:
-        """Forget judge results that are on their task now, or dropped."""
-        with self._lock, self._transaction():
-            self._db.executemany("DELETE FROM judge_results WHERE id = ?", [(i,) for i in ids])
-
-    def judge_delivered(self, spans: Sequence[tuple[str, str, str]]) -> None:
-        """Records just delivered (trace id, span id, response id or ""): results waiting for them
-        are due at once (``delivered`` remembered their response ids)."""
-        if not spans:
-            return
-        with self._lock:
-            if not self._count("judge_results"):
-                return
-            with self._transaction():
-                self._db.executemany(
-                    "UPDATE judge_results SET next_check = 0 WHERE trace_id = ? AND span_id = ?",
-                    [(trace, span) for trace, span, _ in spans],
-                )
-                self._db.executemany(
-                    "UPDATE judge_results SET next_check = 0 WHERE response_id = ? AND span_id = ''",
-                    [(response,) for _, _, response in spans if response],
-                )
-
-    def judge_task(
-        self, trace_id: str, span_id: str, response_id: str
-    ) -> tuple[str, str, int, int | None] | None:
-        """The span's delivery (trace id, span id, project id, task id) by span id, else by response id;
-        None when it was not delivered (or so long ago that it is forgotten)."""
-        with self._lock:
-            row = None
-            if span_id:
-                row = self._db.execute(
-                    "SELECT trace_id, span_id, project_id, task_id FROM delivered "
-                    "WHERE trace_id = ? AND span_id = ?",
-                    (trace_id, span_id),
-                ).fetchone()
-            if row is None and response_id:
-                row = self._db.execute(
-                    "SELECT d.trace_id, d.span_id, d.project_id, d.task_id FROM judge_responses r "
-                    "JOIN delivered d ON d.trace_id = r.trace_id AND d.span_id = r.span_id "
-                    "WHERE r.response_id = ?",
-                    (response_id,),
-                ).fetchone()
-        if row is None or row[2] is None:
-            return None
-        return row[0], row[1], int(row[2]), None if row[3] is None else int(row[3])
-
-    def judge_waiting(self) -> int:
-        """Judge results kept until their span's task exists."""
-        with self._lock:
-            return self._count("judge_results")
-
-    def judge_forget_responses(self) -> int:
-        """Drop remembered response ids past the delivered retention."""
-        cutoff = self._clock() - self._keep_delivered
-        try:
-            with self._lock, self._transaction():
-                return self._db.execute(
-                    "DELETE FROM judge_responses WHERE delivered_at < ?", (cutoff,)
-                ).rowcount
-        except DiskFull:
-            return 0
-
     def dead_letter_count(self) -> int:
         """Records in the dead letters, without ``stats``' full scans of the pending and delivered
         tables: /metrics asks on every scrape, and the scan would hold up ingest meanwhile."""
@@ -633,6 +456,206 @@ class Spool:
             return error
         self._disk.full(error)
         return DiskFull("no space left on the disk for the spool", retry_after=RETRY_AFTER_SECONDS)
+
+
+class SpoolHold:
+    """The hold's table in the spool's file (``run_pieces``): spans of traces not yet released, on
+    the spool's connection, so a release queues its records and drops its pieces in one transaction."""
+
+    encode = True  # pieces are kept as bytes (``run_codec.encode_view``)
+
+    def __init__(self, spool: Spool):
+        self._spool = spool
+
+    def hold(self, pieces: Sequence[HeldPiece]) -> set[str]:
+        """Commit run pieces (a span seen again replaces itself); raises ``QueueFull`` when the spool
+        is over its byte limit or the disk is full: the sender retries, nothing was acknowledged.
+        No span is refused (the in-memory hold refuses spans past its cap)."""
+        spool = self._spool
+        if not pieces:
+            return set()
+        with spool._lock:
+            if spool._size() > spool._max_bytes and spool._used_bytes(reclaim=True) > spool._max_bytes:
+                raise QueueFull(f"spool holds over {spool._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
+            with spool._transaction():
+                spool._db.executemany(
+                    "INSERT OR REPLACE INTO run_pieces (span_id, trace_id, parent_span_id, top_candidate, "
+                    "received_at, project, view) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (p.span_id, p.trace_id, p.parent_span_id, int(p.top), at, p.project, p.view)
+                        for p in pieces
+                        for at in (p.received_at,)
+                    ],
+                )
+            spool._disk.written()
+        return set()
+
+    def open_traces(self) -> list[OpenTrace]:
+        """Each trace with held pieces: its last arrival and whether a top candidate came."""
+        with self._spool._lock:
+            rows = self._spool._db.execute(
+                "SELECT trace_id, max(received_at), max(top_candidate) FROM run_pieces GROUP BY trace_id"
+            ).fetchall()
+        return [OpenTrace(trace_id, last, bool(top)) for trace_id, last, top in rows]
+
+    def pieces(self, trace_id: str) -> list[HeldPiece]:
+        with self._spool._lock:
+            rows = self._spool._db.execute(
+                "SELECT span_id, trace_id, parent_span_id, top_candidate, received_at, project, view "
+                "FROM run_pieces WHERE trace_id = ?",
+                (trace_id,),
+            ).fetchall()
+        return [HeldPiece(s, t, parent, bool(top), *rest) for s, t, parent, top, *rest in rows]
+
+    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
+        """Queue a trace's run records and delete the pieces they were built from, in one transaction:
+        a crash leaves either the pieces or the queued runs, never both, never neither. Not refused
+        for the row limit (the pieces were acknowledged already); how many records were added."""
+        spool = self._spool
+        now = spool._clock()
+        rows = [(record.trace_id, record.span_id, record.to_bytes(), now) for record in records]
+        with spool._lock:
+            with spool._transaction():
+                added = max(0, spool._db.executemany(_ADD, rows).rowcount) if rows else 0
+                spool._db.executemany(
+                    "DELETE FROM run_pieces WHERE trace_id = ? AND span_id = ?",
+                    [(trace_id, span_id) for span_id in span_ids],
+                )
+            spool._depth += added
+            spool._disk.written()
+        return added
+
+
+class SpoolJudgeResults:
+    """The judge store's tables in the spool's file (``judge_results``, ``judge_responses``): judge
+    results waiting for their span's task, on the spool's connection and within its limits."""
+
+    def __init__(self, spool: Spool):
+        self._spool = spool
+
+    def add(self, rows: Sequence[tuple[str, str, str, bytes, float]]) -> int:
+        """Commit judge results (trace id, span id, response id or "", result, received at); one seen
+        before adds nothing. Raises ``QueueFull`` over the spool's row or byte limit, or on a full
+        disk: nothing was taken, the sender retries. How many were added."""
+        spool = self._spool
+        if not rows:
+            return 0
+        with spool._lock:
+            if spool._count("judge_results") + len(rows) > spool._max_rows:
+                raise QueueFull(
+                    f"spool holds {spool._max_rows} judge results waiting for their tasks (the row limit)",
+                    retry_after=RETRY_AFTER_SECONDS,
+                )
+            if spool._size() > spool._max_bytes and spool._used_bytes(reclaim=True) > spool._max_bytes:
+                raise QueueFull(f"spool holds over {spool._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
+            with spool._transaction():
+                cursor = spool._db.executemany(
+                    "INSERT OR IGNORE INTO judge_results "
+                    "(trace_id, span_id, response_id, result, received_at) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+            spool._disk.written()
+        return max(0, cursor.rowcount)
+
+    def due(self, now: float, limit: int) -> list[tuple[int, str, str, str, bytes, float]]:
+        """Judge results due for a look at their task: (id, trace, span, response id, result, received)."""
+        with self._spool._lock:
+            return self._spool._db.execute(
+                "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
+                "WHERE next_check <= ? ORDER BY id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+
+    def waiting_for(
+        self, trace_id: str, span_id: str, response_id: str
+    ) -> list[tuple[int, str, str, str, bytes, float]]:
+        """The judge results waiting for one span (by span id, or by its response id)."""
+        spool = self._spool
+        with spool._lock:
+            rows = spool._db.execute(
+                "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
+                "WHERE trace_id = ? AND span_id = ? ORDER BY id",
+                (trace_id, span_id),
+            ).fetchall()
+            if response_id:
+                rows += spool._db.execute(
+                    "SELECT id, trace_id, span_id, response_id, result, received_at FROM judge_results "
+                    "WHERE response_id = ? AND span_id = '' ORDER BY id",
+                    (response_id,),
+                ).fetchall()
+        return rows
+
+    def recheck(self, ids: Sequence[int], at: float) -> None:
+        spool = self._spool
+        with spool._lock, spool._transaction():
+            spool._db.executemany(
+                "UPDATE judge_results SET next_check = ? WHERE id = ?", [(at, i) for i in ids]
+            )
+
+    def done(self, ids: Sequence[int]) -> None:
+        """Forget judge results that are on their task now, or dropped."""
+        spool = self._spool
+        with spool._lock, spool._transaction():
+            spool._db.executemany("DELETE FROM judge_results WHERE id = ?", [(i,) for i in ids])
+
+    def delivered(self, spans: Sequence[tuple[str, str, str]]) -> None:
+        """Records just delivered (trace id, span id, response id or ""): results waiting for them
+        are due at once (``delivered`` remembered their response ids)."""
+        spool = self._spool
+        if not spans:
+            return
+        with spool._lock:
+            if not spool._count("judge_results"):
+                return
+            with spool._transaction():
+                spool._db.executemany(
+                    "UPDATE judge_results SET next_check = 0 WHERE trace_id = ? AND span_id = ?",
+                    [(trace, span) for trace, span, _ in spans],
+                )
+                spool._db.executemany(
+                    "UPDATE judge_results SET next_check = 0 WHERE response_id = ? AND span_id = ''",
+                    [(response,) for _, _, response in spans if response],
+                )
+
+    def task(self, trace_id: str, span_id: str, response_id: str) -> tuple[str, str, int, int | None] | None:
+        """The span's delivery (trace id, span id, project id, task id) by span id, else by response id;
+        None when it was not delivered (or so long ago that it is forgotten)."""
+        spool = self._spool
+        with spool._lock:
+            row = None
+            if span_id:
+                row = spool._db.execute(
+                    "SELECT trace_id, span_id, project_id, task_id FROM delivered "
+                    "WHERE trace_id = ? AND span_id = ?",
+                    (trace_id, span_id),
+                ).fetchone()
+            if row is None and response_id:
+                row = spool._db.execute(
+                    "SELECT d.trace_id, d.span_id, d.project_id, d.task_id FROM judge_responses r "
+                    "JOIN delivered d ON d.trace_id = r.trace_id AND d.span_id = r.span_id "
+                    "WHERE r.response_id = ?",
+                    (response_id,),
+                ).fetchone()
+        if row is None or row[2] is None:
+            return None
+        return row[0], row[1], int(row[2]), None if row[3] is None else int(row[3])
+
+    def waiting(self) -> int:
+        """Judge results kept until their span's task exists."""
+        with self._spool._lock:
+            return self._spool._count("judge_results")
+
+    def forget_responses(self) -> int:
+        """Drop remembered response ids past the delivered retention."""
+        spool = self._spool
+        cutoff = spool._clock() - spool._keep_delivered
+        try:
+            with spool._lock, spool._transaction():
+                return spool._db.execute(
+                    "DELETE FROM judge_responses WHERE delivered_at < ?", (cutoff,)
+                ).rowcount
+        except DiskFull:
+            return 0
 
 
 def _response_id(record: AnyRecord) -> str:
