@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence, cast
+from typing import Any, Callable, Protocol, Sequence, cast
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
@@ -130,7 +130,7 @@ class DeliveryWorker:
         # here were sent by an earlier process: they settle at ``_orphans_settle``.
         self._settles_at: dict[tuple[str, str], float] = {}
         # Records of the next batch, encoded while the last import was in flight, with the layout used.
-        self._encoded: dict[tuple[str, str], tuple[Layout | PairLayout, bytes, int]] = {}
+        self._encoder = TaskEncoder(batch_size, lambda: self.judges)
         self._started = clock()
         self._orphans_settle = self._started + min(ORPHAN_SETTLE_SECONDS, self._import_timeout)
         self._backoff = label_studio_backoff(clock, rng)
@@ -244,19 +244,14 @@ class DeliveryWorker:
     def _cycle(self) -> bool:
         """One delivery cycle that never raises; whether it did any work."""
         try:
-            return self.run_once() | self._pump_judges()
+            pumped = self.judges.pump() if self.judges is not None else False  # judge results' own backoff
+            return self.run_once() | pumped
         except QueueFull as full:  # a full disk: the spool warned once; what was in flight is looked up
             self._pause(None, str(full))
         except Exception:  # the worker must outlive any bug in one cycle
             _logger.exception("Delivery cycle failed; retrying")
             self._pause(None, "internal error")
         return False
-
-    def _pump_judges(self) -> bool:
-        """Judge results whose task exists now are added to it (their own backoff on failures)."""
-        if self.judges is None:
-            return False
-        return self.judges.pump()
 
     def _delivered(self, items: Sequence[QueueItem], project_id: int, task_ids: Sequence[int]) -> None:
         """Bookkeeping after a commit: the queue forgets the records, waiting judge results get due."""
@@ -341,7 +336,8 @@ class DeliveryWorker:
                 target, [(item, found[_key(item)]) for item in landed], "found after an interrupted import"
             )
             self._delivered(landed, project_id, [found[_key(item)].id for item in landed])
-            self._forget(landed)
+            for item in landed:
+                self._settles_at.pop(_key(item), None)
             self.stats.already_present += len(landed)
             _logger.info(
                 "%d records already had tasks in project %d (an earlier import landed), skipped",
@@ -371,7 +367,7 @@ class DeliveryWorker:
         sent = 0  # predictions in the request
         for item in items:
             try:
-                body, predictions = self._encode(target, item)
+                body, predictions = self._encoder.encode(target, item)
             except Exception as exc:  # a record this project's config cannot show
                 self._dead(item, f"cannot shape a task for project {target.project.id}: {exc}")
                 continue
@@ -408,7 +404,8 @@ class DeliveryWorker:
             pairs = [(item, found[_key(item)]) for item in ready if _key(item) in found]
             self._repair(target, pairs, f"the import saved {imported.prediction_count} of {sent} predictions")
         self._delivered(ready, target.project.id, imported.task_ids)
-        self._forget(ready)
+        for item in ready:
+            self._settles_at.pop(_key(item), None)
         now = self._clock()
         self.stats.tasks_created += len(ready)
         for item in ready:
@@ -436,46 +433,13 @@ class DeliveryWorker:
             call()
         else:
             try:
-                self._prefetch(key, target, ready)
+                self._encoder.prefetch(self._queue, self._projects, key, target, ready)
             except Exception:  # noqa: BLE001 - only a head start; the next cycle encodes what it needs
                 _logger.debug("Encoding the next batch ahead failed", exc_info=True)
             sender.join()
         if "error" in outcome:
             raise outcome["error"]
         return cast(Imported, outcome["imported"])
-
-    def _prefetch(self, key: str, target: Target, in_flight: Sequence[QueueItem]) -> None:
-        """Encode the records the next import will most likely take, while this one is in flight."""
-        sending = {_key(item) for item in in_flight}
-        ahead: dict[tuple[str, str], tuple[Layout | PairLayout, bytes, int]] = {}
-        for item in self._queue.take(self._batch_size + len(sending)):
-            if len(ahead) >= self._batch_size:
-                break
-            record_key = _key(item)
-            if record_key in sending or item.in_flight or self._projects.key(item.record.project) != key:
-                continue
-            known = self._encoded.get(record_key)
-            if known is not None and known[0] is target.layout:
-                ahead[record_key] = known
-                continue
-            try:
-                ahead[record_key] = (target.layout, *self._shaped(target.layout, item))
-            except Exception:  # noqa: BLE001 - _import dead-letters it with the reason
-                continue
-        self._encoded = ahead
-
-    def _encode(self, target: Target, item: QueueItem) -> tuple[bytes, int]:
-        """A record's task as JSON and its number of predictions; encoded ahead when it could be."""
-        known = self._encoded.pop(_key(item), None)
-        if known is not None and known[0] is target.layout:
-            return known[1], known[2]
-        return self._shaped(target.layout, item)
-
-    def _shaped(self, layout: Layout | PairLayout, item: QueueItem) -> tuple[bytes, int]:
-        """``_encoded`` with the judge results that wait for the record's span among its evaluations."""
-        if self.judges is None:
-            return _encoded(layout, item.record)
-        return _encoded(layout, self.judges.attach(item.record))
 
     def _repair(self, target: Target, pairs: Sequence[tuple[QueueItem, FoundTask]], reason: str) -> None:
         """Add our prediction to each found task that lacks it, in one request."""
@@ -500,10 +464,6 @@ class DeliveryWorker:
             reason,
         )
 
-    def _forget(self, items: Iterable[QueueItem]) -> None:
-        for item in items:
-            self._settles_at.pop(_key(item), None)
-
     def _split(self, key: str, target: Target, items: Sequence[QueueItem], error: LabelStudioError) -> None:
         """Label Studio refused the whole request: find the tasks at fault by halving it."""
         if len(items) == 1:
@@ -515,7 +475,7 @@ class DeliveryWorker:
 
     def _dead(self, item: QueueItem, reason: str) -> None:
         self._queue.dead(item, reason)
-        self._forget([item])
+        self._settles_at.pop(_key(item), None)
         self.stats.dead_lettered += 1
         self._dead_in_batch += 1
         if self._dead_in_batch > DEAD_LETTERS_LOGGED_PER_BATCH:
@@ -547,6 +507,52 @@ class DeliveryWorker:
         if self._pause_cap is not None:
             self._backoff.shorten(self._pause_cap)
         self.paused_reason = f"delivery paused: {reason}"
+
+
+class TaskEncoder:
+    """Tasks encoded ahead: while one import is in flight, the records the next will most likely take
+    are shaped and encoded, so the worker's thread sends the next request sooner."""
+
+    def __init__(self, batch_size: int, judges: Callable[[], JudgeHooks | None]):
+        self._batch_size = batch_size
+        self._judges = judges  # set on the worker after it is built
+        self._ahead: dict[tuple[str, str], tuple[Layout | PairLayout, bytes, int]] = {}
+
+    def prefetch(
+        self, queue: RecordQueue, projects: Projects, key: str, target: Target, in_flight: Sequence[QueueItem]
+    ) -> None:
+        """Encode the records the next import will most likely take, while this one is in flight."""
+        sending = {_key(item) for item in in_flight}
+        ahead: dict[tuple[str, str], tuple[Layout | PairLayout, bytes, int]] = {}
+        for item in queue.take(self._batch_size + len(sending)):
+            if len(ahead) >= self._batch_size:
+                break
+            record_key = _key(item)
+            if record_key in sending or item.in_flight or projects.key(item.record.project) != key:
+                continue
+            known = self._ahead.get(record_key)
+            if known is not None and known[0] is target.layout:
+                ahead[record_key] = known
+                continue
+            try:
+                ahead[record_key] = (target.layout, *self.shaped(target.layout, item))
+            except Exception:  # noqa: BLE001 - the import dead-letters it with the reason
+                continue
+        self._ahead = ahead
+
+    def encode(self, target: Target, item: QueueItem) -> tuple[bytes, int]:
+        """A record's task as JSON and its number of predictions; encoded ahead when it could be."""
+        known = self._ahead.pop(_key(item), None)
+        if known is not None and known[0] is target.layout:
+            return known[1], known[2]
+        return self.shaped(target.layout, item)
+
+    def shaped(self, layout: Layout | PairLayout, item: QueueItem) -> tuple[bytes, int]:
+        """``_encoded`` with the judge results that wait for the record's span among its evaluations."""
+        judges = self._judges()
+        if judges is None:
+            return _encoded(layout, item.record)
+        return _encoded(layout, judges.attach(item.record))
 
 
 def _encoded(layout: Layout | PairLayout, record: AnyRecord) -> tuple[bytes, int]:
