@@ -8,6 +8,7 @@ from devtools import structure
 from tests.support.prerequisites import REPO_ROOT
 
 TOP_LEVEL_MOST = 10  # what users and the wiring meet; everything else lives in a folder of its concern
+METHODS_MOST = 25  # a class with more does more than one job
 
 
 def read() -> dict[str, structure.Module]:
@@ -33,6 +34,11 @@ def test_an_import_inside_a_function_says_why_on_its_line():
 def test_few_modules_at_the_top_level():
     top = [m.name for m in read().values() if m.name.count(".") == 1 and m.path.name != "__init__.py"]
     assert len(top) <= TOP_LEVEL_MOST, top
+
+
+def test_no_class_over_the_method_limit():
+    classes, _ = structure.largest(read(), count=5)
+    assert [name for methods, name in classes if methods > METHODS_MOST] == []
 
 
 def test_the_reader_sees_a_cycle_and_an_unexplained_import(tmp_path):
