@@ -15,6 +15,7 @@ from .delivery.labelstudio import LabelStudioClient
 from .delivery.projects import Projects
 from .delivery.worker import WAITING_IN_SPOOL, DeliveryWorker
 from .ingest import Ingest
+from .judges.judge_join import JudgeJoin, judge_store_for
 from .modes.layouts import Layout
 from .modes.pair_layout import PairLayout
 from .modes.unit import HoldSettings
@@ -34,6 +35,7 @@ class Bridge:
     projects: Projects
     ingest: Ingest
     worker: DeliveryWorker
+    judges: JudgeJoin  # judge results that arrive on their own, joined with their span's task
     gate: ReviewGate | None = None  # the review rules, when a rules file is given
 
 
@@ -74,9 +76,12 @@ def build_bridge(
     after_import: Callable[[], None] | None = None,
     waiting: str = WAITING_IN_SPOOL,
     review_state: str | None = None,
+    wake_for_judges: Callable[[], None] | None = None,
 ) -> Bridge:
-    """``waiting`` says what becomes of records while Label Studio fails (the queue decides);
-    ``review_state`` is the spool (file or directory) the review rules' state is kept beside."""
+    """The one composition root of the exporter and serve. ``waiting`` says what becomes of records
+    while Label Studio fails (the queue decides); ``review_state`` is the spool (file or directory)
+    the review rules' state is kept beside; ``wake_for_judges`` is called when a judge result arrives
+    (default: wake delivery, which joins it)."""
     gate = review_gate(settings, review_state)  # first: a bad file leaves nothing open
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
     projects = projects_for(settings, client, layout)
@@ -103,4 +108,16 @@ def build_bridge(
         redact=redactor.text if redactor else None,
         gate=gate,
     )
-    return Bridge(client, projects, Ingest(mapper, queue, worker.wake, gate=gate, runs=runs), worker, gate)
+    # Judge results (OTLP logs, the logs exporter) wait in the spool's file, or in memory, until
+    # their span's task exists (judge_join.py), then become its judge predictions.
+    judges = JudgeJoin(
+        judge_store_for(queue, settings.max_queue_size),
+        client,
+        projects,
+        wait=settings.judge_wait,
+        timeout=settings.timeout,
+        wake=wake_for_judges or worker.wake,
+    )
+    worker.judges = judges
+    ingest = Ingest(mapper, queue, worker.wake, gate=gate, runs=runs)
+    return Bridge(client, projects, ingest, worker, judges, gate)

@@ -24,7 +24,6 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
 from .delivery.worker import DRAIN_RETRY_SECONDS, WAITING_IN_SPOOL
-from .judges.judge_join import JudgeJoin, judge_store_for
 from .judges.judge_join import register as register_judges
 from .judges.judge_join import unregister as unregister_judges
 from .modes.layouts import Layout
@@ -111,29 +110,8 @@ class LabelStudioSpanExporter(SpanExporter):
         pair_wait: float | None = None,
         judge_wait: float | None = None,
     ):
-        self._settings: Settings = resolve_settings(
-            url=url,
-            api_key=api_key,
-            project_id=project_id,
-            project_name=project_name,
-            project_config=project_config,
-            mode=mode,
-            batch_size=batch_size,
-            timeout=timeout,
-            include_errors=include_errors,
-            metadata_prefix=metadata_prefix,
-            redact=redact,
-            redact_builtin=redact_builtin,
-            spool_path=spool_path,
-            max_queue_size=max_queue_size,
-            reviewers_per_task=reviewers_per_task,
-            review_rules=review_rules,
-            run_grace=run_grace,
-            run_idle_timeout=run_idle_timeout,
-            max_open_runs=max_open_runs,
-            pair_wait=pair_wait,
-            judge_wait=judge_wait,
-        )
+        arguments = {name: value for name, value in locals().items() if name != "self" and name[0] != "_"}
+        self._settings: Settings = resolve_settings(**arguments)  # the one settings model checks them
         settings = self._settings
         try:
             self.layout: Layout | PairLayout = task_layout(settings.mode, settings.project_config)
@@ -153,6 +131,7 @@ class LabelStudioSpanExporter(SpanExporter):
                 self._queue,
                 waiting=waiting,
                 review_state=settings.spool_path if self._queue.durable else None,
+                wake_for_judges=self._wake_for_judges,
             )
         except ValueError:
             self._queue.close()
@@ -164,15 +143,7 @@ class LabelStudioSpanExporter(SpanExporter):
         self._started = False
         self._shutdown = False
         # Judge results from the companion logs exporter (judge_logs.py) join this exporter's tasks.
-        self.judges = JudgeJoin(
-            judge_store_for(self._queue, settings.max_queue_size),
-            self._client,
-            bridge.projects,
-            wait=settings.judge_wait,
-            timeout=settings.timeout,
-            wake=self._wake_for_judges,
-        )
-        self._worker.judges = self.judges
+        self.judges = bridge.judges
         register_judges(self.judges)
 
     @property

@@ -9,6 +9,7 @@ from tests.support.prerequisites import REPO_ROOT
 
 TOP_LEVEL_MOST = 10  # what users and the wiring meet; everything else lives in a folder of its concern
 METHODS_MOST = 25  # a class with more does more than one job
+LINES_MOST = 80  # a function longer than a screen and a half does more than one thing
 
 
 def read() -> dict[str, structure.Module]:
@@ -39,6 +40,11 @@ def test_few_modules_at_the_top_level():
 def test_no_class_over_the_method_limit():
     classes, _ = structure.largest(read(), count=5)
     assert [name for methods, name in classes if methods > METHODS_MOST] == []
+
+
+def test_no_function_over_the_line_limit():
+    _, functions = structure.largest(read(), count=5)
+    assert [name for lines, name in functions if lines > LINES_MOST] == []
 
 
 def test_the_reader_sees_a_cycle_and_an_unexplained_import(tmp_path):

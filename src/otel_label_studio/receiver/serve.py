@@ -23,7 +23,6 @@ from ..config import Settings, default
 from ..delivery.labelstudio import ErrorKind, LabelStudioError
 from ..delivery.outages import auth_hint
 from ..feedback.loop import FeedbackLoop
-from ..judges.judge_join import JudgeJoin, SpoolJudgeStore
 from ..modes.units import check_rules_file, task_layout, unit_for
 from ..store.spool import Spool
 from .grpc import make_grpc_server
@@ -104,17 +103,8 @@ class Sidecar:
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
-        # Judge results sent as OTLP logs (POST /v1/logs, LogsService/Export) wait in the spool's
-        # file until their span's task exists (judge_join.py), then become its judge predictions.
-        self.judges = JudgeJoin(
-            SpoolJudgeStore(self.spool),
-            self.client,
-            self.projects,
-            wait=settings.judge_wait,
-            timeout=settings.timeout,
-            wake=self.worker.wake,
-        )
-        self.worker.judges = self.judges
+        # Judge results sent as OTLP logs (POST /v1/logs, LogsService/Export): the bridge's join.
+        self.judges = bridge.judges
         self.judge = JudgeIntake(self.judges)
         self.runs = bridge.ingest.runs  # mode agent or pairwise: held spans wait in the spool's file
         self.feedback: FeedbackLoop | None = None
@@ -134,6 +124,11 @@ class Sidecar:
         self.gate = DecodeGate(options.max_concurrent_decodes)
         # One bound on the bytes of bodies being received (HTTP counts them; gRPC has slots of it).
         self.budget = ReceiveBudget(options.max_receive_bytes)
+        self._listen()
+
+    def _listen(self) -> None:
+        """The OTLP/HTTP and OTLP/gRPC servers; a port that cannot be had closes what was opened."""
+        options = self.options
         try:
             self.http = OtlpHttpServer(
                 (options.host, options.http_port),
