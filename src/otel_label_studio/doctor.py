@@ -18,7 +18,14 @@ import httpx
 
 from .bridge import projects_for
 from .config import Settings, SettingsError, base_url_problem, read_settings
-from .delivery.labelstudio import NOT_THE_API, ErrorKind, LabelStudioClient, LabelStudioError, token_kind
+from .delivery.labelstudio import (
+    NOT_THE_API,
+    ErrorKind,
+    LabelStudioClient,
+    LabelStudioError,
+    health,
+    token_kind,
+)
 from .delivery.outages import auth_hint
 from .modes.units import task_layout
 from .reading import doubles
@@ -117,17 +124,14 @@ def _url(url: str, timeout: float) -> Finding:
         fix = f"set LABEL_STUDIO_URL / --url to {problem.suggestion}" if problem.suggestion else ""
         return Finding(FAIL, "url", problem.message, fix or _BASE_URL_FIX)
     try:
-        response = httpx.get(f"{url}/health", timeout=timeout)
-    except httpx.HTTPError as exc:
+        status, up = health(url, timeout)
+    except LabelStudioError as error:
         return Finding(
-            FAIL,
-            "url",
-            f"cannot reach Label Studio at {url} ({type(exc).__name__}: {exc})",
-            "start Label Studio, or set LABEL_STUDIO_URL / --url to where it runs",
+            FAIL, "url", error.detail, "start Label Studio, or set LABEL_STUDIO_URL / --url to where it runs"
         )
-    if response.status_code != 200:
-        return Finding(FAIL, "url", f"{url}/health answered HTTP {response.status_code}", _BASE_URL_FIX)
-    if not _is_health(response):  # a web page, or another server's /health
+    if status != 200:
+        return Finding(FAIL, "url", f"{url}/health answered HTTP {status}", _BASE_URL_FIX)
+    if not up:  # a web page, or another server's /health
         return Finding(FAIL, "url", f"{url}/health is not Label Studio's health check", _BASE_URL_FIX)
     return Finding(OK, "url", f"Label Studio answers at {url}")
 
@@ -135,15 +139,6 @@ def _url(url: str, timeout: float) -> Finding:
 _BASE_URL_FIX = (
     "set LABEL_STUDIO_URL / --url to Label Studio's base URL, scheme://host:port (http://localhost:8080)"
 )
-
-
-def _is_health(response: httpx.Response) -> bool:
-    """Label Studio's /health answers ``{"status": "UP"}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("status") == "UP"
 
 
 def _key(client: LabelStudioClient, settings: Settings) -> Finding:

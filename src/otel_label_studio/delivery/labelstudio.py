@@ -54,6 +54,23 @@ class LabelStudioError(Exception):
         self.retry_after = retry_after
 
 
+def health(url: str, timeout: float) -> tuple[int, bool]:
+    """Label Studio's ``/health`` (label-studio-sdk has no call for it): the HTTP status and whether the
+    body is Label Studio's ``{"status": "UP"}`` (a web page or another server's /health is not);
+    ``LabelStudioError`` (UNREACHABLE, saying what failed) when nothing answers."""
+    try:
+        response = httpx.get(f"{url}/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise LabelStudioError(
+            ErrorKind.UNREACHABLE, f"cannot reach Label Studio at {url} ({type(exc).__name__}: {exc})"
+        ) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return response.status_code, isinstance(body, dict) and body.get("status") == "UP"
+
+
 NOT_THE_API = (
     "the answer is a web page, not Label Studio's API: the URL must be Label Studio's base URL "
     "(scheme://host:port, as in http://localhost:8080), without a page path such as /projects/1"
