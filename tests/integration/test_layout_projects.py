@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.delivery.dm_view import TASK_KEYS, review_view
+from otel_label_studio.modes.dm_view import TASK_KEYS, review_view
 from otel_label_studio.modes.layouts import CHAT_CONFIG, CONVERSATION_KEY, PROMPT_CONFIG, layout_for
 from tests.support import fixtures
 from tests.support.builders import record

@@ -17,8 +17,8 @@ from otel_label_studio.analysis.report import (
     render_pair_text,
 )
 from otel_label_studio.analysis.report_html import render_pair_html
-from otel_label_studio.delivery.dm_view import data_column, needs_tab, view_for
 from otel_label_studio.feedback.loop import FeedbackLoop
+from otel_label_studio.modes.dm_view import data_column, needs_tab, view_for
 from otel_label_studio.modes.layouts import PROMPT_CONFIG, Layout
 from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config, logs
 from ..ingest import IngestStats
 from ..modes.layouts import Layout
-from ..modes.pair_layout import PairLayout
+from ..modes.units import unit_for
 from ..reading.mapping import MappingResult
 from ..store.durable import DamagedFile
 from ..store.queue import RecordQueue
@@ -78,12 +78,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     settings = read_options(args, parser, REPLAY_SETTINGS)
-    layout = project_layout(settings, parser)
-    if isinstance(layout, PairLayout):
+    if not unit_for(settings.mode).replays:
         parser.error(  # the variable's pairwise: the option takes only REPLAY_MODES
             f"{config.spec('mode').env}=pairwise: replay does not form pairs: replay with --mode "
             "prompt, chat or agent, or send the traffic to `serve --mode pairwise`"
         )
+    layout = cast(Layout, project_layout(settings, parser))  # a unit that replays shapes single records
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
     try:
         return backfill(

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+from ..modes.dm_view import needs_tab, view_for
 from ..modes.layouts import Layout
 from ..modes.pair_layout import PairLayout
-from .dm_view import needs_tab, view_for
 from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, Project
 
 _logger = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ NO_RULES = (
 class PairwiseUnit(ReviewUnit):
     mode = "pairwise"
     decided = "pairs"
+    replays = False  # pairs wait for both answers of a trace: send the traffic to `serve --mode pairwise`
 
     def layout(self, project_config: str | None) -> AnyLayout:
         return PairLayout.from_config(project_config if project_config else PAIRWISE_CONFIG)

@@ -42,6 +42,7 @@ class ReviewUnit(ABC):
     mode: str  # the ``mode`` setting that picks it
     decided: str  # what review rules decide about, for log lines: "LLM spans", "runs"
     judged: bool = False  # judge results waiting for its span are imported with its task
+    replays: bool = True  # `otel-label-studio replay` can form its records from stored traffic
 
     @abstractmethod
     def layout(self, project_config: str | None) -> AnyLayout:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..modes.layouts import CONVERSATION_KEY, Layout
-from ..modes.pair_layout import PairLayout, is_pairwise
+from .layouts import CONVERSATION_KEY, Layout
+from .pair_layout import PairLayout, is_pairwise
 
 #: What Label Studio calls the tab it makes itself; ours replaces it, so it keeps the name.
 TITLE = "Default"
