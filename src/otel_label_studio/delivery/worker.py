@@ -244,8 +244,8 @@ class DeliveryWorker:
     def _cycle(self) -> bool:
         """One delivery cycle that never raises; whether it did any work."""
         try:
-            pumped = self.judges.pump() if self.judges is not None else False  # judge results' own backoff
-            return self.run_once() | pumped
+            delivered = self.run_once()  # then judge results whose task exists now (their own backoff)
+            return delivered | (self.judges.pump() if self.judges is not None else False)
         except QueueFull as full:  # a full disk: the spool warned once; what was in flight is looked up
             self._pause(None, str(full))
         except Exception:  # the worker must outlive any bug in one cycle
