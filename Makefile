@@ -1,5 +1,6 @@
 # Two commands do everything on a machine with only Python:
-#   make test   set up both virtual environments, then lint, type-check and run every test
+#   make test   set up the locked environments (.venv, .venv-labelstudio, .venv-py/3.10 ... 3.13),
+#               then lint, type-check and run every test
 #               (tests/unit and tests/integration; make test-unit runs the unit tests alone)
 #   make demo   a local Label Studio, the sidecar and a demo LangChain app (servers keep running)
 #   make stop   stops what make demo started
@@ -14,7 +15,6 @@ NEWEST_VENV := .venv-newest
 # The supported Pythons: the exit test runs a child app under each (.venv-py/3.10 ... 3.13).
 PYTHONS := 3.10 3.11 3.12 3.13
 PY_VENVS := $(foreach v,$(PYTHONS),.venv-py/$(v)/.installed)
-LABEL_STUDIO_VERSION := 1.23.2
 UV := $(VENV)/bin/uv
 # uv uses the Pythons this machine has, by their real path, and never downloads one.
 export UV_PYTHON_DOWNLOADS := never
