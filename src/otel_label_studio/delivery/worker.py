@@ -336,8 +336,7 @@ class DeliveryWorker:
                 target, [(item, found[_key(item)]) for item in landed], "found after an interrupted import"
             )
             self._delivered(landed, project_id, [found[_key(item)].id for item in landed])
-            for item in landed:
-                self._settles_at.pop(_key(item), None)
+            _forget(self._settles_at, landed)
             self.stats.already_present += len(landed)
             _logger.info(
                 "%d records already had tasks in project %d (an earlier import landed), skipped",
@@ -404,8 +403,7 @@ class DeliveryWorker:
             pairs = [(item, found[_key(item)]) for item in ready if _key(item) in found]
             self._repair(target, pairs, f"the import saved {imported.prediction_count} of {sent} predictions")
         self._delivered(ready, target.project.id, imported.task_ids)
-        for item in ready:
-            self._settles_at.pop(_key(item), None)
+        _forget(self._settles_at, ready)
         now = self._clock()
         self.stats.tasks_created += len(ready)
         for item in ready:
@@ -475,7 +473,7 @@ class DeliveryWorker:
 
     def _dead(self, item: QueueItem, reason: str) -> None:
         self._queue.dead(item, reason)
-        self._settles_at.pop(_key(item), None)
+        _forget(self._settles_at, [item])
         self.stats.dead_lettered += 1
         self._dead_in_batch += 1
         if self._dead_in_batch > DEAD_LETTERS_LOGGED_PER_BATCH:
@@ -564,6 +562,12 @@ def task_of(layout: Layout | PairLayout, record: AnyRecord) -> dict:
     """The task of a queued record, as its review unit shapes it; a record the project's layout cannot
     show raises ValueError (the record goes to the dead letters with the reason)."""
     return unit_of(record).task(layout, record)
+
+
+def _forget(settles_at: dict[tuple[str, str], float], items: Sequence[QueueItem]) -> None:
+    """Records whose import settled (landed, or dead-lettered) need no lookup any more."""
+    for item in items:
+        settles_at.pop(_key(item), None)
 
 
 def _key(item: QueueItem) -> tuple[str, str]:

@@ -230,7 +230,7 @@ class Spool:
             accepted: list[_Ticket] = []
             room = self._max_rows - self._depth
             # The files' size bounds what is in use: only above the limit is it worth asking SQLite.
-            over_size = self._size() > self._max_bytes and self._used_bytes(reclaim=True) > self._max_bytes
+            over_size = _over_bytes(self)
             for ticket in tickets:
                 if over_size:
                     ticket.error = QueueFull(
@@ -475,8 +475,7 @@ class SpoolHold:
         if not pieces:
             return set()
         with spool._lock:
-            if spool._size() > spool._max_bytes and spool._used_bytes(reclaim=True) > spool._max_bytes:
-                raise QueueFull(f"spool holds over {spool._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
+            _refuse_over_bytes(spool)
             with spool._transaction():
                 spool._db.executemany(
                     "INSERT OR REPLACE INTO run_pieces (span_id, trace_id, parent_span_id, top_candidate, "
@@ -546,8 +545,7 @@ class SpoolJudgeResults:
                     f"spool holds {spool._max_rows} judge results waiting for their tasks (the row limit)",
                     retry_after=RETRY_AFTER_SECONDS,
                 )
-            if spool._size() > spool._max_bytes and spool._used_bytes(reclaim=True) > spool._max_bytes:
-                raise QueueFull(f"spool holds over {spool._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
+            _refuse_over_bytes(spool)
             with spool._transaction():
                 cursor = spool._db.executemany(
                     "INSERT OR IGNORE INTO judge_results "
@@ -656,6 +654,18 @@ class SpoolJudgeResults:
                 ).rowcount
         except DiskFull:
             return 0
+
+
+def _over_bytes(spool: Spool) -> bool:
+    """The spool's pages in use (plus its WAL) over its byte limit; the files' size bounds what is in
+    use, so SQLite is asked only when they are over it. Called with the spool's lock held."""
+    return spool._size() > spool._max_bytes and spool._used_bytes(reclaim=True) > spool._max_bytes
+
+
+def _refuse_over_bytes(spool: Spool) -> None:
+    """``QueueFull`` (retry later) when the spool is over its byte limit: the sender retries."""
+    if _over_bytes(spool):
+        raise QueueFull(f"spool holds over {spool._max_bytes} bytes", retry_after=RETRY_AFTER_SECONDS)
 
 
 def _response_id(record: AnyRecord) -> str:
