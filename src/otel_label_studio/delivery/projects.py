@@ -162,7 +162,7 @@ class Projects:
             _logger.error("%s", error.detail)
             raise error from None
         if project.id not in self._warned:
-            note = layout.rebound_note(project.title, project.id, self._layout, self._config_given)
+            note = layout.rebound_note(project.title, project.id, self._layout.dialogue, self._config_given)
             if note:
                 self._warned.add(project.id)
                 _logger.warning("%s", note)

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
 
 from ..judges.judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
 from ..reading.record import UNKNOWN_MODEL, LLMRecord, Message
-
-if TYPE_CHECKING:
-    from .pair_layout import PairLayout
-
-    pass
 
 # The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
 # variables, with presentation only added. The prompt layout gets the header above the response
@@ -166,19 +161,20 @@ class Layout:
         return Layout.from_config(label_config)
 
     def rebound_note(
-        self, title: str, project_id: int, chosen: Layout | PairLayout, config_given: bool
+        self, title: str, project_id: int, chosen_dialogue: bool, config_given: bool
     ) -> str | None:
         """What to tell the user when this layout, bound to an existing project's config, differs
-        from the one the settings chose (``chosen``): the project's config wins."""
+        from the one the settings chose (its ``dialogue``: ``chosen_dialogue``): the project's config
+        wins."""
         if config_given:
             return (
                 f"Project {title!r} (id {project_id}) already exists with a different label config: tasks "
                 f"follow the project's config (response -> {self.response_name}, prompt -> "
                 f"${self.prompt_key}); the project_config given here is not applied to it."
             )
-        if self.dialogue == chosen.dialogue:
+        if self.dialogue == chosen_dialogue:
             return None
-        mode, other = ("chat", "prompt") if chosen.dialogue else ("prompt", "chat")
+        mode, other = ("chat", "prompt") if chosen_dialogue else ("prompt", "chat")
         return (
             f"Project {title!r} (id {project_id}) already exists with a label config that shows the "
             f"prompt {'as a dialogue' if self.dialogue else 'as text'}: tasks follow the project's config, "

@@ -18,7 +18,7 @@ from typing import Any, Callable, ClassVar, Iterable
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from .layouts import CONVERSATION_KEY, DIALOGUE_OBJECTS, TEXT_OBJECTS, Layout, _variables
+from .layouts import CONVERSATION_KEY, DIALOGUE_OBJECTS, TEXT_OBJECTS, _variables
 from .pairs import VERDICTS, Pair
 
 # Label Studio HTML-escapes a <Style>'s text: no quotes, ">" or "&" in the CSS. The first rule
@@ -97,7 +97,7 @@ class PairLayout:
         return PairLayout.from_config(label_config)
 
     def rebound_note(
-        self, title: str, project_id: int, chosen: Layout | PairLayout, config_given: bool
+        self, title: str, project_id: int, chosen_dialogue: bool, config_given: bool
     ) -> str | None:
         """Nothing to tell: a pairwise config binds its answers by the Pairwise tag."""
         return None
