@@ -50,6 +50,7 @@ from .labelstudio import (
 )
 from .outages import OutageLog
 from .projects import RECHECK_SECONDS, Projects, Target
+from .retry import RetryLoop
 
 _logger = logging.getLogger(__name__)
 
@@ -138,11 +139,11 @@ class DeliveryWorker:
         self._after_import = after_import  # a test hook: runs between an import and its commit
         self._dead_in_batch = 0
         self._outages = OutageLog(client)
-        self._wake = threading.Event()
+        self._loop = RetryLoop("otel-label-studio-delivery", self._attempt, finished=self._progressed)
+        self._pruned_at = -PRUNE_EVERY_SECONDS
         self._progress = threading.Condition()  # notified after every delivery cycle, and at the end
         self._stopping = threading.Event()
         self._drain_deadline = 0.0
-        self._thread: threading.Thread | None = None
         self.paused_reason: str | None = None  # set while delivery waits on an outage or a bad key
         self.key_refused = False  # the last attempt failed on the API key: /readyz says so
         self.stats = WorkerStats()
@@ -151,17 +152,15 @@ class DeliveryWorker:
     def start(self) -> bool:
         """Start the delivery thread; False when the interpreter refuses one (at its shutdown): then
         ``deliver_here`` and ``stop`` deliver in the caller's thread."""
-        thread = threading.Thread(target=self._run, name="otel-label-studio-delivery", daemon=True)
-        self._thread = thread if threads.start(thread) else None
-        return self._thread is not None
+        return self._loop.start()
 
     @property
     def threaded(self) -> bool:
         """Whether the delivery thread runs (False before ``start`` or when none could be started)."""
-        return self._thread is not None
+        return self._loop.running
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     @property
     def paused_until(self) -> float:
@@ -173,7 +172,7 @@ class DeliveryWorker:
         drain: delivery keeps trying at least this often until it ends)."""
         self._pause_cap = seconds
         self._backoff.shorten(seconds)
-        self._wake.set()
+        self._loop.wake()
 
     def wait_until_empty(self, timeout: float, *, or_key_refused: bool = False) -> bool:
         """Block until the queue is empty (True) or ``timeout`` seconds passed (False); with
@@ -191,9 +190,9 @@ class DeliveryWorker:
         """Deliver what is due for up to ``drain_seconds``, then stop; True when the spool was emptied."""
         self._drain_deadline = self._clock() + drain_seconds
         self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(drain_seconds + self._timeout + 1.0)
+        if self._loop.running:
+            self._loop.wake()
+            self._loop.join(drain_seconds + self._timeout + 1.0)
         else:
             self.deliver_here(drain_seconds)
         return self._queue.stats().depth == 0
@@ -210,36 +209,28 @@ class DeliveryWorker:
                 if left <= 0:
                     break
                 if not self._cycle():
-                    self._wake.wait(min(left, DRAIN_RETRY_SECONDS))
-                    self._wake.clear()
+                    self._loop.pause(min(left, DRAIN_RETRY_SECONDS))
         self._progressed()
         return self._queue.depth == 0
-
-    def _run(self) -> None:
-        try:
-            with suppress_instrumentation():  # the bridge's own HTTP calls must not become spans
-                self._loop()
-        finally:
-            self._progressed()
 
     def _progressed(self) -> None:
         with self._progress:
             self._progress.notify_all()
 
-    def _loop(self) -> None:
-        pruned_at = -PRUNE_EVERY_SECONDS
-        while True:
-            if self._clock() - pruned_at >= PRUNE_EVERY_SECONDS:
-                pruned_at = self._clock()
-                self._queue.forget_delivered()
-            if self._stopping.is_set() and self._clock() >= self._drain_deadline:
-                return
-            worked = self._cycle()
-            self._progressed()
-            if self._stopping.is_set() and not worked:
-                return
-            if not worked:
-                self._wait()
+    def _attempt(self) -> float | None:
+        """One turn of the delivery loop (``retry.RetryLoop``): the seconds to wait before the next."""
+        if self._clock() - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = self._clock()
+            self._queue.forget_delivered()
+        if self._stopping.is_set() and self._clock() >= self._drain_deadline:
+            self._loop.end()
+            return None
+        worked = self._cycle()
+        self._progressed()
+        if self._stopping.is_set() and not worked:
+            self._loop.end()
+            return None
+        return 0.0 if worked else self._pause_length()
 
     def _cycle(self) -> bool:
         """One delivery cycle that never raises; whether it did any work."""
@@ -259,7 +250,9 @@ class DeliveryWorker:
         if self.judges is not None:
             self.judges.delivered(items, project_id, task_ids)
 
-    def _wait(self) -> None:
+    def _pause_length(self) -> float:
+        """How long to wait after a cycle with nothing to do: the backoff's pause, else until the
+        next record is due (at most ``IDLE_POLL_SECONDS``), never past the drain's end."""
         now = self._clock()
         wait = IDLE_POLL_SECONDS
         if self._backoff.until > now:
@@ -270,8 +263,7 @@ class DeliveryWorker:
                 wait = min(wait, due - now)
         if self._stopping.is_set():
             wait = min(wait, max(0.0, self._drain_deadline - now))
-        self._wake.wait(wait)
-        self._wake.clear()
+        return wait
 
     def run_once(self) -> bool:
         """One cycle: deliver the due records of one take. False when there was nothing to do."""

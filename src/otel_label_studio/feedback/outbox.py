@@ -20,9 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from opentelemetry.instrumentation.utils import suppress_instrumentation
-
 from ..delivery.backoff import Backoff, feedback_backoff
+from ..delivery.retry import RetryLoop
 from ..store.durable import (
     RETRY_AFTER_SECONDS,
     DiskFull,
@@ -128,9 +127,9 @@ class FeedbackOutbox:
 
 class OutboxForwarder:
     """Sends the outbox's requests in order through ``send`` (which raises when the endpoint
-    does not take one), on a thread of its own with instrumentation suppressed (its HTTP calls
-    must not become spans); backs off (``backoff``, up to a minute) while it fails, and tries at
-    once when woken by a new webhook."""
+    does not take one), on the retry loop (``delivery/retry.py``: a thread of its own, its HTTP
+    calls never spans); backs off (``backoff``, up to a minute) while it fails, and tries at once
+    when woken by a new webhook."""
 
     def __init__(
         self,
@@ -144,39 +143,24 @@ class OutboxForwarder:
         self._send = send
         self._endpoint = endpoint
         self.backoff = backoff or feedback_backoff()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = RetryLoop("feedback-outbox", self.step)
         self._failing_since: float | None = None
         self.events_sent = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="feedback-outbox", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._loop.stop(timeout)
         waiting = self._outbox.waiting()
         if waiting:
             _logger.warning(
                 "%d evaluation events stay in the feedback outbox and are sent after the next start",
                 waiting,
             )
-
-    def _run(self) -> None:
-        with suppress_instrumentation():  # sending the events must not make spans of its own
-            while not self._stop.is_set():
-                delay = self.step()
-                if self._stop.is_set():
-                    return
-                self._wake.wait(delay)  # a new webhook wakes it early
-                self._wake.clear()
 
     def step(self) -> float | None:
         """One round: send what waits; None when the outbox is empty (wait for a wake), else the
@@ -186,7 +170,7 @@ class OutboxForwarder:
         except DiskFull:  # the outbox warned once; a sent event not yet removed is sent again
             emptied = False
         except Exception:  # the outbox itself failed: say so, keep the thread alive
-            if self._stop.is_set():
+            if self._loop.ended:
                 return None  # a send outlived stop() and the outbox closed: re-sent after the next start
             _logger.exception("Unexpected error in the feedback outbox")
             emptied = False
@@ -197,7 +181,7 @@ class OutboxForwarder:
 
     def send_waiting(self) -> bool:
         """Send what waits, oldest first; False when the endpoint refused one (it stays)."""
-        while not self._stop.is_set():
+        while not self._loop.ended:
             items = self._outbox.oldest()
             if not items:
                 return True
