@@ -24,8 +24,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .bridge import build_bridge
 from .config import Settings, resolve_settings
 from .delivery.worker import DRAIN_RETRY_SECONDS, WAITING_IN_SPOOL
-from .judges.judge_join import register as register_judges
-from .judges.judge_join import unregister as unregister_judges
+from .judges.judge_join import JudgeJoin
 from .modes.layouts import Layout
 from .modes.pair_layout import PairLayout
 from .modes.units import task_layout, unit_for
@@ -144,7 +143,11 @@ class LabelStudioSpanExporter(SpanExporter):
         self._shutdown = False
         # Judge results from the companion logs exporter (judge_logs.py) join this exporter's tasks.
         self.judges = bridge.judges
-        register_judges(self.judges)
+
+    def judge_sink(self) -> JudgeJoin | None:
+        """Where the paired logs exporter (``judge_logs.py``) hands judge results; None once this
+        exporter is shut down (they would have no delivery to reach their tasks)."""
+        return None if self._shutdown else self.judges
 
     @property
     def counts(self) -> dict[str, int]:
@@ -280,7 +283,6 @@ class LabelStudioSpanExporter(SpanExporter):
             if self._shutdown:
                 return
             self._shutdown = True
-        unregister_judges(self.judges)
         if self._runs is not None:
             self._runs.stop()
             if not self._queue.durable:  # what waits in memory would be lost: released as it is

@@ -2,26 +2,31 @@
 
 The companion of ``LabelStudioSpanExporter`` for ``OTEL_LOGS_EXPORTER=label_studio`` (the
 ``opentelemetry_logs_exporter`` entry point): it reads the ``gen_ai.evaluation.result`` log
-records (``event_name``, or the attribute ``event.name``) and hands each to the span exporter's
-judge join in the same process (``judge_join.current()``), which adds a ``judge:<name>``
-prediction to the evaluated span's task, now or once the task exists. Every other log record is
-ignored. With no span exporter in the process (only the logs exporter configured), the results
-are dropped and counted, and a WARNING says so once.
+records (``event_name``, or the attribute ``event.name``) and hands each to its span exporter's
+judge join, which adds a ``judge:<name>`` prediction to the evaluated span's task, now or once the
+task exists. Every other log record is ignored.
+
+Its span exporter is given, never looked up: in code, ``LabelStudioLogExporter(span_exporter=...)``;
+under ``opentelemetry-instrument`` the configurator pairs the two it made (``distro.py``). With no
+span exporter (only the logs exporter configured), or one shut down, the results are dropped and
+counted, and a WARNING says so once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
-from .judges import judge_join
 from .reading.evaluations import EVENT_NAME, JudgeEvent, read_evaluations
 from .reading.spanview import EventView
 from .store.queue import QueueFull
+
+if TYPE_CHECKING:
+    from .exporter import LabelStudioSpanExporter
 
 _logger = logging.getLogger(__name__)
 
@@ -52,11 +57,16 @@ def judge_event(
 
 
 class LabelStudioLogExporter(LogRecordExporter):
-    """Judge results to the span exporter's tasks; ``export`` never raises into the app."""
+    """Judge results to the tasks of ``span_exporter``; ``export`` never raises into the app."""
 
-    def __init__(self, **_ignored: Any):
+    def __init__(self, span_exporter: LabelStudioSpanExporter | None = None, **_ignored: Any):
+        self._partner = span_exporter
         self._warned = False
         self.dropped = 0  # results with no join to take them, or refused by a full spool
+
+    def pair(self, span_exporter: LabelStudioSpanExporter) -> None:
+        """From now on results go to ``span_exporter``'s tasks (the configurator's wire)."""
+        self._partner = span_exporter
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         try:
@@ -81,15 +91,18 @@ class LabelStudioLogExporter(LogRecordExporter):
                 events.append(event)
         if not events:
             return LogRecordExportResult.SUCCESS
-        join = judge_join.current()
+        join = self._partner.judge_sink() if self._partner is not None else None
         if join is None:
             self.dropped += len(events)
             if not self._warned:
                 self._warned = True
                 _logger.warning(
-                    "OTEL_LOGS_EXPORTER=label_studio: no Label Studio span exporter in this process, so "
-                    "judge results have no tasks to join and are dropped (%d so far). Set "
-                    "OTEL_TRACES_EXPORTER=label_studio too (or make a LabelStudioSpanExporter).",
+                    "OTEL_LOGS_EXPORTER=label_studio: no Label Studio span exporter in this process was "
+                    "paired with it (or it was shut down), so judge results have no tasks to join and "
+                    "are dropped (%d so far). Set "
+                    "OTEL_TRACES_EXPORTER=label_studio too (and OTEL_PYTHON_CONFIGURATOR=label_studio when "
+                    "another distro is installed), or in code pass "
+                    "LabelStudioLogExporter(span_exporter=<your LabelStudioSpanExporter>).",
                     self.dropped,
                 )
             return LogRecordExportResult.FAILURE

@@ -54,10 +54,11 @@ class JudgedChat(FakeListChatModel):
         return super()._generate(*args, **kwargs)
 
 
-def logs_exporter() -> Any:
-    """The ``label_studio`` logs exporter as OTEL_LOGS_EXPORTER=label_studio loads it."""
+def logs_exporter(span_exporter: LabelStudioSpanExporter) -> Any:
+    """The ``label_studio`` logs exporter as OTEL_LOGS_EXPORTER=label_studio loads it, given its span
+    exporter (as the configurator gives it, distro.py)."""
     (point,) = entry_points(group="opentelemetry_logs_exporter", name="label_studio")
-    return point.load()()
+    return point.load()(span_exporter=span_exporter)
 
 
 def test_in_process_results_before_and_after_the_task_become_its_judge_predictions(
@@ -66,7 +67,7 @@ def test_in_process_results_before_and_after_the_task_become_its_judge_predictio
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name
     )
-    provider, logger = judge_logger(logs_exporter())
+    provider, logger = judge_logger(logs_exporter(exporter))
     started = Started()
     spans = BatchSpanProcessor(exporter, schedule_delay_millis=60_000)
     routing.attach(started)
@@ -113,7 +114,7 @@ def test_export_judge_gives_the_label_and_explanation_of_a_result_sent_after_the
     exporter = LabelStudioSpanExporter(
         url=label_studio.url, api_key=label_studio.pat, project_name=project_name
     )
-    provider, logger = judge_logger(logs_exporter())
+    provider, logger = judge_logger(logs_exporter(exporter))
     span = judged_chat_span("Capital of France? (exported)", "Lyon.", evaluations=[])
     deliver(exporter, [span])
     (task,) = tasks_of(ls, project_name)

@@ -11,13 +11,14 @@ import pytest
 from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
 from otel_label_studio.delivery.labelstudio import ErrorKind, Imported, LabelStudioError
 from otel_label_studio.delivery.projects import Projects as ProjectsOf
 from otel_label_studio.delivery.worker import DeliveryWorker
+from otel_label_studio.distro import Pairing
 from otel_label_studio.judge_logs import LabelStudioLogExporter, judge_event
-from otel_label_studio.judges import judge_join
 from otel_label_studio.judges.judge_join import JudgeJoin, MemoryJudgeStore, SpoolJudgeStore
 from otel_label_studio.modes.layouts import layout_for
 from otel_label_studio.reading.evaluations import JudgeEvent
@@ -182,11 +183,25 @@ def test_the_in_memory_join_drops_and_counts_what_does_not_fit():
     assert join.waiting == 1 and join.counts["judge_dropped"] == 1
 
 
+class Partner:
+    """What the logs exporter needs of its span exporter: where judge results go."""
+
+    def __init__(self, join: JudgeJoin | None):
+        self.join = join
+
+    def judge_sink(self) -> JudgeJoin | None:
+        return self.join
+
+
 def log_records(
-    attributes: dict[str, Any], *, event_name: str | None = "gen_ai.evaluation.result", span=True
+    attributes: dict[str, Any],
+    *,
+    event_name: str | None = "gen_ai.evaluation.result",
+    span=True,
+    partner: Partner | None = None,
 ):
-    """Records as the SDK's LoggerProvider hands them to a logs exporter."""
-    exporter = LabelStudioLogExporter()
+    """Records as the SDK's LoggerProvider hands them to a logs exporter paired with ``partner``."""
+    exporter = LabelStudioLogExporter(span_exporter=partner)  # type: ignore[arg-type]
     seen: list[Any] = []
     original = exporter.export
     exporter.export = lambda batch: (seen.extend(batch), original(batch))[1]  # type: ignore[method-assign]
@@ -214,21 +229,39 @@ def test_an_evaluation_log_record_becomes_a_judge_event_and_other_records_do_not
 def test_the_logs_exporter_hands_results_to_the_span_exporter_s_join():
     store = MemoryJudgeStore(10)
     join = make_join(store, Client(), Clock())
-    judge_join.register(join)
-    try:
-        exporter, _ = log_records(ATTRIBUTES)
-    finally:
-        judge_join.unregister(join)
+    exporter, _ = log_records(ATTRIBUTES, partner=Partner(join))
     assert join.waiting == 1 and exporter.dropped == 0
 
 
 def test_the_logs_exporter_alone_warns_once_and_counts_what_it_drops(caplog):
-    assert judge_join.current() is None
     with caplog.at_level(logging.WARNING, "otel_label_studio.judge_logs"):
         exporter, _ = log_records(ATTRIBUTES)
         exporter.export([])  # nothing to say
     assert exporter.dropped == 1
     assert caplog.text.count("no Label Studio span exporter in this process") == 1
+
+
+def test_the_logs_exporter_of_a_shut_down_span_exporter_drops_and_counts():
+    exporter, _ = log_records(ATTRIBUTES, partner=Partner(None))  # judge_sink() is None once shut down
+    assert exporter.dropped == 1
+
+
+def test_the_configurator_pairs_the_logs_exporter_it_makes_with_its_span_exporter():
+    join = make_join(MemoryJudgeStore(10), Client(), Clock())
+    pairing = Pairing(
+        lambda exporter: ("span processor", exporter), lambda exporter: ("log processor", exporter)
+    )
+    logs = LabelStudioLogExporter()
+    other = InMemorySpanExporter()  # not ours: wrapped as it is, never paired
+    assert pairing.span(other) == ("span processor", other)
+    assert pairing.span(Partner(join)) == ("span processor", pairing.span_exporter)  # type: ignore[arg-type]
+    assert pairing.log_record(logs) == ("log processor", logs)
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    context = set_span_in_context(NonRecordingSpan(SpanContext(0xAB, 0xCD, is_remote=True)))
+    provider.get_logger("t").emit(LogRecord(event_name=EVENT, attributes=ATTRIBUTES, context=context))
+    provider.shutdown()
+    assert join.waiting == 1 and logs.dropped == 0
 
 
 class Stripping(FakeLabelStudio):

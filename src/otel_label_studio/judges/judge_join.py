@@ -20,8 +20,8 @@ its bookkeeping nor a sender's retry makes a second prediction. Label Studio fai
 classified once (``labelstudio.ErrorKind``): an outage waits on the worker's backoff, a task
 Label Studio refuses (deleted) drops the result and counts it.
 
-The in-process logs exporter finds the span exporter's join through ``register``/``current``:
-one join per process, the last span exporter made.
+The in-process logs exporter is handed its span exporter (``judge_logs.py``; under
+``opentelemetry-instrument`` the configurator pairs them, ``distro.py``) and gives it the results.
 """
 
 from __future__ import annotations
@@ -512,30 +512,6 @@ def _items(result: Iterable[dict[str, Any]] | None) -> list[tuple[Any, Any, byte
         )
         for item in result or ()
     )
-
-
-# --- the process's join, for the in-process logs exporter ---------------------------------------
-
-_current: JudgeJoin | None = None
-_current_lock = threading.Lock()
-
-
-def register(join: JudgeJoin) -> None:
-    """The span exporter's join takes the logs exporter's results (the last one registered wins)."""
-    global _current
-    with _current_lock:
-        _current = join
-
-
-def unregister(join: JudgeJoin) -> None:
-    global _current
-    with _current_lock:
-        if _current is join:
-            _current = None
-
-
-def current() -> JudgeJoin | None:
-    return _current
 
 
 def judge_store_for(queue: RecordQueue, max_results: int) -> JudgeStore:
