@@ -9,11 +9,12 @@ from dataclasses import replace
 import pytest
 
 from otel_label_studio.modes.runs import RunRecord, build_run, looks_like_top, pieces, runs_of
+from otel_label_studio.modes.units import decode_record
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.reading.spanview import EventView, SpanView, from_readable_span
 from otel_label_studio.store.assembly import MemoryHold, RunAssembler
 from otel_label_studio.store.memory_queue import MemoryQueue
-from otel_label_studio.store.run_codec import VIEW_FORMAT, decode_record, decode_view, encode_view
+from otel_label_studio.store.run_codec import VIEW_FORMAT, decode_view, encode_view
 from otel_label_studio.store.spool import Spool, SpoolHold
 from tests.support import scenarios
 

@@ -11,11 +11,11 @@ from otel_label_studio.modes.layouts import PROMPT_CONFIG
 from otel_label_studio.modes.pair_hold import PairBuild
 from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
 from otel_label_studio.modes.pair_record import PairRecord
+from otel_label_studio.modes.units import decode_record
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.reading.spanview import SpanView, from_readable_span
 from otel_label_studio.store.assembly import MemoryHold, RunAssembler
 from otel_label_studio.store.memory_queue import MemoryQueue
-from otel_label_studio.store.run_codec import decode_record
 from otel_label_studio.store.spool import Spool, SpoolHold
 from tests.support import scenarios
 from tests.support.pair_spans import ANSWER_CANDIDATE, ANSWER_SERVED, served_and_candidate

@@ -7,13 +7,22 @@ from __future__ import annotations
 import pytest
 
 from otel_label_studio import config
-from otel_label_studio.modes.layouts import Layout
-from otel_label_studio.modes.pair_layout import PairLayout
+from otel_label_studio.analysis.readings import AnswerReading, PairReading
+from otel_label_studio.modes.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout
+from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
 from otel_label_studio.modes.pair_record import PairRecord
 from otel_label_studio.modes.pairs import form_pairs
 from otel_label_studio.modes.runs import RunRecord
 from otel_label_studio.modes.unit import HoldSettings
-from otel_label_studio.modes.units import UNITS, check_rules_file, task_layout, unit_for, unit_of
+from otel_label_studio.modes.units import (
+    UNITS,
+    check_rules_file,
+    decode_record,
+    task_layout,
+    unit_for,
+    unit_of,
+    unit_of_project,
+)
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.store.assembly import MemoryHold
 from otel_label_studio.store.memory_queue import MemoryQueue
@@ -87,3 +96,31 @@ def test_each_unit_refuses_the_rules_that_do_not_fit_it(tmp_path):
         check_rules_file(str(calls), "agent")
     with pytest.raises(ValueError, match="review rules do not apply to mode pairwise"):
         check_rules_file(str(calls), "pairwise")
+
+
+def test_a_queued_record_is_decoded_by_the_unit_that_claims_its_bytes():
+    call, pair = record(1), a_pair()
+    run = RunRecord(trace_id="t", span_id="s", name="r", request="2+2?", final_answer="4")
+    claims = {}
+    for kind, expected in (("call", call), ("run", run), ("pair", pair)):
+        data = expected.to_bytes()
+        decoded = decode_record(data)
+        assert type(decoded) is type(expected) and decoded.to_bytes() == data
+        claims[kind] = [unit.mode for unit in UNITS.values() if not unit.claims_rest and unit.decode(data)]
+    assert claims == {"call": [], "run": ["agent"], "pair": ["pairwise"]}  # a call: the bytes no unit claims
+    assert [unit.mode for unit in UNITS.values() if unit.claims_rest] == ["prompt", "chat"]
+
+
+def test_a_project_is_read_by_the_unit_its_label_config_needs():
+    pairwise = unit_of_project(PAIRWISE_CONFIG)
+    assert pairwise.mode == "pairwise" and isinstance(pairwise.reading(PAIRWISE_CONFIG), PairReading)
+    for config_text in (CHAT_CONFIG, PROMPT_CONFIG, task_layout("agent", None).label_config):
+        unit = unit_of_project(config_text)
+        assert unit.mode == "prompt" and isinstance(unit.reading(config_text), AnswerReading)
+    assert AnswerReading(PROMPT_CONFIG).variants is False and PairReading(PAIRWISE_CONFIG).variants is True
+
+
+def test_only_agent_has_a_note_for_rules_check():
+    notes = {mode: unit.rules_note for mode, unit in UNITS.items()}
+    assert notes.pop("agent").startswith("mode agent: the rules decide whole runs")
+    assert set(notes.values()) == {None}

@@ -60,9 +60,9 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm  # start-up time: loaded only when this command runs
 
-    from ..analysis.datasets import Binding, Filters, dataset_lines, pair_lines  # start-up time
+    from ..analysis.datasets import Filters  # start-up time
     from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError  # start-up time
-    from ..modes.pair_layout import PairLayout, is_pairwise  # start-up time
+    from ..modes.units import unit_of_project  # start-up time
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)
@@ -81,12 +81,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     client = LabelStudioClient(url, settings.api_key, settings.timeout)
     try:
         project = client.get_project(project_id)
-        pairwise = is_pairwise(project.label_config)
         skipped: Counter[str] = Counter()
-        if pairwise:
-            pair_layout = PairLayout.from_config(project.label_config)
-        else:
-            binding = Binding.from_config(project.label_config)
+        reading = unit_of_project(project.label_config).reading(project.label_config)
         total = client.task_count(project_id)
         out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
         written = 0
@@ -94,12 +90,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="export", file=sys.stderr)
             tasks = _counted(client.iter_tasks(project_id), bar)
             filters = Filters(min_rating=args.min_rating, since=since, only_edited=args.only_edited)
-            lines = (
-                pair_lines(tasks, pair_layout, args.format, filters, skipped)
-                if pairwise
-                else dataset_lines(tasks, binding, args.format, filters)
-            )
-            for line in lines:
+            for line in reading.lines(tasks, args.format, filters, skipped):
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 written += 1
             bar.close()

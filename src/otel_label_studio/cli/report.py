@@ -60,19 +60,8 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm  # start-up time: loaded only when this command runs
 
-    from ..analysis.report import (  # start-up time: loaded only when this command runs
-        Scale,
-        build_pair_report,
-        build_report,
-        nothing_told_apart,
-        pair_report_json,
-        render_pair_text,
-        render_text,
-        to_json,
-    )
-    from ..analysis.report_html import render_html, render_pair_html  # start-up time
     from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError  # start-up time
-    from ..modes.pair_layout import is_pairwise  # start-up time: loaded only when this command runs
+    from ..modes.units import unit_of_project  # start-up time: loaded only when this command runs
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
     project_id = required_project_id(settings, parser)
@@ -84,8 +73,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--variant: give 'model' or a run-metadata key such as prompt_version")
     try:
         project = client.get_project(project_id)
-        pairwise = is_pairwise(project.label_config)
-        if args.variant is not None and not pairwise:
+        reading = unit_of_project(project.label_config).reading(project.label_config)
+        if args.variant is not None and not reading.variants:
             print(
                 f"--variant applies to a pairwise project (a label config with a Pairwise tag); project "
                 f"{project_id} {project.title!r} has none",
@@ -95,15 +84,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         total = client.task_count(project_id)
         bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="report", file=sys.stderr)
         tasks = _counted(client.iter_tasks(project_id), bar)
-        if pairwise:
-            pairs = build_pair_report(tasks, variant=args.variant, project_id=project.id, title=project.title)
-            problem = nothing_told_apart(pairs)
-            page, data, text = render_pair_html(pairs), pair_report_json(pairs), render_pair_text(pairs)
-        else:
-            scale = Scale.from_config(project.label_config)
-            report = build_report(tasks, scale, url=url, project_id=project.id, title=project.title)
-            problem = None
-            page, data, text = render_html(report), to_json(report), render_text(report)
+        pages = reading.report(
+            tasks, url=url, project_id=project.id, title=project.title, variant=args.variant
+        )
+        page, data, text, problem = pages.html, pages.data, pages.text, pages.problem
         bar.close()
     except LabelStudioError as error:
         if error.kind == ErrorKind.PROJECT_GONE:

@@ -101,6 +101,7 @@ class DryRun:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..modes.units import unit_for  # start-up time: loaded only when this command runs
     from ..rules import RulesError, load_file  # start-up time: loaded only when this command runs
 
     path = args.review_rules or config.env_str(REVIEW_RULES_ENV)
@@ -125,9 +126,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         ).mode
     except config.SettingsError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    if mode == "agent":  # on stdout, unless it must hold JSON alone
+    note = unit_for(mode).rules_note
+    if note is not None:  # on stdout, unless it must hold JSON alone
         print(
-            "mode agent: the rules decide whole runs as they are released"
+            note
             + (
                 "; the table decides the captured LLM calls one by one (runs are not assembled), "
                 "so it is not a prediction of the tasks"

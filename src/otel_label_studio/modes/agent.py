@@ -12,7 +12,7 @@ from ..store.assembly import RunAssembler, RunHold
 from ..store.run_codec import AnyRecord
 from .layouts import Layout, layout_for
 from .run_tasks import run_task
-from .runs import RunRecord
+from .runs import RunRecord, is_run_bytes
 from .unit import AnyLayout, HoldSettings, ReviewUnit
 
 if TYPE_CHECKING:
@@ -23,12 +23,16 @@ if TYPE_CHECKING:
 class AgentUnit(ReviewUnit):
     mode = "agent"
     decided = "runs"
+    rules_note = "mode agent: the rules decide whole runs as they are released"
 
     def layout(self, project_config: str | None) -> AnyLayout:
         return layout_for(self.mode, project_config)
 
     def takes(self, record: AnyRecord) -> bool:
         return isinstance(record, RunRecord)
+
+    def decode(self, data: bytes) -> AnyRecord | None:
+        return RunRecord.from_bytes(data) if is_run_bytes(data) else None
 
     def task(self, layout: AnyLayout, record: AnyRecord) -> dict:
         if not isinstance(layout, Layout):

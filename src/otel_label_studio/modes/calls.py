@@ -14,6 +14,7 @@ from .unit import AnyLayout, ReviewUnit
 class CallUnit(ReviewUnit):
     decided = "LLM spans"
     judged = True
+    claims_rest = True  # a call's bytes are the pickle no other unit claims
 
     def __init__(self, mode: str):
         self.mode = mode
@@ -23,6 +24,9 @@ class CallUnit(ReviewUnit):
 
     def takes(self, record: AnyRecord) -> bool:
         return isinstance(record, LLMRecord)
+
+    def decode(self, data: bytes) -> AnyRecord | None:
+        return LLMRecord.from_bytes(data)
 
     def task(self, layout: AnyLayout, record: AnyRecord) -> dict:
         if not isinstance(layout, Layout):

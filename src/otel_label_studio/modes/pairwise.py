@@ -11,11 +11,12 @@ from ..rules.language import RuleSet
 from ..store.assembly import RunAssembler, RunHold
 from ..store.run_codec import AnyRecord
 from .pair_hold import PairBuild
-from .pair_layout import PAIRWISE_CONFIG, PairLayout
-from .pair_record import PairRecord
+from .pair_layout import PAIRWISE_CONFIG, PairLayout, is_pairwise
+from .pair_record import PairRecord, is_pair_bytes
 from .unit import AnyLayout, HoldSettings, ReviewUnit
 
 if TYPE_CHECKING:
+    from ..analysis.readings import Reading
     from ..reading.mapping import Mapper
     from ..rules import ReviewGate
 
@@ -35,6 +36,17 @@ class PairwiseUnit(ReviewUnit):
 
     def takes(self, record: AnyRecord) -> bool:
         return isinstance(record, PairRecord)
+
+    def decode(self, data: bytes) -> AnyRecord | None:
+        return PairRecord.from_bytes(data) if is_pair_bytes(data) else None
+
+    def shows(self, label_config: str) -> bool:
+        return is_pairwise(label_config)
+
+    def reading(self, label_config: str) -> Reading:
+        from ..analysis.readings import PairReading  # start-up time: numpy, for the commands only
+
+        return PairReading(label_config)
 
     def task(self, layout: AnyLayout, record: AnyRecord) -> dict:
         if not isinstance(layout, PairLayout):

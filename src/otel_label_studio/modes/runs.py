@@ -348,3 +348,10 @@ __all__ = [
     "pieces",
     "runs_of",
 ]
+
+
+def is_run_bytes(data: bytes) -> bool:
+    """Whether queued bytes are a run: its pickle holds a dict, a call's a tuple, so the first opcode
+    after the header (and frame) is ``}`` (an empty dict, then filled); no second unpickling."""
+    first = 11 if data[2:3] == pickle.FRAME else 2
+    return data[first : first + 1] == pickle.EMPTY_DICT

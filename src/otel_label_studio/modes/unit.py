@@ -20,6 +20,7 @@ from .layouts import Layout
 from .pair_layout import PairLayout
 
 if TYPE_CHECKING:
+    from ..analysis.readings import Reading
     from ..reading.mapping import Mapper
     from ..rules import ReviewGate
     from ..rules.language import RuleSet
@@ -43,6 +44,8 @@ class ReviewUnit(ABC):
     decided: str  # what review rules decide about, for log lines: "LLM spans", "runs"
     judged: bool = False  # judge results waiting for its span are imported with its task
     replays: bool = True  # `otel-label-studio replay` can form its records from stored traffic
+    claims_rest: bool = False  # its ``decode`` takes the bytes no other unit claimed (a pickled call)
+    rules_note: str | None = None  # what `rules check` says first in this mode (None: nothing)
 
     @abstractmethod
     def layout(self, project_config: str | None) -> AnyLayout:
@@ -51,6 +54,22 @@ class ReviewUnit(ABC):
     @abstractmethod
     def takes(self, record: AnyRecord) -> bool:
         """Whether a queued record is this unit's."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> AnyRecord | None:
+        """Its record from the bytes the queue keeps (``to_bytes()``); None when they are another
+        unit's. Plain values only: a spool file never runs code."""
+
+    def shows(self, label_config: str) -> bool:
+        """Whether a project of ``label_config`` holds this unit's tasks in a way only it can read
+        (``units.unit_of_project``); False: its tasks read as single answers."""
+        return False
+
+    def reading(self, label_config: str) -> Reading:
+        """How ``export`` and ``report`` read a project of ``label_config`` (ValueError when they cannot)."""
+        from ..analysis.readings import AnswerReading  # start-up time: numpy, for the commands only
+
+        return AnswerReading(label_config)
 
     @abstractmethod
     def task(self, layout: AnyLayout, record: AnyRecord) -> dict:

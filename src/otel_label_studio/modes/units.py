@@ -22,6 +22,23 @@ def unit_of(record: AnyRecord) -> ReviewUnit:
     return next(unit for unit in UNITS.values() if unit.takes(record))
 
 
+def unit_of_project(label_config: str) -> ReviewUnit:
+    """The unit whose reading a project of ``label_config`` needs (``export``, ``report``): the one
+    that ``shows`` it (a Pairwise tag: pairwise), else prompt, whose single answers every other
+    config reads as (chat, agent, a user's own)."""
+    return next((unit for unit in UNITS.values() if unit.shows(label_config)), UNITS["prompt"])
+
+
+def decode_record(data: bytes) -> AnyRecord:
+    """A queued record from its bytes, by the unit that claims them; the unit that claims the rest
+    (a pickled call) is asked last."""
+    for unit in sorted(UNITS.values(), key=lambda unit: unit.claims_rest):
+        record = unit.decode(data)
+        if record is not None:
+            return record
+    raise ValueError("the bytes are no review unit's record")  # pragma: no cover - a call claims the rest
+
+
 def task_layout(mode: str, project_config: str | None) -> AnyLayout:
     """The layout new projects of a mode get and records are shaped by."""
     return unit_for(mode).layout(project_config)

@@ -1,8 +1,8 @@
 """What the queue and the run hold store as bytes: either kind of record, and held span views (pure).
 
-A queued record is an ``LLMRecord`` (one call; ``mode`` prompt or chat) or a ``RunRecord`` (one
-agent run; ``mode`` agent). Both pickle plain values only (a tuple, a dict): ``decode_record`` tells
-them apart by that shape and refuses anything but plain values, so a spool file never runs code.
+A queued record is one of the review units' records (``AnyRecord``): an ``LLMRecord`` (one call;
+``mode`` prompt or chat), a ``RunRecord`` (one agent run) or a ``PairRecord``. Which unit's bytes
+they are, the units say (``modes.units.decode_record``).
 
 A held span view (a piece of a run not yet whole) is no pickle: ``encode_view`` writes a version
 byte (``VIEW_FORMAT``) and then JSON (orjson) of the view's fields: ids, name, times, status,
@@ -23,33 +23,17 @@ from __future__ import annotations
 import base64
 import io
 import math
-import pickle
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import orjson
 
-from ..modes.pair_record import PairRecord, is_pair_bytes
+from ..modes.pair_record import PairRecord
 from ..modes.runs import RunRecord
 from ..reading.record import LLMRecord, _PlainUnpickler
 from ..reading.spanview import EventView, SpanView
 
 AnyRecord = LLMRecord | RunRecord | PairRecord  # a pair: mode pairwise (``pair_record.py``)
-
-
-def decode_record(data: bytes) -> AnyRecord:
-    """A queued record, of either kind, from its bytes: told apart by the pickle's first opcode after
-    its header (and frame), ``}`` (an empty dict, filled) for a run; no second unpickling."""
-    if is_pair_bytes(data):  # mode pairwise: not a pickle (``pair_record.MAGIC``)
-        return PairRecord.from_bytes(data)
-    first = 11 if data[2:3] == _FRAME else 2
-    if data[first : first + 1] == _EMPTY_DICT:
-        return RunRecord.from_bytes(data)
-    return LLMRecord.from_bytes(data)
-
-
-_FRAME = pickle.FRAME
-_EMPTY_DICT = pickle.EMPTY_DICT
 
 
 VIEW_FORMAT = b"\x01"  # the first byte of a held view: its format's version

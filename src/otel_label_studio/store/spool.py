@@ -27,6 +27,7 @@ import threading
 import time
 from typing import Callable, Iterable, Sequence
 
+from ..modes.units import decode_record
 from ..reading.record import LLMRecord  # noqa: F401 (kept for importers)
 from .durable import (
     BUSY_TIMEOUT_MS,
@@ -39,7 +40,7 @@ from .durable import (
     rollback,
 )
 from .queue import AddResult, DeadLetter, QueueFull, QueueItem, QueueStats
-from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_record
+from .run_codec import AnyRecord, HeldPiece, OpenTrace
 
 _logger = logging.getLogger(__name__)
 
