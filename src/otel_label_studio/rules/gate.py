@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 from ..reading import dialects
 from ..reading.dialects._common import PROJECT_ATTRIBUTE
@@ -32,7 +32,7 @@ from ..reading.record import LLMRecord
 from ..reading.spanview import STATUS_ERROR, SpanView
 from .fields import FieldReader, Reader
 from .language import Condition, Rule, RulesError, RuleSet, load_file
-from .run_fields import compile_runs, run_fingerprint
+from .run_fields import compile_runs, run_fingerprint, run_view
 from .state import MemoryReviewState, SqliteReviewState, period_key, state_path_for
 
 if TYPE_CHECKING:
@@ -330,3 +330,21 @@ def _normalised(text: str) -> str:
     if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
         return text
     return " ".join(text.split())
+
+
+def select_runs(
+    gate: ReviewGate, runs: Sequence[tuple[RunRecord, Sequence[SpanView]]], project: str | None
+) -> tuple[list[RunRecord], list[tuple[Decision, RunRecord]]]:
+    """The runs the rules keep, to queue, and the admissions to revoke if the queue refuses them."""
+    kept: list[RunRecord] = []
+    admitted: list[tuple[Decision, RunRecord]] = []
+    for record, spans in runs:
+        decision = gate.decide_run(run_view(record, spans), project)
+        if not decision.keep:
+            continue
+        if decision.project:
+            record.project = decision.project
+        if gate.admit(decision, record):
+            kept.append(record)
+            admitted.append((decision, record))
+    return kept, admitted

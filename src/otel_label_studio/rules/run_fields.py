@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..modes.runs import RunRecord
 from ..reading.dialects import genai, openinference
@@ -41,9 +41,6 @@ from .language import (
     RulesError,
     RuleSet,
 )
-
-if TYPE_CHECKING:
-    from .gate import Decision, ReviewGate
 
 #: The plain record fields that also describe a run (see the module's docstring).
 RUN_RECORD_FIELDS = ("model", "status")
@@ -201,21 +198,3 @@ def run_fingerprint(record: RunRecord) -> bytes:
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
-
-
-def select_runs(
-    gate: ReviewGate, runs: Sequence[tuple[RunRecord, Sequence[SpanView]]], project: str | None
-) -> tuple[list[RunRecord], list[tuple[Decision, RunRecord]]]:
-    """The runs the rules keep, to queue, and the admissions to revoke if the queue refuses them."""
-    kept: list[RunRecord] = []
-    admitted: list[tuple[Decision, RunRecord]] = []
-    for record, spans in runs:
-        decision = gate.decide_run(run_view(record, spans), project)
-        if not decision.keep:
-            continue
-        if decision.project:
-            record.project = decision.project
-        if gate.admit(decision, record):
-            kept.append(record)
-            admitted.append((decision, record))
-    return kept, admitted

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 from ..delivery import threads
 from ..modes.runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
 from ..reading.spanview import SpanView
-from ..rules.run_fields import select_runs
+from ..rules.gate import select_runs
 from .queue import RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
 
