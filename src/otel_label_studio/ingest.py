@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .reading import dialects, doubles
 from .reading.mapping import Mapper, MappingResult
@@ -205,6 +205,9 @@ class Ingest:
             if self.gate is not None:  # not queued: neither a task against the limit nor one to fold into
                 self.gate.revoke(result.admitted)
             raise
+        else:
+            if added.refused and self.gate is not None:  # dropped for lack of room (memory): the same
+                self.gate.revoke(_admissions_of(result.admitted, added.refused))
         finally:
             if self.gate is not None:
                 self.gate.commit()  # limits and folds of the batch, once
@@ -247,6 +250,12 @@ class Ingest:
         stats.no_content += result.no_content
         stats.errors_skipped += result.errors_skipped
         stats.described_twice += result.described_twice
+
+
+def _admissions_of(admitted: list[Any], records: Sequence[Any]) -> list[Any]:
+    """The review rules' admissions (``(Decision, record)``) of these very records."""
+    gone = {id(record) for record in records}
+    return [pair for pair in admitted if id(pair[1]) in gone]
 
 
 def _without(records: list[LLMRecord], dropped: list[LLMRecord]) -> list[LLMRecord]:

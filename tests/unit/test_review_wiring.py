@@ -239,6 +239,27 @@ def test_a_batch_the_queue_refuses_is_neither_folded_nor_counted_against_the_lim
     gate.close()
 
 
+def test_records_the_memory_queue_drops_for_lack_of_room_are_neither_kept_nor_counted_against_a_limit(
+    tmp_path,
+):
+    path = rules_file(
+        tmp_path, "rules:\n  - name: all\n    sample: 1.0\n    limit: 2/day\nfold_duplicates: 24h\n"
+    )
+    gate = ReviewGate(load_file(path), metadata_prefix=PREFIX, default_project="Default")
+    queue = MemoryQueue(1)  # room for one record: the batch's second call is dropped
+    ingest = Ingest(CountingMapper(), queue, gate=gate)
+    added = ingest.enqueue(ingest.map(views()))
+    assert (added.added, added.dropped, ingest.stats.dropped) == (1, 1, 1)
+    counts = gate.counts().rules["all"]
+    assert (counts.kept, counts.over_limit, counts.folded) == (1, 0, 0)
+    queue.delivered(queue.take(10), 1)  # delivery makes room
+    again = ingest.map(views())  # the same calls again: the first is a repeat, the dropped one is not
+    added = ingest.enqueue(again)
+    assert added.added == 1 and len(again.records) == 1
+    counts = gate.counts().rules["all"]
+    assert (counts.kept, counts.over_limit, counts.folded) == (2, 0, 1)
+
+
 def test_run_rules_are_taken_in_mode_agent_and_refused_elsewhere_with_their_line(tmp_path):
     path = rules_file(
         tmp_path,
