@@ -7,6 +7,7 @@ sits in the middle.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -39,7 +40,9 @@ class Bridge:
     gate: ReviewGate | None = None  # the review rules, when a rules file is given
 
 
-def review_gate(settings: Settings, state_beside: str | None) -> ReviewGate | None:
+def review_gate(
+    settings: Settings, state_beside: str | None, clock: Callable[[], float] = time.time
+) -> ReviewGate | None:
     """The review gate of ``settings.review_rules`` (None without a file); its limits and folds
     are kept beside the spool ``state_beside`` (a file or directory), else in memory. Raises
     ValueError (file and line) for a bad rules file or a state file that cannot be opened."""
@@ -53,11 +56,17 @@ def review_gate(settings: Settings, state_beside: str | None) -> ReviewGate | No
         project_id=settings.project_id,
         project_name=settings.project_name,
         spool_path=state_beside,
+        clock=clock,
     )
 
 
-def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout | PairLayout) -> Projects:
-    """The projects the settings name: by id, or by the strftime'd title."""
+def projects_for(
+    settings: Settings,
+    client: LabelStudioClient,
+    layout: Layout | PairLayout,
+    clock: Callable[[], float] = time.time,
+) -> Projects:
+    """The projects the settings name: by id, or by the title strftime'd in UTC at ``clock``'s time."""
     return Projects(
         client,
         layout,
@@ -65,6 +74,7 @@ def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout |
         project_name=settings.project_name,
         config_given=settings.project_config is not None,
         reviewers_per_task=settings.reviewers_per_task,
+        now=clock,
     )
 
 
@@ -77,14 +87,16 @@ def build_bridge(
     waiting: str = WAITING_IN_SPOOL,
     review_state: str | None = None,
     wake_for_judges: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Bridge:
     """The one composition root of the exporter and serve. ``waiting`` says what becomes of records
     while Label Studio fails (the queue decides); ``review_state`` is the spool (file or directory)
     the review rules' state is kept beside; ``wake_for_judges`` is called when a judge result arrives
-    (default: wake delivery, which joins it)."""
-    gate = review_gate(settings, review_state)  # first: a bad file leaves nothing open
+    (default: wake delivery, which joins it). ``clock`` (the wall clock) names daily projects and the
+    days review limits count in, both in UTC: one clock, one time zone."""
+    gate = review_gate(settings, review_state, clock)  # first: a bad file leaves nothing open
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
-    projects = projects_for(settings, client, layout)
+    projects = projects_for(settings, client, layout, clock)
     redactor = Redactor(settings.redact, builtin=settings.redact_builtin)
     mapper = Mapper(
         metadata_prefix=settings.metadata_prefix,

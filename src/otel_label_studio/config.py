@@ -301,7 +301,7 @@ class Settings(BaseModel):
             metavar="TITLE",
             parse=_same,
             argument=True,
-            doc="project title, strftime'd at delivery; found by exact title or created",
+            doc="project title, strftime'd at delivery with the UTC date; found by exact title or created",
         ),
     ] = "LangChain-%Y-%m-%d"
     project_config: Annotated[

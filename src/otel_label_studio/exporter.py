@@ -51,7 +51,7 @@ class LabelStudioSpanExporter(SpanExporter):
         url: Label Studio URL (``LABEL_STUDIO_URL``, default ``http://localhost:8080``).
         api_key: Personal Access Token or legacy token (``LABEL_STUDIO_API_KEY``).
         project_id: existing project to fill (``LABEL_STUDIO_PROJECT_ID``).
-        project_name: project title, strftime'd (default ``LangChain-%Y-%m-%d``).
+        project_name: project title, strftime'd with the UTC date (default ``LangChain-%Y-%m-%d``).
         project_config: label config XML for a new project (replaces the layout's default).
         mode: ``"prompt"`` (default) or ``"chat"``: one task per LLM call; ``"agent"``: one task
             per LangChain run (see ``assembly.py``: runs wait ``run_grace`` seconds after their top

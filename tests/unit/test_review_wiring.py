@@ -4,14 +4,19 @@ and folds are admitted before the queue and kept beside the spool, and a bad fil
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import textwrap
+import time
 
 import pytest
+import time_machine
 
 from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.bridge import build_bridge
 from otel_label_studio.config import SettingsError, read_settings
 from otel_label_studio.ingest import Ingest
+from otel_label_studio.modes.layouts import layout_for
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.reading.redact import Redactor
 from otel_label_studio.reading.spanview import from_readable_span
@@ -283,3 +288,33 @@ def test_run_rules_are_taken_in_mode_agent_and_refused_elsewhere_with_their_line
         read_settings(flags={"mode": "agent", "review_rules": call_fields}, environ={})
     with pytest.raises(ValueError, match="match run.duration_ms instead"):
         LabelStudioSpanExporter(api_key="k", mode="agent", review_rules=call_fields)
+
+
+@pytest.fixture
+def kiritimati(monkeypatch):
+    """The process runs in UTC+14 (Pacific/Kiritimati), where the local date is the UTC date's next
+    day from 10:00 UTC on."""
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_daily_project_and_its_daily_limit_name_the_same_utc_day_in_any_time_zone(tmp_path, kiritimati):
+    path = rules_file(tmp_path, "rules:\n  - name: all\n    limit: 5/day\n")
+    settings = read_settings(
+        arguments={"url": f"http://127.0.0.1:{closed_port()}", "api_key": "k", "review_rules": path},
+        environ={},
+    )
+    [view] = [from_readable_span(span) for span in fixtures.load("legacy", "completion")]
+    noon = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc).timestamp()  # 03-02 02:00 on Kiritimati
+    with time_machine.travel(noon, tick=False):  # the wall clock pinned (a timestamp: TZ stays as set)
+        bridge = build_bridge(settings, layout_for("prompt", None), MemoryQueue(10))
+        assert bridge.gate is not None
+        decision = bridge.gate.decide(view)
+        delivered_to = bridge.projects.key()  # the project delivery resolves for the record, now
+    assert decision.keep and decision.project_key == "LangChain-2026-03-01"
+    assert delivered_to == decision.project_key
+    bridge.gate.close()
+    bridge.client.close()

@@ -1,9 +1,10 @@
 """Which project a record goes to, and the layout bound to that project's label config.
 
 ``project_id`` wins; otherwise the project whose title *equals* the strftime'd name, created
-with our config when missing. The title is formatted at delivery time, so a daily project
-rolls over at midnight in a long-running process. An existing project keeps its own config:
-tasks are shaped for it, and when it cannot take them at all that is said once, not per import.
+with our config when missing. The title is formatted at delivery time in UTC (``titles.py``, as the
+review rules' limits count), so a daily project rolls over at midnight UTC in a long-running process.
+An existing project keeps its own config: tasks are shaped for it, and when it cannot take them at
+all that is said once, not per import.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable
 
 from ..modes.dm_view import needs_tab, view_for
 from ..modes.layouts import Layout
 from ..modes.pair_layout import PairLayout
 from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, Project
+from .titles import title_at
 
 _logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class Projects:
         project_name: str,
         config_given: bool,
         reviewers_per_task: int = 1,
-        now: Callable[[], datetime] = datetime.now,
+        now: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
     ):
         self._client = client
@@ -59,12 +60,13 @@ class Projects:
         self._lock = threading.Lock()  # two threads resolving one new title must not create it twice
 
     def key(self, override: str | None = None) -> str:
-        """The cache key of a record's project: ``#<id>`` or its formatted title."""
+        """The cache key of a record's project: ``#<id>`` or its title formatted now (``now``, the wall
+        clock: seconds since the epoch), in UTC."""
         if override:
-            return self._now().strftime(override)
+            return title_at(override, self._now())
         if self._project_id is not None:
             return f"#{self._project_id}"
-        return self._now().strftime(self._project_name)
+        return title_at(self._project_name, self._now())
 
     def resolve(self, key: str, timeout: float | None = None) -> Target:
         """The target for a key from ``key()``; raises LabelStudioError (kind MISFIT for a bad config)."""

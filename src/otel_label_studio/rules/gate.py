@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
+from ..delivery.titles import title_at
 from ..reading import dialects
 from ..reading.dialects._common import PROJECT_ATTRIBUTE
 from ..reading.record import LLMRecord
@@ -216,7 +217,7 @@ class ReviewGate:
             return Decision(False, rule.name, rule.project, SAMPLED_OUT)
         now = self._clock()
         template = rule.project or view.resource.get(PROJECT_ATTRIBUTE) or project or self._default_project
-        project_key = time.strftime(str(template), time.gmtime(now))
+        project_key = title_at(str(template), now)  # as delivery names it (UTC)
         if rule.limit is not None:
             used = self._state.count(rule.name, project_key, period_key(rule.limit.period, now))
             if used >= rule.limit.count:
