@@ -42,6 +42,7 @@ from ..reading.spanview import SpanView
 from ..rules.gate import select_runs
 from .queue import AddResult, RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
+from .shared import StateUnavailable
 
 if TYPE_CHECKING:
     from ..rules import Decision, ReviewGate
@@ -322,6 +323,8 @@ class RunAssembler:
             for trace_id in self.ready(now, flush=flush, everything=everything):
                 try:
                     added += self._release(trace_id)
+                except StateUnavailable:  # logged once per outage by the shared state; the pieces stay
+                    continue
                 except Exception:  # the pieces stay held; the next tick tries again
                     _logger.exception(
                         "Could not release the %s of trace %s; retrying", self.build.noun, trace_id
