@@ -27,13 +27,13 @@ LIMIT_30 = "rules:\n  - name: all\n    limit: 30/day\nfold_duplicates: 1h\n"
 def gate_on(url: str, rules: str = LIMIT_30) -> ReviewGate:
     """A replica's gate: its own connection to the shared state."""
     state = PostgresReviewState(SharedState(url), clock=lambda: NOON)
-    return ReviewGate(
-        parse(textwrap.dedent(rules)), state, metadata_prefix="p", default_project="Reviews", clock=lambda: NOON
-    )
+    rule_set = parse(textwrap.dedent(rules))
+    return ReviewGate(rule_set, state, metadata_prefix="p", default_project="Reviews", clock=lambda: NOON)
 
 
 def record(n: int, prompt: str | None = None) -> LLMRecord:
-    return LLMRecord(f"{n:032x}", f"{n:016x}", "chat", "genai", [Message("user", prompt or f"q{n}")], [f"a{n}"])
+    messages = [Message("user", prompt or f"q{n}")]
+    return LLMRecord(f"{n:032x}", f"{n:016x}", "chat", "genai", messages, [f"a{n}"])
 
 
 def offer(gate: ReviewGate, rec: LLMRecord) -> bool:
@@ -69,8 +69,9 @@ def test_replicas_racing_at_a_limit_of_30_admit_exactly_30(state_url):
 
 
 def test_a_retried_span_is_admitted_once_and_a_revoked_one_gives_its_place_back(state_url):
-    one, two = gate_on(state_url, "rules:\n  - name: all\n    limit: 2/day\n"), gate_on(
-        state_url, "rules:\n  - name: all\n    limit: 2/day\n"
+    one, two = (
+        gate_on(state_url, "rules:\n  - name: all\n    limit: 2/day\n"),
+        gate_on(state_url, "rules:\n  - name: all\n    limit: 2/day\n"),
     )
     assert offer(one, record(1))
     assert offer(two, record(1))  # the sender's retry, at the other replica: admitted, not counted again
