@@ -183,6 +183,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "waiting": self._queue.depth,
             **self.judges.counts,
             **review,
+            **({"state_refused": ingest.state_refused} if self._bridge.shared is not None else {}),
         }
 
     def _mode_counts(self) -> dict[str, int]:

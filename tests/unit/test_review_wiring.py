@@ -11,6 +11,7 @@ import time
 
 import pytest
 import time_machine
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
 from otel_label_studio.bridge import build_bridge
@@ -318,3 +319,24 @@ def test_the_daily_project_and_its_daily_limit_name_the_same_utc_day_in_any_time
     assert delivered_to == decision.project_key
     bridge.gate.close()
     bridge.client.close()
+
+
+def test_the_exporter_fails_closed_when_its_shared_state_cannot_be_reached(tmp_path, caplog):
+    path = rules_file(tmp_path, "rules:\n  - name: capped\n    limit: 5/day\n")
+    exporter = LabelStudioSpanExporter(
+        url=f"http://127.0.0.1:{closed_port()}",
+        api_key="k",
+        timeout=0.2,
+        review_rules=path,
+        state_url=f"postgresql://ols:s3cret-pass@127.0.0.1:{closed_port()}/state",
+    )
+    spans = fixtures.load("legacy", "completion")
+    assert exporter.export(spans) is SpanExportResult.FAILURE  # not admitted without the shared count
+    assert exporter.export(spans) is SpanExportResult.FAILURE
+    counts = exporter.counts
+    assert counts["state_refused"] == 2 * len(spans) and counts["waiting"] == 0
+    assert counts["review.capped.kept"] == 0
+    outage = [r.getMessage() for r in caplog.records if r.name == "otel_label_studio.store.shared"]
+    assert len(outage) == 1 and "fail closed" in outage[0]  # one line per outage
+    assert "s3cret-pass" not in outage[0] and "ols:***@127.0.0.1" in outage[0]
+    exporter.shutdown()
