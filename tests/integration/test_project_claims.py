@@ -42,7 +42,7 @@ def test_processes_racing_on_a_new_title_make_one_project(
         if setup == "hosts sharing nothing":
             argv += ["--lock-dir", str(tmp_path / f"host-{n}")]
         children.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    results = [child.communicate(timeout=120) for child in children]
+    results = [child.communicate(timeout=300) for child in children]
     assert all(child.returncode == 0 for child in children), [err.decode()[-2000:] for _, err in results]
     ids = {int(out.split()[-1]) for out, _ in results}
     resolved = time.strftime(title, time.gmtime(start))

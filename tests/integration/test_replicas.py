@@ -81,6 +81,7 @@ def test_two_replicas_at_a_limit_of_30_make_30_tasks_across_a_kill(
         for thread in senders:
             thread.start()
         while len(sent[1]) < 5:  # mid-stream: replica 1 has acknowledged 5 requests
+            assert time.monotonic() < deadline and senders[1].is_alive(), "replica 1 took no request"
             time.sleep(0.02)
         replicas[1].kill()  # SIGKILL: no drain, no cleanup
         time.sleep(1.0)
