@@ -157,17 +157,17 @@ class PostgresReviewState:
                 ).fetchone()
                 if gone is None:
                     return
+                if fingerprint is not None:  # admit's order (admission, fingerprint, counter): no deadlock
+                    db.execute(
+                        "DELETE FROM ols_review_fingerprints WHERE fingerprint = %s AND trace_id = %s "
+                        "AND span_id = %s",
+                        (fingerprint, *key),
+                    )
                 if limit is not None:
                     db.execute(
                         "UPDATE ols_review_counts SET used = used - 1 "
                         "WHERE rule = %s AND project = %s AND period = %s AND used > 0",
                         (limit[0], project, limit[1]),
-                    )
-                if fingerprint is not None:
-                    db.execute(
-                        "DELETE FROM ols_review_fingerprints WHERE fingerprint = %s AND trace_id = %s "
-                        "AND span_id = %s",
-                        (fingerprint, *key),
                     )
         except StateUnavailable:  # the admission stays: a retry of the record is admitted as it was
             _logger.debug(
