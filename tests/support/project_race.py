@@ -1,10 +1,12 @@
 """A child process that resolves one project title at a given instant, as a replica or an exporter
 does on its first delivery, and prints the project id it will deliver to.
 
-    python -m tests.support.project_race URL TITLE START [--state-url URL] [--lock-dir DIR]
+    python -m tests.support.project_race URL TITLE BARRIER [--state-url URL] [--lock-dir DIR]
 
-The key comes from LABEL_STUDIO_API_KEY. ``--lock-dir`` gives the process a claim directory of its
-own, as a process on another host has (no claim is shared: the projects converge after creating).
+Once ready it writes ``BARRIER/ready-<pid>`` and waits for ``BARRIER/go`` (the test writes it when
+every child is ready), so all ask at once however long each took to start. The key comes from
+LABEL_STUDIO_API_KEY. ``--lock-dir`` gives the process a claim directory of its own, as a process on
+another host has (no claim is shared: the projects converge after creating).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 from otel_label_studio.delivery.labelstudio import LabelStudioClient
 from otel_label_studio.delivery.projects import Projects
@@ -22,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("title")
-    parser.add_argument("start", type=float)
+    parser.add_argument("barrier", type=Path)
     parser.add_argument("--state-url")
     parser.add_argument("--lock-dir")
     args = parser.parse_args()
@@ -44,7 +47,9 @@ def main() -> None:
         config_given=False,
         **extra,
     )
-    time.sleep(max(0.0, args.start - time.time()))  # every child asks at the same instant
+    (args.barrier / f"ready-{os.getpid()}").touch()
+    while not (args.barrier / "go").exists():  # every child asks at the same instant
+        time.sleep(0.005)
     target = projects.resolve(projects.key(), timeout=30.0)
     print(target.project.id, flush=True)
 
