@@ -1,9 +1,12 @@
 """A message's images (issue 25): read per dialect beside the text that names them, kept through the
-spool, dropped by redaction."""
+spool, dropped by redaction, and a task's ``images`` for the Image tag of the prompt and chat layouts."""
 
 import json
 import pickle
 
+import pytest
+
+from otel_label_studio.modes.layouts import layout_for
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.reading.record import (
     MAX_IMAGE_CHARS,
@@ -165,3 +168,29 @@ def test_redaction_drops_images():
     kept = LLMRecord(trace_id="a" * 32, span_id="b" * 16, operation="chat", dialect="genai")
     kept.messages = [Message("user", "x", [URL])]
     assert Redactor().record(kept).messages[0].images == [URL]  # no patterns: nothing changes
+
+
+@pytest.mark.parametrize("mode", ["prompt", "chat"])
+def test_a_task_has_the_messages_images_or_an_empty_string(mode):
+    record = LLMRecord(
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        operation="chat",
+        dialect="genai",
+        messages=[
+            Message("user", "one", [PNG]),
+            Message("assistant", "two"),
+            Message("user", "three", [URL, PNG]),
+        ],
+        outputs=["ok"],
+        start_time_unix_nano=1_000_000,
+        end_time_unix_nano=1_000_000 + 1_234_567_890,
+    )
+    layout = layout_for(mode, None)
+    data = layout.task(record)["data"]
+    assert data["images"] == [PNG, URL, PNG]
+    assert data["latency_ms"] == 1235 and isinstance(data["latency_ms"], int)
+    record.messages = [Message("user", "no image")]
+    record.end_time_unix_nano = 0  # no times: the config still gets a value for its column
+    data = layout.task(record)["data"]
+    assert data["images"] == "" and data["latency_ms"] == ""
