@@ -1,5 +1,6 @@
-"""The Data Manager of prompt and chat projects (issue 25): no raw JSON column, the columns a reviewer
-sorts by first and typed as numbers; projects made with the configs before it still bind."""
+"""The Data Manager of prompt, chat and pairwise projects, and the pairwise choice (issue 25): no raw
+JSON column, the columns a reviewer sorts by first and typed as numbers; Tie / Both bad as one radio
+control; projects made with the configs before it still bind and read the same."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ import pytest
 
 from otel_label_studio.modes.dm_view import data_column, needs_tab, view_for
 from otel_label_studio.modes.layouts import CHAT_CONFIG, PROMPT_CONFIG, Layout, layout_for
+from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
+from otel_label_studio.modes.pairs import BOTH_BAD, TIE, B, choice_of
 from tests.support.builders import record
-from tests.support.configs_before_25 import CHAT_CONFIG_BEFORE_25, PROMPT_CONFIG_BEFORE_25
+from tests.support.configs_before_25 import (
+    CHAT_CONFIG_BEFORE_25,
+    PAIRWISE_CONFIG_BEFORE_25,
+    PROMPT_CONFIG_BEFORE_25,
+)
 
 # Label Studio 1.23's own default visibility, as /api/dm/columns says it (a few of its columns).
 COLUMNS = [
@@ -69,6 +76,48 @@ def test_a_task_s_latency_is_a_number_and_its_model_a_string():
     for mode in ("prompt", "chat"):
         data = layout_for(mode, None).task(chat_record())["data"]
         assert (data["model"], data["latency_ms"]) == ("gpt-x", 3)
+
+
+def test_the_pairwise_table_leads_with_the_question():
+    assert data_columns_in_order(PAIRWISE_CONFIG)[:4] == ["conversation", "prompt", "answer_a", "answer_b"]
+    layout = PairLayout.from_config(PAIRWISE_CONFIG)
+    assert layout.prompt_key == "prompt" and layout.dialogue  # the hidden column is not the prompt object
+    view = view_for(layout, COLUMNS)
+    assert view is not None and data_column("conversation") not in view["hiddenColumns"]["explore"]
+    assert data_column("prompt") in view["hiddenColumns"]["explore"]  # the raw list
+
+
+def test_tie_and_both_bad_are_radio_buttons_of_one_control():
+    root = ElementTree.fromstring(PAIRWISE_CONFIG.strip())
+    (choices,) = root.iter("Choices")
+    assert choices.get("choice") == "single-radio"
+    assert [c.get("value") for c in choices] == ["Tie", "Both bad"]
+    (pairwise,) = root.iter("Pairwise")
+    assert pairwise.get("selectionStyle") is None  # Label Studio's class marks the side the CSS styles
+
+
+@pytest.mark.parametrize("config", [PAIRWISE_CONFIG, PAIRWISE_CONFIG_BEFORE_25])
+def test_a_pair_choice_reads_the_same_from_both_configs(config):
+    layout = PairLayout.from_config(config)
+    assert (layout.pairwise_name, layout.answer_keys, layout.verdict_name) == (
+        "choice",
+        ("answer_a", "answer_b"),
+        "verdict",
+    )
+    assert layout.correction_names == ("correction_a", "correction_b")
+    side = {"from_name": "choice", "to_name": "answer_a", "type": "pairwise", "value": {"selected": "right"}}
+
+    def verdict(label: str) -> dict:
+        return {
+            "from_name": "verdict",
+            "to_name": "dialogue",
+            "type": "choices",
+            "value": {"choices": [label]},
+        }
+
+    assert choice_of([side], layout.pairwise_name) == B
+    assert choice_of([side, verdict("Tie")], layout.pairwise_name) == TIE
+    assert choice_of([verdict("Both bad")], layout.pairwise_name) == BOTH_BAD
 
 
 @pytest.mark.parametrize(
