@@ -126,7 +126,7 @@ class Projects:
 
     def _add_view(self, project: Project, timeout: float | None) -> None:
         """Give a new project the Data Manager tab its layout reads well in; never stops delivery."""
-        if not needs_tab(self._layout):  # a text prompt reads well in Label Studio's own Default tab
+        if not needs_tab(self._layout):
             return
         try:
             data = view_for(self._layout, self._client.data_manager_columns(project.id, timeout))
