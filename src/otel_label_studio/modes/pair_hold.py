@@ -81,5 +81,5 @@ class PairBuild:
 
         return records, count
 
-    def settle(self, *, queued: bool) -> None:
+    def settle(self, *, queued: bool, refused: Sequence[AnyRecord] = ()) -> None:
         """Nothing to keep or give back: review rules do not apply to mode pairwise."""

@@ -40,8 +40,9 @@ from ..delivery import threads
 from ..modes.runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
 from ..reading.spanview import SpanView
 from ..rules.gate import select_runs
-from .queue import RecordQueue
+from .queue import AddResult, RecordQueue
 from .run_codec import AnyRecord, HeldPiece, OpenTrace, decode_view, encode_view
+from .shared import StateUnavailable
 
 if TYPE_CHECKING:
     from ..rules import Decision, ReviewGate
@@ -61,8 +62,8 @@ class RunHold(Protocol):
 
     def open_traces(self) -> list[OpenTrace]: ...
     def pieces(self, trace_id: str) -> list[HeldPiece]: ...
-    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
-        """Queue the records and forget the pieces (atomically where durable); how many were added."""
+    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> AddResult:
+        """Queue the records and forget the pieces (atomically where durable); what the queue did."""
         ...
 
 
@@ -97,8 +98,8 @@ class MemoryHold:
         with self._lock:
             return list(self._traces.get(trace_id, {}).values())
 
-    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
-        added = self._queue.add(records).added
+    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> AddResult:
+        added = self._queue.add(records)
         with self._lock:
             trace = self._traces.get(trace_id, {})
             for span_id in span_ids:
@@ -138,9 +139,10 @@ class Build(Protocol):
         """A released trace's records, and what counts them once they are queued."""
         ...
 
-    def settle(self, *, queued: bool) -> None:
-        """After the records of the last ``build`` were queued (or not): what the build decided is
-        kept or given back. Releases are one at a time, so the last build is the one meant."""
+    def settle(self, *, queued: bool, refused: Sequence[AnyRecord] = ()) -> None:
+        """After the records of the last ``build`` were queued (or not; ``refused``: those the
+        in-memory queue dropped for lack of room): what the build decided is kept or given back.
+        Releases are one at a time, so the last build is the one meant."""
         ...
 
 
@@ -181,12 +183,15 @@ class RunBuild:
 
         return records, count
 
-    def settle(self, *, queued: bool) -> None:
+    def settle(self, *, queued: bool, refused: Sequence[AnyRecord] = ()) -> None:
         gate, admitted, self._admitted = self._gate, self._admitted, []
         if gate is None:
             return
         if not queued:  # not queued: neither counted against a limit nor one to fold into
             gate.revoke(admitted)
+        elif refused:  # dropped for lack of room: the same
+            gone = {id(record) for record in refused}
+            gate.revoke([pair for pair in admitted if id(pair[1]) in gone])
         gate.commit()
 
     def _record(self, run: list[SpanView], project: str | None) -> RunRecord:
@@ -318,6 +323,8 @@ class RunAssembler:
             for trace_id in self.ready(now, flush=flush, everything=everything):
                 try:
                     added += self._release(trace_id)
+                except StateUnavailable:  # logged once per outage by the shared state; the pieces stay
+                    continue
                 except Exception:  # the pieces stay held; the next tick tries again
                     _logger.exception(
                         "Could not release the %s of trace %s; retrying", self.build.noun, trace_id
@@ -336,11 +343,12 @@ class RunAssembler:
         project = next((p.project for p in held if p.project), None)
         records, count = self.build.build(views, project)
         try:
-            added = self._hold.release(trace_id, [p.span_id for p in held], records)
+            released = self._hold.release(trace_id, [p.span_id for p in held], records)
         except Exception:
             self.build.settle(queued=False)
             raise
-        self.build.settle(queued=True)
+        self.build.settle(queued=True, refused=released.refused)
+        added = released.added
         now = self._clock()
         with self._lock:
             arrived = max(p.received_at for p in held)

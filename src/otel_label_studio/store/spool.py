@@ -507,7 +507,7 @@ class SpoolHold:
             ).fetchall()
         return [HeldPiece(s, t, parent, bool(top), *rest) for s, t, parent, top, *rest in rows]
 
-    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> int:
+    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> AddResult:
         """Queue a trace's run records and delete the pieces they were built from, in one transaction:
         a crash leaves either the pieces or the queued runs, never both, never neither. Not refused
         for the row limit (the pieces were acknowledged already); how many records were added."""
@@ -523,7 +523,7 @@ class SpoolHold:
                 )
             spool._depth += added
             spool._disk.written()
-        return added
+        return AddResult(added, len(rows) - added)
 
 
 class SpoolJudgeResults:
