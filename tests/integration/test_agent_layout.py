@@ -15,6 +15,7 @@ from otel_label_studio.analysis.datasets import Binding, dataset_lines
 from otel_label_studio.modes.layouts import AGENT_CONFIG, CHAT_CONFIG, PROMPT_CONFIG, Layout
 from otel_label_studio.modes.run_tasks import NO_WRONG_STEP, TRAJECTORY_KEY, run_task
 from tests.support.agent_runs import captured_run
+from tests.support.old_agent_config import FIRST_AGENT_CONFIG
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 CORRECTED = "Sunny, 22C in Paris today (source: today.txt)."
@@ -26,10 +27,10 @@ def test_the_agent_task_holds_the_trajectory(captured):
     data = task["data"]
     assert [item["role"] for item in data["steps"]] == [
         "user",
-        "1 · assistant",
+        "1 · model ToolCallingFake.chat",
         "2 · tool search_weather",
         "3 · retriever WeatherNotes",
-        "4 · assistant",
+        "4 · model ToolCallingFake.chat",
     ]
     assert data["steps"][0]["content"] == "What's the weather in Paris?"
     assert data["steps"][1]["content"] == '→ calls search_weather {"city": "Paris"}'
@@ -41,8 +42,7 @@ def test_the_agent_task_holds_the_trajectory(captured):
     )
     assert "… [cut: 2320 more characters] (source: lyon)" in data["steps"][3]["content"]
     assert data["steps"][4]["content"] == "It is sunny and 22C in Paris."
-    assert data["step_options"][0] == {"value": NO_WRONG_STEP}
-    assert [o["value"] for o in data["step_options"][1:]] == [i["role"] for i in data["steps"][1:]]
+    assert "step_options" not in data  # issue 25: no "first wrong step" row, no raw JSON of its options
     assert all(isinstance(item["content"], str) for item in data["steps"])  # Paragraphs needs strings
     assert (data["trace_id"], data["span_id"]) == (run.trace_id, run.span_id)
     assert (data["steps_count"], data["tools_called"], data["errors"], data["incomplete"]) == (
@@ -64,6 +64,15 @@ def test_the_agent_task_holds_the_trajectory(captured):
             "value": {"text": ["It is sunny and 22C in Paris."]},
         }
     ]
+
+
+def test_a_project_of_the_first_agent_layout_still_gets_its_step_options(captured):
+    """A project made before issue 25 reads $step_options for its "first wrong step" row: still filled."""
+    run = captured_run(captured)
+    data = run_task(Layout.from_config(FIRST_AGENT_CONFIG), run)["data"]
+    assert data["step_options"][0] == {"value": NO_WRONG_STEP}
+    assert [o["value"] for o in data["step_options"][1:]] == [i["role"] for i in data["steps"][1:]]
+    assert data["steps"][0] == {"role": "user", "content": "What's the weather in Paris?"}
 
 
 @pytest.mark.parametrize("config, key, kind", [(PROMPT_CONFIG, "prompt", str), (CHAT_CONFIG, "prompt", list)])
@@ -123,8 +132,6 @@ def test_label_studio_takes_the_run_and_export_writes_tool_calls(
     result = [
         {"id": "r1", "from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
          "value": {**region, "text": tool_item, "paragraphlabels": ["Wrong step"]}},
-        {"from_name": "first_wrong_step", "to_name": "steps", "type": "choices",
-         "value": {"choices": ["4 · assistant"]}},
         {"from_name": "failure_modes", "to_name": "steps", "type": "choices",
          "value": {"choices": ["Unsupported claim"]}},
         {"from_name": "response", "to_name": "steps", "type": "textarea", "value": {"text": [CORRECTED]}},
