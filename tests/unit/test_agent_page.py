@@ -1,7 +1,7 @@
 """The agent layout's page, the pure parts (issue 25): what a run's task holds for the reviewer (step 0, the
 steps named by kind, a failed step marked, the status line and the final answer), what the config asks of
-them (nothing required that a pre-fill defeats), and the first wrong step as the earliest step marked
-wrong."""
+them (nothing required that a pre-fill defeats), the Data Manager tab, and the first wrong step as the
+earliest step marked wrong."""
 
 from __future__ import annotations
 
@@ -96,6 +96,30 @@ def test_nothing_is_marked_required_that_submitting_without_it_would_not_stop(ca
     captured.clear()
     [prediction] = run_task(AGENT, captured_run(captured))["predictions"]
     assert prediction["result"][0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
+
+
+def test_the_data_manager_tab_shows_the_run_fields_typed_and_no_raw_json(captured):
+    from otel_label_studio.modes.dm_view import data_column, needs_tab, view_for
+
+    data = run_task(AGENT, raising_run(captured))["data"]
+    assert needs_tab(AGENT)
+    view = view_for(AGENT, [])
+    # the fields a reviewer sorts by first come first (after what the config shows, all hidden)
+    table = [key for key in data if data_column(key) not in view["hiddenColumns"]["explore"]]
+    first = ["status", "errors", "tools_called", "steps_count", "duration_ms", "total_tokens"]
+    assert table == [*first, "model", "trace_id"]
+    assert [data[key] for key in table[:6]] == ["raised", 2, "get_weather", 2, data["duration_ms"], 0]
+    assert isinstance(data["duration_ms"], int)  # whole milliseconds
+    for key in ("errors", "steps_count", "duration_ms", "total_tokens"):
+        assert view["columnsDisplayType"][data_column(key)] == "Number"
+    # no list or object shows as a column, in the table or the labeling view's task list
+    raw = [key for key, value in data.items() if isinstance(value, (list, dict))]
+    assert "step_options" not in data and raw == ["steps", "setup", "trajectory"]
+    for mode in ("explore", "labeling"):
+        assert {data_column(key) for key in raw} <= set(view["hiddenColumns"][mode])
+    listed = [key for key in data if data_column(key) not in view["hiddenColumns"]["labeling"]]
+    assert listed == ["status", "errors", "tools_called", "steps_count"]
+    assert "tasks:total_predictions" in view["hiddenColumns"]["explore"]  # one per run, always
 
 
 def test_the_first_wrong_step_is_the_earliest_step_marked_wrong():
