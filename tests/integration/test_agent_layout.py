@@ -188,3 +188,56 @@ def test_a_call_task_has_no_tools_and_keeps_its_line(captured):
     [line] = dataset_lines([task], binding, "sft")
     assert "tools" not in line
     assert line["messages"] == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+
+
+@pytest.mark.integration
+def test_a_project_of_the_first_agent_layout_still_receives_runs_exports_and_reports(
+    routing, label_studio, ls, project_name, tmp_path
+):
+    """issue 25: a project created with the agent layout before it still gets tasks (its $steps and
+    $step_options filled), its "first wrong step" choice is what the report counts, and export works."""
+    from otel_label_studio import LabelStudioSpanExporter
+    from tests.support import scenarios
+    from tests.support.pipelines import pipeline
+
+    project = ls.projects.create(title=project_name, label_config=FIRST_AGENT_CONFIG)
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name, mode="agent", run_grace=0.5
+    )
+    with pipeline(routing, exporter):
+        scenarios.agent_run()
+    assert exporter.force_flush(30_000)
+    exporter.shutdown()
+    [task] = ls.tasks.list(project=project.id, fields="all")
+    assert task.data["step_options"][2] == {"value": "2 · tool search_weather"}
+    result = [
+        {"from_name": "first_wrong_step", "to_name": "steps", "type": "choices",
+         "value": {"choices": ["2 · tool search_weather"]}},
+        {"from_name": "failure_modes", "to_name": "steps", "type": "choices",
+         "value": {"choices": ["Ignored tool result"]}},
+        {"from_name": "response", "to_name": "steps", "type": "textarea", "value": {"text": [CORRECTED]}},
+        {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 2}},
+    ]  # fmt: skip
+    ls.annotations.create(id=task.id, result=result, was_cancelled=False)
+
+    env = {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.pat}
+    output = tmp_path / "sft.jsonl"
+    done = subprocess.run(
+        [SCRIPT, "export", "--project-id", str(project.id), "--format", "sft", "--output", str(output),
+         "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [sft] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert_openai_sft_line(sft)
+    assert sft["messages"][-1] == {"role": "assistant", "content": CORRECTED}
+    done = subprocess.run(
+        [SCRIPT, "report", "--project-id", str(project.id), "--json", "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert (runs["runs"], runs["reviewed"], runs["statuses"]) == (1, 1, {"succeeded": 1})
+    assert runs["first_wrong_by_kind"] == {"tool": 1}
+    assert runs["first_wrong_by_tool"] == {"tool search_weather": 1}
+    assert runs["failure_modes"] == {"Ignored tool result": 1}
