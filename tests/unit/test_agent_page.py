@@ -108,6 +108,7 @@ def test_the_data_manager_tab_shows_the_run_fields_typed_and_no_raw_json(capture
     table = [key for key in data if data_column(key) not in view["hiddenColumns"]["explore"]]
     first = ["status", "errors", "tools_called", "steps_count", "duration_ms", "total_tokens"]
     assert table == [*first, "model", "trace_id"]
+    assert list(AGENT.variables[:6]) == first  # the config declares them first: Label Studio lists them so
     assert [data[key] for key in table[:6]] == ["raised", 2, "get_weather", 2, data["duration_ms"], 0]
     assert isinstance(data["duration_ms"], int)  # whole milliseconds
     for key in ("errors", "steps_count", "duration_ms", "total_tokens"):

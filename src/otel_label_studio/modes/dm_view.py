@@ -18,9 +18,8 @@ table, the run fields a reviewer sorts by first (``run_tasks.RUN_COLUMNS``: stat
 duration, tokens; then model and trace id), typed as numbers where they are numbers
 (``columnsDisplayType``, which also makes Label Studio sort them as numbers); none of the lists the page
 shows (``steps``, ``setup``, the first layout's ``step_options``), nor the trajectory or its text. In the
-labeling view's task list: status, errors, tools, steps. A tab cannot order columns: Label Studio lists a
-project's task fields in the order its first task has them (``run_task`` puts these first), on SQLite; a
-PostgreSQL database keeps JSON keys in its own order (shortest first), and a reviewer can drag them.
+labeling view's task list: status, errors, tools, steps. A tab cannot order columns: the agent config
+declares the first six (``layouts.AGENT_CONFIG``), and ``run_task`` also puts them first in a task's data.
 """
 
 from __future__ import annotations

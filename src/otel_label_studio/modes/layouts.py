@@ -179,7 +179,8 @@ CHAT_CONFIG = """
 #   then empty with a placeholder saying so, not pre-filled with an empty answer) and a rating.
 # A step's lines (a tool's arguments and result, each retrieved document) keep their line breaks. The
 # selectors match Label Studio's CSS-module classes by their stable prefix (as above); the CSS holds no
-# quotes, ">" or "&".
+# quotes, ">" or "&". A hidden View declares the Data Manager's first columns, in order, as the prompt and
+# chat layouts do: the run fields a reviewer sorts by (status, errors, tools, steps, duration, tokens).
 AGENT_CONFIG = """
 <View>
 <Style>
@@ -217,6 +218,14 @@ AGENT_CONFIG = """
         display: none;
     }
 </Style>
+<View style="display: none">
+    <Header name="column_status" value="$status"/>
+    <Header name="column_errors" value="$errors"/>
+    <Header name="column_tools_called" value="$tools_called"/>
+    <Header name="column_steps_count" value="$steps_count"/>
+    <Header name="column_duration_ms" value="$duration_ms"/>
+    <Header name="column_total_tokens" value="$total_tokens"/>
+</View>
 <View className="run-summary">
     <View className="run-status">
         <Header value="Run status:" size="5"/>

@@ -40,8 +40,8 @@ SETUP_NAME = "0 · system prompt and tools offered"
 #: A run's ``status``: its top span ended without an error, ended with one, or never arrived.
 SUCCEEDED, RAISED, CUT_OFF = "succeeded", "raised", "cut off"
 
-#: The run fields every task carries, in this order: Label Studio's Data Manager lists a project's task
-#: fields in the order the first task has them (after those the config shows), so these come first.
+#: The run fields every task carries, in this order, first in its data after what the config reads (the
+#: agent config declares the first six for the Data Manager's first columns).
 RUN_COLUMNS = (
     "status",
     "errors",
