@@ -15,6 +15,7 @@ from otel_label_studio.analysis.datasets import Binding, dataset_lines
 from otel_label_studio.modes.layouts import AGENT_CONFIG, CHAT_CONFIG, PROMPT_CONFIG, Layout
 from otel_label_studio.modes.run_tasks import NO_WRONG_STEP, TRAJECTORY_KEY, run_task
 from tests.support.agent_runs import captured_run
+from tests.support.old_agent_config import FIRST_AGENT_CONFIG
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 CORRECTED = "Sunny, 22C in Paris today (source: today.txt)."
@@ -26,10 +27,10 @@ def test_the_agent_task_holds_the_trajectory(captured):
     data = task["data"]
     assert [item["role"] for item in data["steps"]] == [
         "user",
-        "1 · assistant",
+        "1 · model ToolCallingFake.chat",
         "2 · tool search_weather",
         "3 · retriever WeatherNotes",
-        "4 · assistant",
+        "4 · model ToolCallingFake.chat",
     ]
     assert data["steps"][0]["content"] == "What's the weather in Paris?"
     assert data["steps"][1]["content"] == '→ calls search_weather {"city": "Paris"}'
@@ -41,8 +42,7 @@ def test_the_agent_task_holds_the_trajectory(captured):
     )
     assert "… [cut: 2320 more characters] (source: lyon)" in data["steps"][3]["content"]
     assert data["steps"][4]["content"] == "It is sunny and 22C in Paris."
-    assert data["step_options"][0] == {"value": NO_WRONG_STEP}
-    assert [o["value"] for o in data["step_options"][1:]] == [i["role"] for i in data["steps"][1:]]
+    assert "step_options" not in data  # issue 25: no "first wrong step" row, no raw JSON of its options
     assert all(isinstance(item["content"], str) for item in data["steps"])  # Paragraphs needs strings
     assert (data["trace_id"], data["span_id"]) == (run.trace_id, run.span_id)
     assert (data["steps_count"], data["tools_called"], data["errors"], data["incomplete"]) == (
@@ -64,6 +64,15 @@ def test_the_agent_task_holds_the_trajectory(captured):
             "value": {"text": ["It is sunny and 22C in Paris."]},
         }
     ]
+
+
+def test_a_project_of_the_first_agent_layout_still_gets_its_step_options(captured):
+    """A project made before issue 25 reads $step_options for its "first wrong step" row: still filled."""
+    run = captured_run(captured)
+    data = run_task(Layout.from_config(FIRST_AGENT_CONFIG), run)["data"]
+    assert data["step_options"][0] == {"value": NO_WRONG_STEP}
+    assert [o["value"] for o in data["step_options"][1:]] == [i["role"] for i in data["steps"][1:]]
+    assert data["steps"][0] == {"role": "user", "content": "What's the weather in Paris?"}
 
 
 @pytest.mark.parametrize("config, key, kind", [(PROMPT_CONFIG, "prompt", str), (CHAT_CONFIG, "prompt", list)])
@@ -123,8 +132,6 @@ def test_label_studio_takes_the_run_and_export_writes_tool_calls(
     result = [
         {"id": "r1", "from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
          "value": {**region, "text": tool_item, "paragraphlabels": ["Wrong step"]}},
-        {"from_name": "first_wrong_step", "to_name": "steps", "type": "choices",
-         "value": {"choices": ["4 · assistant"]}},
         {"from_name": "failure_modes", "to_name": "steps", "type": "choices",
          "value": {"choices": ["Unsupported claim"]}},
         {"from_name": "response", "to_name": "steps", "type": "textarea", "value": {"text": [CORRECTED]}},
@@ -181,3 +188,56 @@ def test_a_call_task_has_no_tools_and_keeps_its_line(captured):
     [line] = dataset_lines([task], binding, "sft")
     assert "tools" not in line
     assert line["messages"] == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+
+
+@pytest.mark.integration
+def test_a_project_of_the_first_agent_layout_still_receives_runs_exports_and_reports(
+    routing, label_studio, ls, project_name, tmp_path
+):
+    """issue 25: a project created with the agent layout before it still gets tasks (its $steps and
+    $step_options filled), its "first wrong step" choice is what the report counts, and export works."""
+    from otel_label_studio import LabelStudioSpanExporter
+    from tests.support import scenarios
+    from tests.support.pipelines import pipeline
+
+    project = ls.projects.create(title=project_name, label_config=FIRST_AGENT_CONFIG)
+    exporter = LabelStudioSpanExporter(
+        url=label_studio.url, api_key=label_studio.pat, project_name=project_name, mode="agent", run_grace=0.5
+    )
+    with pipeline(routing, exporter):
+        scenarios.agent_run()
+    assert exporter.force_flush(30_000)
+    exporter.shutdown()
+    [task] = ls.tasks.list(project=project.id, fields="all")
+    assert task.data["step_options"][2] == {"value": "2 · tool search_weather"}
+    result = [
+        {"from_name": "first_wrong_step", "to_name": "steps", "type": "choices",
+         "value": {"choices": ["2 · tool search_weather"]}},
+        {"from_name": "failure_modes", "to_name": "steps", "type": "choices",
+         "value": {"choices": ["Ignored tool result"]}},
+        {"from_name": "response", "to_name": "steps", "type": "textarea", "value": {"text": [CORRECTED]}},
+        {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 2}},
+    ]  # fmt: skip
+    ls.annotations.create(id=task.id, result=result, was_cancelled=False)
+
+    env = {**os.environ, "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.pat}
+    output = tmp_path / "sft.jsonl"
+    done = subprocess.run(
+        [SCRIPT, "export", "--project-id", str(project.id), "--format", "sft", "--output", str(output),
+         "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [sft] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert_openai_sft_line(sft)
+    assert sft["messages"][-1] == {"role": "assistant", "content": CORRECTED}
+    done = subprocess.run(
+        [SCRIPT, "report", "--project-id", str(project.id), "--json", "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert (runs["runs"], runs["reviewed"], runs["statuses"]) == (1, 1, {"succeeded": 1})
+    assert runs["first_wrong_by_kind"] == {"tool": 1}
+    assert runs["first_wrong_by_tool"] == {"tool search_weather": 1}
+    assert runs["failure_modes"] == {"Ignored tool result": 1}

@@ -77,10 +77,10 @@ def test_an_agent_run_in_process_is_exactly_one_task_with_its_trajectory(
     steps = [(item["role"], item["content"]) for item in task.data["steps"]]
     assert steps[0] == ("user", "What's the weather in Paris?")
     assert [role for role, _ in steps[1:]] == [
-        "1 · assistant",
+        "1 · model ToolCallingFake.chat",
         "2 · tool search_weather",
         "3 · retriever WeatherNotes",
-        "4 · assistant",
+        "4 · model ToolCallingFake.chat",
     ]
     assert steps[1][1] == '→ calls search_weather {"city": "Paris"}'
     assert steps[2][1] == 'arguments: {"city": "Paris"}\nresult: Paris weather today: sunny, 22C.'
@@ -117,10 +117,10 @@ def test_two_concurrent_runs_in_one_process_do_not_mix(routing, captured, label_
         text = str(task.data["steps"])
         assert other not in text
         assert [item["role"] for item in task.data["steps"]][1:] == [
-            "1 · assistant",
+            "1 · model ToolCallingFake.chat",
             "2 · tool search_weather",
             "3 · retriever WeatherNotes",
-            "4 · assistant",
+            "4 · model ToolCallingFake.chat",
         ]
         assert task.data["steps"][2]["content"].endswith(f"result: {city} weather today: sunny, 22C.")
         assert task.predictions[0].result[0]["value"] == {"text": [f"Sunny in {city}."]}
@@ -131,7 +131,7 @@ def test_a_plain_call_outside_any_chain_is_a_one_step_run(routing, captured, lab
     with pipeline(routing, exporter):
         scenarios.chat_system_human()
     [task] = tasks_of(ls, project_name)
-    assert [item["role"] for item in task.data["steps"]] == ["user", "1 · assistant"]
+    assert [item["role"] for item in task.data["steps"]] == ["user", "1 · model FakeListChatModel.chat"]
     assert task.data["steps"][0]["content"] == "Tell me a joke"
     assert task.data["steps_count"] == 1 and task.data["incomplete"] is False
     assert task.predictions[0].result[0]["value"] == {"text": ["Hi there 😀 café"]}
@@ -253,10 +253,10 @@ def test_serve_makes_one_incomplete_task_of_a_run_without_its_top_after_the_idle
         side.terminate()
     assert task.data["incomplete"] is True and task.meta["incomplete"] is True
     assert [item["role"] for item in task.data["steps"]][1:] == [
-        "1 · assistant",
+        "1 · model ToolCallingFake.chat",
         "2 · tool search_weather",
         "3 · retriever WeatherNotes",
-        "4 · assistant",
+        "4 · model ToolCallingFake.chat",
     ]
     assert task.predictions[0].result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
     assert len(tasks_of(ls, project_name)) == 1
@@ -408,15 +408,15 @@ def test_the_exporter_killed_mid_run_keeps_its_runs_in_the_spool_and_a_restart_m
     assert sorted(tasks) == ["Tell me a joke", "What's the weather in Oslo?", "What's the weather in Paris?"]
     whole, half = tasks["What's the weather in Paris?"], tasks["What's the weather in Oslo?"]
     assert [item["role"] for item in whole.data["steps"]][1:] == [
-        "1 · assistant",
+        "1 · model ToolCallingFake.chat",
         "2 · tool search_weather",
         "3 · retriever WeatherNotes",
-        "4 · assistant",
+        "4 · model ToolCallingFake.chat",
     ]
     assert whole.data["incomplete"] is False
     assert whole.predictions[0].result[0]["value"] == {"text": ["It is sunny and 22C in Paris."]}
     assert half.data["incomplete"] is True  # its top span never ended: the app died mid-run
-    assert half.data["steps"][1]["role"] == "1 · assistant"
+    assert half.data["steps"][1]["role"] == "1 · model ToolCallingFake.chat"
     assert half.data["steps"][1]["content"] == '→ calls search_weather {"city": "Oslo"}'
 
 

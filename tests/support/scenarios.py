@@ -204,3 +204,35 @@ def agent_run(city: str = "Paris", answer: str = "It is sunny and 22C in Paris."
     agent = create_agent(model, [search_weather], system_prompt="You are a weather assistant.")
     result = agent.invoke({"messages": [HumanMessage(content=f"What's the weather in {city}?")]})
     return result["messages"][-1].content
+
+
+def agent_run_that_raises() -> Any:
+    """A ``create_agent`` agent offered two tools, told to answer in Fahrenheit: the model calls
+    ``get_weather``, which raises, and the run raises with it (no final answer)."""
+    from langchain.agents import create_agent
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Today's weather in a city."""
+        raise ConnectionError(f"weather service unreachable for {city}")
+
+    @tool
+    def get_time(zone: str) -> str:
+        """The local time in a time zone."""
+        return "10:00"
+
+    model = ToolCallingFake(
+        responses=[
+            AIMessage(content="", tool_calls=[{"name": "get_weather", "args": {"city": "Rome"}, "id": "c7"}]),
+            AIMessage(content="It is 20C in Rome."),
+        ]
+    )
+    agent = create_agent(
+        model, [get_weather, get_time], system_prompt="You are a weather assistant. Answer in Fahrenheit."
+    )
+    try:
+        agent.invoke({"messages": [HumanMessage(content="What's the weather in Rome?")]})
+    except ConnectionError as exc:
+        return f"raised: {exc}"
+    return "did not raise"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from otel_label_studio.feedback import evaluations, logs_request
 from otel_label_studio.modes.layouts import AGENT_CONFIG, Layout
 from otel_label_studio.modes.run_tasks import run_task
@@ -97,3 +99,32 @@ def test_each_step_a_reviewer_labels_gets_its_own_evaluation_against_the_steps_s
     assert [r.span_id.hex() for r in records[1:]] == [step.span_id for step in run.steps[:3]]
     skipped = {**payload, "annotation": {"id": 4, "result": result, "was_cancelled": True}}
     assert [item.span_id for item in evaluations(skipped)] == [run.span_id]
+
+
+def test_the_earliest_step_marked_wrong_is_sent_as_the_first_wrong_step(captured):
+    """issue 25: the agent layout has no "first wrong step" row; marking a step "Wrong step" says it."""
+    run = captured_run(captured)
+    task = {"id": 7, **run_task(Layout.from_config(AGENT_CONFIG), run)}
+    result = [
+        {"from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
+         "value": {"start": "3", "end": "3", "text": "query:", "paragraphlabels": ["Wrong step"]}},
+        {"from_name": "step_judgment", "to_name": "steps", "type": "paragraphlabels",
+         "value": {"start": "2", "end": "2", "text": "result:", "paragraphlabels": ["Wrong step"]}},
+        {"from_name": "rating", "to_name": "steps", "type": "rating", "value": {"rating": 2}},
+    ]  # fmt: skip
+    payload = {"action": "ANNOTATION_CREATED", "task": task, "annotation": {"id": 3, "result": result}}
+    top, *steps = evaluations(payload, now_ns=1)
+    assert top.explanation == "first wrong step: 2 · tool search_weather"
+    assert [(item.span_id, item.label) for item in steps] == [
+        (run.steps[1].span_id, "Wrong step, First wrong step"),
+        (run.steps[2].span_id, "Wrong step"),
+    ]
+
+
+def test_an_answer_written_for_a_run_without_one_is_an_edit(captured):
+    """A run that raised pre-fills no answer; what the reviewer writes is their correction."""
+    run = replace(captured_run(captured), final_answer="", error="ValueError: boom")
+    task = run_task(Layout.from_config(AGENT_CONFIG), run)
+    result = [{"from_name": "response", "type": "textarea", "value": {"text": ["Sunny."]}}]
+    [item] = evaluations({"action": "ANNOTATION_CREATED", "task": task, "annotation": {"result": result}})
+    assert (item.label, item.explanation) == ("edited", "Sunny.")

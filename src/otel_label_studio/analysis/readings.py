@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..modes.pair_layout import PairLayout
@@ -23,6 +23,7 @@ from .report import (
     to_json,
 )
 from .report_html import render_html, render_pair_html
+from .run_report import RunTally
 
 Tasks = Iterable[Mapping[str, Any]]
 
@@ -38,7 +39,8 @@ class Pages:
 
 
 class AnswerReading:
-    """Tasks of one answer each (an LLM call or a run): reviewers' ratings and edits; agreement."""
+    """Tasks of one answer each (an LLM call or a run): reviewers' ratings and edits; agreement, and for
+    tasks that are runs, their first wrong steps and failure modes (``run_report.py``)."""
 
     variants = False  # ``report --variant`` compares the sides of pairs: not here
 
@@ -52,10 +54,13 @@ class AnswerReading:
         return dataset_lines(tasks, self._binding, fmt, filters)
 
     def report(self, tasks: Tasks, *, url: str, project_id: int, title: str, variant: str | None) -> Pages:
+        runs = RunTally()  # an agent project's tasks are runs: counted as they stream by
         report = build_report(
-            tasks, Scale.from_config(self._config), url=url, project_id=project_id, title=title
+            runs.watch(tasks), Scale.from_config(self._config), url=url, project_id=project_id, title=title
         )
-        return Pages(render_html(report), to_json(report), render_text(report))
+        counts = runs.counts() if runs.runs else None
+        data = to_json(report) | ({"runs": asdict(counts)} if counts is not None else {})
+        return Pages(render_html(report, counts), data, render_text(report, counts))
 
 
 class PairReading:

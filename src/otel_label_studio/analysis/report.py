@@ -33,6 +33,7 @@ from ..judges import judge
 from ..modes.annotations import newest_annotation
 from ..modes.pairs import SIDE_ATTRIBUTES, WinRate, outcome_of, win_rates
 from . import stats
+from .run_report import RunCounts, run_lines
 
 TOP_DISAGREEMENTS = 20
 
@@ -267,8 +268,11 @@ def _stars(value: float) -> str:
     return f"{value:g}"
 
 
-def render_text(report: Report) -> str:
+def render_text(report: Report, runs: RunCounts | None = None) -> str:
+    """The report as text; an agent project's ``runs`` (``run_report.py``) first."""
     lines = [f"Project {report.project_id} {report.title!r}: {report.tasks} tasks", ""]
+    if runs is not None:
+        lines += [*run_lines(runs), ""]
     lines.append(
         f"Human vs judge (human = newest annotation; kappa quadratic-weighted on 1..{report.max_rating})"
     )

@@ -15,6 +15,7 @@ from html import escape
 
 from ..modes.pairs import WinRate
 from .report import PairReport, Report, compared_by, fmt, left_out, told_apart_by_words
+from .run_report import RunCounts
 
 _CELL = 44
 _PLOT = 260
@@ -93,9 +94,13 @@ def _scatter(points: list[tuple[float, float, int]], max_rating: int, name: str)
     return "".join(parts)
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, runs: RunCounts | None = None) -> str:
+    """The agreement report as a page; an agent project's ``runs`` (``run_report.py``) first."""
     title = f"Agreement: project {report.project_id} {escape(report.title)}"
-    body = [f"<h1>{title}</h1>", f"<p>{report.tasks} tasks.</p>", "<h2>Human vs judge</h2>"]
+    body = [f"<h1>{title}</h1>", f"<p>{report.tasks} tasks.</p>"]
+    if runs is not None:
+        body.append(_runs_section(runs))
+    body.append("<h2>Human vs judge</h2>")
     if not report.judges:
         body.append("<p>No task has both a human rating and a judge prediction.</p>")
     for j in report.judges:
@@ -216,3 +221,29 @@ def render_pair_html(report: PairReport) -> str:
     if report.same_variant:
         body.append(f"<p>{escape(left_out(report))}.</p>")
     return _page(title, body)
+
+
+def _count_table(css: str, what: str, counts: dict[str, int]) -> str:
+    rows = "".join(
+        f'<tr><td>{escape(name)}</td><td data-count="{count}">{count}</td></tr>'
+        for name, count in counts.items()
+    )
+    return (
+        f'<table class="{css}"><tr><th>{escape(what)}</th><th>runs</th></tr>'
+        f"{rows or '<tr><td colspan=2>none</td></tr>'}</table>"
+    )
+
+
+def _runs_section(runs: RunCounts) -> str:
+    """An agent project's runs: how they ended, first wrong steps by kind and by tool, failure modes."""
+    ended = ", ".join(f"{escape(status)} {count}" for status, count in runs.statuses.items()) or "none"
+    return (
+        f'<section class="runs"><h2>Agent runs</h2><p>{runs.runs} runs ({ended}); {runs.reviewed} reviewed, '
+        f"<b>{runs.with_wrong_step}</b> with a first wrong step, {runs.no_wrong_step} with no step marked "
+        "wrong (the first wrong step is the earliest step marked Wrong step, or the one chosen as such)."
+        '</p><div class="charts">'
+        + _count_table("first-wrong-kind", "first wrong step: kind", runs.first_wrong_by_kind)
+        + _count_table("first-wrong-tool", "first wrong step: tool", runs.first_wrong_by_tool)
+        + _count_table("failure-modes", "failure mode", runs.failure_modes)
+        + "</div></section>"
+    )

@@ -23,11 +23,13 @@ def add_parser(commands: Commands) -> None:
     report = commands.add_parser(
         "report",
         help="agreement of humans and judges on a project (kappa, Spearman, Krippendorff's alpha); "
-        "win rates on a pairwise project",
+        "first wrong steps and failure modes on an agent project; win rates on a pairwise project",
         description="Read a project's annotations and judge:<name> predictions and print: human vs each "
         "judge (Cohen's kappa quadratic-weighted, Spearman's rho, confusion matrix), human vs human on tasks "
         "with 2+ annotators (Krippendorff's alpha ordinal, percent agreement) and the 20 largest "
-        "disagreements with links to their tasks. On a pairwise project (a config with a Pairwise tag): per "
+        "disagreements with links to their tasks; on an agent project (tasks that are runs) first: how the "
+        "runs ended, their first wrong steps by step kind and by tool, and the failure modes chosen. On a "
+        "pairwise project (a config with a Pairwise tag): per "
         "pair of models (or --variant values), wins, losses, ties, both bad and the win rate with a 95% "
         "Wilson interval; a pair whose sides have no or the same model is compared by provider, LangChain "
         "model class or ls_model_name, and when nothing tells any pair's sides apart report exits with "

@@ -5,10 +5,11 @@ GenAI evaluation event, carrying the trace and span ids of the LLM call the task
 ``logs_request`` puts them into one OTLP logs request for the feedback endpoint.
 
 An agent run's task (``mode`` agent) gets that event against the run's top span and, for each step
-the reviewer judged (``ParagraphLabels`` regions over the steps, or the "first step that went wrong"
-choice), one more named ``label_studio.human_review.step`` against that step's span (the span ids
-of the task's step provenance, ``meta["steps"]``): its label is the labels given (e.g. "Wrong step",
-and "First wrong step"), its explanation the text the reviewer marked.
+the reviewer judged (``ParagraphLabels`` regions over the steps, or the first agent layout's "first step
+that went wrong" choice), one more named ``label_studio.human_review.step`` against that step's span (the
+span ids of the task's step provenance, ``meta["steps"]``): its label is the labels given (e.g. "Wrong
+step", and "First wrong step": the step chosen so, else the earliest step marked "Wrong step", as
+``modes/run_answers.py`` reads it), its explanation the text the reviewer marked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeL
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from ..judges.judge import NOTE_NAME, is_judge
+from ..modes.run_answers import read_run_answer, step_heading
 
 EVENT_NAME = "gen_ai.evaluation.result"
 EVALUATION_NAME = "label_studio.human_review"
@@ -62,6 +64,8 @@ def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> lis
         result = annotation.get("result") or []
         response = _textarea(result)
         model = _textarea_of_predictions(task.get("predictions") or [])
+        if model is None and (task.get("meta") or {}).get("unit") == "run":
+            model = ""  # a run without a final answer: nothing was pre-filled, so an answer is an edit
         if annotation.get("was_cancelled"):
             label = "skipped"
         elif response is not None and model is not None and response.strip() != model.strip():
@@ -75,6 +79,9 @@ def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> lis
             for item in result
             if isinstance(item, Mapping) and item.get("type") == "choices"
         }
+        first = read_run_answer(result).first_wrong_step
+        if not judged.get("first_wrong_step") and first is not None:  # the earliest step marked wrong
+            judged["first_wrong_step"] = step_heading(data, first)
         wrong = "; ".join(
             f"{title}: {judged[name]}"
             for name, title in (("failure_modes", "failure modes"), ("first_wrong_step", "first wrong step"))
@@ -114,8 +121,9 @@ def evaluations(payload: Mapping[str, Any], *, now_ns: int | None = None) -> lis
 
 
 def _step_judgments(result: Any, meta: Any) -> dict[str, tuple[list[str], list[str]]]:
-    """Per step span id, in step order: the labels the reviewer gave the step and the text marked.
-    Item n (n >= 1) of the task's ``steps`` is step n, whose span id is ``meta["steps"][n - 1]``."""
+    """Per step span id, in step order: the labels the reviewer gave the step (and "First wrong step")
+    and the text marked. Item n (n >= 1) of the task's ``steps`` is step n, whose span id is
+    ``meta["steps"][n - 1]``."""
     provenance = meta.get("steps") if isinstance(meta, Mapping) else None
     if not isinstance(provenance, list) or not isinstance(result, list):
         return {}
@@ -124,40 +132,12 @@ def _step_judgments(result: Any, meta: Any) -> dict[str, tuple[list[str], list[s
         for step in provenance
         if isinstance(step, Mapping) and is_hex_id(str(step.get("span_id")), 16)
     }
-    judged: dict[int, tuple[list[str], list[str]]] = {}
-
-    def add(number: int, label: str, text: str) -> None:
-        if number in span_ids:
-            labels, texts = judged.setdefault(number, ([], []))
-            if label not in labels:
-                labels.append(label)
-            if text and text not in texts:
-                texts.append(text)
-
-    for item in result:
-        if not isinstance(item, Mapping):
-            continue
-        value = item.get("value") or {}
-        if item.get("type") == "paragraphlabels":
-            first, last = _int(value.get("start")), _int(value.get("end"))
-            if first is None:
-                continue
-            for number in range(first, max(first, last if last is not None else first) + 1):
-                for label in value.get("paragraphlabels") or ():
-                    add(number, str(label), str(value.get("text") or ""))
-        elif item.get("type") == "choices" and item.get("from_name") == "first_wrong_step":
-            for choice in value.get("choices") or ():
-                chosen = _int(str(choice).split(" · ", 1)[0])
-                if chosen is not None:
-                    add(chosen, FIRST_WRONG_STEP, "")
-    return {span_ids[number]: judged[number] for number in sorted(judged)}
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    answer = read_run_answer(result)
+    judged = {number: (list(labels), list(texts)) for number, (labels, texts) in answer.marks.items()}
+    if answer.first_wrong_step is not None:
+        labels, _ = judged.setdefault(answer.first_wrong_step, ([], []))
+        labels.append(FIRST_WRONG_STEP)
+    return {span_ids[number]: judged[number] for number in sorted(judged) if number in span_ids}
 
 
 def logs_request(

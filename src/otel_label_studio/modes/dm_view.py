@@ -12,6 +12,14 @@ declare model and latency first (``layouts.py``), the pairwise config the questi
 A pairwise project (a config with a ``Pairwise`` tag) gets a tab too (``pair_view``): the prompt
 (as text, for a dialogue) and both answers as columns of the table, the prompt alone in the
 labeling view's task list. Its tasks name no model anywhere in ``data``, so no column shows one.
+
+An agent project (a config that reads run fields: ``run_tasks.reads_runs``) gets ``run_view``: in the
+table, the run fields a reviewer sorts by first (``run_tasks.RUN_COLUMNS``: status, errors, tools, steps,
+duration, tokens; then model and trace id), typed as numbers where they are numbers
+(``columnsDisplayType``, which also makes Label Studio sort them as numbers); none of the lists the page
+shows (``steps``, ``setup``, the first layout's ``step_options``), nor the trajectory or its text. In the
+labeling view's task list: status, errors, tools, steps. A tab cannot order columns: the agent config
+declares the first six (``layouts.AGENT_CONFIG``), and ``run_task`` also puts them first in a task's data.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from .layouts import CONVERSATION_KEY, Layout
 from .pair_layout import PairLayout, is_pairwise
+from .run_tasks import NUMBER_COLUMNS, RUN_COLUMNS, TRAJECTORY_KEY, reads_runs
 
 #: What Label Studio calls the tab it makes itself; ours replaces it, so it keeps the name.
 TITLE = "Default"
@@ -43,6 +52,34 @@ NUMBER_KEYS = ("latency_ms",)
 #: The keys a pair task carries besides the prompt and the answers (see ``PairLayout.task``).
 PAIR_KEYS = ("trace_id", "pair_id")
 
+#: The run fields an agent project's table shows (the rest of ``RUN_COLUMNS`` are hidden there), and
+#: those its labeling view's task list shows.
+RUN_TABLE = (
+    "status",
+    "errors",
+    "tools_called",
+    "steps_count",
+    "duration_ms",
+    "total_tokens",
+    "model",
+    "trace_id",
+)
+RUN_LIST = ("status", "errors", "tools_called", "steps_count")
+#: Widths (px) that fit ``RUN_TABLE``'s first six columns on a 1440 px screen beside Label Studio's own.
+RUN_WIDTHS = {
+    "tasks:id": 70,
+    "tasks:completed_at": 140,
+    "tasks:annotators": 120,
+    "tasks:data.status": 110,
+    "tasks:data.errors": 90,
+    "tasks:data.tools_called": 170,
+    "tasks:data.steps_count": 130,
+    "tasks:data.duration_ms": 130,
+    "tasks:data.total_tokens": 130,
+}
+#: Label Studio's own columns the table leaves out: every run task has one prediction (the run's answer).
+RUN_TABLE_HIDES = ("tasks:total_predictions",)
+
 
 def needs_tab(layout: Layout | PairLayout) -> bool:
     """Whether a project created with ``layout``'s config gets a tab of ours (``view_for``): every
@@ -57,6 +94,8 @@ def view_for(layout: Layout | PairLayout, columns: Sequence[Mapping[str, Any]]) 
         return pair_view(layout, columns)
     if is_pairwise(layout.label_config):
         return pair_view(PairLayout.from_config(layout.label_config), columns)
+    if reads_runs(layout.variables):
+        return run_view(layout, columns)
     return review_view(layout, columns)
 
 
@@ -99,6 +138,31 @@ def pair_view(layout: PairLayout, columns: Sequence[Mapping[str, Any]]) -> dict[
         hidden[mode] = [c for c in hidden[mode] if c != data_column(prompt)]
     hidden["explore"] = [c for c in hidden["explore"] if c not in map(data_column, layout.answer_keys)]
     return {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": hidden}
+
+
+def run_view(layout: Layout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``data`` of an agent project's tab: in the table, ``RUN_TABLE`` (numbers typed as numbers, widths
+    that fit a 1440 px screen) and Label Studio's own columns but the predictions count; none of what the
+    config shows (lists and long texts: the page has them), the trajectory or its text. In the labeling
+    view's task list, ``RUN_LIST``."""
+    shown = {mode: list(keep) for mode, keep in (("explore", RUN_TABLE), ("labeling", RUN_LIST))}
+    keys = [*layout.variables, *RUN_COLUMNS, CONVERSATION_KEY, TRAJECTORY_KEY]
+    hidden = _defaults([data_column(key) for key in keys if key not in RUN_COLUMNS], columns)
+    for mode in MODES:
+        for key in keys:
+            if key not in shown[mode]:
+                _add(hidden[mode], data_column(key))
+        hidden[mode] = [c for c in hidden[mode] if c not in map(data_column, shown[mode])]
+    for column in RUN_TABLE_HIDES:
+        _add(hidden["explore"], column)
+    return {
+        "title": TITLE,
+        "type": "list",
+        "target": "tasks",
+        "hiddenColumns": hidden,
+        "columnsDisplayType": {data_column(key): "Number" for key in NUMBER_COLUMNS},
+        "columnsWidth": dict(RUN_WIDTHS),
+    }
 
 
 def _defaults(hide: list[str], columns: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:

@@ -162,11 +162,25 @@ CHAT_CONFIG = """
 <TextArea name="judge" toName="dialogue" rows="2" editable="false" maxSubmissions="0"/>
 </View>"""
 
-# One task per LangChain run (``run_tasks.run_task`` fills it): the trajectory as a dialogue whose item n
-# (n >= 1) is step n, per-step marks, the first step that went wrong (options made per run), failure
-# modes, the final answer to correct and a rating. Open-source tags only (Label Studio 1.23). A step's
-# lines (a tool's arguments and result, each retrieved document) keep their line breaks: the same
-# stable-prefix selector as above, on the dialogue text.
+# One task per LangChain run (``run_tasks.run_task`` fills it). Open-source tags only (Label Studio 1.23):
+# - at the top, the run's status (succeeded, raised with its error, cut off) beside its final answer or a
+#   line saying there is none: Headers and a Text reading task fields (a Header shows $run_status as text);
+# - the step marks, kept in view while the steps scroll (position: sticky): ParagraphLabels on the steps.
+#   A reviewer picks "Wrong step" (or "Good step") and then a step's own "label whole utterance" button, or
+#   selects some of its text. No tag can set one control from another, so there is no separate "first wrong
+#   step" row: the earliest step marked "Wrong step" IS the first wrong step (``run_answers.py`` reads it so
+#   for the report, the feedback events and export alike);
+# - step 0, the system prompt and the tools offered ($setup), then the dialogue whose item n (n >= 1) is
+#   step n ($steps), each named by its kind (model, tool, retriever) with "✗ failed" after the name of a
+#   step that failed. Label Studio colours a dialogue turn by a hash of its name, so every step had a colour
+#   of its own; the <Style> gives them all one, and the name says the kind. It also hides the author filter
+#   (every step has a name of its own: it filters nothing) and the disabled label button on step 0;
+# - failure modes, the final answer to correct (not required: a run that raised has none, and the box is
+#   then empty with a placeholder saying so, not pre-filled with an empty answer) and a rating.
+# A step's lines (a tool's arguments and result, each retrieved document) keep their line breaks. The
+# selectors match Label Studio's CSS-module classes by their stable prefix (as above); the CSS holds no
+# quotes, ">" or "&". A hidden View declares the Data Manager's first columns, in order, as the prompt and
+# chat layouts do: the run fields a reviewer sorts by (status, errors, tools, steps, duration, tokens).
 AGENT_CONFIG = """
 <View>
 <Style>
@@ -176,18 +190,71 @@ AGENT_CONFIG = """
     [class^=dialoguetext--] {
         white-space: pre-wrap;
     }
+    .run-summary {
+        display: flex;
+        gap: 12px;
+        align-items: stretch;
+    }
+    .run-status, .run-answer {
+        flex: 1 1 0;
+        border: 1px solid #c8c8c8;
+        border-radius: 8px;
+        padding: 0 12px 8px 12px;
+    }
+    .step-marks {
+        position: sticky;
+        top: 0;
+        z-index: 10;
+        background: white;
+        padding-bottom: 4px;
+    }
+    .run-steps [class^=phrase--] {
+        --highlight-color: #9e9e9e !important;
+    }
+    .run-steps [class^=dialoguename--] {
+        color: #212121 !important;
+    }
+    .run-steps [class^=wrapper_header--], .run-setup [class^=selectAllBtnWrapper--] {
+        display: none;
+    }
 </Style>
-<Header value="The run, step by step:"/>
-<Paragraphs name="steps" value="$steps" layout="dialogue"
-            textKey="content" nameKey="role"/>
-<Header value="Mark steps (select a step or its text):"/>
-<ParagraphLabels name="step_judgment" toName="steps">
-    <Label value="Wrong step" background="#f44336"/>
-    <Label value="Good step" background="#4caf50"/>
-</ParagraphLabels>
-<Header value="First step that went wrong:"/>
-<Choices name="first_wrong_step" toName="steps" value="$step_options"
-         choice="single" showInline="true"/>
+<View style="display: none">
+    <Header name="column_status" value="$status"/>
+    <Header name="column_errors" value="$errors"/>
+    <Header name="column_tools_called" value="$tools_called"/>
+    <Header name="column_steps_count" value="$steps_count"/>
+    <Header name="column_duration_ms" value="$duration_ms"/>
+    <Header name="column_total_tokens" value="$total_tokens"/>
+</View>
+<View className="run-summary">
+    <View className="run-status">
+        <Header value="Run status:" size="5"/>
+        <Header value="$run_status" size="5"/>
+    </View>
+    <View className="run-answer">
+        <Header value="Final answer:" size="5"/>
+        <Text name="answer" value="$answer"/>
+    </View>
+</View>
+<View className="step-marks">
+    <Header value="Mark steps: pick a label, then the button at a step's right (or select its text)."
+            style="font-size: 15px; margin: 8px 0 0 0"/>
+    <Header value="The earliest step marked Wrong step is the run's first wrong step."
+            style="font-size: 15px; margin: 0 0 6px 0"/>
+    <ParagraphLabels name="step_judgment" toName="steps">
+        <Label value="Wrong step" background="#f44336"/>
+        <Label value="Good step" background="#4caf50"/>
+    </ParagraphLabels>
+</View>
+<View className="run-steps">
+    <Header value="The run, step by step:"/>
+    <View className="run-setup">
+        <Paragraphs name="setup" value="$setup" layout="dialogue"
+                    textKey="content" nameKey="role"/>
+    </View>
+    <Paragraphs name="steps" value="$steps" layout="dialogue"
+                textKey="content" nameKey="role"/>
+</View>
 <Header value="What went wrong:"/>
 <Choices name="failure_modes" toName="steps" choice="multiple" showInline="true">
     <Choice value="Wrong tool"/>
@@ -200,7 +267,8 @@ AGENT_CONFIG = """
 </Choices>
 <Header value="Final answer (edit to correct it):"/>
 <TextArea name="response" toName="steps" rows="4"
-          maxSubmissions="1" editable="true" required="true"/>
+          maxSubmissions="1" editable="true"
+          placeholder="The right final answer, if you know it (optional)"/>
 <Header value="Rate the run:"/>
 <Rating name="rating" toName="steps"/>
 <Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
