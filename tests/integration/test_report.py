@@ -98,7 +98,13 @@ def planted(label_studio):
     client.close()
     tasks = [
         {
-            "data": {"prompt": f"question {i}", "trace_id": f"{i:032x}", "span_id": f"{i:016x}"},
+            "data": {  # every $variable of the config: Label Studio refuses a task without one
+                "prompt": f"question {i}",
+                "model": "model",
+                "latency_ms": 100 + i,
+                "trace_id": f"{i:032x}",
+                "span_id": f"{i:016x}",
+            },
             "predictions": [{"model_version": "model", "result": [response(f"answer {i}")]}],
         }
         for i in range(len(PLANTED))
