@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .reading.redact import Redactor
 from .store import memory_queue, spool
+from .userfiles import LABEL_CONFIG_LIMIT, read_text
 
 _logger = logging.getLogger(__name__)
 
@@ -176,12 +177,9 @@ def parse_base_url(raw: str) -> str:
 
 
 def read_config_file(path: str) -> str:
-    """Read a label config file, with an error that says which file and why."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read label config file {path!r}: {exc.strerror or exc}") from exc
+    """Read a label config file, with an error that says which file and why: a regular file of at
+    most ``userfiles.LABEL_CONFIG_LIMIT`` (4 MiB), read with that bound."""
+    return read_text(path, what="label config file", limit=LABEL_CONFIG_LIMIT)
 
 
 def parse_patterns(raw: str) -> tuple[str, ...]:
