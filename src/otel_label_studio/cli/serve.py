@@ -38,7 +38,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     settings = read_options(args, parser, SERVE_SETTINGS)
     project_layout(settings, parser)
-    logs.configure(settings.log_level, settings.log_format, secrets=(settings.api_key, settings.auth_token))
+    logs.configure(
+        settings.log_level,
+        settings.log_format,
+        secrets=(settings.api_key, settings.auth_token, settings.webhook_secret),
+    )
     options = ServeOptions.from_settings(settings)
     try:
         return run(options)
