@@ -8,6 +8,7 @@ import json
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from otel_label_studio.cli import main
 from otel_label_studio.config import SettingsError, read_settings
 from otel_label_studio.doctor import FAIL, _webhooks
 from otel_label_studio.feedback.loop import FeedbackLoop
@@ -299,3 +300,15 @@ def test_several_annotations_in_one_webhook_are_each_confirmed(loop, copies):
     answer = take(loop, json.dumps(body).encode())
     assert answer == {"evaluation_events": 2, "duplicates": 0, "unconfirmed": 1}
     assert sorted(scores(loop)) == [1.0, 4.0]
+
+
+def test_the_webhook_command_needs_serve_s_secret(monkeypatch, capsys):
+    """Registering a webhook without the secret would register one serve refuses: exit 2, before
+    Label Studio is asked."""
+    for name in ("OTEL_LABEL_STUDIO_WEBHOOK_SECRET", "LABEL_STUDIO_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "a-key-that-is-never-used")
+    with pytest.raises(SystemExit) as exited:
+        main(["webhook", "--project-id", "3", "--target", "http://bridge:4318"])
+    assert exited.value.code == 2
+    assert "give serve's webhook secret: OTEL_LABEL_STUDIO_WEBHOOK_SECRET" in capsys.readouterr().err
