@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .reading.redact import Redactor
 from .store import memory_queue, spool
 from .store.shared import parse_state_url
+from .userfiles import LABEL_CONFIG_LIMIT, read_text
 
 _logger = logging.getLogger(__name__)
 
@@ -177,12 +178,46 @@ def parse_base_url(raw: str) -> str:
 
 
 def read_config_file(path: str) -> str:
-    """Read a label config file, with an error that says which file and why."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read label config file {path!r}: {exc.strerror or exc}") from exc
+    """Read a label config file, with an error that says which file and why: a regular file of at
+    most ``userfiles.LABEL_CONFIG_LIMIT`` (4 MiB), read with that bound."""
+    return read_text(path, what="label config file", limit=LABEL_CONFIG_LIMIT)
+
+
+WEBHOOK_SECRET_MIN_LENGTH = 16
+
+
+def parse_webhook_secret(raw: str) -> str:
+    """A webhook secret: printable ASCII without spaces (it travels in an HTTP header), long enough
+    not to be guessed. The value itself is never part of a message."""
+    if not all("!" <= char <= "~" for char in raw):
+        raise ValueError("the webhook secret must be printable ASCII without spaces (it is sent in a header)")
+    if len(raw) < WEBHOOK_SECRET_MIN_LENGTH:
+        raise ValueError(
+            f"the webhook secret is {len(raw)} characters; use {WEBHOOK_SECRET_MIN_LENGTH} or more "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return raw
+
+
+def webhook_secret_problem(
+    feedback_endpoint: str | None, webhook_secret: str | None, auth_token: str | None
+) -> str | None:
+    """Why serve cannot take webhooks with these settings (it refuses to start), or None. Webhooks
+    are taken only with a secret of their own: with none, anyone who reaches serve could post
+    reviewers' scores, and the OTLP token will not do, since every sender holds it."""
+    if feedback_endpoint and not webhook_secret:
+        return (
+            "--feedback-endpoint takes Label Studio's annotation webhooks, which need a secret of their "
+            "own: set OTEL_LABEL_STUDIO_WEBHOOK_SECRET (or --webhook-secret) to a random string of 16 or "
+            "more characters (e.g. `openssl rand -hex 32`) and register the webhook with it "
+            "(otel-label-studio webhook)"
+        )
+    if webhook_secret and webhook_secret == auth_token:
+        return (
+            "the webhook secret must differ from --auth-token: every OTLP sender holds the token, "
+            "so any of them could post reviewers' scores"
+        )
+    return None
 
 
 def parse_patterns(raw: str) -> tuple[str, ...]:
@@ -708,6 +743,20 @@ class Settings(BaseModel):
             "into a gen_ai.evaluation.result event on the original span; unset: webhooks are refused",
         ),
     ] = None
+    webhook_secret: Annotated[
+        str | None,
+        _spec(
+            env="OTEL_LABEL_STUDIO_WEBHOOK_SECRET",
+            flag="--webhook-secret",
+            metavar="SECRET",
+            parse=parse_webhook_secret,
+            exporter=False,
+            secret=True,
+            doc="required with --feedback-endpoint: Label Studio's webhook must send 'Authorization: Bearer "
+            "SECRET' (otel-label-studio webhook registers it); 16+ characters, not the --auth-token; prefer "
+            "the variable",
+        ),
+    ] = Field(default=None, repr=False)
     log_format: Annotated[
         Literal["json", "text"],
         _spec(

@@ -2,9 +2,10 @@
 
 Checks in the order a user would fix them: Label Studio reachable at the URL, the key accepted
 (and which kind it is), the project there or creatable, its label config able to take tasks,
-the review-rules file as serve's start checks it against the mode, LangChain instrumented once by
-``opentelemetry-instrument`` in the environment doctor runs in, and the receiver's ports free (or
-held by a healthy serve). Nothing is created or changed.
+the review-rules file as serve's start checks it against the mode, the webhook secret (with a
+feedback endpoint), LangChain instrumented once by ``opentelemetry-instrument`` in the environment
+doctor runs in, and the receiver's ports free (or held by a healthy serve). Nothing is created or
+changed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Iterable
 import httpx
 
 from .bridge import projects_for
-from .config import Settings, SettingsError, base_url_problem, read_settings
+from .config import Settings, SettingsError, base_url_problem, read_settings, webhook_secret_problem
 from .delivery.labelstudio import (
     NOT_THE_API,
     ErrorKind,
@@ -66,6 +67,8 @@ def diagnose(
             client.close()
     if rules:
         findings.append(_rules(rules, settings.mode))
+    if settings.feedback_endpoint:
+        findings.append(_webhooks(settings))
     findings.append(_instrumentations(entry_points(group="opentelemetry_instrumentor")))
     return findings + _ports(host, ports)
 
@@ -116,6 +119,18 @@ def _rules(path: str, mode: str) -> Finding:
             f"--mode {mode} checks the file alone",
         )
     return Finding(OK, "rules", f"{path} loads and fits mode {mode}")
+
+
+def _webhooks(settings: Settings) -> Finding:
+    """serve's start check of the webhook secret (with --feedback-endpoint)."""
+    problem = webhook_secret_problem(settings.feedback_endpoint, settings.webhook_secret, settings.auth_token)
+    if problem is not None:
+        return Finding(FAIL, "webhooks", f"serve would refuse to start: {problem}")
+    return Finding(
+        OK,
+        "webhooks",
+        "webhooks are taken with the webhook secret (register them with it: otel-label-studio webhook)",
+    )
 
 
 def _url(url: str, timeout: float) -> Finding:

@@ -66,7 +66,11 @@ def test_help_explains_every_option_and_its_variable():
         (["--mode", "dialogue"], {}, "--mode: 'dialogue' is not one of prompt, chat"),
         (["--max-body-bytes", "lots"], {}, "--max-body-bytes: 'lots' is not a size"),
         (["--project-id", "0"], {}, "--project-id: '0' must be a positive whole number"),
-        (["--project-config", "/nonexistent/config.xml"], {}, "cannot read label config file"),
+        (
+            ["--project-config", "/nonexistent/config.xml"],
+            {},
+            "label config file /nonexistent/config.xml cannot be read",
+        ),
         (["--url", "localhost:8080"], {}, "has no scheme: add http:// (http://localhost:8080)"),
         (
             ["--url", "http://127.0.0.1:8080/projects/1"],

@@ -7,16 +7,16 @@ import time
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_label_studio.feedback import EVENT_NAME, evaluations, logs_request
-from otel_label_studio.feedback.loop import FeedbackLoop
-from tests.support import sidecar
+from tests.support import memory, sidecar
 from tests.support.label_studio_reads import project_by_title, wait_for_tasks
 from tests.support.labelstudio_server import free_port
 from tests.support.logs_receiver import LogsReceiver
 from tests.support.otlp_requests import PROTOBUF, llm_request
 from tests.support.serve_calls import register_webhook
+
+JSON = {"Content-Type": "application/json"}
 
 
 def payload(action="ANNOTATION_CREATED", *, result=None, cancelled=False, data=None):
@@ -77,7 +77,9 @@ def test_a_real_webhook_becomes_an_evaluation_event_on_the_original_span(
         project = project_by_title(ls, project_name)
         registered = register_webhook(side, label_studio, project.id)
         assert registered.returncode == 0, registered.stderr
-        assert side.token not in registered.stdout + registered.stderr
+        assert side.webhook_secret not in registered.stdout + registered.stderr
+        again = register_webhook(side, label_studio, project.id)  # the same URL: updated, not doubled
+        assert again.returncode == 0 and "updated" in again.stdout, again.stderr
 
         ls.annotations.create(
             id=task.id,
@@ -118,9 +120,49 @@ def _metric(side, name: str) -> float:
     return float(line.split()[1])
 
 
+def _reviewed_task(side, ls, label_studio, project_name, *, rating: int, capture: str | None = None):
+    """A task serve made, its project's webhook registered as a user does (and, with ``capture``,
+    a second webhook of Label Studio's to that URL, so a test holds the very body it sends), then
+    a reviewer's annotation: (task, annotation id)."""
+    body = llm_request(question="What is a span?", answer="A unit of work.").SerializeToString()
+    assert httpx.post(side.traces_url, content=body, headers={**PROTOBUF, **side.auth()}).status_code == 200
+    (task,) = wait_for_tasks(ls, project_name, 1)
+    project = project_by_title(ls, project_name)
+    registered = register_webhook(side, label_studio, project.id)
+    assert registered.returncode == 0, registered.stderr
+    if capture is not None:
+        ls.webhooks.create(
+            url=capture,
+            project=project.id,
+            actions=["ANNOTATION_CREATED", "ANNOTATION_UPDATED"],
+            send_payload=True,
+            send_for_all_actions=False,
+            headers=side.webhook_auth(),
+            is_active=True,
+        )
+    annotation = ls.annotations.create(
+        id=task.id,
+        result=[{"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": rating}}],
+        was_cancelled=False,
+    )
+    return task, int(annotation.id)
+
+
+def _wait_for(check, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _settle(side, seconds: float = 3.0) -> None:
+    """Give the outbox's forwarder time to send whatever it holds (nothing must come)."""
+    _wait_for(lambda: _metric(side, "feedback_waiting_events") == 0, 30)
+    time.sleep(seconds)
+
+
 @pytest.mark.integration
 def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
-    label_studio, tmp_path, project_name
+    label_studio, ls, tmp_path, project_name
 ):
     """Label Studio sends a webhook once: an endpoint that is down must not lose the score."""
     port = free_port()  # nothing listens here yet
@@ -132,23 +174,17 @@ def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
     )
     receiver = None
     try:
-        answer = httpx.post(
-            f"{side.http_url}/webhooks/label-studio",
-            json=payload(result=[{"type": "rating", "value": {"rating": 5}}]),
-            headers=side.auth(),
-        )
-        assert answer.status_code == 200 and answer.json() == {"evaluation_events": 1}
+        task, _ = _reviewed_task(side, ls, label_studio, project_name, rating=5)
+        _wait_for(lambda: _metric(side, "feedback_received_events_total") == 1)
         assert _metric(side, "feedback_waiting_events") == 1
         assert side.terminate() == 0
         assert "1 evaluation events stay in the feedback outbox" in side.logs()
 
         receiver = LogsReceiver(port)
         side.respawn()
-        deadline = time.monotonic() + 30
-        while not receiver.records() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        _wait_for(lambda: bool(receiver.records()))
         (record,) = receiver.records()
-        assert record.trace_id.hex() == "ab" * 16 and record.span_id.hex() == "cd" * 8
+        assert record.trace_id.hex() == task.data["trace_id"] and record.span_id.hex() == task.data["span_id"]
         attributes = {kv.key: kv.value for kv in record.attributes}
         assert attributes["gen_ai.evaluation.score.value"].double_value == 5.0
         assert attributes["gen_ai.evaluation.score.label"].string_value == "accepted"
@@ -160,33 +196,162 @@ def test_scores_wait_for_a_feedback_endpoint_that_is_down_even_across_a_restart(
             receiver.close()
 
 
-def test_the_feedback_loop_keeps_a_webhook_s_events_and_refuses_what_is_not_a_payload(tmp_path, caplog):
-    """What serve's HTTP server hands it: the body. Not JSON, or not an object: ValueError (400);
-    a payload without predictions has them read from Label Studio, and a failed read still keeps
-    the event (as "accepted")."""
-    asked = []
+# --- a webhook nobody can forge ---------------------------------------------------------------------
 
-    def predictions(task_id: int) -> list:
-        asked.append(task_id)
-        raise ValueError("Label Studio is away")
 
-    loop = FeedbackLoop("http://127.0.0.1:9", str(tmp_path), predictions=predictions)
+def _claim(task_id: int, annotation_id: int, project_id: int | None = None, **data) -> dict:
+    """A webhook body as Label Studio shapes it, naming what the sender wants."""
+    body: dict = {
+        "action": "ANNOTATION_CREATED",
+        "task": {"id": task_id, "data": data},
+        "annotation": {
+            "id": annotation_id,
+            "task": task_id,
+            "result": [{"type": "rating", "value": {"rating": 5}}],
+        },
+    }
+    if project_id is not None:
+        body["project"] = {"id": project_id}
+    return body
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "auth_token", [None, "sidecar-test-token-0123456789"], ids=["no-auth-token", "auth-token"]
+)
+def test_a_forged_webhook_sends_nothing(label_studio, ls, tmp_path, project_name, auth_token):
+    """Without the webhook secret: 401 (the OTLP token every sender holds is not it). With it, what
+    Label Studio does not confirm (a task it does not have, an annotation not of that task, another
+    span) is a 422, and a claimed score is not the one sent: only the real annotation, as Label
+    Studio holds it, becomes one event."""
+    receiver = LogsReceiver()
+    side = sidecar.start(
+        label_studio,
+        tmp_path / "data",
+        project_name,
+        token=auth_token,
+        args=["--feedback-endpoint", receiver.url],
+    )
     try:
-        with pytest.raises(ValueError, match="malformed JSON"):
-            loop.take(b"{not json")
-        with pytest.raises(ValueError, match="a webhook payload is a JSON object"):
-            loop.take(b"[1, 2]")
-        assert (
-            loop.take(json.dumps(payload(result=[{"type": "rating", "value": {"rating": 2}}])).encode()) == 1
+        task, annotation_id = _reviewed_task(side, ls, label_studio, project_name, rating=4)
+        project = project_by_title(ls, project_name)
+        _wait_for(lambda: bool(receiver.records()))
+        forged = _claim(999999, 1, trace_id="ab" * 16, span_id="cd" * 8)
+        refused = {
+            "none": httpx.post(side.webhook_url, json=forged),
+            "wrong": httpx.post(side.webhook_url, json=forged, headers={"authorization": "Bearer wrong"}),
+        }
+        if auth_token:
+            refused["otlp token"] = httpx.post(side.webhook_url, json=forged, headers=side.auth())
+        assert {name: answer.status_code for name, answer in refused.items()} == {
+            name: 401 for name in refused
+        }
+        unconfirmed = {
+            "no such task": forged,
+            "no such annotation": _claim(task.id, 987654, project.id, **task.data),
+            "another span": _claim(
+                task.id, annotation_id, project.id, trace_id=task.data["trace_id"], span_id="ef" * 8
+            ),
+        }
+        answers = {
+            name: httpx.post(side.webhook_url, json=claim, headers=side.webhook_auth())
+            for name, claim in unconfirmed.items()
+        }
+        assert {name: a.status_code for name, a in answers.items()} == {name: 422 for name in answers}
+        assert "task 999999 is not in Label Studio" in answers["no such task"].json()["message"]
+        # The real annotation, claiming a score of 5: Label Studio's copy says 4, and it was sent.
+        claimed = httpx.post(
+            side.webhook_url,
+            json=_claim(task.id, annotation_id, project.id, **task.data),
+            headers=side.webhook_auth(),
         )
-        bare = payload()
-        del bare["task"]["predictions"]
-        assert loop.take(json.dumps(bare).encode()) == 1
-        assert asked == [7]
-        assert any("Could not read the predictions of task 7" in r.getMessage() for r in caplog.records)
-        assert loop.take(json.dumps(payload("PROJECT_CREATED")).encode()) == 0
-        assert loop.counts() == (2, 0, 2)  # received, sent (the forwarder was not started), waiting
-        kept = ExportLogsServiceRequest.FromString(loop.outbox.oldest()[0].body)
-        assert kept.resource_logs[0].scope_logs[0].log_records[0].trace_id == bytes.fromhex("ab" * 16)
+        assert claimed.status_code == 200 and claimed.json()["evaluation_events"] == 0
+        _settle(side)
+        (record,) = receiver.records()  # the real webhook's, and nothing forged
+        assert record.span_id.hex() == task.data["span_id"]
+        attributes = {kv.key: kv.value for kv in record.attributes}
+        assert attributes["gen_ai.evaluation.score.value"].double_value == 4.0
+        logs = side.logs()
+        assert "task 999999 is not in Label Studio" in logs
+        assert side.webhook_secret not in logs
     finally:
-        loop.close()
+        side.terminate()
+        receiver.close()
+
+
+@pytest.mark.integration
+def test_a_replayed_webhook_sends_one_event_even_after_a_restart(label_studio, ls, tmp_path, project_name):
+    """Label Studio's own webhook body, captured and sent again three times, and once more after a
+    restart: one event in all (the outbox remembers the annotation's id and updated_at)."""
+    receiver = LogsReceiver()
+    side = sidecar.start(
+        label_studio, tmp_path / "data", project_name, token=None, args=["--feedback-endpoint", receiver.url]
+    )
+    try:
+        _reviewed_task(side, ls, label_studio, project_name, rating=3, capture=f"{receiver.url}/capture")
+        _wait_for(lambda: bool(receiver.records()) and bool(receiver.posts))
+        ((_, headers, body),) = receiver.posts
+        sent_again = {k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type")}
+        replays = [httpx.post(side.webhook_url, content=body, headers=sent_again) for _ in range(3)]
+        assert [r.status_code for r in replays] == [200, 200, 200]
+        assert [r.json()["evaluation_events"] for r in replays] == [0, 0, 0]
+        _settle(side)
+        assert len(receiver.records()) == 1
+        assert side.terminate() == 0
+        side.respawn()
+        again = httpx.post(side.webhook_url, content=body, headers=sent_again)
+        assert again.status_code == 200 and again.json() == {
+            "evaluation_events": 0,
+            "duplicates": 1,
+            "unconfirmed": 0,
+        }
+        _settle(side)
+        assert len(receiver.records()) == 1
+    finally:
+        side.terminate()
+        receiver.close()
+
+
+@pytest.mark.integration
+def test_webhook_bodies_are_bounded_in_memory_and_malformed_ones_are_400(
+    label_studio, ls, tmp_path, project_name
+):
+    """60 MB bodies (under the 64 MiB cap), each measured by serve's own high-water mark
+    (/proc/<pid>/status VmHWM, reset before each): a real annotation's webhook with 60 MB of task
+    text (200: Label Studio confirms it; it was taken already), 60 MB of nesting (400, never a 503
+    "maximum recursion depth exceeded"), 60 MB of small values (413): each under 300 MB."""
+    receiver = LogsReceiver()
+    side = sidecar.start(
+        label_studio, tmp_path / "data", project_name, token=None, args=["--feedback-endpoint", receiver.url]
+    )
+    try:
+        task, annotation_id = _reviewed_task(side, ls, label_studio, project_name, rating=2)
+        project = project_by_title(ls, project_name)
+        _wait_for(lambda: bool(receiver.records()))
+        size = 60 * 1000 * 1000
+        real = _claim(task.id, annotation_id, project.id, **task.data)
+        real["task"]["data"]["prompt"] = "x" * size
+        values = _claim(task.id, annotation_id, project.id, **task.data)
+        values["padding"] = []
+        bodies = {
+            "a real webhook with 60 MB of text": (json.dumps(real).encode(), 200),
+            "60 MB of nesting": (b"[" * size, 400),
+            "60 MB of small values": (json.dumps(values).encode()[:-2] + b"0," * (size // 2) + b"0]}", 413),
+        }
+        pid = side.process.pid
+        seen = {}
+        for name, (body, _) in bodies.items():
+            memory.reset_peak(pid)
+            answer = httpx.post(
+                side.webhook_url, content=body, headers={**side.webhook_auth(), **JSON}, timeout=120
+            )
+            seen[name] = (answer.status_code, memory.peak_kib(pid) // memory.MIB)
+        print(f"serve's answer and peak resident memory (MiB) per 60 MB webhook body: {seen}")
+        assert {name: status for name, (status, _) in seen.items()} == {
+            name: status for name, (_, status) in bodies.items()
+        }, seen
+        assert max(peak for _, peak in seen.values()) < 300, seen
+        assert httpx.get(f"{side.http_url}/healthz").status_code == 200
+    finally:
+        side.terminate()
+        receiver.close()

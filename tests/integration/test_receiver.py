@@ -270,6 +270,35 @@ def test_malformed_requests_are_400_with_a_status_body(side, headers, body):
     assert response.headers["content-type"] == headers["Content-Type"]
 
 
+@pytest.mark.parametrize("field, size", [("trace_id", 16), ("span_id", 8)])
+def test_all_zero_ids_are_refused_over_http_and_grpc_naming_the_field(side, field, size):
+    """OTLP calls an all-zero trace or span id invalid, as the logs path already treats it: a 400 /
+    INVALID_ARGUMENT naming the field and the span, never a task (and never a second, different
+    span dropped as a "duplicate" of the first)."""
+    request = llm_request(question="zero ids")
+    spans = request.resource_spans[0].scope_spans[0].spans
+    spans.add().CopyFrom(spans[0])
+    spans[1].span_id = bytes.fromhex("1234567890abcdef")
+    setattr(spans[1], field, bytes(size))
+    where = "resource_spans[0].scope_spans[0].spans[1] (span 'ChatFake.chat')"
+    said = f"{where} has an all-zero {field}, which OTLP defines as invalid"
+    before = metrics(side)["otel_label_studio_receiver_requests_total"]
+    response = httpx.post(
+        side.traces_url, content=request.SerializeToString(), headers={**PROTOBUF, **side.auth()}
+    )
+    assert response.status_code == 400
+    assert status_of(response) == status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=said)
+    document = llm_json(question="zero ids", **{field: "0" * (2 * size)})
+    response = httpx.post(side.traces_url, json=document, headers=side.auth())
+    assert response.status_code == 400
+    assert f"has an all-zero {field}" in status_of(response).message
+    with pytest.raises(grpc.RpcError) as error:
+        grpc_export(side, request.SerializeToString(), tuple(side.auth().items()))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == said
+    assert metrics(side)["otel_label_studio_receiver_requests_total"] == before  # none was taken
+
+
 def test_deflate_and_chunked_bodies_are_accepted(ls, side, project_name):
     body = llm_request(project_name, question="deflated").SerializeToString()
     headers = {**PROTOBUF, **side.auth(), "Content-Encoding": "deflate"}

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage
@@ -29,8 +30,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 
 from otel_label_studio.receiver.replay import frame
-from tests.support import serve_calls, sidecar
+from tests.support import memory, serve_calls, sidecar
 from tests.support.label_studio_reads import tasks_of, wait_for_tasks
+from tests.support.labelstudio_server import nowhere
+from tests.support.otlp_requests import llm_request
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -300,3 +303,93 @@ def test_serve_refuses_a_bad_rules_file_at_start_with_file_and_line(label_studio
     assert side.process.wait(timeout=30) == 2
     logs = side.logs()
     assert f"--review-rules: {rules}, line 3" in logs
+
+
+# --- files a user points serve at: a regular file, read with a bound -------------------------------------
+
+DEVICE = "is a character device, not a regular file"
+KEY = "user-files-key-0123"  # Label Studio is nowhere: serve only receives
+
+
+def user_path(tmp_path: Path, kind: str) -> Path:
+    """A path that is no small regular file: the device that never ends, a symlink to it, a FIFO
+    (an open for reading blocks until a writer comes), a directory, a valid file over the limit."""
+    if kind == "dev-zero":
+        return Path("/dev/zero")
+    path = tmp_path / f"given-{kind}"
+    if kind == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    else:  # valid YAML (and XML) of 5 MiB: a comment of it
+        path.write_text("rules: []\n# " + "x" * (5 * 1024 * 1024) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "option, kind, said",
+    [
+        ("--review-rules", "dev-zero", f"/dev/zero: the rules file {DEVICE} (of at most 1 MiB)"),
+        ("--review-rules", "symlink-to-dev-zero", f"the rules file {DEVICE}"),
+        ("--review-rules", "fifo", "the rules file is a FIFO (named pipe), not a regular file"),
+        ("--review-rules", "directory", "the rules file is a directory, not a regular file"),
+        (
+            "--review-rules",
+            "over-the-limit",
+            "the rules file is larger than the 1 MiB limit for a rules file",
+        ),
+        ("--project-config", "dev-zero", f"label config file /dev/zero {DEVICE} (of at most 4 MiB)"),
+        ("--project-config", "fifo", "is a FIFO (named pipe), not a regular file"),
+        ("--project-config", "over-the-limit", "is larger than the 4 MiB limit for a label config file"),
+    ],
+)
+def test_serve_refuses_a_file_that_is_not_a_small_regular_file_at_start(tmp_path, option, kind, said):
+    """Exit 2 at start with the file and the limit named; never a read without end (the issue saw
+    2.3 GB within a second of ``--review-rules /dev/zero``) nor a FIFO's open that never returns."""
+    path = user_path(tmp_path, kind)
+    side = sidecar.start(
+        nowhere(), tmp_path / "data", "user-files", api_key=KEY, args=[option, str(path)], wait=False
+    )
+    code = memory.watch(side.process, max_rss_kib=1024 * memory.MIB, timeout=120)
+    assert code == 2, side.logs()
+    logs = side.logs()
+    assert f"{option}: " in logs and said in logs, logs[-2000:]
+    assert str(path) in logs
+
+
+def test_sighup_with_the_rules_file_swapped_for_a_symlink_to_dev_zero_keeps_the_rules(tmp_path):
+    """The ERROR names the file and what it is; the rules in force stay and decide the next span;
+    serve's memory does not grow (the issue saw 2.5 GB)."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: keep-all\n    sample: 1.0\n")
+    side = sidecar.start(
+        nowhere(), tmp_path / "data", "user-files", api_key=KEY, args=["--review-rules", str(rules)]
+    )
+    try:
+        send(side, [llm_request(question="before the swap")])
+        assert review_counts(side)["keep-all"]["matched"] == 1
+        pid = side.process.pid
+        resident = memory.rss_kib(pid)
+        memory.reset_peak(pid)
+        swap = tmp_path / "swap"
+        swap.symlink_to("/dev/zero")
+        os.replace(swap, rules)  # what an editor or a config-map update does: the path now a symlink
+        side.process.send_signal(signal.SIGHUP)
+        memory.watch(
+            side.process,
+            max_rss_kib=resident + 512 * memory.MIB,
+            timeout=60,
+            until=lambda: "Review rules not reloaded" in side.logs(),
+        )
+        assert f"Review rules not reloaded, the rules in force stay: {rules}: the rules file {DEVICE}" in (
+            side.logs()
+        )
+        grown = (memory.peak_kib(pid) - resident) / memory.MIB
+        assert grown < 32, f"serve grew by {grown:.0f} MiB on SIGHUP"
+        send(side, [llm_request(question="after the swap")])
+        assert review_counts(side)["keep-all"]["matched"] == 2  # the rules in force decided it
+        assert side.process.poll() is None
+    finally:
+        assert side.terminate() == 0

@@ -11,10 +11,12 @@ from tests.support.labelstudio_server import free_port
 
 
 class LogsReceiver:
-    """An OTLP/HTTP logs endpoint that keeps every request it gets."""
+    """An OTLP/HTTP logs endpoint that keeps every request it gets; a POST to any other path is kept
+    as it came (``posts``: path, headers, body), e.g. a Label Studio webhook pointed here."""
 
     def __init__(self, port: int | None = None) -> None:
         self.requests: list[ExportLogsServiceRequest] = []
+        self.posts: list[tuple[str, dict[str, str], bytes]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -25,6 +27,8 @@ class LogsReceiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.path == "/v1/logs":
                     receiver.requests.append(ExportLogsServiceRequest.FromString(body))
+                else:
+                    receiver.posts.append((self.path, dict(self.headers.items()), body))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")

@@ -62,12 +62,13 @@ def grpc_export(process: sidecar.Sidecar, body: bytes, metadata=()):
 def register_webhook(
     process: sidecar.Sidecar, label_studio, project_id: int
 ) -> subprocess.CompletedProcess[str]:
-    """``otel-label-studio webhook`` as a user runs it: serve's webhook registered on the project."""
+    """``otel-label-studio webhook`` as a user runs it: serve's webhook registered on the project,
+    with serve's webhook secret."""
     env = {
         **os.environ,
         "LABEL_STUDIO_URL": label_studio.url,
         "LABEL_STUDIO_API_KEY": label_studio.pat,
-        "OTEL_LABEL_STUDIO_AUTH_TOKEN": process.token,
+        "OTEL_LABEL_STUDIO_WEBHOOK_SECRET": process.webhook_secret or "",
     }
     return subprocess.run(
         [str(sidecar.SCRIPT), "webhook", "--project-id", str(project_id), "--target", process.http_url],

@@ -17,7 +17,8 @@ from tests.support import secrets_watch
 from tests.support.labelstudio_server import LabelStudioServer, free_port
 
 SCRIPT = Path(sys.executable).parent / "otel-label-studio"
-START_TIMEOUT_SECONDS = 90  # a loaded 2-core machine imports the package slowly
+START_TIMEOUT_SECONDS = 120  # generous: a loaded machine starts Python slowly
+WEBHOOK_SECRET = "sidecar-webhook-secret-0123456789abcdef"
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Sidecar:
     token: str | None
     command: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    webhook_secret: str | None = None
 
     @property
     def http_url(self) -> str:
@@ -45,6 +47,14 @@ class Sidecar:
 
     def auth(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def webhook_auth(self) -> dict[str, str]:
+        """The header Label Studio sends with serve's webhook (its webhook secret)."""
+        return {"authorization": f"Bearer {self.webhook_secret}"} if self.webhook_secret else {}
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.http_url}/webhooks/label-studio"
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -80,6 +90,7 @@ def start(
     project_name: str,
     *,
     token: str | None = "sidecar-test-token-0123456789",
+    webhook_secret: str | None = WEBHOOK_SECRET,
     api_key: str | None = None,
     args: Sequence[str] = (),
     http_port: int | None = None,
@@ -89,8 +100,9 @@ def start(
     wait: bool = True,
 ) -> Sidecar:
     """Start serve; ``url`` points it elsewhere than the Label Studio (a proxy), ``command`` replaces
-    the console script (a wrapper that injects a crash)."""
-    secrets_watch.register(token, api_key or label_studio.pat)
+    the console script (a wrapper that injects a crash). ``webhook_secret`` is given in the
+    environment (serve reads it with --feedback-endpoint)."""
+    secrets_watch.register(token, webhook_secret, api_key or label_studio.pat)
     http_port = http_port or free_port()
     grpc_port = grpc_port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +115,8 @@ def start(
     }
     if token:
         env["OTEL_LABEL_STUDIO_AUTH_TOKEN"] = token
+    if webhook_secret:
+        env["OTEL_LABEL_STUDIO_WEBHOOK_SECRET"] = webhook_secret
     command = [
         *(command or [str(SCRIPT)]),
         "serve",
@@ -118,7 +132,7 @@ def start(
     ]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    sidecar = Sidecar(process, http_port, grpc_port, data_dir, log_path, token, command, env)
+    sidecar = Sidecar(process, http_port, grpc_port, data_dir, log_path, token, command, env, webhook_secret)
     if wait:
         wait_until_healthy(sidecar)
     return sidecar

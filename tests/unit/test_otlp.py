@@ -171,3 +171,40 @@ def test_protobuf_round_trip_of_a_real_request():
     again = otlp.parse_request(request.SerializeToString(), PROTOBUF)
     assert again == request
     assert isinstance(again, ExportTraceServiceRequest)
+
+
+def _two_spans() -> ExportTraceServiceRequest:
+    """A request whose second span is the one tests spoil (spans[1]: indexes in the message)."""
+    document = spec_example()
+    spans = document["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans.append({**spans[0], "spanId": "eee19b7ec3c1b175", "name": "second"})
+    return otlp.parse_request(json.dumps(document).encode(), JSON)
+
+
+@pytest.mark.parametrize("field, size", [("trace_id", 16), ("span_id", 8)])
+def test_an_all_zero_trace_or_span_id_is_a_400_naming_the_field_and_the_span(field, size):
+    """OTLP: an all-zero trace or span id is invalid (the logs path refuses them too). One such span
+    refuses the request, as a wrong length does; the message says which field of which span."""
+    request = _two_spans()
+    setattr(request.resource_spans[0].scope_spans[0].spans[1], field, bytes(size))
+    with pytest.raises(OtlpError) as error:
+        otlp.parse_request(request.SerializeToString(), PROTOBUF)
+    assert error.value.status == 400 and error.value.code == code_pb2.INVALID_ARGUMENT
+    assert error.value.message == (
+        "resource_spans[0].scope_spans[0].spans[1] (span 'second') has an all-zero "
+        f"{field}, which OTLP defines as invalid"
+    )
+    document = spec_example(**{field: "0" * (2 * size)})  # OTLP/JSON: hex zeros
+    with pytest.raises(OtlpError, match=f"spans\\[0\\] .* has an all-zero {field}"):
+        otlp.parse_request(json.dumps(document).encode(), JSON)
+
+
+def test_a_link_may_name_an_all_zero_span_context():
+    """The trace API records a link to an invalid span context when it carries attributes: OTLP
+    senders may send one, and it does not refuse the span."""
+    request = _two_spans()
+    link = request.resource_spans[0].scope_spans[0].spans[1].links.add()
+    link.trace_id, link.span_id = bytes(16), bytes(8)
+    link.attributes.add(key="why", value={"string_value": "a link with attributes"})
+    parsed = otlp.parse_request(request.SerializeToString(), PROTOBUF)
+    assert len(parsed.resource_spans[0].scope_spans[0].spans[1].links) == 1

@@ -21,6 +21,7 @@ from otel_label_studio.feedback.loop import FeedbackLoop
 from otel_label_studio.modes.dm_view import data_column, needs_tab, view_for
 from otel_label_studio.modes.layouts import PROMPT_CONFIG, Layout
 from otel_label_studio.modes.pair_layout import PAIRWISE_CONFIG, PairLayout
+from tests.support.label_studio_copies import LabelStudioCopies
 
 TEXT_PAIRWISE = """
 <View>
@@ -192,18 +193,16 @@ def test_a_text_prompt_pairwise_config_gets_its_tab_too():
 
 
 def test_the_feedback_loop_keeps_one_event_per_side_of_a_pair_task(tmp_path):
-    asked: list[int] = []
-
-    def predictions(task_id: int) -> list:
-        asked.append(task_id)
-        return []
-
-    loop = FeedbackLoop("http://127.0.0.1:9", str(tmp_path), predictions=predictions)
+    """Label Studio's copy of the pair task (its meta names both sides) decides the two events."""
+    copies = LabelStudioCopies()
+    task = pair_task(5, ("x", "y"), choose("right"))
+    copies.add_task(task)
+    loop = FeedbackLoop("http://127.0.0.1:9", str(tmp_path), label_studio=copies, secret=copies.secret)
     try:
-        task = pair_task(5, ("x", "y"), choose("right"))
         payload = {"action": "ANNOTATION_CREATED", "task": task, "annotation": task["annotations"][0]}
-        assert loop.take(json.dumps(payload).encode()) == 2
-        assert asked == []  # a pair task has no prediction to read
+        answer = loop.take(loop.read(json.dumps(payload).encode()))
+        assert answer == {"evaluation_events": 2, "duplicates": 0, "unconfirmed": 0}
+        assert copies.asked == [("task", 5), ("webhooks", None)]  # one read of the task, predictions in it
         kept = ExportLogsServiceRequest.FromString(loop.outbox.oldest()[0].body)
         records = kept.resource_logs[0].scope_logs[0].log_records
         labels = [

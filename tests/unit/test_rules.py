@@ -264,7 +264,7 @@ def test_a_file_is_read_with_its_name_in_every_error(tmp_path):
     bad.write_text("rules:\n  - name: a\n    limit: lots\n")
     with pytest.raises(RulesError, match=rf"^{bad}, line 3: limit of rule 'a'"):
         load_file(str(bad))
-    with pytest.raises(RulesError, match="cannot read the rules file"):
+    with pytest.raises(RulesError, match="the rules file cannot be read"):
         load_file(str(tmp_path / "missing.yaml"))
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing\n")

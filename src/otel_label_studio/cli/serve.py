@@ -39,7 +39,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     settings = read_options(args, parser, SERVE_SETTINGS)
     project_layout(settings, parser)
-    secrets = (settings.api_key, settings.auth_token, url_password(settings.state_url))
+    secrets = (
+        settings.api_key,
+        settings.auth_token,
+        settings.webhook_secret,
+        url_password(settings.state_url),
+    )
     logs.configure(settings.log_level, settings.log_format, secrets=secrets)
     options = ServeOptions.from_settings(settings)
     try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import parse_http_url
+from ..config import parse_http_url, spec
 from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
 
-WEBHOOK_SETTINGS = (*LABEL_STUDIO_SETTINGS, "auth_token")
+WEBHOOK_SETTINGS = (*LABEL_STUDIO_SETTINGS, "webhook_secret")
 
 
 def add_parser(commands: Commands) -> None:
@@ -16,7 +16,9 @@ def add_parser(commands: Commands) -> None:
         "webhook",
         help="register serve's webhook on a project, so human scores flow back into the traces",
         description="Register a Label Studio webhook (annotation created/updated, with payload) that "
-        "points at serve's POST /webhooks/label-studio. serve needs --feedback-endpoint.",
+        "points at serve's POST /webhooks/label-studio and sends serve's webhook secret as "
+        "'Authorization: Bearer SECRET'. A webhook of the project to the same URL is updated instead "
+        "of adding a second one. serve needs --feedback-endpoint and the same --webhook-secret.",
     )
     webhook.add_argument(
         "--target",
@@ -29,7 +31,8 @@ def add_parser(commands: Commands) -> None:
         WEBHOOK_SETTINGS,
         help={
             "project_id": "the project (required)",
-            "auth_token": "serve's --auth-token: Label Studio sends it as a bearer token with each webhook",
+            "webhook_secret": "serve's webhook secret (required; prefer "
+            f"{spec('webhook_secret').env}): Label Studio sends it with each webhook",
         },
     )
     webhook.set_defaults(run=run, parser=webhook)
@@ -44,15 +47,26 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         target = parse_http_url(args.target).rstrip("/") + "/webhooks/label-studio"
     except ValueError as exc:
         parser.error(f"--target: {exc}")
-    url, token = settings.url, settings.auth_token
+    secret = settings.webhook_secret
+    if not secret:
+        parser.error(
+            f"give serve's webhook secret: {spec('webhook_secret').env} (or --webhook-secret); "
+            "serve refuses webhooks without it"
+        )
+    url = settings.url
     client = LabelStudioClient(url, settings.api_key, settings.timeout)
     try:
-        webhook_id = client.register_webhook(project_id, target, token)
+        webhook_id, updated = client.register_webhook(
+            project_id, target, {"Authorization": f"Bearer {secret}"}
+        )
     except LabelStudioError as error:
         print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
         return 1
     finally:
         client.close()
-    sent = " with the bearer token of serve's --auth-token" if token else ""
-    print(f"webhook {webhook_id}: annotations of project {project_id} go to {target}{sent}")
+    done = "updated" if updated else "registered"
+    print(
+        f"webhook {webhook_id} {done}: annotations of project {project_id} go to {target} "
+        "with serve's webhook secret"
+    )
     return 0

@@ -340,14 +340,31 @@ class LabelStudioClient:
         )
         return int(getattr(created, "id", 0) or 0)
 
-    def register_webhook(self, project_id: int, target: str, token: str | None = None) -> int:
-        """Annotation created/updated webhooks, with payload, to ``target``; the webhook's id."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def register_webhook(self, project_id: int, target: str, headers: dict[str, str]) -> tuple[int, bool]:
+        """Annotation created/updated webhooks, with payload and ``headers``, to ``target``: the
+        project's webhook to that URL updated (its headers replaced, made active), or a new one;
+        (its id, whether it was updated)."""
+        actions: Any = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED"]
+        same = [hook for hook in self.list_webhooks(project_id) if hook.get("url") == target]
+        if same:
+            webhook = _call(
+                lambda: self._client().webhooks.update(
+                    id=int(same[0]["id"]),
+                    url=target,
+                    actions=actions,
+                    send_payload=True,
+                    send_for_all_actions=False,
+                    headers=headers,
+                    is_active=True,
+                    request_options=self._options(None),
+                )
+            )
+            return int(webhook.id or 0), True
         webhook = _call(
             lambda: self._client().webhooks.create(
                 url=target,
                 project=project_id,
-                actions=["ANNOTATION_CREATED", "ANNOTATION_UPDATED"],
+                actions=actions,
                 send_payload=True,
                 send_for_all_actions=False,
                 headers=headers,
@@ -355,7 +372,29 @@ class LabelStudioClient:
                 request_options=self._options(None),
             )
         )
-        return int(webhook.id or 0)
+        return int(webhook.id or 0), False
+
+    def list_webhooks(
+        self, project_id: int | None = None, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The organization's webhooks (those of ``project_id`` only, when given), as Label Studio
+        lists them: url, project (None for the whole organization), headers, is_active."""
+        options = self._options(timeout)
+        hooks: Any = _call(
+            lambda: self._client().webhooks.list(
+                project=str(project_id) if project_id is not None else None, request_options=options
+            )
+        )
+        return [_plain(hook) for hook in hooks]
+
+    def get_task(self, task_id: int, timeout: float | None = None) -> dict[str, Any]:
+        """Label Studio's copy of a task: its project, data, meta, predictions and annotations
+        (each with its id, result, was_cancelled and updated_at). A task Label Studio does not
+        have is a ``LabelStudioError`` with status 404."""
+        task: Any = _call(
+            lambda: self._client().tasks.get(str(task_id), request_options=self._options(timeout))
+        )
+        return _plain(task)
 
     def task_predictions(self, task_id: int, timeout: float | None = None) -> list[dict[str, Any]]:
         """A task's predictions (what the model answered), which webhook payloads leave out."""

@@ -8,6 +8,11 @@ the webhook is answered), and ``OutboxForwarder`` sends them in order, retrying 
 shutdown is sent after the next start. A damaged outbox file stops serve at start (exit 2, with
 the ``mv`` that moves it aside); on a full disk a webhook is answered 503 with Retry-After and
 what was already kept stays until space is free.
+
+The outbox also remembers each annotation version whose events it took (the annotation's id and
+its ``updated_at`` in Label Studio, table ``taken``), in the same transaction as the events: a
+webhook replayed, repeated by a proxy, or sent again after a restart finds it there and sends
+nothing twice. An annotation updated in Label Studio is a new version and is sent again.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
+CREATE TABLE IF NOT EXISTS taken (
+    annotation_id INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    taken_at REAL NOT NULL,
+    PRIMARY KEY (annotation_id, updated_at)
+) WITHOUT ROWID;
 """
 
 
@@ -84,6 +95,31 @@ class FeedbackOutbox:
             "INSERT INTO outbox (body, events, queued_at) VALUES (?, ?, ?)", (body, events, self._clock())
         )
 
+    def put_once(self, annotation: tuple[int, str], body: bytes | None, events: int) -> bool:
+        """Keep the events of one annotation version (its id and ``updated_at``) unless they were
+        taken before; whether they are new. ``body`` None: the version had no events, it is only
+        remembered. Durable when this returns; ``DiskFull`` when the disk is full (nothing kept)."""
+        now = self._clock()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                taken = self._db.execute(
+                    "INSERT OR IGNORE INTO taken (annotation_id, updated_at, taken_at) VALUES (?, ?, ?)",
+                    (*annotation, now),
+                )
+                new = taken.rowcount == 1
+                if new and body is not None:
+                    self._db.execute(
+                        "INSERT INTO outbox (body, events, queued_at) VALUES (?, ?, ?)", (body, events, now)
+                    )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                rollback(self._db)
+                self._full(exc)
+                raise
+            self._disk.written()
+        return new
+
     def oldest(self, limit: int = BATCH) -> list[OutboxItem]:
         with self._lock:
             rows = self._db.execute(
@@ -107,13 +143,15 @@ class FeedbackOutbox:
                 self._db.execute(statement, values)
             except sqlite3.Error as exc:
                 rollback(self._db)
-                if not is_disk_full(exc, self.path):
-                    raise
-                self._disk.full(exc)
-                raise DiskFull(
-                    "no space left on the disk for the feedback outbox", RETRY_AFTER_SECONDS
-                ) from exc
+                self._full(exc)
+                raise
             self._disk.written()
+
+    def _full(self, exc: sqlite3.Error) -> None:
+        """Raise ``DiskFull`` (warned once per episode) when ``exc`` says the disk is full."""
+        if is_disk_full(exc, self.path):
+            self._disk.full(exc)
+            raise DiskFull("no space left on the disk for the feedback outbox", RETRY_AFTER_SECONDS) from exc
 
     def waiting(self) -> int:
         """Evaluation events not yet sent."""

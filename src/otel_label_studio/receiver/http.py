@@ -41,7 +41,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 import uvicorn
 from google.protobuf.message import Message
@@ -49,6 +49,7 @@ from google.rpc import code_pb2
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import default
+from ..feedback.webhook import WebhookRefused
 from ..reading.mapping import MappingResult
 from .intake import PROJECT_HEADER, Intake, project_from_header
 from .judge_intake import JudgeIntake
@@ -126,9 +127,16 @@ class _Signal:
     commit: Callable[[Any], Message]  # work -> the Export*ServiceResponse
 
 
-Webhook = Callable[[bytes], int]
-"""A webhook body in, how many evaluation events were kept; ValueError when the body is not a
-payload (400), any other exception when the events could not be kept (503)."""
+class Webhook(Protocol):
+    """Where Label Studio's annotation webhooks go (``feedback.loop.FeedbackLoop``), in two steps:
+    ``read`` parses a whole body (in a decode slot) into what it claims, after which the body is
+    dropped; ``take`` acts on the claims (on an operations thread) and returns the answer's JSON
+    object. Either raises ``WebhookRefused`` with the status to answer; ``take`` raises ``BUSY``
+    (a full disk under the outbox) or any other exception when the events could not be kept (503)."""
+
+    def read(self, body: bytearray) -> Any: ...
+
+    def take(self, claims: Any) -> dict[str, int]: ...
 
 
 class OtlpApp:
@@ -310,37 +318,65 @@ class OtlpApp:
         return self.judge.decode(held.pop(), kind, max_records=self.max_spans)
 
     async def _webhook(self, request: _Request) -> None:
-        """Label Studio's annotation webhooks, handed whole to the feedback loop."""
+        """Label Studio's annotation webhooks: the secret checked before the body is read, the body
+        read into one buffer (charged to the receive budget), parsed in a decode slot and dropped,
+        then what it claims handed to the feedback loop. 401 without the secret, 400 malformed,
+        413 too large, 422 not confirmed in Label Studio, 503 (with Retry-After) when Label Studio
+        cannot be asked or the outbox cannot keep the events."""
+        account = self.budget.account()
         try:
-            self.policy.authorize(request.header("authorization"))
             if self.webhook is None:
                 raise OtlpError(404, "no --feedback-endpoint is set, so webhooks are not taken")
+            self.policy.authorize_webhook(request.header("authorization"))
             if media_type(request.header("content-type")) != JSON:
                 raise OtlpError(415, "webhooks are JSON (application/json)")
-            self._check_length(request)
+            declared = self._check_length(request)
+            if declared is not None:
+                account.check(declared)
         except OtlpError as error:
             await self._refuse(request, error, JSON, unread=True)
             return
+        except Busy as busy:
+            await self._refuse(request, self.policy.busy(busy), JSON, unread=True)
+            return
+        with account:
+            try:
+                answer = await self._take_webhook(request, self.webhook, account)
+            except _Unread as unread:
+                assert isinstance(unread.__cause__, Busy)
+                await self._refuse(request, self.policy.busy(unread.__cause__), JSON, unread=True)
+                return
+            except BUSY as busy:  # no decode slot in time, or the disk under the outbox full
+                await self._refuse(request, self.policy.busy(busy), JSON)
+                return
+            except WebhookRefused as refused:
+                await self._refuse(
+                    request, Refusal(refused.status, refused.message, refused.retry_after), JSON
+                )
+                return
+            except OtlpError as error:
+                await self._refuse(request, error, JSON)
+                return
+            except _Gone:
+                return
+            except Exception as exc:  # the events could not be kept: say so, Label Studio logs it
+                _logger.warning("Could not keep a Label Studio webhook's evaluation events: %s", exc)
+                refusal = OtlpError(503, f"could not keep the evaluation events: {exc}")
+                await self._refuse(request, refusal, JSON)
+                return
+        await self._send(request, 200, json.dumps(answer).encode(), JSON)
+
+    async def _take_webhook(self, request: _Request, webhook: Webhook, account: Charge) -> dict[str, int]:
+        """Read the body into one buffer, parse it in a decode slot (the buffer is dropped when
+        the parse returns), then hand its claims to the feedback loop."""
         try:
-            with self.budget.account() as account:
-                body = b"".join(await self._read_body(request, account))
-                sent = await self._run(self._operations, self.webhook, body)
-        except BUSY as busy:  # the receive budget, or the disk under the outbox, full
-            await self._refuse(request, self.policy.busy(busy), JSON, unread=isinstance(busy, Busy))
-            return
-        except OtlpError as error:
-            await self._refuse(request, error, JSON)
-            return
-        except ValueError as exc:
-            await self._refuse(request, OtlpError(400, str(exc)), JSON)
-            return
-        except _Gone:
-            return
-        except Exception as exc:  # the events could not be kept: say so, Label Studio logs it
-            _logger.warning("Could not keep a Label Studio webhook's evaluation events: %s", exc)
-            await self._refuse(request, OtlpError(503, f"could not keep the evaluation events: {exc}"), JSON)
-            return
-        await self._send(request, 200, json.dumps({"evaluation_events": sent}).encode(), JSON)
+            held = [await self._read_buffer(request, account)]
+        except Busy as busy:
+            raise _Unread from busy.with_traceback(None)
+        async with self.gate.async_slot():
+            claims = await self._run(self._ingest, _read_held, webhook, held)
+        account.release()  # the body is gone: its bytes no longer count against the budget
+        return await self._run(self._operations, webhook.take, claims)
 
     def _project(self, request: _Request) -> str | None:
         try:
@@ -392,6 +428,28 @@ class OtlpApp:
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks
+
+    async def _read_buffer(self, request: _Request, account: Charge) -> bytearray:
+        """The body in one growing buffer (no list of pieces to join into a second copy), with the
+        bounds of ``_read_body``: the cap (413), the read timeout (408), the receive budget."""
+        try:
+            return await asyncio.wait_for(self._fill_buffer(request, account), self.read_timeout)
+        except asyncio.TimeoutError:
+            raise ReadTimeout(self.read_timeout) from None
+
+    async def _fill_buffer(self, request: _Request, account: Charge) -> bytearray:
+        buffer = bytearray()
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise _Gone
+            chunk = message.get("body", b"")
+            if len(buffer) + len(chunk) > self.max_body_bytes:
+                raise OtlpError(413, f"request body is larger than the {self.max_body_bytes}-byte limit")
+            account.add(len(chunk))
+            buffer += chunk
+            if not message.get("more_body", False):
+                return buffer
 
     async def _receive(self, request: _Request, seconds: float) -> dict[str, Any]:
         if seconds <= 0:
@@ -469,6 +527,15 @@ class OtlpApp:
         ]
         await request.send({"type": "http.response.start", "status": status, "headers": raw})
         await request.send({"type": "http.response.body", "body": body})
+
+
+def _read_held(webhook: Webhook, held: list[bytearray]) -> Any:
+    """``webhook.read`` of the body in ``held``, taken out of it, so it is freed when this returns
+    (a refusal is raised without the frames that still hold it)."""
+    try:
+        return webhook.read(held.pop())
+    except WebhookRefused as refused:
+        raise refused.with_traceback(None) from None
 
 
 class _Request:

@@ -175,25 +175,39 @@ def parse_into(
 
 
 def _check_spans(request: ExportTraceServiceRequest, max_spans: int) -> None:
-    """At most ``max_spans`` spans, with ids of the lengths OTLP requires: 16-byte trace ids and
-    8-byte span ids (an empty parent marks a root; a link names a span, so it needs both).
-    Without this, two spans with empty ids would be one span to deduplication."""
+    """At most ``max_spans`` spans, with ids OTLP calls valid: 16-byte trace ids and 8-byte span
+    ids, neither all zeros (an empty parent marks a root; a link names a span, so it needs both
+    lengths, though all zeros there is allowed: the API records such a link when it carries
+    attributes). Without this, two spans with empty or zero ids would be one span to deduplication.
+
+    One span with an invalid id refuses the whole request (400 / INVALID_ARGUMENT naming the
+    field and where it is), as a malformed body does: the SDKs never export such a span, so it
+    comes from a broken sender, which a 400 shows in its own log; a partial success would drop
+    the span in an answer the SDK exporters never read."""
     count = sum(len(scope_spans.spans) for rs in request.resource_spans for scope_spans in rs.scope_spans)
     if count > max_spans:
         raise _too_many_spans(max_spans)
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
+    for r, resource_spans in enumerate(request.resource_spans):
+        for s, scope_spans in enumerate(resource_spans.scope_spans):
+            for i, span in enumerate(scope_spans.spans):
+                trace_id, span_id = span.trace_id, span.span_id
                 if (
-                    len(span.trace_id) != 16
-                    or len(span.span_id) != 8
+                    len(trace_id) != 16
+                    or len(span_id) != 8
                     or len(span.parent_span_id) not in (0, 8)
+                    or trace_id == _ZERO_TRACE_ID
+                    or span_id == _ZERO_SPAN_ID
                 ):
-                    _refuse_ids(f"span {span.name!r}", span.trace_id, span.span_id, span.parent_span_id)
+                    where = f"resource_spans[{r}].scope_spans[{s}].spans[{i}] (span {span.name[:100]!r})"
+                    _refuse_ids(where, trace_id, span_id, span.parent_span_id)
                 if span.links:
-                    for link in span.links:
+                    for k, link in enumerate(span.links):
                         if len(link.trace_id) != 16 or len(link.span_id) != 8:
-                            _refuse_ids(f"a link of span {span.name!r}", link.trace_id, link.span_id)
+                            where = f"resource_spans[{r}].scope_spans[{s}].spans[{i}].links[{k}]"
+                            _refuse_ids(where, link.trace_id, link.span_id)
+
+
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = bytes(16), bytes(8)
 
 
 def _refuse_ids(where: str, trace_id: bytes, span_id: bytes, parent: bytes = b"") -> None:
@@ -206,6 +220,9 @@ def _refuse_ids(where: str, trace_id: bytes, span_id: bytes, parent: bytes = b""
             raise OtlpError(
                 400, f"{where} has a {field} of {len(value)} bytes; OTLP ids are {sizes[-1]} bytes"
             )
+    for field, value in (("trace_id", trace_id), ("span_id", span_id)):
+        if not any(value):
+            raise OtlpError(400, f"{where} has an all-zero {field}, which OTLP defines as invalid")
 
 
 def _too_many_spans(max_spans: int) -> OtlpError:

@@ -1,10 +1,11 @@
 """Receiver policy, decided once for both transports.
 
-Who may send (the bearer token), what a full bound means (a decode gate or receive budget that
-is full, a spool or disk that is full: busy, 503 / UNAVAILABLE with a retry delay, the sender
-keeps its data), and what is said about a request whose LLM spans were partly rejected. A
-refusal is an ``OtlpError`` carrying its HTTP status and google.rpc code (and a ``retry_after``
-when retrying helps): ``http.py`` and ``grpc.py`` only put it into their protocol's words.
+Who may send (the bearer token; on the webhook route, Label Studio with the webhook secret), what
+a full bound means (a decode gate or receive budget that is full, a spool or disk that is full:
+busy, 503 / UNAVAILABLE with a retry delay, the sender keeps its data), and what is said about a
+request whose LLM spans were partly rejected. A refusal is an ``OtlpError`` carrying its HTTP
+status and google.rpc code (and a ``retry_after`` when retrying helps): ``http.py`` and
+``grpc.py`` only put it into their protocol's words.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ class Refusal(OtlpError):
 
 
 class ReceiverPolicy:
-    """Thread-safe (it holds only the token)."""
+    """Thread-safe (it holds only the token and the webhook secret)."""
 
-    def __init__(self, auth_token: str | None):
+    def __init__(self, auth_token: str | None, webhook_secret: str | None = None):
         self._token = auth_token.encode() if auth_token is not None else None
+        self._webhook_secret = webhook_secret.encode() if webhook_secret is not None else None
 
     @property
     def requires_token(self) -> bool:
@@ -51,6 +53,18 @@ class ReceiverPolicy:
         scheme, _, value = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self._token):
             raise Refusal(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
+
+    def authorize_webhook(self, authorization: str | None) -> None:
+        """Raise a 401 ``Refusal`` unless ``authorization`` is ``Bearer <webhook secret>``, as Label
+        Studio sends it (the header ``otel-label-studio webhook`` registers). Compared in constant
+        time; the value is never logged. Without a secret no webhook is taken. The OTLP token is
+        not the webhook's: every sender holds it."""
+        if self._webhook_secret is None:
+            raise Refusal(403, "no webhook secret is set (--webhook-secret): webhooks are refused")
+        scheme, _, value = (authorization or "").partition(" ")
+        given = value.strip().encode("utf-8", "replace")
+        if not (scheme.lower() == "bearer") & hmac.compare_digest(given, self._webhook_secret):
+            raise Refusal(401, "missing or wrong webhook secret (Authorization: Bearer <webhook secret>)")
 
     @staticmethod
     def busy(cause: Busy | QueueFull) -> Refusal:

@@ -7,7 +7,8 @@ Two formats, as the Collector's ``file`` exporter writes them:
 - protobuf (``format: proto``): each message preceded by its length, 4 bytes big-endian; a file
   holding one bare ``ExportTraceServiceRequest`` (a captured request body) is read too.
 
-Pure: bytes in, requests out. Errors name the file and the line or offset.
+Pure: bytes in, requests out (``read_files`` reads each file as ``userfiles`` does: a regular file
+of at most 256 MiB). Errors name the file and the line or offset.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Iterable, Iterator
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from ..userfiles import CAPTURE_LIMIT, read_bytes
 from .otlp import JSON, OtlpError, parse_request
 
 _LENGTH = struct.Struct(">I")
@@ -92,9 +94,5 @@ def read_files(names: Iterable[str]) -> list[ExportTraceServiceRequest]:
     or is not OTLP (``replay`` and ``rules check`` stop with it)."""
     requests: list[ExportTraceServiceRequest] = []
     for name in names:
-        try:
-            with open(name, "rb") as handle:
-                requests.extend(read_requests(name, handle.read()))
-        except OSError as exc:
-            raise ValueError(f"cannot read {name}: {exc.strerror or exc}") from None
+        requests.extend(read_requests(name, read_bytes(name, what="capture file", limit=CAPTURE_LIMIT)))
     return requests

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 from ..bridge import build_bridge
-from ..config import Settings, default
+from ..config import Settings, default, webhook_secret_problem
 from ..delivery.labelstudio import ErrorKind, LabelStudioError
 from ..delivery.outages import auth_hint
 from ..feedback.loop import FeedbackLoop
@@ -55,6 +55,7 @@ class ServeOptions:
     spool_max_rows: int = default("spool_max_rows")
     spool_max_bytes: int = default("spool_max_bytes")
     feedback_endpoint: str | None = default("feedback_endpoint")
+    webhook_secret: str | None = default("webhook_secret")
     max_concurrent_decodes: int = default("max_concurrent_decodes")
     max_spans_per_request: int = default("max_spans_per_request")
     http_read_timeout: float = default("http_read_timeout")
@@ -66,11 +67,13 @@ class ServeOptions:
         names = [field.name for field in fields(cls) if field.name != "settings"]
         return cls(settings=settings, **{name: getattr(settings, name) for name in names})
 
-    def __repr__(self) -> str:  # the token stays out of logs
+    def __repr__(self) -> str:  # the token and the webhook secret stay out of logs
         return (
             f"ServeOptions(settings={self.settings!r}, data_dir={self.data_dir!r}, host={self.host!r}, "
             f"http_port={self.http_port}, grpc_port={self.grpc_port}, "
-            f"auth_token=<{'set' if self.auth_token else 'unset'}>, max_body_bytes={self.max_body_bytes}, "
+            f"auth_token=<{'set' if self.auth_token else 'unset'}>, "
+            f"webhook_secret=<{'set' if self.webhook_secret else 'unset'}>, "
+            f"max_body_bytes={self.max_body_bytes}, "
             f"max_concurrent_decodes={self.max_concurrent_decodes}, "
             f"max_receive_bytes={self.max_receive_bytes}, "
             f"max_spans_per_request={self.max_spans_per_request}, http_read_timeout={self.http_read_timeout})"
@@ -85,6 +88,7 @@ class Sidecar:
                 f"--max-receive-bytes ({options.max_receive_bytes}) must be at least --max-body-bytes "
                 f"({options.max_body_bytes}), or a request of the largest size could never be received"
             )
+        _check_webhook_secret(options)
         settings = options.settings
         try:
             layout = task_layout(settings.mode, settings.project_config)
@@ -109,15 +113,19 @@ class Sidecar:
         self.judge = JudgeIntake(self.judges)
         self.runs = bridge.ingest.runs  # mode agent or pairwise: held spans wait in the spool's file
         self.feedback: FeedbackLoop | None = None
-        if options.feedback_endpoint:
+        if options.feedback_endpoint and options.webhook_secret:
             try:
                 self.feedback = FeedbackLoop(
-                    options.feedback_endpoint, options.data_dir, predictions=self.client.task_predictions
+                    options.feedback_endpoint,
+                    options.data_dir,
+                    label_studio=self.client,
+                    secret=options.webhook_secret,
+                    timeout=settings.timeout,
                 )
             except ValueError:
                 self._close_stores()
                 raise
-        self.policy = ReceiverPolicy(options.auth_token)
+        self.policy = ReceiverPolicy(options.auth_token, options.webhook_secret)
         self.telemetry = ServeMetrics(self.readings)
         self.worker.stats.on_latency = self.telemetry.observe_latency
         self._readiness: tuple[float, bool, str] | None = None
@@ -138,7 +146,7 @@ class Sidecar:
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
                 metrics=self.telemetry.render,
-                webhook=self.feedback.take if self.feedback is not None else None,
+                webhook=self.feedback,
                 gate=self.gate,
                 budget=self.budget,
                 max_spans=options.max_spans_per_request,
@@ -307,6 +315,13 @@ class Sidecar:
         if held is None:
             return {}
         return unit_for(self.options.settings.mode).readings(held)
+
+
+def _check_webhook_secret(options: ServeOptions) -> None:
+    """ValueError (serve does not start) when webhooks would be taken without a secret of their own."""
+    problem = webhook_secret_problem(options.feedback_endpoint, options.webhook_secret, options.auth_token)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def run(options: ServeOptions, *, after_import: Callable[[], None] | None = None) -> int:
