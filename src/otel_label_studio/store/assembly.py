@@ -179,14 +179,11 @@ class MemoryHold:
 def _state(trace_id: str, held: Sequence[HeldPiece], waiting: bool) -> OpenTrace:
     """A trace's timers and what it waits for, from its held pieces."""
     ids = {piece.span_id for piece in held}
-    return OpenTrace(
-        trace_id,
-        max(piece.received_at for piece in held),
-        any(piece.top for piece in held),
-        frozenset(p.parent_span_id for p in held if p.parent_span_id and p.parent_span_id not in ids)
-        if waiting
-        else frozenset(),
-    )
+    last, top = max(piece.received_at for piece in held), any(piece.top for piece in held)
+    missing = {p.parent_span_id for p in held if p.parent_span_id and p.parent_span_id not in ids}
+    if waiting and missing:
+        return OpenTrace(trace_id, last, top, frozenset(missing))
+    return OpenTrace(trace_id, last, top)  # the default's one empty frozenset
 
 
 @dataclass
@@ -361,8 +358,11 @@ class RunAssembler:
         self.stats = RunStats()
         self.build: Build = build if build is not None else RunBuild(self.stats, redact, gate)
         self._waits = self.build.waits_for_parents
-        self._open: dict[str, OpenTrace] = {
-            trace.trace_id: trace for trace in hold.states(None, waiting=self._waits)
+        # trace id -> (last arrival, a top came, the parents it waits for): a tuple, not the OpenTrace,
+        # so each open trace keeps its id once (the dict's key)
+        self._open: dict[str, tuple[float, bool, frozenset[str]]] = {
+            trace.trace_id: (trace.last_arrival, trace.has_top, trace.waiting)
+            for trace in hold.states(None, waiting=self._waits)
         }
         self._released: OrderedDict[str, _Released] = OrderedDict()
         for kept in sorted(hold.kept(), key=lambda kept: kept.released_at):
@@ -430,8 +430,8 @@ class RunAssembler:
                 parents.setdefault(view.trace_id, set()).add(view.parent_span_id)
         for trace_id in {view.trace_id for view in batch}:
             trace = self._open.get(trace_id)
-            if trace is not None and trace.waiting:
-                parents.setdefault(trace_id, set()).update(trace.waiting)
+            if trace is not None and trace[2]:
+                parents.setdefault(trace_id, set()).update(trace[2])
         return parents
 
     def hold(self, pieces: Sequence[HeldPiece]) -> None:
@@ -447,8 +447,7 @@ class RunAssembler:
         with self._lock:
             for trace_id in revive - refused:
                 self._released.pop(trace_id, None)  # its kept pieces wait again, with their top
-            for state in states:
-                self._open[state.trace_id] = state
+            self._opened(states)
             self.stats.spans_held += len(pieces) - dropped
             self.stats.spans_dropped_full += dropped
         if dropped:
@@ -467,14 +466,12 @@ class RunAssembler:
         now = self._clock() if now is None else now
         with self._lock:
             return [
-                trace.trace_id
-                for trace in self._open.values()
-                if everything or (trace.has_top and flush) or now - trace.last_arrival >= self._wait_of(trace)
+                trace_id
+                for trace_id, (last, top, waiting) in self._open.items()
+                if everything
+                or (top and flush)
+                or now - last >= (self.grace if top and not waiting else self.idle_timeout)
             ]
-
-    def _wait_of(self, trace: OpenTrace) -> float:
-        """``grace`` for a whole trace (a top came, no parent missing), else ``idle_timeout``."""
-        return self.grace if trace.has_top and not trace.waiting else self.idle_timeout
 
     def release_ready(
         self, now: float | None = None, *, flush: bool = False, everything: bool = False
@@ -522,10 +519,8 @@ class RunAssembler:
         with self._hold_lock:  # more may have come while releasing: it waits for its own turn
             states = self._hold.states([trace_id], waiting=self._waits)
         with self._lock:
-            if states:
-                self._open[trace_id] = states[0]
-            else:
-                self._open.pop(trace_id, None)
+            self._open.pop(trace_id, None)
+            self._opened(states)
             remembered = self._released.pop(trace_id, None) or _Released(now)
             remembered.at = now
             remembered.span_ids.update(view.span_id for view in views)
@@ -551,8 +546,12 @@ class RunAssembler:
             states = self._hold.states([trace_id], waiting=self._waits)
         with self._lock:
             self._released.pop(trace_id, None)
-            for state in states:
-                self._open[state.trace_id] = state
+            self._opened(states)
+
+    def _opened(self, states: list[OpenTrace]) -> None:
+        """Traces with held pieces, as the hold tells them; called holding the lock."""
+        for state in states:
+            self._open[state.trace_id] = (state.last_arrival, state.has_top, state.waiting)
 
     def _forget_released(self, now: float) -> None:
         """Released traces past twice the idle timeout are forgotten, and their kept pieces dropped."""

@@ -537,8 +537,10 @@ class SpoolHold:
         awaited: dict[str, set[str]] = {}
         for trace_id, parent in parents:
             awaited.setdefault(trace_id, set()).add(parent)
-        return [
-            OpenTrace(trace_id, last, bool(top), frozenset(awaited.get(trace_id, ())))
+        return [  # an empty frozenset is 216 bytes each: the traces waiting for nothing share the default
+            OpenTrace(trace_id, last, bool(top), frozenset(awaited[trace_id]))
+            if trace_id in awaited
+            else OpenTrace(trace_id, last, bool(top))
             for trace_id, last, top in rows
         ]
 
