@@ -18,6 +18,7 @@ from otel_label_studio.modes.layouts import layout_for
 from otel_label_studio.modes.run_tasks import run_task
 from otel_label_studio.modes.runs import build_run, is_run_span, looks_like_top, pieces
 from otel_label_studio.reading.spanview import SpanView, from_readable_span
+from otel_label_studio.rules import ReviewGate, parse
 from otel_label_studio.store.assembly import MemoryHold, RunAssembler
 from otel_label_studio.store.memory_queue import MemoryQueue
 from otel_label_studio.store.run_codec import encode_view
@@ -27,6 +28,7 @@ from tests.support.clock import Clock
 from tests.support.fake_label_studio import FakeLabelStudio
 
 GRACE, IDLE = 5.0, 60.0
+PREFIX = "traceloop.association.properties"
 DIALECTS = ("legacy", "openinference", "genai")
 DELAYS = (0, 8, 60)
 
@@ -59,11 +61,17 @@ def root_of(views: list[SpanView]) -> SpanView:
 class Bridge:
     """Mode agent's path on one clock: hold -> queue -> delivery worker -> "Label Studio"."""
 
-    def __init__(self, clock: Clock, client: FakeLabelStudio, spool_path: str | None = None):
+    def __init__(
+        self,
+        clock: Clock,
+        client: FakeLabelStudio,
+        spool_path: str | None = None,
+        gate: ReviewGate | None = None,
+    ):
         self.clock = clock
         self.queue = Spool(spool_path, clock=clock) if spool_path else MemoryQueue(100, clock=clock)
         hold = SpoolHold(self.queue) if isinstance(self.queue, Spool) else MemoryHold(self.queue, 10)
-        self.runs = RunAssembler(hold, grace=GRACE, idle_timeout=IDLE, clock=clock)
+        self.runs = RunAssembler(hold, grace=GRACE, idle_timeout=IDLE, clock=clock, gate=gate)
         projects = Projects(
             client,  # type: ignore[arg-type]
             layout_for("agent", None),
@@ -303,3 +311,32 @@ def test_a_spool_file_of_an_earlier_version_gets_the_kept_pieces_columns_and_kee
         the_task(client, views)
     finally:
         bridge.close()
+
+
+@pytest.mark.parametrize(
+    ("rules", "first_kept"),
+    [
+        ("rules:\n  - name: all\n    limit: 1/day\n", 1),  # the completion is not counted again
+        ("rules:\n  - name: whole\n    match: {run.incomplete: false}\n  - name: rest\n    sample: 0\n", 0),
+    ],
+)
+def test_the_review_rules_decide_a_run_once_whether_its_top_came_late_or_not(captured, rules, first_kept):
+    """A run the rules kept while its top was missing is completed without being decided again (a
+    limit of one a day still takes it); one they kept out is decided when its top comes."""
+    views = run_of("openinference", captured)
+    root = root_of(views)
+    client = FakeLabelStudio("agent")
+    gate = ReviewGate(parse(rules), metadata_prefix=PREFIX, default_project="Runs")
+    bridge = Bridge(Clock(), client, gate=gate)
+    bridge.send([view for view in views if view is not root])
+    bridge.wait(IDLE)
+    assert len(client.tasks) == int(first_kept)
+    bridge.send([root])
+    bridge.wait(GRACE + 1)
+    the_task(client, views)
+    assert client.updates == ([0] if first_kept else [])
+    counts = gate.counts().rules
+    if first_kept:
+        assert (counts["all"].kept, counts["all"].over_limit) == (1, 0)
+    else:
+        assert (counts["whole"].kept, counts["rest"].sampled_out) == (1, 1)
