@@ -13,9 +13,10 @@ RUN pip install --no-cache-dir --require-hashes -r requirements/app.txt
 COPY pyproject.toml README.md ./
 COPY src/ ./src/
 # The demo extra and devtools/demo.py (developer tooling, not in the package) let the same image run
-# the compose file's demo-app (python /app/devtools/demo.py); requirements/app.txt holds the extra.
+# the compose file's demo-app (python /app/devtools/demo.py); requirements/app.txt holds the extras
+# (demo, and postgres: psycopg for a review state shared by several bridges, --state-url).
 COPY devtools/demo.py ./devtools/
-RUN pip install --no-cache-dir --no-deps ".[demo]" \
+RUN pip install --no-cache-dir --no-deps ".[demo,postgres]" \
     && rm -rf /app/src /app/build
 
 # Run as an unprivileged user that owns the data directory (the durable spool lives there).

@@ -60,8 +60,8 @@ pythons: $(PY_VENVS)
 LOCK := $(UV) pip compile --quiet --universal --generate-hashes
 lock: $(UV)
 	$(LOCK) --python-version 3.10 requirements/uv.in -o requirements/uv.txt
-	$(LOCK) --python-version 3.11 --extra test --extra demo --extra bench pyproject.toml -o requirements/dev.txt
-	$(LOCK) --python-version 3.10 --extra demo pyproject.toml -o requirements/app.txt
+	$(LOCK) --python-version 3.11 --extra test --extra demo --extra bench --extra postgres pyproject.toml -o requirements/dev.txt
+	$(LOCK) --python-version 3.10 --extra demo --extra postgres pyproject.toml -o requirements/app.txt
 	$(LOCK) --python-version 3.10 requirements/label-studio.in -o requirements/label-studio.txt
 
 lint: $(VENV)/.installed
@@ -69,7 +69,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src tests bench devtools
 	$(VENV)/bin/mypy
 
-test: lint $(LS_VENV)/.installed $(PY_VENVS) browser
+test: lint $(LS_VENV)/.installed $(PY_VENVS) browser postgres
 	$(VENV)/bin/python -m pytest
 
 # Unit tests only (tests/unit): no Label Studio, no child process, offline, about a minute.
@@ -93,8 +93,9 @@ browser:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-# PostgreSQL for the bench's e2e_postgres scenario: Debian's postgresql package (the bench runs its
-# own server in a temporary data directory on loopback, never the package's cluster).
+# PostgreSQL for the tests of the shared review state (--state-url) and the bench's e2e_postgres
+# scenario: Debian's postgresql package (tests and bench run their own server in a temporary data
+# directory on loopback, tests/support/postgres.py, never the package's cluster).
 postgres:
 	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

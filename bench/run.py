@@ -126,7 +126,8 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
 def _e2e_postgres(workdir: Path, quick: bool) -> dict:
     """The e2e figures that depend on Label Studio's database, with Label Studio on PostgreSQL (the
     production setting): a PostgreSQL and a second Label Studio of this run's own, stopped after."""
-    from bench import e2e, postgres
+    from bench import e2e
+    from tests.support import postgres
 
     print("starting PostgreSQL and a Label Studio on it ...", flush=True)
     database = postgres.start()

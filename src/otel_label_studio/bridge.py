@@ -7,6 +7,7 @@ sits in the middle.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -24,6 +25,7 @@ from .reading.mapping import Mapper
 from .reading.redact import Redactor
 from .store.opening import hold_for
 from .store.queue import RecordQueue
+from .store.shared import SharedState
 
 if TYPE_CHECKING:
     from .rules import ReviewGate
@@ -37,12 +39,24 @@ class Bridge:
     worker: DeliveryWorker
     judges: JudgeJoin  # judge results that arrive on their own, joined with their span's task
     gate: ReviewGate | None = None  # the review rules, when a rules file is given
+    shared: SharedState | None = None  # the shared state server, when a state URL is given
+
+    def close_shared(self) -> None:
+        """Close the shared state's connections (after the gate's state was written: ``ingest.close``)."""
+        if self.shared is not None:
+            self.shared.close()
 
 
-def review_gate(settings: Settings, state_beside: str | None) -> ReviewGate | None:
+def review_gate(
+    settings: Settings,
+    state_beside: str | None,
+    clock: Callable[[], float] = time.time,
+    shared: SharedState | None = None,
+) -> ReviewGate | None:
     """The review gate of ``settings.review_rules`` (None without a file); its limits and folds
-    are kept beside the spool ``state_beside`` (a file or directory), else in memory. Raises
-    ValueError (file and line) for a bad rules file or a state file that cannot be opened."""
+    are kept on the ``shared`` state server, else beside the spool ``state_beside`` (a file or
+    directory), else in memory. Raises ValueError (file and line) for a bad rules file or a state
+    file that cannot be opened."""
     if not settings.review_rules:
         return None
     from .rules import open_gate  # start-up time: the rule language (YAML) only when rules are given
@@ -53,11 +67,19 @@ def review_gate(settings: Settings, state_beside: str | None) -> ReviewGate | No
         project_id=settings.project_id,
         project_name=settings.project_name,
         spool_path=state_beside,
+        clock=clock,
+        shared=shared,
     )
 
 
-def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout | PairLayout) -> Projects:
-    """The projects the settings name: by id, or by the strftime'd title."""
+def projects_for(
+    settings: Settings,
+    client: LabelStudioClient,
+    layout: Layout | PairLayout,
+    clock: Callable[[], float] = time.time,
+    shared: SharedState | None = None,
+) -> Projects:
+    """The projects the settings name: by id, or by the title strftime'd in UTC at ``clock``'s time."""
     return Projects(
         client,
         layout,
@@ -65,6 +87,8 @@ def projects_for(settings: Settings, client: LabelStudioClient, layout: Layout |
         project_name=settings.project_name,
         config_given=settings.project_config is not None,
         reviewers_per_task=settings.reviewers_per_task,
+        now=clock,
+        shared=shared,
     )
 
 
@@ -77,14 +101,18 @@ def build_bridge(
     waiting: str = WAITING_IN_SPOOL,
     review_state: str | None = None,
     wake_for_judges: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Bridge:
     """The one composition root of the exporter and serve. ``waiting`` says what becomes of records
     while Label Studio fails (the queue decides); ``review_state`` is the spool (file or directory)
     the review rules' state is kept beside; ``wake_for_judges`` is called when a judge result arrives
-    (default: wake delivery, which joins it)."""
-    gate = review_gate(settings, review_state)  # first: a bad file leaves nothing open
+    (default: wake delivery, which joins it). ``clock`` (the wall clock) names daily projects and the
+    days review limits count in, both in UTC: one clock, one time zone."""
+    # The shared state server (state_url): its review state and its project claims; connected on first use.
+    shared = SharedState(settings.state_url) if settings.state_url else None
+    gate = review_gate(settings, review_state, clock, shared)  # first: a bad file leaves nothing open
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
-    projects = projects_for(settings, client, layout)
+    projects = projects_for(settings, client, layout, clock, shared)
     redactor = Redactor(settings.redact, builtin=settings.redact_builtin)
     mapper = Mapper(
         metadata_prefix=settings.metadata_prefix,
@@ -120,4 +148,4 @@ def build_bridge(
     )
     worker.judges = judges
     ingest = Ingest(mapper, queue, worker.wake, gate=gate, runs=runs)
-    return Bridge(client, projects, ingest, worker, judges, gate)
+    return Bridge(client, projects, ingest, worker, judges, gate, shared)

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .reading.redact import Redactor
 from .store import memory_queue, spool
+from .store.shared import parse_state_url
 
 _logger = logging.getLogger(__name__)
 
@@ -301,7 +302,7 @@ class Settings(BaseModel):
             metavar="TITLE",
             parse=_same,
             argument=True,
-            doc="project title, strftime'd at delivery; found by exact title or created",
+            doc="project title, strftime'd at delivery with the UTC date; found by exact title or created",
         ),
     ] = "LangChain-%Y-%m-%d"
     project_config: Annotated[
@@ -499,6 +500,23 @@ class Settings(BaseModel):
             doc="true: also mask e-mail addresses and common API-key shapes",
         ),
     ] = False
+    state_url: Annotated[
+        str | None,
+        _spec(
+            env="OTEL_LABEL_STUDIO_STATE_URL",
+            flag="--state-url",
+            metavar="URL",
+            parse=parse_state_url,
+            argument=True,
+            strict=True,
+            secret=True,
+            shown="none (`review-state.sqlite3` beside the spool)",
+            env_note="(postgresql://user:password@host:5432/db)",
+            doc="a review state shared by every serve replica and exporter feeding one Label Studio "
+            "(PostgreSQL; the postgres extra): limits and folding hold across them and a title makes one "
+            "project; unreachable: spans the rules would count are refused with a retry (fail closed)",
+        ),
+    ] = Field(default=None, repr=False)
     spool_path: Annotated[
         str | None,
         _spec(

@@ -32,6 +32,7 @@ from .reading.spanview import from_readable_span
 from .store.durable import DamagedFile
 from .store.opening import open_queue
 from .store.queue import QueueFull, RecordQueue
+from .store.shared import StateUnavailable
 
 _logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class LabelStudioSpanExporter(SpanExporter):
         url: Label Studio URL (``LABEL_STUDIO_URL``, default ``http://localhost:8080``).
         api_key: Personal Access Token or legacy token (``LABEL_STUDIO_API_KEY``).
         project_id: existing project to fill (``LABEL_STUDIO_PROJECT_ID``).
-        project_name: project title, strftime'd (default ``LangChain-%Y-%m-%d``).
+        project_name: project title, strftime'd with the UTC date (default ``LangChain-%Y-%m-%d``).
         project_config: label config XML for a new project (replaces the layout's default).
         mode: ``"prompt"`` (default) or ``"chat"``: one task per LLM call; ``"agent"``: one task
             per LangChain run (see ``assembly.py``: runs wait ``run_grace`` seconds after their top
@@ -77,6 +78,11 @@ class LabelStudioSpanExporter(SpanExporter):
             task before it is dropped and counted (``OTEL_LABEL_STUDIO_JUDGE_WAIT``, default 3600).
         review_rules: path of a review-rules file (``OTEL_LABEL_STUDIO_REVIEW_RULES``): which LLM
             spans become tasks; its limits and folds are kept beside ``spool_path`` when given.
+        state_url: a shared state server (``OTEL_LABEL_STUDIO_STATE_URL``,
+            ``postgresql://user:password@host/db``; the ``postgres`` extra): review limits and folding
+            count with every other exporter and ``serve`` replica on it, and a new project title is
+            created once among them. While it cannot be reached, a batch with spans the rules would
+            count is dropped and counted (fail closed).
 
     Raises:
         ValueError: a bad argument, an unusable ``project_config`` or a bad review-rules file
@@ -103,6 +109,7 @@ class LabelStudioSpanExporter(SpanExporter):
         max_queue_size: int | None = None,
         reviewers_per_task: int | None = None,
         review_rules: str | None = None,
+        state_url: str | None = None,
         run_grace: float | None = None,
         run_idle_timeout: float | None = None,
         max_open_runs: int | None = None,
@@ -136,6 +143,7 @@ class LabelStudioSpanExporter(SpanExporter):
             self._queue.close()
             raise
         self._client, self._ingest, self._worker = bridge.client, bridge.ingest, bridge.worker
+        self._bridge = bridge
         self._runs = bridge.ingest.runs  # mode agent or pairwise: spans held until their trace is released
         self._unit = unit_for(settings.mode)
         self._lock = threading.Lock()
@@ -176,6 +184,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "waiting": self._queue.depth,
             **self.judges.counts,
             **review,
+            **({"state_refused": ingest.state_refused} if self._bridge.shared is not None else {}),
         }
 
     def _mode_counts(self) -> dict[str, int]:
@@ -197,7 +206,11 @@ class LabelStudioSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
 
     def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        mapped = self._ingest.map(from_readable_span(span) for span in spans)
+        try:
+            mapped = self._ingest.map(from_readable_span(span) for span in spans)
+        except StateUnavailable:  # fail closed (logged once per outage): the app cannot retry
+            self._ingest.refused_batch(len(spans))
+            return SpanExportResult.FAILURE
         with self._lock:
             waiting = mapped.records or mapped.held or self._queue.depth or self._open_runs()
             if not self._started and waiting:
@@ -333,6 +346,7 @@ class LabelStudioSpanExporter(SpanExporter):
         if dropped:
             _logger.error("%d records were dropped while the queue was full", dropped)
         self._ingest.close()
+        self._bridge.close_shared()
         self._queue.close()
         self._client.close()
 

@@ -23,7 +23,9 @@ decided before it is mapped, on the few attribute reads its rules need; a span n
 not mapped, redacted or queued. A kept span is mapped with its rule's ``include_errors`` (a rule
 naming ``status: error`` keeps failed calls as tasks showing the error), goes to its rule's
 project, and is admitted (limits, folding) after redaction; the gate's state is written once per
-batch. Without a gate the batch takes the mapper's own loop: no per-span work is added.
+batch. A shared review state (``state_url``) that cannot be reached raises ``StateUnavailable`` (a
+``QueueFull``) from ``map``: the batch is refused whole, what it had admitted given back. Without a
+gate the batch takes the mapper's own loop: no per-span work is added.
 
 Calls described twice (two LangChain instrumentations in one app, ``doubles.py``): in modes prompt
 and chat, of two records of a batch that describe one call, the OpenInference one is dropped and counted
@@ -38,7 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .reading import dialects, doubles
 from .reading.mapping import Mapper, MappingResult
@@ -76,6 +78,7 @@ class IngestStats:
     no_content: int = 0
     errors_skipped: int = 0  # failed calls, not wanted as tasks
     described_twice: int = 0  # LLM spans of a call another instrumentation's span described too
+    state_refused: int = 0  # spans of batches given up because the shared review state was out of reach
 
 
 class Ingest:
@@ -142,23 +145,27 @@ class Ingest:
         records = result.records
         dialect_for, decide = dialects.dialect_for, gate.decide
         spans = llm_spans = 0  # counted here, added once: a dropped span costs only its decision
-        for view in views:
-            spans += 1
-            dialect = dialect_for(view)
-            if dialect is None:
-                continue
-            llm_spans += 1
-            decision = decide(view, dialect.name, project)
-            if not decision.keep:
-                continue
-            record = mapper.map_llm(view, dialect, result, decision.keep_errors or include_errors)
-            if record is None:
-                continue
-            if decision.project:
-                record.project = decision.project
-            if gate.admit(decision, record):
-                records.append(record)
-                result.admitted.append((decision, record))
+        try:
+            for view in views:
+                spans += 1
+                dialect = dialect_for(view)
+                if dialect is None:
+                    continue
+                llm_spans += 1
+                decision = decide(view, dialect.name, project)
+                if not decision.keep:
+                    continue
+                record = mapper.map_llm(view, dialect, result, decision.keep_errors or include_errors)
+                if record is None:
+                    continue
+                if decision.project:
+                    record.project = decision.project
+                if gate.admit(decision, record):
+                    records.append(record)
+                    result.admitted.append((decision, record))
+        except QueueFull:  # a shared review state out of reach: the batch is refused whole, to be retried
+            gate.revoke(result.admitted)
+            raise
         twice = doubles.find_doubles(records)
         if twice:  # admitted one by one (a span over its limit is not even mapped): given back now
             gone = {id(record) for record in twice}
@@ -205,6 +212,9 @@ class Ingest:
             if self.gate is not None:  # not queued: neither a task against the limit nor one to fold into
                 self.gate.revoke(result.admitted)
             raise
+        else:
+            if added.refused and self.gate is not None:  # dropped for lack of room (memory): the same
+                self.gate.revoke(_admissions_of(result.admitted, added.refused))
         finally:
             if self.gate is not None:
                 self.gate.commit()  # limits and folds of the batch, once
@@ -232,6 +242,12 @@ class Ingest:
             self.stats.dropped += len(result.records)
         return len(result.records)
 
+    def refused_batch(self, spans: int) -> None:
+        """Count a batch given up before mapping (the shared review state was out of reach; the
+        exporter's app cannot retry): its spans, as ``state_refused``."""
+        with self._lock:
+            self.stats.state_refused += spans
+
     def close(self) -> None:
         """Write and release the review gate's state (at shutdown, after the last batch)."""
         if self.gate is not None:
@@ -247,6 +263,12 @@ class Ingest:
         stats.no_content += result.no_content
         stats.errors_skipped += result.errors_skipped
         stats.described_twice += result.described_twice
+
+
+def _admissions_of(admitted: list[Any], records: Sequence[Any]) -> list[Any]:
+    """The review rules' admissions (``(Decision, record)``) of these very records."""
+    gone = {id(record) for record in records}
+    return [pair for pair in admitted if id(pair[1]) in gone]
 
 
 def _without(records: list[LLMRecord], dropped: list[LLMRecord]) -> list[LLMRecord]:

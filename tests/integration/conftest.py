@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 from label_studio_sdk import LabelStudio
 
-from tests.support import labelstudio_server, secrets_watch
+from tests.support import labelstudio_server, postgres, secrets_watch
 from tests.support.browser import browser  # noqa: F401  (the fixture, for the browser tests)
 from tests.support.labelstudio_server import LabelStudioServer
 from tests.support.prerequisites import REPO_ROOT, missing
@@ -46,6 +46,23 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
     secrets_watch.register(server.legacy_token, server.pat)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.Postgres]:
+    """A throwaway PostgreSQL on loopback for the session (Debian's package: `make postgres`)."""
+    if postgres.bin_dir() is None:
+        missing(postgres.NOT_INSTALLED)
+    server = postgres.start()
+    secrets_watch.register(server.password)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def state_url(postgres_server: postgres.Postgres) -> str:
+    """A URL of a fresh database of the session's PostgreSQL: a review state of the test's own."""
+    return postgres_server.create_database(f"state_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

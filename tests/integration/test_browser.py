@@ -61,7 +61,9 @@ def test_what_a_reviewer_sees(
     screenshot(page, f"labeling-{mode}-layout")
     for turn in TURNS:
         assert turn in text, f"dialogue turn {turn!r} not on the page"
-    assert RESPONSE in text
+    # the response is in the box a reviewer types a correction into (issue 25): a textarea's value
+    boxes = page.locator("textarea").evaluate_all("boxes => boxes.map(b => b.value)")
+    assert RESPONSE in text or RESPONSE in boxes
     assert "00:00:00" not in text  # no timing controls on text turns
     assert "undefined" not in text  # the prediction's tab is named by its model_version
     task_list = task_table(page)

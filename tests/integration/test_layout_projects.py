@@ -67,8 +67,11 @@ def test_a_new_chat_project_opens_on_a_tab_without_the_raw_dialogue(label_studio
     assert "tasks:data.trace_id" not in explore and "tasks:data.trace_id" in labeling
     assert "tasks:inner_id" in explore and "tasks:predictions_results" in explore
     assert "tasks:id" not in explore and "tasks:id" in labeling
-    # a text prompt reads well in Label Studio's own Default tab, made when the Data Manager opens
-    assert views_of(ls, f"{project_name}-prompt") == []
+    # a text prompt's project gets one too now (issue 25): the raw images list hidden, latency a number
+    (view,) = views_of(ls, f"{project_name}-prompt")
+    assert "tasks:data.images" in view["hiddenColumns"]["explore"]
+    assert "tasks:data.prompt" not in view["hiddenColumns"]["explore"]
+    assert view["columnsDisplayType"] == {"tasks:data.latency_ms": "Number"}
 
 
 def test_a_tab_that_cannot_be_made_is_said_once_and_tasks_go_in(label_studio, ls, project_name, caplog):
@@ -100,4 +103,4 @@ def test_the_tab_knows_every_key_a_task_carries():
     chat = layout_for("chat", None)
     task = chat.task(replace(record(1), error="ValueError: boom"))
     assert set(task["data"]) - {chat.prompt_key, CONVERSATION_KEY} == set(TASK_KEYS)
-    assert review_view(layout_for("prompt", None), []) is None
+    assert review_view(layout_for("prompt", None), []) is not None  # issue 25: a prompt project gets one

@@ -328,11 +328,14 @@ def test_dockerfile_installs_the_package_and_runs_the_cli():
     for keyword, rest in instructions:
         values.setdefault(keyword, []).append(rest)
     assert values["FROM"] == ["python:3.11-slim"]
-    # the locked dependencies (requirements/app.txt, with the demo extra demo-app uses), then the package
+    # the locked dependencies (requirements/app.txt, with the demo extra demo-app uses and the postgres
+    # extra a shared review state needs), then the package
     assert any(
         "pip install --no-cache-dir --require-hashes -r requirements/app.txt" in run for run in values["RUN"]
     )
-    assert any('pip install --no-cache-dir --no-deps ".[demo]"' in run for run in values["RUN"])
+    assert any('pip install --no-cache-dir --no-deps ".[demo,postgres]"' in run for run in values["RUN"])
+    lock = (REPO_ROOT / "requirements" / "app.txt").read_text()
+    assert "\npsycopg==" in lock and "\npsycopg-binary==" in lock
     assert "requirements/app.txt ./requirements/" in values["COPY"]
     assert any(copy.startswith("devtools/demo.py ") for copy in values["COPY"])  # the demo-app's script
     assert json.loads(values["ENTRYPOINT"][-1]) == ["otel-label-studio"]

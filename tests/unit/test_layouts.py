@@ -54,6 +54,8 @@ def test_prompt_layout_task():
         "trace_id": "a" * 32,
         "span_id": "b" * 16,
         "model": "gpt-4o-mini-2024-07-18",
+        "latency_ms": 3,  # whole milliseconds, a number (issue 25: sorted as one in the Data Manager)
+        "images": "",  # no image: "" (issue 25: the Image tag's valueList)
         "provider": "openai",
         "service_name": "shop",
     }

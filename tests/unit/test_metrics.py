@@ -36,6 +36,7 @@ def readings(**changes) -> Readings:
         judges=(JudgeStats(received=5, added=3, expired=1), 1),
         judge=JudgeIntakeStats(requests=2, accepted=3, rejected=1, ignored=4),
         pairs=(PairStats(pairs_released=4, spans_unpaired=2, identical=1), RunStats(late_spans_dropped=1), 3),
+        shared=(True, 7, 2),
     )
     values.update(changes)
     return Readings(**values)
@@ -136,6 +137,15 @@ def test_review_counts_show_per_rule_and_outcome_and_folds_per_project():
     assert values['otel_label_studio_review_folded_repeats_total{project="Slow-2026-11"}'] == 5.0
     without_rules = samples(ServeMetrics(lambda: readings(review=None, folded=None)).render().decode())
     assert not [name for name in without_rules if "review" in name]
+
+
+def test_the_shared_state_shows_when_serve_has_one():
+    values = samples(ServeMetrics(readings).render().decode())
+    assert values["otel_label_studio_state_unavailable"] == 1.0
+    assert values["otel_label_studio_state_failures_total"] == 7.0
+    assert values["otel_label_studio_state_outages_total"] == 2.0
+    without = samples(ServeMetrics(lambda: readings(shared=None)).render().decode())
+    assert not [name for name in without if "_state_" in name]
 
 
 def test_run_counts_show_in_mode_agent_only():

@@ -184,8 +184,9 @@ def test_a_text_prompt_pairwise_config_gets_its_tab_too():
     assert data_column("first") not in explore and data_column("first") in labeling
     assert data_column("second") in labeling and data_column("pair_id") in labeling
     assert "tasks:id" in explore
-    # a prompt project still needs none; the pairwise config bound as a single-call Layout gets the pair tab
-    assert not needs_tab(Layout.from_config(PROMPT_CONFIG))
+    # a prompt project gets one too now (issue 25: its latency typed as a number, its images list
+    # hidden); the pairwise config bound as a single-call Layout gets the pair tab
+    assert needs_tab(Layout.from_config(PROMPT_CONFIG))
     bound = view_for(Layout.from_config(PAIRWISE_CONFIG), [])
     assert bound is not None and data_column("answer_b") in bound["hiddenColumns"]["labeling"]
 

@@ -4,14 +4,20 @@ and folds are admitted before the queue and kept beside the spool, and a bad fil
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import textwrap
+import time
 
 import pytest
+import time_machine
+from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.bridge import build_bridge
 from otel_label_studio.config import SettingsError, read_settings
 from otel_label_studio.ingest import Ingest
+from otel_label_studio.modes.layouts import layout_for
 from otel_label_studio.reading.mapping import Mapper
 from otel_label_studio.reading.redact import Redactor
 from otel_label_studio.reading.spanview import from_readable_span
@@ -239,6 +245,27 @@ def test_a_batch_the_queue_refuses_is_neither_folded_nor_counted_against_the_lim
     gate.close()
 
 
+def test_records_the_memory_queue_drops_for_lack_of_room_are_neither_kept_nor_counted_against_a_limit(
+    tmp_path,
+):
+    path = rules_file(
+        tmp_path, "rules:\n  - name: all\n    sample: 1.0\n    limit: 2/day\nfold_duplicates: 24h\n"
+    )
+    gate = ReviewGate(load_file(path), metadata_prefix=PREFIX, default_project="Default")
+    queue = MemoryQueue(1)  # room for one record: the batch's second call is dropped
+    ingest = Ingest(CountingMapper(), queue, gate=gate)
+    added = ingest.enqueue(ingest.map(views()))
+    assert (added.added, added.dropped, ingest.stats.dropped) == (1, 1, 1)
+    counts = gate.counts().rules["all"]
+    assert (counts.kept, counts.over_limit, counts.folded) == (1, 0, 0)
+    queue.delivered(queue.take(10), 1)  # delivery makes room
+    again = ingest.map(views())  # the same calls again: the first is a repeat, the dropped one is not
+    added = ingest.enqueue(again)
+    assert added.added == 1 and len(again.records) == 1
+    counts = gate.counts().rules["all"]
+    assert (counts.kept, counts.over_limit, counts.folded) == (2, 0, 1)
+
+
 def test_run_rules_are_taken_in_mode_agent_and_refused_elsewhere_with_their_line(tmp_path):
     path = rules_file(
         tmp_path,
@@ -262,3 +289,54 @@ def test_run_rules_are_taken_in_mode_agent_and_refused_elsewhere_with_their_line
         read_settings(flags={"mode": "agent", "review_rules": call_fields}, environ={})
     with pytest.raises(ValueError, match="match run.duration_ms instead"):
         LabelStudioSpanExporter(api_key="k", mode="agent", review_rules=call_fields)
+
+
+@pytest.fixture
+def kiritimati(monkeypatch):
+    """The process runs in UTC+14 (Pacific/Kiritimati), where the local date is the UTC date's next
+    day from 10:00 UTC on."""
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_daily_project_and_its_daily_limit_name_the_same_utc_day_in_any_time_zone(tmp_path, kiritimati):
+    path = rules_file(tmp_path, "rules:\n  - name: all\n    limit: 5/day\n")
+    settings = read_settings(
+        arguments={"url": f"http://127.0.0.1:{closed_port()}", "api_key": "k", "review_rules": path},
+        environ={},
+    )
+    [view] = [from_readable_span(span) for span in fixtures.load("legacy", "completion")]
+    noon = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc).timestamp()  # 03-02 02:00 on Kiritimati
+    with time_machine.travel(noon, tick=False):  # the wall clock pinned (a timestamp: TZ stays as set)
+        bridge = build_bridge(settings, layout_for("prompt", None), MemoryQueue(10))
+        assert bridge.gate is not None
+        decision = bridge.gate.decide(view)
+        delivered_to = bridge.projects.key()  # the project delivery resolves for the record, now
+    assert decision.keep and decision.project_key == "LangChain-2026-03-01"
+    assert delivered_to == decision.project_key
+    bridge.gate.close()
+    bridge.client.close()
+
+
+def test_the_exporter_fails_closed_when_its_shared_state_cannot_be_reached(tmp_path, caplog):
+    path = rules_file(tmp_path, "rules:\n  - name: capped\n    limit: 5/day\n")
+    exporter = LabelStudioSpanExporter(
+        url=f"http://127.0.0.1:{closed_port()}",
+        api_key="k",
+        timeout=0.2,
+        review_rules=path,
+        state_url=f"postgresql://ols:s3cret-pass@127.0.0.1:{closed_port()}/state",
+    )
+    spans = fixtures.load("legacy", "completion")
+    assert exporter.export(spans) is SpanExportResult.FAILURE  # not admitted without the shared count
+    assert exporter.export(spans) is SpanExportResult.FAILURE
+    counts = exporter.counts
+    assert counts["state_refused"] == 2 * len(spans) and counts["waiting"] == 0
+    assert counts["review.capped.kept"] == 0
+    outage = [r.getMessage() for r in caplog.records if r.name == "otel_label_studio.store.shared"]
+    assert len(outage) == 1 and "fail closed" in outage[0]  # one line per outage
+    assert "s3cret-pass" not in outage[0] and "ols:***@127.0.0.1" in outage[0]
+    exporter.shutdown()

@@ -108,6 +108,22 @@ def test_runs_are_sampled_by_trace_id_limited_and_folded_per_run(captured):
         assert (counts.kept, counts.folded, counts.over_limit) == expected, rules
 
 
+def test_a_run_the_memory_queue_drops_for_lack_of_room_is_neither_kept_nor_counted_against_its_limit(
+    captured,
+):
+    agent = run_views(captured, scenarios.agent_run)[0]
+    failed = run_views(captured, scenarios.failing)[0]
+    gate = gate_of("rules:\n  - name: all\n    limit: 1/day\n")
+    queue = MemoryQueue(1)
+    assembler = RunAssembler(MemoryHold(queue, 10), grace=0, idle_timeout=300, gate=gate)
+    queue.add([build_run(failed)])  # the queue is full when the run is released
+    assembler.hold(assembler.pieces_of(agent))
+    assert assembler.release_ready(flush=True) == 0 and queue.depth == 1
+    assert gate.counts().rules["all"].kept == 0
+    queue.delivered(queue.take(10), 1)  # delivery makes room; the day's one task is still free
+    assert gate.decide_run(run_view(build_run(failed), failed)).keep
+
+
 def test_keys_that_do_not_fit_the_mode_are_refused_with_their_line():
     text = "rules:\n  - name: a\n    match:\n      model: gpt-*\n      run.steps: '>3'\n"
     check_mode(parse(text, "r.yaml"), "agent")

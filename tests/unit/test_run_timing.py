@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import datetime, timezone
 
 import pytest
 
@@ -78,7 +77,7 @@ class Bridge:
             project_id=None,
             project_name="Runs",
             config_given=False,
-            now=lambda: datetime.fromtimestamp(clock.now, timezone.utc),
+            now=clock,
             clock=clock,
         )
         self.worker = DeliveryWorker(

@@ -228,7 +228,9 @@ def _text_value(item: Mapping[str, Any]) -> str | None:
     value = item.get("value") or {}
     text = value.get("text")
     if isinstance(text, list):
-        return "\n".join(str(part) for part in text)
+        # the entries, one a line; an entry left empty is one the reviewer rejected (the prompt and chat
+        # layouts' answer boxes are always open, with no delete button: clearing one is how)
+        return "\n".join(str(part) for part in text if str(part).strip())
     return None if text is None else str(text)
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from .. import config, logs
 from ..store.durable import DamagedFile
+from ..store.shared import url_password
 from .options import SERVE_SETTINGS, Commands, add_options, project_layout, read_options
 
 SERVE_EPILOG = f"""\
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     settings = read_options(args, parser, SERVE_SETTINGS)
     project_layout(settings, parser)
-    logs.configure(settings.log_level, settings.log_format, secrets=(settings.api_key, settings.auth_token))
+    secrets = (settings.api_key, settings.auth_token, url_password(settings.state_url))
+    logs.configure(settings.log_level, settings.log_format, secrets=secrets)
     options = ServeOptions.from_settings(settings)
     try:
         return run(options)

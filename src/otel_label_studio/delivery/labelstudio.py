@@ -168,6 +168,11 @@ class LabelStudioClient:
 
         return _call(lookup)
 
+    def delete_project(self, project_id: int, timeout: float | None = None) -> None:
+        """Delete a project (one this process created twice at once, before any task went in)."""
+        options = self._options(timeout)
+        _call(lambda: self._client().projects.delete(project_id, request_options=options), project_id)
+
     def create_project(
         self, title: str, label_config: str, timeout: float | None = None, *, reviewers_per_task: int = 1
     ) -> Project:

@@ -1,9 +1,11 @@
 """Which project a record goes to, and the layout bound to that project's label config.
 
 ``project_id`` wins; otherwise the project whose title *equals* the strftime'd name, created
-with our config when missing. The title is formatted at delivery time, so a daily project
-rolls over at midnight in a long-running process. An existing project keeps its own config:
-tasks are shaped for it, and when it cannot take them at all that is said once, not per import.
+with our config when missing. The title is formatted at delivery time in UTC (``titles.py``, as the
+review rules' limits count), so a daily project rolls over at midnight UTC in a long-running process.
+An existing project keeps its own config: tasks are shaped for it, and when it cannot take them at
+all that is said once, not per import. A new title is created once, whatever threads, processes and
+replicas ask for it at once (``title_claims.py``).
 """
 
 from __future__ import annotations
@@ -12,17 +14,22 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..modes.dm_view import needs_tab, view_for
 from ..modes.layouts import Layout
 from ..modes.pair_layout import PairLayout
 from .labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, Project
+from .title_claims import LocalTitleClaims, SharedTitleClaims, TitleClaims
+from .titles import title_at
+
+if TYPE_CHECKING:
+    from ..store.shared import SharedState
 
 _logger = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 60.0  # how long a misfit verdict stands before the project is looked at again
+CLAIM_SECONDS = 30.0  # how long a new title's creation waits for another process creating it
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,10 @@ class Projects:
         project_name: str,
         config_given: bool,
         reviewers_per_task: int = 1,
-        now: Callable[[], datetime] = datetime.now,
+        now: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedState | None = None,
+        claims: TitleClaims | None = None,
     ):
         self._client = client
         self._layout = layout
@@ -57,14 +66,19 @@ class Projects:
         self._warned: set[int] = set()  # projects whose differing config was said once already
         self._view_warned = False  # a Data Manager tab that could not be made was said once already
         self._lock = threading.Lock()  # two threads resolving one new title must not create it twice
+        # ... nor two processes: the shared state's advisory lock, else a file lock on this host
+        self._claims: TitleClaims = claims or (
+            SharedTitleClaims(shared, client.url) if shared is not None else LocalTitleClaims(client.url)
+        )
 
     def key(self, override: str | None = None) -> str:
-        """The cache key of a record's project: ``#<id>`` or its formatted title."""
+        """The cache key of a record's project: ``#<id>`` or its title formatted now (``now``, the wall
+        clock: seconds since the epoch), in UTC."""
         if override:
-            return self._now().strftime(override)
+            return title_at(override, self._now())
         if self._project_id is not None:
             return f"#{self._project_id}"
-        return self._now().strftime(self._project_name)
+        return title_at(self._project_name, self._now())
 
     def resolve(self, key: str, timeout: float | None = None) -> Target:
         """The target for a key from ``key()``; raises LabelStudioError (kind MISFIT for a bad config)."""
@@ -73,19 +87,46 @@ class Projects:
             return target
         with self._lock:
             target = self._lookup(key, timeout)
-            if target is None:
-                created = self._client.create_project(
-                    key, self._layout.label_config, timeout, reviewers_per_task=self._reviewers_per_task
-                )
-                _logger.info("Created Label Studio project %r (id %d)", key, created.id)
-                self._add_view(created, timeout)
-                target = self._targets[key] = Target(created, self._layout)
-                self._misfits.pop(key, None)
+            if target is not None:
+                return target
+            with self._claims.claim(key, max(timeout or 0.0, CLAIM_SECONDS)):
+                target = self._lookup(key, timeout)  # made by whoever held the claim before
+                if target is None:
+                    target = self._create(key, timeout)
             return target
+
+    def _create(self, key: str, timeout: float | None) -> Target:
+        """Create the project of a title, then converge: when the title has another project with a
+        lower id (made by a process no claim reached), use that one and delete ours while it has no tasks."""
+        created = self._client.create_project(
+            key, self._layout.label_config, timeout, reviewers_per_task=self._reviewers_per_task
+        )
+        _logger.info("Created Label Studio project %r (id %d)", key, created.id)
+        first = self._client.find_project(key, timeout)  # the lowest id: the one every lookup picks
+        if first is not None and first.id < created.id:
+            empty = self._client.task_count(created.id) == 0
+            if empty:
+                self._client.delete_project(created.id, timeout)
+            _logger.warning(
+                "Project %r was also created by a process no claim reached (id %d): tasks go to it, the "
+                "lowest id; ours (id %d) %s. Give every replica and exporter the same state_url.",
+                key,
+                first.id,
+                created.id,
+                "was deleted" if empty else "has tasks already and stays",
+            )
+            target = self._lookup(key, timeout)
+            if target is None:
+                raise LabelStudioError(ErrorKind.TRANSIENT, f"project {key!r} is being replaced; retried")
+            return target
+        self._add_view(created, timeout)
+        target = self._targets[key] = Target(created, self._layout)
+        self._misfits.pop(key, None)
+        return target
 
     def _add_view(self, project: Project, timeout: float | None) -> None:
         """Give a new project the Data Manager tab its layout reads well in; never stops delivery."""
-        if not needs_tab(self._layout):  # a text prompt reads well in Label Studio's own Default tab
+        if not needs_tab(self._layout):
             return
         try:
             data = view_for(self._layout, self._client.data_manager_columns(project.id, timeout))

@@ -1,10 +1,13 @@
-"""The Data Manager tab a new dialogue project opens on: Label Studio's default, minus raw JSON.
+"""The Data Manager tab a new project opens on: Label Studio's default, minus raw JSON.
 
 Label Studio shows a list-valued task field as one line of JSON in the Data Manager's table and
 in the labeling view's task list. A dialogue project's prompt is such a list, and its dialogue
-is also in ``data.conversation`` as text. The tab hides the raw column in both modes, shows the
-text instead in the labeling view's narrow task list, and otherwise keeps Label Studio's own
-default visibility (read from its column list). A text-prompt project needs no tab of its own.
+is also in ``data.conversation`` as text; a call's images (``data.images``) are a list too. The tab
+hides the raw columns in both modes, shows the text instead in the labeling view's narrow task list,
+types the latency as a number (sorted and filtered as one), and otherwise keeps Label Studio's own
+default visibility (read from its column list). Which data columns come first is the config's to
+say (Label Studio lists the config's ``$variables`` first): the default prompt and chat configs
+declare model and latency first (``layouts.py``), the pairwise config the question.
 
 A pairwise project (a config with a ``Pairwise`` tag) gets a tab too (``pair_view``): the prompt
 (as text, for a dialogue) and both answers as columns of the table, the prompt alone in the
@@ -23,17 +26,28 @@ TITLE = "Default"
 
 MODES = ("explore", "labeling")  # the Data Manager's table; the labeling view's task list
 
-#: The keys every task carries besides the prompt (see ``Layout.task``): columns in the table,
-#: noise in the labeling view's task list.
-TASK_KEYS = ("trace_id", "span_id", "model", "provider", "service_name", "error")
+#: The keys a task carries besides the prompt (see ``Layout.task``; images where the config shows
+#: them): columns in the table, noise in the labeling view's task list.
+TASK_KEYS = ("trace_id", "span_id", "model", "latency_ms", "provider", "service_name", "error", "images")
+
+#: The columns a reviewer sorts a prompt or chat project by, first in the table (the default configs
+#: declare them, in this order; judge columns come after them); not in the labeling view's list.
+LEAD_KEYS = ("model", "latency_ms")
+
+#: Task keys that hold a list (one line of raw JSON in a cell): in neither the table nor the list.
+LIST_KEYS = ("images",)
+
+#: Task keys whose column is typed as a number: sorted and filtered as numbers, not as text.
+NUMBER_KEYS = ("latency_ms",)
 
 #: The keys a pair task carries besides the prompt and the answers (see ``PairLayout.task``).
 PAIR_KEYS = ("trace_id", "pair_id")
 
 
 def needs_tab(layout: Layout | PairLayout) -> bool:
-    """Whether a project created with ``layout``'s config gets a tab of ours (``view_for``)."""
-    return layout.dialogue or is_pairwise(layout.label_config)
+    """Whether a project created with ``layout``'s config gets a tab of ours (``view_for``): every
+    one does now (a text prompt's project for its latency column and images)."""
+    return True
 
 
 def view_for(layout: Layout | PairLayout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -47,20 +61,29 @@ def view_for(layout: Layout | PairLayout, columns: Sequence[Mapping[str, Any]]) 
 
 
 def review_view(layout: Layout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The ``data`` of the tab for a project of ``layout``, or None when Label Studio's default reads well.
+    """The ``data`` of the tab for a project of ``layout``.
 
     ``columns`` is Label Studio's column list (``/api/dm/columns``), whose ``visibility_defaults``
     say what its own default tab hides.
     """
-    if not layout.dialogue:
-        return None
-    hidden = _defaults([data_column(layout.prompt_key)], columns)
+    raw = [layout.prompt_key] if layout.dialogue else []
+    hidden = _defaults([data_column(key) for key in (*raw, *LIST_KEYS)], columns)
     for key in TASK_KEYS:
-        if key not in layout.variables:  # what the config reads stays, as in Label Studio's default
+        # what the config reads stays, as in Label Studio's default, but for the lead columns it
+        # declares for the table
+        if key not in layout.variables or key in LEAD_KEYS:
             _add(hidden["labeling"], data_column(key))
-    readable = data_column(CONVERSATION_KEY)
+    readable = data_column(CONVERSATION_KEY if layout.dialogue else layout.prompt_key)
     hidden["labeling"] = [c for c in hidden["labeling"] if c != readable]
-    return {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": hidden}
+    lead = [data_column(key) for key in (layout.prompt_key, *LEAD_KEYS) if key not in raw]
+    hidden["explore"] = [c for c in hidden["explore"] if c not in lead]  # what we show stays shown
+    return {
+        "title": TITLE,
+        "type": "list",
+        "target": "tasks",
+        "hiddenColumns": hidden,
+        "columnsDisplayType": {data_column(key): "Number" for key in NUMBER_KEYS},
+    }
 
 
 def pair_view(layout: PairLayout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -19,8 +19,18 @@ from ..judges.judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
 from ..reading.record import UNKNOWN_MODEL, LLMRecord, Message
 
 # The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
-# variables, with presentation only added. The prompt layout gets the header above the response
-# box that the chat layout has. The chat layout hides the "00:00:00 - 00:00:00" that Label Studio
+# variables, with presentation and what a reviewer needs added. The prompt layout gets the header
+# above the response box that the chat layout has.
+# Both show the call's images (``$images``: the messages' image URLs and data URIs, or "" when there
+# are none: an empty list stops Label Studio 1.23's Image from loading the task, "" renders nothing)
+# beside the prompt, which scrolls inside a box of at most 45% of the window, and the response
+# (at most 30%) below it, so the rating stays on screen whatever their length. The response's
+# TextArea has transcription="true": the model's answer is an always-open text box to type into (no
+# pencil, tick or delete button), rows > 1 so it is a multi-line box. A hidden View declares the Data
+# Manager's first columns, in order (Label Studio lists the config's $variables first, then the rest
+# of the task's data): model and latency; judge columns go after them. The chat layout keeps a
+# message's line breaks and paragraphs (white-space on the dialogue text, by the stable prefix of its
+# class as below). The chat layout hides the "00:00:00 - 00:00:00" that Label Studio
 # 1.23 puts on every dialogue turn: with no audio those times mean nothing. No tag attribute turns
 # them off; the selector matches the CSS-module classes by their stable prefix (``time--<hash>``),
 # so a release that renames them shows the times again and loses nothing else. Label Studio
@@ -38,15 +48,49 @@ PROMPT_CONFIG = """
         box-shadow: 0px 4px 6px rgba(0, 0, 0, 0.1);
         padding: 20px;
     }
+    .call-sides {
+        display: flex;
+        gap: 16px;
+        align-items: flex-start;
+    }
+    .call-text {
+        flex: 1 1 0;
+        min-width: 0;
+        max-height: 45vh;
+        overflow-y: auto;
+    }
+    .call-images {
+        flex: 0 0 320px;
+    }
+    .call-images:empty {
+        display: none;
+    }
+    .call-answer textarea {
+        field-sizing: content;
+        min-height: 4.5em;
+        max-height: 30vh;
+        overflow-y: auto;
+    }
 </Style>
+<View style="display: none">
+    <Header name="column_model" value="$model"/>
+    <Header name="column_latency_ms" value="$latency_ms"/>
+</View>
 <View className="root">
-    <View className="prompt-box">
+  <View className="call-sides">
+    <View className="prompt-box call-text">
         <Text name="prompt" value="$prompt"/>
     </View>
+    <View className="call-images">
+        <Image name="images" valueList="$images" maxWidth="320px"/>
+    </View>
+  </View>
   <Header value="Response:"/>
-    <TextArea name="response" toName="prompt"
-              maxSubmissions="1" editable="true"
+  <View className="call-answer">
+    <TextArea name="response" toName="prompt" rows="4"
+              maxSubmissions="1" editable="true" transcription="true"
               required="true"/>
+  </View>
 </View>
 <Header value="Rate the response:"/>
 <Rating name="rating" toName="prompt"/>
@@ -60,18 +104,57 @@ CHAT_CONFIG = """
     [class^=titleWrapper--] [class^=time--] {
         display: none;
     }
+    [class^=dialoguetext--] {
+        white-space: pre-wrap;
+    }
+    .call-sides {
+        display: flex;
+        gap: 16px;
+        align-items: flex-start;
+    }
+    .call-text {
+        flex: 1 1 0;
+        min-width: 0;
+        max-height: 45vh;
+        overflow-y: auto;
+    }
+    .call-images {
+        flex: 0 0 320px;
+    }
+    .call-images:empty {
+        display: none;
+    }
+    .call-answer textarea {
+        field-sizing: content;
+        min-height: 4.5em;
+        max-height: 30vh;
+        overflow-y: auto;
+    }
 </Style>
+<View style="display: none">
+    <Header name="column_model" value="$model"/>
+    <Header name="column_latency_ms" value="$latency_ms"/>
+</View>
 <View className="root">
+  <View className="call-sides">
+    <View className="call-text">
      <Paragraphs name="dialogue"
                value="$prompt"
                layout="dialogue"
                textKey="content"
                nameKey="role"
                granularity="sentence"/>
+    </View>
+    <View className="call-images">
+        <Image name="images" valueList="$images" maxWidth="320px"/>
+    </View>
+  </View>
   <Header value="Final response:"/>
-    <TextArea name="response" toName="dialogue"
-              maxSubmissions="1" editable="true"
+  <View className="call-answer">
+    <TextArea name="response" toName="dialogue" rows="4"
+              maxSubmissions="1" editable="true" transcription="true"
               required="true"/>
+  </View>
 </View>
 <Header value="Rate the response:"/>
 <Rating name="rating" toName="dialogue"/>
@@ -275,6 +358,8 @@ class Layout:
         data.setdefault("trace_id", record.trace_id)
         data.setdefault("span_id", record.span_id)
         data.setdefault("model", model or "")
+        if record.latency_ms is not None:  # a number, for the Data Manager to sort by
+            data.setdefault("latency_ms", latency_ms(record))
         data.setdefault("provider", record.provider or "")
         data.setdefault("service_name", record.service_name or "")
         if record.error:
@@ -371,6 +456,19 @@ def dialogue(record: LLMRecord) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in record.messages]
 
 
+def images(record: LLMRecord) -> list[str] | str:
+    """The images of the messages, in order, for an Image tag's valueList; "" when there are none
+    (Label Studio 1.23's Image renders nothing for "", and never loads the task for [])."""
+    return [image for m in record.messages for image in m.images] or ""
+
+
+def latency_ms(record: LLMRecord) -> int | str:
+    """The call's latency in whole milliseconds; "" when the span had no times (a config that shows
+    it needs a value: Label Studio refuses a task without one)."""
+    latency = record.latency_ms
+    return "" if latency is None else int(latency + 0.5)
+
+
 _FIELDS: dict[str, Callable[[LLMRecord], Any]] = {
     "prompt": prompt_text,
     "dialogue": dialogue,
@@ -378,6 +476,8 @@ _FIELDS: dict[str, Callable[[LLMRecord], Any]] = {
     "response": lambda record: record.outputs[0] if record.outputs else "",
     "system": lambda record: record.system,
     "model": lambda record: record.model or "",
+    "latency_ms": latency_ms,
+    "images": images,
     "provider": lambda record: record.provider or "",
     "service_name": lambda record: record.service_name or "",
     "operation": lambda record: record.operation,

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Collection, Mapping
+from typing import Collection, Mapping, Sequence
 
 from ..reading import dialects
 from ..reading.mapping import Mapper
 from ..reading.spanview import SpanView
 from ..store.assembly import Built
+from ..store.run_codec import AnyRecord
 from .pair_record import PairRecord
 from .pairs import form_pairs
 
@@ -88,5 +89,5 @@ class PairBuild:
 
         return Built(records, count)
 
-    def settle(self, *, queued: bool) -> None:
+    def settle(self, *, queued: bool, refused: Sequence[AnyRecord] = ()) -> None:
         """Nothing to keep or give back: review rules do not apply to mode pairwise."""

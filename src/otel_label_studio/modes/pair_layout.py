@@ -2,9 +2,11 @@
 
 The default config shows the prompt or dialogue once, answers A and B side by side, Label
 Studio's ``Pairwise`` tag (click an answer to choose it, click again to undo; ``left`` = A), a
-"Tie" / "Both bad" verdict and an optional correction per side. No model, span id or latency is
-on screen or in the task's data (every data key is a Data Manager column): they are in the task's
-meta (``Pair.meta``). Pair tasks get no prediction, so nothing pre-selects a side.
+"Tie" / "Both bad" verdict (one control, radio buttons: choosing one unchooses the other) and an
+optional correction per side. The chosen side's card turns green with "Your choice" in it. No
+model, span id or latency is on screen or in the task's data (every data key is a Data Manager
+column): they are in the task's meta (``Pair.meta``). Pair tasks get no prediction, so nothing
+pre-selects a side.
 
 ``PairLayout.from_config`` binds any config with a ``Pairwise`` tag the same way ``Layout`` binds
 a single-call config, checking it locally, without a server.
@@ -22,12 +24,19 @@ from .layouts import CONVERSATION_KEY, DIALOGUE_OBJECTS, TEXT_OBJECTS, _variable
 from .pairs import VERDICTS, Pair
 
 # Label Studio HTML-escapes a <Style>'s text: no quotes, ">" or "&" in the CSS. The first rule
-# hides the dialogue turns' "00:00:00 - 00:00:00" as in the chat layout.
+# hides the dialogue turns' "00:00:00 - 00:00:00" as in the chat layout; the second keeps a
+# message's line breaks. Without a selectionStyle, Label Studio 1.23's Pairwise marks the chosen
+# answer with the class bg-primary-background (a faint tint): the side holding it (:has) gets a green
+# card and its hidden "Your choice" heading. The hidden View declares the question (the dialogue as
+# text) as the Data Manager's first column: Label Studio lists the config's $variables first.
 PAIRWISE_CONFIG = """
 <View>
 <Style>
     [class^=titleWrapper--] [class^=time--] {
         display: none;
+    }
+    [class^=dialoguetext--] {
+        white-space: pre-wrap;
     }
     .pair-sides {
         display: flex;
@@ -41,27 +50,46 @@ PAIRWISE_CONFIG = """
         border: 1px solid #d0d7de;
         border-radius: 8px;
     }
+    .pair-chosen {
+        display: none;
+    }
+    .pair-side:has(.bg-primary-background) {
+        border: 4px solid #1e8e3e;
+        background-color: #e6f4ea;
+    }
+    .pair-side:has(.bg-primary-background) .pair-chosen {
+        display: block;
+        color: #1e8e3e;
+    }
+    .pair-side .bg-primary-background {
+        background-color: transparent;
+        border-color: transparent;
+    }
 </Style>
+<View style="display: none">
+    <Header name="column_question" value="$conversation"/>
+</View>
 <Paragraphs name="dialogue"
             value="$prompt"
             layout="dialogue"
             textKey="content"
             nameKey="role"/>
 <Header value="Which answer is better? Click it (click again to undo)."/>
-<Pairwise name="choice" toName="answer_a,answer_b"
-          selectionStyle="background-color: #e6f4ea; border: 2px solid #1e8e3e"/>
+<Pairwise name="choice" toName="answer_a,answer_b"/>
 <View className="pair-sides">
     <View className="pair-side">
         <Header value="Answer A" size="4"/>
+        <View className="pair-chosen"><Header value="Your choice" size="5"/></View>
         <Text name="answer_a" value="$answer_a"/>
     </View>
     <View className="pair-side">
         <Header value="Answer B" size="4"/>
+        <View className="pair-chosen"><Header value="Your choice" size="5"/></View>
         <Text name="answer_b" value="$answer_b"/>
     </View>
 </View>
-<Header value="Or:" size="5"/>
-<Choices name="verdict" toName="dialogue" choice="single" showInline="true">
+<Header value="Or, if neither is better (this wins over a chosen side):" size="5"/>
+<Choices name="verdict" toName="dialogue" choice="single-radio" showInline="true">
     <Choice value="Tie"/>
     <Choice value="Both bad"/>
 </Choices>

@@ -194,7 +194,8 @@ def _pair(record: LLMRecord, kind: str, one: Side, two: Side) -> Pair:
         trace_id=record.trace_id,
         kind=kind,
         operation=record.operation,
-        messages=tuple(record.messages),
+        # the text only: the pairwise layout shows no images, and a queued pair keeps none (pair_record)
+        messages=tuple(Message(m.role, m.content) for m in record.messages),
         a=a,
         b=b,
         service_name=record.service_name,

@@ -3,6 +3,8 @@
 Dialect adapters build records; layouts turn records into tasks. Message content is already
 readable text here (Label Studio's Paragraphs and Text tags show strings), so tool calls,
 tool results and media are rendered once, by the helpers below, the same way for every dialect.
+An image a message carries is also kept beside its text, as the URL or data URI itself
+(``Message.images``, ``image_source``), so a layout can show it as an image.
 """
 
 from __future__ import annotations
@@ -46,10 +48,20 @@ def normalize_role(role: Any, *, default: str) -> str:
     return _ROLE_ALIASES.get(lowered, default)
 
 
+#: The longest image source a message keeps (a data URI is its bytes in base64): a larger image is
+#: named in the message's text only, as before.
+MAX_IMAGE_CHARS = 4_000_000
+#: The most images one message keeps; the rest are named in its text only.
+MAX_IMAGES = 16
+
+
 @dataclass(slots=True)
 class Message:
     role: str
     content: str
+    # The images the message carries (``image_source``: http(s) URLs and data:image URIs), in order;
+    # its text names each one (``render_media``) whether or not it is kept here.
+    images: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -139,13 +151,17 @@ class LLMRecord:
         faster than JSON on long prompts, and the spool's cost is on every acknowledged span.
         """
         values = [getattr(self, name) for name in _RECORD_FIELDS]
-        values[_MESSAGES_INDEX] = [(m.role, m.content) for m in self.messages]
+        # (role, content), and its images third only when it has some: a message without images is
+        # written as before.
+        values[_MESSAGES_INDEX] = [
+            (m.role, m.content, list(m.images)) if m.images else (m.role, m.content) for m in self.messages
+        ]
         return pickle.dumps(tuple(values), protocol=5)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LLMRecord:
         values = list(_PlainUnpickler(io.BytesIO(data)).load())
-        values[_MESSAGES_INDEX] = [Message(role, content) for role, content in values[_MESSAGES_INDEX]]
+        values[_MESSAGES_INDEX] = [Message(*message) for message in values[_MESSAGES_INDEX]]
         return cls(*values)
 
 
@@ -224,6 +240,60 @@ def render_media(modality: Any, *, uri: Any = None, mime_type: Any = None, size:
         part for part in (to_text(mime_type), f"{size} characters inline" if size else "") if part
     )
     return f"[{kind}: {details}]" if details else f"[{kind}]"
+
+
+def image_source(value: Any, mime_type: Any = None) -> str | None:
+    """An image a layout can show: an http(s) URL or a data:image URI as is, base64 bytes given with
+    their image MIME type as a data URI; None for anything else (another scheme, another kind of
+    media, more than ``MAX_IMAGE_CHARS``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if mime_type is not None and not value[:8].lower().startswith(("data:", "http://", "https://")):
+        if not (isinstance(mime_type, str) and mime_type.lower().startswith("image/")):
+            return None
+        value = f"data:{mime_type};base64,{value}"
+    head = value[:11].lower()
+    if not (head.startswith(("http://", "https://")) or head == "data:image/"):
+        return None
+    return value if len(value) <= MAX_IMAGE_CHARS else None
+
+
+def blocks_images(value: Any) -> list[str]:
+    """The images in a list of content blocks (given as a list or as its JSON), in order: OpenAI's
+    ``image_url`` and ``input_image``, LangChain's ``image`` (a URL, or base64 data with its MIME
+    type) and Anthropic's ``image`` with a ``source``. Nothing for any other value."""
+    if isinstance(value, str):
+        if not value.startswith("[{") or "image" not in value:
+            return []
+        try:
+            value = loads(value)
+        except ValueError:
+            return []
+    if not isinstance(value, (list, tuple)):
+        return []
+    found: list[str] = []
+    for block in value:
+        image = _block_image(block) if isinstance(block, dict) else None
+        if image is not None and len(found) < MAX_IMAGES:
+            found.append(image)
+    return found
+
+
+def _block_image(block: dict[str, Any]) -> str | None:
+    kind = block.get("type")
+    if kind in ("image_url", "input_image"):
+        url = block.get("image_url")
+        return image_source(url.get("url") if isinstance(url, dict) else url)
+    if kind != "image":
+        return None
+    source = block.get("source")
+    if isinstance(source, dict):  # Anthropic's: base64 data with its media_type, or a URL
+        if source.get("type") == "base64":
+            return image_source(source.get("data"), source.get("media_type"))
+        return image_source(source.get("url"))
+    if block.get("source_type") == "base64" or ("data" in block and "url" not in block):
+        return image_source(block.get("data"), block.get("mime_type"))
+    return image_source(block.get("url"))
 
 
 def join_parts(parts: list[str]) -> str:

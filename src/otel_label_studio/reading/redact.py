@@ -51,11 +51,15 @@ class Redactor:
         return value
 
     def record(self, record: LLMRecord) -> LLMRecord:
-        """Mask the record's messages, outputs, error and metadata values in place; returns it."""
+        """Mask the record's messages, outputs, error and metadata values in place; returns it.
+
+        A message's images are dropped: no pattern can look inside an image, and a URL that was
+        masked would not load. The message's text still names each one (masked like any text)."""
         if not self._patterns:
             return record
         for message in record.messages:
             message.content = self.text(message.content)
+            message.images = []
         record.outputs = [self.text(output) for output in record.outputs]
         record.metadata = {key: self.text(value) for key, value in record.metadata.items()}
         if record.error:

@@ -59,6 +59,7 @@ class Readings:
     judge: JudgeIntakeStats | None = None  # judge results sent as OTLP logs (when logs are taken)
     judges: tuple[JudgeStats, int] | None = None  # the join's counts and how many results wait for a task
     pairs: tuple[PairStats, RunStats, int] | None = None  # mode pairwise: pairs, the hold, traces waiting
+    shared: tuple[bool, int, int] | None = None  # the shared state server: unreachable, failures, outages
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,28 @@ def _judges(r: Readings) -> Value | None:
 
 
 INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument(
+        "otel_label_studio.state.unavailable",
+        GAUGE,
+        "",
+        "1 while the shared state server (--state-url) cannot be reached: spans the review rules would "
+        "count, and new projects, are refused with a retry (fail closed); 0 otherwise.",
+        lambda r: int(r.shared[0]) if r.shared is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.state.failures",
+        COUNTER,
+        "{operation}",
+        "Operations on the shared state server that failed because it could not be reached.",
+        lambda r: r.shared[1] if r.shared is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.state.outages",
+        COUNTER,
+        "{outage}",
+        "Times the shared state server became unreachable (each logged once, its URL's password masked).",
+        lambda r: r.shared[2] if r.shared is not None else None,
+    ),
     Instrument(
         "otel_label_studio.judge.results",
         COUNTER,

@@ -100,6 +100,7 @@ class Sidecar:
         except ValueError:
             self.spool.close()
             raise
+        self.bridge = bridge
         self.client, self.projects, self.worker = bridge.client, bridge.projects, bridge.worker
         self.ingest, self.review = bridge.ingest, bridge.gate
         self.intake = Intake(bridge.ingest)
@@ -234,6 +235,7 @@ class Sidecar:
 
     def _close_stores(self) -> None:
         self.ingest.close()
+        self.bridge.close_shared()
         self.spool.close()
         if self.feedback is not None:
             self.feedback.close()
@@ -290,9 +292,14 @@ class Sidecar:
             feedback=self.feedback.counts() if self.feedback is not None else None,
             review=self.review.counts() if self.review is not None else None,
             folded=self.review.state.folded_by_project() if self.review is not None else None,
+            shared=self._shared_readings(),
             **self._held_readings(),
             judges=(self.judges.stats, self.judges.waiting),
         )
+
+    def _shared_readings(self) -> tuple[bool, int, int] | None:
+        shared = self.bridge.shared
+        return None if shared is None else (shared.unavailable, shared.failures, shared.outages)
 
     def _held_readings(self) -> dict[str, Any]:
         """The hold's figures: ``runs`` in mode agent, ``pairs`` in mode pairwise (the unit says)."""

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
+from ..delivery.titles import title_at
 from ..reading import dialects
 from ..reading.dialects._common import PROJECT_ATTRIBUTE
 from ..reading.record import LLMRecord
@@ -33,18 +34,27 @@ from ..reading.spanview import STATUS_ERROR, SpanView
 from .fields import FieldReader, Reader
 from .language import Condition, Rule, RulesError, RuleSet, load_file
 from .run_fields import compile_runs, run_fingerprint, run_view
-from .state import MemoryReviewState, SqliteReviewState, period_key, state_path_for
+from .shared_state import PostgresReviewState
+from .state import (
+    FOLDED,
+    KEPT,
+    OVER_LIMIT,
+    Limited,
+    MemoryReviewState,
+    ReviewState,
+    SqliteReviewState,
+    period_key,
+    state_path_for,
+)
 
 if TYPE_CHECKING:
     from ..modes.runs import RunRecord
+    from ..store.shared import SharedState
     from .run_fields import RunView
 
 _logger = logging.getLogger(__name__)
 
-KEPT = "kept"
 SAMPLED_OUT = "sampled out"
-OVER_LIMIT = "over limit"
-FOLDED = "folded"
 NO_RULE = "no rule matched"
 NOT_LLM = "not an LLM span"
 _LOW_64 = (1 << 64) - 1
@@ -107,14 +117,14 @@ class ReviewGate:
     def __init__(
         self,
         rules: RuleSet,
-        state: MemoryReviewState | None = None,
+        state: ReviewState | None = None,
         *,
         metadata_prefix: str,
         default_project: str,
         clock: Callable[[], float] = time.time,
     ):
         self._fields = FieldReader(metadata_prefix)
-        self._state = state if state is not None else MemoryReviewState()
+        self._state: ReviewState = state if state is not None else MemoryReviewState()
         self._default_project = default_project
         self._clock = clock
         self._lock = threading.Lock()
@@ -126,7 +136,7 @@ class ReviewGate:
         return self._rules
 
     @property
-    def state(self) -> MemoryReviewState:
+    def state(self) -> ReviewState:
         return self._state
 
     def reload(self, rules: RuleSet) -> None:
@@ -216,7 +226,7 @@ class ReviewGate:
             return Decision(False, rule.name, rule.project, SAMPLED_OUT)
         now = self._clock()
         template = rule.project or view.resource.get(PROJECT_ATTRIBUTE) or project or self._default_project
-        project_key = time.strftime(str(template), time.gmtime(now))
+        project_key = title_at(str(template), now)  # as delivery names it (UTC)
         if rule.limit is not None:
             used = self._state.count(rule.name, project_key, period_key(rule.limit.period, now))
             if used >= rule.limit.count:
@@ -231,38 +241,49 @@ class ReviewGate:
 
     def admit(self, decision: Decision, record: LLMRecord | RunRecord) -> bool:
         """For a kept span's record about to be queued: False when it repeats a recent task
-        (folded) or its limit filled up meanwhile (over limit); True counts it as kept."""
-        rule = self._rules_by_name(decision.rule)
+        (folded) or its limit filled up meanwhile (over limit); True counts it as kept. The state
+        decides in one step (atomic across replicas on a shared state); a shared state that cannot
+        be reached raises ``StateUnavailable`` (a ``QueueFull``: the sender retries)."""
         counts = self._counts.rules[decision.rule or ""]
-        with self._lock:  # the fold check, the limit and remembering the fingerprint go together
-            window = self._rules.fold_seconds
-            fingerprint = record_fingerprint(record) if window else b""
-            if window and self._state.seen_recently(fingerprint, decision.at, window):
-                self._state.count_folded(decision.project_key)
+        fingerprint, limit = self._what_counts(decision, record)
+        outcome = KEPT
+        if fingerprint is not None or limit is not None:
+            key = (record.trace_id, record.span_id)
+            outcome = self._state.admit(
+                key, decision.project_key, fingerprint, decision.at, self._window, limit
+            )
+        with self._lock:
+            if outcome == FOLDED:
                 counts.folded += 1
-                return False
-            if rule is not None and rule.limit is not None:
-                period = period_key(rule.limit.period, decision.at)
-                if not self._state.take(rule.name, decision.project_key, period, rule.limit.count):
-                    counts.over_limit += 1
-                    return False
-            if window:
-                self._state.remember(fingerprint, decision.at, window)
-            counts.kept += 1
-            return True
+            elif outcome == OVER_LIMIT:
+                counts.over_limit += 1
+            else:
+                counts.kept += 1
+        return outcome == KEPT
+
+    @property
+    def _window(self) -> float:
+        return float(self._rules.fold_seconds or 0)
+
+    def _what_counts(
+        self, decision: Decision, record: LLMRecord | RunRecord
+    ) -> tuple[bytes | None, Limited | None]:
+        """The record's fingerprint (when folding is on) and the limit it is counted against (if any)."""
+        fingerprint = record_fingerprint(record) if self._rules.fold_seconds else None
+        rule = self._rules_by_name(decision.rule)
+        if rule is None or rule.limit is None:
+            return fingerprint, None
+        return fingerprint, (rule.name, period_key(rule.limit.period, decision.at), rule.limit.count)
 
     def revoke(self, admitted: list[tuple[Decision, LLMRecord]] | list[tuple[Decision, RunRecord]]) -> None:
         """Undo ``admit`` for records the queue then refused (a full spool: the sender retries them,
         and a retry must be neither folded nor over a limit the refused batch used up)."""
-        with self._lock:
-            window = self._rules.fold_seconds
-            for decision, record in admitted:
-                rule = self._rules_by_name(decision.rule)
-                if rule is not None and rule.limit is not None:
-                    period = period_key(rule.limit.period, decision.at)
-                    self._state.give_back(rule.name, decision.project_key, period)
-                if window:
-                    self._state.forget(record_fingerprint(record))
+        for decision, record in admitted:
+            fingerprint, limit = self._what_counts(decision, record)
+            if fingerprint is not None or limit is not None:
+                key = (record.trace_id, record.span_id)
+                self._state.revoke(key, decision.project_key, fingerprint, limit)
+            with self._lock:
                 counts = self._counts.rules.get(decision.rule or "")
                 if counts is not None:
                     counts.kept -= 1
@@ -289,13 +310,21 @@ def open_gate(
     project_name: str,
     spool_path: str | None = None,
     clock: Callable[[], float] = time.time,
+    shared: SharedState | None = None,
 ) -> ReviewGate:
-    """The gate for a rules file, as the exporter and serve build it: its state beside the spool
-    (``spool_path``, a file or a directory) so limits and folding survive a restart, else in
-    memory; the gate and its state read one clock. Raises RulesError (a ValueError naming file
-    and line) for a bad file, ValueError for a state file that cannot be opened."""
+    """The gate for a rules file, as the exporter and serve build it: its state on the ``shared``
+    state server (one truth for every replica), else beside the spool (``spool_path``, a file or a
+    directory) so limits and folding survive a restart, else in memory; the gate and its state read
+    one clock. Raises RulesError (a ValueError naming file and line) for a bad file, ValueError for
+    a state file that cannot be opened."""
     rules = load_file(rules_path)
-    state = SqliteReviewState(state_path_for(spool_path), clock=clock) if spool_path else MemoryReviewState()
+    state: ReviewState
+    if shared is not None:
+        state = PostgresReviewState(shared, clock=clock)
+    elif spool_path:
+        state = SqliteReviewState(state_path_for(spool_path), clock=clock)
+    else:
+        state = MemoryReviewState()
     default_project = f"#{project_id}" if project_id is not None else project_name
     return ReviewGate(
         rules, state, metadata_prefix=metadata_prefix, default_project=default_project, clock=clock
@@ -338,13 +367,17 @@ def select_runs(
     """The runs the rules keep, to queue, and the admissions to revoke if the queue refuses them."""
     kept: list[RunRecord] = []
     admitted: list[tuple[Decision, RunRecord]] = []
-    for record, spans in runs:
-        decision = gate.decide_run(run_view(record, spans), project)
-        if not decision.keep:
-            continue
-        if decision.project:
-            record.project = decision.project
-        if gate.admit(decision, record):
-            kept.append(record)
-            admitted.append((decision, record))
+    try:
+        for record, spans in runs:
+            decision = gate.decide_run(run_view(record, spans), project)
+            if not decision.keep:
+                continue
+            if decision.project:
+                record.project = decision.project
+            if gate.admit(decision, record):
+                kept.append(record)
+                admitted.append((decision, record))
+    except Exception:  # a shared review state out of reach: the trace stays held, nothing kept counts
+        gate.revoke(admitted)
+        raise
     return kept, admitted

@@ -1,8 +1,11 @@
 """What review rules remember between spans: limit counters and the fingerprints of recent tasks.
 
-``MemoryReviewState`` keeps them for the life of the process (the exporter without a spool, the
-dry run). ``SqliteReviewState`` keeps them in a small SQLite file beside the spool, so a restart
-resets neither a daily limit nor the folding window. Its changes are written by ``commit()``,
+A ``ReviewState`` admits a record atomically (``admit``: folded, over its limit, or kept and counted)
+and gives an admission back (``revoke``). ``MemoryReviewState`` keeps its state for the life of the
+process (the exporter without a spool, the dry run). ``SqliteReviewState`` keeps it in a small SQLite
+file beside the spool, so a restart resets neither a daily limit nor the folding window: one process's
+own truth, right for one replica. ``shared_state.PostgresReviewState`` keeps it in the shared state
+server (``state_url``), one truth for every replica and exporter. Its changes are written by ``commit()``,
 once per batch, in one transaction; the file is opened by ``durable.open_durable`` (damage is
 found at start) but written with ``synchronous=NORMAL``: a killed process loses nothing, a power
 cut may lose the last batch's counts, which costs at most one batch over a limit.
@@ -14,13 +17,59 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 from ..store.durable import open_durable
 
 STATE_FILE = "review-state.sqlite3"
 _PRUNE_EVERY = 4096  # fingerprints remembered between two sweeps of expired ones (in memory)
 _KEEP_PERIODS_SECONDS = 2 * 86_400  # limit counters older than this are deleted when the file is opened
+
+
+KEPT = "kept"
+OVER_LIMIT = "over limit"
+FOLDED = "folded"
+
+Limited = tuple[str, str, int]
+"""What a record is counted against: its rule, the period (``period_key``) and the rule's limit."""
+
+
+class ReviewState(Protocol):
+    """What the review gate needs of a state. Thread-safe."""
+
+    def count(self, rule: str, project: str, period: str) -> int:
+        """Tasks counted against a rule's limit for a project and period (decide's early answer; it
+        may lag behind other replicas: ``admit`` is what holds the limit)."""
+        ...
+
+    def admit(
+        self,
+        key: tuple[str, str],
+        project: str,
+        fingerprint: bytes | None,
+        at: float,
+        window: float,
+        limit: Limited | None,
+    ) -> str:
+        """In one step: FOLDED (a task with this ``fingerprint`` was made less than ``window``
+        seconds before ``at``; counted per project), OVER_LIMIT (``limit`` reached; nothing
+        counted), or KEPT: counted against ``limit`` and the fingerprint remembered. ``key`` is the
+        record's (trace_id, span_id)."""
+        ...
+
+    def revoke(
+        self, key: tuple[str, str], project: str, fingerprint: bytes | None, limit: Limited | None
+    ) -> None:
+        """Undo a KEPT ``admit``: the record was not queued after all. Never raises."""
+        ...
+
+    def folded_by_project(self) -> dict[str, int]: ...
+
+    def commit(self) -> None:
+        """Write what this batch changed (once per batch)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def period_key(period: str, now: float) -> str:
@@ -104,6 +153,43 @@ class MemoryReviewState:
         with self._lock:
             self._folded[project] = self._folded.get(project, 0) + 1
             self._changed_folded(project)
+
+    def admit(
+        self,
+        key: tuple[str, str],
+        project: str,
+        fingerprint: bytes | None,
+        at: float,
+        window: float,
+        limit: Limited | None,
+    ) -> str:
+        """See ``ReviewState.admit``: the fold check, the limit and remembering the fingerprint, under
+        one lock (``key`` is not needed in one process)."""
+        with self._lock:
+            if fingerprint is not None:
+                seen_at = self._seen_at(fingerprint)
+                if seen_at is not None and at - seen_at < window:
+                    self._folded[project] = self._folded.get(project, 0) + 1
+                    self._changed_folded(project)
+                    return FOLDED
+            if limit is not None:
+                counted = (limit[0], project, limit[1])
+                used = self._counts.get(counted, 0)
+                if used >= limit[2]:
+                    return OVER_LIMIT
+                self._counts[counted] = used + 1
+                self._changed_count(counted)
+            if fingerprint is not None:
+                self._remember(fingerprint, at, window)
+            return KEPT
+
+    def revoke(
+        self, key: tuple[str, str], project: str, fingerprint: bytes | None, limit: Limited | None
+    ) -> None:
+        if limit is not None:
+            self.give_back(limit[0], project, limit[1])
+        if fingerprint is not None:
+            self.forget(fingerprint)
 
     def folded_by_project(self) -> dict[str, int]:
         with self._lock:

@@ -54,8 +54,9 @@ from ..delivery import threads
 from ..modes.runs import RunRecord, build_run, is_run_span, looks_like_top, runs_of
 from ..reading.spanview import SpanView
 from ..rules.gate import select_runs
-from .queue import RecordQueue
+from .queue import AddResult, RecordQueue
 from .run_codec import FOREIGN, AnyRecord, HeldPiece, KeptTrace, OpenTrace, decode_view, encode_view
+from .shared import StateUnavailable
 
 if TYPE_CHECKING:
     from ..rules import Decision, ReviewGate
@@ -90,10 +91,10 @@ class RunHold(Protocol):
         records: Sequence[AnyRecord],
         kept: Mapping[str, str] | None = None,
         at: float = 0.0,
-    ) -> int:
+    ) -> AddResult:
         """Queue the records and forget the pieces ``span_ids`` (atomically where durable); keep the
         pieces in ``kept`` (span id -> the span id of the record they went out in) as released at
-        ``at``. How many records were added."""
+        ``at``. What the queue did."""
         ...
 
     def kept(self) -> list[KeptTrace]: ...
@@ -148,8 +149,8 @@ class MemoryHold:
         records: Sequence[AnyRecord],
         kept: Mapping[str, str] | None = None,
         at: float = 0.0,
-    ) -> int:
-        added = self._queue.add(records).added
+    ) -> AddResult:
+        added = self._queue.add(records)
         with self._lock:
             trace = self._traces.get(trace_id, {})
             for span_id in span_ids:
@@ -234,9 +235,10 @@ class Build(Protocol):
         came; ``released_as``: the span ids of the records held-again pieces went out in before."""
         ...
 
-    def settle(self, *, queued: bool) -> None:
-        """After the records of the last ``build`` were queued (or not): what the build decided is
-        kept or given back. Releases are one at a time, so the last build is the one meant."""
+    def settle(self, *, queued: bool, refused: Sequence[AnyRecord] = ()) -> None:
+        """After the records of the last ``build`` were queued (or not; ``refused``: those the
+        in-memory queue dropped for lack of room): what the build decided is kept or given back.
+        Releases are one at a time, so the last build is the one meant."""
         ...
 
 
@@ -304,12 +306,15 @@ class RunBuild:
 
         return Built(records, count, keep)
 
-    def settle(self, *, queued: bool) -> None:
+    def settle(self, *, queued: bool, refused: Sequence[AnyRecord] = ()) -> None:
         gate, admitted, self._admitted = self._gate, self._admitted, []
         if gate is None:
             return
         if not queued:  # not queued: neither counted against a limit nor one to fold into
             gate.revoke(admitted)
+        elif refused:  # dropped for lack of room: the same
+            gone = {id(record) for record in refused}
+            gate.revoke([pair for pair in admitted if id(pair[1]) in gone])
         gate.commit()
 
     def _record(self, run: list[SpanView], project: str | None, incomplete: bool | None) -> RunRecord:
@@ -483,6 +488,8 @@ class RunAssembler:
             for trace_id in self.ready(now, flush=flush, everything=everything):
                 try:
                     added += self._release(trace_id)
+                except StateUnavailable:  # logged once per outage by the shared state; the pieces stay
+                    continue
                 except Exception:  # the pieces stay held; the next tick tries again
                     _logger.exception(
                         "Could not release the %s of trace %s; retrying", self.build.noun, trace_id
@@ -511,11 +518,12 @@ class RunAssembler:
         now = self._clock()
         gone = [piece.span_id for piece in held if piece.span_id not in built.keep]
         try:
-            added = self._hold.release(trace_id, gone, built.records, built.keep, now)
+            released = self._hold.release(trace_id, gone, built.records, built.keep, now)
         except Exception:
             self.build.settle(queued=False)
             raise
-        self.build.settle(queued=True)
+        self.build.settle(queued=True, refused=released.refused)
+        added = released.added
         with self._hold_lock:  # more may have come while releasing: it waits for its own turn
             states = self._hold.states([trace_id], waiting=self._waits)
         with self._lock:

@@ -59,8 +59,10 @@ class MemoryQueue:
         return len(self._entries)
 
     def add(self, records: Sequence[AnyRecord]) -> AddResult:
-        """Queue what fits; what does not is dropped and counted, never waited for."""
-        added = duplicates = dropped = 0
+        """Queue what fits; what does not is dropped, counted and returned (``AddResult.refused``:
+        ingest gives back what review rules admitted them for), never waited for."""
+        added = duplicates = 0
+        refused = []
         now = self._clock()
         with self._lock:
             for record in records:
@@ -68,13 +70,13 @@ class MemoryQueue:
                 if key in self._entries or key in self._delivered or key in self._dead:
                     duplicates += 1
                 elif len(self._entries) >= self._max:
-                    dropped += 1
+                    refused.append(record)
                 else:
                     self._seq += 1
                     self._entries[key] = _Entry(self._seq, record, now)
                     added += 1
-            self.dropped += dropped
-        return AddResult(added, duplicates, dropped)
+            self.dropped += len(refused)
+        return AddResult(added, duplicates, len(refused), tuple(refused))
 
     def take(self, limit: int) -> list[QueueItem]:
         now = self._clock()

@@ -38,6 +38,7 @@ class AddResult:
     added: int
     duplicates: int
     dropped: int = 0  # refused for lack of room (the in-memory queue; the spool raises QueueFull)
+    refused: tuple[AnyRecord, ...] = ()  # the records dropped (review rules give back their admission)
 
 
 @dataclass(frozen=True, slots=True)

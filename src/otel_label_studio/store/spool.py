@@ -563,11 +563,11 @@ class SpoolHold:
         records: Sequence[AnyRecord],
         kept: Mapping[str, str] | None = None,
         at: float = 0.0,
-    ) -> int:
+    ) -> AddResult:
         """Queue a trace's run records, delete the pieces they were built from and keep those in
         ``kept`` (span id -> the span id of the record they went out in), in one transaction: a
         crash leaves either the pieces or the queued runs, never both, never neither. Not refused
-        for the row limit (the pieces were acknowledged already); how many records were added."""
+        for the row limit (the pieces were acknowledged already); what the queue did."""
         spool = self._spool
         now = spool._clock()
         rows = [(record.trace_id, record.span_id, record.to_bytes(), now) for record in records]
@@ -585,7 +585,7 @@ class SpoolHold:
                 )
             spool._depth += added
             spool._disk.written()
-        return added
+        return AddResult(added, len(rows) - added)
 
     def kept(self) -> list[KeptTrace]:
         """The traces with kept pieces (read once, at start): when, which spans, the parents missing."""

@@ -12,9 +12,12 @@ from typing import Any, Mapping
 
 from ..jsontext import loads
 from ..record import (
+    MAX_IMAGES,
     ROLES,
     LLMRecord,
     Message,
+    blocks_images,
+    image_source,
     join_parts,
     normalize_role,
     render_media,
@@ -127,7 +130,7 @@ def _read_messages(raw: Any, messages: list[Message]) -> None:
         role = item.get("role")
         if role not in ROLES:  # "user", "assistant"... as written; anything else is normalized
             role = normalize_role(role, default="user")
-        messages.append(Message(role, _message_text(item)))
+        messages.append(Message(role, _message_text(item), _message_images(item)))
 
 
 def _read_outputs(raw: Any, outputs: list[str], finish_reasons: list[str]) -> None:
@@ -151,6 +154,27 @@ def _message_text(message: dict[str, Any]) -> str:
     if isinstance(parts, list):
         return _parts_text(parts)
     return to_text(message.get("content"))
+
+
+def _message_images(message: dict[str, Any]) -> list[str]:
+    """The images of a message's ``uri`` and ``blob`` parts of modality image (or of its content
+    blocks), in order."""
+    parts = message.get("parts")
+    if not isinstance(parts, list):
+        return blocks_images(message.get("content"))
+    found: list[str] = []
+    for part in parts:
+        if not isinstance(part, dict) or part.get("modality") != "image":
+            continue
+        if part.get("type") == "uri":
+            image = image_source(part.get("uri"))
+        elif part.get("type") == "blob":
+            image = image_source(part.get("content"), part.get("mime_type"))
+        else:
+            continue
+        if image is not None and len(found) < MAX_IMAGES:
+            found.append(image)
+    return found
 
 
 def _parts_text(parts: list[Any]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from ..record import (
     LLMRecord,
     Message,
+    blocks_images,
     blocks_text,
     join_parts,
     normalize_role,
@@ -49,7 +50,8 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     prompts = indexed(attributes, "gen_ai.prompt")
     system = [m for m in prompts if normalize_role(m.get("role"), default="user") == "system"]
     for item in system + [m for m in prompts if m not in system]:
-        record.messages.append(Message(normalize_role(item.get("role"), default="user"), _render(item)))
+        role = normalize_role(item.get("role"), default="user")
+        record.messages.append(Message(role, _render(item), blocks_images(item.get("content"))))
     for item in indexed(attributes, "gen_ai.completion"):
         record.outputs.append(_render(item))
         if item.get("finish_reason"):

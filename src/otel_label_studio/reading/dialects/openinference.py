@@ -11,8 +11,10 @@ import json
 from typing import Any
 
 from ..record import (
+    MAX_IMAGES,
     LLMRecord,
     Message,
+    image_source,
     join_parts,
     normalize_role,
     render_media,
@@ -48,7 +50,7 @@ def to_record(view: SpanView, metadata_prefix: str) -> LLMRecord:
     record = new_record(view, operation=operation, dialect=NAME, metadata_prefix=metadata_prefix)
 
     if inputs:
-        messages = [Message(_role(m, "user"), _render(m)) for m in inputs]
+        messages = [Message(_role(m, "user"), _render(m), _images(m)) for m in inputs]
         record.messages.extend(m for m in messages if m.role == "system")
         record.messages.extend(m for m in messages if m.role != "system")
     elif isinstance(prompts, (list, tuple)) and prompts:
@@ -122,6 +124,25 @@ def _text(message: dict[str, Any]) -> str:
             )
         )
     return join_parts(parts)
+
+
+def _images(message: dict[str, Any]) -> list[str]:
+    """The images of the message's image content blocks (``message_content.image.image.url``: a URL
+    or a data URI), in order."""
+    contents: dict[int, dict[str, Any]] = {}
+    for key, value in message.items():
+        if key.startswith("message.contents."):
+            position, _, rest = key[len("message.contents.") :].partition(".")
+            if position.isdigit():
+                contents.setdefault(int(position), {})[rest] = value
+    found: list[str] = []
+    for index in sorted(contents):
+        content = contents[index]
+        if content.get("message_content.type") == "image":
+            image = image_source(content.get("message_content.image.image.url"))
+            if image is not None and len(found) < MAX_IMAGES:
+                found.append(image)
+    return found
 
 
 def _generations(value: Any) -> list[str]:

@@ -1,5 +1,6 @@
-"""A throwaway PostgreSQL for the e2e scenario: Debian's server binaries, its own data directory in
-a temporary folder, listening on one free 127.0.0.1 port and a unix socket in that folder.
+"""A throwaway PostgreSQL for the bench's e2e_postgres scenario (Label Studio on it) and the tests of
+the shared review state (``--state-url``): Debian's server binaries, its own data directory in a
+temporary folder, listening on one free 127.0.0.1 port and a unix socket in that folder.
 
 PostgreSQL refuses to run as root: as root the cluster is made and run by the ``postgres`` user
 (the one Debian's package creates), through ``runuser``. It is stopped by the PID its postmaster
@@ -27,6 +28,7 @@ from tests.support.labelstudio_server import free_port
 USER = "postgres"  # the database's superuser, and the OS user that runs it when we are root
 DATABASE = "labelstudio"
 READY_TIMEOUT_SECONDS = 60
+NOT_INSTALLED = "no PostgreSQL server: `make postgres` installs Debian's postgresql package"
 
 
 def bin_dir() -> Path | None:
@@ -61,6 +63,18 @@ class Postgres:
             "POSTGRE_PORT": str(self.port),
         }
 
+    def url(self, database: str | None = None) -> str:
+        """A ``postgresql://`` URL of a database of this server (default: ``DATABASE``), with the password."""
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database or self.database}"
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database (one per test: each its own review state); its URL."""
+        import psycopg  # the postgres extra: only the tests of the shared state need it
+
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        return self.url(name)
+
     def stop(self) -> None:
         """Fast shutdown of the postmaster this run started (SIGINT to its PID), then delete its folder."""
         with contextlib.suppress(ProcessLookupError):
@@ -83,9 +97,9 @@ def _gone(data_dir: Path, seconds: float) -> bool:
 def start() -> Postgres:
     binaries = bin_dir()
     if binaries is None:
-        raise SystemExit("no PostgreSQL server: `make postgres` installs Debian's postgresql package")
+        raise SystemExit(NOT_INSTALLED)
     as_user: list[str] = []
-    root = Path(tempfile.mkdtemp(prefix="otel-ls-bench-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="otel-ls-pg-"))
     if os.getuid() == 0:
         account = pwd.getpwnam(USER)  # KeyError: no postgres user; Debian's package creates it
         os.chown(root, account.pw_uid, account.pw_gid)

@@ -1,0 +1,79 @@
+"""One project per title, the parts that need no Label Studio: a claim is held by one holder at a time,
+and a process that created a title another had created too converges on the lowest id, deleting its
+own while it is empty (the race itself, against the real Label Studio: test_project_claims.py)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from otel_label_studio.delivery.labelstudio import ErrorKind, LabelStudioError, Project
+from otel_label_studio.delivery.projects import Projects
+from otel_label_studio.delivery.title_claims import LocalTitleClaims
+from otel_label_studio.modes.layouts import layout_for
+
+
+def test_a_title_is_claimed_by_one_holder_at_a_time(tmp_path):
+    claims = LocalTitleClaims("http://ls", str(tmp_path))
+    other = LocalTitleClaims("http://ls", str(tmp_path))
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with claims.claim("T", 5):
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(5)
+    with pytest.raises(LabelStudioError) as busy, other.claim("T", 0.2):
+        pass
+    assert busy.value.kind == ErrorKind.TRANSIENT and "another" in busy.value.detail
+    release.set()
+    thread.join()
+    with other.claim("T", 1):  # free again
+        pass
+
+
+class TwoCreators:
+    """A Label Studio where another process created the title (id 3) just before we did (id 7)."""
+
+    url = "http://ls"
+
+    def __init__(self) -> None:
+        self.projects: dict[int, Project] = {}
+        self.deleted: list[int] = []
+
+    def find_project(self, title, timeout=None):
+        found = sorted(p.id for p in self.projects.values() if p.title == title)
+        return self.projects[found[0]] if found else None
+
+    def create_project(self, title, label_config, timeout=None, *, reviewers_per_task=1):
+        self.projects[3] = Project(3, title, label_config)  # the other process's, committed first
+        self.projects[7] = Project(7, title, label_config)
+        return self.projects[7]
+
+    def task_count(self, project_id):
+        return 0
+
+    def delete_project(self, project_id, timeout=None):
+        self.deleted.append(project_id)
+        del self.projects[project_id]
+
+
+def test_a_title_created_twice_converges_on_the_lowest_id_and_the_empty_duplicate_goes(tmp_path):
+    client = TwoCreators()
+    layout = layout_for("prompt", None)
+    projects = Projects(
+        client,  # type: ignore[arg-type]
+        layout,
+        project_id=None,
+        project_name="T",
+        config_given=False,
+        claims=LocalTitleClaims(client.url, str(tmp_path)),
+    )
+    target = projects.resolve("T")
+    assert target.project.id == 3 and client.deleted == [7]
+    assert list(client.projects) == [3]
