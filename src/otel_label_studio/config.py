@@ -375,8 +375,8 @@ class Settings(BaseModel):
             metavar="SECONDS",
             parse=parse_positive_seconds,
             argument=True,
-            doc="mode agent: a run becomes a task once its top span came and no span of its trace arrived "
-            "for this long",
+            doc="mode agent: a run becomes a task once its top span came, every span's parent came, and no "
+            "span of its trace arrived for this long",
         ),
     ] = 5.0
     run_idle_timeout: Annotated[
@@ -387,8 +387,8 @@ class Settings(BaseModel):
             metavar="SECONDS",
             parse=parse_positive_seconds,
             argument=True,
-            doc="mode agent: a run whose top span never came becomes an incomplete task after this long "
-            "without a new span",
+            doc="mode agent: a run whose top span (or a span's parent) never came becomes a task after this "
+            "long without a new span; a top coming later completes that task in place",
         ),
     ] = 300.0
     max_open_runs: Annotated[

@@ -179,6 +179,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "described_twice": ingest.described_twice,
             "dropped": ingest.dropped,
             "tasks_created": delivery.tasks_created,
+            "tasks_updated": delivery.tasks_updated,  # mode agent: a run completed after its task
             "dead_lettered": delivery.dead_lettered,
             "waiting": self._queue.depth,
             **self.judges.counts,

@@ -50,6 +50,7 @@ from otel_label_studio.store.spool import Spool
 from tests.support import sidecar
 from tests.support.labelstudio_server import free_port, nowhere
 from tests.support.otlp_requests import llm_json
+from tests.support.stalled_grpc import StalledCall
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 TOKEN = "limits-test-token-0123456789"
@@ -336,52 +337,118 @@ def test_two_stalled_grpc_calls_do_not_stop_a_real_grpc_exporter(side):
                 holder.result(timeout=30)
 
 
-def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_the_exporter_retries(side):
-    """Senders that stall mid-request hold every receive slot (4 by default: the 256 MiB receive
-    budget holds four 64 MiB messages): a further call is answered UNAVAILABLE with RetryInfo,
-    its body unread; the real OTLP gRPC exporter, refused the same way, waits as told and
-    succeeds once the slots are free."""
+def test_eight_stalled_grpc_calls_do_not_delay_a_live_grpc_sender(side):
+    """Senders that open a gRPC call and go silent (HTTP/2 HEADERS, then never a DATA frame) used to
+    hold every receive slot (4 by default: the 256 MiB receive budget holds four 64 MiB messages)
+    until the 60 s cancel, and every other gRPC call waited, answered UNAVAILABLE meanwhile (issue
+    26). Now a stalled call keeps its slot only while nobody waits for one: eight of them cost a live
+    sender, the real OTLP gRPC exporter, less than a second per export; the stalled calls are
+    cancelled (a real sender would retry)."""
+    stalled = [StalledCall("127.0.0.1", side.grpc_port, side.auth()) for _ in range(8)]
+    try:
+        time.sleep(1.0)  # every call reached the handler: four hold the receive slots, four wait
+        exporter, spans = _grpc_exporter_and_spans(side)
+        took = []
+        for _ in range(3):
+            started = time.monotonic()
+            result = exporter.export(spans)
+            took.append(time.monotonic() - started)
+            assert result is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert max(took) < 1.0, f"exports took {took} beside eight stalled gRPC calls"
+        assert sum(call.ended.wait(5) for call in stalled) >= 4  # cancelled: their slots went on
+    finally:
+        for call in stalled:
+            call.close()
+
+
+def test_eight_stalled_http_senders_do_not_delay_a_live_http_sender(side):
+    """OTLP/HTTP's side of the same: a body is read holding no slot, its bytes charged as they
+    arrive, so senders that declare a body and go silent hold only the bytes they sent (a guard: this
+    held before issue 26 too)."""
+    stalled = []
+    try:
+        for _ in range(8):
+            sock = socket.create_connection(("127.0.0.1", side.http_port), timeout=10)
+            headers = "".join(f"{key}: {value}\r\n" for key, value in side.auth().items())
+            sock.sendall(
+                f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PROTOBUF}\r\n{headers}"
+                "Content-Length: 1000000\r\n\r\n".encode()
+                + b"\x0a"
+            )
+            stalled.append(sock)
+        time.sleep(1.0)
+        body = one_span().SerializeToString()
+        for _ in range(3):
+            started = time.monotonic()
+            assert _post(side, body, PROTOBUF).status_code == 200
+            assert time.monotonic() - started < 1.0
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_grpc_calls_past_the_receive_slots_get_unavailable_with_retry_info_and_the_exporter_retries(
+    tmp_path,
+):
+    """Calls that hold every receive slot and may not have them taken back (a long fair time, as
+    when every holder is still within it): a further call is answered UNAVAILABLE with RetryInfo,
+    its body unread; the real OTLP gRPC exporter, refused the same way, waits as told and succeeds
+    once the slots are free."""
+    spool = Spool.in_directory(str(tmp_path))
+    intake = Intake(Ingest(Mapper(metadata_prefix="x", include_errors=False), spool))
+    server, service, port = make_grpc_server(  # two receive slots: the 2 MiB budget holds two 1 MiB messages
+        intake,
+        host="127.0.0.1",
+        port=0,
+        policy=ReceiverPolicy(auth_token=None),
+        max_body_bytes=1 << 20,
+        receive_budget_bytes=2 << 20,
+        receive_fair_seconds=60.0,
+    )
+    server.start()
     release = threading.Event()
 
     def stalled() -> Iterator[bytes]:
         release.wait(30)
         yield one_span().SerializeToString()
 
-    metadata = tuple(side.auth().items())
-    slots = receive_slots(
-        default("max_concurrent_decodes"), default("max_body_bytes"), default("max_receive_bytes")
-    )
-    with grpc.insecure_channel(side.grpc_target) as channel:
-        holders = [
-            channel.stream_unary(EXPORT).future(stalled(), metadata=metadata, timeout=60)
-            for _ in range(slots)
-        ]
-        time.sleep(1.0)  # every call reaches the handler and takes its slot
-        error = _export(side, one_span().SerializeToString())
-        assert error is not None and error.code() == grpc.StatusCode.UNAVAILABLE, error
-        assert "gRPC receive slots are busy" in (error.details() or ""), error.details()
-        refusals = [
-            float(line.rsplit(" ", 1)[1])
-            for line in httpx.get(f"http://127.0.0.1:{side.http_port}/metrics").text.splitlines()
-            if line.startswith(
-                'otel_label_studio_receiver_refused_requests_total{error_type="receive_budget"} '
-            )
-        ]
-        assert refusals and refusals[0] >= 1
-        trailers = dict(error.trailing_metadata() or ())
-        assert RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds >= 1
+    target = f"127.0.0.1:{port}"
+    try:
+        with grpc.insecure_channel(target) as channel:
+            holders = [channel.stream_unary(EXPORT).future(stalled(), timeout=60) for _ in range(2)]
+            time.sleep(1.0)  # every call reaches the handler and takes its slot
+            try:
+                channel.unary_unary(EXPORT)(one_span().SerializeToString(), timeout=10)
+                raise AssertionError("a call past the receive slots was taken")
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                assert "gRPC receive slots are busy" in (error.details() or ""), error.details()
+                trailers = dict(error.trailing_metadata() or ())
+                assert RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]).retry_delay.seconds >= 1
+            assert service.receiving.refused >= 1
 
-        exporter, spans = _grpc_exporter_and_spans(side)
-        outcome: list[SpanExportResult] = []
-        sender = threading.Thread(target=lambda: outcome.append(exporter.export(spans)))
-        sender.start()
-        time.sleep(3.0)  # the exporter is refused at least once while the slots are held
+            memory = InMemorySpanExporter()
+            provider = TracerProvider(resource=Resource.create({"service.name": "limits"}))
+            provider.add_span_processor(SimpleSpanProcessor(memory))
+            with provider.get_tracer("limits").start_as_current_span("work"):
+                pass
+            exporter = GrpcExporter(endpoint=target, insecure=True, timeout=20)
+            outcome: list[SpanExportResult] = []
+            spans = memory.get_finished_spans()
+            sender = threading.Thread(target=lambda: outcome.append(exporter.export(spans)))
+            sender.start()
+            time.sleep(3.0)  # the exporter is refused at least once while the slots are held
+            release.set()
+            for holder in holders:
+                holder.result(timeout=30)
+            sender.join(30)
+            exporter.shutdown()
+        assert outcome == [SpanExportResult.SUCCESS]
+    finally:
         release.set()
-        for holder in holders:
-            holder.result(timeout=30)
-        sender.join(30)
-        exporter.shutdown()
-    assert outcome == [SpanExportResult.SUCCESS]
+        server.stop(None)
+        spool.close()
 
 
 def test_a_grpc_sender_that_stalls_mid_request_is_cancelled_and_gives_its_slot_back(tmp_path):

@@ -17,14 +17,17 @@ class FakeLabelStudio:
     url = "http://label-studio.invalid"
     token_kind = "legacy token"
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "prompt") -> None:
         self.tasks: list[dict] = []
         self.import_sizes: list[int] = []
         self.lookups: list[list[str]] = []
+        self.updates: list[int] = []  # task ids updated in place
         self.fail_with: LabelStudioError | None = None
+        self._config = layout_for(mode, None).label_config
+        self._prediction_ids = 0
 
     def find_project(self, title, timeout=None):
-        return Project(1, title, layout_for("prompt", None).label_config)
+        return Project(1, title, self._config)
 
     def create_project(self, title, label_config, timeout=None):  # pragma: no cover - find always finds
         raise AssertionError("not expected")
@@ -36,6 +39,10 @@ class FakeLabelStudio:
         self.import_sizes.append(len(tasks))
         if any("POISON" in str(task["data"].get("prompt")) for task in tasks):
             raise LabelStudioError(ErrorKind.REJECTED, "HTTP 400: poisoned prompt", status=400)
+        for task in tasks:
+            for prediction in task["predictions"]:
+                self._prediction_ids += 1
+                prediction["id"] = self._prediction_ids
         self.tasks.extend(tasks)
         ids = list(range(len(self.tasks) - len(tasks), len(self.tasks)))
         return Imported(ids, sum(len(task["predictions"]) for task in tasks))
@@ -52,3 +59,14 @@ class FakeLabelStudio:
         for task_id, prediction in predictions:
             self.tasks[task_id]["predictions"].append(prediction)
         return len(predictions)
+
+    def update_task(self, task_id, data, meta, timeout=None):
+        self.tasks[task_id]["data"], self.tasks[task_id]["meta"] = data, meta
+        self.updates.append(task_id)
+
+    def update_prediction(self, prediction_id, prediction, timeout=None):
+        for task in self.tasks:
+            for kept in task["predictions"]:
+                if kept.get("id") == prediction_id:
+                    kept["result"] = prediction["result"]
+                    kept["model_version"] = prediction.get("model_version")

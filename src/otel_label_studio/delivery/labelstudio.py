@@ -340,6 +340,31 @@ class LabelStudioClient:
         )
         return int(getattr(created, "id", 0) or 0)
 
+    def update_task(
+        self, task_id: int, data: dict[str, Any], meta: dict[str, Any], timeout: float | None = None
+    ) -> None:
+        """Replace a task's data and meta in place (``tasks.update``): its annotations, drafts and
+        predictions stay as they are. A task deleted meanwhile is REJECTED (a 404 of the task, not
+        of its project)."""
+        _call(
+            lambda: self._client().tasks.update(
+                str(task_id), data=data, meta=meta, request_options=self._options(timeout)
+            )
+        )
+
+    def update_prediction(
+        self, prediction_id: int, prediction: dict[str, Any], timeout: float | None = None
+    ) -> None:
+        """Replace one prediction's result (and model version) in place."""
+        _call(
+            lambda: self._client().predictions.update(
+                prediction_id,
+                result=prediction["result"],
+                model_version=str(prediction.get("model_version") or ""),
+                request_options=self._options(timeout),
+            )
+        )
+
     def register_webhook(self, project_id: int, target: str, headers: dict[str, str]) -> tuple[int, bool]:
         """Annotation created/updated webhooks, with payload and ``headers``, to ``target``: the
         project's webhook to that URL updated (its headers replaced, made active), or a new one;

@@ -39,6 +39,7 @@ from ..store.queue import QueueFull, QueueItem, RecordQueue
 from ..store.run_codec import AnyRecord
 from . import threads
 from .backoff import label_studio_backoff
+from .completions import Completions
 from .labelstudio import (
     ErrorKind,
     FoundTask,
@@ -84,6 +85,7 @@ class WorkerStats:
     tasks_created: int = 0
     dead_lettered: int = 0
     already_present: int = 0  # found in Label Studio after a crash; not imported again
+    tasks_updated: int = 0  # tasks completed in place: a run whose top span came after its task
     predictions_repaired: int = 0  # tasks Label Studio saved without their prediction, given it again
     import_requests: int = 0
     failures: int = 0
@@ -139,6 +141,9 @@ class DeliveryWorker:
         self._after_import = after_import  # a test hook: runs between an import and its commit
         self._dead_in_batch = 0
         self._outages = OutageLog(client)
+        self._completions = Completions(
+            client, queue, timeout=timeout, clock=clock, shape=task_of, delivered=self._delivered
+        )
         self._loop = RetryLoop("otel-label-studio-delivery", self._attempt, finished=self._progressed)
         self._pruned_at = -PRUNE_EVERY_SECONDS
         self._progress = threading.Condition()  # notified after every delivery cycle, and at the end
@@ -301,6 +306,11 @@ class DeliveryWorker:
             landed, again = self._settle(target, maybe_landed)
             progressed = landed > 0
             group = [item for item in group if not item.in_flight or item in again]
+        if group:  # records completing an earlier task update it in place
+            updated = self._completions.updated
+            group = self._completions.settle(target, group)
+            self.stats.tasks_updated = self._completions.updated
+            progressed |= self._completions.updated > updated
         if group:
             self._dead_in_batch = 0
             self._import(key, target, group)

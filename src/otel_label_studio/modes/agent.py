@@ -1,6 +1,7 @@
 """Mode agent: one LangChain run, one task. A trace's spans are held until its run is whole
-(its top span ended, then ``run_grace``; or ``run_idle_timeout`` without one), then the run
-record (``runs.py``) becomes a task (``run_tasks.py``)."""
+(its top span ended and every span's parent came, then ``run_grace``; else ``run_idle_timeout``),
+then the run record (``runs.py``) becomes a task (``run_tasks.py``). A top span that comes after
+its run was queued without it completes that run's task in place."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ class AgentUnit(ReviewUnit):
     def decode(self, data: bytes) -> AnyRecord | None:
         return RunRecord.from_bytes(data) if is_run_bytes(data) else None
 
+    def replaces(self, record: AnyRecord) -> str | None:
+        """A run queued again once its late top span came completes the task made without it."""
+        return record.replaces if isinstance(record, RunRecord) else None
+
     def task(self, layout: AnyLayout, record: AnyRecord) -> dict:
         if not isinstance(layout, Layout):
             raise ValueError("a pairwise label config takes pairs, not single LLM calls or runs")
@@ -49,7 +54,8 @@ class AgentUnit(ReviewUnit):
         redact: Callable[[str], str] | None,
         gate: ReviewGate | None,
     ) -> RunAssembler | None:
-        """A trace's runs, released ``run_grace`` after their top span (``run_idle_timeout`` without one)."""
+        """A trace's runs, released ``run_grace`` after their top span once no span waits for its
+        parent (``run_idle_timeout`` otherwise)."""
         return RunAssembler(
             held_in(),
             grace=settings.run_grace,
@@ -63,6 +69,7 @@ class AgentUnit(ReviewUnit):
         return {
             "runs_released": runs.runs_released,
             "runs_incomplete": runs.runs_incomplete,
+            "runs_completed": runs.runs_completed,
             "runs_open": held.open_runs,
             "late_spans_dropped": runs.late_spans_dropped,
             "run_spans_dropped": runs.spans_dropped_full,

@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Collection, Mapping, Sequence
 
 from ..reading import dialects
 from ..reading.mapping import Mapper
 from ..reading.spanview import SpanView
+from ..store.assembly import Built
 from ..store.run_codec import AnyRecord
 from .pair_record import PairRecord
 from .pairs import form_pairs
@@ -42,6 +43,7 @@ class PairBuild:
     """Mode pairwise's ``assembly.Build``."""
 
     noun = "pairs"
+    waits_for_parents = False  # an LLM span's parents are not held: only time ends the wait
 
     def __init__(self, mapper: Mapper):
         self._mapper = mapper
@@ -55,8 +57,14 @@ class PairBuild:
         return False  # nothing ends a trace's wait but time
 
     def build(
-        self, views: list[SpanView], project: str | None
-    ) -> tuple[Sequence[AnyRecord], Callable[[], None]]:
+        self,
+        views: list[SpanView],
+        project: str | None,
+        *,
+        missing: Collection[str] = (),
+        released_as: Mapping[str, str] | None = None,
+    ) -> Built:
+        """``missing`` and ``released_as`` do not apply: no pair is kept to be completed."""
         mapped = self._mapper.map(views)
         for record in mapped.records:
             if not record.project:
@@ -79,7 +87,7 @@ class PairBuild:
                     pairing.unpaired[0].trace_id,
                 )
 
-        return records, count
+        return Built(records, count)
 
     def settle(self, *, queued: bool, refused: Sequence[AnyRecord] = ()) -> None:
         """Nothing to keep or give back: review rules do not apply to mode pairwise."""

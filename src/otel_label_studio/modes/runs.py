@@ -154,6 +154,9 @@ class RunRecord:
     service_name: str | None = None
     error: str | None = None  # the top span's error
     project: str | None = None  # the resource's label_studio.project, else the request's project header
+    # The span id of the record this run completes: the same run queued before its top span came
+    # (``assembly.RunAssembler``); delivery updates that record's task in place instead of adding one.
+    replaces: str | None = None
 
     @property
     def model(self) -> str | None:

@@ -71,6 +71,11 @@ class ReviewUnit(ABC):
 
         return AnswerReading(label_config)
 
+    def replaces(self, record: AnyRecord) -> str | None:
+        """The span id of the record whose task this one completes (delivery updates that task in
+        place instead of importing a second one); None: a task of its own."""
+        return None
+
     @abstractmethod
     def task(self, layout: AnyLayout, record: AnyRecord) -> dict:
         """The record's task in a project of ``layout``; ValueError when that layout cannot show it

@@ -19,12 +19,17 @@ spool. gRPC's Python API hands over a message only once it is whole, so its byte
 charged as they arrive (as OTLP/HTTP does): a receive slot stands for a whole message instead,
 and there are as many as the receive budget holds messages of the body cap (256 MiB / 64 MiB:
 4 by default), never fewer than the decode slots. A slow sender holds a receive slot, never a
-decode slot, and for at most ``RECEIVE_SECONDS``; stalled gRPC calls never hold what OTLP/HTTP
-senders need, but as many stalled calls as there are receive slots do keep other gRPC calls
-waiting until they are cancelled. A call that finds no free slot within the gate's wait is
-answered UNAVAILABLE with ``google.rpc.retryinfo-bin`` (the one key the OpenTelemetry
-exporters read to wait before retrying), as a full spool is, its body unread. gRPC itself
-queues calls past ``workers``; nothing is refused with a code senders do not retry.
+decode slot, and for at most ``RECEIVE_SECONDS``. A call that has sent nothing and one halfway
+through a large body look the same here, so a slot is not held against others for long: once a
+call has held its slot for ``RECEIVE_FAIR_SECONDS`` without its message, a call waiting for a
+slot takes it (``limits.ReceiveSlots``: the longest-held is cancelled, CANCELLED, which senders
+retry). Stalled calls (opened, then silent) therefore delay other senders by that much at most,
+however many there are, instead of holding every slot until they are cancelled; the price is
+that a sender needing longer than that to send one message can be cancelled while the receiver
+is busy. A call that finds no free slot within the gate's wait is answered UNAVAILABLE with
+``google.rpc.retryinfo-bin`` (the one key the OpenTelemetry exporters read to wait before
+retrying), as a full spool is, its body unread. gRPC itself queues calls past ``workers``;
+nothing is refused with a code senders do not retry.
 
 What a waiting call holds is its HTTP/2 flow-control window. gRPC's bandwidth-delay probing
 grows that window to tens of MiB per stream on a fast link, so it is turned off and each
@@ -59,8 +64,9 @@ from ..config import default
 from .intake import PROJECT_HEADER, Intake, project_from_header
 from .judge_intake import JudgeIntake
 from .limits import (
-    RECEIVE_BUDGET,
+    RECEIVE_FAIR_SECONDS,
     DecodeGate,
+    ReceiveSlots,
 )
 from .otlp import PROTOBUF, OtlpError, parse_request
 from .policy import BUSY, ReceiverPolicy, Refusal
@@ -70,9 +76,11 @@ _logger = logging.getLogger(__name__)
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 RETRY_INFO_KEY = "google.rpc.retryinfo-bin"
-GRPC_WORKERS = 16
+GRPC_WORKERS = 64
 """Threads taking calls: a call waits here for a receive slot holding no body, so this can be
-larger than the gate's slots; calls past it queue in gRPC, their bodies unread."""
+larger than the gate's slots; calls past it queue in gRPC, their bodies unread. A call that stalls
+holds its thread until it is cancelled (its slot taken back for a waiting call, or
+``RECEIVE_SECONDS``), so there are many: a thread that waits costs no body."""
 
 RECEIVE_SECONDS = 60.0
 """Longest a request message may take to arrive once its receive slot is taken (64 MiB at
@@ -92,13 +100,13 @@ class ExportService:
         self,
         policy: ReceiverPolicy,
         gate: DecodeGate,
-        receiving: DecodeGate | None = None,
+        receiving: ReceiveSlots | None = None,
         receive_seconds: float = RECEIVE_SECONDS,
         responses: dict[str, int] | None = None,
     ):
         self._policy = policy
         self._gate = gate
-        self.receiving = receiving or DecodeGate(gate.slots, name="gRPC receive slots", bound=RECEIVE_BUDGET)
+        self.receiving = receiving or ReceiveSlots(gate.slots)
         self._receive_seconds = receive_seconds
         self.responses: dict[str, int] = {} if responses is None else responses
 
@@ -130,8 +138,9 @@ class ExportService:
         except ValueError as exc:
             raise OtlpError(400, f"malformed request: {exc}") from None
         try:
-            with self.receiving.slot():
+            with self.receiving.receiving(context.cancel) as received:
                 body = self._receive(messages, context)  # only now, inside a receive slot
+                received()  # whole: from now on its slot is not taken back
                 if body is None:
                     raise OtlpError(400, "Export needs one request message")
                 with self._gate.slot():
@@ -176,7 +185,7 @@ class TraceService(ExportService):
         policy: ReceiverPolicy,
         gate: DecodeGate,
         max_spans: int = default("max_spans_per_request"),
-        receiving: DecodeGate | None = None,
+        receiving: ReceiveSlots | None = None,
         receive_seconds: float = RECEIVE_SECONDS,
     ):
         super().__init__(policy, gate, receiving, receive_seconds)
@@ -219,6 +228,7 @@ def make_grpc_server(
     receive_seconds: float = RECEIVE_SECONDS,
     receive_budget_bytes: int = default("max_receive_bytes"),
     judge: JudgeIntake | None = None,
+    receive_fair_seconds: float = RECEIVE_FAIR_SECONDS,
 ) -> tuple[grpc.Server, TraceService, int]:
     """A started-ready server bound to host:port; raises ValueError when the port cannot be bound.
 
@@ -227,10 +237,8 @@ def make_grpc_server(
     and at least the gate's slots. With ``judge``, LogsService/Export takes judge results too,
     sharing the traces service's slots and counts."""
     gate = gate or DecodeGate()
-    receiving = DecodeGate(
-        receive_slots(gate.slots, max_body_bytes, receive_budget_bytes),
-        name="gRPC receive slots",
-        bound=RECEIVE_BUDGET,
+    receiving = ReceiveSlots(
+        receive_slots(gate.slots, max_body_bytes, receive_budget_bytes), fair_seconds=receive_fair_seconds
     )
     service = TraceService(intake, policy, gate, max_spans, receiving, receive_seconds)
     server = grpc.server(

@@ -22,10 +22,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import threading
+import time
 from typing import AsyncIterator, Callable, Iterator
 
 from ..config import default
+
+_logger = logging.getLogger(__name__)
 
 # The user's bounds (decode slots, spans per request, read timeout, receive budget) are settings:
 # their defaults and documentation are in config.Settings.
@@ -171,6 +175,105 @@ class DecodeGate:
             self._waiters.remove(waiter)
             self.refused += 1
         raise Busy(f"all {self.slots} {self.name} are busy", bound=self.bound)
+
+
+RECEIVE_FAIR_SECONDS = 0.5
+"""How long a gRPC call keeps its receive slot, once it has one, whatever else happens. gRPC's
+Python API hands over a request message only once it is whole, so a call that has sent nothing
+and one that is halfway through a large body look the same; past this, while every receive slot
+is taken and another call waits, the call that has held its slot longest without its message is
+cancelled (CANCELLED, which OTLP senders retry) and the slot goes on. 64 MiB arrive in about half
+a second at 1 Gbit/s."""
+
+
+class _Holder:
+    """A call holding a receive slot while its message arrives."""
+
+    __slots__ = ("cancel", "since")
+
+    def __init__(self, since: float, cancel: Callable[[], None]):
+        self.since = since
+        self.cancel = cancel
+
+
+class ReceiveSlots(DecodeGate):
+    """gRPC's receive slots: a ``DecodeGate`` whose slot a waiting call takes from a call that holds
+    one without its message past ``fair_seconds`` (``RECEIVE_FAIR_SECONDS``): stalled senders hold
+    slots only while nobody else needs them, so they cannot keep other senders waiting. What a slot
+    bounds (how many whole messages are held at once) is unchanged."""
+
+    def __init__(
+        self,
+        slots: int,
+        wait_seconds: float = DECODE_WAIT_SECONDS,
+        *,
+        fair_seconds: float = RECEIVE_FAIR_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "gRPC receive slots",
+        bound: str = RECEIVE_BUDGET,
+    ):
+        super().__init__(slots, wait_seconds, name=name, bound=bound)
+        self.fair_seconds = fair_seconds
+        self._clock = clock
+        self._receiving: list[_Holder] = []  # oldest first
+        self.preempted = 0  # calls cancelled to give their slot to a waiting call
+
+    @contextlib.contextmanager
+    def receiving(self, cancel: Callable[[], None]) -> Iterator[Callable[[], None]]:
+        """Hold a slot for the body of the ``with`` (``Busy`` when none frees up in time); until the
+        function it gives is called (the message is whole), ``cancel`` may be called to take the
+        slot back for a waiting call."""
+        self.acquire()
+        holder = _Holder(self._clock(), cancel)
+        with self._lock:
+            self._receiving.append(holder)
+
+        def received() -> None:
+            with self._lock:
+                if holder in self._receiving:
+                    self._receiving.remove(holder)
+
+        try:
+            yield received
+        finally:
+            received()
+            self.release()
+
+    def acquire(self) -> None:
+        """Take a slot, waiting up to the gate's wait; meanwhile, take one from a call that has held
+        it past ``fair_seconds`` without its message. ``Busy`` when none frees."""
+        event = threading.Event()
+        waiter = self._enter(event.set)
+        if waiter is None:
+            return
+        deadline = self._clock() + self._wait
+        while not event.is_set():
+            left = deadline - self._clock()
+            if left <= 0:
+                break
+            event.wait(min(left, self._preempt()))
+        self._leave(waiter)
+
+    def _preempt(self) -> float:
+        """Cancel the call that has held its slot longest without its message, once it has held it
+        for ``fair_seconds``; how long to wait before looking again."""
+        now = self._clock()
+        with self._lock:
+            if not self._receiving:
+                return self.fair_seconds
+            oldest = self._receiving[0]
+            due = oldest.since + self.fair_seconds - now
+            if due > 0:
+                return due
+            self._receiving.pop(0)
+            self.preempted += 1
+        _logger.info(
+            "A gRPC call held a receive slot %.1f s without its message while another call waited: "
+            "cancelled (its sender retries)",
+            now - oldest.since,
+        )
+        oldest.cancel()  # its call ends, its slot goes to the longest waiter
+        return self.fair_seconds
 
 
 class ReceiveBudget:

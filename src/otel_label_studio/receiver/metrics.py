@@ -173,8 +173,16 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "otel_label_studio.runs.incomplete",
         COUNTER,
         "{run}",
-        "Mode agent: runs queued without their top span, after the idle timeout.",
+        "Mode agent: runs queued without their top span (several subtrees under a span that never came, or a "
+        "top-most span that cannot be a top), after the idle timeout.",
         lambda r: r.runs[0].runs_incomplete if r.runs is not None else None,
+    ),
+    Instrument(
+        "otel_label_studio.runs.completed",
+        COUNTER,
+        "{run}",
+        "Mode agent: runs queued again, whole, when their top span came after they were queued without it.",
+        lambda r: r.runs[0].runs_completed if r.runs is not None else None,
     ),
     Instrument(
         "otel_label_studio.runs.late_spans",
@@ -351,6 +359,13 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "{request}",
         "Import requests sent to Label Studio.",
         lambda r: r.worker.import_requests,
+    ),
+    Instrument(
+        "otel_label_studio.delivery.updated_tasks",
+        COUNTER,
+        "{task}",
+        "Tasks updated in place, their annotations kept: a run completed after its task was made.",
+        lambda r: r.worker.tasks_updated,
     ),
     Instrument(
         "otel_label_studio.delivery.repaired_predictions",

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 from .queue import AddResult, DeadLetter, QueueItem, QueueStats
 from .run_codec import AnyRecord
@@ -130,6 +130,10 @@ class MemoryQueue:
 
     def forget_delivered(self) -> int:
         return 0  # bounded by count already
+
+    def holds(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        with self._lock:
+            return {key for key in keys if key in self._entries}
 
     def stats(self) -> QueueStats:
         now = self._clock()

@@ -10,7 +10,7 @@ implementations sees only ``RecordQueue``: what differs between them that a call
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Collection, Iterable, Protocol, Sequence
 
 from .run_codec import AnyRecord
 
@@ -97,5 +97,10 @@ class RecordQueue(Protocol):
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
     def retry_dead_letters(self) -> int: ...
     def forget_delivered(self) -> int: ...
+    def holds(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these records (trace_id, span_id) still wait for delivery: due, deferred or in
+        flight (not delivered, not dead)."""
+        ...
+
     def stats(self) -> QueueStats: ...
     def close(self) -> None: ...

@@ -146,17 +146,30 @@ def _decode(value: Any) -> Any:
     return value
 
 
+FOREIGN = b""
+"""The ``view`` of a held span that is no run span but the parent a run span hangs under (a web
+request's span, say): only its id is kept, to say that parent came."""
+
+
 @dataclass(frozen=True, slots=True)
 class HeldPiece:
     """One span of a run not yet whole, as the hold keeps it."""
 
     span_id: str
     trace_id: str
-    parent_span_id: str
+    parent_span_id: str  # "" for a root, and for a ``FOREIGN`` span (nothing waits for its parent)
     top: bool  # it can be the run's top span (``runs.looks_like_top``)
     received_at: float  # wall clock: timers resume after a restart
     project: str | None
-    view: bytes | SpanView  # ``encode_view`` in the spool; the view itself in memory
+    view: bytes | SpanView  # ``encode_view`` in the spool; the view itself in memory; ``FOREIGN``
+    # The span id of the record the piece went out in before, when its run was queued without its
+    # top and taken back when the top came ("" when the review rules kept that run out).
+    released_as: str | None = None
+    completes: bool = False  # it is that top: its trace's released pieces are held again with it
+
+    @property
+    def foreign(self) -> bool:
+        return self.view == FOREIGN
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +177,14 @@ class OpenTrace:
     trace_id: str
     last_arrival: float
     has_top: bool
+    waiting: frozenset[str] = frozenset()  # parents its pieces hang under that have not come
+
+
+@dataclass(frozen=True, slots=True)
+class KeptTrace:
+    """Pieces of a trace queued as a run without its top and kept, so the top can still complete it."""
+
+    trace_id: str
+    released_at: float
+    span_ids: frozenset[str]
+    missing: frozenset[str]  # the parents they wait for: any of them coming completes the run

@@ -19,13 +19,12 @@ committed is touched, and the next write that fits succeeds.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
 import threading
 import time
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 from ..modes.units import decode_record
 from ..reading.record import LLMRecord  # noqa: F401 (kept for importers)
@@ -40,7 +39,7 @@ from .durable import (
     rollback,
 )
 from .queue import AddResult, DeadLetter, QueueFull, QueueItem, QueueStats
-from .run_codec import AnyRecord, HeldPiece, OpenTrace
+from .run_codec import FOREIGN, AnyRecord, HeldPiece, KeptTrace, OpenTrace
 
 _logger = logging.getLogger(__name__)
 
@@ -89,6 +88,8 @@ CREATE TABLE IF NOT EXISTS run_pieces (
     received_at REAL NOT NULL,
     project TEXT,
     view BLOB NOT NULL,
+    released_as TEXT,
+    released_at REAL,
     PRIMARY KEY (trace_id, span_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS judge_results (
@@ -162,6 +163,7 @@ class Spool:
             pages = min(WAL_AUTOCHECKPOINT_PAGES, max(100, max_bytes // self._page_size // 8))
             self._db.execute(f"PRAGMA wal_autocheckpoint={pages}")
             self._db.executescript(_SCHEMA)
+            _add_columns(self._db)
             self._depth = self._count("pending")
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -412,12 +414,24 @@ class Spool:
     def _count(self, table: str) -> int:
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
+    def holds(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (trace_id, span_id) still wait for delivery: due, deferred or in flight."""
+        keys = list(keys)
+        found: set[tuple[str, str]] = set()
+        with self._lock:
+            for start in range(0, len(keys), 400):
+                chunk = keys[start : start + 400]
+                found.update(
+                    self._db.execute(
+                        "SELECT trace_id, span_id FROM pending WHERE "
+                        + " OR ".join(["(trace_id = ? AND span_id = ?)"] * len(chunk)),
+                        [value for key in chunk for value in key],
+                    ).fetchall()
+                )
+        return found
+
     def _size(self) -> int:
-        total = 0
-        for suffix in ("", "-wal"):
-            with contextlib.suppress(OSError):
-                total += os.path.getsize(self.path + suffix)
-        return total
+        return _file_size(self.path) + _file_size(self.path + "-wal")
 
     def _used_bytes(self, *, reclaim: bool) -> int:
         """What the byte limit counts: the pages in use plus the WAL file. With ``reclaim``, a WAL
@@ -427,7 +441,7 @@ class Spool:
         pages = self._db.execute("PRAGMA page_count").fetchone()[0]
         free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         in_use = (pages - free) * self._page_size
-        wal = self._wal_size()
+        wal = _file_size(self.path + "-wal")
         if reclaim and in_use <= self._max_bytes < in_use + wal and time.monotonic() >= self._next_truncate:
             self._db.execute(f"PRAGMA busy_timeout={TRUNCATE_BUSY_MS}")
             try:
@@ -439,14 +453,8 @@ class Spool:
                 self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             if busy:
                 self._next_truncate = time.monotonic() + WAL_TRUNCATE_RETRY_SECONDS
-            wal = self._wal_size()
+            wal = _file_size(self.path + "-wal")
         return in_use + wal
-
-    def _wal_size(self) -> int:
-        try:
-            return os.path.getsize(self.path + "-wal")
-        except OSError:
-            return 0
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
@@ -461,23 +469,30 @@ class Spool:
 
 class SpoolHold:
     """The hold's table in the spool's file (``run_pieces``): spans of traces not yet released, on
-    the spool's connection, so a release queues its records and drops its pieces in one transaction."""
+    the spool's connection, so a release queues its records and drops its pieces in one transaction;
+    and the pieces of runs released without their top, kept (``released_at`` set) until the top
+    comes or the assembler forgets them."""
 
     encode = True  # pieces are kept as bytes (``run_codec.encode_view``)
 
     def __init__(self, spool: Spool):
         self._spool = spool
 
-    def hold(self, pieces: Sequence[HeldPiece]) -> set[str]:
-        """Commit run pieces (a span seen again replaces itself); raises ``QueueFull`` when the spool
-        is over its byte limit or the disk is full: the sender retries, nothing was acknowledged.
-        No span is refused (the in-memory hold refuses spans past its cap)."""
+    def hold(self, pieces: Sequence[HeldPiece], revive: Collection[str] = ()) -> set[str]:
+        """Commit run pieces (a span seen again replaces itself) and hold the kept pieces of the
+        traces in ``revive`` again; raises ``QueueFull`` when the spool is over its byte limit or
+        the disk is full: the sender retries, nothing was acknowledged. No span is refused (the
+        in-memory hold refuses spans past its cap)."""
         spool = self._spool
-        if not pieces:
+        if not pieces and not revive:
             return set()
         with spool._lock:
             _refuse_over_bytes(spool)
             with spool._transaction():
+                spool._db.executemany(
+                    "UPDATE run_pieces SET released_at = NULL WHERE trace_id = ? AND released_at IS NOT NULL",
+                    [(trace_id,) for trace_id in revive],
+                )
                 spool._db.executemany(
                     "INSERT OR REPLACE INTO run_pieces (span_id, trace_id, parent_span_id, top_candidate, "
                     "received_at, project, view) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -491,26 +506,68 @@ class SpoolHold:
         return set()
 
     def open_traces(self) -> list[OpenTrace]:
-        """Each trace with held pieces: its last arrival and whether a top candidate came."""
+        """Every trace with held pieces, as ``states`` tells them."""
+        return self.states(None, waiting=True)
+
+    def states(self, trace_ids: Collection[str] | None, *, waiting: bool) -> list[OpenTrace]:
+        """Each trace (None: every one) with held pieces: its last arrival, whether a top candidate
+        came and, with ``waiting``, the parents its pieces hang under that are not held."""
+        where, values = "", list(trace_ids or ())
+        if trace_ids is not None:
+            if not values:
+                return []
+            where = f" AND p.trace_id IN ({', '.join('?' * len(values))})"
         with self._spool._lock:
-            rows = self._spool._db.execute(
-                "SELECT trace_id, max(received_at), max(top_candidate) FROM run_pieces GROUP BY trace_id"
+            db = self._spool._db
+            rows = db.execute(
+                "SELECT p.trace_id, max(p.received_at), max(p.top_candidate) FROM run_pieces p "
+                f"WHERE p.released_at IS NULL{where} GROUP BY p.trace_id",
+                values,
             ).fetchall()
-        return [OpenTrace(trace_id, last, bool(top)) for trace_id, last, top in rows]
+            parents = (
+                db.execute(
+                    "SELECT p.trace_id, p.parent_span_id FROM run_pieces p WHERE p.released_at IS NULL "
+                    f"AND p.parent_span_id != ''{where} AND NOT EXISTS (SELECT 1 FROM run_pieces q WHERE "
+                    "q.trace_id = p.trace_id AND q.span_id = p.parent_span_id AND q.released_at IS NULL)",
+                    values,
+                ).fetchall()
+                if waiting
+                else []
+            )
+        awaited: dict[str, set[str]] = {}
+        for trace_id, parent in parents:
+            awaited.setdefault(trace_id, set()).add(parent)
+        return [  # an empty frozenset is 216 bytes each: the traces waiting for nothing share the default
+            OpenTrace(trace_id, last, bool(top), frozenset(awaited[trace_id]))
+            if trace_id in awaited
+            else OpenTrace(trace_id, last, bool(top))
+            for trace_id, last, top in rows
+        ]
 
     def pieces(self, trace_id: str) -> list[HeldPiece]:
         with self._spool._lock:
             rows = self._spool._db.execute(
-                "SELECT span_id, trace_id, parent_span_id, top_candidate, received_at, project, view "
-                "FROM run_pieces WHERE trace_id = ?",
+                "SELECT span_id, trace_id, parent_span_id, top_candidate, received_at, project, view, "
+                "released_as FROM run_pieces WHERE trace_id = ? AND released_at IS NULL",
                 (trace_id,),
             ).fetchall()
-        return [HeldPiece(s, t, parent, bool(top), *rest) for s, t, parent, top, *rest in rows]
+        return [
+            HeldPiece(s, t, parent, bool(top), at, project, view or FOREIGN, released_as)
+            for s, t, parent, top, at, project, view, released_as in rows
+        ]
 
-    def release(self, trace_id: str, span_ids: Sequence[str], records: Sequence[AnyRecord]) -> AddResult:
-        """Queue a trace's run records and delete the pieces they were built from, in one transaction:
-        a crash leaves either the pieces or the queued runs, never both, never neither. Not refused
-        for the row limit (the pieces were acknowledged already); how many records were added."""
+    def release(
+        self,
+        trace_id: str,
+        span_ids: Sequence[str],
+        records: Sequence[AnyRecord],
+        kept: Mapping[str, str] | None = None,
+        at: float = 0.0,
+    ) -> AddResult:
+        """Queue a trace's run records, delete the pieces they were built from and keep those in
+        ``kept`` (span id -> the span id of the record they went out in), in one transaction: a
+        crash leaves either the pieces or the queued runs, never both, never neither. Not refused
+        for the row limit (the pieces were acknowledged already); what the queue did."""
         spool = self._spool
         now = spool._clock()
         rows = [(record.trace_id, record.span_id, record.to_bytes(), now) for record in records]
@@ -521,9 +578,42 @@ class SpoolHold:
                     "DELETE FROM run_pieces WHERE trace_id = ? AND span_id = ?",
                     [(trace_id, span_id) for span_id in span_ids],
                 )
+                spool._db.executemany(
+                    "UPDATE run_pieces SET released_as = ?, released_at = ? "
+                    "WHERE trace_id = ? AND span_id = ?",
+                    [(released_as, at, trace_id, span_id) for span_id, released_as in (kept or {}).items()],
+                )
             spool._depth += added
             spool._disk.written()
         return AddResult(added, len(rows) - added)
+
+    def kept(self) -> list[KeptTrace]:
+        """The traces with kept pieces (read once, at start): when, which spans, the parents missing."""
+        with self._spool._lock:
+            rows = self._spool._db.execute(
+                "SELECT trace_id, span_id, parent_span_id, released_at FROM run_pieces "
+                "WHERE released_at IS NOT NULL"
+            ).fetchall()
+        traces: dict[str, tuple[float, dict[str, str]]] = {}
+        for trace_id, span_id, parent, at in rows:
+            last, spans = traces.setdefault(trace_id, (at, {}))
+            spans[span_id] = parent
+            traces[trace_id] = (max(last, at), spans)
+        return [
+            KeptTrace(trace_id, at, frozenset(spans), frozenset(spans.values()) - spans.keys() - {""})
+            for trace_id, (at, spans) in traces.items()
+        ]
+
+    def forget(self, trace_ids: Collection[str]) -> None:
+        spool = self._spool
+        try:
+            with spool._lock, spool._transaction():
+                spool._db.executemany(
+                    "DELETE FROM run_pieces WHERE trace_id = ? AND released_at IS NOT NULL",
+                    [(trace_id,) for trace_id in trace_ids],
+                )
+        except DiskFull:  # dropped at the next restart's first forget
+            pass
 
 
 class SpoolJudgeResults:
@@ -655,6 +745,22 @@ class SpoolJudgeResults:
                 ).rowcount
         except DiskFull:
             return 0
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Columns a file made by an earlier version lacks: ``run_pieces`` keeps the pieces of runs
+    released without their top (``released_as``, ``released_at``) since issue 26."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(run_pieces)")}
+    for column, kind in (("released_as", "TEXT"), ("released_at", "REAL")):
+        if column not in have:
+            db.execute(f"ALTER TABLE run_pieces ADD COLUMN {column} {kind}")
 
 
 def _over_bytes(spool: Spool) -> bool:
