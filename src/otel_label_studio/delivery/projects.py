@@ -97,24 +97,25 @@ class Projects:
 
     def _create(self, key: str, timeout: float | None) -> Target:
         """Create the project of a title, then converge: when the title has another project with a
-        lower id (made by a process no claim reached), use that one and delete ours while it has no tasks."""
+        lower id (made by a process no claim reached), use that one, and delete every empty duplicate
+        of it with our label config (``_drop_duplicates``)."""
         created = self._client.create_project(
             key, self._layout.label_config, timeout, reviewers_per_task=self._reviewers_per_task
         )
         _logger.info("Created Label Studio project %r (id %d)", key, created.id)
-        first = self._client.find_project(key, timeout)  # the lowest id: the one every lookup picks
-        if first is not None and first.id < created.id:
-            empty = self._client.task_count(created.id) == 0
-            if empty:
-                self._client.delete_project(created.id, timeout)
+        titled = self._client.projects_titled(key, timeout)
+        first = titled[0] if titled else created  # the lowest id: the one every lookup picks
+        if first.id < created.id or len(titled) > 1:
+            dropped = self._drop_duplicates(first.id, titled, timeout)
             _logger.warning(
-                "Project %r was also created by a process no claim reached (id %d): tasks go to it, the "
-                "lowest id; ours (id %d) %s. Give every replica and exporter the same state_url.",
+                "Project %r was also created by a process no claim reached: tasks go to the lowest id "
+                "(%d); the empty duplicates (ids %s) were deleted. Give every replica and exporter the "
+                "same state_url.",
                 key,
                 first.id,
-                created.id,
-                "was deleted" if empty else "has tasks already and stays",
+                ", ".join(str(n) for n in dropped) or "none",
             )
+        if first.id < created.id:
             target = self._lookup(key, timeout)
             if target is None:
                 raise LabelStudioError(ErrorKind.TRANSIENT, f"project {key!r} is being replaced; retried")
@@ -123,6 +124,27 @@ class Projects:
         target = self._targets[key] = Target(created, self._layout)
         self._misfits.pop(key, None)
         return target
+
+    def _drop_duplicates(self, first: int, titled: list[Project], timeout: float | None) -> list[int]:
+        """Delete the projects of a title above its lowest id that have our label config and no task.
+
+        Every process delivers to the lowest id, so a higher one is a duplicate that nobody fills: ours,
+        another process's, or one Label Studio made itself (on SQLite it replays a request that met a
+        locked database, and a project whose first attempt was committed is made twice). Another
+        process may delete the same one at once: a project already gone counts as deleted."""
+        dropped = []
+        for project in titled:
+            if project.id == first or not _same_config(project.label_config, self._layout.label_config):
+                continue
+            try:
+                if self._client.task_count(project.id) == 0:
+                    self._client.delete_project(project.id, timeout)
+                    dropped.append(project.id)
+            except LabelStudioError as exc:
+                if exc.kind != ErrorKind.PROJECT_GONE:
+                    raise
+                dropped.append(project.id)
+        return dropped
 
     def _add_view(self, project: Project, timeout: float | None) -> None:
         """Give a new project the Data Manager tab its layout reads well in; never stops delivery."""
