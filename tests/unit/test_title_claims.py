@@ -1,6 +1,7 @@
 """One project per title, the parts that need no Label Studio: a claim is held by one holder at a time,
-and a process that created a title another had created too converges on the lowest id, deleting its
-own while it is empty (the race itself, against the real Label Studio: test_project_claims.py)."""
+and a process that created a title another had created too converges on the lowest id; the one that
+made the highest id deletes the empty duplicates (the race itself, against the real Label Studio:
+test_project_claims.py)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,7 @@ def _projects(client, tmp_path) -> Projects:
         project_name="T",
         config_given=False,
         claims=LocalTitleClaims(client.url, str(tmp_path)),
+        sleep=lambda seconds: None,
     )
 
 
@@ -111,3 +113,21 @@ def test_every_empty_duplicate_of_ours_goes_also_one_nobody_created_or_one_alrea
     assert target.project.id == 3
     assert client.deleted == [7]  # 5 was gone already; 6 is not ours
     assert sorted(client.projects) == [3, 6]
+
+
+class CreatedBeforeAnother(TwoCreators):
+    """We made id 7, and another process made id 9 after us: it deletes the duplicates, we do not (two
+    deletes at once switch Label Studio's signals off)."""
+
+    def create_project(self, title, label_config, timeout=None, *, reviewers_per_task=1):
+        self.projects[3] = Project(3, title, label_config)
+        self.projects[7] = Project(7, title, label_config)
+        self.projects[9] = Project(9, title, label_config)
+        return self.projects[7]
+
+
+def test_only_the_process_that_made_the_highest_id_deletes_duplicates(tmp_path):
+    client = CreatedBeforeAnother()
+    target = _projects(client, tmp_path).resolve("T")
+    assert target.project.id == 3
+    assert client.deleted == [] and sorted(client.projects) == [3, 7, 9]
