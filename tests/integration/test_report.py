@@ -29,12 +29,12 @@ from otel_label_studio import PROMPT_CONFIG
 from otel_label_studio.analysis.report import Scale, build_report, render_text
 from otel_label_studio.delivery.labelstudio import LabelStudioClient
 from otel_label_studio.judges.judge import judge_prediction, score_to_rating
+from tests.support.label_studio_users import sign_up
 from tests.support.prerequisites import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
-SECOND_PASSWORD = "second-reviewer-pw-7431"
 
 # task: (judge score, first reviewer's rating, second reviewer's rating or None)
 PLANTED = [
@@ -56,26 +56,6 @@ def test_score_to_rating_is_documented_mapping():
     assert [score_to_rating(s) for s in (4.0, 2.5, 5)] == [4, 3, 5]  # already on the scale
     assert [score_to_rating(s) for s in (-0.1, 5.5, math.nan)] == [None, None, None]
     assert score_to_rating(0.5, max_rating=10) == 6
-
-
-def sign_up(url: str, admin: LabelStudio, email: str) -> str:
-    """A second user joins through the organization's invite link; their legacy API token."""
-    invite = admin.organizations.invites.get_invite_link()
-    token = str(invite.token)
-    with httpx.Client(base_url=url, timeout=30, follow_redirects=False) as browser:
-        browser.get(f"/user/signup/?token={token}")
-        answer = browser.post(
-            f"/user/signup/?token={token}",
-            data={
-                "csrfmiddlewaretoken": browser.cookies.get("csrftoken", ""),
-                "email": email,
-                "password": SECOND_PASSWORD,
-            },
-            headers={"Referer": f"{url}/user/signup/"},
-        )
-        assert answer.status_code in (200, 302), answer.text[:500]
-        key = browser.get("/api/current-user/token").json()
-    return str(key["token"])
 
 
 def rating(stars: int) -> dict:

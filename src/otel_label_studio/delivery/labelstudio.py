@@ -154,19 +154,22 @@ class LabelStudioClient:
         return Project(int(project.id), str(project.title or ""), str(project.label_config or ""))
 
     def find_project(self, title: str, timeout: float | None = None) -> Project | None:
-        """The project whose title equals ``title`` exactly (the API filter only 'contains')."""
+        """The project whose title equals ``title`` exactly, the lowest id when there are several."""
+        titled = self.projects_titled(title, timeout)
+        return titled[0] if titled else None
 
-        def lookup() -> Project | None:
+    def projects_titled(self, title: str, timeout: float | None = None) -> list[Project]:
+        """Every project whose title equals ``title`` exactly (the API filter only 'contains'), lowest
+        id first."""
+
+        def lookup() -> list[Project]:
             pager: Any = self._client().projects.list(
                 title=title, page_size=100, request_options=self._options(timeout)
             )
-            matches = [p for p in pager if p.title == title]
-            if not matches:
-                return None
-            first = min(matches, key=lambda p: int(p.id or 0))
-            return Project(int(first.id or 0), title, str(first.label_config or ""))
+            matches = sorted((p for p in pager if p.title == title), key=lambda p: int(p.id or 0))
+            return [Project(int(p.id or 0), title, str(p.label_config or "")) for p in matches]
 
-        return _call(lookup)
+        return cast("list[Project]", _call(lookup))
 
     def delete_project(self, project_id: int, timeout: float | None = None) -> None:
         """Delete a project (one this process created twice at once, before any task went in)."""

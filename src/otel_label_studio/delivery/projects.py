@@ -30,6 +30,7 @@ _logger = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 60.0  # how long a misfit verdict stands before the project is looked at again
 CLAIM_SECONDS = 30.0  # how long a new title's creation waits for another process creating it
+SETTLE_SECONDS = 2.0  # how long a title made twice waits for the other creations before converging
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Projects:
         reviewers_per_task: int = 1,
         now: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         shared: SharedState | None = None,
         claims: TitleClaims | None = None,
     ):
@@ -61,6 +63,7 @@ class Projects:
         self._reviewers_per_task = reviewers_per_task
         self._now = now
         self._clock = clock
+        self._sleep = sleep
         self._targets: dict[str, Target] = {}
         self._misfits: dict[str, tuple[float, LabelStudioError]] = {}
         self._warned: set[int] = set()  # projects whose differing config was said once already
@@ -92,37 +95,79 @@ class Projects:
             with self._claims.claim(key, max(timeout or 0.0, CLAIM_SECONDS)):
                 target = self._lookup(key, timeout)  # made by whoever held the claim before
                 if target is None:
-                    target = self._create(key, timeout)
-            return target
+                    return self._create(key, timeout)
+            # made while we waited: when a process no claim reached made it too, the lowest id may not
+            # be listed yet (Label Studio on SQLite commits a replayed create late); look once more
+            self._sleep(SETTLE_SECONDS)
+            self.forget(key)
+            return self._lookup(key, timeout) or target
 
     def _create(self, key: str, timeout: float | None) -> Target:
-        """Create the project of a title, then converge: when the title has another project with a
-        lower id (made by a process no claim reached), use that one and delete ours while it has no tasks."""
+        """Create the project of a title, then converge when another process made it too (one no claim
+        reached): every process delivers to the lowest id, and one of them deletes the empty duplicates
+        (``_converge``)."""
         created = self._client.create_project(
             key, self._layout.label_config, timeout, reviewers_per_task=self._reviewers_per_task
         )
         _logger.info("Created Label Studio project %r (id %d)", key, created.id)
-        first = self._client.find_project(key, timeout)  # the lowest id: the one every lookup picks
-        if first is not None and first.id < created.id:
-            empty = self._client.task_count(created.id) == 0
-            if empty:
-                self._client.delete_project(created.id, timeout)
-            _logger.warning(
-                "Project %r was also created by a process no claim reached (id %d): tasks go to it, the "
-                "lowest id; ours (id %d) %s. Give every replica and exporter the same state_url.",
-                key,
-                first.id,
-                created.id,
-                "was deleted" if empty else "has tasks already and stays",
-            )
-            target = self._lookup(key, timeout)
-            if target is None:
-                raise LabelStudioError(ErrorKind.TRANSIENT, f"project {key!r} is being replaced; retried")
-            return target
+        titled = self._client.projects_titled(key, timeout)
+        if [p.id for p in titled] != [created.id]:  # whatever its label config says yet
+            first = self._converge(key, created, timeout)
+            if first < created.id:
+                target = self._lookup(key, timeout)
+                if target is None:
+                    raise LabelStudioError(ErrorKind.TRANSIENT, f"project {key!r} is being replaced; retried")
+                return target
         self._add_view(created, timeout)
         target = self._targets[key] = Target(created, self._layout)
         self._misfits.pop(key, None)
         return target
+
+    def _converge(self, key: str, created: Project, timeout: float | None) -> int:
+        """The lowest id of a title made more than once; the process that made the highest one deletes
+        the empty duplicates, the others leave them.
+
+        One deleter, because Label Studio deletes a project with every model signal of its process
+        switched off and back on (``temporary_disconnect_all_signals``): two deletes at once leave the
+        signals off until it restarts, and it then makes users without API tokens. The highest id is
+        always one a process was answered with: on SQLite Label Studio replays a create that met a
+        locked database, and the project its first attempt committed (lower) is nobody's. The others
+        created before it, so after ``SETTLE_SECONDS`` every process lists the same projects."""
+        self._sleep(SETTLE_SECONDS)
+        titled = self._client.projects_titled(key, timeout)
+        first = titled[0].id if titled else created.id
+        ours = [p for p in titled if self._ours(p)]
+        if ours and ours[-1].id == created.id:
+            dropped = self._drop_duplicates(first, ours, timeout)
+            _logger.warning(
+                "Project %r was also created by a process no claim reached: tasks go to the lowest id "
+                "(%d); the empty duplicates (ids %s) were deleted. Give every replica and exporter the "
+                "same state_url.",
+                key,
+                first,
+                ", ".join(str(n) for n in dropped) or "none",
+            )
+        return first
+
+    def _ours(self, project: Project) -> bool:
+        return _same_config(project.label_config, self._layout.label_config)
+
+    def _drop_duplicates(self, first: int, ours: list[Project], timeout: float | None) -> list[int]:
+        """Delete, one at a time, the projects with our label config above the lowest id that have no
+        task; one already gone counts as deleted."""
+        dropped = []
+        for project in ours:
+            if project.id == first:
+                continue
+            try:
+                if self._client.task_count(project.id) == 0:
+                    self._client.delete_project(project.id, timeout)
+                    dropped.append(project.id)
+            except LabelStudioError as exc:
+                if exc.kind != ErrorKind.PROJECT_GONE:
+                    raise
+                dropped.append(project.id)
+        return dropped
 
     def _add_view(self, project: Project, timeout: float | None) -> None:
         """Give a new project the Data Manager tab its layout reads well in; never stops delivery."""

@@ -12,9 +12,11 @@ title up, and only when it is missing claims it here, looks again, and creates i
   temporary directory, for every process of this user on this host, whatever thread asks.
 
 Across hosts without a shared state nothing can stop two creations; ``Projects`` then converges: after
-creating, it lists the title again, goes to the lowest id (the one every lookup picks) and deletes the
-project it made only if that one has no tasks. A claim not had within its timeout raises a transient
-``LabelStudioError``: delivery retries, and by then finds the project.
+creating, it lists the title again and goes to the lowest id (the one every lookup picks); the process
+that made the highest id deletes the higher ones with its label config that have no tasks (its own,
+another process's, or one Label Studio on SQLite made itself by replaying a create that met a locked
+database). A claim not had within its
+timeout raises a transient ``LabelStudioError``: delivery retries, and by then finds the project.
 """
 
 from __future__ import annotations

@@ -18,37 +18,9 @@ from label_studio_sdk.label_interface import LabelInterface
 from ..judges.judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
 from ..reading.record import UNKNOWN_MODEL, LLMRecord, Message
 
-# The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
-# variables, with presentation and what a reviewer needs added. The prompt layout gets the header
-# above the response box that the chat layout has.
-# Both show the call's images (``$images``: the messages' image URLs and data URIs, or "" when there
-# are none: an empty list stops Label Studio 1.23's Image from loading the task, "" renders nothing)
-# beside the prompt, which scrolls inside a box of at most 45% of the window, and the response
-# (at most 30%) below it, so the rating stays on screen whatever their length. The response's
-# TextArea has transcription="true": the model's answer is an always-open text box to type into (no
-# pencil, tick or delete button), rows > 1 so it is a multi-line box. A hidden View declares the Data
-# Manager's first columns, in order (Label Studio lists the config's $variables first, then the rest
-# of the task's data): model and latency; judge columns go after them. The chat layout keeps a
-# message's line breaks and paragraphs (white-space on the dialogue text, by the stable prefix of its
-# class as below). The chat layout hides the "00:00:00 - 00:00:00" that Label Studio
-# 1.23 puts on every dialogue turn: with no audio those times mean nothing. No tag attribute turns
-# them off; the selector matches the CSS-module classes by their stable prefix (``time--<hash>``),
-# so a release that renames them shows the times again and loses nothing else. Label Studio
-# HTML-escapes a <Style>'s text, so the CSS holds no quotes, ">" or "&".
-# Added to LangChain's tags, under the rating in every default config (agent too): a TextArea named
-# "judge" where a judge:<name> prediction shows the label and explanation (judge.py). Label Studio
-# 1.23's TextArea has no read-only attribute; maxSubmissions="0" hides its input box, so a reviewer
-# can read what a judge said there but not type into it (editable="false": nor edit it).
-PROMPT_CONFIG = """
-<View>
-<Style>
-    .prompt-box {
-        background-color: white;
-        border-radius: 10px;
-        box-shadow: 0px 4px 6px rgba(0, 0, 0, 0.1);
-        padding: 20px;
-    }
-    .call-sides {
+#: The call layouts' shared look: prompt beside its images, each in its own scrolling box, and an answer
+#: box that grows with its text (prompt and chat read the same classes).
+_CALL_STYLE = """    .call-sides {
         display: flex;
         gap: 16px;
         align-items: flex-start;
@@ -71,7 +43,42 @@ PROMPT_CONFIG = """
         max-height: 30vh;
         overflow-y: auto;
     }
-</Style>
+"""
+
+# The two default configs of LangChain's LabelStudioCallbackHandler: the same tags, names and
+# variables, with presentation and what a reviewer needs added. The prompt layout gets the header
+# above the response box that the chat layout has.
+# Both show the call's images (``$images``: the messages' image URLs and data URIs, or "" when there
+# are none: an empty list stops Label Studio 1.23's Image from loading the task, "" renders nothing)
+# beside the prompt, which scrolls inside a box of at most 45% of the window, and the response
+# (at most 30%) below it, so the rating stays on screen whatever their length. The response's
+# TextArea has transcription="true": the model's answer is an always-open text box to type into (no
+# pencil, tick or delete button), rows > 1 so it is a multi-line box. A hidden View declares the Data
+# Manager's first columns, in order (Label Studio lists the config's $variables first, then the rest
+# of the task's data): model and latency; judge columns go after them. The chat layout keeps a
+# message's line breaks and paragraphs (white-space on the dialogue text, by the stable prefix of its
+# class as below). The chat layout hides the "00:00:00 - 00:00:00" that Label Studio
+# 1.23 puts on every dialogue turn: with no audio those times mean nothing. No tag attribute turns
+# them off; the selector matches the CSS-module classes by their stable prefix (``time--<hash>``),
+# so a release that renames them shows the times again and loses nothing else. Label Studio
+# HTML-escapes a <Style>'s text, so the CSS holds no quotes, ">" or "&".
+# Added to LangChain's tags, under the rating in every default config (agent too): a TextArea named
+# "judge" where a judge:<name> prediction shows the label and explanation (judge.py). Label Studio
+# 1.23's TextArea has no read-only attribute; maxSubmissions="0" hides its input box, so a reviewer
+# can read what a judge said there but not type into it (editable="false": nor edit it).
+PROMPT_CONFIG = (
+    """
+<View>
+<Style>
+    .prompt-box {
+        background-color: white;
+        border-radius: 10px;
+        box-shadow: 0px 4px 6px rgba(0, 0, 0, 0.1);
+        padding: 20px;
+    }
+"""
+    + _CALL_STYLE
+    + """</Style>
 <View style="display: none">
     <Header name="column_model" value="$model"/>
     <Header name="column_latency_ms" value="$latency_ms"/>
@@ -97,8 +104,10 @@ PROMPT_CONFIG = """
 <Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
 <TextArea name="judge" toName="prompt" rows="2" editable="false" maxSubmissions="0"/>
 </View>"""
+)
 
-CHAT_CONFIG = """
+CHAT_CONFIG = (
+    """
 <View>
 <Style>
     [class^=titleWrapper--] [class^=time--] {
@@ -107,30 +116,9 @@ CHAT_CONFIG = """
     [class^=dialoguetext--] {
         white-space: pre-wrap;
     }
-    .call-sides {
-        display: flex;
-        gap: 16px;
-        align-items: flex-start;
-    }
-    .call-text {
-        flex: 1 1 0;
-        min-width: 0;
-        max-height: 45vh;
-        overflow-y: auto;
-    }
-    .call-images {
-        flex: 0 0 320px;
-    }
-    .call-images:empty {
-        display: none;
-    }
-    .call-answer textarea {
-        field-sizing: content;
-        min-height: 4.5em;
-        max-height: 30vh;
-        overflow-y: auto;
-    }
-</Style>
+"""
+    + _CALL_STYLE
+    + """</Style>
 <View style="display: none">
     <Header name="column_model" value="$model"/>
     <Header name="column_latency_ms" value="$latency_ms"/>
@@ -161,6 +149,7 @@ CHAT_CONFIG = """
 <Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
 <TextArea name="judge" toName="dialogue" rows="2" editable="false" maxSubmissions="0"/>
 </View>"""
+)
 
 # One task per LangChain run (``run_tasks.run_task`` fills it). Open-source tags only (Label Studio 1.23):
 # - at the top, the run's status (succeeded, raised with its error, cut off) beside its final answer or a
