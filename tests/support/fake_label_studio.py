@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import json
 
-from otel_label_studio.delivery.labelstudio import ErrorKind, FoundTask, Imported, LabelStudioError, Project
+from otel_label_studio.delivery.labelstudio import (
+    ErrorKind,
+    FoundTask,
+    Imported,
+    LabelStudioError,
+    Project,
+    TaskState,
+)
 from otel_label_studio.modes.layouts import layout_for
 
 
@@ -22,6 +29,7 @@ class FakeLabelStudio:
         self.import_sizes: list[int] = []
         self.lookups: list[list[str]] = []
         self.fail_with: LabelStudioError | None = None
+        self.tabs: dict[int, dict] = {}  # Data Manager tabs by id (the judge join types score columns)
 
     def find_project(self, title, timeout=None):
         return Project(1, title, layout_for("prompt", None).label_config)
@@ -52,3 +60,23 @@ class FakeLabelStudio:
         for task_id, prediction in predictions:
             self.tasks[task_id]["predictions"].append(prediction)
         return len(predictions)
+
+    def task_state(self, task_id, timeout=None):
+        task = self.tasks[task_id]
+        return TaskState(dict(task["data"]), dict(task.get("meta") or {}), list(task["predictions"]), 0)
+
+    def update_task(self, task_id, data, meta, timeout=None):
+        self.tasks[task_id].update(data=data, meta=meta)
+
+    def views(self, project_id, timeout=None):
+        return list(self.tabs.items())
+
+    def create_view(self, project_id, data, timeout=None):
+        self.tabs[len(self.tabs) + 1] = data
+        return len(self.tabs)
+
+    def update_view(self, view_id, project_id, data, timeout=None):
+        self.tabs[view_id] = data
+
+    def data_manager_columns(self, project_id, timeout=None):
+        return []

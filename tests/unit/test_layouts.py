@@ -56,6 +56,7 @@ def test_prompt_layout_task():
         "model": "gpt-4o-mini-2024-07-18",
         "provider": "openai",
         "service_name": "shop",
+        "judges": "",  # issue 25: the judges' verdict, shown by the config's Text; empty: nothing shown
     }
     assert task["predictions"] == [
         {

@@ -96,6 +96,15 @@ class Imported(NamedTuple):
     prediction_count: int | None
 
 
+class TaskState(NamedTuple):
+    """What the judge join reads of a task before it adds a judge's result to it."""
+
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    predictions: list[dict[str, Any]]
+    answers: int  # submitted annotations (``total_annotations``: skips not counted)
+
+
 class FoundTask(NamedTuple):
     id: int
     predictions: list[dict[str, Any]]
@@ -359,6 +368,54 @@ class LabelStudioClient:
         )
         predictions = getattr(task, "predictions", None) or []
         return [p.model_dump(mode="json") if hasattr(p, "model_dump") else dict(p) for p in predictions]
+
+    def task_state(self, task_id: int, timeout: float | None = None) -> TaskState:
+        """A task's data, meta, predictions and how many answers it has."""
+        task: Any = _call(
+            lambda: self._client().tasks.get(str(task_id), request_options=self._options(timeout))
+        )
+        plain = task.model_dump(mode="json") if hasattr(task, "model_dump") else dict(task)
+        predictions = [p for p in plain.get("predictions") or [] if isinstance(p, dict)]
+        meta = plain.get("meta")
+        return TaskState(
+            dict(plain.get("data") or {}),
+            dict(meta) if isinstance(meta, dict) else {},
+            predictions,
+            int(plain.get("total_annotations") or 0),
+        )
+
+    def update_task(
+        self, task_id: int, data: dict[str, Any], meta: dict[str, Any], timeout: float | None = None
+    ) -> None:
+        """Replace a task's data and meta (each whole, as Label Studio stores them)."""
+        _call(
+            lambda: self._client().tasks.update(
+                str(task_id), data=data, meta=meta, request_options=self._options(timeout)
+            )
+        )
+
+    def views(self, project_id: int, timeout: float | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """A project's Data Manager tabs: (id, data)."""
+        found: Any = _call(
+            lambda: self._client().views.list(project=project_id, request_options=self._options(timeout)),
+            project_id,
+        )
+        views = []
+        for view in found or []:
+            data = view.data.model_dump() if hasattr(view.data, "model_dump") else dict(view.data or {})
+            views.append((int(view.id or 0), data))
+        return views
+
+    def update_view(
+        self, view_id: int, project_id: int, data: dict[str, Any], timeout: float | None = None
+    ) -> None:
+        """Replace a Data Manager tab's data (as the Data Manager saves it)."""
+        _call(
+            lambda: self._client().views.update(
+                str(view_id), project=project_id, data=cast(Any, data), request_options=self._options(timeout)
+            ),
+            project_id,
+        )
 
     def task_count(self, project_id: int) -> int:
         project = _call(

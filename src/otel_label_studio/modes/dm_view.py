@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ..judges.judge import VERDICT_KEY
 from .layouts import CONVERSATION_KEY, Layout
 from .pair_layout import PairLayout, is_pairwise
 
@@ -104,3 +105,31 @@ def column_id(column: Mapping[str, Any]) -> str:
 def _add(items: list[str], item: str) -> None:
     if item not in items:
         items.append(item)
+
+
+# --- judge columns ---------------------------------------------------------------------------------
+# A judge's score and label are task data (``judge_<name>_score``, ``judge_<name>_label``: judges/judge.py),
+# so they are Data Manager columns; their names are known only once a judge speaks, after the project's
+# tab was made. Label Studio types such a column "Unknown" (text: sorted and filtered as text); the tab's
+# ``columnsDisplayType`` makes a score column a number, sorted and filtered as one (greater than, between).
+# The verdict text (``data.judges``: heading, every judge, explanations) is hidden in the table and in the
+# labeling view's task list, where it reads badly cut; the page shows it in full, the score and label
+# columns sort and filter, and the Columns menu shows it again.
+
+
+def with_judge_columns(data: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """A tab's ``data`` with the columns of these task data ``keys`` shown as numbers, and the verdict
+    text hidden."""
+    types = dict(data.get("columnsDisplayType") or {})
+    types.update({data_column(key): "Number" for key in keys})
+    hidden = {mode: list(columns) for mode, columns in (data.get("hiddenColumns") or {}).items()}
+    for mode in MODES:
+        _add(hidden.setdefault(mode, []), data_column(VERDICT_KEY))
+    return {**data, "columnsDisplayType": types, "hiddenColumns": hidden}
+
+
+def judges_tab(keys: Sequence[str], columns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``data`` of a tab for a project that has none yet: Label Studio's own default (what it would
+    make when the Data Manager first opens), with the judge columns (``with_judge_columns``)."""
+    tab = {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": _defaults([], columns)}
+    return with_judge_columns(tab, keys)
