@@ -83,6 +83,7 @@ def build_bridge(
     the review rules' state is kept beside; ``wake_for_judges`` is called when a judge result arrives
     (default: wake delivery, which joins it)."""
     gate = review_gate(settings, review_state)  # first: a bad file leaves nothing open
+    layout = layout.revealing(settings.reveal_judges)  # when a task shows its judges (judges/judge.py)
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
     projects = projects_for(settings, client, layout)
     redactor = Redactor(settings.redact, builtin=settings.redact_builtin)
@@ -117,6 +118,8 @@ def build_bridge(
         wait=settings.judge_wait,
         timeout=settings.timeout,
         wake=wake_for_judges or worker.wake,
+        reveal=settings.reveal_judges,
+        answers_to_reveal=settings.reviewers_per_task,
     )
     worker.judges = judges
     ingest = Ingest(mapper, queue, worker.wake, gate=gate, runs=runs)

@@ -14,9 +14,11 @@ WEBHOOK_SETTINGS = (*LABEL_STUDIO_SETTINGS, "auth_token")
 def add_parser(commands: Commands) -> None:
     webhook = commands.add_parser(
         "webhook",
-        help="register serve's webhook on a project, so human scores flow back into the traces",
+        help="register serve's webhook on a project, so human scores flow back into the traces (and "
+        "judges show once a task is answered)",
         description="Register a Label Studio webhook (annotation created/updated, with payload) that "
-        "points at serve's POST /webhooks/label-studio. serve needs --feedback-endpoint.",
+        "points at serve's POST /webhooks/label-studio. serve needs --feedback-endpoint (human scores "
+        "back into the traces) or --reveal-judges after_answer (judges shown once a task is answered).",
     )
     webhook.add_argument(
         "--target",

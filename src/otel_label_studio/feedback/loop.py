@@ -23,6 +23,17 @@ from .sender import FeedbackSender
 _logger = logging.getLogger(__name__)
 
 
+def webhook_payload(body: bytes) -> dict[str, Any]:
+    """A webhook body as its JSON object; ValueError saying what is wrong with it."""
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise ValueError(f"malformed JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("a webhook payload is a JSON object")
+    return payload
+
+
 class FeedbackLoop:
     """``take(body)`` for each webhook; ``start()`` sends what a previous run kept; ``stop()``
     leaves what is unsent for the next start; ``close()`` releases the outbox and the client."""
@@ -56,13 +67,7 @@ class FeedbackLoop:
     def take(self, body: bytes) -> int:
         """One webhook body -> its evaluation events kept (durable when this returns); how many.
         ValueError when the body is not a JSON object; ``DiskFull`` when the outbox cannot keep them."""
-        try:
-            payload = json.loads(body)
-        except ValueError as exc:
-            raise ValueError(f"malformed JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise ValueError("a webhook payload is a JSON object")
-        return self.accept(payload)
+        return self.accept(webhook_payload(body))
 
     def accept(self, payload: dict[str, Any]) -> int:
         task = payload.get("task")

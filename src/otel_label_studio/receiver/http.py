@@ -314,7 +314,11 @@ class OtlpApp:
         try:
             self.policy.authorize(request.header("authorization"))
             if self.webhook is None:
-                raise OtlpError(404, "no --feedback-endpoint is set, so webhooks are not taken")
+                raise OtlpError(
+                    404,
+                    "no --feedback-endpoint (nor --reveal-judges after_answer) is set, so webhooks are "
+                    "not taken",
+                )
             if media_type(request.header("content-type")) != JSON:
                 raise OtlpError(415, "webhooks are JSON (application/json)")
             self._check_length(request)

@@ -22,7 +22,8 @@ from ..bridge import build_bridge
 from ..config import Settings, default
 from ..delivery.labelstudio import ErrorKind, LabelStudioError
 from ..delivery.outages import auth_hint
-from ..feedback.loop import FeedbackLoop
+from ..feedback.loop import FeedbackLoop, webhook_payload
+from ..judges.judge_join import answered_task
 from ..modes.units import check_rules_file, task_layout, unit_for
 from ..store.spool import Spool
 from .grpc import make_grpc_server
@@ -137,7 +138,7 @@ class Sidecar:
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
                 metrics=self.telemetry.render,
-                webhook=self.feedback.take if self.feedback is not None else None,
+                webhook=self._take_webhook if self._takes_webhooks else None,
                 gate=self.gate,
                 budget=self.budget,
                 max_spans=options.max_spans_per_request,
@@ -168,6 +169,20 @@ class Sidecar:
             raise ValueError(f"{exc} (choose another --grpc-port)") from None
         self.http_port = self.http.server_address[1]
 
+    @property
+    def _takes_webhooks(self) -> bool:
+        """Whether Label Studio's annotation webhooks have something to do here."""
+        return self.feedback is not None or self.options.settings.reveal_judges == "after_answer"
+
+    def _take_webhook(self, body: bytes) -> int:
+        """An annotation webhook: its task's judges are shown once it has its answers (reveal_judges
+        after_answer), and its evaluation events kept for the feedback endpoint, if any; how many."""
+        payload = webhook_payload(body)
+        answered = answered_task(payload)
+        if answered is not None:
+            self.judges.answered(*answered)
+        return self.feedback.accept(payload) if self.feedback is not None else 0
+
     def start(self) -> None:
         stats = self.spool.stats()
         self.worker.start()
@@ -190,6 +205,12 @@ class Sidecar:
             stats.depth,
             "required" if self.options.auth_token else "not required",
         )
+        if settings.reveal_judges == "after_answer":
+            _logger.info(
+                "Judge results are shown on a task once it has %d answer(s): register this server's "
+                "annotation webhook on the project (otel-label-studio webhook --project-id N --target URL)",
+                settings.reviewers_per_task,
+            )
         if self.review is not None:
             _logger.info(
                 "Review rules from %s: %d rules decide which %s become tasks (SIGHUP re-reads them)",
