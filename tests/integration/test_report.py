@@ -98,7 +98,13 @@ def planted(label_studio):
     client.close()
     tasks = [
         {
-            "data": {"prompt": f"question {i}", "trace_id": f"{i:032x}", "span_id": f"{i:016x}"},
+            # "judges": the default config's verdict text (issue 25), a key Label Studio wants in every task
+            "data": {
+                "prompt": f"question {i}",
+                "trace_id": f"{i:032x}",
+                "span_id": f"{i:016x}",
+                "judges": "",
+            },
             "predictions": [{"model_version": "model", "result": [response(f"answer {i}")]}],
         }
         for i in range(len(PLANTED))

@@ -85,11 +85,14 @@ def test_a_result_is_kept_in_meta_once():
 
 def test_a_judge_prediction_never_fills_the_reviewer_s_rating_nor_shows_a_percentage():
     answer = {"from_name": "response", "to_name": "prompt", "type": "textarea", "value": {"text": ["4"]}}
-    prediction = judge_prediction("helpfulness", 0.25, label="wrong", answer=answer)
+    # as a layout whose config has no judge TextArea shapes it: the judged answer alone
+    prediction = judge_prediction("helpfulness", 0.25, label="wrong", note_name=None, answer=answer)
     assert prediction == {"model_version": "judge:helpfulness", "result": [answer]}  # no score, no stars
-    noted = judge_prediction("helpfulness", 0.25, label="wrong", note_name="judge", to_name="prompt")
+    noted = judge_prediction("helpfulness", 0.25, label="wrong")  # as documented: what it said in `judge`
     assert noted["result"][0]["value"]["text"] == ["judge: helpfulness", "label: wrong", "score: 0.25"]
-    assert "score" not in noted
+    assert "score" not in noted and [item["type"] for item in noted["result"]] == ["textarea"]
+    found = read_judge(noted)
+    assert found is not None and (found.score, found.rating, found.label) == (0.25, 2.0, "wrong")
 
 
 def test_a_judge_is_read_back_from_a_prediction_of_before_issue_25_and_from_a_new_one():
@@ -112,13 +115,22 @@ def test_a_judge_is_read_back_from_a_prediction_of_before_issue_25_and_from_a_ne
     assert read_judge({"model_version": "gpt-4o", "result": []}) is None
 
 
-def test_a_task_s_judges_come_from_its_meta_first_then_from_its_predictions():
-    old = {"id": 3, "model_version": "judge:toxicity", "score": 0.0, "result": []}
-    new = {"id": 4, "model_version": "judge:helpfulness", "result": []}
-    found = judge_results([new, old], [HELPFUL, {**HELPFUL, "score": 1.0}], max_rating=10)
+def test_a_task_s_judges_come_from_a_prediction_that_holds_its_score_else_from_its_meta():
+    old = {"id": 3, "model_version": "judge:toxicity", "score": 0.0, "result": []}  # before issue 25
+    new = {"id": 4, "model_version": "judge:helpfulness", "result": []}  # the judged answer only
+    toxic = {"name": "toxicity", "score": 0.0, "label": "clean", "explanation": "no slur"}
+    found = judge_results([new, old], [HELPFUL, {**HELPFUL, "score": 1.0}, toxic], max_rating=10)
     assert set(found) == {"helpfulness", "toxicity"}
     assert (found["helpfulness"].score, found["helpfulness"].rating) == (1.0, 10.0)  # the newest, on 1..10
-    assert (found["toxicity"].score, found["toxicity"].rating) == (0.0, 1.0)
+    assert (found["toxicity"].score, found["toxicity"].rating, found["toxicity"].label) == (0.0, 1.0, "clean")
+    # a prediction's score wins; nothing is borrowed from an event of another score
+    later = {**toxic, "score": 0.9, "label": "toxic"}
+    kept = judge_results([old], [later])["toxicity"]
+    assert (kept.score, kept.label) == (0.0, None)
+    # a judge area's note shows 6 digits: the event it came from gives the exact score
+    third = {"name": "third", "score": 1 / 3, "label": None, "explanation": None}
+    noted = {"id": 5, **judge_prediction("third", 1 / 3)}
+    assert judge_results([noted], [third])["third"].score == 1 / 3
 
 
 def test_reveal_judges_is_now_or_after_answer_and_the_exporter_refuses_after_answer():
@@ -225,3 +237,4 @@ def test_with_reveal_now_a_webhook_changes_nothing():
     join.pump()
     join.answered(11, 7)
     assert not join.pump() and len(client.created) == 1
+

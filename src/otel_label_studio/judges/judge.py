@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 PREFIX = "judge:"
@@ -68,6 +68,11 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)
+
+
+def _shown(evaluation: Mapping[str, Any]) -> str | None:
+    score = _number(evaluation.get("score"))
+    return None if score is None else show_score(score)
 
 
 def show_score(score: float) -> str:
@@ -174,12 +179,13 @@ def judge_prediction(
     label: str | None = None,
     explanation: str | None = None,
     to_name: str = "prompt",
-    note_name: str | None = None,
+    note_name: str | None = NOTE_NAME,
     answer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The prediction (``POST /api/predictions`` body without ``task``) for one judge's result: ``answer``
-    (the judged answer's result item, copied from the model's prediction) and, with ``note_name``, the
-    result in that TextArea. No ``score``, no Rating item (see the module docstring)."""
+    (the judged answer's result item, copied from the model's prediction) and, unless ``note_name`` is
+    None (a layout whose config has no such TextArea), the result in that TextArea, score included. No
+    ``score``, no Rating item (see the module docstring)."""
     result: list[dict[str, Any]] = [dict(answer)] if answer is not None else []
     if note_name is not None:
         lines = note_lines(name, score, label, explanation)
@@ -243,15 +249,28 @@ def judge_results(
     rating_name: str | None = None,
     max_rating: int = RATING_SCALE_MAX,
 ) -> dict[str, JudgeResult]:
-    """A task's judge results by name, each judge's newest: from ``evaluations`` (the task's
-    ``meta.evaluations``, every result as sent) where they hold it, else from its ``judge:<name>``
-    predictions (the one with the highest id)."""
+    """A task's judge results by name, each judge's newest. A judge whose newest ``judge:<name>`` prediction
+    (the highest id) carries its score (made before issue 25, or on a config with a ``judge`` TextArea) is
+    read from it, its label and explanation taken from the event of the same name and score in
+    ``evaluations`` (the task's ``meta.evaluations``) where the prediction lacks them; any other judge is
+    its newest result in ``evaluations``."""
     found: dict[str, JudgeResult] = {}
     for prediction in sorted(predictions, key=lambda p: int(p.get("id") or 0)):
         result = read_judge(prediction, rating_name, max_rating=max_rating)
         if result is not None:
             found[result.name] = result
-    for name, evaluation in newest(evaluations).items():
+    sent = [e for e in evaluations if isinstance(e, Mapping)]
+    for name, result in found.items():
+        if result.score is not None:  # the event it was made from: same name, same score as shown
+            shown = show_score(result.score)
+            event = next((e for e in reversed(sent) if e.get("name") == name and _shown(e) == shown), {})
+            label = result.label if result.label is not None else event.get("label")
+            explanation = result.explanation if result.explanation is not None else event.get("explanation")
+            score = _number(event.get("score")) if event else result.score  # a note holds 6 digits
+            found[name] = replace(result, score=score, label=label, explanation=explanation)
+    for name, evaluation in newest(sent).items():
+        if name in found and found[name].score is not None:
+            continue
         score = _number(evaluation.get("score"))
         placed = None if score is None else score_to_rating(score, max_rating)
         label, explanation = evaluation.get("label"), evaluation.get("explanation")
