@@ -4,11 +4,13 @@ showing results that come after the task, at once or once the task is answered."
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
 
 from otel_label_studio.config import SettingsError, read_settings, resolve_settings
+from otel_label_studio.delivery.labelstudio import ErrorKind, LabelStudioError
 from otel_label_studio.judges.judge import (
     HEADING,
     column,
@@ -21,7 +23,7 @@ from otel_label_studio.judges.judge import (
     with_verdict,
 )
 from otel_label_studio.judges.judge_join import JudgeJoin, MemoryJudgeStore, answered_task
-from otel_label_studio.modes.dm_view import judges_tab, with_judge_columns
+from otel_label_studio.modes.dm_view import judges_tab, review_view, with_judge_columns
 from otel_label_studio.modes.layouts import layout_for
 from otel_label_studio.reading.evaluations import JudgeEvent
 from otel_label_studio.store.queue import QueueItem
@@ -238,3 +240,25 @@ def test_with_reveal_now_a_webhook_changes_nothing():
     join.answered(11, 7)
     assert not join.pump() and len(client.created) == 1
 
+
+def test_a_tab_label_studio_refuses_holds_up_no_judge_result(caplog):
+    client = Client()
+    client.tabs[1] = {"title": "Default"}
+
+    def refuse(view_id: int, project_id: int, data: dict, timeout: float | None = None) -> None:
+        raise LabelStudioError(ErrorKind.REJECTED, "HTTP 400: no", status=400)
+
+    client.update_view = refuse  # type: ignore[method-assign]
+    join, record = answered_join("now", client)
+    with caplog.at_level(logging.WARNING, "otel_label_studio.judges.judge_join"):
+        assert join.pump()
+        join.accept([JudgeEvent(record.trace_id, record.span_id, None, dict(CORRECT), 0)])
+        assert join.pump()
+    assert len(client.created) == 2 and join.waiting == 0  # both results shown, no backoff
+    assert caplog.text.count("Could not show the judge score columns") == 1
+
+
+def test_a_new_chat_project_s_tab_hides_the_verdict_text_column():
+    tab = review_view(layout_for("chat", None), [])
+    assert tab is not None
+    assert all("tasks:data.judges" in tab["hiddenColumns"][mode] for mode in ("explore", "labeling"))

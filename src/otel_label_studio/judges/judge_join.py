@@ -298,6 +298,7 @@ class JudgeJoin:
         self._reveals: dict[int, int] = {}  # task id -> project id: answered, its judges to be shown
         self._untyped: dict[int, set[str]] = {}  # project id -> score columns to type as numbers
         self._typed: set[tuple[int, str]] = set()  # (project id, column) typed by this process
+        self._typing_warned = False  # a tab Label Studio refused was said once already
         self.stats = JudgeStats()
 
     # --- evaluations.JudgeSink -----------------------------------------------------------------
@@ -389,7 +390,7 @@ class JudgeJoin:
         try:
             settled = self._show_answered()
             settled = self._add_due(now) or settled
-            self._type_columns()  # presentation: no reason to run another cycle at once
+            self._type_columns()  # presentation: never raises, no reason to run another cycle at once
             return settled
         except LabelStudioError as error:
             self._backoff.failed(error.retry_after)
@@ -495,7 +496,8 @@ class JudgeJoin:
 
     def _type_columns(self) -> None:
         """Type the judges' new score columns as numbers in their projects' Data Manager tabs (a project
-        with no tab yet gets Label Studio's default one, so typed)."""
+        with no tab yet gets Label Studio's default one, so typed). Presentation only: it never holds up
+        a judge result; Label Studio out of reach, it is tried again next cycle, refusing it, said once."""
         with self._lock:
             untyped, self._untyped = self._untyped, {}
         for project_id, keys in untyped.items():
@@ -510,12 +512,17 @@ class JudgeJoin:
                         view_id, project_id, with_judge_columns(data, ordered), self._timeout
                     )
             except LabelStudioError as error:
-                if error.kind not in (ErrorKind.REJECTED, ErrorKind.PROJECT_GONE):
+                if error.kind == ErrorKind.UNREACHABLE:
                     with self._lock:  # again on the next cycle
                         self._untyped.setdefault(project_id, set()).update(keys)
-                    raise
-                _logger.warning(
-                    "Could not type the judge columns of project %d: %s", project_id, error.detail
+                    continue
+                log = _logger.debug if self._typing_warned else _logger.warning
+                self._typing_warned = True
+                log(
+                    "Could not show the judge score columns of project %d as numbers in its Data Manager "
+                    "tabs (%s): they sort and filter as text; set the column's type in the Data Manager",
+                    project_id,
+                    error.detail,
                 )
             self._typed.update((project_id, key) for key in keys)
 

@@ -26,7 +26,7 @@ MODES = ("explore", "labeling")  # the Data Manager's table; the labeling view's
 
 #: The keys every task carries besides the prompt (see ``Layout.task``): columns in the table,
 #: noise in the labeling view's task list.
-TASK_KEYS = ("trace_id", "span_id", "model", "provider", "service_name", "error")
+TASK_KEYS = ("trace_id", "span_id", "model", "provider", "service_name", "error", VERDICT_KEY)
 
 #: The keys a pair task carries besides the prompt and the answers (see ``PairLayout.task``).
 PAIR_KEYS = ("trace_id", "pair_id")
@@ -61,7 +61,8 @@ def review_view(layout: Layout, columns: Sequence[Mapping[str, Any]]) -> dict[st
             _add(hidden["labeling"], data_column(key))
     readable = data_column(CONVERSATION_KEY)
     hidden["labeling"] = [c for c in hidden["labeling"] if c != readable]
-    return {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": hidden}
+    tab = {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": hidden}
+    return with_judge_columns(tab, [])  # the verdict text: on the page, not in the table (judge columns)
 
 
 def pair_view(layout: PairLayout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
