@@ -111,6 +111,7 @@ def build_bridge(
     # The shared state server (state_url): its review state and its project claims; connected on first use.
     shared = SharedState(settings.state_url) if settings.state_url else None
     gate = review_gate(settings, review_state, clock, shared)  # first: a bad file leaves nothing open
+    layout = layout.revealing(settings.reveal_judges)  # when a task shows its judges (judges/judge.py)
     client = LabelStudioClient(settings.url, settings.api_key, settings.timeout)
     projects = projects_for(settings, client, layout, clock, shared)
     redactor = Redactor(settings.redact, builtin=settings.redact_builtin)
@@ -145,6 +146,8 @@ def build_bridge(
         wait=settings.judge_wait,
         timeout=settings.timeout,
         wake=wake_for_judges or worker.wake,
+        reveal=settings.reveal_judges,
+        answers_to_reveal=settings.reviewers_per_task,
     )
     worker.judges = judges
     ingest = Ingest(mapper, queue, worker.wake, gate=gate, runs=runs)

@@ -15,7 +15,9 @@ An empty variable counts as unset. One rule for a malformed value, wherever it c
   a malformed *argument* raises ValueError, as any bad argument to a constructor does. Two variables
   are refused by the exporter too, because their default would do what the user did not ask for:
   an unreadable label config file (a project with another config), a malformed redact pattern
-  (prompts unmasked) and a bad review-rules file (every span a task, or none).
+  (prompts unmasked) and a bad review-rules file (every span a task, or none). The exporter also
+  refuses ``OTEL_LABEL_STUDIO_REVEAL_JUDGES=after_answer``: it receives no annotation webhook, so
+  the judges of its tasks would never be shown (serve does that).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .judges.judge import REVEALS
 from .reading.redact import Redactor
 from .store import memory_queue, spool
 from .store.shared import parse_state_url
@@ -200,14 +203,26 @@ def parse_webhook_secret(raw: str) -> str:
 
 
 def webhook_secret_problem(
-    feedback_endpoint: str | None, webhook_secret: str | None, auth_token: str | None
+    feedback_endpoint: str | None,
+    webhook_secret: str | None,
+    auth_token: str | None,
+    *,
+    reveal_judges: str = "now",
 ) -> str | None:
     """Why serve cannot take webhooks with these settings (it refuses to start), or None. Webhooks
-    are taken only with a secret of their own: with none, anyone who reaches serve could post
-    reviewers' scores, and the OTLP token will not do, since every sender holds it."""
-    if feedback_endpoint and not webhook_secret:
+    are taken (for the feedback endpoint, or to reveal judges after the answer) only with a secret of
+    their own: with none, anyone who reaches serve could post reviewers' scores, and the OTLP token
+    will not do, since every sender holds it."""
+    taker = (
+        "--feedback-endpoint"
+        if feedback_endpoint
+        else "--reveal-judges after_answer"
+        if reveal_judges == "after_answer"
+        else None
+    )
+    if taker and not webhook_secret:
         return (
-            "--feedback-endpoint takes Label Studio's annotation webhooks, which need a secret of their "
+            f"{taker} takes Label Studio's annotation webhooks, which need a secret of their "
             "own: set OTEL_LABEL_STUDIO_WEBHOOK_SECRET (or --webhook-secret) to a random string of 16 or "
             "more characters (e.g. `openssl rand -hex 32`) and register the webhook with it "
             "(otel-label-studio webhook)"
@@ -426,6 +441,20 @@ class Settings(BaseModel):
             "its span's task; then it is dropped and counted",
         ),
     ] = 3600.0
+    reveal_judges: Annotated[
+        Literal["now", "after_answer"],
+        _spec(
+            env="OTEL_LABEL_STUDIO_REVEAL_JUDGES",
+            flag="--reveal-judges",
+            metavar="WHEN",
+            parse=parse_choice(*REVEALS),
+            strict=True,
+            doc="when a reviewer sees a task's judge results: now, or after_answer (serve only, with "
+            "--webhook-secret: kept in the task's meta until serve's annotation webhook, confirmed in Label "
+            "Studio, says the task has its answers, so the judge does not anchor them; register the webhook "
+            "with `otel-label-studio webhook`)",
+        ),
+    ] = "now"
     batch_size: Annotated[
         int,
         _spec(
@@ -752,9 +781,9 @@ class Settings(BaseModel):
             parse=parse_webhook_secret,
             exporter=False,
             secret=True,
-            doc="required with --feedback-endpoint: Label Studio's webhook must send 'Authorization: Bearer "
-            "SECRET' (otel-label-studio webhook registers it); 16+ characters, not the --auth-token; prefer "
-            "the variable",
+            doc="required with --feedback-endpoint or --reveal-judges after_answer: Label Studio's webhook "
+            "must send 'Authorization: Bearer SECRET' (otel-label-studio webhook registers it); 16+ "
+            "characters, not the --auth-token; prefer the variable",
         ),
     ] = Field(default=None, repr=False)
     log_format: Annotated[
@@ -919,7 +948,19 @@ def resolve_settings(*, environ: Mapping[str, str] | None = None, **arguments: A
     unknown = set(arguments) - set(exporter_names)
     if unknown:
         raise TypeError(f"not settings of the exporter: {', '.join(sorted(unknown))}")
-    return read_settings(exporter_names, arguments=arguments, environ=environ, lenient=True)
+    settings = read_settings(exporter_names, arguments=arguments, environ=environ, lenient=True)
+    if settings.reveal_judges == "after_answer":
+        raise SettingsError(
+            [
+                Problem(
+                    spec("reveal_judges").env,
+                    "'after_answer' needs serve: the in-process exporter receives no annotation webhook, so "
+                    "it could never show the judges; run `otel-label-studio serve --reveal-judges "
+                    "after_answer` and send it your traces and judge results, or use 'now'",
+                )
+            ]
+        )
+    return settings
 
 
 # --- documentation ---------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def diagnose(
             client.close()
     if rules:
         findings.append(_rules(rules, settings.mode))
-    if settings.feedback_endpoint:
+    if settings.feedback_endpoint or settings.reveal_judges == "after_answer":
         findings.append(_webhooks(settings))
     findings.append(_instrumentations(entry_points(group="opentelemetry_instrumentor")))
     return findings + _ports(host, ports)
@@ -122,8 +122,14 @@ def _rules(path: str, mode: str) -> Finding:
 
 
 def _webhooks(settings: Settings) -> Finding:
-    """serve's start check of the webhook secret (with --feedback-endpoint)."""
-    problem = webhook_secret_problem(settings.feedback_endpoint, settings.webhook_secret, settings.auth_token)
+    """serve's start check of the webhook secret (with --feedback-endpoint, or --reveal-judges
+    after_answer)."""
+    problem = webhook_secret_problem(
+        settings.feedback_endpoint,
+        settings.webhook_secret,
+        settings.auth_token,
+        reveal_judges=settings.reveal_judges,
+    )
     if problem is not None:
         return Finding(FAIL, "webhooks", f"serve would refuse to start: {problem}")
     return Finding(

@@ -15,7 +15,7 @@ from otel_label_studio.analysis.datasets import Binding, Filters, dataset_lines
 from otel_label_studio.modes.annotations import newest_annotation
 from tests.support import fixtures
 from tests.support.label_studio_reads import project_by_title, tasks_of
-from tests.support.old_configs import without_judge_area
+from tests.support.old_configs import BEFORE_ISSUE_25, without_judge_area
 from tests.support.pipelines import deliver
 
 SCRIPT = str(Path(sys.executable).parent / "otel-label-studio")
@@ -184,14 +184,11 @@ def test_judge_lines_take_the_label_and_explanation_a_span_event_sent_when_the_c
     """A project made with an older default config has no judge TextArea, so the prediction holds only
     the stars and the score; the span event's label and explanation are in the task's meta.evaluations,
     and the judge export used to write them as null."""
-    from otel_label_studio.judges.judge import judge_prediction
 
-    binding = Binding.from_config(without_judge_area(PROMPT_CONFIG))
-    prediction = {
-        "id": 3,
-        **judge_prediction("correctness", 0.25, label="wrong", explanation="Lyon is not it"),
-    }
-    prediction["result"] = [item for item in prediction["result"] if item["type"] == "rating"]  # as shaped
+    binding = Binding.from_config(without_judge_area(BEFORE_ISSUE_25["prompt"]))
+    # as the layout shaped it before issue 25 (judge_prediction no longer makes stars or a score)
+    stars = {"from_name": "rating", "to_name": "prompt", "type": "rating", "value": {"rating": 2}}
+    prediction = {"id": 3, "model_version": "judge:correctness", "score": 0.25, "result": [stars]}
     sent = {"name": "correctness", "score": 0.25, "label": "wrong", "explanation": "Lyon is not it"}
     other = {"name": "correctness", "score": 0.9, "label": "right", "explanation": "a later result"}
     task = {

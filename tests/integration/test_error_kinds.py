@@ -40,7 +40,7 @@ def test_a_deleted_project_is_gone_wherever_it_is_addressed(client, ls, project_
 
 def test_a_missing_task_is_not_a_missing_project(client):
     with pytest.raises(LabelStudioError) as raised:
-        client.task_predictions(10**9)
+        client.get_task(10**9)
     assert raised.value.kind == ErrorKind.REJECTED and raised.value.status == 404
 
 

@@ -12,13 +12,12 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
-from otel_label_studio.judges.judge import read_judge
-from otel_label_studio.modes.layouts import PROMPT_CONFIG
+from otel_label_studio.judges.judge import judge_results
 from tests.support import sidecar
 from tests.support.browser import logged_in_page, wait_for_texts
 from tests.support.judge_spans import judged_chat_span
 from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
-from tests.support.old_configs import without_judge_area
+from tests.support.old_configs import BEFORE_ISSUE_25, without_judge_area
 from tests.support.pipelines import deliver
 
 pytestmark = pytest.mark.integration
@@ -42,9 +41,9 @@ def test_a_judged_span_gives_its_task_a_judge_prediction_per_evaluation(label_st
     task = judged_task(label_studio, ls, project_name, mode)
     predictions = {p.model_version: p.model_dump() for p in task.predictions}
     assert set(predictions) == {"gpt-4o-mini", "judge:helpfulness", "judge:toxicity"}
-    helpfulness = read_judge(predictions["judge:helpfulness"])
-    toxicity = read_judge(predictions["judge:toxicity"])
-    assert helpfulness is not None and toxicity is not None
+    # what the task says of each judge: its meta.evaluations (issue 25: the prediction holds no score)
+    found = judge_results(predictions.values(), task.meta["evaluations"])
+    helpfulness, toxicity = found["helpfulness"], found["toxicity"]
     assert (helpfulness.score, helpfulness.rating) == (0.75, 4.0)
     assert (toxicity.score, toxicity.rating) == (0.0, 1.0)
     target = "dialogue" if mode == "chat" else "prompt"
@@ -61,16 +60,19 @@ def test_a_project_made_with_the_old_default_config_keeps_working(label_studio, 
         url=label_studio.url,
         api_key=label_studio.pat,
         project_name=project_name,
-        project_config=without_judge_area(PROMPT_CONFIG),
+        project_config=without_judge_area(BEFORE_ISSUE_25["prompt"]),
     )
     deliver(exporter, [judged_chat_span(QUESTION, ANSWER)])
     exporter.shutdown()
     (task,) = tasks_of(ls, project_name)
     predictions = {p.model_version: p.model_dump() for p in task.predictions}
     assert set(predictions) == {"gpt-4o-mini", "judge:helpfulness", "judge:toxicity"}
-    # as before: the stars and the raw score; the label and explanation stay in the task's meta
-    assert [item["from_name"] for item in predictions["judge:helpfulness"]["result"]] == ["rating"]
+    # issue 25: no stars (the reviewer's Rating) and no raw score (shown as a percentage): the judged
+    # answer; the label and explanation stay in the task's meta, the score and label in its data
+    assert [item["from_name"] for item in predictions["judge:helpfulness"]["result"]] == ["response"]
+    assert predictions["judge:helpfulness"].get("score") is None
     assert task.meta["evaluations"][0]["label"] == "helpful"
+    assert (task.data["judge_helpfulness_score"], task.data["judge_helpfulness_label"]) == (0.75, "helpful")
 
 
 @pytest.mark.parametrize("mode", ["prompt", "chat"])
@@ -87,12 +89,14 @@ def test_the_labeling_view_of_a_judged_task_shows_what_the_judge_said(
     page.wait_for_load_state("networkidle")
     text = wait_for_texts(page, [QUESTION])
     assert "Rate the response:" in text
-    assert "label: helpful" not in text  # the judge's words are in its own prediction only
-    # no box to type in: not the judge area (maxSubmissions="0"), not the filled response
+    # issue 25: the judge's words are on the page as read-only text beside the answer, whichever
+    # annotation or prediction is selected (they were in the judge's prediction only, as "label: ...")
+    assert "helpfulness: helpful · score 0.75\nanswers the question" in text
+    # no box to type in: no judge area any more, not the filled response
     assert page.locator('[data-testid="textarea-form"]').count() == 0
     # the prediction list names each by its model_version, cut in the middle ("judge:he...ulness")
     page.get_by_text("judge:he", exact=False).first.click()
-    text = wait_for_texts(page, ["label: helpful", "explanation: answers the question"])
+    text = wait_for_texts(page, [ANSWER, "answers the question"])
     assert "Judge's verdict" in text
     assert not errors, errors
 
@@ -114,14 +118,15 @@ def test_serve_gives_a_judged_span_its_judge_predictions(label_studio, ls, proje
         (task,) = wait_for_tasks(ls, project_name, 1)
     finally:
         assert side.terminate() == 0
-    ratings = {p.model_version: read_judge(p.model_dump()) for p in task.predictions}
-    assert ratings["judge:helpfulness"].rating == 4.0 and ratings["judge:toxicity"].rating == 1.0  # type: ignore[union-attr]
+    assert {"judge:helpfulness", "judge:toxicity"} <= {p.model_version for p in task.predictions}
+    ratings = judge_results([p.model_dump() for p in task.predictions], task.meta["evaluations"])
+    assert ratings["helpfulness"].rating == 4.0 and ratings["toxicity"].rating == 1.0
     assert task.predictions[-1].model_version == "gpt-4o-mini"
 
 
 def judge_note_config() -> str:
     """A user's own config (the old default) with a judge TextArea of its own."""
-    return without_judge_area(PROMPT_CONFIG).replace(
+    return without_judge_area(BEFORE_ISSUE_25["prompt"]).replace(
         '<Rating name="rating" toName="prompt"/>',
         '<Rating name="rating" toName="prompt"/>\n<Header value="Judge said:"/>\n'
         '<TextArea name="judge" toName="prompt" rows="2"/>',
@@ -145,10 +150,10 @@ def test_a_config_with_a_judge_textarea_shows_what_the_judge_said(browser, label
     page.goto(f"{label_studio.url}/projects/{project_id}/data?task={task.id}")
     wait_for_texts(page, [QUESTION, ANSWER])  # the model's prediction opens first
     page.wait_for_load_state("networkidle")
-    # the prediction list names each by its model_version, cut in the middle ("judge:he...ulness"),
-    # with its score as a percentage
-    assert "75.00%" in page.inner_text("body")
+    # the prediction list names each by its model_version, cut in the middle ("judge:he...ulness");
+    # issue 25: without its score as a percentage (it was "75.00%")
+    assert "75.00%" not in page.inner_text("body")
     page.get_by_text("judge:he", exact=False).first.click()
-    text = wait_for_texts(page, ["explanation: answers the question", "label: helpful"])
+    text = wait_for_texts(page, ["explanation: answers the question", "label: helpful", "score: 0.75"])
     assert "Judge said:" in text
     assert not errors, errors

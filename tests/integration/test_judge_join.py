@@ -9,22 +9,26 @@ import subprocess
 import sys
 import time
 import uuid
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage
-from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 
 from otel_label_studio import LabelStudioSpanExporter
 from tests.support import sidecar
-from tests.support.judge_emit import emit, evaluation, judge_logger, wait_for_judges
+from tests.support.judge_emit import (
+    emit,
+    evaluation,
+    judge_logger,
+    logs_exporter,
+    otlp_logger,
+    wait_for_judges,
+)
 from tests.support.judge_spans import judged_chat_span
 from tests.support.label_studio_reads import project_by_title, tasks_of, wait_for_tasks
 from tests.support.pipelines import deliver
@@ -52,13 +56,6 @@ class JudgedChat(FakeListChatModel):
         if JudgedChat.during is not None:
             JudgedChat.during()
         return super()._generate(*args, **kwargs)
-
-
-def logs_exporter(span_exporter: LabelStudioSpanExporter) -> Any:
-    """The ``label_studio`` logs exporter as OTEL_LOGS_EXPORTER=label_studio loads it, given its span
-    exporter (as the configurator gives it, distro.py)."""
-    (point,) = entry_points(group="opentelemetry_logs_exporter", name="label_studio")
-    return point.load()(span_exporter=span_exporter)
 
 
 def test_in_process_results_before_and_after_the_task_become_its_judge_predictions(
@@ -147,16 +144,6 @@ def test_export_judge_gives_the_label_and_explanation_of_a_result_sent_after_the
         "explanation": "Lyon is not the capital",
     }
     assert line["human"] == {"rating": 1, "correction": None}
-
-
-def otlp_logger(side: sidecar.Sidecar, transport: str) -> tuple[Any, Any]:
-    """A LoggerProvider with the real OTLP log exporter to serve."""
-    exporter = (
-        GrpcLogExporter(endpoint=side.grpc_target, insecure=True, headers=tuple(side.auth().items()))
-        if transport == "grpc"
-        else HttpLogExporter(endpoint=f"{side.http_url}/v1/logs", headers=side.auth())
-    )
-    return judge_logger(exporter)
 
 
 def send_span(side: sidecar.Sidecar, span: Any) -> None:

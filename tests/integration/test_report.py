@@ -84,6 +84,7 @@ def planted(label_studio):
                 "latency_ms": 100 + i,
                 "trace_id": f"{i:032x}",
                 "span_id": f"{i:016x}",
+                "judges": "",  # the default config's verdict text (issue 25)
             },
             "predictions": [{"model_version": "model", "result": [response(f"answer {i}")]}],
         }

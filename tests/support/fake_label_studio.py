@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import json
 
-from otel_label_studio.delivery.labelstudio import ErrorKind, FoundTask, Imported, LabelStudioError, Project
+from otel_label_studio.delivery.labelstudio import (
+    ErrorKind,
+    FoundTask,
+    Imported,
+    LabelStudioError,
+    Project,
+)
 from otel_label_studio.modes.layouts import layout_for
 
 
@@ -25,6 +31,7 @@ class FakeLabelStudio:
         self.fail_with: LabelStudioError | None = None
         self._config = layout_for(mode, None).label_config
         self._prediction_ids = 0
+        self.tabs: dict[int, dict] = {}  # Data Manager tabs by id (the judge join types score columns)
 
     def find_project(self, title, timeout=None):
         return Project(1, title, self._config)
@@ -70,3 +77,21 @@ class FakeLabelStudio:
                 if kept.get("id") == prediction_id:
                     kept["result"] = prediction["result"]
                     kept["model_version"] = prediction.get("model_version")
+
+    def get_task(self, task_id, timeout=None):
+        return {**self.tasks[task_id], "id": task_id, "total_annotations": 0}
+
+    def update_views(self, project_id, change, timeout=None):
+        for view_id, data in list(self.tabs.items()):
+            self.update_view(view_id, project_id, change(data))
+        return len(self.tabs)
+
+    def create_view(self, project_id, data, timeout=None):
+        self.tabs[len(self.tabs) + 1] = data
+        return len(self.tabs)
+
+    def update_view(self, view_id, project_id, data, timeout=None):
+        self.tabs[view_id] = data
+
+    def data_manager_columns(self, project_id, timeout=None):
+        return []

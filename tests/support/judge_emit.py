@@ -5,15 +5,20 @@ serve), and reading the judge predictions they become."""
 from __future__ import annotations
 
 import time
+from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel_label_studio.judges.judge import read_judge
+from otel_label_studio import LabelStudioSpanExporter
+from otel_label_studio.judges.judge import judge_results
+from tests.support import sidecar
 
 EVENT = "gen_ai.evaluation.result"
 
@@ -45,13 +50,13 @@ def emit(logger: Any, attributes: dict, *, span: Any = None, trace_id: str = "",
 
 
 def judges_on(ls: Any, task_id: int) -> dict[str, Any]:
-    """The judge results on a task, by prediction model_version."""
-    predictions = ls.tasks.get(str(task_id)).predictions or []
-    return {
-        p.model_version: read_judge(p.model_dump())
-        for p in predictions
-        if str(p.model_version).startswith("judge:")
-    }
+    """The judge results on a task that has a ``judge:<name>`` prediction, by its model_version: what the
+    task says of each judge (``judge.judge_results``: its ``meta.evaluations``, else the predictions)."""
+    task = ls.tasks.get(str(task_id))
+    predictions = [p.model_dump() for p in task.predictions or []]
+    found = judge_results(predictions, (task.meta or {}).get("evaluations") or ())
+    versions = {str(p.get("model_version")) for p in predictions}
+    return {f"judge:{name}": result for name, result in found.items() if f"judge:{name}" in versions}
 
 
 def wait_for_judges(ls: Any, task_id: int, names: set[str], timeout: float = 30.0) -> dict[str, Any]:
@@ -63,3 +68,20 @@ def wait_for_judges(ls: Any, task_id: int, names: set[str], timeout: float = 30.
             return found
         time.sleep(0.2)
     raise AssertionError(f"task {task_id} has judge predictions {sorted(found)}, expected {sorted(names)}")
+
+
+def logs_exporter(span_exporter: LabelStudioSpanExporter) -> Any:
+    """The ``label_studio`` logs exporter as OTEL_LOGS_EXPORTER=label_studio loads it, given its span
+    exporter (as the configurator gives it, distro.py)."""
+    (point,) = entry_points(group="opentelemetry_logs_exporter", name="label_studio")
+    return point.load()(span_exporter=span_exporter)
+
+
+def otlp_logger(side: sidecar.Sidecar, transport: str) -> tuple[Any, Any]:
+    """A LoggerProvider with the real OTLP log exporter to serve."""
+    exporter = (
+        GrpcLogExporter(endpoint=side.grpc_target, insecure=True, headers=tuple(side.auth().items()))
+        if transport == "grpc"
+        else HttpLogExporter(endpoint=f"{side.http_url}/v1/logs", headers=side.auth())
+    )
+    return judge_logger(exporter)

@@ -27,31 +27,11 @@ from otel_label_studio.store.spool import Spool, SpoolJudgeResults
 from tests.support.builders import plain
 from tests.support.clock import Clock
 from tests.support.fake_label_studio import FakeLabelStudio
+from tests.support.judge_client import JudgeClient as Client
 
 EVENT = "gen_ai.evaluation.result"
 ATTRIBUTES = {"gen_ai.evaluation.name": "helpfulness", "gen_ai.evaluation.score.value": 0.75}
 HELPFUL = {"name": "helpfulness", "score": 0.75, "label": "helpful", "explanation": None}
-
-
-class Client:
-    """Label Studio's side, as a unit test needs it: predictions per task; failures on demand."""
-
-    def __init__(self) -> None:
-        self.predictions: dict[int, list[dict[str, Any]]] = {}
-        self.created: list[tuple[int, dict[str, Any]]] = []
-        self.fail: LabelStudioError | None = None
-
-    def task_predictions(self, task_id: int, timeout: float | None = None) -> list[dict[str, Any]]:
-        if self.fail is not None:
-            raise self.fail
-        return [dict(p) for p in self.predictions.get(task_id, [])]
-
-    def create_prediction(
-        self, task_id: int, prediction: dict[str, Any], timeout: float | None = None
-    ) -> int:
-        self.created.append((task_id, prediction))
-        self.predictions.setdefault(task_id, []).append(prediction)
-        return len(self.created)
 
 
 class Projects:
@@ -109,8 +89,12 @@ def test_a_result_after_the_task_is_added_to_it_once(store):
     join.accept([event(record)])
     assert join.pump()
     ((task_id, prediction),) = client.created
-    assert (task_id, prediction["model_version"], prediction["score"]) == (11, "judge:helpfulness", 0.75)
-    assert prediction["result"][0]["value"] == {"rating": 4}
+    assert (task_id, prediction["model_version"]) == (11, "judge:helpfulness")
+    # issue 25: no score (Label Studio shows 0.75 as "75.00%") and no Rating item (the reviewer's stars);
+    # the result is in the task's data, where the reviewer reads it, and in its meta, where export does
+    assert "score" not in prediction and all(item["type"] != "rating" for item in prediction["result"])
+    assert client.data[11]["judge_helpfulness_score"] == 0.75 and client.meta[11]["evaluations"] == [HELPFUL]
+    assert "helpfulness: helpful · score 0.75" in client.data[11]["judges"]
     join.accept([event(record)])  # the sender retried, or a crash came before the bookkeeping
     assert join.pump()
     assert len(client.created) == 1 and join.stats.already_present == 1 and join.waiting == 0

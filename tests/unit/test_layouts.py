@@ -58,6 +58,7 @@ def test_prompt_layout_task():
         "images": "",  # no image: "" (issue 25: the Image tag's valueList)
         "provider": "openai",
         "service_name": "shop",
+        "judges": "",  # issue 25: the judges' verdict, shown by the config's Text; empty: nothing shown
     }
     assert task["predictions"] == [
         {

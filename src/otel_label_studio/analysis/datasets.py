@@ -38,19 +38,26 @@ class Binding:
     dialogue: bool
     response_name: str
     rating_name: str | None
+    max_rating: int = judge.RATING_SCALE_MAX  # the Rating's maxRating: a judge's score placed on it
 
     @classmethod
     def from_config(cls, label_config: str) -> Binding:
         layout = Layout.from_config(label_config)
         rating = next(
             (
-                element.attrib.get("name")
+                element
                 for element in ElementTree.fromstring(label_config.strip()).iter()
                 if element.tag.lower() == "rating"
             ),
             None,
         )
-        return cls(layout.prompt_key, layout.dialogue, layout.response_name, rating)
+        if rating is None:
+            return cls(layout.prompt_key, layout.dialogue, layout.response_name, None)
+        try:
+            top = max(int(rating.attrib.get("maxRating") or judge.RATING_SCALE_MAX), 1)
+        except ValueError:
+            top = judge.RATING_SCALE_MAX
+        return cls(layout.prompt_key, layout.dialogue, layout.response_name, rating.attrib.get("name"), top)
 
 
 @dataclass(frozen=True)
@@ -173,23 +180,17 @@ def _judge_lines(
     binding: Binding,
     sent: Iterable[Mapping[str, Any]] = (),
 ) -> Iterator[dict[str, Any]]:
-    """One line per judge result on a task the human rated: what the judge said beside what the
-    human said (the correction is the reviewer's response when they changed it, else null).
+    """One line per judge on a task the human rated: what the judge said (its newest result) beside what
+    the human said (the correction is the reviewer's response when they changed it, else null).
 
-    A config without a judge TextArea keeps no label or explanation in the prediction; they are
-    taken from the span event of the same name and score in the task's ``meta.evaluations``."""
+    Every result is in the task's ``meta.evaluations`` (span events as sent, and results that came on
+    their own, added there by the judge join); a task made before that holds them in its ``judge:<name>``
+    predictions (``judge.judge_results``)."""
     if item.rating is None:
         return
-    newest: dict[str, judge.JudgeResult] = {}
-    for prediction in sorted(predictions, key=lambda p: int(p.get("id") or 0)):
-        result = judge.read_judge(prediction, binding.rating_name)
-        if result is not None:
-            newest[result.name] = result
-    for name in sorted(newest):
-        result = newest[name]
-        event: Mapping[str, Any] = next(
-            (e for e in reversed(list(sent)) if e.get("name") == name and e.get("score") == result.score), {}
-        )
+    found = judge.judge_results(predictions, sent, binding.rating_name, binding.max_rating)
+    for name in sorted(found):
+        result = found[name]
         yield {
             "input": item.prompt,
             "output": item.model_response,
@@ -197,10 +198,8 @@ def _judge_lines(
                 "name": name,
                 "score": result.score,
                 "rating": result.rating,
-                "label": result.label if result.label is not None else event.get("label"),
-                "explanation": result.explanation
-                if result.explanation is not None
-                else event.get("explanation"),
+                "label": result.label,
+                "explanation": result.explanation,
             },
             "human": {
                 "rating": item.rating,

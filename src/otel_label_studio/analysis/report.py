@@ -135,14 +135,12 @@ def annotator_ratings(task: Mapping[str, Any], scale: Scale) -> dict[Any, float]
 
 
 def judge_results(task: Mapping[str, Any], scale: Scale) -> dict[str, judge.JudgeResult]:
-    """The task's judge results by evaluation name (the newest prediction of a name wins)."""
-    found: dict[str, judge.JudgeResult] = {}
-    predictions = sorted(task.get("predictions") or (), key=lambda p: int(p.get("id") or 0))
-    for prediction in predictions:
-        result = judge.read_judge(prediction, scale.rating_name)
-        if result is not None:
-            found[result.name] = result
-    return found
+    """The task's judge results by evaluation name, each judge's newest (``judge.judge_results``: the
+    task's ``meta.evaluations``, else its ``judge:<name>`` predictions)."""
+    evaluations = (task.get("meta") or {}).get("evaluations") or ()
+    return judge.judge_results(
+        task.get("predictions") or (), evaluations, scale.rating_name, scale.max_rating
+    )
 
 
 class _Accumulator:

@@ -1,4 +1,5 @@
-"""``otel-label-studio webhook``: register serve's webhook, so human scores flow back."""
+"""``otel-label-studio webhook``: register serve's webhook, so human scores flow back (and a task's
+judges show once it is answered, with ``--reveal-judges after_answer``)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ WEBHOOK_SETTINGS = (*LABEL_STUDIO_SETTINGS, "webhook_secret")
 def add_parser(commands: Commands) -> None:
     webhook = commands.add_parser(
         "webhook",
-        help="register serve's webhook on a project, so human scores flow back into the traces",
+        help="register serve's webhook on a project, so human scores flow back into the traces (and "
+        "judges show once a task is answered)",
         description="Register a Label Studio webhook (annotation created/updated, with payload) that "
         "points at serve's POST /webhooks/label-studio and sends serve's webhook secret as "
         "'Authorization: Bearer SECRET'. A webhook of the project to the same URL is updated instead "
-        "of adding a second one. serve needs --feedback-endpoint and the same --webhook-secret.",
+        "of adding a second one. serve needs the same --webhook-secret and --feedback-endpoint (human "
+        "scores back into the traces) or --reveal-judges after_answer (judges shown once a task is "
+        "answered).",
     )
     webhook.add_argument(
         "--target",

@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 from enum import Enum
-from typing import Any, Iterator, NamedTuple, Sequence, cast
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence, cast
 
 import httpx
 import orjson
@@ -94,6 +94,26 @@ class Imported(NamedTuple):
 
     task_ids: list[int]
     prediction_count: int | None
+
+
+class TaskState(NamedTuple):
+    """What the judge join reads of a task before it adds a judge's result to it."""
+
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    predictions: list[dict[str, Any]]
+    answers: int  # submitted annotations (``total_annotations``: skips not counted)
+
+    @classmethod
+    def of(cls, task: Mapping[str, Any]) -> TaskState:
+        """The state of Label Studio's copy of a task (``LabelStudioClient.get_task``)."""
+        meta = task.get("meta")
+        return cls(
+            dict(task.get("data") or {}),
+            dict(meta) if isinstance(meta, Mapping) else {},
+            [p for p in task.get("predictions") or [] if isinstance(p, dict)],
+            int(task.get("total_annotations") or 0),
+        )
 
 
 class FoundTask(NamedTuple):
@@ -424,13 +444,31 @@ class LabelStudioClient:
         )
         return _plain(task)
 
-    def task_predictions(self, task_id: int, timeout: float | None = None) -> list[dict[str, Any]]:
-        """A task's predictions (what the model answered), which webhook payloads leave out."""
-        task: Any = _call(
-            lambda: self._client().tasks.get(str(task_id), request_options=self._options(timeout))
+    def update_views(
+        self,
+        project_id: int,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        timeout: float | None = None,
+    ) -> int:
+        """Replace the data of each of a project's Data Manager tabs with ``change(data)`` (as the Data
+        Manager saves it); how many tabs it has."""
+        found: Any = _call(
+            lambda: self._client().views.list(project=project_id, request_options=self._options(timeout)),
+            project_id,
         )
-        predictions = getattr(task, "predictions", None) or []
-        return [p.model_dump(mode="json") if hasattr(p, "model_dump") else dict(p) for p in predictions]
+        views = list(found or [])
+        for view in views:
+            data = view.data.model_dump() if hasattr(view.data, "model_dump") else dict(view.data or {})
+            _call(
+                lambda view=view, data=data: self._client().views.update(
+                    str(view.id),
+                    project=project_id,
+                    data=cast(Any, change(data)),
+                    request_options=self._options(timeout),
+                ),
+                project_id,
+            )
+        return len(views)
 
     def task_count(self, project_id: int) -> int:
         project = _call(

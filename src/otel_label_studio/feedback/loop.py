@@ -3,11 +3,13 @@
 serve's HTTP server checks a webhook's secret (``receiver/policy.py``), then hands its body here
 in two steps, as it hands traces to the intake: ``read`` (in a decode slot: the body parsed once
 into what it claims, ``webhook.py``, and dropped) and ``take`` (on an operations thread: each
-claim confirmed in Label Studio, ``confirm.py``, and its evaluation events built from Label
-Studio's copy of the task and annotation, ``events.py``; for a pair task, one per side,
-``pairs.pair_evaluations``). The events are kept in the outbox (``outbox.py``) with the
-annotation's version (id and ``updated_at``) before the webhook is answered, once per version,
-and the forwarder sends them with ``FeedbackSender`` (``sender.py``) until the endpoint takes them.
+claim confirmed in Label Studio, ``confirm.py``, through ``annotation_webhooks.py``, which also
+tells the judge join a task was answered when serve reveals judges after the answer; then ``keep``
+builds its evaluation events from Label Studio's copy of the task and annotation, ``events.py``;
+for a pair task, one per side, ``pairs.pair_evaluations``). The events are kept in the outbox
+(``outbox.py``) with the annotation's version (id and ``updated_at``) before the webhook is
+answered, once per version, and the forwarder sends them with ``FeedbackSender`` (``sender.py``)
+until the endpoint takes them.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import time
 from typing import Any
 
 from ..modes.pairs import pair_evaluations
+from .annotation_webhooks import AnnotationWebhooks, Answered
 from .confirm import Confirmed, Confirmer, LabelStudioCopies
 from .events import Evaluation, evaluations, logs_request
 from .outbox import FeedbackOutbox, OutboxForwarder
 from .sender import FeedbackSender
-from .webhook import Claims, WebhookRefused, read_claims
+from .webhook import Claims, read_claims
 
 _logger = logging.getLogger(__name__)
 
@@ -30,7 +33,8 @@ _logger = logging.getLogger(__name__)
 class FeedbackLoop:
     """``read(body)`` then ``take(claims)`` for each webhook; ``start()`` sends what a previous run
     kept; ``stop()`` leaves what is unsent for the next start; ``close()`` releases the outbox and
-    the sender."""
+    the sender. ``answered`` (the judge join's, with ``reveal_judges="after_answer"``) is told of
+    each task whose annotation Label Studio confirms."""
 
     def __init__(
         self,
@@ -40,17 +44,24 @@ class FeedbackLoop:
         label_studio: LabelStudioCopies,
         secret: str,
         timeout: float | None = None,
+        answered: Answered | None = None,
     ):
-        self.confirmer = Confirmer(label_studio, secret, timeout=timeout)
         self.outbox = FeedbackOutbox.in_directory(data_dir)  # ValueError when it is damaged
         self.sender = FeedbackSender(endpoint)
         self.forwarder = OutboxForwarder(self.outbox, self.sender.send, endpoint=self.sender.url)
+        self.webhooks = AnnotationWebhooks(
+            Confirmer(label_studio, secret, timeout=timeout), keep=self.keep, answered=answered
+        )
         self._lock = threading.Lock()
         self.events_received = 0  # kept in the outbox since start
 
     @property
     def url(self) -> str:
         return self.sender.url
+
+    @property
+    def confirmer(self) -> Confirmer:
+        return self.webhooks.confirmer
 
     def start(self) -> None:
         self.forwarder.start()
@@ -77,34 +88,21 @@ class FeedbackLoop:
         taken before (durable when this returns): the answer's counts. ``WebhookRefused`` 422 when
         Label Studio confirms none of the claims, 503 when it cannot be asked; ``DiskFull`` when
         the outbox cannot keep them."""
-        kept = duplicates = 0
-        refused: list[WebhookRefused] = []
-        for claim in claims.items:
-            try:
-                confirmed = self.confirmer.confirm(claim)
-            except WebhookRefused as refusal:
-                if refusal.status == 503:
-                    raise
-                _logger.warning("Refused a webhook's annotation %d: %s", claim.annotation_id, refusal.message)
-                refused.append(refusal)
-                continue
-            events = self._events(claims.action, confirmed)
-            body = logs_request(events).SerializeToString() if events else None
-            if self.outbox.put_once(confirmed.version, body, len(events)):  # kept before the answer
-                kept += len(events)
-            else:
-                duplicates += 1
-                _logger.info(
-                    "Annotation %d (updated %s) was taken before: nothing sent again", *confirmed.version
-                )
-        if refused and not kept and not duplicates:
-            raise refused[0]
-        if kept:
+        return self.webhooks.take(claims)
+
+    def keep(self, action: str, confirmed: Confirmed) -> int | None:
+        """Keep the events of a confirmed annotation version in the outbox, before the webhook is
+        answered: how many; None when that version was taken before (nothing is sent twice)."""
+        events = self._events(action, confirmed)
+        body = logs_request(events).SerializeToString() if events else None
+        if not self.outbox.put_once(confirmed.version, body, len(events)):
+            return None
+        if events:
             with self._lock:
-                self.events_received += kept
+                self.events_received += len(events)
             self.forwarder.wake()
-            _logger.info("Took %d evaluation events for %s", kept, self.sender.url)
-        return {"evaluation_events": kept, "duplicates": duplicates, "unconfirmed": len(refused)}
+            _logger.info("Took %d evaluation events for %s", len(events), self.sender.url)
+        return len(events)
 
     @staticmethod
     def _events(action: str, confirmed: Confirmed) -> list[Evaluation]:

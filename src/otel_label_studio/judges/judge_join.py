@@ -7,18 +7,28 @@ before it returns, where there is a spool; bounded in memory otherwise). The del
 thread then joins it:
 
 - its span's record already became a task (the spool's delivered bookkeeping, or what this
-  process remembers of its deliveries, bounded): a ``judge:<name>`` prediction is added to that
-  task through the SDK, shaped by the project's layout (``Layout.judge_predictions_of``);
+  process remembers of its deliveries, bounded): the result is added to that task through the SDK:
+  to its ``meta.evaluations``, to its data (the verdict a reviewer reads, ``data.judges``, and the
+  judge's Data Manager columns, judge.py), and as a ``judge:<name>`` prediction shaped by the project's
+  layout (``Layout.judge_predictions_of``);
 - not yet: it waits; the delivery of the record makes it due at once, so it lands right after
   the task's import (the model's own prediction stays the project's ``model_version``);
 - the span never becomes a task (not an LLM call, left out by the review rules, never sent):
   after ``judge_wait`` seconds it is dropped and counted (``judge_expired``).
 
-Exactly once: before adding, the task's predictions are read, and a result already there (same
-``model_version``, score and result) is not added again, so neither a crash between the add and
-its bookkeeping nor a sender's retry makes a second prediction. Label Studio failures are
+Exactly once: before adding, the task is read, and a result already in its ``meta.evaluations`` (equal
+in every field) is not added again, nor a prediction equal to one it has, so neither a crash between the
+add and its bookkeeping nor a sender's retry makes a second one. Label Studio failures are
 classified once (``labelstudio.ErrorKind``): an outage waits on the worker's backoff, a task
 Label Studio refuses (deleted) drops the result and counts it.
+
+``reveal_judges="after_answer"`` (serve only): a result goes into the task's ``meta.evaluations`` alone
+(nothing a reviewer sees) until the task has its answers; serve tells the join of each task whose
+annotation a webhook names once Label Studio confirms it (``answered``, from
+``feedback/annotation_webhooks.py``), and the next cycle reads the task's answers from Label Studio and
+shows its judges (data and predictions). A result that comes after the answers is shown at once. The
+judges' score columns are typed as numbers in the project's Data Manager tabs
+(``dm_view.with_judge_columns``) the first time this process shows them.
 
 The in-process logs exporter is handed its span exporter (``judge_logs.py``; under
 ``opentelemetry-instrument`` the configurator pairs them, ``distro.py``) and gives it the results.
@@ -31,19 +41,23 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Callable, Iterable, Protocol, Sequence, cast
 
 import orjson
 
 from ..delivery.backoff import label_studio_backoff
-from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError
+from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError, TaskState
 from ..delivery.projects import Projects
+from ..modes.dm_view import judges_tab, with_judge_columns
+from ..modes.unit import AnyLayout
 from ..modes.units import unit_of
 from ..reading.evaluations import JudgeEvent
 from ..reading.record import LLMRecord
 from ..store.queue import QueueItem, RecordQueue
 from ..store.run_codec import AnyRecord
 from ..store.spool import Spool, SpoolJudgeResults
+from .judge import VERDICT_KEY, score_columns, with_results, with_verdict
 
 _logger = logging.getLogger(__name__)
 
@@ -61,6 +75,7 @@ class JudgeStats:
     expired: int = 0  # dropped: no task for their span within judge_wait
     rejected: int = 0  # dropped: Label Studio refused the prediction for good (task deleted)
     dropped: int = 0  # refused on arrival: the in-memory join was full, or no join to take them
+    revealed: int = 0  # tasks whose judges were shown once answered (reveal_judges="after_answer")
 
 
 @dataclass(frozen=True)
@@ -266,8 +281,12 @@ class JudgeJoin:
         timeout: float,
         clock: Callable[[], float] = time.time,
         wake: Callable[[], None] | None = None,
+        reveal: str = "now",
+        answers_to_reveal: int = 1,
     ):
         self._store = store
+        self._reveal = reveal  # judge.REVEALS: "now", or "after_answer" (the task's answers first)
+        self._answers_to_reveal = answers_to_reveal  # reviewers_per_task: every reviewer answers first
         self._client = client
         self._projects = projects
         self.wait = wait
@@ -277,8 +296,12 @@ class JudgeJoin:
         self._backoff = label_studio_backoff(clock)
         self._pruned_at = 0.0
         self._waiting_hint = store.waiting()  # 0: no record needs a look (recounted each cycle)
-        self._attached: dict[tuple[str, str], list[int]] = {}  # span -> results in its task being imported
-        self._lock = threading.Lock()  # the counters: accept runs on receiver threads
+        self._attached: dict[tuple[str, str], list[Waiting]] = {}  # span -> results in its task's import
+        self._lock = threading.Lock()  # the counters and reveals: accept and answered run on other threads
+        self._reveals: dict[int, int] = {}  # task id -> project id: answered, its judges to be shown
+        self._untyped: dict[int, set[str]] = {}  # project id -> score columns to type as numbers
+        self._typed: set[tuple[int, str]] = set()  # (project id, column) typed by this process
+        self._typing_warned = False  # a tab Label Studio refused was said once already
         self.stats = JudgeStats()
 
     # --- evaluations.JudgeSink -----------------------------------------------------------------
@@ -337,17 +360,19 @@ class JudgeJoin:
         if not found:
             self._attached.pop(key, None)
             return record
-        self._attached[key] = [waiting.id for waiting in found]
+        self._attached[key] = found
         return replace(record, evaluations=[*record.evaluations, *(w.event.result for w in found)])
 
     def delivered(self, items: Sequence[QueueItem], project_id: int, task_ids: Sequence[int] = ()) -> None:
         """Records just became tasks: the results imported with them are done, the others waiting
         for them are due now."""
-        imported = [
-            row_id
-            for item in items
-            for row_id in self._attached.pop((item.record.trace_id, item.record.span_id), ())
-        ]
+        imported: list[int] = []
+        for item in items:
+            attached = self._attached.pop((item.record.trace_id, item.record.span_id), [])
+            imported += [waiting.id for waiting in attached]
+            if self._reveal == "now":  # the task shows its judges' columns: typed as numbers
+                results = [*getattr(item.record, "evaluations", ()), *(w.event.result for w in attached)]
+                self._to_type(project_id, results)
         if imported:
             self._store.done(imported)
             with self._lock:
@@ -363,7 +388,26 @@ class JudgeJoin:
             self._pruned_at = now
             self._store.prune()
         self._waiting_hint = self._store.waiting()
-        if now < self._backoff.until or not self._waiting_hint:
+        if now < self._backoff.until:
+            return False
+        try:
+            settled = self._show_answered()
+            settled = self._add_due(now) or settled
+            self._type_columns()  # presentation: never raises, no reason to run another cycle at once
+            return settled
+        except LabelStudioError as error:
+            self._backoff.failed(error.retry_after)
+            _logger.warning(
+                "Could not show judge results (%s); retrying in %.0f s",
+                error.detail,
+                self._backoff.remaining(),
+            )
+            return False
+
+    def _add_due(self, now: float) -> bool:
+        """Add the due results whose task exists, drop the expired ones; True when any was settled.
+        Raises LabelStudioError when Label Studio cannot be asked (the caller backs off)."""
+        if not self._waiting_hint:
             return False
         due = self._store.due(now, BATCH)
         if not due:
@@ -371,12 +415,7 @@ class JudgeJoin:
         by_task: dict[int, list[tuple[Waiting, Delivery]]] = {}
         unknown: list[Waiting] = []
         for waiting in due:
-            try:
-                delivery = self._find(waiting.event)
-            except LabelStudioError as error:
-                self._backoff.failed(error.retry_after)
-                _logger.warning("Could not look up the task of a judge result (%s)", error.detail)
-                return False
+            delivery = self._find(waiting.event)
             if delivery is None or delivery.task_id is None:
                 unknown.append(waiting)
             else:
@@ -390,17 +429,104 @@ class JudgeJoin:
                     self._rejected(task_id, pairs, error)
                     settled += len(pairs)
                     continue
-                self._backoff.failed(error.retry_after)
-                _logger.warning(
-                    "Could not add judge results to task %d (%s); retrying in %.0f s",
-                    task_id,
-                    error.detail,
-                    self._backoff.remaining(),
-                )
-                return settled > 0
+                raise  # an outage: the caller backs off; what was settled stays settled
         if by_task:
             self._backoff.succeeded()
         return settled > 0
+
+    # --- showing the judges -----------------------------------------------------------------------
+
+    def answered(self, task_id: int, project_id: int) -> None:
+        """A reviewer answered a task (serve's annotation webhook, confirmed in Label Studio): with
+        ``reveal_judges="after_answer"``, its judges are shown on the next cycle, once it has
+        ``answers_to_reveal`` answers."""
+        if self._reveal != "after_answer":
+            return
+        with self._lock:
+            self._reveals[task_id] = project_id
+        if self._wake is not None:
+            self._wake()
+
+    def _show_answered(self) -> bool:
+        """Show the judges of the tasks answered since the last cycle; True when any was looked at."""
+        with self._lock:
+            answered = list(self._reveals.items())
+        for task_id, project_id in answered:
+            try:
+                layout = self._projects.layout_of(project_id, self._timeout)
+                if layout.shows_judges:
+                    self._settle(task_id, project_id, layout, [])
+            except LabelStudioError as error:
+                if error.kind not in (ErrorKind.REJECTED, ErrorKind.PROJECT_GONE):
+                    raise
+                _logger.warning("Could not show the judges of task %d: %s", task_id, error.detail)
+            with self._lock:
+                if self._reveals.get(task_id) == project_id:
+                    del self._reveals[task_id]
+        return bool(answered)
+
+    def _settle(self, task_id: int, project_id: int, layout: AnyLayout, results: list[dict[str, Any]]) -> int:
+        """Add ``results`` to the task's ``meta.evaluations`` and, when its judges are shown (now, or it has
+        its answers), show them all: the verdict and columns in its data, a prediction per judge. How many
+        of ``results`` were new to it."""
+        found = TaskState.of(self._client.get_task(task_id, self._timeout))
+        meta, fresh = with_results(found.meta, results)
+        evaluations = list(meta.get("evaluations") or ())
+        shown = self._reveal == "now" or found.answers >= self._answers_to_reveal
+        data = (
+            with_verdict(found.data, evaluations, text=VERDICT_KEY in layout.variables)
+            if shown
+            else found.data
+        )
+        if data != found.data or meta != found.meta:
+            self._client.update_task(task_id, data, meta, self._timeout)
+        if shown and evaluations:
+            present = list(found.predictions)
+            for prediction in layout.judge_predictions_of(evaluations, present):
+                if not any(_same(prediction, other) for other in present):
+                    self._client.create_prediction(task_id, prediction, self._timeout)
+                    present.append(prediction)
+            self._to_type(project_id, evaluations)
+            if self._reveal == "after_answer" and not results:
+                self.stats.revealed += 1
+        return len(fresh)
+
+    def _to_type(self, project_id: int, evaluations: Iterable[dict[str, Any]]) -> None:
+        """Remember the score columns these results show, to be typed as numbers (``_type_columns``)."""
+        keys = {key for key in score_columns(evaluations) if (project_id, key) not in self._typed}
+        if keys:
+            with self._lock:
+                self._untyped.setdefault(project_id, set()).update(keys)
+
+    def _type_columns(self) -> None:
+        """Type the judges' new score columns as numbers in their projects' Data Manager tabs (a project
+        with no tab yet gets Label Studio's default one, so typed). Presentation only: it never holds up
+        a judge result; Label Studio out of reach, it is tried again next cycle, refusing it, said once."""
+        with self._lock:
+            untyped, self._untyped = self._untyped, {}
+        for project_id, keys in untyped.items():
+            try:
+                ordered = sorted(keys)
+                typed = self._client.update_views(
+                    project_id, partial(with_judge_columns, keys=ordered), self._timeout
+                )
+                if not typed:  # no tab yet: Label Studio's default one, typed
+                    columns = self._client.data_manager_columns(project_id, self._timeout)
+                    self._client.create_view(project_id, judges_tab(ordered, columns), self._timeout)
+            except LabelStudioError as error:
+                if error.kind == ErrorKind.UNREACHABLE:
+                    with self._lock:  # again on the next cycle
+                        self._untyped.setdefault(project_id, set()).update(keys)
+                    continue
+                log = _logger.debug if self._typing_warned else _logger.warning
+                self._typing_warned = True
+                log(
+                    "Could not show the judge score columns of project %d as numbers in its Data Manager "
+                    "tabs (%s): they sort and filter as text; set the column's type in the Data Manager",
+                    project_id,
+                    error.detail,
+                )
+            self._typed.update((project_id, key) for key in keys)
 
     def _find(self, event: JudgeEvent) -> Delivery | None:
         delivery = self._store.task(event)
@@ -444,16 +570,11 @@ class JudgeJoin:
                 "%d judge results name a span of a pair task, which shows none; dropped", len(pairs)
             )
             return len(pairs)
-        present = self._client.task_predictions(task_id, self._timeout)
-        for waiting, _delivery in pairs:
-            for prediction in layout.judge_predictions_of([waiting.event.result]):
-                if any(_same(prediction, other) for other in present):
-                    self.stats.already_present += 1
-                    continue
-                self._client.create_prediction(task_id, prediction, self._timeout)
-                present.append(prediction)
-                self.stats.added += 1
-            self._store.done([waiting.id])
+        results = [waiting.event.result for waiting, _ in pairs]
+        fresh = self._settle(task_id, pairs[0][1].project_id, layout, results)
+        self.stats.added += fresh
+        self.stats.already_present += len(results) - fresh
+        self._store.done([waiting.id for waiting, _ in pairs])
         return len(pairs)
 
     def _rejected(self, task_id: int, pairs: list[tuple[Waiting, Delivery]], error: LabelStudioError) -> None:

@@ -7,7 +7,9 @@ hides the raw columns in both modes, shows the text instead in the labeling view
 types the latency as a number (sorted and filtered as one), and otherwise keeps Label Studio's own
 default visibility (read from its column list). Which data columns come first is the config's to
 say (Label Studio lists the config's ``$variables`` first): the default prompt and chat configs
-declare model and latency first (``layouts.py``), the pairwise config the question.
+declare model and latency first (``layouts.py``), the pairwise config the question. The judges'
+verdict text (``data.judges``) is on the page, not in the table: each judge's score and label are
+columns of their own, typed once a judge speaks (``with_judge_columns``, below).
 
 A pairwise project (a config with a ``Pairwise`` tag) gets a tab too (``pair_view``): the prompt
 (as text, for a dialogue) and both answers as columns of the table, the prompt alone in the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ..judges.judge import VERDICT_KEY
 from .layouts import CONVERSATION_KEY, Layout
 from .pair_layout import PairLayout, is_pairwise
 from .run_tasks import NUMBER_COLUMNS, RUN_COLUMNS, TRAJECTORY_KEY, reads_runs
@@ -36,8 +39,19 @@ TITLE = "Default"
 MODES = ("explore", "labeling")  # the Data Manager's table; the labeling view's task list
 
 #: The keys a task carries besides the prompt (see ``Layout.task``; images where the config shows
-#: them): columns in the table, noise in the labeling view's task list.
-TASK_KEYS = ("trace_id", "span_id", "model", "latency_ms", "provider", "service_name", "error", "images")
+#: them, the judges' verdict once a judge spoke): columns in the table, noise in the labeling view's
+#: task list.
+TASK_KEYS = (
+    "trace_id",
+    "span_id",
+    "model",
+    "latency_ms",
+    "provider",
+    "service_name",
+    "error",
+    "images",
+    VERDICT_KEY,
+)
 
 #: The columns a reviewer sorts a prompt or chat project by, first in the table (the default configs
 #: declare them, in this order; judge columns come after them); not in the labeling view's list.
@@ -116,13 +130,14 @@ def review_view(layout: Layout, columns: Sequence[Mapping[str, Any]]) -> dict[st
     hidden["labeling"] = [c for c in hidden["labeling"] if c != readable]
     lead = [data_column(key) for key in (layout.prompt_key, *LEAD_KEYS) if key not in raw]
     hidden["explore"] = [c for c in hidden["explore"] if c not in lead]  # what we show stays shown
-    return {
+    tab = {
         "title": TITLE,
         "type": "list",
         "target": "tasks",
         "hiddenColumns": hidden,
         "columnsDisplayType": {data_column(key): "Number" for key in NUMBER_KEYS},
     }
+    return with_judge_columns(tab, [])  # the verdict text: on the page, not in the table (judge columns)
 
 
 def pair_view(layout: PairLayout, columns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -191,3 +206,31 @@ def column_id(column: Mapping[str, Any]) -> str:
 def _add(items: list[str], item: str) -> None:
     if item not in items:
         items.append(item)
+
+
+# --- judge columns ---------------------------------------------------------------------------------
+# A judge's score and label are task data (``judge_<name>_score``, ``judge_<name>_label``: judges/judge.py),
+# so they are Data Manager columns; their names are known only once a judge speaks, after the project's
+# tab was made. Label Studio types such a column "Unknown" (text: sorted and filtered as text); the tab's
+# ``columnsDisplayType`` makes a score column a number, sorted and filtered as one (greater than, between).
+# The verdict text (``data.judges``: heading, every judge, explanations) is hidden in the table and in the
+# labeling view's task list, where it reads badly cut; the page shows it in full, the score and label
+# columns sort and filter, and the Columns menu shows it again.
+
+
+def with_judge_columns(data: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """A tab's ``data`` with the columns of these task data ``keys`` shown as numbers, and the verdict
+    text hidden."""
+    types = dict(data.get("columnsDisplayType") or {})
+    types.update({data_column(key): "Number" for key in keys})
+    hidden = {mode: list(columns) for mode, columns in (data.get("hiddenColumns") or {}).items()}
+    for mode in MODES:
+        _add(hidden.setdefault(mode, []), data_column(VERDICT_KEY))
+    return {**data, "columnsDisplayType": types, "hiddenColumns": hidden}
+
+
+def judges_tab(keys: Sequence[str], columns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``data`` of a tab for a project that has none yet: Label Studio's own default (what it would
+    make when the Data Manager first opens), with the judge columns (``with_judge_columns``)."""
+    tab = {"title": TITLE, "type": "list", "target": "tasks", "hiddenColumns": _defaults([], columns)}
+    return with_judge_columns(tab, keys)

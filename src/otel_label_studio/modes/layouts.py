@@ -9,13 +9,20 @@ import never fails on a missing variable. Binding checks the config locally, wit
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Iterable
 from xml.etree import ElementTree
 
 from label_studio_sdk.label_interface import LabelInterface
 
-from ..judges.judge import NOTE_NAME, RATING_SCALE_MAX, judge_prediction
+from ..judges.judge import (
+    NOTE_NAME,
+    VERDICT_KEY,
+    is_judge,
+    judge_prediction,
+    newest,
+    with_verdict,
+)
 from ..reading.record import UNKNOWN_MODEL, LLMRecord, Message
 
 #: The call layouts' shared look: prompt beside its images, each in its own scrolling box, and an answer
@@ -62,10 +69,10 @@ _CALL_STYLE = """    .call-sides {
 # them off; the selector matches the CSS-module classes by their stable prefix (``time--<hash>``),
 # so a release that renames them shows the times again and loses nothing else. Label Studio
 # HTML-escapes a <Style>'s text, so the CSS holds no quotes, ">" or "&".
-# Added to LangChain's tags, under the rating in every default config (agent too): a TextArea named
-# "judge" where a judge:<name> prediction shows the label and explanation (judge.py). Label Studio
-# 1.23's TextArea has no read-only attribute; maxSubmissions="0" hides its input box, so a reviewer
-# can read what a judge said there but not type into it (editable="false": nor edit it).
+# Added to LangChain's tags, under the rating in every default config (agent too): a Text showing
+# data.judges, the judges' verdict as text (judge.verdict_text: heading, name, label, score in the judge's
+# own scale, explanation), read-only as every object tag is, and empty (nothing shown) on a task no judge
+# spoke about. It is data, not a control: no judge fills the reviewer's rating or answer.
 PROMPT_CONFIG = (
     """
 <View>
@@ -101,8 +108,7 @@ PROMPT_CONFIG = (
 </View>
 <Header value="Rate the response:"/>
 <Rating name="rating" toName="prompt"/>
-<Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
-<TextArea name="judge" toName="prompt" rows="2" editable="false" maxSubmissions="0"/>
+<Text name="judges" value="$judges"/>
 </View>"""
 )
 
@@ -146,8 +152,7 @@ CHAT_CONFIG = (
 </View>
 <Header value="Rate the response:"/>
 <Rating name="rating" toName="dialogue"/>
-<Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
-<TextArea name="judge" toName="dialogue" rows="2" editable="false" maxSubmissions="0"/>
+<Text name="judges" value="$judges"/>
 </View>"""
 )
 
@@ -260,8 +265,7 @@ AGENT_CONFIG = """
           placeholder="The right final answer, if you know it (optional)"/>
 <Header value="Rate the run:"/>
 <Rating name="rating" toName="steps"/>
-<Header value="Judge's verdict (shown when a judge:... prediction is selected; not for you to fill):"/>
-<TextArea name="judge" toName="steps" rows="2" editable="false" maxSubmissions="0"/>
+<Text name="judges" value="$judges"/>
 </View>"""
 
 LAYOUT_CONFIGS = {"prompt": PROMPT_CONFIG, "chat": CHAT_CONFIG, "agent": AGENT_CONFIG}
@@ -284,13 +288,12 @@ class Layout:
     prompt_key: str  # that object's $variable
     dialogue: bool  # True: the prompt is a list of {role, content}; False: text
     variables: tuple[str, ...]  # every $variable the config reads
-    # Where a judge's result shows (judge.py): the Rating that gets its score, the TextArea named
-    # "judge" that gets its label and explanation; None where the config has no such tag, and then
-    # the judge prediction leaves that part out (a result whose from_name the config lacks is not
-    # something the labeling view is asked to show).
-    rating_name: str | None = None
-    rating_max: int = RATING_SCALE_MAX
+    # The TextArea named "judge" of a config made before issue 25, where a judge's prediction shows what
+    # it said; None where the config has none (a result whose from_name the config lacks is refused by
+    # Label Studio). A config that reads $judges shows the verdict as text (judge.py). No judge's result
+    # goes into the reviewer's Rating or answer.
     judge_note_name: str | None = None
+    reveal_judges: str = "now"  # "after_answer": judges stay in meta until the task is answered (judge_join)
 
     noun: ClassVar[str] = "LLM"  # what its tasks are, for messages: "cannot take LLM tasks"
     fix: ClassVar[str] = "add a <TextArea> for the response to its label config"  # when a config won't bind
@@ -298,7 +301,11 @@ class Layout:
 
     def rebind(self, label_config: str) -> Layout:
         """The same kind of layout for another project's config (ValueError saying what is wrong)."""
-        return Layout.from_config(label_config)
+        return Layout.from_config(label_config).revealing(self.reveal_judges)
+
+    def revealing(self, when: str) -> Layout:
+        """This layout showing judges ``when`` (``judge.REVEALS``: "now" or "after_answer")."""
+        return replace(self, reveal_judges=when)
 
     def rebound_note(
         self, title: str, project_id: int, chosen_dialogue: bool, config_given: bool
@@ -374,16 +381,6 @@ class Layout:
                 f'<{target.tag} name="{target_name}"> must read its value from a task field, '
                 f'e.g. value="$prompt" (it has value="{target.value}")'
             )
-        ratings = [
-            c for c in interface.controls if c.tag.lower() == "rating" and target_name in (c.to_name or [])
-        ]
-        rating = next((c for c in ratings if c.name == "rating"), ratings[0] if ratings else None)
-        try:
-            rating_max = (
-                int((rating.attr or {}).get("maxRating", RATING_SCALE_MAX)) if rating else RATING_SCALE_MAX
-            )
-        except (TypeError, ValueError):
-            rating_max = RATING_SCALE_MAX
         note = next((c for c in textareas if c.name == NOTE_NAME and target_name in (c.to_name or [])), None)
         return cls(
             label_config=label_config,
@@ -392,8 +389,6 @@ class Layout:
             prompt_key=match.group(1),
             dialogue=tag in DIALOGUE_OBJECTS,
             variables=_variables(label_config),
-            rating_name=rating.name if rating else None,
-            rating_max=rating_max,
             judge_note_name=note.name if note else None,
         )
 
@@ -421,6 +416,8 @@ class Layout:
         data.setdefault("service_name", record.service_name or "")
         if record.error:
             data.setdefault("error", record.error)
+        if self.reveal_judges == "now":  # else they wait in meta.evaluations for the reviewer's answer
+            data = with_verdict(data, record.evaluations, text=VERDICT_KEY in self.variables)
 
         responses = list(record.outputs) or ([f"[error] {record.error}"] if record.error else [""])
         prediction: dict[str, Any] = {
@@ -439,36 +436,43 @@ class Layout:
         # The model's prediction last: Label Studio 1.23.2 sets an empty project model_version from
         # the LAST prediction of the first import that has any (tasks/serializers.py), and that
         # version decides what the label stream pre-fills: the response, not a judge's stars.
-        return {
-            "data": data,
-            "meta": task_meta(record),
-            "predictions": [*self.judge_predictions(record), prediction],
-        }
+        judges = self.judge_predictions(record, [prediction]) if self.reveal_judges == "now" else []
+        return {"data": data, "meta": task_meta(record), "predictions": [*judges, prediction]}
 
-    def judge_predictions(self, record: LLMRecord) -> list[dict[str, Any]]:
-        """One ``judge:<name>`` prediction per evaluation the span carried, with only the parts
-        this config can show; an evaluation with nothing to show here still gives its score."""
-        return self.judge_predictions_of(record.evaluations)
+    def judge_predictions(
+        self, record: LLMRecord, present: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """One ``judge:<name>`` prediction per judge the span's evaluations name (judge.py)."""
+        return self.judge_predictions_of(record.evaluations, present)
 
-    def judge_predictions_of(self, evaluations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``judge_predictions`` for evaluations given on their own (a result that arrived as a log)."""
-        predictions = []
-        for evaluation in evaluations:
-            prediction = judge_prediction(
-                str(evaluation.get("name")),
+    def judge_predictions_of(
+        self, evaluations: Iterable[dict[str, Any]], present: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """One ``judge:<name>`` prediction per judge (its newest result): a copy of the answer it judged
+        (the response item of the model's prediction among ``present``), and what it said in the config's
+        ``judge`` TextArea, where there is one."""
+        answer = next(
+            (
+                item
+                for prediction in present
+                if not is_judge(prediction)
+                for item in prediction.get("result") or ()
+                if item.get("from_name") == self.response_name and item.get("type") == "textarea"
+            ),
+            None,
+        )
+        return [
+            judge_prediction(
+                name,
                 evaluation.get("score"),
-                label=evaluation.get("label") if self.judge_note_name else None,
-                explanation=evaluation.get("explanation") if self.judge_note_name else None,
-                rating_name=self.rating_name or "rating",
+                label=evaluation.get("label"),
+                explanation=evaluation.get("explanation"),
                 to_name=self.target_name,
-                note_name=self.judge_note_name or NOTE_NAME,
-                max_rating=self.rating_max,
+                note_name=self.judge_note_name,
+                answer=answer,
             )
-            if self.rating_name is None:
-                prediction["result"] = [item for item in prediction["result"] if item["type"] != "rating"]
-            if prediction["result"] or "score" in prediction:
-                predictions.append(prediction)
-        return predictions
+            for name, evaluation in newest(evaluations).items()
+        ]
 
 
 def layout_for(mode: str, project_config: str | None) -> Layout:
@@ -541,6 +545,7 @@ _FIELDS: dict[str, Callable[[LLMRecord], Any]] = {
     "trace_id": lambda record: record.trace_id,
     "span_id": lambda record: record.span_id,
     "error": lambda record: record.error or "",
+    VERDICT_KEY: lambda record: "",  # the judges' verdict, once shown (``Layout.task``, judge.py)
 }
 """What a config's ``$variable`` can show, computed only when the config asks for it."""
 

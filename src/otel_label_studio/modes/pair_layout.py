@@ -130,9 +130,15 @@ class PairLayout:
         """Nothing to tell: a pairwise config binds its answers by the Pairwise tag."""
         return None
 
-    def judge_predictions_of(self, evaluations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    def judge_predictions_of(
+        self, evaluations: Iterable[dict[str, Any]], present: Iterable[dict[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
         """None: a pair task shows no judge predictions (``shows_judges``)."""
         return []
+
+    def revealing(self, when: str) -> PairLayout:
+        """Itself: a pair task shows no judges, at once or later."""
+        return self
 
     def fit(self) -> str:
         """How pairs fit this config, for doctor."""

@@ -128,7 +128,8 @@ class _Signal:
 
 
 class Webhook(Protocol):
-    """Where Label Studio's annotation webhooks go (``feedback.loop.FeedbackLoop``), in two steps:
+    """Where Label Studio's annotation webhooks go (``feedback.loop.FeedbackLoop``, or
+    ``feedback.annotation_webhooks.AnnotationWebhooks`` when they only reveal judges), in two steps:
     ``read`` parses a whole body (in a decode slot) into what it claims, after which the body is
     dropped; ``take`` acts on the claims (on an operations thread) and returns the answer's JSON
     object. Either raises ``WebhookRefused`` with the status to answer; ``take`` raises ``BUSY``
@@ -326,7 +327,11 @@ class OtlpApp:
         account = self.budget.account()
         try:
             if self.webhook is None:
-                raise OtlpError(404, "no --feedback-endpoint is set, so webhooks are not taken")
+                raise OtlpError(
+                    404,
+                    "no --feedback-endpoint (nor --reveal-judges after_answer) is set, so webhooks are "
+                    "not taken",
+                )
             self.policy.authorize_webhook(request.header("authorization"))
             if media_type(request.header("content-type")) != JSON:
                 raise OtlpError(415, "webhooks are JSON (application/json)")

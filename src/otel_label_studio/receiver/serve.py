@@ -22,6 +22,8 @@ from ..bridge import build_bridge
 from ..config import Settings, default, webhook_secret_problem
 from ..delivery.labelstudio import ErrorKind, LabelStudioError
 from ..delivery.outages import auth_hint
+from ..feedback.annotation_webhooks import AnnotationWebhooks
+from ..feedback.confirm import Confirmer
 from ..feedback.loop import FeedbackLoop
 from ..modes.units import check_rules_file, task_layout, unit_for
 from ..store.spool import Spool
@@ -112,19 +114,27 @@ class Sidecar:
         self.judges = bridge.judges
         self.judge = JudgeIntake(self.judges)
         self.runs = bridge.ingest.runs  # mode agent or pairwise: held spans wait in the spool's file
+        # Annotation webhooks (their secret checked, each claim confirmed in Label Studio): human
+        # scores to the feedback endpoint, and, revealing judges after the answer, the join told.
+        answered = self.judges.answered if settings.reveal_judges == "after_answer" else None
         self.feedback: FeedbackLoop | None = None
+        self.webhooks: FeedbackLoop | AnnotationWebhooks | None = None
         if options.feedback_endpoint and options.webhook_secret:
             try:
-                self.feedback = FeedbackLoop(
+                self.feedback = self.webhooks = FeedbackLoop(
                     options.feedback_endpoint,
                     options.data_dir,
                     label_studio=self.client,
                     secret=options.webhook_secret,
                     timeout=settings.timeout,
+                    answered=answered,
                 )
             except ValueError:
                 self._close_stores()
                 raise
+        elif answered is not None and options.webhook_secret:
+            confirmer = Confirmer(self.client, options.webhook_secret, timeout=settings.timeout)
+            self.webhooks = AnnotationWebhooks(confirmer, answered=answered)
         self.policy = ReceiverPolicy(options.auth_token, options.webhook_secret)
         self.telemetry = ServeMetrics(self.readings)
         self.worker.stats.on_latency = self.telemetry.observe_latency
@@ -146,7 +156,7 @@ class Sidecar:
                 max_body_bytes=options.max_body_bytes,
                 readiness=self.readiness,
                 metrics=self.telemetry.render,
-                webhook=self.feedback,
+                webhook=self.webhooks,
                 gate=self.gate,
                 budget=self.budget,
                 max_spans=options.max_spans_per_request,
@@ -199,6 +209,12 @@ class Sidecar:
             stats.depth,
             "required" if self.options.auth_token else "not required",
         )
+        if settings.reveal_judges == "after_answer":
+            _logger.info(
+                "Judge results are shown on a task once it has %d answer(s): register this server's "
+                "annotation webhook on the project (otel-label-studio webhook --project-id N --target URL)",
+                settings.reviewers_per_task,
+            )
         if self.review is not None:
             _logger.info(
                 "Review rules from %s: %d rules decide which %s become tasks (SIGHUP re-reads them)",
@@ -319,7 +335,12 @@ class Sidecar:
 
 def _check_webhook_secret(options: ServeOptions) -> None:
     """ValueError (serve does not start) when webhooks would be taken without a secret of their own."""
-    problem = webhook_secret_problem(options.feedback_endpoint, options.webhook_secret, options.auth_token)
+    problem = webhook_secret_problem(
+        options.feedback_endpoint,
+        options.webhook_secret,
+        options.auth_token,
+        reveal_judges=options.settings.reveal_judges,
+    )
     if problem is not None:
         raise ValueError(problem)
 
