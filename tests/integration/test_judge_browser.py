@@ -118,8 +118,19 @@ def open_task(page, label_studio, project_id: int, task_id: int, waits_for: list
     return wait_for_texts(page, waits_for)
 
 
-def answer_box(page, answer: str):
-    return page.locator(ANSWER_BOX, has_text=answer)
+def answer_box(page, answer: str, timeout: float = 15.0):
+    """The box holding the answer a reviewer edits: an always-open textarea whose value is the answer (the
+    prompt and chat configs since issue 25's pages: ``transcription="true"``), else a TextArea's entry
+    holding it (the agent config); looked for until ``timeout`` (s), as the editor renders it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        values = page.locator("textarea").evaluate_all("boxes => boxes.map(b => b.value)")
+        if answer in values:
+            return page.locator("textarea").nth(values.index(answer))
+        entry = page.locator(ANSWER_BOX, has_text=answer)
+        if entry.count() or time.monotonic() > deadline:
+            return entry
+        time.sleep(0.2)
 
 
 def assert_the_verdict_is_beside_the_answer(page, answer: str) -> None:
