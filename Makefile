@@ -82,7 +82,7 @@ test-unit: $(VENV)/.installed
 test-newest: $(LS_VENV)/.installed
 	rm -rf $(NEWEST_VENV)
 	$(UV) venv --quiet --python $(call interpreter,$(PYTHON)) $(NEWEST_VENV)
-	$(UV) pip install --quiet --refresh --python $(NEWEST_VENV)/bin/python -e ".[test,demo]"
+	$(UV) pip install --quiet --refresh --python $(NEWEST_VENV)/bin/python -e ".[test,demo,postgres]"
 	$(NEWEST_VENV)/bin/python -m pytest -p no:cacheprovider tests/unit \
 	  tests/integration/test_integration.py::test_legacy_token_works
 

@@ -194,9 +194,16 @@ class Sidecar:
             self.runs.start()  # runs left open by the last process complete on their stored timers
         if self.feedback is not None:
             self.feedback.start()  # sends what a previous run kept, then waits for webhooks
+        settings = self.options.settings
+        if self.review is not None:  # said before the ports answer: a SIGHUP may come as soon as they do
+            _logger.info(
+                "Review rules from %s: %d rules decide which %s become tasks (SIGHUP re-reads them)",
+                settings.review_rules,
+                len(self.review.rules.rules),
+                unit_for(settings.mode).decided,
+            )
         self.grpc.start()
         self.http.start()
-        settings = self.options.settings
         _logger.info(
             "Listening for OTLP on %s (HTTP port %d, gRPC port %d); delivering to Label Studio at %s, "
             "project %s; spool %s holds %d records; auth token %s",
@@ -214,13 +221,6 @@ class Sidecar:
                 "Judge results are shown on a task once it has %d answer(s): register this server's "
                 "annotation webhook on the project (otel-label-studio webhook --project-id N --target URL)",
                 settings.reviewers_per_task,
-            )
-        if self.review is not None:
-            _logger.info(
-                "Review rules from %s: %d rules decide which %s become tasks (SIGHUP re-reads them)",
-                settings.review_rules,
-                len(self.review.rules.rules),
-                unit_for(settings.mode).decided,
             )
 
     def stop(self) -> None:
