@@ -394,32 +394,19 @@ class LabelStudioClient:
         (its id, whether it was updated)."""
         actions: Any = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED"]
         same = [hook for hook in self.list_webhooks(project_id) if hook.get("url") == target]
+        hook: dict[str, Any] = {
+            "url": target,
+            "actions": actions,
+            "send_payload": True,
+            "send_for_all_actions": False,
+            "headers": headers,
+            "is_active": True,
+            "request_options": self._options(None),
+        }
         if same:
-            webhook = _call(
-                lambda: self._client().webhooks.update(
-                    id=int(same[0]["id"]),
-                    url=target,
-                    actions=actions,
-                    send_payload=True,
-                    send_for_all_actions=False,
-                    headers=headers,
-                    is_active=True,
-                    request_options=self._options(None),
-                )
-            )
+            webhook = _call(lambda: self._client().webhooks.update(id=int(same[0]["id"]), **hook))
             return int(webhook.id or 0), True
-        webhook = _call(
-            lambda: self._client().webhooks.create(
-                url=target,
-                project=project_id,
-                actions=actions,
-                send_payload=True,
-                send_for_all_actions=False,
-                headers=headers,
-                is_active=True,
-                request_options=self._options(None),
-            )
-        )
+        webhook = _call(lambda: self._client().webhooks.create(project=project_id, **hook))
         return int(webhook.id or 0), False
 
     def list_webhooks(

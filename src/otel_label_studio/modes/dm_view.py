@@ -68,17 +68,8 @@ PAIR_KEYS = ("trace_id", "pair_id")
 
 #: The run fields an agent project's table shows (the rest of ``RUN_COLUMNS`` are hidden there), and
 #: those its labeling view's task list shows.
-RUN_TABLE = (
-    "status",
-    "errors",
-    "tools_called",
-    "steps_count",
-    "duration_ms",
-    "total_tokens",
-    "model",
-    "trace_id",
-)
-RUN_LIST = ("status", "errors", "tools_called", "steps_count")
+RUN_TABLE = RUN_COLUMNS[: RUN_COLUMNS.index("trace_id") + 1]  # status ... model, trace_id
+RUN_LIST = RUN_COLUMNS[: RUN_COLUMNS.index("steps_count") + 1]  # status, errors, tools_called, steps_count
 #: Widths (px) that fit ``RUN_TABLE``'s first six columns on a 1440 px screen beside Label Studio's own.
 RUN_WIDTHS = {
     "tasks:id": 70,
