@@ -57,11 +57,11 @@ def prompts(count: int) -> list[str]:
 
 def app_calls(exporter: SpanExporter, questions: list[str]) -> BatchSpanProcessor:
     """The user's app: one instrumented LangChain call per question, spans to ``exporter`` through a
-    BatchSpanProcessor (SDK defaults, a queue that holds the run); returns once every span was
-    handed over, with the processor (its ``shutdown`` also shuts the exporter down)."""
+    BatchSpanProcessor with the SDK's default settings, as an app configures it; returns once every
+    span was handed over, with the processor (its ``shutdown`` also shuts the exporter down)."""
     llm = FakeListLLM(responses=[prompt_text(512, 1)])
     switch = app_switch()
-    processor = BatchSpanProcessor(exporter, max_queue_size=max(2048, len(questions)))
+    processor = BatchSpanProcessor(exporter)
     switch.target = processor
     try:
         for question in questions:
