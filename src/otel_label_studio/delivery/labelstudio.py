@@ -38,6 +38,7 @@ class ErrorKind(str, Enum):
 
 
 _LOOKUP_CHUNK = 50  # span ids per task lookup request
+TITLE_PAGE = 100  # projects per page of a title lookup (a title is rarely on more than one)
 
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _GATEWAY_STATUS = {502, 503, 504}  # a proxy answered: Label Studio behind it may still be working
@@ -184,9 +185,14 @@ class LabelStudioClient:
 
         def lookup() -> list[Project]:
             pager: Any = self._client().projects.list(
-                title=title, page_size=100, request_options=self._options(timeout)
+                title=title, page_size=TITLE_PAGE, request_options=self._options(timeout)
             )
-            matches = sorted((p for p in pager if p.title == title), key=lambda p: int(p.id or 0))
+            listed: list[Any] = []
+            for page in pager.iter_pages():  # the SDK's pager asks for one page past the last
+                listed.extend(page.items or [])
+                if len(page.items or []) < TITLE_PAGE:
+                    break
+            matches = sorted((p for p in listed if p.title == title), key=lambda p: int(p.id or 0))
             return [Project(int(p.id or 0), title, str(p.label_config or "")) for p in matches]
 
         return cast("list[Project]", _call(lookup))
