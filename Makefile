@@ -60,7 +60,7 @@ pythons: $(PY_VENVS)
 LOCK := $(UV) pip compile --quiet --universal --generate-hashes
 lock: $(UV)
 	$(LOCK) --python-version 3.10 requirements/uv.in -o requirements/uv.txt
-	$(LOCK) --python-version 3.11 --extra test --extra demo --extra bench --extra postgres pyproject.toml -o requirements/dev.txt
+	$(LOCK) --python-version 3.11 --extra test --extra demo --extra bench --extra postgres --extra docs pyproject.toml -o requirements/dev.txt
 	$(LOCK) --python-version 3.10 --extra demo --extra postgres pyproject.toml -o requirements/app.txt
 	$(LOCK) --python-version 3.10 requirements/label-studio.in -o requirements/label-studio.txt
 
