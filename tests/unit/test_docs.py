@@ -30,7 +30,7 @@ SNIPPET = re.compile(r'^\s*--8<--\s+"([^"]+)"\s*$')
 # [text](target) and ![alt](target); a target has no spaces (an optional "title" after it is ignored)
 LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 INLINE_CODE = re.compile(r"(`+).+?\1")
-COMMAND_LANGUAGES = {"", "bash", "sh", "shell", "console", "text"}
+COMMAND_LANGUAGES = {"", "bash", "sh", "shell", "console"}
 SHELL_OPERATORS = set("|&;<>()")
 
 
