@@ -73,7 +73,7 @@ lint: $(VENV)/.installed
 test: lint $(LS_VENV)/.installed $(PY_VENVS) browser postgres
 	$(VENV)/bin/python -m pytest
 
-# Unit tests only (tests/unit): no Label Studio, no child process, offline, about two minutes.
+# Unit tests only (tests/unit): no Label Studio, no child process, offline, one to two minutes.
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests/unit
 
