@@ -5,6 +5,7 @@
 #   make demo   a local Label Studio, the sidecar and a demo LangChain app (servers keep running)
 #   make stop   stops what make demo started
 #   make demo-reset  the demo again from an empty Label Studio
+#   make docs   the documentation site (docs/, mkdocs.yml) into site/
 # Every environment is installed from the lock files in requirements/ (uv pip compile; `make lock`
 # regenerates them), never from the ranges in pyproject.toml: the same packages on any day.
 # `make test-newest` is the one target that takes the newest releases the ranges allow.
@@ -20,7 +21,7 @@ UV := $(VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 interpreter = $$($(1) -c 'import sys; print(sys.executable)')
 
-.PHONY: test test-unit test-newest lint lock setup pythons clean bench bench-quick demo demo-reset stop browser postgres
+.PHONY: test test-unit test-newest lint lock setup pythons clean bench bench-quick demo demo-reset stop browser postgres docs
 
 setup: $(VENV)/.installed $(LS_VENV)/.installed
 
@@ -60,7 +61,7 @@ pythons: $(PY_VENVS)
 LOCK := $(UV) pip compile --quiet --universal --generate-hashes
 lock: $(UV)
 	$(LOCK) --python-version 3.10 requirements/uv.in -o requirements/uv.txt
-	$(LOCK) --python-version 3.11 --extra test --extra demo --extra bench --extra postgres pyproject.toml -o requirements/dev.txt
+	$(LOCK) --python-version 3.11 --extra test --extra demo --extra bench --extra postgres --extra docs pyproject.toml -o requirements/dev.txt
 	$(LOCK) --python-version 3.10 --extra demo --extra postgres pyproject.toml -o requirements/app.txt
 	$(LOCK) --python-version 3.10 requirements/label-studio.in -o requirements/label-studio.txt
 
@@ -72,7 +73,7 @@ lint: $(VENV)/.installed
 test: lint $(LS_VENV)/.installed $(PY_VENVS) browser postgres
 	$(VENV)/bin/python -m pytest
 
-# Unit tests only (tests/unit): no Label Studio, no child process, offline, about a minute.
+# Unit tests only (tests/unit): no Label Studio, no child process, offline, one to two minutes.
 test-unit: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest tests/unit
 
@@ -126,5 +127,10 @@ bench: setup postgres
 bench-quick: setup postgres
 	$(VENV)/bin/python -m bench.run --quick
 
+# The documentation site (mkdocs.yml: docs/ with MkDocs and Material, the docs extra) into site/; --strict makes
+# a broken link, anchor or included file an error.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(LS_VENV) $(NEWEST_VENV) .venv-py .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/out src/*.egg-info
+	rm -rf $(VENV) $(LS_VENV) $(NEWEST_VENV) .venv-py .pytest_cache .mypy_cache .ruff_cache .hypothesis bench/out site src/*.egg-info

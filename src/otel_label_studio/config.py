@@ -2,8 +2,8 @@
 
 Each field of ``Settings`` carries its type, its default and a ``Spec``: the environment variable,
 the command-line flag (derived into argparse by ``cli.options``), how a text value is parsed and
-checked, and one line of documentation (the ``--help`` text and the README's tables, which
-``readme_tables`` renders and a test compares).
+checked, and one line of documentation (the ``--help`` text and the settings tables of
+``docs/settings.md``, which ``readme_tables`` renders and a test compares).
 
 Precedence: an argument (or flag) wins over the environment, the environment over the default.
 An empty variable counts as unset. One rule for a malformed value, wherever it comes from:
@@ -287,7 +287,7 @@ class Spec:
     """How one setting is read and documented (the field's type and default are the model's)."""
 
     env: str
-    doc: str  # one line: the --help text and the README's "meaning"
+    doc: str  # one line: the --help text and the settings tables' "meaning"
     parse: Callable[[Any], Any]  # text from the environment or the command line -> value
     flag: str | None = None  # the command-line option; None: not on the command line
     metavar: str | None = None
@@ -965,9 +965,12 @@ def resolve_settings(*, environ: Mapping[str, str] | None = None, **arguments: A
 
 # --- documentation ---------------------------------------------------------------------------
 
+SETTINGS_PAGE = "docs/settings.md"
+"""The page that holds the settings tables, relative to the repository's root."""
+
 
 def readme_tables() -> dict[str, str]:
-    """The README's two settings tables (``exporter`` and ``serve``), rendered from the model."""
+    """The settings tables of ``docs/settings.md`` (``exporter`` and ``serve``), from the model."""
     exporter = [
         "| argument | environment variable | default | meaning |",
         "|---|---|---|---|",
@@ -995,13 +998,13 @@ def readme_tables() -> dict[str, str]:
 
 
 def _marked(table: str) -> tuple[str, str]:
-    return f"<!-- settings table: {table} (python -m otel_label_studio.cli.readme README.md) -->", (
+    return f"<!-- settings table: {table} (python -m otel_label_studio.cli.readme {SETTINGS_PAGE}) -->", (
         f"<!-- end of settings table: {table} -->"
     )
 
 
 def readme_sections(text: str) -> Iterator[tuple[str, str]]:
-    """Each ``(table, text between its markers)`` in a README."""
+    """Each ``(table, text between its markers)`` in a page (``docs/settings.md``)."""
     for table in ("exporter", "serve"):
         start, end = _marked(table)
         if start in text and end in text:
@@ -1013,7 +1016,7 @@ def render_readme(text: str) -> str:
     for table, rendered in readme_tables().items():
         start, end = _marked(table)
         if start not in text or end not in text:
-            raise ValueError(f"the README has no markers for the {table} settings table: {start}")
+            raise ValueError(f"no markers for the {table} settings table: {start}")
         before, rest = text.split(start, 1)
         after = rest.split(end, 1)[1]
         text = f"{before}{start}\n{rendered}\n{end}{after}"

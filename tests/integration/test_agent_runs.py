@@ -139,7 +139,7 @@ def test_a_plain_call_outside_any_chain_is_a_one_step_run(routing, captured, lab
 
 def test_an_in_process_run_goes_to_the_project_its_resource_names(captured, label_studio, ls, project_name):
     """``label_studio.project`` on the app's resource wins over the exporter's project_name, as for
-    LLM calls (README, "Tasks go to a project chosen like this")."""
+    LLM calls (docs/modes.md, "Projects")."""
     scenarios.agent_run()
     routed_title = f"{project_name}-routed"
     exporter = agent_exporter(label_studio, project_name)

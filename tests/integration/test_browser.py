@@ -2,7 +2,7 @@
 
 Headless Chromium from Debian's `chromium` package (make test installs it), driven by Playwright's
 driver (`pip install playwright` brings the driver, not a browser). Screenshots go to
-test-artifacts/, and the README shows copies of them from tests/screenshots/.
+test-artifacts/, and README.md and docs/modes.md show copies of them from tests/screenshots/.
 """
 
 from __future__ import annotations
@@ -86,14 +86,19 @@ def test_what_a_reviewer_sees(
     page.close()
 
 
-def test_the_readme_shows_the_screenshots():
+def test_the_docs_show_the_screenshots():
+    """README.md shows the labeling views from tests/screenshots/, docs/modes.md every one of these
+    (docs/screenshots is a link to tests/screenshots, so the site has them too)."""
     readme = (REPO_ROOT / "README.md").read_text()
+    modes = (REPO_ROOT / "docs" / "modes.md").read_text()
     for name in (
         "labeling-prompt-layout",
         "labeling-chat-layout",
         "data-manager-prompt-layout",
         "data-manager-chat-layout",
     ):
-        assert f"tests/screenshots/{name}.png" in readme
+        assert f"](screenshots/{name}.png)" in modes
+        if name.startswith("labeling-"):
+            assert f"](tests/screenshots/{name}.png)" in readme
         assert (REPO_ROOT / "tests" / "screenshots" / f"{name}.png").exists()
     assert Path(REPO_ROOT / "test-artifacts").name in (REPO_ROOT / ".gitignore").read_text()

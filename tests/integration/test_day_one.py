@@ -123,7 +123,8 @@ def test_zero_code_on_a_clean_install_makes_tasks(
 def test_zero_code_otlp_beside_label_studio_on_a_clean_install(
     clean_install: Path, label_studio: LabelStudioServer, ls, project_name: str, tmp_path: Path
 ) -> None:
-    # The README's `otlp,label_studio` example, with a real OTLP receiver (serve) as the Collector.
+    # The `otlp,label_studio` example (README.md, docs/instrumentation.md), with a real OTLP receiver (serve)
+    # as the Collector.
     relay = sidecars.start(label_studio, tmp_path / "serve", project_name + "-via-otlp", token=None)
     try:
         env = user_environment(

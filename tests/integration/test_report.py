@@ -204,7 +204,7 @@ def test_report_streams_what_it_reads_into_the_same_figures():
 
 
 def test_reviewers_per_task_sets_up_overlap_and_what_label_studio_enforces(planted):
-    """What open-source Label Studio 1.23.2 does with maximum_annotations=2 (see the README)."""
+    """What open-source Label Studio 1.23.2 does with maximum_annotations=2 (see docs/judges.md)."""
     admin, ids = planted["admin"], planted["ids"]
     project = admin.projects.get(planted["project"])
     assert (project.maximum_annotations, project.overlap_cohort_percentage) == (2, 100)

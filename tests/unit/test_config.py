@@ -7,6 +7,7 @@ import pytest
 
 import otel_label_studio
 from otel_label_studio.config import (
+    SETTINGS_PAGE,
     SettingsError,
     default,
     names,
@@ -81,17 +82,17 @@ def test_repr_hides_the_key():
     assert "sekret" not in repr(resolve_settings(api_key="sekret", environ={}))
 
 
-def test_readme_tables_are_derived_from_the_settings_model():
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    found = dict(readme_sections(readme))
+def test_the_settings_tables_are_derived_from_the_settings_model():
+    page = (REPO_ROOT / SETTINGS_PAGE).read_text(encoding="utf-8")
+    found = dict(readme_sections(page))
     expected = readme_tables()
-    assert set(found) == set(expected), "a settings table's markers are missing from the README"
+    assert set(found) == set(expected), f"a settings table's markers are missing from {SETTINGS_PAGE}"
     for table, text in expected.items():
         assert found[table] == text, (
-            f"the README's {table} settings table differs from config.Settings: "
-            "run python -m otel_label_studio.cli.readme README.md"
+            f"the {table} settings table of {SETTINGS_PAGE} differs from config.Settings: "
+            f"run python -m otel_label_studio.cli.readme {SETTINGS_PAGE}"
         )
-    assert render_readme(readme) == readme
+    assert render_readme(page) == page
 
 
 def test_every_setting_declares_its_variable_and_meaning_once():

@@ -1,5 +1,5 @@
 """serve's own telemetry: OpenTelemetry instruments read by a Prometheus reader, on a MeterProvider
-of its own, named as the README's table says."""
+of its own, named as the metrics table of docs/operations.md says."""
 
 from __future__ import annotations
 
@@ -107,8 +107,8 @@ def test_serve_owns_its_meter_provider_and_registry():
 
 
 def readme_table() -> list[tuple[str, str, str, str]]:
-    """(Prometheus name, OpenTelemetry name, type, unit) of each row of the README's metrics table."""
-    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    """(Prometheus name, OpenTelemetry name, type, unit) of each row of docs/operations.md's metrics table."""
+    text = (REPO_ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     start = text.index("<!-- metrics table -->")
     end = text.index("<!-- end of metrics table -->")
     rows = []

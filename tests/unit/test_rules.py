@@ -504,12 +504,12 @@ def test_reload_keeps_the_counters_of_rules_kept_by_name():
     assert counts["b"].matched == 2 and counts["b"].sampled_out == 1 and counts["c"].matched == 0
 
 
-def test_the_readme_example_is_the_issue_example_and_reads():
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Choosing what reviewers see", 1)[1]
+def test_the_documented_example_is_the_issue_example_and_reads():
+    page = (REPO_ROOT / "docs" / "review-rules.md").read_text(encoding="utf-8")
+    section = page.split("# Choosing what reviewers see", 1)[1]
     block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     assert block == ISSUE_EXAMPLE
-    names = [rule.name for rule in parse(block, "README.md").rules]
+    names = [rule.name for rule in parse(block, "docs/review-rules.md").rules]
     assert names == ["failures", "slow-gpt4o", "everything-else"]
 
 

@@ -1,5 +1,5 @@
-"""``python -m otel_label_studio.cli.readme README.md``: rewrite the README's settings tables from the
-settings model (``config.readme_tables``); a test fails while they differ."""
+"""``python -m otel_label_studio.cli.readme docs/settings.md``: rewrite the settings tables of
+docs/settings.md from the settings model (``config.readme_tables``); a test fails while they differ."""
 
 from __future__ import annotations
 

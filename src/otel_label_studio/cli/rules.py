@@ -31,8 +31,8 @@ def add_parser(commands: Commands) -> None:
     rules = commands.add_parser(
         "rules",
         help="review rules: check a rules file and see its effect on captured spans",
-        description="Review rules decide which LLM spans become tasks (see the README: Choosing what "
-        "reviewers see).",
+        description="Review rules decide which LLM spans become tasks (see docs/review-rules.md in the "
+        "repository: Choosing what reviewers see).",
     )
     actions = rules.add_subparsers(dest="rules_command", metavar="ACTION")
     actions.required = True

@@ -24,7 +24,7 @@ BUILTIN_PATTERNS: dict[str, str] = {
     "jwt": r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     "bearer": r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*",
 }
-"""The built-in set: what each name masks. Documented in the README."""
+"""The built-in set: what each name masks. Documented in docs/settings.md ("Redaction")."""
 
 
 class Redactor:

@@ -6,7 +6,7 @@ embeds the bridge keeps its own metrics setup) whose only reader is
 Counts that the intake, the worker, the spool and the feedback loop already keep are observed
 at scrape time (observable instruments: nothing is added to the ingest path); delivery latency
 is a histogram recorded as each task is created. Every instrument is declared once in
-``INSTRUMENTS`` / ``LATENCY``; the README's table of metrics lists the same names.
+``INSTRUMENTS`` / ``LATENCY``; the metrics table of docs/operations.md lists the same names.
 
 OpenTelemetry names are dotted and carry their unit separately; the Prometheus reader turns
 ``otel_label_studio.receiver.spans`` with unit ``{span}`` into ``otel_label_studio_receiver_spans_total``

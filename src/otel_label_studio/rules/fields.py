@@ -5,7 +5,7 @@ reads, so a span the rules drop never has its prompts decoded. The same names an
 values as the record the dialect would map (``model`` is the
 response model, else the request model, else LangChain's ``ls_model_name``; ``provider`` as
 ``dialects`` normalises it; ``metadata.<key>`` as run metadata), but without mapping: no
-message is decoded, nothing is copied. ``tests/test_rules_fields.py`` holds the two to agreement
+message is decoded, nothing is copied. ``tests/unit/test_rules_fields.py`` holds the two to agreement
 for every dialect. ``evaluation.<name>`` is the ``(score, label)`` of the span's last
 ``gen_ai.evaluation.result`` event of that name (``evaluations``), None when there is none. Any
 other key is a span attribute, else a resource attribute, by full name.
