@@ -14,6 +14,7 @@ from __future__ import annotations
 from html import escape
 
 from ..modes.pairs import WinRate
+from .calibration import JudgeCalibration, interval_words, needed_words, scope_words
 from .report import PairReport, Report, compared_by, fmt, left_out, told_apart_by_words
 from .run_report import RunCounts
 
@@ -117,6 +118,8 @@ def render_html(report: Report, runs: RunCounts | None = None) -> str:
         f"<b>{fmt(h.percent_agreement)}</b>; on {h.tasks} tasks with 2+ annotators ({h.ratings} ratings, "
         f"{h.annotators} annotators).</p>"
     )
+    if report.calibration is not None:
+        body.append(_calibration_section(report.calibration))
     rows = "".join(
         f'<tr><td><a href="{escape(d.link)}">task {d.task_id}</a></td><td>{escape(d.kind)}</td>'
         f"<td>{d.gap:g}</td><td>{' / '.join(f'{v:g}' for v in d.human)}</td>"
@@ -246,4 +249,33 @@ def _runs_section(runs: RunCounts) -> str:
         + _count_table("first-wrong-tool", "first wrong step: tool", runs.first_wrong_by_tool)
         + _count_table("failure-modes", "failure mode", runs.failure_modes)
         + "</div></section>"
+    )
+
+
+def _calibration_section(calibrations: list[JudgeCalibration]) -> str:
+    """One row per judge: sensitivity, specificity, kappa, the raw and the corrected pass rate."""
+    if not calibrations:
+        return "<h2>Calibration</h2><p>No task has a judge rating.</p>"
+    rows = []
+    for c in calibrations:
+        (tp, fn), (fp, tn) = c.confusion
+        rows.append(
+            f'<tr class="calibration-row" data-judge="{escape(c.name)}" '
+            f'data-corrected="{fmt(c.corrected, 6)}">'
+            f"<td>judge:{escape(c.name)}</td><td>{c.reviewed}</td>"
+            f"<td>{tp:g} / {fn:g} / {fp:g} / {tn:g}</td>"
+            f"<td>{fmt(c.sensitivity.value)}{interval_words(c.sensitivity.low, c.sensitivity.high)}</td>"
+            f"<td>{fmt(c.specificity.value)}{interval_words(c.specificity.low, c.specificity.high)}</td>"
+            f"<td>{fmt(c.kappa_quadratic)}</td><td>{fmt(c.raw.value)} (n={c.raw.n})</td>"
+            f"<td><b>{fmt(c.corrected)}</b>{interval_words(c.corrected_low, c.corrected_high)}</td>"
+            f"<td>{escape(scope_words(c))}; {escape(needed_words(c))}</td></tr>"
+        )
+    return (
+        f"<h2>Calibration</h2><p>A pass is a rating of {calibrations[0].pass_at:g} or more, for the human "
+        "(newest annotation) and the judge. Intervals are 95%: Wilson for sensitivity and specificity, a "
+        "parametric bootstrap for the corrected pass rate (Rogan-Gladen).</p>"
+        '<table class="calibration"><tr><th>judge</th><th>reviewed</th>'
+        "<th>human pass: judge pass / fail; human fail: judge pass / fail</th><th>sensitivity</th>"
+        "<th>specificity</th><th>kappa (quadratic)</th><th>raw pass rate</th><th>corrected pass rate</th>"
+        f"<th>scope</th></tr>{''.join(rows)}</table>"
     )
