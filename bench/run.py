@@ -35,6 +35,7 @@ SCENARIOS = (
     "memory",
     "attack_memory",
     "hotpath",
+    "judges",
 )
 
 
@@ -118,6 +119,10 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         from bench import attack_memory
 
         return attack_memory.run(workdir, quick)
+    if name == "judges":
+        from bench import judges
+
+        return judges.run(quick)
     from bench import hotpath
 
     return hotpath.run(workdir, quick)
@@ -231,6 +236,12 @@ def _section(name: str, result: dict) -> str:
         lines.append(
             f"in one process: {result['in_process_spans_per_s']} spans/s; microseconds per span: "
             f"{result['us_per_span']}"
+        )
+    elif name == "judges":
+        low, high = result["coverage_target"]
+        lines.append(
+            f"corrected pass rate: share of {result['rows'][0]['seeds']} seeds whose 95% interval covers the "
+            f"true rate (target {low:.0%} to {high:.0%}): {_verdict(result)}"
         )
     if "review_rule" in result:
         review = result["review_rule"]
