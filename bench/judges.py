@@ -11,13 +11,20 @@ fail with ``SPECIFICITY`` judges them all. Reviewers label ``n`` of them (50, 20
 
 The report's code (``analysis/calibration.py``) computes the corrected pass rate and its 95% interval;
 the figure is the share of seeds whose interval covers the project's true pass rate (target 93-97%).
+
+**Arena.** Per seed: ``ARENA_PAIRS`` reviewed pairs of 5 variants of known Bradley-Terry strength
+(Elo ``GAP`` apart), each pair of two variants at random, 10% ties and 5% both bad; the figure is the
+share of seeds whose ratings (``analysis/arena.py``, no bootstrap needed for the order) put all five in
+their true order (target >= 90% at a gap of 100, adjacent win rate 0.64; smaller gaps shown beside it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from otel_label_studio.analysis.arena import build_arena
 from otel_label_studio.analysis.calibration import CalibrationTally
+from otel_label_studio.modes.pairs import BOTH_BAD, TIE, A, B, Outcome
 
 TRAFFIC = 50_000
 PASS_RATE = 0.75
@@ -25,6 +32,9 @@ SENSITIVITY = 0.88
 SPECIFICITY = 0.80
 SIZES = (50, 200, 1000)
 COVERAGE_TARGET = (0.93, 0.97)
+ARENA_PAIRS = 500
+GAPS = (100, 80, 60)
+ORDER_TARGET = 0.9
 
 
 def _reviewed(
@@ -76,13 +86,44 @@ def calibration_rows(seeds: int) -> list[dict]:
     return rows
 
 
+def arena_seed(seed: int, gap: float) -> bool:
+    """Whether the ratings of one simulated arena put the five variants in their true order."""
+    rng = np.random.default_rng(seed)
+    names = [f"v{i}" for i in range(5)]
+    outcomes = []
+    for _ in range(ARENA_PAIRS):
+        i, j = rng.choice(5, 2, replace=False)
+        u = rng.random()
+        if u < 0.10:
+            choice = TIE
+        elif u < 0.15:
+            choice = BOTH_BAD
+        else:
+            p = 1 / (1 + 10 ** ((j - i) * gap / 400))
+            choice = A if rng.random() < p else B
+        outcomes.append(Outcome(names[i], names[j], choice, "model"))
+    arena = build_arena(outcomes, bootstrap=0)
+    return arena is not None and arena.variants == names[::-1]
+
+
+def arena_rows(seeds: int) -> list[dict]:
+    rows = []
+    for gap in GAPS:
+        share = sum(arena_seed(seed, gap) for seed in range(seeds)) / seeds
+        rows.append({"elo_gap": gap, "pairs": ARENA_PAIRS, "seeds": seeds, "correct_order": round(share, 3)})
+    return rows
+
+
 def run(quick: bool) -> dict:
     seeds = 50 if quick else 200
     rows = calibration_rows(seeds)
+    arena = arena_rows(seeds)
     return {
         "rows": rows,
+        "arena": arena,
+        "arena_met": arena[0]["correct_order"] >= ORDER_TARGET,
         "coverage_target": list(COVERAGE_TARGET),
         "truth": {"pass_rate": PASS_RATE, "sensitivity": SENSITIVITY, "specificity": SPECIFICITY},
         "traffic": TRAFFIC,
-        "met": all(row["met"] for row in rows),
+        "met": all(row["met"] for row in rows) and arena[0]["correct_order"] >= ORDER_TARGET,
     }

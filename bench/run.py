@@ -241,7 +241,13 @@ def _section(name: str, result: dict) -> str:
         low, high = result["coverage_target"]
         lines.append(
             f"corrected pass rate: share of {result['rows'][0]['seeds']} seeds whose 95% interval covers the "
-            f"true rate (target {low:.0%} to {high:.0%}): {_verdict(result)}"
+            f"true rate (target {low:.0%} to {high:.0%})"
+        )
+        lines.append(_table(result["arena"]))
+        lines.append(
+            f"arena: share of seeds ordering 5 variants correctly at {result['arena'][0]['pairs']} pairs, "
+            f"Elo gap {result['arena'][0]['elo_gap']}: {result['arena'][0]['correct_order']} "
+            f"(target >= 0.9); both targets: {_verdict(result)}"
         )
     if "review_rule" in result:
         review = result["review_rule"]

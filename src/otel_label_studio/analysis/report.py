@@ -33,6 +33,7 @@ from ..judges import judge
 from ..modes.annotations import newest_annotation
 from ..modes.pairs import SIDE_ATTRIBUTES, WinRate, outcome_of, win_rates
 from . import stats
+from .arena import Arena, arena_lines, build_arena
 from .calibration import CalibrationTally, JudgeCalibration, calibration_lines, review_weight
 from .run_report import RunCounts, run_lines
 
@@ -353,6 +354,7 @@ class PairReport:
     falls_back: bool = False
     told_apart_by: dict[str, int] = field(default_factory=dict)  # reviewed pairs per what told them apart
     other_variants: list[str] = field(default_factory=list)  # what differs in the pairs left out: --variant
+    arena: Arena | None = None  # with three or more variants: ratings, win-rate matrix (``arena.py``)
 
 
 def build_pair_report(
@@ -378,6 +380,7 @@ def build_pair_report(
         reviewed=len(outcomes),
         same_variant=sum(1 for o in outcomes if o.a == o.b),
         win_rates=win_rates(outcomes),
+        arena=build_arena(outcomes),
         falls_back=variant is None,
         told_apart_by=dict(sorted(told_apart_by.items(), key=lambda kv: order.get(kv[0], 0))),
         other_variants=[name for name, _ in sorted(others.items(), key=lambda kv: (-kv[1], kv[0]))][
@@ -477,6 +480,8 @@ def render_pair_text(report: PairReport) -> str:
             f"  {r.first} vs {r.second}: wins {r.wins}, losses {r.losses}, ties {r.ties}, "
             f"both bad {r.both_bad}; win rate {_rate(r.win_rate)}{interval} (n={r.decided})"
         )
+    if report.arena is not None:
+        lines += ["", *arena_lines(report.arena)]
     if report.same_variant:
         lines += ["", left_out(report)]
     return "\n".join(lines) + "\n"

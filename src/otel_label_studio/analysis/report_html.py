@@ -14,6 +14,7 @@ from __future__ import annotations
 from html import escape
 
 from ..modes.pairs import WinRate
+from .arena import Arena
 from .calibration import JudgeCalibration, interval_words, needed_words, scope_words
 from .report import PairReport, Report, compared_by, fmt, left_out, told_apart_by_words
 from .run_report import RunCounts
@@ -221,6 +222,8 @@ def render_pair_html(report: PairReport) -> str:
         '<table class="winrates"><tr><th>first</th><th>second</th><th>wins</th><th>losses</th><th>ties</th>'
         f"<th>both bad</th><th>win rate</th><th>95% interval</th></tr>{rows}</table>"
     )
+    if report.arena is not None:
+        body.append(_arena_section(report.arena))
     if report.same_variant:
         body.append(f"<p>{escape(left_out(report))}.</p>")
     return _page(title, body)
@@ -278,4 +281,58 @@ def _calibration_section(calibrations: list[JudgeCalibration]) -> str:
         "<th>human pass: judge pass / fail; human fail: judge pass / fail</th><th>sensitivity</th>"
         "<th>specificity</th><th>kappa (quadratic)</th><th>raw pass rate</th><th>corrected pass rate</th>"
         f"<th>scope</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _win_matrix(arena: Arena) -> str:
+    """The win-rate matrix as a heatmap: the row's win rate against the column, best first."""
+    k, pad = len(arena.variants), 130
+    size = pad + k * _CELL + 10
+    parts = [
+        f'<svg class="arena-heatmap" role="img" width="{size}" height="{size}" viewBox="0 0 {size} {size}">',
+        "<title>win rate of the row's variant against the column's</title>",
+    ]
+    for i, name in enumerate(arena.variants):
+        parts.append(_text(pad + i * _CELL + _CELL / 2, pad - 8, escape(name[:8]), size=11))
+        parts.append(_text(pad - 8, pad + i * _CELL + _CELL / 2 + 4, escape(name[:18]), "end", 11))
+        for j, rate in enumerate(arena.matrix[i]):
+            x, y = pad + j * _CELL, pad + i * _CELL
+            if rate is None:
+                colour, label = "#eee", ""
+            else:  # blue where the row wins, red where it loses
+                strength = abs(rate - 0.5) * 2
+                fade = int(255 - 170 * strength)
+                colour = f"rgb({fade},{fade},255)" if rate >= 0.5 else f"rgb(255,{fade},{fade})"
+                label = f"{rate:.2f}"
+            parts.append(
+                f'<rect class="cell" x="{x}" y="{y}" width="{_CELL}" height="{_CELL}" fill="{colour}" '
+                f'stroke="#999" data-row="{escape(arena.variants[i])}" '
+                f'data-column="{escape(arena.variants[j])}" '
+                f'data-win-rate="{"" if rate is None else f"{rate:.6f}"}"/>'
+            )
+            parts.append(_text(x + _CELL / 2, y + _CELL / 2 + 4, label, size=11))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _arena_section(arena: Arena) -> str:
+    ratings = "".join(
+        f'<tr class="rating" data-variant="{escape(r.variant)}" data-rating="{r.rating:.3f}">'
+        f"<td>{escape(r.variant)}</td><td><b>{r.rating:.0f}</b></td>"
+        f"<td>{r.low:.0f} to {r.high:.0f}</td><td>{r.pairs}</td></tr>"
+        for r in arena.ratings
+    )
+    needs = "".join(
+        f"<tr><td>{escape(c.rate.first)}</td><td>{escape(c.rate.second)}</td><td>{c.rate.ties}</td>"
+        f"<td>{c.rate.both_bad}</td><td>{'undefined' if c.more_needed is None else c.more_needed}</td></tr>"
+        for c in arena.comparisons
+    )
+    return (
+        '<section class="arena"><h2>Arena</h2><p>Bradley-Terry ratings (Elo scale; a tie or both bad counts '
+        "half a win each) with 95% bootstrap intervals; the heatmap is each row's win rate against each "
+        "column.</p>"
+        f'<div class="charts">{_win_matrix(arena)}<table class="ratings"><tr><th>variant</th><th>rating</th>'
+        f"<th>95% interval</th><th>pairs</th></tr>{ratings}</table></div>"
+        '<table class="needs"><tr><th>first</th><th>second</th><th>ties</th><th>both bad</th>'
+        f"<th>decided pairs still needed to tell them apart</th></tr>{needs}</table></section>"
     )
