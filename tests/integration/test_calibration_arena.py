@@ -16,11 +16,13 @@ import math
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from label_studio_sdk import LabelStudio
@@ -87,8 +89,9 @@ def run_cli(label_studio, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def make_calibration_project(label_studio) -> int:
-    """The CALIBRATION tasks in a new prompt project: imported with their meta, judged, reviewed."""
+def make_calibration_project(label_studio, review: bool = True) -> int:
+    """The CALIBRATION tasks in a new prompt project: imported with their meta, judged and (``review``)
+    reviewed."""
     admin = LabelStudio(base_url=label_studio.url, api_key=label_studio.legacy_token)
     client = LabelStudioClient(label_studio.url, label_studio.legacy_token, 30)
     project = client.create_project(f"calibration-{uuid.uuid4().hex[:8]}", PROMPT_CONFIG)
@@ -114,9 +117,17 @@ def make_calibration_project(label_studio) -> int:
         admin.predictions.create(task=task_id, **judge_prediction("helpfulness", helpfulness))
         if safety is not None:
             admin.predictions.create(task=task_id, **judge_prediction("safety", safety))
-        if human is not None:
+        if human is not None and review:
             admin.annotations.create(id=task_id, result=[rating(human)])
     return project.id
+
+
+def review_calibration_project(label_studio, project_id: int) -> None:
+    admin = LabelStudio(base_url=label_studio.url, api_key=label_studio.legacy_token)
+    ids = sorted(int(t.id) for t in admin.tasks.list(project=project_id))
+    for task_id, (_, _, human, _) in zip(ids, CALIBRATION, strict=True):
+        if human is not None:
+            admin.annotations.create(id=task_id, result=[rating(human)])
 
 
 @pytest.fixture(scope="module")
@@ -158,18 +169,25 @@ def choose(pair: Pair, chosen: str) -> list[dict[str, Any]]:
     return [{"from_name": "choice", "to_name": "choice", "type": "pairwise", "value": {"selected": selected}}]
 
 
-def make_arena_project(label_studio) -> int:
-    ls = LabelStudio(base_url=label_studio.url, api_key=label_studio.legacy_token)
+def make_arena_project(label_studio, review: bool = True) -> int:
     pairs = [pair_of(n, one, two) for n, (one, two, _) in enumerate(ARENA)]
     client = LabelStudioClient(label_studio.url, label_studio.pat, 30)
     try:
         project = client.create_project(f"arena-{uuid.uuid4().hex[:8]}", PAIRWISE_CONFIG)
-        imported = client.import_tasks(project.id, [encode_task(LAYOUT.task(p)) for p in pairs])
+        client.import_tasks(project.id, [encode_task(LAYOUT.task(p)) for p in pairs])
     finally:
         client.close()
-    for task_id, pair, (_, _, chosen) in zip(imported.task_ids, pairs, ARENA, strict=True):
-        ls.annotations.create(id=task_id, result=choose(pair, chosen), was_cancelled=False)
+    if review:
+        review_arena_project(label_studio, project.id)
     return project.id
+
+
+def review_arena_project(label_studio, project_id: int) -> None:
+    ls = LabelStudio(base_url=label_studio.url, api_key=label_studio.legacy_token)
+    ids = sorted(int(t.id) for t in ls.tasks.list(project=project_id))
+    pairs = [pair_of(n, one, two) for n, (one, two, _) in enumerate(ARENA)]
+    for task_id, pair, (_, _, chosen) in zip(ids, pairs, ARENA, strict=True):
+        ls.annotations.create(id=task_id, result=choose(pair, chosen), was_cancelled=False)
 
 
 @pytest.fixture(scope="module")
@@ -470,3 +488,78 @@ def test_the_html_report_shows_the_calibration_table_and_the_arena_in_chromium(
             assert requests == [calibration_page.as_uri(), arena_page.as_uri()]  # nothing from the network
         finally:
             browser.close()
+
+
+# --- live: serve keeps the figures current on /metrics -------------------------------------------
+
+
+def gauges(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """A gauge's samples in a Prometheus text page, by their labels."""
+    found = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        labels, value = line[len(name) + 1 :].rsplit("} ", 1)
+        pairs = tuple(sorted(tuple(part.split("=", 1)) for part in labels.split(",")))
+        found[tuple((k, v.strip('"')) for k, v in pairs)] = float(value)
+    return found
+
+
+def test_serve_keeps_calibration_and_arena_ratings_current_on_metrics(label_studio, tmp_path, project_name):
+    from tests.support import sidecar
+    from tests.support.logs_receiver import LogsReceiver
+    from tests.support.serve_calls import register_webhook
+
+    calibration = make_calibration_project(label_studio, review=False)
+    arena = make_arena_project(label_studio, review=False)
+    receiver = LogsReceiver()
+    side = sidecar.start(
+        label_studio,
+        tmp_path / "data",
+        project_name,
+        args=["--feedback-endpoint", receiver.url, "--figures-interval", "2"],
+    )
+    try:
+        for project in (calibration, arena):
+            registered = register_webhook(side, label_studio, project)
+            assert registered.returncode == 0, registered.stderr
+        page = httpx.get(f"{side.http_url}/metrics").text
+        assert "otel_label_studio_judge_corrected_pass_rate{" not in page  # nothing reviewed yet
+        review_calibration_project(label_studio, calibration)
+        review_arena_project(label_studio, arena)
+        # The reference: the report of the same projects, once every review is in.
+        answer = run_cli(label_studio, "report", "--project-id", str(calibration), "--calibration", "--json")
+        assert answer.returncode == 0, answer.stderr
+        want = {c["name"]: c for c in json.loads(answer.stdout)["calibration"]}
+        answer = run_cli(label_studio, "report", "--project-id", str(arena), "--json")
+        assert answer.returncode == 0, answer.stderr
+        ratings = {r["variant"]: r["rating"] for r in json.loads(answer.stdout)["arena"]["ratings"]}
+        expected_corrected = {name: expected_calibration(i)["corrected"] for i, name in enumerate(want)}
+        deadline = time.monotonic() + 90
+        while True:  # the last webhook's read comes at most --figures-interval after it
+            page = httpx.get(f"{side.http_url}/metrics").text
+            corrected = gauges(page, "otel_label_studio_judge_corrected_pass_rate")
+            rated = gauges(page, "otel_label_studio_arena_rating")
+            current = {dict(k)["judge"]: v for k, v in corrected.items()} == {
+                n: c["corrected"] for n, c in want.items()
+            } and {dict(k)["variant"]: v for k, v in rated.items()} == pytest.approx(ratings, abs=1e-6)
+            if current or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert current, page
+    finally:
+        side.terminate()
+        receiver.close()
+    for name, c in want.items():
+        labels = (("judge", name), ("project", str(calibration)))
+        assert corrected[labels] == pytest.approx(expected_corrected[name], abs=1e-9)
+        for gauge, value in (
+            ("kappa", c["kappa_quadratic"]),
+            ("sensitivity", c["sensitivity"]["value"]),
+            ("specificity", c["specificity"]["value"]),
+            ("raw_pass_rate", c["raw"]["value"]),
+        ):
+            assert gauges(page, f"otel_label_studio_judge_{gauge}")[labels] == pytest.approx(value, abs=1e-9)
+    for variant, value in ratings.items():
+        assert rated[(("project", str(arena)), ("variant", variant))] == pytest.approx(value, abs=1e-6)
+    assert "# TYPE otel_label_studio_arena_rating gauge" in page

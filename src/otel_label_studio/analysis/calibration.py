@@ -16,7 +16,7 @@ Per judge against the reviewers' labels, a verdict being a pass when its rating 
   of specificity each; weighted by a rule that follows the judge's verdict, it keeps the dependence
   of the two (independent draws gave intervals 1.6 times too wide). A fixed seed makes the same
   tasks give the same interval. The delta method was the other choice: it is symmetric and leaves
-  [0, 1] near the edges and at small samples, where the bootstrap does not. ``bench/calibration.py``
+  [0, 1] near the edges and at small samples, where the bootstrap does not. ``bench/judges.py``
   checks the coverage over 200 seeds; no finite-population correction is made, so when the reviewed
   tasks are a large share of all tasks the interval is wider than it need be;
 - how many more reviewed items would bring the corrected rate's interval to ``target_width``
