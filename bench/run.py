@@ -35,6 +35,7 @@ SCENARIOS = (
     "memory",
     "attack_memory",
     "hotpath",
+    "judges",
 )
 
 
@@ -118,6 +119,10 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         from bench import attack_memory
 
         return attack_memory.run(workdir, quick)
+    if name == "judges":
+        from bench import judges
+
+        return judges.run(quick)
     from bench import hotpath
 
     return hotpath.run(workdir, quick)
@@ -231,6 +236,18 @@ def _section(name: str, result: dict) -> str:
         lines.append(
             f"in one process: {result['in_process_spans_per_s']} spans/s; microseconds per span: "
             f"{result['us_per_span']}"
+        )
+    elif name == "judges":
+        low, high = result["coverage_target"]
+        lines.append(
+            f"corrected pass rate: share of {result['rows'][0]['seeds']} seeds whose 95% interval covers the "
+            f"true rate (target {low:.0%} to {high:.0%})"
+        )
+        lines.append(_table(result["arena"]))
+        lines.append(
+            f"arena: share of seeds ordering 5 variants correctly at {result['arena'][0]['pairs']} pairs, "
+            f"Elo gap {result['arena'][0]['elo_gap']}: {result['arena'][0]['correct_order']} "
+            f"(target >= 0.9); both targets: {_verdict(result)}"
         )
     if "review_rule" in result:
         review = result["review_rule"]

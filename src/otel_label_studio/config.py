@@ -772,6 +772,20 @@ class Settings(BaseModel):
             "into a gen_ai.evaluation.result event on the original span; unset: webhooks are refused",
         ),
     ] = None
+    figures_interval: Annotated[
+        float,
+        _spec(
+            env="OTEL_LABEL_STUDIO_FIGURES_INTERVAL",
+            flag="--figures-interval",
+            metavar="SECONDS",
+            parse=parse_seconds,
+            exporter=False,
+            doc="while serve takes annotation webhooks: after a reviewer's annotation, the project's "
+            "calibration (per judge kappa, sensitivity, specificity, corrected pass rate) and arena ratings "
+            "are recomputed from Label Studio for /metrics, at most once per this many seconds per "
+            "project; 0: off",
+        ),
+    ] = 60.0
     webhook_secret: Annotated[
         str | None,
         _spec(

@@ -3,12 +3,14 @@ of its own, named as the metrics table of docs/operations.md says."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import prometheus_client
 from opentelemetry import metrics as otel_metrics
 
 from otel_label_studio.delivery.worker import WorkerStats
+from otel_label_studio.feedback.figures import JudgeFigures, ProjectFigures
 from otel_label_studio.ingest import IngestStats
 from otel_label_studio.judges.judge_join import JudgeStats
 from otel_label_studio.modes.pair_hold import PairStats
@@ -37,6 +39,15 @@ def readings(**changes) -> Readings:
         judge=JudgeIntakeStats(requests=2, accepted=3, rejected=1, ignored=4),
         pairs=(PairStats(pairs_released=4, spans_unpaired=2, identical=1), RunStats(late_spans_dropped=1), 3),
         shared=(True, 7, 2),
+        figures={
+            12: ProjectFigures(
+                judges={
+                    "helpfulness": JudgeFigures(0.8, 0.9, 0.75, 0.62, 0.7),
+                    "safety": JudgeFigures(math.nan, 1.0, math.nan, math.nan, 0.5),
+                },
+            ),
+            14: ProjectFigures(ratings={"alpha": 1100.0, "beta": 1000.0, "gamma": 900.0}),
+        },
     )
     values.update(changes)
     return Readings(**values)
@@ -177,3 +188,19 @@ def test_pair_counts_show_in_mode_pairwise_only():
     assert values["otel_label_studio_pairs_late_spans_total"] == 1.0
     without_pairs = samples(ServeMetrics(lambda: readings(pairs=None)).render().decode())
     assert not [name for name in without_pairs if "_pairs_" in name]
+
+
+def test_live_figures_are_gauges_per_judge_and_per_variant_with_the_project():
+    telemetry = ServeMetrics(readings)
+    shown = samples(telemetry.render().decode())
+    assert shown['otel_label_studio_judge_corrected_pass_rate{judge="helpfulness",project="12"}'] == 0.62
+    assert shown['otel_label_studio_judge_kappa{judge="helpfulness",project="12"}'] == 0.8
+    assert shown['otel_label_studio_judge_sensitivity{judge="safety",project="12"}'] == 1.0
+    assert shown['otel_label_studio_judge_raw_pass_rate{judge="safety",project="12"}'] == 0.5
+    assert not any("safety" in key and "kappa" in key for key in shown)  # undefined: not observed
+    assert shown['otel_label_studio_arena_rating{project="14",variant="gamma"}'] == 900.0
+    off = samples(ServeMetrics(lambda: readings(figures=None)).render().decode())
+    assert not any(
+        key.startswith(("otel_label_studio_judge_kappa", "otel_label_studio_arena")) for key in off
+    )
+    telemetry.shutdown()

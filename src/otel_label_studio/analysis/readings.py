@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..modes.pair_layout import PairLayout
+from .calibration import TARGET_WIDTH, CalibrationTally, default_pass_at
 from .datasets import Binding, Filters, dataset_lines, pair_lines
 from .report import (
     Scale,
@@ -26,6 +27,15 @@ from .report_html import render_html, render_pair_html
 from .run_report import RunTally
 
 Tasks = Iterable[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What ``report`` was asked for beyond the defaults (its options)."""
+
+    calibration: bool = False
+    pass_at: float | None = None  # None: the upper half of the scale (calibration.default_pass_at)
+    target_width: float = TARGET_WIDTH
 
 
 @dataclass(frozen=True)
@@ -53,10 +63,24 @@ class AnswerReading:
     ) -> Iterator[dict[str, Any]]:
         return dataset_lines(tasks, self._binding, fmt, filters)
 
-    def report(self, tasks: Tasks, *, url: str, project_id: int, title: str, variant: str | None) -> Pages:
+    def report(
+        self,
+        tasks: Tasks,
+        *,
+        url: str,
+        project_id: int,
+        title: str,
+        variant: str | None,
+        asked: Asked = Asked(),
+    ) -> Pages:
         runs = RunTally()  # an agent project's tasks are runs: counted as they stream by
+        scale = Scale.from_config(self._config)
+        tally = None
+        if asked.calibration:
+            pass_at = asked.pass_at if asked.pass_at is not None else default_pass_at(scale.max_rating)
+            tally = CalibrationTally(pass_at, asked.target_width)
         report = build_report(
-            runs.watch(tasks), Scale.from_config(self._config), url=url, project_id=project_id, title=title
+            runs.watch(tasks), scale, url=url, project_id=project_id, title=title, calibration=tally
         )
         counts = runs.counts() if runs.runs else None
         data = to_json(report) | ({"runs": asdict(counts)} if counts is not None else {})
@@ -76,7 +100,16 @@ class PairReading:
     ) -> Iterator[dict[str, Any]]:
         return pair_lines(tasks, self._layout, fmt, filters, skipped)
 
-    def report(self, tasks: Tasks, *, url: str, project_id: int, title: str, variant: str | None) -> Pages:
+    def report(
+        self,
+        tasks: Tasks,
+        *,
+        url: str,
+        project_id: int,
+        title: str,
+        variant: str | None,
+        asked: Asked = Asked(),
+    ) -> Pages:
         pairs = build_pair_report(tasks, variant=variant, project_id=project_id, title=title)
         return Pages(
             render_pair_html(pairs),

@@ -33,6 +33,8 @@ from ..judges import judge
 from ..modes.annotations import newest_annotation
 from ..modes.pairs import SIDE_ATTRIBUTES, WinRate, outcome_of, win_rates
 from . import stats
+from .arena import Arena, arena_lines, build_arena
+from .calibration import CalibrationTally, JudgeCalibration, calibration_lines, review_weight
 from .run_report import RunCounts, run_lines
 
 TOP_DISAGREEMENTS = 20
@@ -100,6 +102,7 @@ class Report:
     judges: list[JudgeAgreement]
     humans: HumanAgreement
     disagreements: list[Disagreement]
+    calibration: list[JudgeCalibration] | None = None  # asked for (``report --calibration``)
 
 
 def task_link(url: str, project_id: int, task_id: int) -> str:
@@ -144,8 +147,9 @@ def judge_results(task: Mapping[str, Any], scale: Scale) -> dict[str, judge.Judg
 
 
 class _Accumulator:
-    def __init__(self, scale: Scale, url: str, project_id: int):
+    def __init__(self, scale: Scale, url: str, project_id: int, calibration: CalibrationTally | None = None):
         self.scale, self.url, self.project_id = scale, url, project_id
+        self.calibration = calibration
         self.tasks = 0
         self.judge_pairs: dict[str, list[tuple[float, float | None, float | None, int]]] = {}
         self.units: list[tuple[int, dict[Any, float]]] = []
@@ -162,6 +166,9 @@ class _Accumulator:
                 self._disagree(task_id, "humans", values[-1] - values[0], values, None)
         newest = newest_annotation(task.get("annotations") or ())
         human = None if newest is None else _rating(newest.get("result") or (), self.scale.rating_name)
+        if self.calibration is not None:  # every task's judges: the raw pass rate is on all traffic
+            judged = {name: r.rating for name, r in judge_results(task, self.scale).items()}
+            self.calibration.add(human, judged, review_weight(task))
         if human is None:
             return
         for name, result in judge_results(task, self.scale).items():
@@ -218,19 +225,32 @@ def _largest(disagreements: list[Disagreement]) -> list[Disagreement]:
 
 
 def build_report(
-    tasks: Iterable[Mapping[str, Any]], scale: Scale, *, url: str, project_id: int, title: str = ""
+    tasks: Iterable[Mapping[str, Any]],
+    scale: Scale,
+    *,
+    url: str,
+    project_id: int,
+    title: str = "",
+    calibration: CalibrationTally | None = None,
 ) -> Report:
-    acc = _Accumulator(scale, url, project_id)
+    """The agreement report; with a ``calibration`` tally (``report --calibration``) also each judge's
+    calibration (``calibration.py``)."""
+    acc = _Accumulator(scale, url, project_id, calibration)
     for task in tasks:
         acc.add(task)
+    judges = acc.judges()
+    calibrated = None
+    if calibration is not None:
+        calibrated = calibration.judges({j.name: j.kappa_quadratic for j in judges})
     return Report(
         project_id=project_id,
         title=title,
         tasks=acc.tasks,
         max_rating=scale.max_rating,
-        judges=acc.judges(),
+        judges=judges,
         humans=acc.humans(),
         disagreements=_largest(acc.disagreements),
+        calibration=calibrated,
     )
 
 
@@ -293,6 +313,8 @@ def render_text(report: Report, runs: RunCounts | None = None) -> str:
         f"{'' if math.isnan(h.percent_agreement) else '%'} "
         f"(n={h.tasks} tasks, {h.ratings} ratings, {h.annotators} annotators)"
     )
+    if report.calibration is not None:
+        lines += ["", *calibration_lines(report.calibration)]
     lines += ["", f"Largest disagreements (top {TOP_DISAGREEMENTS})"]
     if not report.disagreements:
         lines.append("  none")
@@ -332,6 +354,7 @@ class PairReport:
     falls_back: bool = False
     told_apart_by: dict[str, int] = field(default_factory=dict)  # reviewed pairs per what told them apart
     other_variants: list[str] = field(default_factory=list)  # what differs in the pairs left out: --variant
+    arena: Arena | None = None  # with three or more variants: ratings, win-rate matrix (``arena.py``)
 
 
 def build_pair_report(
@@ -357,6 +380,7 @@ def build_pair_report(
         reviewed=len(outcomes),
         same_variant=sum(1 for o in outcomes if o.a == o.b),
         win_rates=win_rates(outcomes),
+        arena=build_arena(outcomes),
         falls_back=variant is None,
         told_apart_by=dict(sorted(told_apart_by.items(), key=lambda kv: order.get(kv[0], 0))),
         other_variants=[name for name, _ in sorted(others.items(), key=lambda kv: (-kv[1], kv[0]))][
@@ -456,6 +480,8 @@ def render_pair_text(report: PairReport) -> str:
             f"  {r.first} vs {r.second}: wins {r.wins}, losses {r.losses}, ties {r.ties}, "
             f"both bad {r.both_bad}; win rate {_rate(r.win_rate)}{interval} (n={r.decided})"
         )
+    if report.arena is not None:
+        lines += ["", *arena_lines(report.arena)]
     if report.same_variant:
         lines += ["", left_out(report)]
     return "\n".join(lines) + "\n"

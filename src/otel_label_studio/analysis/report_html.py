@@ -14,6 +14,8 @@ from __future__ import annotations
 from html import escape
 
 from ..modes.pairs import WinRate
+from .arena import Arena
+from .calibration import JudgeCalibration, interval_words, needed_words, scope_words
 from .report import PairReport, Report, compared_by, fmt, left_out, told_apart_by_words
 from .run_report import RunCounts
 
@@ -117,6 +119,8 @@ def render_html(report: Report, runs: RunCounts | None = None) -> str:
         f"<b>{fmt(h.percent_agreement)}</b>; on {h.tasks} tasks with 2+ annotators ({h.ratings} ratings, "
         f"{h.annotators} annotators).</p>"
     )
+    if report.calibration is not None:
+        body.append(_calibration_section(report.calibration))
     rows = "".join(
         f'<tr><td><a href="{escape(d.link)}">task {d.task_id}</a></td><td>{escape(d.kind)}</td>'
         f"<td>{d.gap:g}</td><td>{' / '.join(f'{v:g}' for v in d.human)}</td>"
@@ -218,6 +222,8 @@ def render_pair_html(report: PairReport) -> str:
         '<table class="winrates"><tr><th>first</th><th>second</th><th>wins</th><th>losses</th><th>ties</th>'
         f"<th>both bad</th><th>win rate</th><th>95% interval</th></tr>{rows}</table>"
     )
+    if report.arena is not None:
+        body.append(_arena_section(report.arena))
     if report.same_variant:
         body.append(f"<p>{escape(left_out(report))}.</p>")
     return _page(title, body)
@@ -246,4 +252,87 @@ def _runs_section(runs: RunCounts) -> str:
         + _count_table("first-wrong-tool", "first wrong step: tool", runs.first_wrong_by_tool)
         + _count_table("failure-modes", "failure mode", runs.failure_modes)
         + "</div></section>"
+    )
+
+
+def _calibration_section(calibrations: list[JudgeCalibration]) -> str:
+    """One row per judge: sensitivity, specificity, kappa, the raw and the corrected pass rate."""
+    if not calibrations:
+        return "<h2>Calibration</h2><p>No task has a judge rating.</p>"
+    rows = []
+    for c in calibrations:
+        (tp, fn), (fp, tn) = c.confusion
+        rows.append(
+            f'<tr class="calibration-row" data-judge="{escape(c.name)}" '
+            f'data-corrected="{fmt(c.corrected, 6)}">'
+            f"<td>judge:{escape(c.name)}</td><td>{c.reviewed}</td>"
+            f"<td>{tp:g} / {fn:g} / {fp:g} / {tn:g}</td>"
+            f"<td>{fmt(c.sensitivity.value)}{interval_words(c.sensitivity.low, c.sensitivity.high)}</td>"
+            f"<td>{fmt(c.specificity.value)}{interval_words(c.specificity.low, c.specificity.high)}</td>"
+            f"<td>{fmt(c.kappa_quadratic)}</td><td>{fmt(c.raw.value)} (n={c.raw.n})</td>"
+            f"<td><b>{fmt(c.corrected)}</b>{interval_words(c.corrected_low, c.corrected_high)}</td>"
+            f"<td>{escape(scope_words(c))}; {escape(needed_words(c))}</td></tr>"
+        )
+    return (
+        f"<h2>Calibration</h2><p>A pass is a rating of {calibrations[0].pass_at:g} or more, for the human "
+        "(newest annotation) and the judge. Intervals are 95%: Wilson for sensitivity and specificity, a "
+        "parametric bootstrap for the corrected pass rate (Rogan-Gladen).</p>"
+        '<table class="calibration"><tr><th>judge</th><th>reviewed</th>'
+        "<th>human pass: judge pass / fail; human fail: judge pass / fail</th><th>sensitivity</th>"
+        "<th>specificity</th><th>kappa (quadratic)</th><th>raw pass rate</th><th>corrected pass rate</th>"
+        f"<th>scope</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _win_matrix(arena: Arena) -> str:
+    """The win-rate matrix as a heatmap: the row's win rate against the column, best first."""
+    k, pad = len(arena.variants), 130
+    size = pad + k * _CELL + 10
+    parts = [
+        f'<svg class="arena-heatmap" role="img" width="{size}" height="{size}" viewBox="0 0 {size} {size}">',
+        "<title>win rate of the row's variant against the column's</title>",
+    ]
+    for i, name in enumerate(arena.variants):
+        parts.append(_text(pad + i * _CELL + _CELL / 2, pad - 8, escape(name[:8]), size=11))
+        parts.append(_text(pad - 8, pad + i * _CELL + _CELL / 2 + 4, escape(name[:18]), "end", 11))
+        for j, rate in enumerate(arena.matrix[i]):
+            x, y = pad + j * _CELL, pad + i * _CELL
+            if rate is None:
+                colour, label = "#eee", ""
+            else:  # blue where the row wins, red where it loses
+                strength = abs(rate - 0.5) * 2
+                fade = int(255 - 170 * strength)
+                colour = f"rgb({fade},{fade},255)" if rate >= 0.5 else f"rgb(255,{fade},{fade})"
+                label = f"{rate:.2f}"
+            parts.append(
+                f'<rect class="cell" x="{x}" y="{y}" width="{_CELL}" height="{_CELL}" fill="{colour}" '
+                f'stroke="#999" data-row="{escape(arena.variants[i])}" '
+                f'data-column="{escape(arena.variants[j])}" '
+                f'data-win-rate="{"" if rate is None else f"{rate:.6f}"}"/>'
+            )
+            parts.append(_text(x + _CELL / 2, y + _CELL / 2 + 4, label, size=11))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _arena_section(arena: Arena) -> str:
+    ratings = "".join(
+        f'<tr class="rating" data-variant="{escape(r.variant)}" data-rating="{r.rating:.3f}">'
+        f"<td>{escape(r.variant)}</td><td><b>{r.rating:.0f}</b></td>"
+        f"<td>{r.low:.0f} to {r.high:.0f}</td><td>{r.pairs}</td></tr>"
+        for r in arena.ratings
+    )
+    needs = "".join(
+        f"<tr><td>{escape(c.rate.first)}</td><td>{escape(c.rate.second)}</td><td>{c.rate.ties}</td>"
+        f"<td>{c.rate.both_bad}</td><td>{'undefined' if c.more_needed is None else c.more_needed}</td></tr>"
+        for c in arena.comparisons
+    )
+    return (
+        '<section class="arena"><h2>Arena</h2><p>Bradley-Terry ratings (Elo scale; a tie or both bad counts '
+        "half a win each) with 95% bootstrap intervals; the heatmap is each row's win rate against each "
+        "column.</p>"
+        f'<div class="charts">{_win_matrix(arena)}<table class="ratings"><tr><th>variant</th><th>rating</th>'
+        f"<th>95% interval</th><th>pairs</th></tr>{ratings}</table></div>"
+        '<table class="needs"><tr><th>first</th><th>second</th><th>ties</th><th>both bad</th>'
+        f"<th>decided pairs still needed to tell them apart</th></tr>{needs}</table></section>"
     )

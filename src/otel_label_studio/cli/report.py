@@ -47,6 +47,28 @@ def add_parser(commands: Commands) -> None:
         "prompt_version (default: the model, else the first of provider, model_class, ls_model_name that "
         "differs)",
     )
+    report.add_argument(
+        "--calibration",
+        action="store_true",
+        help="also per judge against the reviewers: confusion matrix, sensitivity and specificity (Wilson "
+        "95%%), the raw and the corrected pass rate (Rogan-Gladen, 95%% interval), weighted by "
+        "meta.review.weight where tasks carry it",
+    )
+    report.add_argument(
+        "--pass-at",
+        metavar="STARS",
+        type=float,
+        help="--calibration: a rating at or above this is a pass (default: the upper half of the scale, "
+        "3 of 5)",
+    )
+    report.add_argument(
+        "--target-width",
+        metavar="W",
+        type=float,
+        default=0.1,
+        help="--calibration: the corrected pass rate's interval width to say how many more reviews reach "
+        "(default: 0.1)",
+    )
     report.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(
         report,
@@ -62,6 +84,7 @@ def add_parser(commands: Commands) -> None:
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm  # start-up time: loaded only when this command runs
 
+    from ..analysis.readings import Asked  # start-up time: numpy, for this command only
     from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError  # start-up time
     from ..modes.units import unit_of_project  # start-up time: loaded only when this command runs
 
@@ -86,8 +109,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         total = client.task_count(project_id)
         bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="report", file=sys.stderr)
         tasks = _counted(client.iter_tasks(project_id), bar)
+        asked = Asked(args.calibration, args.pass_at, args.target_width)
         pages = reading.report(
-            tasks, url=url, project_id=project.id, title=project.title, variant=args.variant
+            tasks, url=url, project_id=project.id, title=project.title, variant=args.variant, asked=asked
         )
         page, data, text, problem = pages.html, pages.data, pages.text, pages.problem
         bar.close()

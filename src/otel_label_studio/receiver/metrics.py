@@ -15,6 +15,7 @@ and ``otel_label_studio.delivery.latency`` in ``s`` into ``otel_label_studio_del
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -26,6 +27,7 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ..delivery.worker import LATENCY_BUCKETS, WorkerStats
+from ..feedback.figures import ProjectFigures
 from ..ingest import IngestStats
 from ..judges.judge_join import JudgeStats
 from ..modes.pair_hold import PairStats
@@ -37,7 +39,7 @@ SCOPE = "otel_label_studio.serve"
 COUNTER, GAUGE = "counter", "gauge"
 
 Attributes = dict[str, str | int]
-Value = int | float | Iterable[tuple[int, Attributes]]
+Value = int | float | Iterable[tuple[int | float, Attributes]]
 
 
 @dataclass
@@ -60,6 +62,7 @@ class Readings:
     judges: tuple[JudgeStats, int] | None = None  # the join's counts and how many results wait for a task
     pairs: tuple[PairStats, RunStats, int] | None = None  # mode pairwise: pairs, the hold, traces waiting
     shared: tuple[bool, int, int] | None = None  # the shared state server: unreachable, failures, outages
+    figures: dict[int, ProjectFigures] | None = None  # live calibration and arena figures by project
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,83 @@ def _judges(r: Readings) -> Value | None:
         return None
     return [(getattr(r.judges[0], outcome), {"outcome": outcome}) for outcome in JUDGE_OUTCOMES]
 
+
+def _judge_figure(name: str) -> Callable[[Readings], Value | None]:
+    """One live calibration figure per judge and project; an undefined one (nan) is not observed."""
+
+    def read(r: Readings) -> Value | None:
+        if r.figures is None:
+            return None
+        return [
+            (value, {"judge": judge, "project": project})
+            for project, figures in sorted(r.figures.items())
+            for judge, figure in sorted(figures.judges.items())
+            if not math.isnan(value := getattr(figure, name))
+        ]
+
+    return read
+
+
+def _ratings(r: Readings) -> Value | None:
+    if r.figures is None:
+        return None
+    return [
+        (rating, {"variant": variant, "project": project})
+        for project, figures in sorted(r.figures.items())
+        for variant, rating in sorted(figures.ratings.items())
+        if not math.isnan(rating)
+    ]
+
+
+#: Live figures (serve --figures-interval): what ``report --calibration`` says, kept current.
+FIGURES: tuple[Instrument, ...] = (
+    Instrument(
+        "otel_label_studio.judge.kappa",
+        GAUGE,
+        "",
+        "Per judge and project: Cohen's kappa (quadratic-weighted) of the judge's ratings against the "
+        "reviewers' (newest annotation), recomputed as reviewers submit.",
+        _judge_figure("kappa"),
+    ),
+    Instrument(
+        "otel_label_studio.judge.sensitivity",
+        GAUGE,
+        "",
+        "Per judge and project: the share of reviewers' passes the judge passes (weighted by "
+        "meta.review.weight where tasks carry it).",
+        _judge_figure("sensitivity"),
+    ),
+    Instrument(
+        "otel_label_studio.judge.specificity",
+        GAUGE,
+        "",
+        "Per judge and project: the share of reviewers' fails the judge fails.",
+        _judge_figure("specificity"),
+    ),
+    Instrument(
+        "otel_label_studio.judge.corrected_pass_rate",
+        GAUGE,
+        "",
+        "Per judge and project: the judge's pass rate on all its tasks corrected for its measured "
+        "sensitivity and specificity (Rogan-Gladen).",
+        _judge_figure("corrected_pass_rate"),
+    ),
+    Instrument(
+        "otel_label_studio.judge.raw_pass_rate",
+        GAUGE,
+        "",
+        "Per judge and project: the judge's own pass rate on all the tasks it judged.",
+        _judge_figure("raw_pass_rate"),
+    ),
+    Instrument(
+        "otel_label_studio.arena.rating",
+        GAUGE,
+        "",
+        "Per variant and project (a pairwise project with 3+ variants): its Bradley-Terry rating on the Elo "
+        "scale, from the reviewers' choices.",
+        _ratings,
+    ),
+)
 
 INSTRUMENTS: tuple[Instrument, ...] = (
     Instrument(
@@ -425,7 +505,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "Evaluation events kept until the feedback endpoint takes them.",
         _feedback(2),
     ),
-)
+) + FIGURES  # the live figures last (serve --figures-interval)
 
 LATENCY = Instrument(
     "otel_label_studio.delivery.latency",

@@ -22,8 +22,9 @@ from ..bridge import build_bridge
 from ..config import Settings, default, webhook_secret_problem
 from ..delivery.labelstudio import ErrorKind, LabelStudioError
 from ..delivery.outages import auth_hint
-from ..feedback.annotation_webhooks import AnnotationWebhooks
+from ..feedback.annotation_webhooks import AnnotationWebhooks, Answered
 from ..feedback.confirm import Confirmer
+from ..feedback.figures import LiveFigures, read_project
 from ..feedback.loop import FeedbackLoop
 from ..modes.units import check_rules_file, task_layout, unit_for
 from ..store.spool import Spool
@@ -116,7 +117,13 @@ class Sidecar:
         self.runs = bridge.ingest.runs  # mode agent or pairwise: held spans wait in the spool's file
         # Annotation webhooks (their secret checked, each claim confirmed in Label Studio): human
         # scores to the feedback endpoint, and, revealing judges after the answer, the join told.
-        answered = self.judges.answered if settings.reveal_judges == "after_answer" else None
+        join = self.judges.answered if settings.reveal_judges == "after_answer" else None
+        # Calibration and arena figures recomputed as reviewers submit (/metrics), on the same webhooks.
+        takes_webhooks = bool(options.webhook_secret and (options.feedback_endpoint or join is not None))
+        self.figures: LiveFigures | None = None
+        if takes_webhooks and settings.figures_interval > 0:
+            self.figures = LiveFigures(read_project(self.client), settings.figures_interval)
+        answered = _both(join, self.figures.answered if self.figures is not None else None)
         self.feedback: FeedbackLoop | None = None
         self.webhooks: FeedbackLoop | AnnotationWebhooks | None = None
         if options.feedback_endpoint and options.webhook_secret:
@@ -194,6 +201,8 @@ class Sidecar:
             self.runs.start()  # runs left open by the last process complete on their stored timers
         if self.feedback is not None:
             self.feedback.start()  # sends what a previous run kept, then waits for webhooks
+        if self.figures is not None:
+            self.figures.start()
         settings = self.options.settings
         if self.review is not None:  # said before the ports answer: a SIGHUP may come as soon as they do
             _logger.info(
@@ -234,6 +243,8 @@ class Sidecar:
         left = self.spool.stats().depth
         if self.feedback is not None:
             self.feedback.stop()
+        if self.figures is not None:
+            self.figures.stop()
         self._close_stores()
         self.client.close()
         self.telemetry.shutdown()
@@ -319,6 +330,7 @@ class Sidecar:
             shared=self._shared_readings(),
             **self._held_readings(),
             judges=(self.judges.stats, self.judges.waiting),
+            figures=self.figures.snapshot() if self.figures is not None else None,
         )
 
     def _shared_readings(self) -> tuple[bool, int, int] | None:
@@ -331,6 +343,21 @@ class Sidecar:
         if held is None:
             return {}
         return unit_for(self.options.settings.mode).readings(held)
+
+
+def _both(*hooks: Answered | None) -> Answered | None:
+    """One ``answered`` hook telling each of ``hooks`` that is set, in order; None when none is."""
+    told = [hook for hook in hooks if hook is not None]
+    if not told:
+        return None
+    if len(told) == 1:
+        return told[0]
+
+    def answered(task_id: int, project_id: int) -> None:
+        for hook in told:
+            hook(task_id, project_id)
+
+    return answered
 
 
 def _check_webhook_secret(options: ServeOptions) -> None:
