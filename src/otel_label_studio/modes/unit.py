@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..rules.language import load_file
+from ..rules.language import RulesError, load_file
 from ..store.assembly import RunAssembler, RunHold
 from ..store.run_codec import AnyRecord
 from .layouts import Layout
@@ -107,5 +107,15 @@ class ReviewUnit(ABC):
         """RulesError (file, line, what to write) when a rule matches on fields this unit lacks."""
 
     def check_rules_file(self, path: str) -> None:
-        """``check_rules`` on the file at ``path`` (RulesError for a file that does not load)."""
-        self.check_rules(load_file(path))
+        """``check_rules`` on the file at ``path`` (RulesError for a file that does not load). A
+        ``budget:`` is refused here: ``rules check`` reads it, serve and the exporter do not apply it
+        yet, and a budget silently not kept would flood the reviewers it was meant to spare."""
+        rules = load_file(path)
+        if rules.budget is not None:
+            raise RulesError(
+                path,
+                rules.budget.line,
+                "`budget:` is checked by `otel-label-studio rules check` but not yet applied by serve "
+                "or the exporter: remove it (and budget_window, explore, priority) to run with this file",
+            )
+        self.check_rules(rules)

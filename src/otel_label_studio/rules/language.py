@@ -37,6 +37,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..userfiles import RULES_LIMIT, UserFileError, read_text
+from .budget import CLASSES, EXPLORE_UNSAID, PRIORITY_UNSAID, WINDOW_UNSAID, BudgetSpec
 
 #: The record's fields a rule may match on (see ``fields``); any other key is an attribute name.
 RECORD_FIELDS = (
@@ -70,11 +71,13 @@ RUN_FIELDS = (
 )
 STATUSES = ("error", "ok")
 RULE_KEYS = ("name", "match", "sample", "limit", "project", "include_errors")
-TOP_KEYS = ("rules", "fold_duplicates", "include_errors")
+TOP_KEYS = ("rules", "fold_duplicates", "include_errors", "budget", "budget_window", "explore", "priority")
+BUDGET_KEYS = ("budget_window", "explore", "priority")  # each needs `budget`
 PERIODS = {"day": 86_400, "hour": 3_600}
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(day|hour)\s*$")
+_SHARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -140,6 +143,7 @@ class RuleSet:
     fold_seconds: float | None = None  # fold_duplicates, in seconds
     include_errors: bool = False
     path: str = "<rules>"
+    budget: BudgetSpec | None = None  # budget, budget_window, explore, priority
 
     def keys(self) -> frozenset[str]:
         """Every key some rule matches on."""
@@ -273,7 +277,62 @@ class _Reader:
         include_errors = False
         if "include_errors" in top:
             include_errors = self.boolean(top["include_errors"][1], "include_errors")
-        return RuleSet(tuple(rules), fold, include_errors, self.path)
+        budget = self.budget(top, tuple(names)) if "budget" in top else None
+        for key in BUDGET_KEYS:
+            if key in top and budget is None:
+                raise self.error(top[key][0], f"`{key}` needs a `budget:` (e.g. `budget: 200/day`) beside it")
+        return RuleSet(tuple(rules), fold, include_errors, self.path, budget)
+
+    def budget(self, top: dict[str, tuple[Node, Node]], names: tuple[str, ...]) -> BudgetSpec:
+        """``budget: N/day`` with its ``budget_window``, ``explore`` and ``priority``."""
+        node = top["budget"][1]
+        value = self.scalar(node) if isinstance(node, ScalarNode) else None
+        found = _LIMIT.match(value) if isinstance(value, str) else None
+        if found is None or int(found.group(1)) < 1:
+            raise self.error(
+                node, f"budget must look like `200/day` or `20/hour` (tasks, at least 1), not {value!r}"
+            )
+        count, period = int(found.group(1)), found.group(2)
+        window = WINDOW_UNSAID
+        if "budget_window" in top:
+            window_node = top["budget_window"][1]
+            window = self.duration(window_node, "budget_window")
+            if window < 1 or window > PERIODS[period]:
+                raise self.error(
+                    window_node,
+                    f"budget_window must be from 1s to the budget's period (1{period[0]}), not {window:g}s",
+                )
+        explore = self.share(top["explore"][1]) if "explore" in top else EXPLORE_UNSAID
+        priority = self.priority(top["priority"][1], names) if "priority" in top else PRIORITY_UNSAID
+        return BudgetSpec(count, period, window, explore, priority, top["budget"][0].start_mark.line + 1)
+
+    def share(self, node: Node) -> float:
+        value = self.scalar(node) if isinstance(node, ScalarNode) else None
+        found = _SHARE.match(value) if isinstance(value, str) else None
+        share = float(found.group(1)) / 100 if found else number(value)
+        if share is None or not 0.0 <= share <= 1.0:
+            raise self.error(
+                node, f"explore must be a share of the budget, `10%` or `0.1` (from 0 to 1), not {value!r}"
+            )
+        return share
+
+    def priority(self, node: Node, names: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = (*CLASSES, *names)
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.error(node, "priority must be a list, e.g. `[disagreement, margin, rules]`")
+        order: list[str] = []
+        for item in node.value:
+            value = self.scalar(item) if isinstance(item, ScalarNode) else None
+            if not isinstance(value, str) or value not in allowed:
+                raise self.error(
+                    item,
+                    f"priority: {value!r} is not {', '.join(CLASSES)} or a rule's name"
+                    f"{_did_you_mean(str(value), allowed)}",
+                )
+            if value in order:
+                raise self.error(item, f"priority: {value!r} is given twice: keep one")
+            order.append(value)
+        return tuple(order)
 
     def rule(self, node: Node, position: int) -> Rule:
         what = f"rule {position}"
