@@ -35,6 +35,7 @@ SCENARIOS = (
     "memory",
     "attack_memory",
     "hotpath",
+    "budget",
 )
 
 
@@ -118,6 +119,10 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         from bench import attack_memory
 
         return attack_memory.run(workdir, quick)
+    if name == "budget":
+        from bench import budget
+
+        return budget.run(quick)
     from bench import hotpath
 
     return hotpath.run(workdir, quick)
@@ -231,6 +236,16 @@ def _section(name: str, result: dict) -> str:
         lines.append(
             f"in one process: {result['in_process_spans_per_s']} spans/s; microseconds per span: "
             f"{result['us_per_span']}"
+        )
+    elif name == "budget":
+        lines.append(
+            f"{result['seeds']} seeds of {result['calls']} calls, a budget of {result['budget']}/day "
+            f"({result['explore_picks']} explore picks a day on average): judge errors caught per 100 "
+            f"reviews, budget / uniform = {result['ratio']}x (goal >= {result['goal_ratio']}x); coverage "
+            f"of the 95% interval of the pass rate from the explore share: {result['coverage']:.1%} "
+            f"(+- {result['coverage_se']:.1%} over the seeds; goal {result['goal_coverage'][0]:.0%}-"
+            f"{result['goal_coverage'][1]:.0%}), mean width {result['mean_width']}, mean error "
+            f"{result['mean_error']}: {_verdict(result)}"
         )
     if "review_rule" in result:
         review = result["review_rule"]
