@@ -37,6 +37,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..userfiles import RULES_LIMIT, UserFileError, read_text
+from . import doubt
 from .budget import CLASSES, EXPLORE_UNSAID, PRIORITY_UNSAID, WINDOW_UNSAID, BudgetSpec
 
 #: The record's fields a rule may match on (see ``fields``); any other key is an attribute name.
@@ -434,6 +435,10 @@ class _Reader:
             )
         line = key_node.start_mark.line + 1
         label = f"{key} in {what}"
+        if key.startswith(EVALUATION_PREFIX):
+            found = self.doubt_condition(key, node, label, line)
+            if found is not None:
+                return found
         if isinstance(node, SequenceNode):
             if not node.value:
                 raise self.error(node, f"the list for {label} is empty: give the values that match")
@@ -444,10 +449,65 @@ class _Reader:
         written, check = self.pattern(node, key, label)
         return Condition(key, written, check, line)
 
+    def doubt_condition(self, key: str, node: Node, label: str, line: int) -> Condition | None:
+        """``evaluation.disagreement``, ``evaluation.missing`` and ``evaluation.<name>.margin``
+        (``doubt``); None for the keys matched as patterns."""
+        if key == doubt.DISAGREEMENT:
+            if isinstance(node, ScalarNode):
+                wanted = self.boolean(node, label)
+                return Condition(key, wanted, doubt.disagreement(wanted, (), None, 1.0), line)
+            spec = self.mapping(node, label, ("gap", "judges", "scale"))
+            gap = self.positive(spec["gap"][1], f"gap of {label}") if "gap" in spec else None
+            scale = self.positive(spec["scale"][1], f"scale of {label}") if "scale" in spec else 1.0
+            judges = self.names(spec["judges"][1], f"judges of {label}") if "judges" in spec else ()
+            written = {
+                k: self.scalar(v) if isinstance(v, ScalarNode) else list(judges) for k, (_, v) in spec.items()
+            }
+            return Condition(key, written, doubt.disagreement(True, judges, gap, scale), line)
+        if key == doubt.MISSING:
+            judges = self.names(node, label)
+            return Condition(key, list(judges), doubt.missing(judges), line)
+        name, part = doubt.split(key)
+        if part != "margin":
+            return None
+        spec = self.mapping(node, f"the margin of {label}", ("threshold", "below"))
+        if set(spec) != {"threshold", "below"}:
+            raise self.error(node, f"{label} needs a threshold and a margin: {{threshold: 0.5, below: 0.1}}")
+        threshold = number(self.scalar(spec["threshold"][1]))
+        if threshold is None:
+            raise self.error(spec["threshold"][1], f"threshold of {label} must be a number, e.g. 0.5")
+        below = self.positive(spec["below"][1], f"below of {label}")
+        written = {"threshold": threshold, "below": below}
+        return Condition(key, written, doubt.within_margin(threshold, below), line)
+
+    def positive(self, node: Node, what: str) -> float:
+        value = number(self.scalar(node)) if isinstance(node, ScalarNode) else None
+        if value is None or value <= 0:
+            raise self.error(node, f"{what} must be a number above 0, e.g. 0.3")
+        return value
+
+    def names(self, node: Node, what: str) -> tuple[str, ...]:
+        """A judge's name or a list of them."""
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        found = []
+        for item in items:
+            value = self.scalar(item) if isinstance(item, ScalarNode) else None
+            if not isinstance(value, str) or not value.strip():
+                raise self.error(item, f"{what}: name the judges, e.g. [helpfulness, faithfulness]")
+            found.append(value.strip())
+        if not found:
+            raise self.error(node, f"{what}: name the judges, e.g. [helpfulness, faithfulness]")
+        return tuple(found)
+
     def pattern(self, node: Node, key: str, label: str) -> tuple[Any, Predicate]:
         written, check = self.value_pattern(node, key, label)
         if not key.startswith(EVALUATION_PREFIX):
             return written, check
+        part = doubt.split(key)[1]
+        if part == "score":
+            return written, lambda seen: seen is not None and check(seen[0])
+        if part == "label":
+            return written, lambda seen: seen is not None and check(seen[1])
         if isinstance(written, dict):  # exists: the evaluation is there or not
             return written, check
         if (
