@@ -118,4 +118,12 @@ class ReviewUnit(ABC):
                 "`budget:` is checked by `otel-label-studio rules check` but not yet applied by serve "
                 "or the exporter: remove it (and budget_window, explore, priority) to run with this file",
             )
+        for rule in rules.rules:
+            if rule.await_judges:
+                raise RulesError(
+                    path,
+                    rule.line,
+                    f"`await_judges` of rule {rule.name!r} is checked by `otel-label-studio rules check` but "
+                    "serve and the exporter do not wait for judges yet: remove it (and judge_wait) to run",
+                )
         self.check_rules(rules)

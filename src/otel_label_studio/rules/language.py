@@ -71,7 +71,8 @@ RUN_FIELDS = (
     "run.duration_ms",
 )
 STATUSES = ("error", "ok")
-RULE_KEYS = ("name", "match", "sample", "limit", "project", "include_errors")
+RULE_KEYS = ("name", "match", "sample", "limit", "project", "include_errors", "await_judges", "judge_wait")
+JUDGE_WAIT_UNSAID = 600.0  # a rule's judge_wait when it names judges to await but no wait
 TOP_KEYS = ("rules", "fold_duplicates", "include_errors", "budget", "budget_window", "explore", "priority")
 BUDGET_KEYS = ("budget_window", "explore", "priority")  # each needs `budget`
 PERIODS = {"day": 86_400, "hour": 3_600}
@@ -124,6 +125,8 @@ class Rule:
     project: str | None = None  # strftime'd, as project_name
     include_errors: bool = False
     line: int = 0
+    await_judges: tuple[str, ...] = ()  # judges whose results the decision waits for
+    judge_wait: float = JUDGE_WAIT_UNSAID  # seconds, at most, before it decides without them
     bound: int = field(init=False)  # TraceIdRatioBased: keep when the trace id's low 64 bits are below
 
     def __post_init__(self) -> None:
@@ -397,7 +400,18 @@ class _Reader:
         include_errors = False
         if "include_errors" in keys:
             include_errors = self.boolean(keys["include_errors"][1], f"include_errors of {what}")
-        return Rule(name, conditions, sample, limit, project, include_errors, line)
+        awaited = (
+            self.names(keys["await_judges"][1], f"await_judges of {what}") if "await_judges" in keys else ()
+        )
+        wait = JUDGE_WAIT_UNSAID
+        if "judge_wait" in keys:
+            if not awaited:
+                raise self.error(
+                    keys["judge_wait"][0],
+                    f"judge_wait of {what} needs `await_judges: [...]` (the judges to wait for)",
+                )
+            wait = self.duration(keys["judge_wait"][1], f"judge_wait of {what}")
+        return Rule(name, conditions, sample, limit, project, include_errors, line, awaited, wait)
 
     def boolean(self, node: Node, what: str) -> bool:
         value = self.scalar(node) if isinstance(node, ScalarNode) else None
