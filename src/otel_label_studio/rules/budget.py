@@ -13,9 +13,11 @@ every call is offered to it (``Candidate``; ``rule`` None for a call no rule kep
 later offer (or ``close(now)``) finds the window over, the window is decided (``Pick``s):
 
 - **the spread.** Window ``i`` of ``W`` in the period may bring the period's picks up to
-  ``ceil(N * (i + 1) / W)``: what a quiet window leaves is carried to the next ones, and the
-  budget is never spent in the first hour. Every pick is spent through a ``Ledger`` (memory here;
-  the shared state for replicas) that refuses to go past that cap, so ``N`` holds per period.
+  ``ceil(N * (i + 1) / W)``, and spend at most twice its even share ``2N / W``: what a quiet
+  window leaves is carried to the next ones, spread over them, and the budget is never spent in
+  the first hour (nor in the first hour of traffic after a quiet morning or a restart). Every
+  pick is spent through a ``Ledger`` (memory here; the shared state for replicas) that refuses
+  to go past that cap, so ``N`` holds per period.
 - **explore first.** The window's explore share is ``x = e * N * window / period`` (fractional, the
   same for every window whatever came before, so no window's calls go unsampled: a share that
   depended on what earlier windows took would leave some windows' calls no chance, and the weights
@@ -85,6 +87,11 @@ class BudgetSpec:
     def cap(self, index: int) -> int:
         """The most picks the period may hold at the end of its window ``index``."""
         return min(self.count, -(-self.count * (index + 1) // self.windows))
+
+    def most(self) -> int:
+        """The most one window may spend: twice its even share, at least 1 (so a share carried from
+        quiet windows spreads over the next ones instead of going in one)."""
+        return max(1, math.ceil(2 * self.count / self.windows))
 
     def explore_share(self, seconds: float) -> float:
         """The explore picks a window of ``seconds`` expects (fractional): its share of the period's."""
@@ -232,7 +239,7 @@ class Budget:
         end = min(start + spec.window, period_start + spec.period_seconds)
         period = period_key(spec.period, now)
         _, used = self.ledger.used(period)
-        room = max(0, spec.cap(index) - used)
+        room = min(max(0, spec.cap(index) - used), spec.most())
         explore_room = min(room, math.ceil(spec.explore_share(end - start)))
         return _Window(start, end, period, index, explore_room, room)
 
@@ -286,7 +293,7 @@ class Budget:
                 if ranked is not None:
                     window.classes[ranked[1]] -= 1  # counted as explore, not in its class
         granted_explore, granted_rest = self.ledger.spend(
-            window.period, take, min(len(rest), window.exploit_room), spec.cap(window.index)
+            window.period, take, min(len(rest), max(0, window.exploit_room - take)), spec.cap(window.index)
         )
         if granted_explore < take:  # the ledger was spent by someone else meanwhile
             weight = window.seen / granted_explore if granted_explore else 0.0
