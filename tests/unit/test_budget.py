@@ -182,11 +182,13 @@ def test_a_window_holds_at_most_its_share_and_says_what_it_lets_go():
     assert held.count(False) >= 900
 
 
-def test_serve_and_the_exporter_refuse_a_budget_they_do_not_apply_yet(tmp_path):
+def test_serve_and_the_exporter_apply_a_budget_to_calls_and_refuse_it_where_they_do_not_yet(tmp_path):
     from otel_label_studio.modes.units import check_rules_file
 
     path = tmp_path / "rules.yaml"
     path.write_text(RULES + "budget: 200/day\n")
+    check_rules_file(str(path), "prompt")
+    check_rules_file(str(path), "chat")
     with pytest.raises(RulesError) as caught:
-        check_rules_file(str(path), "prompt")
-    assert caught.value.line == 5 and "rules check" in str(caught.value)
+        check_rules_file(str(path), "agent")
+    assert caught.value.line == 5 and "rules check" in str(caught.value) and "agent" in str(caught.value)

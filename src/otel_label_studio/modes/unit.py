@@ -46,6 +46,7 @@ class ReviewUnit(ABC):
     replays: bool = True  # `otel-label-studio replay` can form its records from stored traffic
     claims_rest: bool = False  # its ``decode`` takes the bytes no other unit claimed (a pickled call)
     rules_note: str | None = None  # what `rules check` says first in this mode (None: nothing)
+    budgets: bool = False  # serve and the exporter apply a rules file's ``budget:`` to its records
 
     @abstractmethod
     def layout(self, project_config: str | None) -> AnyLayout:
@@ -108,15 +109,16 @@ class ReviewUnit(ABC):
 
     def check_rules_file(self, path: str) -> None:
         """``check_rules`` on the file at ``path`` (RulesError for a file that does not load). A
-        ``budget:`` is refused here: ``rules check`` reads it, serve and the exporter do not apply it
-        yet, and a budget silently not kept would flood the reviewers it was meant to spare."""
+        ``budget:`` is refused in a unit that does not apply it (``budgets``): ``rules check`` reads
+        it, and a budget silently not kept would flood the reviewers it was meant to spare."""
         rules = load_file(path)
-        if rules.budget is not None:
+        if rules.budget is not None and not self.budgets:
             raise RulesError(
                 path,
                 rules.budget.line,
-                "`budget:` is checked by `otel-label-studio rules check` but not yet applied by serve "
-                "or the exporter: remove it (and budget_window, explore, priority) to run with this file",
+                f"`budget:` is checked by `otel-label-studio rules check` but not yet applied by serve "
+                f"or the exporter in mode {self.mode}: remove it (and budget_window, explore, priority) "
+                "to run with this file",
             )
         for rule in rules.rules:
             if rule.await_judges:

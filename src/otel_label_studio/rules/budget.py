@@ -48,7 +48,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .state import period_key
+from .state import MemoryLedger, period_key  # the memory ledger lives beside the other states
 
 DISAGREEMENT = "disagreement"
 MARGIN = "margin"
@@ -133,30 +133,6 @@ class Ledger(Protocol):
         ...
 
 
-class MemoryLedger:
-    """The ledger of one process, in memory; remembers the last few periods."""
-
-    KEEP = 4
-
-    def __init__(self) -> None:
-        self._spent: dict[str, list[int]] = {}
-
-    def spend(self, period: str, explore: int, exploit: int, cap: int) -> tuple[int, int]:
-        spent = self._spent.setdefault(period, [0, 0])
-        room = max(0, cap - spent[1])
-        took_explore = min(explore, room)
-        took_exploit = min(exploit, room - took_explore)
-        spent[0] += took_explore
-        spent[1] += took_explore + took_exploit
-        while len(self._spent) > self.KEEP:
-            del self._spent[min(self._spent)]
-        return took_explore, took_exploit
-
-    def used(self, period: str) -> tuple[int, int]:
-        explore, total = self._spent.get(period, (0, 0))
-        return explore, total
-
-
 def trace_hash(trace_id: str, key: bytes = _HASH_KEY) -> int:
     """A keyed 64-bit hash of a trace id: uniform, the same in every process."""
     digest = hashlib.blake2b(trace_id.lower().encode(), digest_size=8, key=key).digest()
@@ -193,6 +169,11 @@ class Budget:
         if window is None:
             return 0
         return len(window.sample) + len(window.ranked)
+
+    @property
+    def open_until(self) -> float | None:
+        """When the open window ends (None: no window is open)."""
+        return self._window.end if self._window is not None else None
 
     def offer(self, candidate: Candidate, now: float) -> tuple[bool, list[Pick]]:
         """Offer a call seen at ``now``: whether the open window holds it (False: it will not be
