@@ -322,6 +322,7 @@ class Sidecar:
             review=self.review.counts() if self.review is not None else None,
             folded=self.review.state.folded_by_project() if self.review is not None else None,
             shared=self._shared_readings(),
+            budget=self.review_budget.counts() if self.review_budget is not None else None,
             **self._held_readings(),
             judges=(self.judges.stats, self.judges.waiting),
         )
