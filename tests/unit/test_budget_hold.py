@@ -123,3 +123,23 @@ def test_the_exporter_applies_the_budget_and_counts_it(tmp_path):
         assert counts["budget.left"] == 96 and counts["budget.waiting"] == 0
     finally:
         exporter._shutdown = True  # nothing started, nothing to drain
+
+
+class Unreachable:
+    def spend(self, period, explore, exploit, cap):
+        raise ConnectionError("the shared state is out of reach")
+
+    def used(self, period):
+        return 0, 0
+
+
+def test_a_window_that_cannot_spend_lets_its_calls_go_and_counts_them():
+    clock, queue = Clock(MIDNIGHT + 10), MemoryQueue(1000, clock=lambda: 0.0)
+    hold = BudgetHold(
+        SPEC, MemoryBudgetWaiting(queue), rules=lambda: RULES, ledger=Unreachable(), clock=clock
+    )
+    hold.offer([("rest", record(n)) for n in range(20)])
+    clock.now = MIDNIGHT + 3600
+    assert hold.tick() == 0 and queue.depth == 0
+    counts = hold.counts()
+    assert counts["budget.let_go"] == 20 and counts["budget.waiting"] == 0 and counts["budget.used"] == 0

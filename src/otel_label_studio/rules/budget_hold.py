@@ -116,7 +116,12 @@ class BudgetHold:
         until = self._budget.open_until
         if until is None or now < until:
             return 0
-        return self._release(self._budget.close(now))
+        try:
+            picks = self._budget.close(now)
+        except Exception:  # the ledger (a shared state) out of reach: the window's calls are let go
+            _logger.exception("Review budget: a window could not spend its picks; its calls are let go")
+            picks = []
+        return self._release(picks)
 
     def _release(self, picks: list[Pick]) -> int:
         """Queue the picks of a decided window, stamped, and forget its records (one step)."""
