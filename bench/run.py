@@ -36,6 +36,7 @@ SCENARIOS = (
     "attack_memory",
     "hotpath",
     "judges",
+    "budget",
 )
 
 
@@ -123,6 +124,10 @@ def _run(name: str, workdir: Path, server, quick: bool) -> dict:
         from bench import judges
 
         return judges.run(quick)
+    if name == "budget":
+        from bench import budget
+
+        return budget.run(quick)
     from bench import hotpath
 
     return hotpath.run(workdir, quick)
@@ -248,6 +253,16 @@ def _section(name: str, result: dict) -> str:
             f"arena: share of seeds ordering 5 variants correctly at {result['arena'][0]['pairs']} pairs, "
             f"Elo gap {result['arena'][0]['elo_gap']}: {result['arena'][0]['correct_order']} "
             f"(target >= 0.9); both targets: {_verdict(result)}"
+        )
+    elif name == "budget":
+        lines.append(
+            f"{result['seeds']} seeds of {result['calls']} calls, a budget of {result['budget']}/day "
+            f"({result['explore_picks']} explore picks a day on average): judge errors caught per 100 "
+            f"reviews, budget / uniform = {result['ratio']}x (goal >= {result['goal_ratio']}x); coverage "
+            f"of the 95% interval of the pass rate from the explore share: {result['coverage']:.1%} "
+            f"(+- {result['coverage_se']:.1%} over the seeds; goal {result['goal_coverage'][0]:.0%}-"
+            f"{result['goal_coverage'][1]:.0%}), mean width {result['mean_width']}, mean error "
+            f"{result['mean_error']}: {_verdict(result)}"
         )
     if "review_rule" in result:
         review = result["review_rule"]

@@ -29,6 +29,7 @@ from .store.shared import SharedState
 
 if TYPE_CHECKING:
     from .rules import ReviewGate
+    from .rules.budget_hold import BudgetHold
 
 
 @dataclass(frozen=True)
@@ -150,5 +151,26 @@ def build_bridge(
         answers_to_reveal=settings.reviewers_per_task,
     )
     worker.judges = judges
-    ingest = Ingest(mapper, queue, worker.wake, gate=gate, runs=runs)
+    budget = budget_hold(gate, queue, clock, worker.wake)
+    ingest = Ingest(mapper, queue, worker.wake, gate=gate, runs=runs, budget=budget)
     return Bridge(client, projects, ingest, worker, judges, gate, shared)
+
+
+def budget_hold(
+    gate: ReviewGate | None, queue: RecordQueue, clock: Callable[[], float], wake: Callable[[], None]
+) -> BudgetHold | None:
+    """The review budget of the rules file (None without ``budget:``): records wait for their window
+    in the spool's file, else in memory; spent through the review state's ledger."""
+    if gate is None or gate.rules.budget is None:
+        return None
+    from .rules.budget_hold import BudgetHold  # start-up time: only with a budget
+    from .store.budget_waiting import budget_waiting_for  # start-up time: as above
+
+    return BudgetHold(
+        gate.rules.budget,
+        budget_waiting_for(queue),
+        rules=lambda: gate.rules,
+        ledger=gate.state.ledger(),
+        clock=clock,
+        wake=wake,
+    )

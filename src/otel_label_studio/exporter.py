@@ -165,9 +165,12 @@ class LabelStudioSpanExporter(SpanExporter):
         mode agent: ``runs_*``; mode pairwise: ``pairs_released``, ``pair_spans_unpaired`` (spans with
         no partner when their trace's wait ended: not imported), ``pairs_identical``,
         ``pair_traces_waiting``; with review rules, per rule
-        ``review.<rule>.<matched|kept|sampled_out|over_limit|folded>`` and ``review.no_rule_matched``."""
+        ``review.<rule>.<matched|kept|sampled_out|over_limit|folded>`` and ``review.no_rule_matched``;
+        with a review budget ``budget.picked.<reason>``, ``budget.offered``, ``budget.let_go``,
+        ``budget.waiting``, ``budget.used`` and ``budget.left`` (this period's)."""
         ingest, delivery = self._ingest.stats, self._worker.stats
         review = self._ingest.gate.counts().flat() if self._ingest.gate is not None else {}
+        budget = self._ingest.budget.counts() if self._ingest.budget is not None else {}
         return {
             **self._mode_counts(),
             "spans": ingest.spans_received,
@@ -184,6 +187,7 @@ class LabelStudioSpanExporter(SpanExporter):
             "waiting": self._queue.depth,
             **self.judges.counts,
             **review,
+            **budget,
             **({"state_refused": ingest.state_refused} if self._bridge.shared is not None else {}),
         }
 
@@ -212,7 +216,7 @@ class LabelStudioSpanExporter(SpanExporter):
             self._ingest.refused_batch(len(spans))
             return SpanExportResult.FAILURE
         with self._lock:
-            waiting = mapped.records or mapped.held or self._queue.depth or self._open_runs()
+            waiting = mapped.records or mapped.held or mapped.offers or self._queue.depth or self._open_runs()
             if not self._started and waiting:
                 self._start()  # on the first export, so leftovers in a spool get delivered too
         try:
@@ -284,6 +288,8 @@ class LabelStudioSpanExporter(SpanExporter):
         self._worker.start()
         if self._runs is not None:
             self._runs.start()
+        if self._ingest.budget is not None:
+            self._ingest.budget.start()
 
     def shutdown(self) -> None:
         """Keep delivering for up to ``timeout`` seconds, then say what was left undelivered. Never raises."""
@@ -309,6 +315,11 @@ class LabelStudioSpanExporter(SpanExporter):
                     self._runs.build.noun,
                     self._queue.location,
                 )
+        budget = self._ingest.budget
+        if budget is not None:
+            budget.stop()
+            if not budget.durable:  # what waits in memory would be lost: its window is decided now
+                budget.flush()
         if self._started:
             self._drain(self._settings.timeout)
         left = self._queue.depth

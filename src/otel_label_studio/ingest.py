@@ -51,6 +51,7 @@ from .store.queue import AddResult, QueueFull, RecordQueue
 if TYPE_CHECKING:
     from .reading.record import LLMRecord
     from .rules import ReviewGate
+    from .rules.budget_hold import BudgetHold
 
 _logger = logging.getLogger(__name__)
 
@@ -93,12 +94,14 @@ class Ingest:
         stages: Sequence[Stage] = (),
         gate: ReviewGate | None = None,
         runs: RunAssembler | None = None,
+        budget: BudgetHold | None = None,
     ):
         self._mapper = mapper
         self._queue = queue
         self._wake = wake
         self._stages = tuple(stages)
         self.gate = gate
+        self.budget = budget  # review budget: kept records wait for their window (rules/budget_hold.py)
         self._lock = threading.Lock()
         self.stats = IngestStats()
         self._warned_doubles = False
@@ -131,7 +134,7 @@ class Ingest:
         else:
             result = self._map_with_rules(views, project)
         if project:
-            for record in result.records:
+            for record in [*result.records, *(record for _, record in result.offers)]:
                 if not record.project:
                     record.project = project
         return result
@@ -145,6 +148,8 @@ class Ingest:
         records = result.records
         dialect_for, decide = dialects.dialect_for, gate.decide
         spans = llm_spans = 0  # counted here, added once: a dropped span costs only its decision
+        budget = self.budget
+        explore = budget is not None and budget.explores
         try:
             for view in views:
                 spans += 1
@@ -154,6 +159,10 @@ class Ingest:
                 llm_spans += 1
                 decision = decide(view, dialect.name, project)
                 if not decision.keep:
+                    if explore:  # the explore share samples every call, kept by a rule or not
+                        record = mapper.map_llm(view, dialect, result, include_errors)
+                        if record is not None:
+                            result.offers.append((None, record))
                     continue
                 record = mapper.map_llm(view, dialect, result, decision.keep_errors or include_errors)
                 if record is None:
@@ -161,11 +170,23 @@ class Ingest:
                 if decision.project:
                     record.project = decision.project
                 if gate.admit(decision, record):
-                    records.append(record)
+                    if budget is not None:  # to the budget, not the queue: picked when its window closes
+                        result.offers.append((decision.rule, record))
+                    else:
+                        records.append(record)
                     result.admitted.append((decision, record))
         except QueueFull:  # a shared review state out of reach: the batch is refused whole, to be retried
             gate.revoke(result.admitted)
             raise
+        if result.offers:  # with a budget the kept records are offers: the same doubles, found there
+            twice = doubles.find_doubles([record for _, record in result.offers])
+            if twice:
+                gone = {id(record) for record in twice}
+                result.offers = [offer for offer in result.offers if id(offer[1]) not in gone]
+                gate.revoke([pair for pair in result.admitted if id(pair[1]) in gone])
+                result.admitted = [pair for pair in result.admitted if id(pair[1]) not in gone]
+                result.described_twice = len(twice)
+                self._warn_of_doubles(one_task_kept=True)
         twice = doubles.find_doubles(records)
         if twice:  # admitted one by one (a span over its limit is not even mapped): given back now
             gone = {id(record) for record in twice}
@@ -207,6 +228,8 @@ class Ingest:
         if result.held and self.runs is not None:  # mode agent: hold them until their run is whole
             self.runs.hold(result.held)
         try:
+            if result.offers and self.budget is not None:  # kept records wait for their budget window
+                self.budget.offer(result.offers)
             added = self._queue.add(result.records)
         except QueueFull:
             if self.gate is not None:  # not queued: neither a task against the limit nor one to fold into

@@ -48,6 +48,15 @@ def readings(**changes) -> Readings:
             ),
             14: ProjectFigures(ratings={"alpha": 1100.0, "beta": 1000.0, "gamma": 900.0}),
         },
+        budget={
+            "budget.picked.explore": 2,
+            "budget.picked.disagreement": 5,
+            "budget.offered": 40,
+            "budget.let_go": 33,
+            "budget.waiting": 0,
+            "budget.used": 7,
+            "budget.left": 713,
+        },
     )
     values.update(changes)
     return Readings(**values)
@@ -146,8 +155,26 @@ def test_review_counts_show_per_rule_and_outcome_and_folds_per_project():
     assert values['otel_label_studio_review_spans_total{outcome="sampled_out",rule="failures"}'] == 1.0
     assert values['otel_label_studio_review_spans_total{outcome="no_rule_matched",rule=""}'] == 2.0
     assert values['otel_label_studio_review_folded_repeats_total{project="Slow-2026-11"}'] == 5.0
-    without_rules = samples(ServeMetrics(lambda: readings(review=None, folded=None)).render().decode())
+    without_rules = samples(
+        ServeMetrics(lambda: readings(review=None, folded=None, budget=None)).render().decode()
+    )
     assert not [name for name in without_rules if "review" in name]
+
+
+def test_the_review_budget_shows_picks_by_reason_and_what_is_used_and_left():
+    values = samples(ServeMetrics(readings).render().decode())
+    assert values['otel_label_studio_review_budget_picked_total{reason="disagreement"}'] == 5.0
+    assert values['otel_label_studio_review_budget_picked_total{reason="explore"}'] == 2.0
+    assert values["otel_label_studio_review_budget_let_go_total"] == 33.0
+    assert (
+        values["otel_label_studio_review_budget_used"],
+        values["otel_label_studio_review_budget_left"],
+    ) == (
+        7.0,
+        713.0,
+    )
+    without = samples(ServeMetrics(lambda: readings(budget=None)).render().decode())
+    assert not [name for name in without if "review_budget" in name]
 
 
 def test_the_shared_state_shows_when_serve_has_one():

@@ -83,3 +83,68 @@ def test_evaluation_without_a_name_is_a_mistake_at_its_line():
     with pytest.raises(RulesError) as unknown:
         parse("rules:\n  - name: a\n    match: {evaluation: '<0.5'}\n", "rules.yaml")
     assert "evaluation.<name>" in str(unknown.value)
+
+
+FAITHFUL = {
+    "gen_ai.evaluation.name": "faithfulness",
+    "gen_ai.evaluation.score.value": 0.9,
+    "gen_ai.evaluation.score.label": "faithful",
+}
+
+
+@pytest.mark.parametrize(
+    "match, kept",
+    [
+        ('{evaluation.helpfulness.score: "<0.5"}', True),  # the score alone
+        ("{evaluation.helpfulness.score: unhelpful}", False),  # text is not a score
+        ("{evaluation.helpfulness.label: unhelpful}", True),  # the label alone
+        ('{evaluation.helpfulness.label: "<0.5"}', False),
+        ("{evaluation.helpfulness.label: {exists: true}}", True),
+        ("{evaluation.helpfulness.margin: {threshold: 0.5, below: 0.3}}", True),  # |0.25 - 0.5| < 0.3
+        ("{evaluation.helpfulness.margin: {threshold: 0.5, below: 0.25}}", False),
+        ("{evaluation.toxicity.margin: {threshold: 0.5, below: 1}}", False),  # no score: no margin
+        ("{evaluation.disagreement: true}", True),  # unhelpful vs faithful
+        ("{evaluation.disagreement: false}", False),
+        ("{evaluation.disagreement: {judges: [helpfulness, toxicity]}}", False),  # only one of them there
+        ("{evaluation.missing: [helpfulness, toxicity]}", True),
+        ("{evaluation.missing: faithfulness}", False),
+    ],
+)
+def test_fields_for_doubt(match, kept):
+    assert keeps(match, evaluated(dict(UNHELPFUL), dict(FAITHFUL))) is kept
+
+
+def test_disagreement_by_score_gap_with_a_scale():
+    one = {
+        "gen_ai.evaluation.name": "a",
+        "gen_ai.evaluation.score.value": 4,
+        "gen_ai.evaluation.score.label": "ok",
+    }
+    two = {
+        "gen_ai.evaluation.name": "b",
+        "gen_ai.evaluation.score.value": 2,
+        "gen_ai.evaluation.score.label": "ok",
+    }
+    span = evaluated(dict(one), dict(two))
+    assert not keeps("{evaluation.disagreement: true}", span)  # same label
+    assert keeps("{evaluation.disagreement: {gap: 0.3, scale: 5}}", span)  # 0.8 - 0.4 > 0.3
+    assert not keeps("{evaluation.disagreement: {gap: 0.5, scale: 5}}", span)
+
+
+@pytest.mark.parametrize(
+    "match, words",
+    [
+        ("{evaluation.helpfulness.margin: 0.1}", "margin"),
+        ("{evaluation.helpfulness.margin: {threshold: 0.5}}", "{threshold: 0.5, below: 0.1}"),
+        ("{evaluation.helpfulness.margin: {threshold: high, below: 0.1}}", "threshold"),
+        ("{evaluation.helpfulness.margin: {threshold: 0.5, below: -1}}", "above 0"),
+        ("{evaluation.disagreement: maybe}", "true or false"),
+        ("{evaluation.disagreement: {gap: 0}}", "above 0"),
+        ("{evaluation.disagreement: {gaps: 0.3}}", "did you mean 'gap'"),
+        ("{evaluation.missing: []}", "name the judges"),
+    ],
+)
+def test_a_doubt_field_mistake_names_its_line(match, words):
+    with pytest.raises(RulesError) as caught:
+        parse(f"rules:\n  - name: r\n    match: {match}\n", "rules.yaml")
+    assert caught.value.line == 3 and words in str(caught.value), str(caught.value)

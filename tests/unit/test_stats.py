@@ -161,3 +161,24 @@ def test_wilson_interval_of_nothing_and_of_nonsense():
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
     with pytest.raises(ValueError):
         wilson_interval(3, 2)
+
+
+def test_weighted_proportion_with_equal_weights_is_the_share_and_its_wilson_interval():
+    from otel_label_studio.analysis.stats import weighted_proportion
+
+    values = [True] * 7 + [False] * 3
+    estimate, low, high = weighted_proportion(values, [4.0] * 10)
+    assert estimate == pytest.approx(0.7)
+    assert (low, high) == pytest.approx(wilson_interval(7, 10))
+
+
+def test_weighted_proportion_weighs_each_value_and_counts_unequal_weights_as_fewer():
+    from otel_label_studio.analysis.stats import weighted_proportion
+
+    estimate, low, high = weighted_proportion([True, False, False], [1.0, 1.0, 2.0])
+    assert estimate == pytest.approx(0.25)
+    equal = weighted_proportion([True, False, False, False], [1.0] * 4)
+    assert high - low > equal[2] - equal[1]  # n_eff = 16 / 6 < 4
+    assert all(math.isnan(x) for x in weighted_proportion([], []))
+    with pytest.raises(ValueError):
+        weighted_proportion([True], [1.0, 2.0])

@@ -171,3 +171,26 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def weighted_proportion(
+    values: Sequence[bool], weights: Sequence[float], z: float = 1.959963984540054
+) -> tuple[float, float, float]:
+    """A population's share of True estimated from a sample drawn with known inclusion probabilities
+    (``weights`` = 1/p, as the review budget's explore picks carry): the weighted share (Hajek) and
+    its 95% interval, the Wilson score interval over Kish's effective sample size
+    ``(sum w)^2 / sum w^2`` (unequal weights count as fewer calls). (nan, nan, nan) for no sample."""
+    if len(values) != len(weights):
+        raise ValueError(f"{len(values)} values but {len(weights)} weights")
+    w = np.asarray(weights, dtype=float)
+    if w.size == 0 or not w.sum() > 0:
+        return (math.nan, math.nan, math.nan)
+    if (w < 0).any():
+        raise ValueError("weights must not be negative")
+    y = np.asarray(values, dtype=float)
+    p = float((w * y).sum() / w.sum())
+    n = float(w.sum() ** 2 / (w * w).sum())
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return (p, max(0.0, centre - half), min(1.0, centre + half))

@@ -22,6 +22,7 @@ from .. import config
 from .options import Commands, add_options, help_text
 
 if TYPE_CHECKING:
+    from ..reading.spanview import SpanView  # start-up time: loaded only when this command runs
     from ..rules import Rule, RuleSet  # start-up time: loaded only when this command runs
 
 REVIEW_RULES_ENV = config.spec("review_rules").env
@@ -98,6 +99,8 @@ class DryRun:
     llm_spans: int = 0
     no_rule: int = 0
     rules: dict[str, RuleOutcome] = field(default_factory=dict)
+    picked: Counter[str] = field(default_factory=Counter)  # with a budget: picks by reason
+    weights: dict[str, float] = field(default_factory=dict)  # with a budget: the sum of weights by reason
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -142,6 +145,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"{path}: valid, {len(rules.rules)} rules")
         for rule in rules.rules:
             print(f"  {_describe(rule)}")
+        if rules.budget is not None:
+            spec = rules.budget
+            print(
+                f"  budget (line {spec.line}): {spec} in windows of {spec.window:g}s, explore "
+                f"{spec.explore:.0%}, priority {', '.join(spec.priority)}"
+            )
         return 0
     requests = _read_captures(args.captures, parser)
     outcome = dry_run(rules, settings, requests)
@@ -170,6 +179,7 @@ def dry_run(
         for wanted in (False, True)
     }
     result = DryRun(rules={rule.name: RuleOutcome() for rule in rules.rules})
+    offers: list[tuple[float, SpanView, str | None]] = []  # with a budget: (time, view, rule if a task)
     for request in requests:
         for view in from_otlp(request, lazy=True):
             result.spans += 1
@@ -178,6 +188,8 @@ def dry_run(
                 continue
             result.llm_spans += 1
             decision = gate.decide(view, dialect.name)
+            if rules.budget is not None and mappers[settings.include_errors].map([view]).records:
+                offers.append((view.end_time_unix_nano / 1e9, view, None))  # explore may take it
             if decision.rule is None:
                 result.no_rule += 1
                 continue
@@ -200,11 +212,48 @@ def dry_run(
             if gate.admit(decision, record):
                 outcome.tasks += 1
                 outcome.projects[decision.project_key] += 1
+                if offers and offers[-1][1] is view:
+                    offers[-1] = (offers[-1][0], view, decision.rule)
+    if rules.budget is not None:
+        _spend(rules, offers, result)
     counts = gate.counts()
     for name, outcome in result.rules.items():
         outcome.folded = counts.rules[name].folded
         outcome.cut_by_limit = counts.rules[name].over_limit  # before mapping, and when a batch filled it
     return result
+
+
+def _spend(rules: RuleSet, offers: list[tuple[float, SpanView, str | None]], result: DryRun) -> None:
+    """What the budget would pick of the tasks the rules made, and of every LLM span for explore, in
+    the order the spans ended (their end times are the budget's clock), and why."""
+    from ..rules.budget import Budget, Candidate  # start-up time: loaded only when this command runs
+    from ..rules.doubt import disagree, margin_of, split  # start-up time: as above
+    from ..rules.fields import evaluations  # start-up time: as above
+
+    assert rules.budget is not None
+    budget = Budget(rules.budget)
+    by_name = {rule.name: rule for rule in rules.rules}
+    picks = []
+    for at, view, rule_name in sorted(offers, key=lambda offer: offer[0]):
+        results = evaluations(view)
+        margins = [
+            margin_of(results.get(split(c.key)[0]), c.pattern["threshold"])
+            for c in (by_name[rule_name].conditions if rule_name else ())
+            if split(c.key)[1] == "margin"
+        ]
+        known = [m for m in margins if m is not None]
+        candidate = Candidate(
+            view.trace_id,
+            view.span_id,
+            rule_name,
+            disagreement=disagree(results),
+            margin=min(known) if known else None,
+        )
+        picks += budget.offer(candidate, at)[1]
+    picks += budget.flush()
+    for pick in picks:
+        result.picked[pick.reason] += 1
+        result.weights[pick.reason] = result.weights.get(pick.reason, 0.0) + pick.weight
 
 
 def _read_captures(names: list[str], parser: argparse.ArgumentParser) -> list[ExportTraceServiceRequest]:
@@ -271,6 +320,12 @@ def table(path: str, captures: list[str], result: DryRun) -> str:
         lines.append("  ".join(cells).rstrip())
     tasks = sum(o.tasks for o in result.rules.values())
     lines += ["", f"no rule matched: {result.no_rule} LLM spans (no task)", f"tasks: {tasks}"]
+    if result.picked:
+        reasons = ", ".join(
+            f"{reason} {count} (weights sum {result.weights[reason]:g})"
+            for reason, count in sorted(result.picked.items())
+        )
+        lines.append(f"budget would pick: {sum(result.picked.values())}: {reasons}")
     return "\n".join(lines)
 
 
@@ -291,5 +346,9 @@ def _as_json(path: str, result: DryRun) -> dict[str, object]:
                 "projects": dict(sorted(o.projects.items())),
             }
             for name, o in result.rules.items()
+        },
+        "budget_picks": {
+            reason: {"picked": count, "weights": result.weights[reason]}
+            for reason, count in sorted(result.picked.items())
         },
     }

@@ -14,6 +14,7 @@ from .unit import AnyLayout, ReviewUnit
 class CallUnit(ReviewUnit):
     decided = "LLM spans"
     judged = True
+    budgets = True  # the review budget picks among its calls (rules/budget_hold.py)
     claims_rest = True  # a call's bytes are the pickle no other unit claims
 
     def __init__(self, mode: str):

@@ -501,6 +501,8 @@ def task_meta(record: LLMRecord) -> dict[str, Any]:
         meta["error"] = record.error
     if record.evaluations:
         meta["evaluations"] = record.evaluations
+    if record.review:  # the review budget's reason and weight (rules/budget_hold.py)
+        meta["review"] = record.review
     return meta
 
 

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..rules.language import load_file
+from ..rules.language import RulesError, load_file
 from ..store.assembly import RunAssembler, RunHold
 from ..store.run_codec import AnyRecord
 from .layouts import Layout
@@ -46,6 +46,7 @@ class ReviewUnit(ABC):
     replays: bool = True  # `otel-label-studio replay` can form its records from stored traffic
     claims_rest: bool = False  # its ``decode`` takes the bytes no other unit claimed (a pickled call)
     rules_note: str | None = None  # what `rules check` says first in this mode (None: nothing)
+    budgets: bool = False  # serve and the exporter apply a rules file's ``budget:`` to its records
 
     @abstractmethod
     def layout(self, project_config: str | None) -> AnyLayout:
@@ -107,5 +108,24 @@ class ReviewUnit(ABC):
         """RulesError (file, line, what to write) when a rule matches on fields this unit lacks."""
 
     def check_rules_file(self, path: str) -> None:
-        """``check_rules`` on the file at ``path`` (RulesError for a file that does not load)."""
-        self.check_rules(load_file(path))
+        """``check_rules`` on the file at ``path`` (RulesError for a file that does not load). A
+        ``budget:`` is refused in a unit that does not apply it (``budgets``): ``rules check`` reads
+        it, and a budget silently not kept would flood the reviewers it was meant to spare."""
+        rules = load_file(path)
+        if rules.budget is not None and not self.budgets:
+            raise RulesError(
+                path,
+                rules.budget.line,
+                f"`budget:` is checked by `otel-label-studio rules check` but not yet applied by serve "
+                f"or the exporter in mode {self.mode}: remove it (and budget_window, explore, priority) "
+                "to run with this file",
+            )
+        for rule in rules.rules:
+            if rule.await_judges:
+                raise RulesError(
+                    path,
+                    rule.line,
+                    f"`await_judges` of rule {rule.name!r} is checked by `otel-label-studio rules check` but "
+                    "serve and the exporter do not wait for judges yet: remove it (and judge_wait) to run",
+                )
+        self.check_rules(rules)

@@ -32,6 +32,7 @@ class MappingResult:
     problems: list[str] = field(default_factory=list)  # one line per unreadable span
     admitted: list[Any] = field(default_factory=list)  # review rules: (Decision, record) of each record
     held: list[Any] = field(default_factory=list)  # mode agent: run pieces to hold (``assembly.py``)
+    offers: list[Any] = field(default_factory=list)  # review budget: (rule or None, record) to offer
 
 
 class Mapper:

@@ -91,6 +91,9 @@ class LLMRecord:
     # name, score, label, explanation. Last, so a record spooled before it still loads.
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     span_name: str = ""  # last too: the LangChain model class is read from it (``model_class``)
+    # why the review budget picked it, for the task's meta.review: {"reason": ..., "weight": 1/p};
+    # None without a budget. Last, so a record spooled before it still loads.
+    review: dict[str, Any] | None = None
 
     @property
     def model(self) -> str | None:

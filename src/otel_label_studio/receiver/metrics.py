@@ -63,6 +63,7 @@ class Readings:
     pairs: tuple[PairStats, RunStats, int] | None = None  # mode pairwise: pairs, the hold, traces waiting
     shared: tuple[bool, int, int] | None = None  # the shared state server: unreachable, failures, outages
     figures: dict[int, ProjectFigures] | None = None  # live calibration and arena figures by project
+    budget: dict[str, int] | None = None  # the review budget's counts (``BudgetHold.counts``), with a budget
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,17 @@ def _review(r: Readings) -> Value | None:
     ]
     points.append((r.review.no_rule, {"rule": "", "outcome": "no_rule_matched"}))
     return points
+
+
+def _picked(r: Readings) -> Value | None:
+    if r.budget is None:
+        return None
+    prefix = "budget.picked."
+    return [(n, {"reason": key[len(prefix) :]}) for key, n in r.budget.items() if key.startswith(prefix)]
+
+
+def _budget(key: str) -> Callable[[Readings], Value | None]:
+    return lambda r: None if r.budget is None else r.budget[key]
 
 
 def _folded(r: Readings) -> Value | None:
@@ -483,6 +495,41 @@ INSTRUMENTS: tuple[Instrument, ...] = (
         "Repeats of a recent task (same input and response) folded, per project; kept with the review "
         "state, so it survives a restart.",
         _folded,
+    ),
+    Instrument(
+        "otel_label_studio.review.budget.picked",
+        COUNTER,
+        "{task}",
+        "Tasks the review budget picked, per reason (explore, disagreement, margin, or the rule's name).",
+        _picked,
+    ),
+    Instrument(
+        "otel_label_studio.review.budget.let_go",
+        COUNTER,
+        "{span}",
+        "Calls offered to the review budget and not picked (no task).",
+        _budget("budget.let_go"),
+    ),
+    Instrument(
+        "otel_label_studio.review.budget.waiting",
+        GAUGE,
+        "{span}",
+        "Calls the open budget window holds, waiting for it to be decided.",
+        _budget("budget.waiting"),
+    ),
+    Instrument(
+        "otel_label_studio.review.budget.used",
+        GAUGE,
+        "{task}",
+        "Tasks the review budget spent in this period (UTC day or hour), as its ledger says.",
+        _budget("budget.used"),
+    ),
+    Instrument(
+        "otel_label_studio.review.budget.left",
+        GAUGE,
+        "{task}",
+        "Tasks the review budget has left in this period.",
+        _budget("budget.left"),
     ),
     Instrument(
         "otel_label_studio.feedback.received_events",

@@ -115,6 +115,7 @@ class Sidecar:
         self.judges = bridge.judges
         self.judge = JudgeIntake(self.judges)
         self.runs = bridge.ingest.runs  # mode agent or pairwise: held spans wait in the spool's file
+        self.review_budget = bridge.ingest.budget  # kept records wait for their budget window, in the spool
         # Annotation webhooks (their secret checked, each claim confirmed in Label Studio): human
         # scores to the feedback endpoint, and, revealing judges after the answer, the join told.
         join = self.judges.answered if settings.reveal_judges == "after_answer" else None
@@ -199,6 +200,8 @@ class Sidecar:
         self.worker.start()
         if self.runs is not None:
             self.runs.start()  # runs left open by the last process complete on their stored timers
+        if self.review_budget is not None:
+            self.review_budget.start()  # windows left open by the last process are decided when they are over
         if self.feedback is not None:
             self.feedback.start()  # sends what a previous run kept, then waits for webhooks
         if self.figures is not None:
@@ -239,6 +242,8 @@ class Sidecar:
         self.grpc.stop(grace=2.0).wait(5.0)
         if self.runs is not None:
             self.runs.stop()  # runs not yet whole stay in the spool's file
+        if self.review_budget is not None:
+            self.review_budget.stop()  # records waiting for their window stay in the spool's file
         emptied = self.worker.stop(self.options.drain_seconds)
         left = self.spool.stats().depth
         if self.feedback is not None:
@@ -328,6 +333,7 @@ class Sidecar:
             review=self.review.counts() if self.review is not None else None,
             folded=self.review.state.folded_by_project() if self.review is not None else None,
             shared=self._shared_readings(),
+            budget=self.review_budget.counts() if self.review_budget is not None else None,
             **self._held_readings(),
             judges=(self.judges.stats, self.judges.waiting),
             figures=self.figures.snapshot() if self.figures is not None else None,

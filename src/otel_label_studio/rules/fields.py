@@ -20,6 +20,7 @@ from ..reading.dialects._common import int_value, model_value, text_value
 from ..reading.evaluations import EVENT_NAME, LABEL, NAME, SCORE, score_value
 from ..reading.record import to_text
 from ..reading.spanview import STATUS_ERROR, SpanView
+from . import doubt
 from .language import EVALUATION_PREFIX, METADATA_PREFIX
 
 Reader = Callable[[SpanView, str], Any]  # (view, dialect name) -> value or None
@@ -49,8 +50,10 @@ class FieldReader:
         if key.startswith(METADATA_PREFIX):
             name = key[len(METADATA_PREFIX) :]
             return lambda view, dialect: self.metadata(view, dialect, name)
+        if key in (doubt.DISAGREEMENT, doubt.MISSING):
+            return lambda view, dialect: evaluations(view)
         if key.startswith(EVALUATION_PREFIX):
-            evaluation = key[len(EVALUATION_PREFIX) :]
+            evaluation = doubt.split(key)[0]
             return lambda view, dialect: _evaluation(view, evaluation)
         return lambda view, dialect: _attribute(view, key)
 
@@ -104,6 +107,21 @@ def _evaluation(view: SpanView, name: str) -> tuple[float | None, str | None] | 
         if event.name == EVENT_NAME and event.attributes.get(NAME) == name:
             label = event.attributes.get(LABEL)
             found = (score_value(event.attributes.get(SCORE)), None if label is None else str(label))
+    return found
+
+
+def evaluations(view: SpanView) -> dict[str, tuple[float | None, str | None]]:
+    """Every judge's last ``gen_ai.evaluation.result`` on the span: {name: (score, label)}."""
+    found: dict[str, tuple[float | None, str | None]] = {}
+    for event in view.events:
+        if event.name == EVENT_NAME:
+            name = event.attributes.get(NAME)
+            if name is not None:
+                label = event.attributes.get(LABEL)
+                found[str(name)] = (
+                    score_value(event.attributes.get(SCORE)),
+                    None if label is None else str(label),
+                )
     return found
 
 

@@ -37,6 +37,8 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..userfiles import RULES_LIMIT, UserFileError, read_text
+from . import doubt
+from .budget import CLASSES, EXPLORE_UNSAID, PRIORITY_UNSAID, WINDOW_UNSAID, BudgetSpec
 
 #: The record's fields a rule may match on (see ``fields``); any other key is an attribute name.
 RECORD_FIELDS = (
@@ -69,12 +71,15 @@ RUN_FIELDS = (
     "run.duration_ms",
 )
 STATUSES = ("error", "ok")
-RULE_KEYS = ("name", "match", "sample", "limit", "project", "include_errors")
-TOP_KEYS = ("rules", "fold_duplicates", "include_errors")
+RULE_KEYS = ("name", "match", "sample", "limit", "project", "include_errors", "await_judges", "judge_wait")
+JUDGE_WAIT_UNSAID = 600.0  # a rule's judge_wait when it names judges to await but no wait
+TOP_KEYS = ("rules", "fold_duplicates", "include_errors", "budget", "budget_window", "explore", "priority")
+BUDGET_KEYS = ("budget_window", "explore", "priority")  # each needs `budget`
 PERIODS = {"day": 86_400, "hour": 3_600}
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(day|hour)\s*$")
+_SHARE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -120,6 +125,8 @@ class Rule:
     project: str | None = None  # strftime'd, as project_name
     include_errors: bool = False
     line: int = 0
+    await_judges: tuple[str, ...] = ()  # judges whose results the decision waits for
+    judge_wait: float = JUDGE_WAIT_UNSAID  # seconds, at most, before it decides without them
     bound: int = field(init=False)  # TraceIdRatioBased: keep when the trace id's low 64 bits are below
 
     def __post_init__(self) -> None:
@@ -140,6 +147,7 @@ class RuleSet:
     fold_seconds: float | None = None  # fold_duplicates, in seconds
     include_errors: bool = False
     path: str = "<rules>"
+    budget: BudgetSpec | None = None  # budget, budget_window, explore, priority
 
     def keys(self) -> frozenset[str]:
         """Every key some rule matches on."""
@@ -273,7 +281,62 @@ class _Reader:
         include_errors = False
         if "include_errors" in top:
             include_errors = self.boolean(top["include_errors"][1], "include_errors")
-        return RuleSet(tuple(rules), fold, include_errors, self.path)
+        budget = self.budget(top, tuple(names)) if "budget" in top else None
+        for key in BUDGET_KEYS:
+            if key in top and budget is None:
+                raise self.error(top[key][0], f"`{key}` needs a `budget:` (e.g. `budget: 200/day`) beside it")
+        return RuleSet(tuple(rules), fold, include_errors, self.path, budget)
+
+    def budget(self, top: dict[str, tuple[Node, Node]], names: tuple[str, ...]) -> BudgetSpec:
+        """``budget: N/day`` with its ``budget_window``, ``explore`` and ``priority``."""
+        node = top["budget"][1]
+        value = self.scalar(node) if isinstance(node, ScalarNode) else None
+        found = _LIMIT.match(value) if isinstance(value, str) else None
+        if found is None or int(found.group(1)) < 1:
+            raise self.error(
+                node, f"budget must look like `200/day` or `20/hour` (tasks, at least 1), not {value!r}"
+            )
+        count, period = int(found.group(1)), found.group(2)
+        window = WINDOW_UNSAID
+        if "budget_window" in top:
+            window_node = top["budget_window"][1]
+            window = self.duration(window_node, "budget_window")
+            if window < 1 or window > PERIODS[period]:
+                raise self.error(
+                    window_node,
+                    f"budget_window must be from 1s to the budget's period (1{period[0]}), not {window:g}s",
+                )
+        explore = self.share(top["explore"][1]) if "explore" in top else EXPLORE_UNSAID
+        priority = self.priority(top["priority"][1], names) if "priority" in top else PRIORITY_UNSAID
+        return BudgetSpec(count, period, window, explore, priority, top["budget"][0].start_mark.line + 1)
+
+    def share(self, node: Node) -> float:
+        value = self.scalar(node) if isinstance(node, ScalarNode) else None
+        found = _SHARE.match(value) if isinstance(value, str) else None
+        share = float(found.group(1)) / 100 if found else number(value)
+        if share is None or not 0.0 <= share <= 1.0:
+            raise self.error(
+                node, f"explore must be a share of the budget, `10%` or `0.1` (from 0 to 1), not {value!r}"
+            )
+        return share
+
+    def priority(self, node: Node, names: tuple[str, ...]) -> tuple[str, ...]:
+        allowed = (*CLASSES, *names)
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise self.error(node, "priority must be a list, e.g. `[disagreement, margin, rules]`")
+        order: list[str] = []
+        for item in node.value:
+            value = self.scalar(item) if isinstance(item, ScalarNode) else None
+            if not isinstance(value, str) or value not in allowed:
+                raise self.error(
+                    item,
+                    f"priority: {value!r} is not {', '.join(CLASSES)} or a rule's name"
+                    f"{_did_you_mean(str(value), allowed)}",
+                )
+            if value in order:
+                raise self.error(item, f"priority: {value!r} is given twice: keep one")
+            order.append(value)
+        return tuple(order)
 
     def rule(self, node: Node, position: int) -> Rule:
         what = f"rule {position}"
@@ -337,7 +400,18 @@ class _Reader:
         include_errors = False
         if "include_errors" in keys:
             include_errors = self.boolean(keys["include_errors"][1], f"include_errors of {what}")
-        return Rule(name, conditions, sample, limit, project, include_errors, line)
+        awaited = (
+            self.names(keys["await_judges"][1], f"await_judges of {what}") if "await_judges" in keys else ()
+        )
+        wait = JUDGE_WAIT_UNSAID
+        if "judge_wait" in keys:
+            if not awaited:
+                raise self.error(
+                    keys["judge_wait"][0],
+                    f"judge_wait of {what} needs `await_judges: [...]` (the judges to wait for)",
+                )
+            wait = self.duration(keys["judge_wait"][1], f"judge_wait of {what}")
+        return Rule(name, conditions, sample, limit, project, include_errors, line, awaited, wait)
 
     def boolean(self, node: Node, what: str) -> bool:
         value = self.scalar(node) if isinstance(node, ScalarNode) else None
@@ -375,6 +449,10 @@ class _Reader:
             )
         line = key_node.start_mark.line + 1
         label = f"{key} in {what}"
+        if key.startswith(EVALUATION_PREFIX):
+            found = self.doubt_condition(key, node, label, line)
+            if found is not None:
+                return found
         if isinstance(node, SequenceNode):
             if not node.value:
                 raise self.error(node, f"the list for {label} is empty: give the values that match")
@@ -385,10 +463,65 @@ class _Reader:
         written, check = self.pattern(node, key, label)
         return Condition(key, written, check, line)
 
+    def doubt_condition(self, key: str, node: Node, label: str, line: int) -> Condition | None:
+        """``evaluation.disagreement``, ``evaluation.missing`` and ``evaluation.<name>.margin``
+        (``doubt``); None for the keys matched as patterns."""
+        if key == doubt.DISAGREEMENT:
+            if isinstance(node, ScalarNode):
+                wanted = self.boolean(node, label)
+                return Condition(key, wanted, doubt.disagreement(wanted, (), None, 1.0), line)
+            spec = self.mapping(node, label, ("gap", "judges", "scale"))
+            gap = self.positive(spec["gap"][1], f"gap of {label}") if "gap" in spec else None
+            scale = self.positive(spec["scale"][1], f"scale of {label}") if "scale" in spec else 1.0
+            judges = self.names(spec["judges"][1], f"judges of {label}") if "judges" in spec else ()
+            written = {
+                k: self.scalar(v) if isinstance(v, ScalarNode) else list(judges) for k, (_, v) in spec.items()
+            }
+            return Condition(key, written, doubt.disagreement(True, judges, gap, scale), line)
+        if key == doubt.MISSING:
+            judges = self.names(node, label)
+            return Condition(key, list(judges), doubt.missing(judges), line)
+        name, part = doubt.split(key)
+        if part != "margin":
+            return None
+        spec = self.mapping(node, f"the margin of {label}", ("threshold", "below"))
+        if set(spec) != {"threshold", "below"}:
+            raise self.error(node, f"{label} needs a threshold and a margin: {{threshold: 0.5, below: 0.1}}")
+        threshold = number(self.scalar(spec["threshold"][1]))
+        if threshold is None:
+            raise self.error(spec["threshold"][1], f"threshold of {label} must be a number, e.g. 0.5")
+        below = self.positive(spec["below"][1], f"below of {label}")
+        written = {"threshold": threshold, "below": below}
+        return Condition(key, written, doubt.within_margin(threshold, below), line)
+
+    def positive(self, node: Node, what: str) -> float:
+        value = number(self.scalar(node)) if isinstance(node, ScalarNode) else None
+        if value is None or value <= 0:
+            raise self.error(node, f"{what} must be a number above 0, e.g. 0.3")
+        return value
+
+    def names(self, node: Node, what: str) -> tuple[str, ...]:
+        """A judge's name or a list of them."""
+        items = node.value if isinstance(node, SequenceNode) else [node]
+        found = []
+        for item in items:
+            value = self.scalar(item) if isinstance(item, ScalarNode) else None
+            if not isinstance(value, str) or not value.strip():
+                raise self.error(item, f"{what}: name the judges, e.g. [helpfulness, faithfulness]")
+            found.append(value.strip())
+        if not found:
+            raise self.error(node, f"{what}: name the judges, e.g. [helpfulness, faithfulness]")
+        return tuple(found)
+
     def pattern(self, node: Node, key: str, label: str) -> tuple[Any, Predicate]:
         written, check = self.value_pattern(node, key, label)
         if not key.startswith(EVALUATION_PREFIX):
             return written, check
+        part = doubt.split(key)[1]
+        if part == "score":
+            return written, lambda seen: seen is not None and check(seen[0])
+        if part == "label":
+            return written, lambda seen: seen is not None and check(seen[1])
         if isinstance(written, dict):  # exists: the evaluation is there or not
             return written, check
         if (

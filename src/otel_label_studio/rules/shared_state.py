@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS ols_review_fingerprints (
     span_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ols_review_fingerprints_seen_at ON ols_review_fingerprints (seen_at);
 CREATE TABLE IF NOT EXISTS ols_review_folded (project TEXT PRIMARY KEY, repeats BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS ols_review_budget (
+    period TEXT PRIMARY KEY, explore BIGINT NOT NULL, total BIGINT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL);
 """
 
 _CLAIM_SPAN = (
@@ -147,6 +150,10 @@ class PostgresReviewState:
                 self._folded_pending[project] = self._folded_pending.get(project, 0) + 1
         return outcome
 
+    def ledger(self) -> PostgresLedger:
+        """The review budget's spend on the server: every replica spends from one row per period."""
+        return PostgresLedger(self._channel, self._clock)
+
     def revoke(
         self, key: tuple[str, str], project: str, fingerprint: bytes | None, limit: Limited | None
     ) -> None:
@@ -224,3 +231,42 @@ class PostgresReviewState:
     def close(self) -> None:
         self.commit()
         self._channel.close()
+
+
+_SPENT = "SELECT explore, total FROM ols_review_budget WHERE period = %s"
+
+
+class PostgresLedger:
+    """A ``budget.Ledger`` on the shared state server: a spend locks its period's row (``SELECT ... FOR
+    UPDATE``), so replicas deciding windows at once grant from one total, never past the cap."""
+
+    def __init__(self, channel: Any, clock: Callable[[], float]):
+        self._channel = channel
+        self._clock = clock
+
+    def spend(self, period: str, explore: int, exploit: int, cap: int) -> tuple[int, int]:
+        now = self._clock()
+        with self._channel.transaction() as db:
+            db.execute(
+                "INSERT INTO ols_review_budget (period, explore, total, updated_at) VALUES (%s, 0, 0, %s) "
+                "ON CONFLICT DO NOTHING",
+                (period, now),
+            )
+            row = db.execute(_SPENT + " FOR UPDATE", (period,)).fetchone()
+            spent_explore, total = int(row[0]), int(row[1])
+            room = max(0, cap - total)
+            took_explore = min(explore, room)
+            took_exploit = min(exploit, room - took_explore)
+            db.execute(
+                "UPDATE ols_review_budget SET explore = %s, total = %s, updated_at = %s WHERE period = %s",
+                (spent_explore + took_explore, total + took_explore + took_exploit, now, period),
+            )
+        return took_explore, took_exploit
+
+    def used(self, period: str) -> tuple[int, int]:
+        try:
+            with self._channel.transaction() as db:
+                row = db.execute(_SPENT, (period,)).fetchone()
+        except StateUnavailable:  # the window opens with the room it reads; spend holds the cap
+            return 0, 0
+        return (int(row[0]), int(row[1])) if row else (0, 0)

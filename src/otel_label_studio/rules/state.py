@@ -17,9 +17,12 @@ import os
 import sqlite3
 import threading
 import time
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..store.durable import open_durable
+
+if TYPE_CHECKING:
+    from .budget import Ledger
 
 STATE_FILE = "review-state.sqlite3"
 _PRUNE_EVERY = 4096  # fingerprints remembered between two sweeps of expired ones (in memory)
@@ -65,6 +68,10 @@ class ReviewState(Protocol):
 
     def folded_by_project(self) -> dict[str, int]: ...
 
+    def ledger(self) -> Ledger:
+        """Where the review budget's spend is kept (``budget.Ledger``), as limits are."""
+        ...
+
     def commit(self) -> None:
         """Write what this batch changed (once per batch)."""
         ...
@@ -97,6 +104,30 @@ def read_folded(path: str) -> dict[str, int]:
         return {}
     finally:
         db.close()
+
+
+class MemoryLedger:
+    """The ledger of one process, in memory; remembers the last few periods."""
+
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self._spent: dict[str, list[int]] = {}
+
+    def spend(self, period: str, explore: int, exploit: int, cap: int) -> tuple[int, int]:
+        spent = self._spent.setdefault(period, [0, 0])
+        room = max(0, cap - spent[1])
+        took_explore = min(explore, room)
+        took_exploit = min(exploit, room - took_explore)
+        spent[0] += took_explore
+        spent[1] += took_explore + took_exploit
+        while len(self._spent) > self.KEEP:
+            del self._spent[min(self._spent)]
+        return took_explore, took_exploit
+
+    def used(self, period: str) -> tuple[int, int]:
+        explore, total = self._spent.get(period, (0, 0))
+        return explore, total
 
 
 class MemoryReviewState:
@@ -191,6 +222,10 @@ class MemoryReviewState:
         if fingerprint is not None:
             self.forget(fingerprint)
 
+    def ledger(self) -> Ledger:
+        """The review budget's spend (``budget.Ledger``): in memory, for this process's life."""
+        return MemoryLedger()
+
     def folded_by_project(self) -> dict[str, int]:
         with self._lock:
             return dict(self._folded)
@@ -241,6 +276,9 @@ class SqliteReviewState(MemoryReviewState):
             CREATE INDEX IF NOT EXISTS fingerprints_seen_at ON fingerprints (seen_at);
             CREATE TABLE IF NOT EXISTS folded (
                 project TEXT PRIMARY KEY, repeats INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS budget_spent (
+                period TEXT PRIMARY KEY, explore INTEGER NOT NULL, total INTEGER NOT NULL,
+                updated_at REAL NOT NULL) WITHOUT ROWID;
             """
         )
         self._clock = clock
@@ -310,6 +348,53 @@ class SqliteReviewState(MemoryReviewState):
             self._dirty_folded.clear()
             self._new_seen.clear()
 
+    def ledger(self) -> Ledger:
+        """The review budget's spend in this file, committed as it is spent: a restart reads it back."""
+        return SqliteLedger(self._db, self._lock, self._clock)
+
     def close(self) -> None:
         self.commit()
         self._db.close()
+
+
+class SqliteLedger:
+    """A ``budget.Ledger`` in the review state's file: each spend is its own transaction, under the
+    cap, committed before the picks are queued (a crash between costs picks, never extra ones)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock, clock: Callable[[], float]):
+        self._db = db
+        self._lock = lock
+        self._clock = clock
+
+    def spend(self, period: str, explore: int, exploit: int, cap: int) -> tuple[int, int]:
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                spent_explore, total = self._read(period)
+                room = max(0, cap - total)
+                took_explore = min(explore, room)
+                took_exploit = min(exploit, room - took_explore)
+                now = self._clock()
+                db.execute(
+                    "INSERT OR REPLACE INTO budget_spent (period, explore, total, updated_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (period, spent_explore + took_explore, total + took_explore + took_exploit, now),
+                )
+                db.execute("DELETE FROM budget_spent WHERE updated_at < ?", (now - _KEEP_PERIODS_SECONDS,))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return took_explore, took_exploit
+
+    def used(self, period: str) -> tuple[int, int]:
+        with self._lock:
+            return self._read(period)
+
+    def _read(self, period: str) -> tuple[int, int]:
+        row = self._db.execute(
+            "SELECT explore, total FROM budget_spent WHERE period = ?", (period,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
