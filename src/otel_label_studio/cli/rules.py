@@ -126,7 +126,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         ).mode
     except config.SettingsError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    note = unit_for(mode).rules_note
+    unit = unit_for(mode)
+    note = unit.rules_note
     if note is not None:  # on stdout, unless it must hold JSON alone
         print(
             note
@@ -141,7 +142,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not args.captures:
         print(f"{path}: valid, {len(rules.rules)} rules")
         for rule in rules.rules:
-            print(f"  {_describe(rule)}")
+            print(f"  {_describe(rule, unit.rules_every)}")
         return 0
     requests = _read_captures(args.captures, parser)
     outcome = dry_run(rules, settings, requests)
@@ -217,8 +218,9 @@ def _read_captures(names: list[str], parser: argparse.ArgumentParser) -> list[Ex
     raise AssertionError("not reached: parser.error exits")
 
 
-def _describe(rule: Rule) -> str:
-    match = ", ".join(f"{c.key}: {c.pattern}" for c in rule.conditions) or "every LLM span"
+def _describe(rule: Rule, every: str = "every LLM span") -> str:
+    """A rule in one line; ``every``: what it matches without conditions, in the mode's words."""
+    match = ", ".join(f"{c.key}: {c.pattern}" for c in rule.conditions) or every
     parts = [f"{rule.name} (line {rule.line}): {match}; sample {rule.sample:g}"]
     if rule.limit is not None:
         parts.append(f"limit {rule.limit}")

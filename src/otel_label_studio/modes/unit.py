@@ -46,6 +46,7 @@ class ReviewUnit(ABC):
     replays: bool = True  # `otel-label-studio replay` can form its records from stored traffic
     claims_rest: bool = False  # its ``decode`` takes the bytes no other unit claimed (a pickled call)
     rules_note: str | None = None  # what `rules check` says first in this mode (None: nothing)
+    rules_every: str = "every LLM span"  # what a rule without conditions matches, as `rules check` says it
 
     @abstractmethod
     def layout(self, project_config: str | None) -> AnyLayout:
