@@ -6,12 +6,13 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
 
 from .. import logs
 from ..feedback.outbox import OUTBOX_FILE, FeedbackOutbox
 from ..store.spool import SPOOL_FILE, Spool, SpoolJudgeResults
-from .errors import check_delivery, counted
+from .errors import CommandError, check_delivery, counted
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_settings, read_options
 
@@ -67,7 +68,7 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         feedback = _feedback_waiting(os.path.dirname(spool.path))
     except ValueError as exc:  # a damaged outbox: which file, and how to move it aside
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
     folded = _folded_repeats(os.path.dirname(spool.path))
     if args.json:
         values = {
@@ -162,13 +163,32 @@ def drain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:
     data_dir = read_options(args, parser, ("data_dir",)).data_dir
-    path = os.path.join(data_dir, SPOOL_FILE)
-    if not os.path.exists(path):
-        parser.error(f"no spool at {path}: pass the --data-dir that serve uses")
+    path = _spool_path(data_dir)
     try:
         return Spool(path)
     except ValueError as exc:  # a damaged file: which one, what is wrong, the mv that moves it aside
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
+
+
+def _spool_path(data_dir: str) -> str:
+    """The spool file of ``data_dir``, or of its one sub-directory that holds a spool (the parent of
+    serve's --data-dir given, as the demo's .local/demo for .local/demo/spool: said on stderr)."""
+    path = os.path.join(data_dir, SPOOL_FILE)
+    if os.path.exists(path):
+        return path
+    found = sorted(
+        os.path.join(data_dir, name)
+        for name in (os.listdir(data_dir) if os.path.isdir(data_dir) else ())
+        if os.path.isfile(os.path.join(data_dir, name, SPOOL_FILE))
+    )
+    if len(found) == 1:
+        print(f"no spool in {data_dir}; using the one in {found[0]}", file=sys.stderr)
+        return os.path.join(found[0], SPOOL_FILE)
+    if found:
+        raise CommandError(
+            f"no spool in {data_dir}, but one in each of {', '.join(found)}: pass one of them as --data-dir"
+        )
+    raise CommandError(f"no spool at {path}: pass the --data-dir that serve uses")
 
 
 def _folded_repeats(data_dir: str) -> dict[str, int]:
