@@ -34,6 +34,7 @@ from .delivery.problems import (
     no_project,
     not_label_studio,
 )
+from .distro import langchain_left_off
 from .modes.units import task_layout
 from .reading import doubles
 
@@ -75,7 +76,13 @@ def diagnose(
         findings.append(_rules(rules, settings.mode))
     if settings.feedback_endpoint or settings.reveal_judges == "after_answer":
         findings.append(_webhooks(settings))
-    findings.append(_instrumentations(entry_points(group="opentelemetry_instrumentor")))
+    instrumentors = list(entry_points(group="opentelemetry_instrumentor"))
+    left_off = langchain_left_off(instrumentors)  # installed, but opentelemetry-instrument leaves it off
+    off = {item.distribution for item in left_off}
+    on = [entry for entry in instrumentors if entry.dist is None or entry.dist.name not in off]
+    if not left_off or langchain_instrumentations(on):
+        findings.append(_instrumentations(on))
+    findings.extend(Finding(WARN, "instrumentation", item.what(), item.fix()) for item in left_off)
     return findings + _ports(host, ports)
 
 
