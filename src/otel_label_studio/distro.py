@@ -87,9 +87,7 @@ class LeftOff(NamedTuple):
         )
 
     def fix(self) -> str:
-        return (
-            f"pip install {self.package} (or instrument in code: LangchainInstrumentor().instrument())"
-        )
+        return f"pip install {self.package} (or instrument in code: LangchainInstrumentor().instrument())"
 
 
 def langchain_left_off(instrumentors: Iterable[EntryPoint] | None = None) -> list[LeftOff]:
