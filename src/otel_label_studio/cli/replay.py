@@ -22,7 +22,7 @@ from ..reading.mapping import MappingResult
 from ..store.durable import DamagedFile
 from ..store.queue import RecordQueue
 from ..store.spool import Spool
-from .errors import check_delivery, counted
+from .errors import CommandError, check_delivery, counted
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_layout, read_options
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             files=args.files,
         )
     except (DamagedFile, ValueError) as exc:  # a damaged spool or review state file
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
 
 
 def backfill(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config
+from .errors import CommandError, counted
 from .options import Commands, add_options, help_text
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         rules = load_file(path)
     except RulesError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
     try:
         settings = config.resolve_settings(
             project_id=args.project_id,
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             ("mode", "review_rules"), flags={"mode": args.mode, "review_rules": path}, environ=os.environ
         ).mode
     except config.SettingsError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
     unit = unit_for(mode)
     note = unit.rules_note
     if note is not None:  # on stdout, unless it must hold JSON alone
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr if args.json else sys.stdout,
         )
     if not args.captures:
-        print(f"{path}: valid, {len(rules.rules)} rules")
+        print(f"{path}: valid, {counted(len(rules.rules), 'rule')}")
         for rule in rules.rules:
             print(f"  {_describe(rule, unit.rules_every)}")
         return 0
@@ -260,8 +261,9 @@ def table(path: str, captures: list[str], result: DryRun) -> str:
     ]
     widths = [max(len(str(row[i])) for row in (heads, *rows)) for i in range(len(heads))]
     lines = [
-        f"{path}: valid, {len(result.rules)} rules. {result.spans} spans in {len(captures)} "
-        f"file{'s' if len(captures) != 1 else ''}, {result.llm_spans} of them LLM spans.",
+        f"{path}: valid, {counted(len(result.rules), 'rule')}. {counted(result.spans, 'span')} in "
+        f"{counted(len(captures), 'file')}, "
+        + ("1 of them an LLM span." if result.llm_spans == 1 else f"{result.llm_spans} of them LLM spans."),
         "",
         "  ".join(str(h).ljust(widths[i]) for i, h in enumerate(heads)).rstrip(),
     ]
@@ -272,7 +274,7 @@ def table(path: str, captures: list[str], result: DryRun) -> str:
         ]
         lines.append("  ".join(cells).rstrip())
     tasks = sum(o.tasks for o in result.rules.values())
-    lines += ["", f"no rule matched: {result.no_rule} LLM spans (no task)", f"tasks: {tasks}"]
+    lines += ["", f"no rule matched: {counted(result.no_rule, 'LLM span')} (no task)", f"tasks: {tasks}"]
     return "\n".join(lines)
 
 
