@@ -254,7 +254,8 @@ class Sidecar:
             time.monotonic() - started,
             "every record was delivered"
             if emptied
-            else f"{left} records stay in the spool and are delivered after the next start",
+            else f"{left} record{' stays' if left == 1 else 's stay'} in the spool, delivered after the "
+            "next start",
         )
 
     def reload_rules(self) -> bool:
