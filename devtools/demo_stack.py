@@ -235,6 +235,42 @@ def _report(stack: Stack) -> list[str]:
     return lines
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it (as a command types it)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def handover(stack: Stack, project_ids: dict[str, int]) -> list[str]:
+    """What the commands need, printed at the end of ``up``: Label Studio's URL, the login, the API
+    key, the spool, and commands that work as printed."""
+    script = _shown(Path(sys.executable).parent / "otel-label-studio")
+    spool = _shown(stack.dir / "spool")
+    chat = project_ids.get(CHAT_PROJECT)
+    lines = [
+        "",
+        f"Label Studio: {stack.ls_url}  (log in as {ADMIN_EMAIL} with password {stack.state['password']})",
+        f"API key:      {stack.state['token']}  (the admin's legacy token)",
+        f"Sidecar:      {stack.serve_url} (OTLP/HTTP), 127.0.0.1:{stack.state['grpc_port']} (OTLP/gRPC)",
+        f"Spool:        {spool}",
+        "Projects:     "
+        + ", ".join(
+            f"{project_ids[title]} = {title}"
+            for title in (PROMPT_PROJECT, CHAT_PROJECT)
+            if title in project_ids
+        ),
+        "",
+        "Try the commands on it (copy-paste):",
+        f"  export LABEL_STUDIO_URL={stack.ls_url} LABEL_STUDIO_API_KEY={stack.state['token']}",
+    ]
+    if chat is not None:
+        lines.append(f"  {script} report --project-id {chat}")
+    lines.append(f"  {script} spool stats --data-dir {spool}")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devtools.demo_stack", description=__doc__.split("\n\n")[0]
@@ -282,12 +318,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nDemo traffic sent in {time.monotonic() - started:.0f}s. Projects:")
     for line in _report(stack):
         print(line)
-    print(f"\nLog in at {stack.ls_url} as {ADMIN_EMAIL} with password {stack.state['password']}")
-    print(
-        f"The sidecar listens on {stack.serve_url} (OTLP/HTTP) "
-        f"and 127.0.0.1:{stack.state['grpc_port']} (gRPC)."
-    )
-    print("Everything keeps running; `make stop` stops it. State and logs: " + str(stack.dir))
+    for line in handover(stack, {title: int(project.id) for title, project in _projects(stack).items()}):
+        print(line)
+    print("\nEverything keeps running; `make stop` stops it. State and logs: " + str(stack.dir))
     return 0
 
 

@@ -12,8 +12,10 @@ exporter made in the same configuration, whose tasks its judge results join (``j
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Any
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Iterable, NamedTuple
 
 from opentelemetry.environment_variables import (
     OTEL_LOGS_EXPORTER,
@@ -26,6 +28,8 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+_logger = logging.getLogger(__name__)
 
 DEFAULTS = {
     OTEL_TRACES_EXPORTER: "label_studio",
@@ -65,8 +69,60 @@ class LabelStudioConfigurator(_OTelSDKConfigurator):
         super()._configure(**kwargs)
 
 
+class LeftOff(NamedTuple):
+    """A LangChain instrumentor ``opentelemetry-instrument`` leaves off here: its distribution
+    declares a package it instruments (``langchain``, not ``langchain-core``) that is not installed
+    (or not in the versions it takes)."""
+
+    distribution: str
+    package: str  # what to install
+    found: str | None  # the version installed, when it is one the instrumentor does not take
+
+    def what(self) -> str:
+        have = f"{self.found} is installed" if self.found else "it is not installed"
+        return (
+            f"{self.distribution} is installed, but opentelemetry-instrument leaves it off: it instruments "
+            f"the {self.package} package and {have} (langchain-core alone does not count), so LangChain "
+            "makes no spans"
+        )
+
+    def fix(self) -> str:
+        return f"pip install {self.package} (or instrument in code: LangchainInstrumentor().instrument())"
+
+
+def langchain_left_off(instrumentors: Iterable[EntryPoint] | None = None) -> list[LeftOff]:
+    """The LangChain instrumentors ``opentelemetry-instrument`` would not switch on here: it checks
+    each distribution's declared instruments (``get_dist_dependency_conflicts``) and, when the
+    package is missing, says so only at DEBUG."""
+    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts  # start-up time
+    from packaging.requirements import InvalidRequirement, Requirement  # with it: only when asked
+
+    found, seen = [], set()
+    for entry in entry_points(group="opentelemetry_instrumentor") if instrumentors is None else instrumentors:
+        if entry.name != "langchain" or entry.dist is None or entry.dist.name in seen:
+            continue
+        seen.add(entry.dist.name)
+        conflict = get_dist_dependency_conflicts(entry.dist)
+        if conflict is None:
+            continue
+        required = conflict.required or next(iter(conflict.required_any or ()), "langchain")
+        try:  # a Requirement or its text, by the version of opentelemetry-instrumentation
+            package = required.name if isinstance(required, Requirement) else Requirement(required).name
+        except InvalidRequirement:
+            package = str(required)
+        found.append(LeftOff(entry.dist.name, package, str(conflict.found) if conflict.found else None))
+    return found
+
+
 class LabelStudioDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
         for name, value in DEFAULTS.items():
             if not os.environ.get(name):  # an empty variable counts as unset
                 os.environ[name] = value
+        try:
+            left_off = langchain_left_off()
+        except Exception:  # noqa: BLE001  (a check must never stop the app's start)
+            _logger.debug("Could not check the LangChain instrumentors", exc_info=True)
+            return
+        for item in left_off:  # said once, at start, instead of opentelemetry-instrument's DEBUG line
+            _logger.warning("%s -> %s", item.what(), item.fix())

@@ -20,14 +20,21 @@ import httpx
 from .bridge import projects_for
 from .config import Settings, SettingsError, base_url_problem, read_settings, webhook_secret_problem
 from .delivery.labelstudio import (
-    NOT_THE_API,
     ErrorKind,
     LabelStudioClient,
     LabelStudioError,
     health,
     token_kind,
 )
-from .delivery.outages import auth_hint
+from .delivery.problems import (
+    BASE_URL_FIX,
+    Problem,
+    key_refused,
+    label_studio_problem,
+    no_project,
+    not_label_studio,
+)
+from .distro import langchain_left_off
 from .modes.units import task_layout
 from .reading import doubles
 
@@ -69,7 +76,13 @@ def diagnose(
         findings.append(_rules(rules, settings.mode))
     if settings.feedback_endpoint or settings.reveal_judges == "after_answer":
         findings.append(_webhooks(settings))
-    findings.append(_instrumentations(entry_points(group="opentelemetry_instrumentor")))
+    instrumentors = list(entry_points(group="opentelemetry_instrumentor"))
+    left_off = langchain_left_off(instrumentors)  # installed, but opentelemetry-instrument leaves it off
+    off = {item.distribution for item in left_off}
+    on = [entry for entry in instrumentors if entry.dist is None or entry.dist.name not in off]
+    if not left_off or langchain_instrumentations(on):
+        findings.append(_instrumentations(on))
+    findings.extend(Finding(WARN, "instrumentation", item.what(), item.fix()) for item in left_off)
     return findings + _ports(host, ports)
 
 
@@ -143,23 +156,21 @@ def _url(url: str, timeout: float) -> Finding:
     problem = base_url_problem(url)
     if problem is not None:
         fix = f"set LABEL_STUDIO_URL / --url to {problem.suggestion}" if problem.suggestion else ""
-        return Finding(FAIL, "url", problem.message, fix or _BASE_URL_FIX)
+        return Finding(FAIL, "url", problem.message, fix or BASE_URL_FIX)
     try:
         status, up = health(url, timeout)
     except LabelStudioError as error:
-        return Finding(
-            FAIL, "url", error.detail, "start Label Studio, or set LABEL_STUDIO_URL / --url to where it runs"
-        )
+        return _fail("url", label_studio_problem(error, url))
     if status != 200:
-        return Finding(FAIL, "url", f"{url}/health answered HTTP {status}", _BASE_URL_FIX)
+        return _fail("url", not_label_studio(url, f"{url}/health answered HTTP {status}"))
     if not up:  # a web page, or another server's /health
-        return Finding(FAIL, "url", f"{url}/health is not Label Studio's health check", _BASE_URL_FIX)
+        return _fail("url", not_label_studio(url, f"{url}/health is not Label Studio's health check"))
     return Finding(OK, "url", f"Label Studio answers at {url}")
 
 
-_BASE_URL_FIX = (
-    "set LABEL_STUDIO_URL / --url to Label Studio's base URL, scheme://host:port (http://localhost:8080)"
-)
+def _fail(check: str, problem: Problem) -> Finding:
+    """A finding in the words every command uses for the same problem."""
+    return Finding(FAIL, check, problem.what, problem.fix)
 
 
 def _key(client: LabelStudioClient, settings: Settings) -> Finding:
@@ -175,14 +186,8 @@ def _key(client: LabelStudioClient, settings: Settings) -> Finding:
         user = client.whoami()
     except LabelStudioError as error:
         if error.kind != ErrorKind.AUTH:
-            fix = (
-                _BASE_URL_FIX
-                if error.detail == NOT_THE_API
-                else "check that Label Studio answers at this URL"
-            )
-            return Finding(FAIL, "key", f"cannot check the {kind}: {error.detail}", fix)
-        hint = auth_hint(error, None)  # without its own "was refused": this line says it already
-        return Finding(FAIL, "key", f"the {kind} was refused: {error.detail}", hint.strip(" ()"))
+            return _fail("key", label_studio_problem(error, settings.url))
+        return _fail("key", key_refused(settings.url, error.detail, kind))
     return Finding(OK, "key", f"a {kind}, accepted for {user}")
 
 
@@ -211,14 +216,7 @@ def _project(client: LabelStudioClient, settings: Settings, timeout: float) -> l
             project = found
     except LabelStudioError as error:
         if error.kind == ErrorKind.PROJECT_GONE:
-            return [
-                Finding(
-                    FAIL,
-                    "project",
-                    f"no project with id {settings.project_id} that this key can see",
-                    "check LABEL_STUDIO_PROJECT_ID, or drop it to use --project-name",
-                )
-            ]
+            return [_fail("project", no_project(settings.url, settings.project_id))]
         return [
             Finding(
                 FAIL, "project", f"cannot read the project: {error.detail}", "check the key's permissions"

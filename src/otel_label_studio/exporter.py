@@ -326,17 +326,20 @@ class LabelStudioSpanExporter(SpanExporter):
         if left:
             if self._queue.durable:
                 _logger.warning(
-                    "%d records not yet delivered to Label Studio stay in the spool %s and are delivered "
-                    "after the next start",
+                    "%d %s not yet delivered to Label Studio %s in the spool %s, delivered after the next "
+                    "start",
                     left,
+                    "record" if left == 1 else "records",
+                    "stays" if left == 1 else "stay",
                     self._queue.location,
                 )
             else:
                 _logger.error(
-                    "%d records were not delivered to Label Studio before shutdown (it kept trying for up "
-                    "to %gs, the timeout) and are lost: without spool_path they wait in memory only. "
+                    "%d %s not delivered to Label Studio before shutdown (it kept trying for up "
+                    "to %gs, the timeout) and lost: without spool_path records wait in memory only. "
                     "Give spool_path= to keep them on disk across restarts.",
                     left,
+                    "record was" if left == 1 else "records were",
                     self._settings.timeout,
                 )
         judges = self.judges.waiting

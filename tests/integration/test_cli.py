@@ -184,7 +184,7 @@ def test_spool_commands(tmp_path):
     assert (values["depth"], values["dead_letters"], values["delivered_remembered"]) == (1, 1, 1)
     assert values["feedback_events_waiting"] == 2
     text = run("spool", "stats", "--data-dir", str(data)).stdout
-    assert "waiting:          1 records" in text and "feedback:         2 evaluation events" in text
+    assert "waiting:          1 record (" in text and "feedback:         2 evaluation events" in text
 
     letters = run("spool", "dead-letters", "--data-dir", str(data))
     assert letters.returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,14 @@ def test_demo_up_twice_then_down(tmp_path):
         ls = LabelStudio(base_url=f"http://127.0.0.1:{saved['ls_port']}", api_key=saved["token"])
         for _, project_id, _ in urls:
             assert len(list(ls.tasks.list(project=int(project_id)))) == 6  # the printed URLs hold the tasks
+        # the handover: the commands work as printed, from the repository's root
+        export, report, stats = first.stdout.split("(copy-paste):\n")[1].splitlines()[:3]
+        variables = dict(word.split("=", 1) for word in shlex.split(export)[1:])
+        assert variables["LABEL_STUDIO_API_KEY"] == saved["token"]
+        env = {**os.environ, **variables}
+        for command in (report, stats):
+            ran = subprocess.run(shlex.split(command), env=env, capture_output=True, text=True, timeout=120)
+            assert ran.returncode == 0, command + "\n" + ran.stdout + ran.stderr
 
         second = stack("up", "--label-studio-bin", str(binary), *ports, state_dir=state)
         assert second.returncode == 0, second.stdout + second.stderr

@@ -126,7 +126,7 @@ def test_with_a_spool_path_undelivered_records_survive_the_process(tmp_path, cap
     )
     first.export(fixtures.load("legacy", "completion"))
     first.shutdown()
-    assert f"1 records not yet delivered to Label Studio stay in the spool {path}" in caplog.text
+    assert f"1 record not yet delivered to Label Studio stays in the spool {path}" in caplog.text
     reopened = Spool(path)
     (item,) = reopened.take(10)
     assert item.record.outputs == ["Why did the chicken cross the road?"]
@@ -206,7 +206,7 @@ def test_at_interpreter_shutdown_export_and_shutdown_deliver_in_the_callers_thre
     assert exporter.counts["waiting"] == 1  # kept, not lost with the thread that could not start
     assert exporter.force_flush(300) is False  # tried here, in this thread: Label Studio is down
     exporter.shutdown()  # no "cannot join thread before it is started"
-    assert "1 records were not delivered to Label Studio before shutdown" in caplog.text
+    assert "1 record was not delivered to Label Studio before shutdown" in caplog.text
     assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
 
 

@@ -124,3 +124,17 @@ def test_only_agent_has_a_note_for_rules_check():
     notes = {mode: unit.rules_note for mode, unit in UNITS.items()}
     assert notes.pop("agent").startswith("mode agent: the rules decide whole runs")
     assert set(notes.values()) == {None}
+
+
+@pytest.mark.parametrize(("mode", "every"), [("chat", "every LLM span"), ("agent", "every run")])
+def test_rules_check_lists_a_catch_all_rule_in_the_units_words(mode, every, tmp_path, capsys):
+    from otel_label_studio.cli import main  # the command line, in this process
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - name: failures\n    match: {status: error}\n  - name: rest\n    sample: 0.5\n"
+    )
+    assert main(["rules", "check", "--review-rules", str(rules), "--mode", mode]) == 0
+    out = capsys.readouterr().out
+    assert f"rest (line 4): {every}; sample 0.5" in out, out
+    assert ("LLM span" in out) is (mode != "agent"), out  # agent speaks of runs only

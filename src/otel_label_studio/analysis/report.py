@@ -288,7 +288,7 @@ def _stars(value: float) -> str:
 
 def render_text(report: Report, runs: RunCounts | None = None) -> str:
     """The report as text; an agent project's ``runs`` (``run_report.py``) first."""
-    lines = [f"Project {report.project_id} {report.title!r}: {report.tasks} tasks", ""]
+    lines = [f"Project {report.project_id} {report.title!r}: {report.tasks} task{_s(report.tasks)}", ""]
     if runs is not None:
         lines += [*run_lines(runs), ""]
     lines.append(
@@ -485,3 +485,8 @@ def render_pair_text(report: PairReport) -> str:
     if report.same_variant:
         lines += ["", left_out(report)]
     return "\n".join(lines) + "\n"
+
+
+def _s(count: int) -> str:
+    """The plural ending a count takes: ``1 task``, ``2 tasks``."""
+    return "" if count == 1 else "s"

@@ -109,7 +109,8 @@ def run_lines(counts: RunCounts) -> list[str]:
     """The agent section of the text report."""
     ended = ", ".join(f"{status} {count}" for status, count in counts.statuses.items())
     return [
-        f"Agent runs: {counts.runs} runs ({ended or 'none'}), {counts.reviewed} reviewed",
+        f"Agent runs: {counts.runs} run{'' if counts.runs == 1 else 's'} ({ended or 'none'}), "
+        f"{counts.reviewed} reviewed",
         f"  First wrong step: {counts.with_wrong_step} of {counts.reviewed} reviewed runs "
         f"({counts.no_wrong_step} with no step marked wrong)",
         f"    by step kind: {_listed(counts.first_wrong_by_kind)}",

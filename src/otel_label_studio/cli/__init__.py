@@ -13,11 +13,11 @@ import argparse
 from importlib import metadata
 from typing import Sequence
 
-from . import doctor, export, replay, report, rules, serve, spool, webhook
+from . import doctor, errors, export, replay, report, rules, serve, spool, webhook
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = errors.Parser(
         prog="otel-label-studio",
         description="Turn OpenTelemetry LLM and chat spans into Label Studio tasks.",
     )
@@ -38,5 +38,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    return int(args.run(args, args.parser))
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, which knows its options
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return errors.run(args)

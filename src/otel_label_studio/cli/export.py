@@ -11,14 +11,8 @@ from typing import Any, Iterable, Iterator
 
 from .. import logs
 from ..analysis.datasets import FORMATS
-from .options import (
-    LABEL_STUDIO_SETTINGS,
-    Commands,
-    add_options,
-    no_project,
-    read_options,
-    required_project_id,
-)
+from .errors import FAILED, CommandError, check_label_studio, counted, label_studio_error, open_output
+from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
 
 
 def add_parser(commands: Commands) -> None:
@@ -61,7 +55,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm  # start-up time: loaded only when this command runs
 
     from ..analysis.datasets import Filters  # start-up time
-    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError  # start-up time
+    from ..delivery.labelstudio import LabelStudioClient, LabelStudioError  # start-up time
     from ..modes.units import unit_of_project  # start-up time
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
@@ -80,11 +74,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
     client = LabelStudioClient(url, settings.api_key, settings.timeout)
     try:
-        project = client.get_project(project_id)
+        project = check_label_studio(client, project_id)
+        assert project is not None  # asked by its id
         skipped: Counter[str] = Counter()
         reading = unit_of_project(project.label_config).reading(project.label_config)
         total = client.task_count(project_id)
-        out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+        out = open_output(args.output)
         written = 0
         try:
             bar = tqdm(total=total, unit="task", disable=args.no_progress, desc="export", file=sys.stderr)
@@ -98,16 +93,13 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if out is not sys.stdout:
                 out.close()
     except LabelStudioError as error:
-        if error.kind == ErrorKind.PROJECT_GONE:
-            no_project(parser, project_id, url)
-        print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
-        return 1
+        raise label_studio_error(error, url, project_id, client) from None
     except ValueError as exc:
-        print(f"project {project_id} cannot be exported: {exc}", file=sys.stderr)
-        return 1
+        raise CommandError(f"project {project_id} cannot be exported: {exc}", FAILED) from None
     finally:
         client.close()
-    print(f"{written} {args.format} lines from {total} tasks of {project.title!r}", file=sys.stderr)
+    lines = counted(written, f"{args.format} line")
+    print(f"{lines} from {counted(total, 'task')} of {project.title!r}", file=sys.stderr)
     if skipped:
         counts = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in sorted(skipped.items()))
         print(f"pairs skipped: {counts}", file=sys.stderr)

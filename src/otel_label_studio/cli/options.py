@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Collection, Mapping, NoReturn, TypeAlias
+from typing import Collection, Mapping, TypeAlias
 
 from .. import config
 from ..config import Settings
@@ -128,14 +128,3 @@ def required_project_id(settings: Settings, parser: argparse.ArgumentParser) -> 
         parser.error(f"--project-id (or {config.spec('project_id').env}) is required: the project")
     assert settings.project_id is not None
     return settings.project_id
-
-
-def no_project(parser: argparse.ArgumentParser, project_id: int, url: str) -> NoReturn:
-    """A project id Label Studio does not know (it answers 404): a bad argument, exit status 2."""
-    env = config.spec("project_id").env
-    parser.exit(
-        2,
-        f"{parser.prog}: error: no project {project_id} on {url}: check --project-id (or {env}), and that "
-        f"{config.spec('url').env} and the key are those of the Label Studio that holds the project "
-        "(a project of another organization answers the same)\n",
-    )

@@ -22,6 +22,7 @@ from ..reading.mapping import MappingResult
 from ..store.durable import DamagedFile
 from ..store.queue import RecordQueue
 from ..store.spool import Spool
+from .errors import CommandError, check_delivery, counted
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_layout, read_options
 
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
     layout = cast(Layout, project_layout(settings, parser))  # a unit that replays shapes single records
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
+    check_delivery(settings)  # a wrong URL, key or project id: said at once, not after a minute of retries
     try:
         return backfill(
             settings,
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             files=args.files,
         )
     except (DamagedFile, ValueError) as exc:  # a damaged spool or review state file
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
 
 
 def backfill(
@@ -130,8 +132,9 @@ def backfill(
     left = deliver_in_foreground(bridge, queue, records, "replay", progress)
     stats = bridge.worker.stats
     print(
-        f"{spans} spans read, {records} new LLM records: {stats.tasks_created} tasks created, "
-        f"{stats.dead_lettered} dead letters" + (f", {left} not delivered" if left else "")
+        f"{counted(spans, 'span')} read, {counted(records, 'new LLM record')}: "
+        f"{counted(stats.tasks_created, 'task')} created, {counted(stats.dead_lettered, 'dead letter')}"
+        + (f", {left} not delivered" if left else "")
     )
     if bridge.gate is not None and settings.review_rules:
         from .rules import table  # start-up time: loaded only when this command runs

@@ -9,14 +9,9 @@ import sys
 from typing import Any, Iterable, Iterator
 
 from .. import logs
-from .options import (
-    LABEL_STUDIO_SETTINGS,
-    Commands,
-    add_options,
-    no_project,
-    read_options,
-    required_project_id,
-)
+from ..delivery.problems import unwritable
+from .errors import CommandError, check_label_studio, check_writable, label_studio_error
+from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
 
 
 def add_parser(commands: Commands) -> None:
@@ -85,7 +80,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm  # start-up time: loaded only when this command runs
 
     from ..analysis.readings import Asked  # start-up time: numpy, for this command only
-    from ..delivery.labelstudio import ErrorKind, LabelStudioClient, LabelStudioError  # start-up time
+    from ..delivery.labelstudio import LabelStudioClient, LabelStudioError  # start-up time
     from ..modes.units import unit_of_project  # start-up time: loaded only when this command runs
 
     settings = read_options(args, parser, LABEL_STUDIO_SETTINGS)
@@ -97,7 +92,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.variant is not None and not args.variant.strip():
         parser.error("--variant: give 'model' or a run-metadata key such as prompt_version")
     try:
-        project = client.get_project(project_id)
+        project = check_label_studio(client, project_id)
+        assert project is not None  # asked by its id
+        if args.html:  # found before the work, not after it
+            check_writable(args.html)
         reading = unit_of_project(project.label_config).reading(project.label_config)
         if args.variant is not None and not reading.variants:
             print(
@@ -116,10 +114,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         page, data, text, problem = pages.html, pages.data, pages.text, pages.problem
         bar.close()
     except LabelStudioError as error:
-        if error.kind == ErrorKind.PROJECT_GONE:
-            no_project(parser, project_id, url)
-        print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
-        return 1
+        raise label_studio_error(error, url, project_id, client) from None
     finally:
         client.close()
     if problem is not None:  # a usage problem: the --variant to give
@@ -130,8 +125,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             with open(args.html, "w", encoding="utf-8") as out:
                 out.write(page)
         except OSError as exc:
-            print(f"--html {args.html}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
+            raise CommandError(unwritable(args.html, exc)) from None
     if args.json:
         print(json.dumps(data, indent=2))
     else:

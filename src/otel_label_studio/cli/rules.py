@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterable
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .. import config
+from .errors import CommandError, counted
 from .options import Commands, add_options, help_text
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         rules = load_file(path)
     except RulesError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
     try:
         settings = config.resolve_settings(
             project_id=args.project_id,
@@ -128,8 +129,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             ("mode", "review_rules"), flags={"mode": args.mode, "review_rules": path}, environ=os.environ
         ).mode
     except config.SettingsError as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    note = unit_for(mode).rules_note
+        raise CommandError(str(exc)) from None
+    unit = unit_for(mode)
+    note = unit.rules_note
     if note is not None:  # on stdout, unless it must hold JSON alone
         print(
             note
@@ -142,9 +144,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             file=sys.stderr if args.json else sys.stdout,
         )
     if not args.captures:
-        print(f"{path}: valid, {len(rules.rules)} rules")
+        print(f"{path}: valid, {counted(len(rules.rules), 'rule')}")
         for rule in rules.rules:
-            print(f"  {_describe(rule)}")
+            print(f"  {_describe(rule, unit.rules_every)}")
         if rules.budget is not None:
             spec = rules.budget
             print(
@@ -266,8 +268,9 @@ def _read_captures(names: list[str], parser: argparse.ArgumentParser) -> list[Ex
     raise AssertionError("not reached: parser.error exits")
 
 
-def _describe(rule: Rule) -> str:
-    match = ", ".join(f"{c.key}: {c.pattern}" for c in rule.conditions) or "every LLM span"
+def _describe(rule: Rule, every: str = "every LLM span") -> str:
+    """A rule in one line; ``every``: what it matches without conditions, in the mode's words."""
+    match = ", ".join(f"{c.key}: {c.pattern}" for c in rule.conditions) or every
     parts = [f"{rule.name} (line {rule.line}): {match}; sample {rule.sample:g}"]
     if rule.limit is not None:
         parts.append(f"limit {rule.limit}")
@@ -307,8 +310,9 @@ def table(path: str, captures: list[str], result: DryRun) -> str:
     ]
     widths = [max(len(str(row[i])) for row in (heads, *rows)) for i in range(len(heads))]
     lines = [
-        f"{path}: valid, {len(result.rules)} rules. {result.spans} spans in {len(captures)} "
-        f"file{'s' if len(captures) != 1 else ''}, {result.llm_spans} of them LLM spans.",
+        f"{path}: valid, {counted(len(result.rules), 'rule')}. {counted(result.spans, 'span')} in "
+        f"{counted(len(captures), 'file')}, "
+        + ("1 of them an LLM span." if result.llm_spans == 1 else f"{result.llm_spans} of them LLM spans."),
         "",
         "  ".join(str(h).ljust(widths[i]) for i, h in enumerate(heads)).rstrip(),
     ]
@@ -319,7 +323,7 @@ def table(path: str, captures: list[str], result: DryRun) -> str:
         ]
         lines.append("  ".join(cells).rstrip())
     tasks = sum(o.tasks for o in result.rules.values())
-    lines += ["", f"no rule matched: {result.no_rule} LLM spans (no task)", f"tasks: {tasks}"]
+    lines += ["", f"no rule matched: {counted(result.no_rule, 'LLM span')} (no task)", f"tasks: {tasks}"]
     if result.picked:
         reasons = ", ".join(
             f"{reason} {count} (weights sum {result.weights[reason]:g})"

@@ -7,6 +7,7 @@ import argparse
 from .. import config, logs
 from ..store.durable import DamagedFile
 from ..store.shared import url_password
+from .errors import CommandError
 from .options import SERVE_SETTINGS, Commands, add_options, project_layout, read_options
 
 SERVE_EPILOG = f"""\
@@ -52,5 +53,4 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (DamagedFile, ValueError) as exc:
         # Found at start (a port in use, an unusable config or data directory, a damaged spool):
         # what to fix, without the usage text, which is about the command line.
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    return 2  # not reached: parser.exit exits
+        raise CommandError(str(exc)) from None

@@ -6,11 +6,13 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
 
 from .. import logs
 from ..feedback.outbox import OUTBOX_FILE, FeedbackOutbox
 from ..store.spool import SPOOL_FILE, Spool, SpoolJudgeResults
+from .errors import CommandError, check_delivery, counted
 from .foreground import deliver_in_foreground
 from .options import PROJECT_SETTINGS, Commands, add_options, project_settings, read_options
 
@@ -66,7 +68,7 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         feedback = _feedback_waiting(os.path.dirname(spool.path))
     except ValueError as exc:  # a damaged outbox: which file, and how to move it aside
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
     folded = _folded_repeats(os.path.dirname(spool.path))
     if args.json:
         values = {
@@ -80,13 +82,15 @@ def stats(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
     age = "-" if figures.oldest_age_seconds is None else f"{figures.oldest_age_seconds:.1f}s"
     print(f"spool:            {spool.path}")
-    print(f"waiting:          {figures.depth} records (oldest {age}; {figures.in_flight} in flight)")
+    print(
+        f"waiting:          {counted(figures.depth, 'record')} (oldest {age}; {figures.in_flight} in flight)"
+    )
     print(f"dead letters:     {figures.dead_letters}")
     print(f"delivered (kept): {figures.delivered_remembered} span ids remembered against duplicates")
     print(
         f"size:             {figures.size_bytes} bytes on disk, {figures.used_bytes} in use (limit's measure)"
     )
-    print(f"feedback:         {feedback} evaluation events waiting for the feedback endpoint")
+    print(f"feedback:         {counted(feedback, 'evaluation event')} waiting for the feedback endpoint")
     print(f"judge results:    {judges} waiting for their span's task (dropped after judge_wait)")
     if folded:
         shown = ", ".join(f"{project} {count}" for project, count in folded.items())
@@ -126,7 +130,11 @@ def retry(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spool = _open_spool(args, parser)
     moved = spool.retry_dead_letters()
     spool.close()
-    print(json.dumps({"requeued": moved}) if args.json else f"{moved} dead letters put back in the queue")
+    print(
+        json.dumps({"requeued": moved})
+        if args.json
+        else f"{counted(moved, 'dead letter')} put back in the queue"
+    )
     return 0
 
 
@@ -136,26 +144,51 @@ def drain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spool = _open_spool(args, parser)
     settings, layout = project_settings(args, parser)
     logs.configure("WARNING", "text", secrets=(settings.api_key,))
+    try:
+        check_delivery(settings)  # a wrong URL, key or project id: said at once
+    except BaseException:
+        spool.close()
+        raise
     bridge = build_bridge(settings, layout, spool)
     total = spool.stats().depth
     left = deliver_in_foreground(bridge, spool, total, "drain", not args.no_progress)
     counts = bridge.worker.stats
     print(
-        f"{total} records waited: {counts.tasks_created} tasks created, {counts.already_present} already in "
-        f"Label Studio, {counts.dead_lettered} dead letters" + (f", {left} still waiting" if left else "")
+        f"{counted(total, 'record')} waited: {counted(counts.tasks_created, 'task')} created, "
+        f"{counts.already_present} already in Label Studio, {counted(counts.dead_lettered, 'dead letter')}"
+        + (f", {left} still waiting" if left else "")
     )
     return 0 if not left else 1
 
 
 def _open_spool(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Spool:
     data_dir = read_options(args, parser, ("data_dir",)).data_dir
-    path = os.path.join(data_dir, SPOOL_FILE)
-    if not os.path.exists(path):
-        parser.error(f"no spool at {path}: pass the --data-dir that serve uses")
+    path = _spool_path(data_dir)
     try:
         return Spool(path)
     except ValueError as exc:  # a damaged file: which one, what is wrong, the mv that moves it aside
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
+        raise CommandError(str(exc)) from None
+
+
+def _spool_path(data_dir: str) -> str:
+    """The spool file of ``data_dir``, or of its one sub-directory that holds a spool (the parent of
+    serve's --data-dir given, as the demo's .local/demo for .local/demo/spool: said on stderr)."""
+    path = os.path.join(data_dir, SPOOL_FILE)
+    if os.path.exists(path):
+        return path
+    found = sorted(
+        os.path.join(data_dir, name)
+        for name in (os.listdir(data_dir) if os.path.isdir(data_dir) else ())
+        if os.path.isfile(os.path.join(data_dir, name, SPOOL_FILE))
+    )
+    if len(found) == 1:
+        print(f"no spool in {data_dir}; using the one in {found[0]}", file=sys.stderr)
+        return os.path.join(found[0], SPOOL_FILE)
+    if found:
+        raise CommandError(
+            f"no spool in {data_dir}, but one in each of {', '.join(found)}: pass one of them as --data-dir"
+        )
+    raise CommandError(f"no spool at {path}: pass the --data-dir that serve uses")
 
 
 def _folded_repeats(data_dir: str) -> dict[str, int]:

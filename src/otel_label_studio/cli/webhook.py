@@ -4,9 +4,9 @@ judges show once it is answered, with ``--reveal-judges after_answer``)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..config import parse_http_url, spec
+from .errors import check_label_studio, label_studio_error
 from .options import LABEL_STUDIO_SETTINGS, Commands, add_options, read_options, required_project_id
 
 WEBHOOK_SETTINGS = (*LABEL_STUDIO_SETTINGS, "webhook_secret")
@@ -60,12 +60,12 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     url = settings.url
     client = LabelStudioClient(url, settings.api_key, settings.timeout)
     try:
+        check_label_studio(client, project_id)  # else Label Studio answers a missing project with a 400
         webhook_id, updated = client.register_webhook(
             project_id, target, {"Authorization": f"Bearer {secret}"}
         )
     except LabelStudioError as error:
-        print(f"Label Studio at {url}: {error.detail}", file=sys.stderr)
-        return 1
+        raise label_studio_error(error, url, project_id, client) from None
     finally:
         client.close()
     done = "updated" if updated else "registered"

@@ -58,13 +58,11 @@ class LabelStudioError(Exception):
 def health(url: str, timeout: float) -> tuple[int, bool]:
     """Label Studio's ``/health`` (label-studio-sdk has no call for it): the HTTP status and whether the
     body is Label Studio's ``{"status": "UP"}`` (a web page or another server's /health is not);
-    ``LabelStudioError`` (UNREACHABLE, saying what failed) when nothing answers."""
+    ``LabelStudioError`` (UNREACHABLE, the transport's failure) when nothing answers."""
     try:
         response = httpx.get(f"{url}/health", timeout=timeout)
     except httpx.HTTPError as exc:
-        raise LabelStudioError(
-            ErrorKind.UNREACHABLE, f"cannot reach Label Studio at {url} ({type(exc).__name__}: {exc})"
-        ) from None
+        raise LabelStudioError(ErrorKind.UNREACHABLE, f"{type(exc).__name__}: {exc}") from None
     try:
         body = response.json()
     except ValueError:

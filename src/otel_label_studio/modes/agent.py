@@ -25,6 +25,7 @@ class AgentUnit(ReviewUnit):
     mode = "agent"
     decided = "runs"
     rules_note = "mode agent: the rules decide whole runs as they are released"
+    rules_every = "every run"
 
     def layout(self, project_config: str | None) -> AnyLayout:
         return layout_for(self.mode, project_config)

@@ -47,6 +47,7 @@ class ReviewUnit(ABC):
     claims_rest: bool = False  # its ``decode`` takes the bytes no other unit claimed (a pickled call)
     rules_note: str | None = None  # what `rules check` says first in this mode (None: nothing)
     budgets: bool = False  # serve and the exporter apply a rules file's ``budget:`` to its records
+    rules_every: str = "every LLM span"  # what a rule without conditions matches, as `rules check` says it
 
     @abstractmethod
     def layout(self, project_config: str | None) -> AnyLayout:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..bridge import build_bridge
 from ..config import Settings, default, webhook_secret_problem
 from ..delivery.labelstudio import ErrorKind, LabelStudioError
-from ..delivery.outages import auth_hint
+from ..delivery.problems import label_studio_problem
 from ..feedback.annotation_webhooks import AnnotationWebhooks, Answered
 from ..feedback.confirm import Confirmer
 from ..feedback.figures import LiveFigures, read_project
@@ -228,11 +228,23 @@ class Sidecar:
             stats.depth,
             "required" if self.options.auth_token else "not required",
         )
+        # Label Studio asked once at start, off the start path: a wrong URL, key or project id is said
+        # now, not at the first span. serve keeps running either way (Label Studio may come later).
+        threading.Thread(target=self._check_label_studio, name="start-check", daemon=True).start()
         if settings.reveal_judges == "after_answer":
             _logger.info(
                 "Judge results are shown on a task once it has %d answer(s): register this server's "
                 "annotation webhook on the project (otel-label-studio webhook --project-id N --target URL)",
                 settings.reviewers_per_task,
+            )
+
+    def _check_label_studio(self) -> None:
+        ready, message = self.readiness()
+        if not ready:
+            _logger.error(
+                "Label Studio at start: %s (serve keeps receiving into the spool and delivers once this "
+                "is fixed)",
+                message.removeprefix("not ready: "),
             )
 
     def stop(self) -> None:
@@ -258,7 +270,8 @@ class Sidecar:
             time.monotonic() - started,
             "every record was delivered"
             if emptied
-            else f"{left} records stay in the spool and are delivered after the next start",
+            else f"{left} record{' stays' if left == 1 else 's stay'} in the spool, delivered after the "
+            "next start",
         )
 
     def reload_rules(self) -> bool:
@@ -309,8 +322,10 @@ class Sidecar:
                 )
         except LabelStudioError as error:
             ready = False
-            hint = auth_hint(error, self.client.token_kind) if error.kind == ErrorKind.AUTH else ""
-            message = f"not ready: Label Studio at {settings.url}: {error.detail}{hint}"
+            problem = label_studio_problem(
+                error, settings.url, settings.project_id, token_kind=self.client.token_kind
+            )
+            message = f"not ready: {problem}"
         self._readiness = (now, ready, message)
         return ready, message
 
