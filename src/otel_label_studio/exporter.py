@@ -336,11 +336,12 @@ class LabelStudioSpanExporter(SpanExporter):
             else:
                 _logger.error(
                     "%d %s not delivered to Label Studio before shutdown (it kept trying for up "
-                    "to %gs, the timeout) and lost: without spool_path records wait in memory only. "
+                    "to %gs, the timeout) and %s lost: without spool_path records wait in memory only. "
                     "Give spool_path= to keep them on disk across restarts.",
                     left,
                     "record was" if left == 1 else "records were",
                     self._settings.timeout,
+                    "is" if left == 1 else "are",
                 )
         judges = self.judges.waiting
         if judges:
